@@ -1,0 +1,100 @@
+// Package reports holds the result model of a run and writes it out as JSON,
+// a Markdown summary and JUnit XML.
+package reports
+
+import (
+	"time"
+)
+
+// SchemaVersion is the version of the JSON result format; bump it on any
+// change that a reader of old files would notice.
+const SchemaVersion = "meshbench.result/v1"
+
+// Suite is the result of running several scenarios.
+type Suite struct {
+	Schema    string    `json:"schema"`
+	Started   time.Time `json:"started"`
+	Duration  float64   `json:"durationSeconds"`
+	Scenarios []*Result `json:"scenarios"`
+}
+
+// Result is everything one scenario run produced.
+type Result struct {
+	Schema      string      `json:"schema"`
+	Scenario    string      `json:"scenario"`
+	Description string      `json:"description,omitempty"`
+	File        string      `json:"file,omitempty"`
+	Started     time.Time   `json:"started"`
+	Duration    float64     `json:"durationSeconds"` // wall time of the whole run
+	Environment Environment `json:"environment"`
+	Load        Load        `json:"load"`
+	Latency     Latency     `json:"latency"`
+	Status      Status      `json:"status"`
+	// Split counts responses by the version of each service that served them,
+	// as the load generator saw it in the response bodies: service → version → count.
+	Split map[string]map[string]int `json:"split,omitempty"`
+	// Pods counts responses by pod: service → pod → count.
+	Pods map[string]map[string]int `json:"pods,omitempty"`
+	// ConfigVersions counts responses by the xDS config version they were routed under.
+	ConfigVersions map[string]int `json:"configVersions,omitempty"`
+	Checks         []Check        `json:"checks"`
+	// Passed is true when every check held.
+	Passed bool `json:"passed"`
+	// Error is set when the run itself failed (not a check).
+	Error string `json:"error,omitempty"`
+}
+
+// Environment says where the run happened.
+type Environment struct {
+	Runtime   string `json:"runtime"`
+	DataPlane string `json:"dataPlane"`
+	GoVersion string `json:"goVersion"`
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+	CPUs      int    `json:"cpus"`
+	Seed      int64  `json:"seed"`
+}
+
+// Load describes the load phase.
+type Load struct {
+	Target       string  `json:"target"`
+	URL          string  `json:"url"`
+	TargetRate   float64 `json:"targetRate"`   // requests per second asked for
+	AchievedRate float64 `json:"achievedRate"` // requests per second sent
+	Throughput   float64 `json:"throughput"`   // successful requests per second
+	Duration     float64 `json:"durationSeconds"`
+	Requests     int     `json:"requests"`
+}
+
+// Latency holds exact percentiles in milliseconds from an HDR histogram,
+// corrected for coordinated omission at the constant target rate.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// Status summarises answers.
+type Status struct {
+	SuccessRate float64        `json:"successRate"`
+	Codes       map[string]int `json:"codes"`            // "200" → count; "0" is a transport error
+	Errors      map[string]int `json:"errors,omitempty"` // transport error text → count
+}
+
+// Check is one expectation and its verdict.
+type Check struct {
+	Name       string   `json:"name"`             // e.g. "split payment"
+	Kind       string   `json:"kind"`             // split | successRate | latency
+	Passed     bool     `json:"passed"`           // the verdict
+	Summary    string   `json:"summary"`          // one line a person reads
+	Test       string   `json:"test,omitempty"`   // the statistical test used, e.g. "chi-square goodness of fit"
+	N          int      `json:"n,omitempty"`      // sample size
+	PValue     *float64 `json:"pValue,omitempty"` // where a test gives one
+	Confidence float64  `json:"confidence,omitempty"`
+	// Observed and Expected values by label (a version's share, a percentile).
+	Observed map[string]float64 `json:"observed,omitempty"`
+	Expected map[string]float64 `json:"expected,omitempty"`
+}

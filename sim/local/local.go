@@ -1,0 +1,386 @@
+// Package local runs a mesh on loopback inside this process: the control
+// plane, an ingress gateway, and for every pod a fakesvc app and a builtin
+// sidecar sharing the pod's own 127.x address.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/meshbench/meshbench/fakesvc"
+	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/runtime"
+	"github.com/meshbench/meshbench/sim/sidecar"
+	"github.com/meshbench/meshbench/sim/xdsgen"
+	"github.com/meshbench/meshbench/sim/xdsserver"
+)
+
+// Gateway is the ingress gateway every local mesh has, named as Istio's default one.
+var Gateway = xdsgen.Gateway{
+	Name: "istio-ingressgateway", Namespace: "istio-system", Port: 8080,
+	Labels: map[string]string{"istio": "ingressgateway", "app": "istio-ingressgateway"},
+}
+
+// Runtime is the local runtime.
+type Runtime struct{}
+
+// Name implements runtime.Runtime.
+func (Runtime) Name() string { return "local" }
+
+// DataPlane implements runtime.Runtime.
+func (Runtime) DataPlane() string { return "builtin" }
+
+// Start implements runtime.Runtime.
+func (Runtime) Start(ctx context.Context, spec runtime.Spec) (runtime.Mesh, error) {
+	m, err := start(ctx, spec)
+	if err != nil {
+		if m != nil {
+			_ = m.Stop(context.Background())
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// pod is one running pod: app server and sidecar.
+type pod struct {
+	info    *registry.Pod
+	app     *fakesvc.Server
+	appSrv  *http.Server
+	appDone chan struct{}
+	proxy   *sidecar.Sidecar
+	running bool
+}
+
+// Mesh is a running local mesh.
+type Mesh struct {
+	log  *slog.Logger
+	seed int64
+	reg  *registry.Registry
+	xds  *xdsserver.Server
+	gw   xdsgen.Gateway
+
+	mu      sync.Mutex
+	cfg     meshconfig.Config
+	version int
+	pods    map[string]*pod
+	gateway *sidecar.Sidecar
+	stopped bool
+}
+
+func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
+	log := spec.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sn, err := newSubnet()
+	if err != nil {
+		return nil, err
+	}
+	gwIP, err := sn.alloc()
+	if err != nil {
+		return nil, err
+	}
+	cpIP, err := sn.alloc()
+	if err != nil {
+		return nil, err
+	}
+	reg, err := registry.New(spec.Topology, sn.alloc)
+	if err != nil {
+		return nil, err
+	}
+	m := &Mesh{log: log, seed: spec.Seed, reg: reg, cfg: spec.Config, pods: map[string]*pod{}}
+	m.gw = Gateway
+	m.gw.IP = gwIP
+	m.xds = xdsserver.New(log.With("component", "xds"))
+	if err := m.xds.Start(ctx, net.JoinHostPort(cpIP.String(), "15010")); err != nil {
+		return m, err
+	}
+	for _, p := range reg.Pods {
+		if err := m.startApp(p); err != nil {
+			return m, err
+		}
+	}
+	if err := m.push(ctx); err != nil {
+		return m, err
+	}
+	for _, p := range reg.Pods {
+		if err := m.startProxy(p); err != nil {
+			return m, err
+		}
+	}
+	gw, err := sidecar.Start(sidecar.Config{
+		NodeID: m.gw.NodeID(), Router: true, IP: gwIP, XDS: m.xds.Addr(),
+		Workload: m.gw.Name, Namespace: m.gw.Namespace, App: m.gw.Name, Version: "unknown",
+		Log: log, Seed: uint64(spec.Seed),
+	})
+	if err != nil {
+		return m, fmt.Errorf("start ingress gateway: %w", err)
+	}
+	m.gateway = gw
+	if err := m.WaitConverged(ctx, m.Version()); err != nil {
+		return m, fmt.Errorf("mesh did not converge: %w", err)
+	}
+	return m, nil
+}
+
+// appConfig derives a pod's fakesvc config from the topology.
+func (m *Mesh) appConfig(p *registry.Pod, proxy string) fakesvc.Config {
+	svc, _ := m.reg.Service(p.Service)
+	var ver registry.Version
+	for _, v := range svc.Versions {
+		if v.Name == p.Version {
+			ver = v
+		}
+	}
+	var calls []fakesvc.Call
+	for _, c := range svc.Calls {
+		if t, ok := m.reg.Service(c); ok {
+			calls = append(calls, fakesvc.Call{Service: t.Name, Port: t.Port, Path: t.Path})
+		}
+	}
+	seed := m.seed
+	for _, b := range []byte(p.Name) {
+		seed = seed*31 + int64(b)
+	}
+	return fakesvc.Config{
+		Service: p.Service, Version: p.Version, Pod: p.Name, Namespace: p.Namespace,
+		Latency: ver.Latency, ErrorRate: ver.ErrorRate, ErrorStatus: ver.ErrorStatus,
+		Calls: calls, Proxy: proxy, Seed: seed,
+	}
+}
+
+// startApp starts a pod's app on the pod IP at an ephemeral port; the
+// sidecar's inbound listener takes the container port in front of it.
+func (m *Mesh) startApp(p *registry.Pod) error {
+	app, err := fakesvc.New(m.appConfig(p, net.JoinHostPort(p.IP.String(), strconv.Itoa(xdsgen.VirtualOutboundPort))))
+	if err != nil {
+		return fmt.Errorf("pod %s: %w", p.Name, err)
+	}
+	lis, err := net.Listen("tcp", net.JoinHostPort(p.IP.String(), "0"))
+	if err != nil {
+		app.Close()
+		return fmt.Errorf("pod %s: %w", p.Name, err)
+	}
+	p.AppAddr = lis.Addr().String()
+	pd := &pod{info: p, app: app, appSrv: &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}, appDone: make(chan struct{}), running: true}
+	go func() {
+		defer close(pd.appDone)
+		_ = pd.appSrv.Serve(lis)
+	}()
+	m.mu.Lock()
+	old := m.pods[p.Name]
+	m.pods[p.Name] = pd
+	m.mu.Unlock()
+	if old != nil {
+		pd.proxy = old.proxy
+	}
+	return nil
+}
+
+func (m *Mesh) startProxy(p *registry.Pod) error {
+	proxy, err := sidecar.Start(sidecar.Config{
+		NodeID: p.NodeID(), IP: p.IP, XDS: m.xds.Addr(),
+		Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version,
+		Log: m.log, Seed: uint64(m.seed) + uint64(len(m.pods)),
+	})
+	if err != nil {
+		return fmt.Errorf("pod %s sidecar: %w", p.Name, err)
+	}
+	m.mu.Lock()
+	m.pods[p.Name].proxy = proxy
+	m.mu.Unlock()
+	return nil
+}
+
+// push translates the current config for every proxy and publishes it as the next version.
+func (m *Mesh) push(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.version++
+	v := strconv.Itoa(m.version)
+	gen := xdsgen.New(m.reg, m.cfg)
+	for _, p := range m.reg.Pods {
+		snap, err := gen.ForSidecar(p).Snapshot(v)
+		if err != nil {
+			return err
+		}
+		if err := m.xds.SetSnapshot(ctx, p.NodeID(), snap); err != nil {
+			return err
+		}
+	}
+	snap, err := gen.ForGateway(m.gw).Snapshot(v)
+	if err != nil {
+		return err
+	}
+	return m.xds.SetSnapshot(ctx, m.gw.NodeID(), snap)
+}
+
+// Entry implements runtime.Mesh.
+func (m *Mesh) Entry() runtime.Entry {
+	return runtime.Entry{URL: "http://" + netip.AddrPortFrom(m.gw.IP, uint16(m.gw.Port)).String()}
+}
+
+// Apply implements runtime.Mesh.
+func (m *Mesh) Apply(ctx context.Context, cfg meshconfig.Config) (string, error) {
+	m.mu.Lock()
+	m.cfg = cfg
+	m.mu.Unlock()
+	if err := m.push(ctx); err != nil {
+		return "", err
+	}
+	return m.Version(), nil
+}
+
+// Version implements runtime.Mesh.
+func (m *Mesh) Version() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return strconv.Itoa(m.version)
+}
+
+// XDS is the control plane, for tests and the xds command.
+func (m *Mesh) XDS() *xdsserver.Server { return m.xds }
+
+// nodes lists the node ids of every running proxy.
+func (m *Mesh) nodes() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []string{m.gw.NodeID()}
+	for _, p := range m.pods {
+		if p.running {
+			out = append(out, p.info.NodeID())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WaitConverged implements runtime.Mesh.
+func (m *Mesh) WaitConverged(ctx context.Context, version string) error {
+	return m.xds.WaitConverged(ctx, m.nodes(), version)
+}
+
+// Pods implements runtime.Mesh.
+func (m *Mesh) Pods() []runtime.Pod {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []runtime.Pod
+	for _, p := range m.reg.Pods {
+		pd := m.pods[p.Name]
+		out = append(out, runtime.Pod{Name: p.Name, Service: p.Service, Version: p.Version, IP: p.IP.String(), Ready: pd != nil && pd.running})
+	}
+	return out
+}
+
+// KillPod implements runtime.Mesh: the app and the sidecar close their
+// listeners and connections at once, and the pod leaves EDS.
+func (m *Mesh) KillPod(ctx context.Context, name string) error {
+	m.mu.Lock()
+	pd := m.pods[name]
+	if pd == nil || !pd.running {
+		m.mu.Unlock()
+		return fmt.Errorf("no running pod %q", name)
+	}
+	pd.running = false
+	m.mu.Unlock()
+	pd.stop()
+	m.reg.SetReady(name, false)
+	m.xds.ClearSnapshot(pd.info.NodeID())
+	return m.push(ctx)
+}
+
+// RestartPod implements runtime.Mesh.
+func (m *Mesh) RestartPod(ctx context.Context, name string) error {
+	p, ok := m.reg.Pod(name)
+	if !ok {
+		return fmt.Errorf("no pod %q", name)
+	}
+	m.mu.Lock()
+	pd := m.pods[name]
+	if pd != nil && pd.running {
+		m.mu.Unlock()
+		return fmt.Errorf("pod %q is running", name)
+	}
+	m.mu.Unlock()
+	if err := m.startApp(p); err != nil {
+		return err
+	}
+	m.reg.SetReady(name, true)
+	if err := m.push(ctx); err != nil {
+		return err
+	}
+	return m.startProxy(p)
+}
+
+func (pd *pod) stop() {
+	if pd.proxy != nil {
+		_ = pd.proxy.Close()
+	}
+	_ = pd.appSrv.Close()
+	<-pd.appDone
+	pd.app.Close()
+}
+
+// MetricsEndpoints implements runtime.Mesh.
+func (m *Mesh) MetricsEndpoints() map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]string{}
+	if m.gateway != nil {
+		out[m.gw.Name] = m.gateway.MetricsURL()
+	}
+	for name, pd := range m.pods {
+		if pd.running && pd.proxy != nil {
+			out[name] = pd.proxy.MetricsURL()
+		}
+	}
+	return out
+}
+
+// Stop implements runtime.Mesh: proxies first so that nothing routes to a
+// closed app, then apps, then the control plane.
+func (m *Mesh) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return nil
+	}
+	m.stopped = true
+	pods := make([]*pod, 0, len(m.pods))
+	for _, pd := range m.pods {
+		if pd.running {
+			pods = append(pods, pd)
+		}
+		pd.running = false
+	}
+	gw := m.gateway
+	m.mu.Unlock()
+	var errs []error
+	if gw != nil {
+		errs = append(errs, gw.Close())
+	}
+	var wg sync.WaitGroup
+	for _, pd := range pods {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pd.stop()
+		}()
+	}
+	wg.Wait()
+	if m.xds != nil {
+		m.xds.Stop()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,65 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshbench/meshbench/fakesvc"
+	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/runtime"
+)
+
+// order sends one request through the ingress to order and returns the reply.
+func order(t *testing.T, c *http.Client, m runtime.Mesh, hdr map[string]string) (int, fakesvc.Reply) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, m.Entry().URL+"/orders", strings.NewReader("{}"))
+	require.NoError(t, err)
+	req.Host = "order.default.svc.cluster.local"
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var r fakesvc.Reply
+	require.NoError(t, json.Unmarshal(b, &r), string(b))
+	return resp.StatusCode, r
+}
+
+func startMesh(t *testing.T, cfg meshconfig.Config) runtime.Mesh {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := Runtime{}.Start(ctx, runtime.Spec{Topology: registry.DefaultTopology(), Config: cfg, Seed: 1})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, m.Stop(context.Background())) })
+	return m
+}
+
+func TestDefaultMeshServesOrderThroughPayment(t *testing.T) {
+	m := startMesh(t, meshconfig.Config{})
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	pods := map[string]int{}
+	for i := 0; i < 60; i++ {
+		code, r := order(t, c, m, nil)
+		require.Equal(t, 200, code, "%+v", r)
+		require.Equal(t, "order", r.Service)
+		require.Len(t, r.Calls, 1)
+		require.Equal(t, "payment", r.Calls[0].Service)
+		require.Equal(t, "1", r.Calls[0].ConfigVersion)
+		pods[r.Calls[0].Pod]++
+	}
+	// Without a DestinationRule every payment pod serves: Istio's default LEAST_REQUEST over all three.
+	require.Len(t, pods, 3, "%v", pods)
+}

@@ -1,0 +1,193 @@
+package registry
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// ClusterDomain is the Kubernetes cluster DNS suffix Istio assumes by default.
+const ClusterDomain = "cluster.local"
+
+// Pod is one workload instance: an app and its sidecar sharing one loopback address.
+type Pod struct {
+	Name      string // e.g. payment-v1-0
+	Namespace string
+	Service   string // app label
+	Version   string // version label
+	Workload  string // the Deployment: <service>-<version>, as Istio's destination_workload
+	Labels    map[string]string
+	// IP is the pod's own loopback address; the sidecar's listeners bind to it.
+	IP netip.Addr
+	// Port is the container port (the service's targetPort): EDS endpoints are IP:Port.
+	Port int
+	// ServiceAccount the pod runs as (the service name, as in the Bookinfo samples).
+	ServiceAccount string
+	// AppAddr is where the app itself listens, behind the sidecar's inbound listener; set by the runtime.
+	AppAddr string
+}
+
+// NodeID is the xDS node id Istio gives a sidecar: sidecar~IP~pod.namespace~namespace.svc.cluster.local.
+func (p *Pod) NodeID() string {
+	return fmt.Sprintf("sidecar~%s~%s.%s~%s.svc.%s", p.IP, p.Name, p.Namespace, p.Namespace, ClusterDomain)
+}
+
+// ServiceInfo is a resolved Service of the registry.
+type ServiceInfo struct {
+	Service
+	Namespace string
+}
+
+// FQDN is the service's cluster-local hostname, e.g. payment.default.svc.cluster.local.
+func (s ServiceInfo) FQDN() string {
+	return s.Name + "." + s.Namespace + ".svc." + ClusterDomain
+}
+
+// Registry holds the services and pods of a mesh. Pod readiness may change
+// while the mesh runs (a killed pod leaves EDS); everything else is fixed.
+type Registry struct {
+	Namespace string
+	Services  []ServiceInfo
+	Pods      []*Pod
+
+	mu       sync.Mutex
+	notReady map[string]bool
+}
+
+// WithDefaults fills in the defaults of a topology: namespace "default", port
+// 80, targetPort 8080, one replica, error status 503, path "/<name>".
+func WithDefaults(t Topology) Topology {
+	if t.Namespace == "" {
+		t.Namespace = "default"
+	}
+	svcs := make([]Service, len(t.Services))
+	for i, s := range t.Services {
+		if s.Port == 0 {
+			s.Port = 80
+		}
+		if s.TargetPort == 0 {
+			s.TargetPort = 8080
+		}
+		if s.Path == "" {
+			s.Path = "/" + s.Name
+		}
+		vs := make([]Version, len(s.Versions))
+		for j, v := range s.Versions {
+			if v.Replicas == 0 {
+				v.Replicas = 1
+			}
+			if v.ErrorStatus == 0 {
+				v.ErrorStatus = 503
+			}
+			vs[j] = v
+		}
+		s.Versions = vs
+		svcs[i] = s
+	}
+	t.Services = svcs
+	return t
+}
+
+// New builds the registry of a topology, giving each pod the next address from alloc.
+func New(t Topology, alloc func() (netip.Addr, error)) (*Registry, error) {
+	t = WithDefaults(t)
+	r := &Registry{Namespace: t.Namespace, notReady: map[string]bool{}}
+	for _, s := range t.Services {
+		r.Services = append(r.Services, ServiceInfo{Service: s, Namespace: t.Namespace})
+		for _, v := range s.Versions {
+			for i := 0; i < v.Replicas; i++ {
+				ip, err := alloc()
+				if err != nil {
+					return nil, err
+				}
+				labels := map[string]string{"app": s.Name, "version": v.Name}
+				for k, val := range v.Labels {
+					labels[k] = val
+				}
+				r.Pods = append(r.Pods, &Pod{
+					Name:           fmt.Sprintf("%s-%s-%d", s.Name, v.Name, i),
+					Namespace:      t.Namespace,
+					Service:        s.Name,
+					Version:        v.Name,
+					Workload:       s.Name + "-" + v.Name,
+					Labels:         labels,
+					IP:             ip,
+					Port:           s.TargetPort,
+					ServiceAccount: s.Name,
+				})
+			}
+		}
+	}
+	return r, nil
+}
+
+// Service finds a service by any of the names a caller may use: payment,
+// payment.default, payment.default.svc or payment.default.svc.cluster.local.
+func (r *Registry) Service(host string) (ServiceInfo, bool) {
+	for _, s := range r.Services {
+		if MatchesHost(s.Name, s.Namespace, host) {
+			return s, true
+		}
+	}
+	return ServiceInfo{}, false
+}
+
+// MatchesHost reports whether host names the service name in namespace ns.
+func MatchesHost(name, ns, host string) bool {
+	host = strings.TrimSuffix(host, ".")
+	base := name + "." + ns
+	return host == name || host == base || host == base+".svc" || host == base+".svc."+ClusterDomain
+}
+
+// Pod finds a pod by name.
+func (r *Registry) Pod(name string) (*Pod, bool) {
+	for _, p := range r.Pods {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+// PodsOf returns the pods of a service, sorted by name.
+func (r *Registry) PodsOf(service string) []*Pod {
+	var out []*Pod
+	for _, p := range r.Pods {
+		if p.Service == service {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// SetReady marks a pod ready or not; a pod that is not ready leaves EDS, as a
+// Kubernetes EndpointSlice drops a pod whose readiness probe fails.
+func (r *Registry) SetReady(pod string, ready bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ready {
+		delete(r.notReady, pod)
+	} else {
+		r.notReady[pod] = true
+	}
+}
+
+// Ready reports whether a pod is ready.
+func (r *Registry) Ready(pod string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.notReady[pod]
+}
+
+// Selects reports whether labels match every key of selector.
+func Selects(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,62 @@
+// Package registry is the mesh's service registry: the services a scenario
+// declares, their versions and pods, and the loopback address each pod owns.
+// It plays the part Kubernetes Services, Deployments and EndpointSlices play
+// for istiod.
+package registry
+
+import (
+	"github.com/meshbench/meshbench/internal/units"
+)
+
+// Topology is the user's declaration of the services in the mesh: topology is data.
+type Topology struct {
+	// Namespace all services live in; "default" when empty.
+	Namespace string    `yaml:"namespace,omitempty" json:"namespace,omitempty"`
+	Services  []Service `yaml:"services" json:"services"`
+}
+
+// Service is one Kubernetes-style Service with the Deployments (versions) behind it.
+type Service struct {
+	Name string `yaml:"name" json:"name"`
+	// Port is the service port that callers use (default 80); TargetPort is the
+	// container port the app listens on (default 8080).
+	Port       int       `yaml:"port,omitempty" json:"port,omitempty"`
+	TargetPort int       `yaml:"targetPort,omitempty" json:"targetPort,omitempty"`
+	Versions   []Version `yaml:"versions" json:"versions"`
+	// Calls lists the services this one calls, through its sidecar, on each request.
+	Calls []string `yaml:"calls,omitempty" json:"calls,omitempty"`
+	// Path the callers of this service use (default "/" + the first word of the name, e.g. /pay).
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+}
+
+// Version is one Deployment of a service: pods labelled version=<name>.
+type Version struct {
+	Name     string `yaml:"name" json:"name"`
+	Replicas int    `yaml:"replicas,omitempty" json:"replicas,omitempty"` // default 1
+	// Labels added to the pods beyond app and version.
+	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	// Latency is the app's own service time.
+	Latency Latency `yaml:"latency,omitempty" json:"latency,omitempty"`
+	// ErrorRate in [0,1] of requests the app answers with ErrorStatus (default 503).
+	ErrorRate   float64 `yaml:"errorRate,omitempty" json:"errorRate,omitempty"`
+	ErrorStatus int     `yaml:"errorStatus,omitempty" json:"errorStatus,omitempty"`
+}
+
+// Latency describes the app's service time: a fixed Mean, or a distribution
+// ("normal", "exponential", "uniform") around it.
+type Latency struct {
+	Mean   units.Duration `yaml:"mean,omitempty" json:"mean,omitempty"`
+	StdDev units.Duration `yaml:"stddev,omitempty" json:"stddev,omitempty"`
+	Dist   string         `yaml:"dist,omitempty" json:"dist,omitempty"`
+}
+
+// DefaultTopology is the sample mesh: order → payment (v1 ×2, v2 ×1).
+func DefaultTopology() Topology {
+	return Topology{
+		Namespace: "default",
+		Services: []Service{
+			{Name: "order", Versions: []Version{{Name: "v1", Replicas: 2}}, Calls: []string{"payment"}, Path: "/orders"},
+			{Name: "payment", Versions: []Version{{Name: "v1", Replicas: 2}, {Name: "v2", Replicas: 1}}, Path: "/pay"},
+		},
+	}
+}

@@ -1,0 +1,432 @@
+package sidecar
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+)
+
+// The compiled forms of xDS resources. Each is immutable once built; an
+// update builds new values and swaps them in.
+
+// listenerConf is a compiled Listener.
+type listenerConf struct {
+	name    string
+	port    int
+	bind    bool // false for Istio's per-port outbound listeners, reached through 15001
+	virtual string
+	chains  []chainConf
+}
+
+// chainConf is a filter chain holding an HTTP connection manager.
+type chainConf struct {
+	destPort int         // filter_chain_match.destination_port; 0 matches any
+	rds      string      // RDS name, or
+	inline   *routeTable // an inline route configuration
+}
+
+// routeTable is a compiled RouteConfiguration.
+type routeTable struct {
+	name       string
+	version    string
+	vhosts     []*vhost
+	exact      map[string]*vhost
+	ignorePort bool
+}
+
+type vhost struct {
+	name         string
+	domains      []string
+	routes       []*compiledRoute
+	attemptCount bool
+}
+
+type compiledRoute struct {
+	name     string
+	match    routeMatch
+	cluster  string
+	weighted []weightedCluster
+	total    uint64
+	timeout  time.Duration // 0: none
+	retry    *retryPolicy
+}
+
+type weightedCluster struct {
+	name   string
+	weight uint64
+}
+
+type routeMatch struct {
+	prefix, path  string
+	hasPath       bool
+	regex         *regexp.Regexp
+	caseSensitive bool
+	headers       []headerMatch
+	query         []queryMatch
+}
+
+type headerMatch struct {
+	name    string
+	present bool
+	str     *stringMatch
+	invert  bool
+}
+
+type queryMatch struct {
+	name    string
+	present bool
+	str     *stringMatch
+}
+
+type stringMatch struct {
+	exact, prefix, suffix, contains *string
+	regex                           *regexp.Regexp
+	ignoreCase                      bool
+}
+
+// retryPolicy is a compiled Envoy RetryPolicy.
+type retryPolicy struct {
+	numRetries    int
+	on            map[string]bool
+	codes         map[int]bool
+	perTryTimeout time.Duration
+	previousHosts bool
+	hostSelectMax int
+	backoffBase   time.Duration
+	backoffMax    time.Duration
+}
+
+// clusterConf is a compiled Cluster.
+type clusterConf struct {
+	name           string
+	eds            bool
+	edsName        string
+	lb             cluster.Cluster_LbPolicy
+	connectTimeout time.Duration
+	static         []endpointInfo
+}
+
+// endpointInfo is one upstream host with the workload it belongs to.
+type endpointInfo struct {
+	addr      string
+	weight    uint32
+	workload  string
+	namespace string
+	app       string
+	version   string
+	pod       string
+}
+
+func compileListener(l *listener.Listener) (*listenerConf, error) {
+	sa := l.GetAddress().GetSocketAddress()
+	if sa == nil {
+		return nil, fmt.Errorf("listener %s: only socket addresses are supported", l.GetName())
+	}
+	lc := &listenerConf{name: l.GetName(), port: int(sa.GetPortValue()), bind: l.GetBindToPort() == nil || l.GetBindToPort().GetValue()}
+	if l.GetUseOriginalDst().GetValue() {
+		lc.virtual = l.GetName()
+	}
+	for _, fc := range l.GetFilterChains() {
+		cc := chainConf{destPort: int(fc.GetFilterChainMatch().GetDestinationPort().GetValue())}
+		var found bool
+		for _, f := range fc.GetFilters() {
+			if f.GetName() != wellknown.HTTPConnectionManager {
+				return nil, fmt.Errorf("listener %s: unsupported network filter %q", l.GetName(), f.GetName())
+			}
+			m := &hcm.HttpConnectionManager{}
+			if err := f.GetTypedConfig().UnmarshalTo(m); err != nil {
+				return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
+			}
+			switch rs := m.GetRouteSpecifier().(type) {
+			case *hcm.HttpConnectionManager_Rds:
+				cc.rds = rs.Rds.GetRouteConfigName()
+			case *hcm.HttpConnectionManager_RouteConfig:
+				rt, err := compileRoutes(rs.RouteConfig, "")
+				if err != nil {
+					return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
+				}
+				cc.inline = rt
+			default:
+				return nil, fmt.Errorf("listener %s: HTTP connection manager without routes", l.GetName())
+			}
+			found = true
+		}
+		if !found {
+			return nil, fmt.Errorf("listener %s: filter chain without an HTTP connection manager", l.GetName())
+		}
+		lc.chains = append(lc.chains, cc)
+	}
+	return lc, nil
+}
+
+func compileRoutes(rc *route.RouteConfiguration, version string) (*routeTable, error) {
+	rt := &routeTable{name: rc.GetName(), version: version, exact: map[string]*vhost{}, ignorePort: rc.GetIgnorePortInHostMatching()}
+	for _, v := range rc.GetVirtualHosts() {
+		vh := &vhost{name: v.GetName(), domains: v.GetDomains(), attemptCount: v.GetIncludeRequestAttemptCount()}
+		for _, d := range v.GetDomains() {
+			if d == "" {
+				return nil, fmt.Errorf("route %s: virtual host %s has an empty domain", rc.GetName(), v.GetName())
+			}
+			if !strings.Contains(d, "*") {
+				d = strings.ToLower(d)
+				// Envoy rejects a domain that two virtual hosts claim (route_config_impl.cc).
+				if _, dup := rt.exact[d]; dup {
+					return nil, fmt.Errorf("route %s: only unique values for domains are permitted; duplicate entry of domain %s", rc.GetName(), d)
+				}
+				rt.exact[d] = vh
+			}
+		}
+		for _, r := range v.GetRoutes() {
+			cr, err := compileRoute(r)
+			if err != nil {
+				return nil, fmt.Errorf("route %s: virtual host %s: %w", rc.GetName(), v.GetName(), err)
+			}
+			vh.routes = append(vh.routes, cr)
+		}
+		rt.vhosts = append(rt.vhosts, vh)
+	}
+	return rt, nil
+}
+
+func compileRoute(r *route.Route) (*compiledRoute, error) {
+	cr := &compiledRoute{name: r.GetName()}
+	m := r.GetMatch()
+	cr.match.caseSensitive = m.GetCaseSensitive() == nil || m.GetCaseSensitive().GetValue()
+	switch ps := m.GetPathSpecifier().(type) {
+	case *route.RouteMatch_Prefix:
+		cr.match.prefix = ps.Prefix
+	case *route.RouteMatch_Path:
+		cr.match.path, cr.match.hasPath = ps.Path, true
+	case *route.RouteMatch_SafeRegex:
+		re, err := compileRegex(ps.SafeRegex.GetRegex())
+		if err != nil {
+			return nil, err
+		}
+		cr.match.regex = re
+	case *route.RouteMatch_PathSeparatedPrefix:
+		cr.match.prefix = ps.PathSeparatedPrefix
+	default:
+		return nil, fmt.Errorf("route %q: unsupported path specifier %T", r.GetName(), ps)
+	}
+	for _, h := range m.GetHeaders() {
+		hm := headerMatch{name: strings.ToLower(h.GetName()), invert: h.GetInvertMatch()}
+		switch s := h.GetHeaderMatchSpecifier().(type) {
+		case *route.HeaderMatcher_PresentMatch:
+			hm.present = s.PresentMatch
+		case *route.HeaderMatcher_StringMatch:
+			sm, err := compileStringMatch(s.StringMatch)
+			if err != nil {
+				return nil, err
+			}
+			hm.str = sm
+		case *route.HeaderMatcher_ExactMatch:
+			e := s.ExactMatch
+			hm.str = &stringMatch{exact: &e}
+		case nil:
+			hm.present = true
+		default:
+			return nil, fmt.Errorf("route %q: unsupported header matcher %T", r.GetName(), s)
+		}
+		cr.match.headers = append(cr.match.headers, hm)
+	}
+	for _, q := range m.GetQueryParameters() {
+		qm := queryMatch{name: q.GetName()}
+		switch s := q.GetQueryParameterMatchSpecifier().(type) {
+		case *route.QueryParameterMatcher_PresentMatch:
+			qm.present = s.PresentMatch
+		case *route.QueryParameterMatcher_StringMatch:
+			sm, err := compileStringMatch(s.StringMatch)
+			if err != nil {
+				return nil, err
+			}
+			qm.str = sm
+		}
+		cr.match.query = append(cr.match.query, qm)
+	}
+	a := r.GetRoute()
+	if a == nil {
+		return nil, fmt.Errorf("route %q: only route actions are supported (no redirect or direct response)", r.GetName())
+	}
+	switch cs := a.GetClusterSpecifier().(type) {
+	case *route.RouteAction_Cluster:
+		cr.cluster = cs.Cluster
+	case *route.RouteAction_WeightedClusters:
+		for _, c := range cs.WeightedClusters.GetClusters() {
+			w := uint64(c.GetWeight().GetValue())
+			cr.weighted = append(cr.weighted, weightedCluster{name: c.GetName(), weight: w})
+			cr.total += w
+		}
+		// Envoy refuses weighted clusters whose weights add up to 0 (route_entry_impl.cc).
+		if cr.total == 0 {
+			return nil, fmt.Errorf("route %q: sum of weights in weighted_cluster should be greater than 0", r.GetName())
+		}
+	default:
+		return nil, fmt.Errorf("route %q: unsupported cluster specifier %T", r.GetName(), cs)
+	}
+	cr.timeout = a.GetTimeout().AsDuration()
+	if a.GetTimeout() == nil {
+		cr.timeout = 15 * time.Second // Envoy's default route timeout; Istio always sets one
+	}
+	if rp := a.GetRetryPolicy(); rp != nil {
+		p, err := compileRetry(rp)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", r.GetName(), err)
+		}
+		cr.retry = p
+	}
+	return cr, nil
+}
+
+// retryOnTokens are the retry_on values the sidecar understands (Envoy's
+// router filter docs, x-envoy-retry-on and x-envoy-retry-grpc-on).
+var retryOnTokens = map[string]bool{
+	"5xx": true, "gateway-error": true, "reset": true, "reset-before-request": true, "connect-failure": true,
+	"envoy-ratelimited": true, "retriable-4xx": true, "refused-stream": true, "retriable-status-codes": true,
+	"retriable-headers": true, "http3-post-connect-failure": true,
+	"cancelled": true, "deadline-exceeded": true, "internal": true, "resource-exhausted": true, "unavailable": true,
+}
+
+func compileRetry(rp *route.RetryPolicy) (*retryPolicy, error) {
+	p := &retryPolicy{
+		numRetries:    1, // Envoy's default num_retries (route_components.proto)
+		on:            map[string]bool{},
+		codes:         map[int]bool{},
+		perTryTimeout: rp.GetPerTryTimeout().AsDuration(),
+		hostSelectMax: int(rp.GetHostSelectionRetryMaxAttempts()),
+		// Envoy's default back-off: base 25ms, max 10× base (route_components.proto RetryBackOff).
+		backoffBase: 25 * time.Millisecond,
+	}
+	if rp.GetNumRetries() != nil {
+		p.numRetries = int(rp.GetNumRetries().GetValue())
+	}
+	for _, t := range strings.Split(rp.GetRetryOn(), ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		if !retryOnTokens[t] {
+			return nil, fmt.Errorf("unknown retry_on value %q", t)
+		}
+		p.on[t] = true
+	}
+	for _, c := range rp.GetRetriableStatusCodes() {
+		p.codes[int(c)] = true
+	}
+	for _, h := range rp.GetRetryHostPredicate() {
+		if h.GetName() == "envoy.retry_host_predicates.previous_hosts" {
+			p.previousHosts = true
+		}
+	}
+	if b := rp.GetRetryBackOff(); b != nil {
+		if b.GetBaseInterval() != nil {
+			p.backoffBase = b.GetBaseInterval().AsDuration()
+		}
+		if b.GetMaxInterval() != nil {
+			p.backoffMax = b.GetMaxInterval().AsDuration()
+		}
+	}
+	if p.backoffMax == 0 {
+		p.backoffMax = 10 * p.backoffBase
+	}
+	return p, nil
+}
+
+func compileStringMatch(m *matcher.StringMatcher) (*stringMatch, error) {
+	sm := &stringMatch{ignoreCase: m.GetIgnoreCase()}
+	switch p := m.GetMatchPattern().(type) {
+	case *matcher.StringMatcher_Exact:
+		v := p.Exact
+		sm.exact = &v
+	case *matcher.StringMatcher_Prefix:
+		v := p.Prefix
+		sm.prefix = &v
+	case *matcher.StringMatcher_Suffix:
+		v := p.Suffix
+		sm.suffix = &v
+	case *matcher.StringMatcher_Contains:
+		v := p.Contains
+		sm.contains = &v
+	case *matcher.StringMatcher_SafeRegex:
+		re, err := compileRegex(p.SafeRegex.GetRegex())
+		if err != nil {
+			return nil, err
+		}
+		sm.regex = re
+	default:
+		return nil, fmt.Errorf("unsupported string matcher %T", p)
+	}
+	return sm, nil
+}
+
+// compileRegex compiles an RE2 pattern that must match the whole value, as
+// Envoy's safe_regex does; Go's regexp is RE2 too.
+func compileRegex(expr string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile("^(?:" + expr + ")$")
+	if err != nil {
+		return nil, fmt.Errorf("invalid regex %q: %v", expr, errors.Unwrap(err))
+	}
+	return re, nil
+}
+
+func compileCluster(c *cluster.Cluster) (*clusterConf, error) {
+	cc := &clusterConf{name: c.GetName(), lb: c.GetLbPolicy(), connectTimeout: c.GetConnectTimeout().AsDuration()}
+	if c.GetConnectTimeout() == nil {
+		cc.connectTimeout = 5 * time.Second // Envoy's default connect_timeout (cluster.proto)
+	}
+	switch c.GetLbPolicy() {
+	case cluster.Cluster_ROUND_ROBIN, cluster.Cluster_LEAST_REQUEST, cluster.Cluster_RANDOM:
+	default:
+		return nil, fmt.Errorf("cluster %s: unsupported lb_policy %s", c.GetName(), c.GetLbPolicy())
+	}
+	switch c.GetType() {
+	case cluster.Cluster_EDS:
+		cc.eds = true
+		cc.edsName = c.GetEdsClusterConfig().GetServiceName()
+		if cc.edsName == "" {
+			cc.edsName = c.GetName()
+		}
+	case cluster.Cluster_STATIC:
+		cc.static = endpointsOf(c.GetLoadAssignment())
+	default:
+		return nil, fmt.Errorf("cluster %s: unsupported discovery type %s", c.GetName(), c.GetType())
+	}
+	return cc, nil
+}
+
+// endpointsOf flattens a ClusterLoadAssignment, reading Istio's workload metadata.
+func endpointsOf(cla *endpoint.ClusterLoadAssignment) []endpointInfo {
+	var out []endpointInfo
+	for _, loc := range cla.GetEndpoints() {
+		for _, lb := range loc.GetLbEndpoints() {
+			sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
+			if sa == nil {
+				continue
+			}
+			e := endpointInfo{addr: net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))), weight: 1}
+			if w := lb.GetLoadBalancingWeight(); w != nil {
+				e.weight = w.GetValue()
+			}
+			if md := lb.GetMetadata().GetFilterMetadata()["istio"]; md != nil {
+				parts := strings.Split(md.GetFields()["workload"].GetStringValue(), ";")
+				if len(parts) >= 4 {
+					e.workload, e.namespace, e.app, e.version = parts[0], parts[1], parts[2], parts[3]
+				}
+				e.pod = md.GetFields()["pod"].GetStringValue()
+			}
+			out = append(out, e)
+		}
+	}
+	return out
+}

@@ -1,0 +1,105 @@
+package sidecar
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Istio's standard metric labels (istio.io docs: reference/config/metrics).
+var istioLabels = []string{
+	"reporter",
+	"source_workload", "source_workload_namespace", "source_app", "source_version", "source_principal",
+	"destination_workload", "destination_workload_namespace", "destination_app", "destination_version", "destination_principal",
+	"destination_service", "destination_service_name", "destination_service_namespace",
+	"request_protocol", "response_code", "response_flags", "connection_security_policy",
+}
+
+// durationBuckets are the buckets of istio_request_duration_milliseconds in
+// Istio's stats extension (proxy: extensions/stats, default histogram buckets).
+var durationBuckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
+
+// metrics are one sidecar's Istio-standard metrics, in a registry of its own.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	retries  *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "istio_requests_total", Help: "Requests handled by this proxy, as Istio's standard metric.",
+		}, istioLabels),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "istio_request_duration_milliseconds", Help: "Request duration in milliseconds, as Istio's standard metric.",
+			Buckets: durationBuckets,
+		}, istioLabels),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "envoy_cluster_upstream_rq_retry", Help: "Retries sent upstream, as Envoy's cluster.<name>.upstream_rq_retry.",
+		}, []string{"cluster_name"}),
+	}
+	m.reg.MustRegister(m.requests, m.duration, m.retries)
+	return m
+}
+
+// peer is one side of a request as the metrics label it.
+type peer struct {
+	workload, namespace, app, version, principal string
+}
+
+var unknownPeer = peer{workload: "unknown", namespace: "unknown", app: "unknown", version: "unknown", principal: "unknown"}
+
+// record is one finished request.
+type record struct {
+	reporter       string
+	source, dest   peer
+	service        string // destination_service FQDN
+	serviceName    string
+	serviceNS      string
+	code           int
+	flags          string
+	security       string
+	durationMillis float64
+}
+
+func (m *metrics) observe(r record) {
+	l := prometheus.Labels{
+		"reporter":                       r.reporter,
+		"source_workload":                r.source.workload,
+		"source_workload_namespace":      r.source.namespace,
+		"source_app":                     r.source.app,
+		"source_version":                 r.source.version,
+		"source_principal":               r.source.principal,
+		"destination_workload":           r.dest.workload,
+		"destination_workload_namespace": r.dest.namespace,
+		"destination_app":                r.dest.app,
+		"destination_version":            r.dest.version,
+		"destination_principal":          r.dest.principal,
+		"destination_service":            r.service,
+		"destination_service_name":       r.serviceName,
+		"destination_service_namespace":  r.serviceNS,
+		"request_protocol":               "http",
+		"response_code":                  itoa(r.code),
+		"response_flags":                 r.flags,
+		"connection_security_policy":     r.security,
+	}
+	m.requests.With(l).Inc()
+	m.duration.With(l).Observe(r.durationMillis)
+}
+
+func itoa(n int) string {
+	if n >= 100 && n < 600 {
+		return statusText[n-100]
+	}
+	return "0"
+}
+
+var statusText = func() [500]string {
+	var t [500]string
+	for i := range t {
+		n := i + 100
+		t[i] = string([]byte{byte('0' + n/100), byte('0' + n/10%10), byte('0' + n%10)})
+	}
+	return t
+}()

@@ -1,0 +1,426 @@
+// Package sidecar is meshbench's builtin data plane: an xDS-driven HTTP
+// proxy that implements the Envoy behaviour of the fields Istio sets, for
+// one pod (sidecar mode) or as an ingress gateway (router mode).
+//
+// Where it differs from Envoy, by design:
+//   - There are no iptables. The app sends its calls to the 15001 listener as
+//     to an HTTP forward proxy, and the destination port comes from the Host
+//     header; the inbound chains of virtualInbound bind the pod IP on their
+//     destination ports, so EDS endpoints (pod IP:targetPort) reach them directly.
+//   - A CDS, LDS or RDS update with one bad resource is NACKed whole, where
+//     Envoy may accept the good resources of the update.
+//   - Only HTTP/1.1 is spoken upstream and downstream.
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// PrometheusPort serves /stats/prometheus, as Envoy's stats endpoint in Istio.
+const PrometheusPort = 15090
+
+// Config says who the sidecar is and where its control plane is.
+type Config struct {
+	NodeID string
+	// Router makes the proxy an ingress gateway: its bound listeners route
+	// with RDS and report as the source workload of what they forward.
+	Router bool
+	IP     netip.Addr
+	XDS    string // control plane address host:port
+	// The workload this proxy belongs to, for metrics and peer metadata.
+	Workload, Namespace, App, Version string
+	Principal                         string
+	Log                               *slog.Logger
+	Seed                              uint64
+}
+
+// state is the config in force: swapped whole on every accepted update.
+type state struct {
+	listeners map[string]*listenerConf
+	routes    map[string]*routeTable
+	clusters  map[string]*upstream
+	versions  map[string]string
+}
+
+func (s *state) clone() *state {
+	n := &state{listeners: map[string]*listenerConf{}, routes: map[string]*routeTable{}, clusters: map[string]*upstream{}, versions: map[string]string{}}
+	for k, v := range s.listeners {
+		n.listeners[k] = v
+	}
+	for k, v := range s.routes {
+		n.routes[k] = v
+	}
+	for k, v := range s.clusters {
+		n.clusters[k] = v
+	}
+	for k, v := range s.versions {
+		n.versions[k] = v
+	}
+	return n
+}
+
+// outboundRoutes finds the route table of the per-port outbound listener.
+func (s *state) outboundRoutes(port int) *routeTable {
+	for _, l := range s.listeners {
+		if l.port != port || l.bind || l.virtual != "" {
+			continue
+		}
+		for _, c := range l.chains {
+			if c.inline != nil {
+				return c.inline
+			}
+			return s.routes[c.rds]
+		}
+	}
+	return nil
+}
+
+// Sidecar is a running proxy.
+type Sidecar struct {
+	cfg     Config
+	log     *slog.Logger
+	self    peer
+	metrics *metrics
+	state   atomic.Pointer[state]
+
+	mu      sync.Mutex
+	bound   map[int]*boundServer // by port
+	closed  bool
+	seeded  uint64
+	applied map[string]bool
+	ready   chan struct{}
+
+	cancel   context.CancelFunc
+	done     chan struct{}
+	metricsS *boundServer
+}
+
+type boundServer struct {
+	key  string // what it serves: "outbound", "inbound:<port>", "router:<listener>"
+	srv  *http.Server
+	done chan struct{}
+}
+
+// Start connects to the control plane and serves what it is sent. Listeners
+// bind as LDS names them; Ready tells when every type has arrived.
+func Start(cfg Config) (*Sidecar, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sidecar{
+		cfg:     cfg,
+		log:     cfg.Log.With("proxy", cfg.NodeID),
+		self:    peer{workload: cfg.Workload, namespace: cfg.Namespace, app: cfg.App, version: cfg.Version, principal: orUnknown(cfg.Principal)},
+		metrics: newMetrics(),
+		bound:   map[int]*boundServer{},
+		applied: map[string]bool{},
+		ready:   make(chan struct{}),
+		done:    make(chan struct{}),
+		seeded:  cfg.Seed,
+	}
+	s.state.Store(&state{listeners: map[string]*listenerConf{}, routes: map[string]*routeTable{}, clusters: map[string]*upstream{}, versions: map[string]string{}})
+	mux := http.NewServeMux()
+	h := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+	mux.Handle("/stats/prometheus", h)
+	mux.Handle("/metrics", h)
+	ms, err := s.serve(net.JoinHostPort(cfg.IP.String(), strconv.Itoa(PrometheusPort)), "metrics", mux)
+	if err != nil {
+		return nil, err
+	}
+	s.metricsS = ms
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	node := &core.Node{Id: cfg.NodeID, Cluster: cfg.Workload + "." + cfg.Namespace}
+	client := newADSClient(cfg.XDS, node, s.apply, s.log)
+	go func() {
+		defer close(s.done)
+		client.run(ctx)
+	}()
+	return s, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// Ready is closed once clusters, endpoints, listeners and routes have each been applied.
+func (s *Sidecar) Ready() <-chan struct{} { return s.ready }
+
+// OutboundAddr is the 15001 capture listener the app sends its calls to.
+func (s *Sidecar) OutboundAddr() string {
+	return net.JoinHostPort(s.cfg.IP.String(), strconv.Itoa(15001))
+}
+
+// MetricsURL is the Prometheus endpoint.
+func (s *Sidecar) MetricsURL() string {
+	return "http://" + net.JoinHostPort(s.cfg.IP.String(), strconv.Itoa(PrometheusPort)) + "/stats/prometheus"
+}
+
+// Version returns the version of a type currently applied.
+func (s *Sidecar) Version(typeURL string) string { return s.state.Load().versions[typeURL] }
+
+// Close stops the xDS client and every listener. Open connections are
+// closed at once, as when the proxy process ends.
+func (s *Sidecar) Close() error {
+	s.cancel()
+	<-s.done
+	s.mu.Lock()
+	s.closed = true
+	servers := []*boundServer{s.metricsS}
+	for _, b := range s.bound {
+		servers = append(servers, b)
+	}
+	s.bound = map[int]*boundServer{}
+	s.mu.Unlock()
+	for _, b := range servers {
+		b.close()
+	}
+	for _, u := range s.state.Load().clusters {
+		u.close()
+	}
+	return nil
+}
+
+func (b *boundServer) close() {
+	_ = b.srv.Close()
+	<-b.done
+}
+
+func (s *Sidecar) serve(addr, key string, h http.Handler) (*boundServer, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	b := &boundServer{key: key, done: make(chan struct{}), srv: &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          nil,
+	}}
+	go func() {
+		defer close(b.done)
+		_ = b.srv.Serve(lis)
+	}()
+	return b, nil
+}
+
+// apply is the xDS client's applier: it validates a whole response, then
+// swaps the new state in. An error leaves the state as it was.
+func (s *Sidecar) apply(typeURL, version string, res []*anypb.Any) ([]string, error) {
+	cur := s.state.Load()
+	next := cur.clone()
+	var deps []string
+	var err error
+	switch typeURL {
+	case resource.ClusterType:
+		deps, err = s.applyClusters(next, res)
+	case resource.EndpointType:
+		err = applyEndpoints(next, res)
+	case resource.ListenerType:
+		deps, err = s.applyListeners(next, res)
+	case resource.RouteType:
+		err = applyRoutes(next, version, res)
+	default:
+		err = fmt.Errorf("unsupported type %s", typeURL)
+	}
+	if err != nil {
+		return nil, err
+	}
+	next.versions[typeURL] = version
+	s.state.Store(next)
+	if typeURL == resource.ClusterType {
+		for name, u := range cur.clusters {
+			if next.clusters[name] != u {
+				u.close()
+			}
+		}
+	}
+	s.mu.Lock()
+	s.applied[typeURL] = true
+	if len(s.applied) == 4 {
+		select {
+		case <-s.ready:
+		default:
+			close(s.ready)
+		}
+	}
+	s.mu.Unlock()
+	return deps, nil
+}
+
+func (s *Sidecar) applyClusters(next *state, res []*anypb.Any) ([]string, error) {
+	clusters := map[string]*upstream{}
+	var eds []string
+	for _, a := range res {
+		c := &cluster.Cluster{}
+		if err := a.UnmarshalTo(c); err != nil {
+			return nil, err
+		}
+		cc, err := compileCluster(c)
+		if err != nil {
+			return nil, err
+		}
+		if cc.eds {
+			eds = append(eds, cc.edsName)
+		}
+		if u, ok := next.clusters[cc.name]; ok && u.conf.Load().eds == cc.eds && u.conf.Load().edsName == cc.edsName {
+			u.conf.Store(cc)
+			if !cc.eds {
+				u.setEndpoints(cc.static)
+			}
+			clusters[cc.name] = u
+			continue
+		}
+		s.seeded++
+		clusters[cc.name] = newUpstream(cc, s.seeded)
+	}
+	next.clusters = clusters
+	return eds, nil
+}
+
+func applyEndpoints(next *state, res []*anypb.Any) error {
+	byName := map[string]*endpoint.ClusterLoadAssignment{}
+	for _, a := range res {
+		cla := &endpoint.ClusterLoadAssignment{}
+		if err := a.UnmarshalTo(cla); err != nil {
+			return err
+		}
+		byName[cla.GetClusterName()] = cla
+	}
+	for _, u := range next.clusters {
+		c := u.conf.Load()
+		if cla, ok := byName[c.edsName]; ok && c.eds {
+			u.setEndpoints(endpointsOf(cla))
+		}
+	}
+	return nil
+}
+
+func applyRoutes(next *state, version string, res []*anypb.Any) error {
+	routes := map[string]*routeTable{}
+	for _, a := range res {
+		rc := &route.RouteConfiguration{}
+		if err := a.UnmarshalTo(rc); err != nil {
+			return err
+		}
+		rt, err := compileRoutes(rc, version)
+		if err != nil {
+			return err
+		}
+		routes[rt.name] = rt
+	}
+	next.routes = routes
+	return nil
+}
+
+// applyListeners compiles the listeners, binds the ports they need and
+// closes the ones no longer named. A port that cannot be bound fails the update.
+func (s *Sidecar) applyListeners(next *state, res []*anypb.Any) ([]string, error) {
+	listeners := map[string]*listenerConf{}
+	var rds []string
+	want := map[int]string{}
+	for _, a := range res {
+		l := &listener.Listener{}
+		if err := a.UnmarshalTo(l); err != nil {
+			return nil, err
+		}
+		lc, err := compileListener(l)
+		if err != nil {
+			return nil, err
+		}
+		listeners[lc.name] = lc
+		for _, c := range lc.chains {
+			if c.rds != "" {
+				rds = append(rds, c.rds)
+			}
+		}
+		switch {
+		case lc.virtual == "virtualOutbound":
+			if !s.cfg.Router {
+				want[lc.port] = "outbound"
+			}
+		case lc.virtual == "virtualInbound":
+			for _, c := range lc.chains {
+				if c.destPort != 0 {
+					want[c.destPort] = "inbound:" + strconv.Itoa(c.destPort)
+				}
+			}
+		case lc.bind && s.cfg.Router:
+			want[lc.port] = "router:" + lc.name
+		}
+	}
+	if err := s.rebind(want); err != nil {
+		return nil, err
+	}
+	next.listeners = listeners
+	sort.Strings(rds)
+	return dedupe(rds), nil
+}
+
+func dedupe(xs []string) []string {
+	var out []string
+	for i, x := range xs {
+		if i == 0 || xs[i-1] != x {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// rebind makes the bound listeners match want (port → what it serves).
+func (s *Sidecar) rebind(want map[int]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("sidecar closed")
+	}
+	var opened []int
+	for port, key := range want {
+		if b, ok := s.bound[port]; ok && b.key == key {
+			continue
+		}
+		if b, ok := s.bound[port]; ok {
+			b.close()
+			delete(s.bound, port)
+		}
+		b, err := s.serve(net.JoinHostPort(s.cfg.IP.String(), strconv.Itoa(port)), key, s.handler(key, port))
+		if err != nil {
+			for _, p := range opened {
+				s.bound[p].close()
+				delete(s.bound, p)
+			}
+			return fmt.Errorf("cannot bind listener on port %d: %w", port, err)
+		}
+		s.bound[port] = b
+		opened = append(opened, port)
+	}
+	for port, b := range s.bound {
+		if _, ok := want[port]; !ok {
+			b.close()
+			delete(s.bound, port)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package sidecar
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// applier applies one xDS response. It returns the resource names the
+// client must now subscribe to for a dependent type (EDS names after CDS,
+// RDS names after LDS), or an error that becomes a NACK.
+type applier func(typeURL, version string, resources []*anypb.Any) (deps []string, err error)
+
+// adsClient is a State-of-the-World ADS client as Envoy runs it: one stream
+// for every type, wildcard CDS and LDS, EDS and RDS by name, an ACK or a NACK
+// for every response, and reconnection with back-off when the stream breaks.
+// go-control-plane's sotw client handles one type per stream and does not
+// reconnect, which a sidecar that must ride out a control-plane outage cannot use.
+type adsClient struct {
+	addr  string
+	node  *core.Node
+	apply applier
+	log   *slog.Logger
+
+	// per type URL, owned by the run goroutine
+	version map[string]string
+	nonce   map[string]string
+	names   map[string][]string
+}
+
+func newADSClient(addr string, node *core.Node, apply applier, log *slog.Logger) *adsClient {
+	return &adsClient{
+		addr: addr, node: node, apply: apply, log: log,
+		version: map[string]string{}, nonce: map[string]string{}, names: map[string][]string{},
+	}
+}
+
+// dependent maps a type to the type whose names it yields.
+var dependent = map[string]string{resource.ClusterType: resource.EndpointType, resource.ListenerType: resource.RouteType}
+
+// run keeps a stream open until ctx ends, reconnecting after failures.
+func (c *adsClient) run(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := c.stream(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > 5*time.Second {
+			backoff = 50 * time.Millisecond
+		}
+		c.log.Debug("xds stream ended; reconnecting", "err", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+func (c *adsClient) stream(ctx context.Context) error {
+	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		return err
+	}
+	// Nonces belong to a stream; versions and names carry over.
+	c.nonce = map[string]string{}
+	// On a new stream, ask again for everything, with the versions we run, so
+	// the server resends only what changed (Envoy's xDS protocol, "Resumption").
+	for _, t := range []string{resource.ClusterType, resource.ListenerType} {
+		if err := c.send(st, t, nil); err != nil {
+			return err
+		}
+	}
+	for _, t := range []string{resource.EndpointType, resource.RouteType} {
+		if len(c.names[t]) > 0 {
+			if err := c.send(st, t, nil); err != nil {
+				return err
+			}
+		}
+	}
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		t := resp.GetTypeUrl()
+		c.nonce[t] = resp.GetNonce()
+		deps, err := c.apply(t, resp.GetVersionInfo(), resp.GetResources())
+		if err != nil {
+			c.log.Warn("rejecting xds update", "type", t, "version", resp.GetVersionInfo(), "err", err)
+			if err := c.send(st, t, &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}); err != nil {
+				return err
+			}
+			continue
+		}
+		c.version[t] = resp.GetVersionInfo()
+		if err := c.send(st, t, nil); err != nil {
+			return err
+		}
+		if dt, ok := dependent[t]; ok {
+			sort.Strings(deps)
+			if !equal(deps, c.names[dt]) {
+				c.names[dt] = deps
+				if err := c.send(st, dt, nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// send writes a request for a type: an ACK (detail nil) or NACK of the last
+// nonce, with the version last applied and the names subscribed to.
+func (c *adsClient) send(st discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient, t string, detail *status.Status) error {
+	err := st.Send(&discovery.DiscoveryRequest{
+		Node:          c.node,
+		TypeUrl:       t,
+		VersionInfo:   c.version[t],
+		ResponseNonce: c.nonce[t],
+		ResourceNames: c.names[t],
+		ErrorDetail:   detail,
+	})
+	if err != nil {
+		return fmt.Errorf("send %s: %w", t, err)
+	}
+	return nil
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,160 @@
+package xdsgen
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+
+	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/registry"
+)
+
+// Resources is what one proxy receives: every xDS type it uses.
+type Resources struct {
+	Clusters  []*cluster.Cluster
+	Endpoints []*endpoint.ClusterLoadAssignment
+	Listeners []*listener.Listener
+	Routes    []*route.RouteConfiguration
+}
+
+// Snapshot packs the resources into a go-control-plane snapshot of one version.
+func (r Resources) Snapshot(version string) (*cache.Snapshot, error) {
+	conv := func(n int, at func(int) types.Resource) []types.Resource {
+		out := make([]types.Resource, n)
+		for i := range out {
+			out[i] = at(i)
+		}
+		return out
+	}
+	s, err := cache.NewSnapshot(version, map[resource.Type][]types.Resource{
+		resource.ClusterType:  conv(len(r.Clusters), func(i int) types.Resource { return r.Clusters[i] }),
+		resource.EndpointType: conv(len(r.Endpoints), func(i int) types.Resource { return r.Endpoints[i] }),
+		resource.ListenerType: conv(len(r.Listeners), func(i int) types.Resource { return r.Listeners[i] }),
+		resource.RouteType:    conv(len(r.Routes), func(i int) types.Resource { return r.Routes[i] }),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Gateway is an ingress gateway proxy: a sidecar in router mode.
+type Gateway struct {
+	Name      string // e.g. istio-ingressgateway
+	Namespace string // e.g. istio-system
+	IP        netip.Addr
+	Port      int // HTTP server port, 8080 as Istio's default ingress gateway container port
+	// Labels select the Gateway resources that bind to it (istio: ingressgateway).
+	Labels map[string]string
+}
+
+// NodeID is router~IP~pod.namespace~namespace.svc.cluster.local, as Istio names a gateway node.
+func (g Gateway) NodeID() string {
+	return fmt.Sprintf("router~%s~%s-0.%s~%s.svc.%s", g.IP, g.Name, g.Namespace, g.Namespace, registry.ClusterDomain)
+}
+
+// Generator translates one state of the mesh. It is immutable once built.
+type Generator struct {
+	reg *registry.Registry
+	cfg meshconfig.Config
+}
+
+// New returns a generator for the registry and Istio config.
+func New(reg *registry.Registry, cfg meshconfig.Config) *Generator {
+	return &Generator{reg: reg, cfg: cfg}
+}
+
+// ForSidecar builds what istiod sends the sidecar of pod p: outbound clusters
+// for every service and DestinationRule subset, their endpoints, the
+// per-port outbound listeners and routes, and the inbound listener and
+// cluster to the app.
+func (g *Generator) ForSidecar(p *registry.Pod) Resources {
+	var r Resources
+	r.Clusters, r.Endpoints = g.outboundClusters()
+	svc, _ := g.reg.Service(p.Service)
+	r.Clusters = append(r.Clusters, inboundCluster(p, svc))
+	r.Listeners = append(r.Listeners, g.outboundListeners()...)
+	r.Listeners = append(r.Listeners, virtualOutboundListener(), virtualInboundListener(p, svc))
+	r.Routes = g.outboundRoutes()
+	return r
+}
+
+// ForGateway builds what istiod sends an ingress gateway: outbound clusters
+// and endpoints, a listener on the gateway port and its route configuration.
+func (g *Generator) ForGateway(gw Gateway) Resources {
+	var r Resources
+	r.Clusters, r.Endpoints = g.outboundClusters()
+	r.Listeners = []*listener.Listener{gatewayListener(gw)}
+	r.Routes = []*route.RouteConfiguration{g.gatewayRoute(gw)}
+	return r
+}
+
+// destinationRule returns the DestinationRule for a service, if any. Istio
+// merges several rules for one host only in limited cases; we take the first
+// by name, which is what Istio does for conflicting rules (oldest wins, and
+// our rules have no creation time).
+func (g *Generator) destinationRule(s registry.ServiceInfo) *networkingv1.DestinationRule {
+	var found []*networkingv1.DestinationRule
+	for _, dr := range g.cfg.DestinationRules {
+		if registry.MatchesHost(s.Name, s.Namespace, dr.Spec.GetHost()) {
+			found = append(found, dr)
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].Name < found[j].Name })
+	return found[0]
+}
+
+// virtualServices returns the VirtualServices for a service bound to the given gateway
+// ("mesh" for sidecars), in name order (Istio orders by creation time, then name).
+func (g *Generator) virtualServices(s registry.ServiceInfo, gateway string) []*networkingv1.VirtualService {
+	var out []*networkingv1.VirtualService
+	for _, vs := range g.cfg.VirtualServices {
+		if !boundTo(vs, gateway) {
+			continue
+		}
+		for _, h := range vs.Spec.GetHosts() {
+			if registry.MatchesHost(s.Name, s.Namespace, h) {
+				out = append(out, vs)
+				break
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// boundTo reports whether a VirtualService applies to a gateway. Unset
+// gateways mean "mesh": every sidecar (networking/v1alpha3/virtual_service.proto, field gateways).
+func boundTo(vs *networkingv1.VirtualService, gateway string) bool {
+	gws := vs.Spec.GetGateways()
+	if len(gws) == 0 {
+		return gateway == "mesh"
+	}
+	for _, gw := range gws {
+		if gw == gateway || (gateway != "mesh" && lastPart(gw) == gateway) {
+			return true
+		}
+	}
+	return false
+}
+
+func lastPart(s string) string {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return s[i+1:]
+		}
+	}
+	return s
+}

@@ -1,0 +1,150 @@
+package xdsgen
+
+import (
+	"net"
+	"sort"
+	"strconv"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshbench/meshbench/sim/registry"
+)
+
+func socketAddress(host string, port int) *core.Address {
+	return &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+		Address:       host,
+		PortSpecifier: &core.SocketAddress_PortValue{PortValue: uint32(port)},
+	}}}
+}
+
+func splitHostPort(addr string) (string, int) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	n, _ := strconv.Atoi(p)
+	return h, n
+}
+
+func mustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// httpFilterChain wraps an HTTP connection manager, with either an RDS name or an inline route config.
+func httpFilterChain(statPrefix, rdsName string, inline *route.RouteConfiguration, match *listener.FilterChainMatch) *listener.FilterChain {
+	m := &hcm.HttpConnectionManager{
+		StatPrefix: statPrefix,
+		HttpFilters: []*hcm.HttpFilter{{
+			Name:       wellknown.Router,
+			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
+		}},
+		// Istio sets use_remote_address false on sidecars and forwards x-forwarded-client-cert
+		// as APPEND_FORWARD on inbound (pilot/pkg/networking/core/listener_builder.go).
+		UseRemoteAddress: wrapperspb.Bool(false),
+	}
+	if inline != nil {
+		m.RouteSpecifier = &hcm.HttpConnectionManager_RouteConfig{RouteConfig: inline}
+	} else {
+		m.RouteSpecifier = &hcm.HttpConnectionManager_Rds{Rds: &hcm.Rds{
+			RouteConfigName: rdsName,
+			ConfigSource:    &core.ConfigSource{ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}}, ResourceApiVersion: core.ApiVersion_V3},
+		}}
+	}
+	return &listener.FilterChain{
+		FilterChainMatch: match,
+		Filters: []*listener.Filter{{
+			Name:       wellknown.HTTPConnectionManager,
+			ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(m)},
+		}},
+	}
+}
+
+// outboundListeners builds one 0.0.0.0_<port> HTTP listener per distinct service port, each with RDS "<port>".
+func (g *Generator) outboundListeners() []*listener.Listener {
+	ports := map[int]bool{}
+	for _, s := range g.reg.Services {
+		ports[s.Port] = true
+	}
+	var sorted []int
+	for p := range ports {
+		sorted = append(sorted, p)
+	}
+	sort.Ints(sorted)
+	var out []*listener.Listener
+	for _, p := range sorted {
+		out = append(out, &listener.Listener{
+			Name:             OutboundListenerName(p),
+			Address:          socketAddress("0.0.0.0", p),
+			TrafficDirection: core.TrafficDirection_OUTBOUND,
+			// Istio binds these "virtually": only the 15001 listener accepts, then hands over by original destination.
+			BindToPort:   wrapperspb.Bool(false),
+			FilterChains: []*listener.FilterChain{httpFilterChain("outbound_0.0.0.0_"+strconv.Itoa(p), OutboundRouteName(p), nil, nil)},
+		})
+	}
+	return out
+}
+
+// virtualOutboundListener is the 15001 capture listener. In Istio it hands
+// connections over by original destination; our sidecar's app sends its
+// calls to it as an HTTP proxy, and the port comes from the Host header.
+func virtualOutboundListener() *listener.Listener {
+	return &listener.Listener{
+		Name:             VirtualOutboundListener,
+		Address:          socketAddress("0.0.0.0", VirtualOutboundPort),
+		TrafficDirection: core.TrafficDirection_OUTBOUND,
+		UseOriginalDst:   wrapperspb.Bool(true),
+		FilterChains:     []*listener.FilterChain{},
+	}
+}
+
+// virtualInboundListener is the 15006 listener with a filter chain per
+// container port, routing to inbound|<port>||.
+func virtualInboundListener(p *registry.Pod, s registry.ServiceInfo) *listener.Listener {
+	cname := InboundClusterName(s.TargetPort)
+	rc := &route.RouteConfiguration{
+		Name: cname,
+		VirtualHosts: []*route.VirtualHost{{
+			Name:    "inbound|http|" + strconv.Itoa(s.TargetPort),
+			Domains: []string{"*"},
+			Routes: []*route.Route{{
+				Name:  DefaultRouteName,
+				Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &route.Route_Route{Route: &route.RouteAction{
+					ClusterSpecifier: &route.RouteAction_Cluster{Cluster: cname},
+					Timeout:          durationZero(),
+				}},
+			}},
+		}},
+		ValidateClusters: wrapperspb.Bool(false),
+	}
+	return &listener.Listener{
+		Name:             VirtualInboundListener,
+		Address:          socketAddress("0.0.0.0", VirtualInboundPort),
+		TrafficDirection: core.TrafficDirection_INBOUND,
+		UseOriginalDst:   wrapperspb.Bool(true),
+		FilterChains: []*listener.FilterChain{httpFilterChain("inbound_0.0.0.0_"+strconv.Itoa(s.TargetPort), "", rc,
+			&listener.FilterChainMatch{DestinationPort: wrapperspb.UInt32(uint32(s.TargetPort))})},
+	}
+}
+
+// gatewayListener is the ingress gateway's HTTP server listener 0.0.0.0_<port> with RDS http.<port>.
+func gatewayListener(gw Gateway) *listener.Listener {
+	return &listener.Listener{
+		Name:             OutboundListenerName(gw.Port),
+		Address:          socketAddress("0.0.0.0", gw.Port),
+		TrafficDirection: core.TrafficDirection_OUTBOUND,
+		FilterChains:     []*listener.FilterChain{httpFilterChain("outbound_0.0.0.0_"+strconv.Itoa(gw.Port), GatewayRouteName(gw.Port), nil, nil)},
+	}
+}

@@ -1,0 +1,76 @@
+package xdsgen
+
+import (
+	"strconv"
+	"strings"
+
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	previoushosts "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
+	networking "istio.io/api/networking/v1alpha3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// DefaultRetryOn is Istio's retry_on when a route sets no retries: no retriable
+// status codes, so a 503 is not retried (pilot/pkg/networking/core/route/retry/retry.go defaultRetryOn).
+const DefaultRetryOn = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+
+// PreviousHostsPredicate is the retry host predicate Istio adds (pilot/pkg/xds/filters RetryPreviousHosts).
+const PreviousHostsPredicate = "envoy.retry_host_predicates.previous_hosts"
+
+func previousHosts() []*route.RetryPolicy_RetryHostPredicate {
+	return []*route.RetryPolicy_RetryHostPredicate{{
+		Name:       PreviousHostsPredicate,
+		ConfigType: &route.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: mustAny(&previoushosts.PreviousHostsPredicate{})},
+	}}
+}
+
+// ConvertRetryPolicy is retry.ConvertPolicy for routes without consistent
+// hashing: nil gives Istio's default (2 retries, DefaultRetryOn, previous
+// hosts, 5 host selection attempts); attempts <= 0 disables retries; bare
+// status codes in retryOn become retriable_status_codes.
+func ConvertRetryPolicy(in *networking.HTTPRetry) *route.RetryPolicy {
+	out := &route.RetryPolicy{
+		NumRetries:                    wrapperspb.UInt32(2),
+		RetryOn:                       DefaultRetryOn,
+		HostSelectionRetryMaxAttempts: 5,
+		RetryHostPredicate:            previousHosts(),
+	}
+	if in == nil {
+		return out
+	}
+	if in.GetAttempts() <= 0 {
+		return nil
+	}
+	out.NumRetries = wrapperspb.UInt32(uint32(in.GetAttempts()))
+	if in.GetRetryOn() != "" {
+		out.RetryOn, out.RetriableStatusCodes = parseRetryOn(in.GetRetryOn())
+		if len(out.RetriableStatusCodes) > 0 && !strings.Contains(out.RetryOn, "retriable-status-codes") {
+			out.RetryOn += ",retriable-status-codes"
+		}
+	}
+	if in.GetPerTryTimeout() != nil {
+		out.PerTryTimeout = in.GetPerTryTimeout()
+	}
+	if in.GetRetryIgnorePreviousHosts() != nil && in.GetRetryIgnorePreviousHosts().GetValue() {
+		out.RetryHostPredicate = nil
+	}
+	return out
+}
+
+// parseRetryOn splits Istio's retryOn into Envoy's retry_on and the bare status codes (retry.go parseRetryOn).
+func parseRetryOn(retryOn string) (string, []uint32) {
+	var codes []uint32
+	var tojoin []string
+	for _, part := range strings.Split(retryOn, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if code, err := strconv.Atoi(part); err == nil {
+			codes = append(codes, uint32(code))
+			continue
+		}
+		tojoin = append(tojoin, part)
+	}
+	return strings.Join(tojoin, ","), codes
+}
