@@ -37,7 +37,11 @@ type Result struct {
 	Pods map[string]map[string]int `json:"pods,omitempty"`
 	// ConfigVersions counts responses by the xDS config version they were routed under.
 	ConfigVersions map[string]int `json:"configVersions,omitempty"`
-	Checks         []Check        `json:"checks"`
+	// Timeline has one point per second of load, for plots over time.
+	Timeline []TimelinePoint `json:"timeline,omitempty"`
+	// Hops are the edges of the service graph as the sidecars' metrics saw them.
+	Hops   []Hop   `json:"hops,omitempty"`
+	Checks []Check `json:"checks"`
 	// Passed is true when every check held.
 	Passed bool `json:"passed"`
 	// Error is set when the run itself failed (not a check).
@@ -97,4 +101,35 @@ type Check struct {
 	// Observed and Expected values by label (a version's share, a percentile).
 	Observed map[string]float64 `json:"observed,omitempty"`
 	Expected map[string]float64 `json:"expected,omitempty"`
+}
+
+// TimelinePoint summarises one second of load, by the requests' intended send time.
+type TimelinePoint struct {
+	Second   int     `json:"second"`   // seconds since the load started
+	Requests int     `json:"requests"` // requests sent in that second
+	Errors   int     `json:"errors"`   // of which failed (non-2xx/3xx or transport error)
+	P50      float64 `json:"p50"`      // ms
+	P99      float64 `json:"p99"`      // ms
+	Max      float64 `json:"max"`      // ms
+	// Versions counts successful responses by the version of the split
+	// service that served them ("payment/v2" → n), for split-over-time plots.
+	Versions map[string]int `json:"versions,omitempty"`
+}
+
+// Hop is one edge of the service graph: requests from one workload to
+// another, read from the source side's istio_requests_total and
+// istio_request_duration_milliseconds (reporter="source").
+type Hop struct {
+	Source      string  `json:"source"`      // source_workload
+	Destination string  `json:"destination"` // destination_workload
+	Service     string  `json:"service"`     // destination_service
+	Requests    int     `json:"requests"`
+	RPS         float64 `json:"rps"`
+	SuccessRate float64 `json:"successRate"`
+	P99         float64 `json:"p99"` // ms, from histogram buckets (an upper bound)
+	MTLS        bool    `json:"mtls"`
+	// Flags counts responses by Envoy response flag other than "-" (URX, UO, UH, ...).
+	Flags map[string]int `json:"flags,omitempty"`
+	// Codes counts responses by status code.
+	Codes map[string]int `json:"codes,omitempty"`
 }

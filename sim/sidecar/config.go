@@ -231,9 +231,6 @@ func compileRoute(r *route.Route) (*compiledRoute, error) {
 				return nil, err
 			}
 			hm.str = sm
-		case *route.HeaderMatcher_ExactMatch:
-			e := s.ExactMatch
-			hm.str = &stringMatch{exact: &e}
 		case nil:
 			hm.present = true
 		default:

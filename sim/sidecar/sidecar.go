@@ -82,15 +82,13 @@ func (s *state) clone() *state {
 // outboundRoutes finds the route table of the per-port outbound listener.
 func (s *state) outboundRoutes(port int) *routeTable {
 	for _, l := range s.listeners {
-		if l.port != port || l.bind || l.virtual != "" {
+		if l.port != port || l.bind || l.virtual != "" || len(l.chains) == 0 {
 			continue
 		}
-		for _, c := range l.chains {
-			if c.inline != nil {
-				return c.inline
-			}
-			return s.routes[c.rds]
+		if c := l.chains[0]; c.inline != nil {
+			return c.inline
 		}
+		return s.routes[l.chains[0].rds]
 	}
 	return nil
 }

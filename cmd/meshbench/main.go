@@ -1,0 +1,81 @@
+// Command meshbench brings up a service mesh, drives load through it and
+// checks that its Istio config does what it promises.
+//
+// Exit status: 0 every check held, 1 a check failed or a run broke, 2 bad input.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `meshbench: check that a service mesh's config does what it promises.
+
+Usage:
+  meshbench run [flags] [SCENARIO|FILE ...]   run scenarios (default: the whole catalog)
+  meshbench list                              list the catalog
+  meshbench validate FILE|SCENARIO ...        check scenario files; nothing is started
+  meshbench xds [flags] SCENARIO|FILE         print the Envoy config a proxy would receive
+
+Run 'meshbench COMMAND -h' for a command's flags.
+`
+
+// exitError carries an exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func badInput(err error) error { return &exitError{code: 2, err: err} }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(stderr, ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "meshbench:", err)
+	return 1
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{code: 2, err: errors.New("")}
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "list":
+		return cmdList(stdout)
+	case "validate":
+		return cmdValidate(args[1:], stdout)
+	case "xds":
+		return cmdXDS(args[1:], stdout)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return badInput(fmt.Errorf("unknown command %q", args[0]))
+	}
+}

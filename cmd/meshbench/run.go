@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/meshbench/meshbench/reports"
+	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/sim/local"
+	"github.com/meshbench/meshbench/sim/runtime"
+)
+
+// resolve loads scenarios by catalog name or file path; no arguments means the whole catalog.
+func resolve(args []string) ([]*scenarios.Scenario, error) {
+	if len(args) == 0 {
+		return scenarios.Catalog()
+	}
+	var out []*scenarios.Scenario
+	var errs []error
+	for _, a := range args {
+		var sc *scenarios.Scenario
+		var err error
+		if strings.HasSuffix(a, ".yaml") || strings.HasSuffix(a, ".yml") || strings.ContainsRune(a, os.PathSeparator) {
+			sc, err = scenarios.LoadFile(a)
+		} else {
+			sc, err = scenarios.CatalogScenario(a)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, sc)
+	}
+	return out, errors.Join(errs...)
+}
+
+func runtimeNamed(name string) (runtime.Runtime, error) {
+	switch name {
+	case "local":
+		return local.Runtime{}, nil
+	case "docker", "kind":
+		return nil, fmt.Errorf("runtime %q is not built yet; use local", name)
+	default:
+		return nil, fmt.Errorf("unknown runtime %q (local, docker, kind)", name)
+	}
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "runs", "folder under which each run writes its reports")
+	rtName := fs.String("runtime", "local", "where the mesh runs: local")
+	verbose := fs.Bool("v", false, "log the mesh's events (xDS ACKs and NACKs, ...) to stderr")
+	if err := fs.Parse(args); err != nil {
+		return badInput(err)
+	}
+	rt, err := runtimeNamed(*rtName)
+	if err != nil {
+		return badInput(err)
+	}
+	scs, err := resolve(fs.Args())
+	if err != nil {
+		return badInput(err)
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	suiteDir := filepath.Join(*out, time.Now().UTC().Format("20060102-150405"))
+	suite := &reports.Suite{Schema: reports.SchemaVersion, Started: time.Now().UTC()}
+	failed := 0
+	for _, sc := range scs {
+		fmt.Fprintf(stdout, "▶ %s — %s\n", sc.Name, sc.Description)
+		res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: rt, Log: log})
+		if ctx.Err() != nil {
+			return &exitError{code: 1, err: errors.New("interrupted: mesh torn down")}
+		}
+		if err != nil {
+			res = &reports.Result{Schema: reports.SchemaVersion, Scenario: sc.Name, Description: sc.Description, File: sc.Path, Started: time.Now().UTC(), Error: err.Error()}
+		}
+		suite.Scenarios = append(suite.Scenarios, res)
+		if _, err := reports.WriteRun(filepath.Join(suiteDir, sc.Name), res); err != nil {
+			return err
+		}
+		printResult(stdout, res)
+		if !reports.Verdict(res) {
+			failed++
+		}
+	}
+	suite.Duration = time.Since(suite.Started).Seconds()
+	if _, err := reports.WriteSuite(suiteDir, suite); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%d of %d scenarios passed; reports in %s\n", len(scs)-failed, len(scs), suiteDir)
+	if failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d scenario(s) failed", failed)}
+	}
+	return nil
+}
+
+// printResult writes the short human summary of one scenario.
+func printResult(w io.Writer, r *reports.Result) {
+	if r.Error != "" {
+		fmt.Fprintf(w, "  ✗ run failed: %s\n", r.Error)
+		return
+	}
+	fmt.Fprintf(w, "  load: %d requests at %.0f/s (asked %.0f/s), success %.2f%%, latency p50 %.2fms p99 %.2fms max %.2fms\n",
+		r.Load.Requests, r.Load.AchievedRate, r.Load.TargetRate, 100*r.Status.SuccessRate, r.Latency.P50, r.Latency.P99, r.Latency.Max)
+	for _, c := range r.Checks {
+		mark := "✓"
+		if !c.Passed {
+			mark = "✗"
+		}
+		fmt.Fprintf(w, "  %s %s: %s\n", mark, c.Name, c.Summary)
+	}
+}
+
+func cmdList(stdout io.Writer) error {
+	scs, err := scenarios.Catalog()
+	if err != nil {
+		return err
+	}
+	for _, sc := range scs {
+		fmt.Fprintf(stdout, "%-24s %s\n", sc.Name, sc.Description)
+	}
+	return nil
+}
+
+func cmdValidate(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return badInput(errors.New("validate: name at least one scenario file"))
+	}
+	scs, err := resolve(args)
+	if err != nil {
+		return badInput(err)
+	}
+	for _, sc := range scs {
+		fmt.Fprintf(stdout, "%s: ok (%s)\n", sc.Path, sc.Name)
+	}
+	return nil
+}

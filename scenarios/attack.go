@@ -1,0 +1,164 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/meshbench/meshbench/fakesvc"
+	"github.com/meshbench/meshbench/sim/registry"
+)
+
+// sample is one request's outcome as the load generator saw it.
+type sample struct {
+	variant string
+	code    int
+	err     string
+	// intended is when the pacer meant to send the request; latency counts
+	// from it, so a stalled system cannot hide its queueing (coordinated omission).
+	intended time.Time
+	latency  time.Duration
+	// versions maps each service that answered to the version and pod that served it.
+	versions map[string]string
+	pods     map[string]string
+	// config is the mesh config version the deepest call was routed under.
+	config string
+}
+
+// attackPlan is one constant-rate stream of requests.
+type attackPlan struct {
+	variant string
+	rate    vegeta.Rate
+	header  http.Header
+}
+
+// plans splits the load into one constant-rate stream per variant, each at
+// its weight's share of the rate, so every stream is paced on its own.
+func plans(l Load) []attackPlan {
+	base := http.Header{}
+	for k, v := range l.Headers {
+		base.Set(k, v)
+	}
+	perSec := l.Rate.PerSecond()
+	if len(l.Variants) == 0 {
+		return []attackPlan{{rate: vegeta.Rate{Freq: l.Rate.Freq, Per: l.Rate.Per}, header: base}}
+	}
+	total := 0
+	for _, v := range l.Variants {
+		total += v.Weight
+	}
+	var out []attackPlan
+	for _, v := range l.Variants {
+		h := base.Clone()
+		for k, val := range v.Headers {
+			h.Set(k, val)
+		}
+		// Requests per minute, so that shares of small rates keep their precision.
+		perMin := int(math.Round(perSec * 60 * float64(v.Weight) / float64(total)))
+		out = append(out, attackPlan{variant: v.Name, rate: vegeta.Rate{Freq: max(perMin, 1), Per: time.Minute}, header: h})
+	}
+	return out
+}
+
+// attack drives the scenario's load at url through a client of its own and
+// returns every sample. It stops early, with what it has, when ctx ends.
+func attack(ctx context.Context, url string, sc *Scenario, ns string) ([]sample, time.Duration) {
+	l := sc.Load
+	svc := registry.ServiceInfo{Service: registry.Service{Name: l.Target}, Namespace: ns}
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 10000,
+		DisableCompression:  true,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: l.Timeout.D()}
+	method := l.Method
+	type stream struct {
+		plan    attackPlan
+		results <-chan *vegeta.Result
+		atk     *vegeta.Attacker
+	}
+	start := time.Now()
+	var streams []stream
+	for _, p := range plans(l) {
+		hdr := p.header.Clone()
+		hdr.Set("Host", svc.FQDN())
+		hdr.Set("Content-Type", "application/json")
+		target := vegeta.Target{Method: method, URL: url + l.Path, Header: hdr, Body: []byte(`{"item":"book","amount":42}`)}
+		atk := vegeta.NewAttacker(vegeta.Client(client), vegeta.MaxBody(64<<10), vegeta.Workers(16), vegeta.MaxWorkers(4096))
+		streams = append(streams, stream{plan: p, atk: atk, results: atk.Attack(vegeta.NewStaticTargeter(target), vegeta.ConstantPacer{Freq: p.rate.Freq, Per: p.rate.Per}, l.Duration.D(), p.variant)})
+	}
+	stop := context.AfterFunc(ctx, func() {
+		for _, s := range streams {
+			s.atk.Stop()
+		}
+	})
+	defer stop()
+	var out []sample
+	for _, s := range streams {
+		interval := time.Duration(float64(s.plan.rate.Per) / float64(s.plan.rate.Freq))
+		var rs []*vegeta.Result
+		for r := range s.results {
+			rs = append(rs, r)
+		}
+		// The pacer's start: the earliest send, less its sequence's share of time.
+		var began time.Time
+		for _, r := range rs {
+			b := r.Timestamp.Add(-time.Duration(r.Seq) * interval)
+			if began.IsZero() || b.Before(began) {
+				began = b
+			}
+		}
+		for _, r := range rs {
+			out = append(out, toSample(r, s.plan.variant, began.Add(time.Duration(r.Seq)*interval)))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].intended.Before(out[j].intended) })
+	return out, time.Since(start)
+}
+
+func toSample(r *vegeta.Result, variant string, intended time.Time) sample {
+	s := sample{variant: variant, code: int(r.Code), err: r.Error, intended: intended}
+	s.latency = r.Timestamp.Add(r.Latency).Sub(intended)
+	if s.latency < r.Latency {
+		s.latency = r.Latency
+	}
+	var reply fakesvc.Reply
+	if len(r.Body) > 0 && json.Unmarshal(r.Body, &reply) == nil && reply.Service != "" {
+		s.versions, s.pods = map[string]string{}, map[string]string{}
+		walk(reply, &s)
+	}
+	return s
+}
+
+// walk records who served each hop of the call tree.
+func walk(r fakesvc.Reply, s *sample) {
+	if r.Version != "" {
+		s.versions[r.Service] = r.Version
+		s.pods[r.Service] = r.Pod
+	}
+	if r.ConfigVersion != "" {
+		s.config = r.ConfigVersion
+	}
+	for _, c := range r.Calls {
+		walk(c, s)
+	}
+}
+
+func (s sample) ok() bool { return s.code >= 200 && s.code < 400 && s.err == "" }
+
+func describeErr(e string) string {
+	// Keep the kind of failure, not the addresses, so identical failures count together.
+	if i := strings.LastIndex(e, ": "); i >= 0 {
+		return e[i+2:]
+	}
+	return fmt.Sprint(e)
+}

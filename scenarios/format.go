@@ -1,0 +1,247 @@
+// Package scenarios reads, checks and catalogues meshbench scenario files.
+//
+// A scenario is one YAML file: the topology of the mesh, the Istio resources
+// to apply to it (inline or from other YAML files), the load to drive and what
+// to expect of the outcome. Reading a scenario checks all of it before
+// anything is started: bad input gets an error naming the file, the line and
+// the field, never a half-started mesh.
+package scenarios
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/meshbench/meshbench/internal/units"
+	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/registry"
+)
+
+// Scenario is one scenario file, read and checked.
+type Scenario struct {
+	// Name identifies the scenario in reports; required, lower-case letters,
+	// digits and dashes.
+	Name string `yaml:"name"`
+	// Description says in a sentence what the scenario proves.
+	Description string `yaml:"description"`
+	// Seed makes the run reproducible (variant assignment, latency draws); 0 means 1.
+	Seed int64 `yaml:"seed"`
+	// Topology is the mesh's services; when the file has none it is
+	// registry.DefaultTopology(). Defaults are filled in after reading:
+	// namespace "default", port 80, targetPort 8080, replicas 1,
+	// errorStatus 503 and path "/"+name.
+	Topology *registry.Topology `yaml:"topology"`
+	// Mesh lists the Istio resources to apply: each item is either
+	// {file: rel/path.yaml}, a YAML file relative to the scenario file that may
+	// hold several documents, or an inline Istio object (apiVersion, kind,
+	// metadata, spec).
+	Mesh []MeshEntry `yaml:"mesh"`
+	// Load is the traffic meshbench drives into the mesh.
+	Load Load `yaml:"load"`
+	// Chaos is reserved for fault injection into the simulated mesh; it is not
+	// supported yet and a non-empty list is an error.
+	Chaos []yaml.Node `yaml:"chaos"`
+	// Expect lists the checks the run must pass.
+	Expect []Expectation `yaml:"expect"`
+
+	// Path is the file the scenario was read from, as the user named it.
+	Path string `yaml:"-"`
+	// Config holds the Istio resources of Mesh, parsed and checked.
+	Config meshconfig.Config `yaml:"-"`
+}
+
+// MeshEntry is one item of Scenario.Mesh: a reference to a YAML file of Istio
+// resources, or one inline Istio object.
+type MeshEntry struct {
+	// File is the path of a YAML file of Istio resources, relative to the
+	// scenario file; every document in it is read.
+	File string
+	// Object is an inline Istio object, kept as YAML so that problems in it can
+	// be reported with their line.
+	Object *yaml.Node
+	// Line is where the entry starts in the scenario file.
+	Line int
+}
+
+// UnmarshalYAML reads {file: path} or an inline object.
+func (m *MeshEntry) UnmarshalYAML(n *yaml.Node) error {
+	*m = MeshEntry{Line: n.Line}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return typeError(n.Line, "a mesh entry is {file: path.yaml} or an inline Istio object (apiVersion, kind, metadata, spec)")
+	}
+	var file *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "file" {
+			file = n.Content[i+1]
+		}
+	}
+	if file == nil {
+		m.Object = n
+		return nil
+	}
+	if len(n.Content) != 2 {
+		return typeError(n.Line, "a mesh entry is either {file: path.yaml} or an inline Istio object, not both")
+	}
+	if file.Kind != yaml.ScalarNode || file.Tag != "!!str" || file.Value == "" {
+		return typeError(file.Line, "file: want the path of a YAML file, relative to the scenario file")
+	}
+	m.File = file.Value
+	return nil
+}
+
+// typeError is an error that yaml.v3 collects (instead of stopping) and that
+// carries its line the way yaml.v3's own errors do.
+func typeError(line int, msg string) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", line, msg)}}
+}
+
+// Load is the traffic meshbench drives into the mesh: requests at a fixed
+// rate to one service, for a while.
+type Load struct {
+	// Target is the name of the service the requests go to; required.
+	Target string `yaml:"target"`
+	// Path of the requests; default: the target service's Path.
+	Path string `yaml:"path"`
+	// Method of the requests; default POST.
+	Method string `yaml:"method"`
+	// Rate of requests; required, > 0.
+	Rate units.Rate `yaml:"rate"`
+	// Duration of the load phase; required, 100ms to 10m.
+	Duration units.Duration `yaml:"duration"`
+	// Timeout of one request; default 5s.
+	Timeout units.Duration `yaml:"timeout"`
+	// Headers sent with every request.
+	Headers map[string]string `yaml:"headers"`
+	// Variants split the requests deterministically by weight into named groups with their own headers
+	// (e.g. 20% with end-user: jason); checks can be restricted to one variant.
+	Variants []Variant `yaml:"variants"`
+}
+
+// Variant is a named share of the requests with its own headers.
+type Variant struct {
+	// Name identifies the variant in expectations; unique.
+	Name string `yaml:"name"`
+	// Weight is the variant's share of the requests relative to the other
+	// variants' weights; > 0.
+	Weight int `yaml:"weight"`
+	// Headers are added to the variant's requests, over Load.Headers.
+	Headers map[string]string `yaml:"headers"`
+}
+
+// Expectation is one check of the run's outcome; exactly one field is set.
+type Expectation struct {
+	// Split checks how the responses of a service divide among its versions.
+	Split *SplitExpect `yaml:"split"`
+	// SuccessRate checks the share of requests that succeeded.
+	SuccessRate *SuccessRateExpect `yaml:"successRate"`
+	// Latency checks bounds on the latency distribution.
+	Latency *LatencyExpect `yaml:"latency"`
+
+	// Line is where the expectation starts in the scenario file.
+	Line int `yaml:"-"`
+}
+
+// DefaultTimeout is the per-request timeout when the scenario gives none.
+const DefaultTimeout = units.Duration(5 * time.Second)
+
+// DefaultConfidence is the confidence of a statistical check when the
+// scenario gives none.
+const DefaultConfidence = 0.999
+
+// SplitExpect checks that a service's responses divide among its versions in
+// the given proportions, within what chance explains at the given confidence.
+type SplitExpect struct {
+	// Service whose responses are counted.
+	Service string `yaml:"service"`
+	// Weights maps version name to its expected share, relative to the sum of
+	// the weights (so {v1: 90, v2: 10} and {v1: 9, v2: 1} mean the same).
+	Weights map[string]float64 `yaml:"weights"`
+	// Confidence of the statistical test, in (0,1); default 0.999.
+	Confidence float64 `yaml:"confidence"`
+	// Variant restricts the check to one load variant's requests.
+	Variant string `yaml:"variant"`
+}
+
+// SuccessRateExpect checks that at least Min of the requests succeeded.
+type SuccessRateExpect struct {
+	// Min is the lowest acceptable success rate, in (0,1].
+	Min float64 `yaml:"min"`
+	// Confidence of the statistical test, in (0,1); default 0.999.
+	Confidence float64 `yaml:"confidence"`
+	// Variant restricts the check to one load variant's requests.
+	Variant string `yaml:"variant"`
+}
+
+// LatencyExpect bounds latency statistics, keyed by p50, p90, p99, p999, max
+// or mean.
+type LatencyExpect map[string]Bound
+
+// LatencyStats are the keys a LatencyExpect may use.
+var LatencyStats = []string{"p50", "p90", "p99", "p999", "max", "mean"}
+
+// Bound is an upper bound on a latency statistic.
+type Bound struct {
+	// Max is the largest acceptable value; required, > 0.
+	Max units.Duration `yaml:"max"`
+}
+
+// Error is one problem in an input file.
+type Error struct {
+	// File is the file as the user named it.
+	File string
+	// Line is 1-based; 0 when the problem has no single line.
+	Line int
+	// Field is the path of the offending field, like mesh[0].spec.http[0].route.
+	Field string
+	// Msg says what is wrong.
+	Msg string
+}
+
+// Error formats as "file:line: field: msg", leaving out empty parts.
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	} else if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in a scenario, sorted by file and line.
+type Errors []*Error
+
+// Error joins the problems with newlines.
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sort orders the problems by file and line, keeping the order of discovery
+// among equals.
+func (es Errors) sort() {
+	sort.SliceStable(es, func(i, j int) bool {
+		if es[i].File != es[j].File {
+			return es[i].File < es[j].File
+		}
+		return es[i].Line < es[j].Line
+	})
+}

@@ -1,0 +1,247 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	goruntime "runtime"
+	"sort"
+	"strconv"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/meshbench/meshbench/reports"
+	"github.com/meshbench/meshbench/scenarios/check"
+	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/runtime"
+)
+
+// Options say where and how to run a scenario.
+type Options struct {
+	Runtime runtime.Runtime
+	Log     *slog.Logger
+}
+
+// Run brings the scenario's mesh up, waits until every proxy has ACKed its
+// config, drives the load, judges the expectations and tears the mesh down,
+// on every path. A run that cannot happen returns an error; a check that
+// fails is in the result.
+func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("scenario", sc.Name)
+	topo := registry.DefaultTopology()
+	if sc.Topology != nil {
+		topo = *sc.Topology
+	}
+	topo = registry.WithDefaults(topo)
+	seed := sc.Seed
+	if seed == 0 {
+		seed = 1
+	}
+	res := &reports.Result{
+		Schema: reports.SchemaVersion, Scenario: sc.Name, Description: sc.Description, File: sc.Path,
+		Started: time.Now().UTC(),
+		Environment: reports.Environment{
+			Runtime: opts.Runtime.Name(), DataPlane: opts.Runtime.DataPlane(),
+			GoVersion: goruntime.Version(), OS: goruntime.GOOS, Arch: goruntime.GOARCH, CPUs: goruntime.NumCPU(), Seed: seed,
+		},
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	mesh, err := opts.Runtime.Start(startCtx, runtime.Spec{Topology: topo, Config: sc.Config, Seed: seed, Log: log})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("start mesh: %w", err)
+	}
+	defer func() {
+		if err := mesh.Stop(context.Background()); err != nil {
+			log.Warn("mesh stop", "err", err)
+		}
+	}()
+	version := mesh.Version()
+	log.Info("mesh converged; load starts", "config_version", version, "entry", mesh.Entry().URL)
+
+	l := sc.Load
+	if l.Path == "" {
+		if s, ok := (&registry.Registry{Services: servicesOf(topo)}).Service(l.Target); ok {
+			l.Path = s.Path
+		}
+	}
+	if l.Method == "" {
+		l.Method = "POST"
+	}
+	if l.Timeout == 0 {
+		l.Timeout = DefaultTimeout
+	}
+	run := *sc
+	run.Load = l
+	samples, took := attack(ctx, mesh.Entry().URL, &run, topo.Namespace)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("run interrupted: %w", err)
+	}
+	summarise(res, samples, took, &run, mesh.Entry().URL)
+	res.Timeline = timeline(samples, splitService(sc))
+	hops, err := scrape(ctx, mesh.MetricsEndpoints(), took.Seconds())
+	if err != nil {
+		log.Warn("reading the sidecars' metrics", "err", err)
+	}
+	res.Hops = hops
+	judge(res, samples, &run)
+	res.Duration = time.Since(res.Started).Seconds()
+	return res, nil
+}
+
+// splitService is the service whose versions the timeline follows: the
+// first split expectation's, else the last service that has several versions.
+func splitService(sc *Scenario) string {
+	for _, e := range sc.Expect {
+		if e.Split != nil {
+			return e.Split.Service
+		}
+	}
+	if sc.Topology != nil {
+		for i := len(sc.Topology.Services) - 1; i >= 0; i-- {
+			if len(sc.Topology.Services[i].Versions) > 1 {
+				return sc.Topology.Services[i].Name
+			}
+		}
+	}
+	return ""
+}
+
+func servicesOf(t registry.Topology) []registry.ServiceInfo {
+	var out []registry.ServiceInfo
+	for _, s := range t.Services {
+		out = append(out, registry.ServiceInfo{Service: s, Namespace: t.Namespace})
+	}
+	return out
+}
+
+// summarise fills the load, latency, status and split parts of the result.
+func summarise(res *reports.Result, samples []sample, took time.Duration, sc *Scenario, url string) {
+	l := sc.Load
+	res.Load = reports.Load{
+		Target: l.Target, URL: url + l.Path, TargetRate: l.Rate.PerSecond(),
+		Duration: took.Seconds(), Requests: len(samples),
+	}
+	if len(samples) > 1 {
+		span := samples[len(samples)-1].intended.Sub(samples[0].intended).Seconds()
+		if span > 0 {
+			res.Load.AchievedRate = float64(len(samples)-1) / span
+		}
+	}
+	res.Latency = latencyOf(samples)
+	res.Status = reports.Status{Codes: map[string]int{}}
+	res.Split = map[string]map[string]int{}
+	res.Pods = map[string]map[string]int{}
+	res.ConfigVersions = map[string]int{}
+	okCount := 0
+	for _, s := range samples {
+		res.Status.Codes[strconv.Itoa(s.code)]++
+		if s.err != "" {
+			if res.Status.Errors == nil {
+				res.Status.Errors = map[string]int{}
+			}
+			res.Status.Errors[describeErr(s.err)]++
+		}
+		if s.ok() {
+			okCount++
+		}
+		for svc, v := range s.versions {
+			if res.Split[svc] == nil {
+				res.Split[svc] = map[string]int{}
+				res.Pods[svc] = map[string]int{}
+			}
+			res.Split[svc][v]++
+			res.Pods[svc][s.pods[svc]]++
+		}
+		if s.config != "" {
+			res.ConfigVersions[s.config]++
+		}
+	}
+	if len(samples) > 0 {
+		res.Status.SuccessRate = float64(okCount) / float64(len(samples))
+		if took > 0 {
+			res.Load.Throughput = float64(okCount) / took.Seconds()
+		}
+	}
+}
+
+// latencyOf gives exact percentiles from an HDR histogram of the samples'
+// latencies measured from their intended send times.
+func latencyOf(samples []sample) reports.Latency {
+	h := hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 3)
+	for _, s := range samples {
+		_ = h.RecordValue(max(s.latency.Microseconds(), 1))
+	}
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	if h.TotalCount() == 0 {
+		return reports.Latency{}
+	}
+	return reports.Latency{
+		P50: ms(h.ValueAtQuantile(50)), P90: ms(h.ValueAtQuantile(90)), P99: ms(h.ValueAtQuantile(99)),
+		P999: ms(h.ValueAtQuantile(99.9)), Max: ms(h.Max()), Mean: h.Mean() / 1000,
+	}
+}
+
+// judge evaluates every expectation of the scenario.
+func judge(res *reports.Result, samples []sample, sc *Scenario) {
+	res.Passed = true
+	for _, e := range sc.Expect {
+		var c reports.Check
+		switch {
+		case e.Split != nil:
+			counts := map[string]int{}
+			for _, s := range samples {
+				if (e.Split.Variant == "" || s.variant == e.Split.Variant) && s.ok() {
+					if v, ok := s.versions[e.Split.Service]; ok {
+						counts[v]++
+					}
+				}
+			}
+			c = check.Split(e.Split.Service, e.Split.Weights, counts, orDefault(e.Split.Confidence))
+			if e.Split.Variant != "" {
+				c.Name += " (" + e.Split.Variant + ")"
+			}
+		case e.SuccessRate != nil:
+			n, ok := 0, 0
+			for _, s := range samples {
+				if e.SuccessRate.Variant == "" || s.variant == e.SuccessRate.Variant {
+					n++
+					if s.ok() {
+						ok++
+					}
+				}
+			}
+			c = check.SuccessRate(ok, n, e.SuccessRate.Min, orDefault(e.SuccessRate.Confidence))
+			if e.SuccessRate.Variant != "" {
+				c.Name += " (" + e.SuccessRate.Variant + ")"
+			}
+		case e.Latency != nil:
+			maxMs := map[string]float64{}
+			keys := make([]string, 0, len(*e.Latency))
+			for k := range *e.Latency {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				maxMs[k] = float64((*e.Latency)[k].Max.D().Microseconds()) / 1000
+			}
+			c = check.Latency(res.Latency, maxMs, len(samples))
+		default:
+			continue
+		}
+		res.Checks = append(res.Checks, c)
+		res.Passed = res.Passed && c.Passed
+	}
+}
+
+func orDefault(c float64) float64 {
+	if c == 0 {
+		return DefaultConfidence
+	}
+	return c
+}

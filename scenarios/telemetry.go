@@ -1,0 +1,193 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/meshbench/meshbench/reports"
+)
+
+// timeline buckets the samples by the second they were meant to be sent.
+func timeline(samples []sample, splitService string) []reports.TimelinePoint {
+	if len(samples) == 0 {
+		return nil
+	}
+	start := samples[0].intended
+	var points []reports.TimelinePoint
+	var hist *hdrhistogram.Histogram
+	flush := func() {
+		if hist == nil {
+			return
+		}
+		p := &points[len(points)-1]
+		p.P50 = float64(hist.ValueAtQuantile(50)) / 1000
+		p.P99 = float64(hist.ValueAtQuantile(99)) / 1000
+		p.Max = float64(hist.Max()) / 1000
+	}
+	for _, s := range samples {
+		sec := int(s.intended.Sub(start) / time.Second)
+		if len(points) == 0 || points[len(points)-1].Second != sec {
+			flush()
+			points = append(points, reports.TimelinePoint{Second: sec})
+			hist = hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 3)
+		}
+		p := &points[len(points)-1]
+		p.Requests++
+		if !s.ok() {
+			p.Errors++
+		} else if v, ok := s.versions[splitService]; ok && splitService != "" {
+			if p.Versions == nil {
+				p.Versions = map[string]int{}
+			}
+			p.Versions[splitService+"/"+v]++
+		}
+		_ = hist.RecordValue(max(s.latency.Microseconds(), 1))
+	}
+	flush()
+	return points
+}
+
+// scrape reads every proxy's Prometheus endpoint and folds the
+// source-reported istio_requests_total into service-graph edges.
+func scrape(ctx context.Context, endpoints map[string]string, seconds float64) ([]reports.Hop, error) {
+	type key struct{ src, dst, svc string }
+	type acc struct {
+		reports.Hop
+		ok      int
+		buckets map[float64]float64
+		count   float64
+	}
+	edges := map[key]*acc{}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	names := make([]string, 0, len(endpoints))
+	for n := range endpoints {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fams, err := fetchMetrics(ctx, client, endpoints[name])
+		if err != nil {
+			return nil, fmt.Errorf("scrape %s: %w", name, err)
+		}
+		get := func(m *dto.Metric) (map[string]string, bool) {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			return l, l["reporter"] == "source"
+		}
+		edge := func(l map[string]string) *acc {
+			k := key{l["source_workload"], l["destination_workload"], l["destination_service"]}
+			e := edges[k]
+			if e == nil {
+				e = &acc{Hop: reports.Hop{Source: k.src, Destination: k.dst, Service: k.svc, Codes: map[string]int{}}, buckets: map[float64]float64{}}
+				edges[k] = e
+			}
+			return e
+		}
+		if f := fams["istio_requests_total"]; f != nil {
+			for _, m := range f.GetMetric() {
+				l, src := get(m)
+				if !src {
+					continue
+				}
+				e := edge(l)
+				n := int(m.GetCounter().GetValue())
+				e.Requests += n
+				e.Codes[l["response_code"]] += n
+				if c, _ := strconv.Atoi(l["response_code"]); c >= 200 && c < 400 {
+					e.ok += n
+				}
+				if f := l["response_flags"]; f != "-" && f != "" {
+					if e.Flags == nil {
+						e.Flags = map[string]int{}
+					}
+					e.Flags[f] += n
+				}
+				if l["connection_security_policy"] == "mutual_tls" {
+					e.MTLS = true
+				}
+			}
+		}
+		if f := fams["istio_request_duration_milliseconds"]; f != nil {
+			for _, m := range f.GetMetric() {
+				l, src := get(m)
+				if !src {
+					continue
+				}
+				e := edge(l)
+				for _, b := range m.GetHistogram().GetBucket() {
+					e.buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+				}
+				e.count += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	var out []reports.Hop
+	for _, e := range edges {
+		if e.Requests > 0 {
+			e.SuccessRate = float64(e.ok) / float64(e.Requests)
+			if seconds > 0 {
+				e.RPS = float64(e.Requests) / seconds
+			}
+		}
+		e.P99 = bucketQuantile(e.buckets, e.count, 0.99)
+		out = append(out, e.Hop)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Source != out[j].Source {
+			return out[i].Source < out[j].Source
+		}
+		return out[i].Destination < out[j].Destination
+	})
+	return out, nil
+}
+
+func fetchMetrics(ctx context.Context, c *http.Client, url string) (map[string]*dto.MetricFamily, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(resp.Body)
+}
+
+// bucketQuantile is the upper bound of the first bucket that holds the
+// quantile: coarse, and never an underestimate.
+func bucketQuantile(buckets map[float64]float64, count, q float64) float64 {
+	if count == 0 {
+		return 0
+	}
+	bounds := make([]float64, 0, len(buckets))
+	for b := range buckets {
+		bounds = append(bounds, b)
+	}
+	sort.Float64s(bounds)
+	last := 0.0
+	for _, b := range bounds {
+		if math.IsInf(b, 1) {
+			continue
+		}
+		last = b
+		if buckets[b] >= q*count {
+			return b
+		}
+	}
+	return last // beyond the last finite bucket: report its bound
+}
