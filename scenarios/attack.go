@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -93,8 +94,14 @@ func attack(ctx context.Context, url string, sc *Scenario, ns string) ([]sample,
 		hdr.Set("Host", svc.FQDN())
 		hdr.Set("Content-Type", "application/json")
 		target := vegeta.Target{Method: method, URL: url + l.Path, Header: hdr, Body: []byte(`{"item":"book","amount":42}`)}
-		atk := vegeta.NewAttacker(vegeta.Client(client), vegeta.MaxBody(64<<10), vegeta.Workers(16), vegeta.MaxWorkers(4096))
-		streams = append(streams, stream{plan: p, atk: atk, results: atk.Attack(vegeta.NewStaticTargeter(target), vegeta.ConstantPacer{Freq: p.rate.Freq, Per: p.rate.Per}, l.Duration.D(), p.variant)})
+		// A bounded worker pool: when the mesh stalls, sends wait instead of
+		// piling up thousands of connections, and the wait shows up as latency
+		// because latency counts from the intended send time.
+		atk := vegeta.NewAttacker(vegeta.Client(client), vegeta.MaxBody(64<<10), vegeta.Workers(16), vegeta.MaxWorkers(512))
+		n := int(math.Round(float64(p.rate.Freq) * float64(l.Duration.D()) / float64(p.rate.Per)))
+		// Bounded in count (rate × duration requests, whatever the machine's
+		// load) and in time (three times the duration).
+		streams = append(streams, stream{plan: p, atk: atk, results: atk.Attack(countedTargeter(target, n), vegeta.ConstantPacer{Freq: p.rate.Freq, Per: p.rate.Per}, 3*l.Duration.D(), p.variant)})
 	}
 	stop := context.AfterFunc(ctx, func() {
 		for _, s := range streams {
@@ -107,6 +114,9 @@ func attack(ctx context.Context, url string, sc *Scenario, ns string) ([]sample,
 		interval := time.Duration(float64(s.plan.rate.Per) / float64(s.plan.rate.Freq))
 		var rs []*vegeta.Result
 		for r := range s.results {
+			if r.Error == vegeta.ErrNoTargets.Error() {
+				continue // a worker that found the count reached: no request was sent
+			}
 			rs = append(rs, r)
 		}
 		// The pacer's start: the earliest send, less its sequence's share of time.
@@ -123,6 +133,23 @@ func attack(ctx context.Context, url string, sc *Scenario, ns string) ([]sample,
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].intended.Before(out[j].intended) })
 	return out, time.Since(start)
+}
+
+// countedTargeter yields the same target n times, then ends the attack.
+func countedTargeter(t vegeta.Target, n int) vegeta.Targeter {
+	var mu sync.Mutex
+	left := n
+	return func(tgt *vegeta.Target) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if left <= 0 {
+			return vegeta.ErrNoTargets
+		}
+		left--
+		*tgt = t
+		tgt.Header = t.Header.Clone()
+		return nil
+	}
 }
 
 func toSample(r *vegeta.Result, variant string, intended time.Time) sample {

@@ -31,7 +31,7 @@ const (
 	HeaderPeerMetadata = "x-envoy-peer-metadata"
 	// HeaderResponseFlags carries Envoy's response flags of a reply (when not "-"), so callers can count them.
 	HeaderResponseFlags = "x-meshbench-response-flags"
-	headerRequestID    = "x-request-id"
+	headerRequestID     = "x-request-id"
 )
 
 // Response flags, as Envoy's access log prints them.

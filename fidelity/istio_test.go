@@ -1,0 +1,267 @@
+package fidelity
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+
+	"istio.io/istio/pilot/pkg/config/kube/crd"
+	"istio.io/istio/pilot/pkg/model"
+	xdsfake "istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pkg/config"
+	"istio.io/istio/pkg/config/constants"
+	istiolog "istio.io/istio/pkg/log"
+
+	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/registry"
+)
+
+// IstioVersion is the proxy version the oracle's sidecar announces to
+// istiod; Istio gates some behaviour on it, so it is the version of the
+// istio.io/istio module in go.mod (its VERSION file says 1.31).
+const IstioVersion = "1.31.0"
+
+// serviceCIDR is where the Kubernetes Services get their ClusterIPs; the
+// Known differences table names these addresses (Istio adds a service's
+// VIP to its virtual host's domains).
+var serviceCIDR = netip.MustParsePrefix("10.96.0.0/16")
+
+// quietIstio turns Istio's logging down to errors: at info it narrates
+// every informer sync.
+func quietIstio() {
+	for _, s := range istiolog.Scopes() {
+		s.SetOutputLevel(istiolog.ErrorLevel)
+	}
+}
+
+// kubeObjects expresses a registry as what Kubernetes would hold for it: a
+// Service per service (port <port> named http, so Istio treats it as HTTP,
+// targetPort <targetPort>, a ClusterIP, selector app=<name>), a running,
+// ready Pod per pod with the registry's labels and IP, and an
+// EndpointSlice per Service listing its pods, as the EndpointSlice
+// controller would (the fake client runs no controllers).
+func kubeObjects(reg *registry.Registry) ([]runtime.Object, error) {
+	var objs []runtime.Object
+	vip := serviceCIDR.Addr()
+	for _, s := range reg.Services {
+		vip = vip.Next()
+		if !serviceCIDR.Contains(vip) {
+			return nil, fmt.Errorf("more services than %s holds", serviceCIDR)
+		}
+		objs = append(objs, &corev1.Service{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+			ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, Labels: map[string]string{"app": s.Name}},
+			Spec: corev1.ServiceSpec{
+				ClusterIP:  vip.String(),
+				ClusterIPs: []string{vip.String()},
+				Selector:   map[string]string{"app": s.Name},
+				Ports: []corev1.ServicePort{{
+					Name:       "http",
+					Port:       int32(s.Port),
+					TargetPort: intstr.FromInt32(int32(s.TargetPort)),
+					Protocol:   corev1.ProtocolTCP,
+				}},
+				Type: corev1.ServiceTypeClusterIP,
+			},
+		})
+		slice := &discoveryv1.EndpointSlice{
+			TypeMeta: metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
+			ObjectMeta: metav1.ObjectMeta{
+				Name:      s.Name + "-oracle",
+				Namespace: s.Namespace,
+				Labels:    map[string]string{discoveryv1.LabelServiceName: s.Name},
+			},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports: []discoveryv1.EndpointPort{{
+				Name:     ptr("http"),
+				Port:     ptr(int32(s.TargetPort)),
+				Protocol: ptr(corev1.ProtocolTCP),
+			}},
+		}
+		for _, p := range reg.PodsOf(s.Name) {
+			ready := reg.Ready(p.Name)
+			objs = append(objs, &corev1.Pod{
+				TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+				ObjectMeta: metav1.ObjectMeta{
+					Name:      p.Name,
+					Namespace: p.Namespace,
+					Labels:    p.Labels,
+				},
+				Spec: corev1.PodSpec{
+					ServiceAccountName: p.ServiceAccount,
+					Containers: []corev1.Container{{
+						Name:  "app",
+						Image: "meshbench/fakesvc",
+						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(p.Port), Protocol: corev1.ProtocolTCP}},
+					}},
+				},
+				Status: corev1.PodStatus{
+					Phase:      corev1.PodRunning,
+					PodIP:      p.IP.String(),
+					PodIPs:     []corev1.PodIP{{IP: p.IP.String()}},
+					Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: podCondition(ready)}},
+				},
+			})
+			slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
+				Addresses:  []string{p.IP.String()},
+				Conditions: discoveryv1.EndpointConditions{Ready: ptr(ready), Serving: ptr(ready), Terminating: ptr(false)},
+				TargetRef:  &corev1.ObjectReference{Kind: "Pod", Name: p.Name, Namespace: p.Namespace},
+			})
+		}
+		objs = append(objs, slice)
+	}
+	return objs, nil
+}
+
+func podCondition(ok bool) corev1.ConditionStatus {
+	if ok {
+		return corev1.ConditionTrue
+	}
+	return corev1.ConditionFalse
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// istioYAML serializes a scenario's Istio resources back to the YAML a user
+// would kubectl apply, one document per resource.
+func istioYAML(cfg meshconfig.Config) (string, int, error) {
+	var docs []string
+	add := func(kind, name, ns string, labels, annotations map[string]string, spec any) error {
+		// The spec types (istio.io/api) marshal themselves as protobuf JSON.
+		specJSON, err := json.Marshal(spec)
+		if err != nil {
+			return fmt.Errorf("%s %s/%s: %w", kind, ns, name, err)
+		}
+		var specAny any
+		if err := json.Unmarshal(specJSON, &specAny); err != nil {
+			return err
+		}
+		meta := map[string]any{"name": name, "namespace": ns}
+		if len(labels) > 0 {
+			meta["labels"] = labels
+		}
+		if len(annotations) > 0 {
+			meta["annotations"] = annotations
+		}
+		doc, err := yaml.Marshal(map[string]any{
+			"apiVersion": "networking.istio.io/v1",
+			"kind":       kind,
+			"metadata":   meta,
+			"spec":       specAny,
+		})
+		if err != nil {
+			return err
+		}
+		docs = append(docs, string(doc))
+		return nil
+	}
+	for _, o := range cfg.DestinationRules {
+		if err := add("DestinationRule", o.Name, o.Namespace, o.Labels, o.Annotations, &o.Spec); err != nil {
+			return "", 0, err
+		}
+	}
+	for _, o := range cfg.VirtualServices {
+		if err := add("VirtualService", o.Name, o.Namespace, o.Labels, o.Annotations, &o.Spec); err != nil {
+			return "", 0, err
+		}
+	}
+	for _, o := range cfg.Gateways {
+		if err := add("Gateway", o.Name, o.Namespace, o.Labels, o.Annotations, &o.Spec); err != nil {
+			return "", 0, err
+		}
+	}
+	return strings.Join(docs, "---\n"), len(docs), nil
+}
+
+// istioConfigs parses the YAML with Istio's own parser, as istioctl and the
+// test harness do, and checks that every document came through.
+func istioConfigs(yamlText string, want int) ([]config.Config, error) {
+	if want == 0 {
+		return nil, nil
+	}
+	cfgs, unknown, err := crd.ParseInputs(yamlText)
+	if err != nil {
+		return nil, err
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("Istio does not know the kinds %v", unknown)
+	}
+	// A missing "---" would silently merge two documents into one.
+	if len(cfgs) != want {
+		return nil, fmt.Errorf("Istio parsed %d resources, want %d", len(cfgs), want)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range cfgs {
+		// Parsed configs get no Domain, and without it a short host such
+		// as "payment" silently resolves to nothing.
+		cfgs[i].Domain = registry.ClusterDomain
+		if cfgs[i].Namespace == "" {
+			cfgs[i].Namespace = "default"
+		}
+		// One creation time for all: Istio then orders by name, as meshbench does.
+		cfgs[i].CreationTimestamp = t0
+	}
+	return cfgs, nil
+}
+
+// istioSide runs Istio's translator (a fake istiod: Kubernetes registry,
+// config store, push context, xDS generators) over the registry and config
+// and returns the xDS it builds for the sidecar of pod.
+func istioSide(t *testing.T, reg *registry.Registry, cfgs []config.Config, pod *registry.Pod) Side {
+	t.Helper()
+	objs, err := kubeObjects(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := xdsfake.NewFakeDiscoveryServer(t, xdsfake.FakeOptions{
+		KubernetesObjects: objs,
+		Configs:           cfgs,
+	})
+	p := s.SetupProxy(&model.Proxy{
+		Type:            model.SidecarProxy,
+		ID:              pod.Name + "." + pod.Namespace,
+		ConfigNamespace: pod.Namespace,
+		DNSDomain:       pod.Namespace + ".svc." + registry.ClusterDomain,
+		IPAddresses:     []string{pod.IP.String()},
+		Labels:          pod.Labels,
+		Metadata: &model.NodeMetadata{
+			IstioVersion:   IstioVersion,
+			Namespace:      pod.Namespace,
+			Labels:         pod.Labels,
+			ClusterID:      constants.DefaultClusterName,
+			ServiceAccount: pod.ServiceAccount,
+			WorkloadName:   pod.Workload,
+		},
+	})
+	listeners := s.Listeners(p)
+	return Side{
+		Clusters:  s.Clusters(p),
+		Endpoints: s.Endpoints(p),
+		Listeners: listeners,
+		Routes:    s.RoutesFromListeners(p, listeners),
+	}
+}
+
+// kubeYAML renders the Kubernetes objects for a failure report.
+func kubeYAML(objs []runtime.Object) string {
+	var docs []string
+	for _, o := range objs {
+		b, err := yaml.Marshal(o)
+		if err != nil {
+			docs = append(docs, "# "+err.Error()+"\n")
+			continue
+		}
+		docs = append(docs, string(b))
+	}
+	return strings.Join(docs, "---\n")
+}

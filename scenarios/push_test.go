@@ -1,0 +1,138 @@
+package scenarios
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	networking "istio.io/api/networking/v1alpha3"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+
+	"github.com/meshbench/meshbench/internal/units"
+	"github.com/meshbench/meshbench/sim/local"
+	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/runtime"
+)
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startScenarioMesh(t *testing.T, sc *Scenario, log *slog.Logger) runtime.Mesh {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := local.Runtime{}.Start(ctx, runtime.Spec{Topology: registry.DefaultTopology(), Config: sc.Config, Seed: 3, Log: log})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, m.Stop(context.Background())) })
+	return m
+}
+
+// editVS returns cfg with a changed deep copy of its first VirtualService.
+func editVS(cfg meshconfig.Config, edit func(*networking.VirtualService)) meshconfig.Config {
+	vs := cfg.VirtualServices[0].DeepCopy()
+	edit(&vs.Spec)
+	cfg.VirtualServices = append([]*networkingv1.VirtualService{vs}, cfg.VirtualServices[1:]...)
+	return cfg
+}
+
+func withDefaults(sc *Scenario) *Scenario {
+	sc.Load.Path, sc.Load.Method, sc.Load.Timeout = "/orders", "POST", DefaultTimeout
+	return sc
+}
+
+func TestConfigPushDuringLoadLosesNoRequest(t *testing.T) {
+	sc := withDefaults(loadString(t, strings.Replace(scenarioYAML(10, 10), "rate: 1000/s, duration: 5s", "rate: 400/s, duration: 4s", 1)))
+	m := startScenarioMesh(t, sc, nil)
+	require.Equal(t, "1", m.Version())
+
+	var samples []sample
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		samples, _ = attack(context.Background(), m.Entry().URL, sc, "default")
+	}()
+	// Push 50/50 once load flows.
+	require.Eventually(t, func() bool {
+		hops, err := scrape(context.Background(), m.MetricsEndpoints(), 1)
+		return err == nil && len(hops) > 0 && hops[0].Requests > 200
+	}, 20*time.Second, 10*time.Millisecond)
+	next := editVS(sc.Config, func(vs *networking.VirtualService) {
+		vs.Http[0].Route[0].Weight, vs.Http[0].Route[1].Weight = 50, 50
+	})
+	v, err := m.Apply(context.Background(), next)
+	require.NoError(t, err)
+	require.Equal(t, "2", v)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, m.WaitConverged(ctx, v))
+	<-done
+
+	require.Len(t, samples, 1600)
+	byVersion := map[string]map[string]int{}
+	for _, s := range samples {
+		require.True(t, s.ok(), "request lost during the push: code %d err %q", s.code, s.err)
+		if byVersion[s.config] == nil {
+			byVersion[s.config] = map[string]int{}
+		}
+		byVersion[s.config][s.versions["payment"]]++
+	}
+	require.Contains(t, byVersion, "1")
+	require.Contains(t, byVersion, "2", "no request was routed under the pushed config")
+	after := byVersion["2"]
+	if n := after["v1"] + after["v2"]; n >= 300 {
+		assert.InDelta(t, 0.5, float64(after["v2"])/float64(n), 0.12, "split after the push: %v", after)
+	}
+}
+
+func TestNackLeavesLastGoodConfigAndReachesTheLog(t *testing.T) {
+	sc := withDefaults(loadString(t, scenarioYAML(10, 10)))
+	var logs syncBuffer
+	m := startScenarioMesh(t, sc, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+
+	// A route whose regex RE2 cannot compile: validation would refuse it in a
+	// scenario file, so it is built here to reach the data plane.
+	bad := editVS(sc.Config, func(vs *networking.VirtualService) {
+		vs.Http[0].Match = []*networking.HTTPMatchRequest{{Uri: &networking.StringMatch{MatchType: &networking.StringMatch_Regex{Regex: "/orders/("}}}}
+	})
+	v, err := m.Apply(context.Background(), bad)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = m.WaitConverged(ctx, v)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "invalid regex")
+	assert.Contains(t, logs.String(), "xds NACK")
+	assert.Contains(t, logs.String(), "invalid regex")
+
+	// Traffic is still routed under the last good config.
+	sc.Load.Duration = units.Duration(500 * time.Millisecond)
+	sc.Load.Rate.Freq = 200
+	samples, _ := attack(context.Background(), m.Entry().URL, sc, "default")
+	require.NotEmpty(t, samples)
+	for _, s := range samples {
+		require.True(t, s.ok(), "code %d err %q", s.code, s.err)
+		require.Equal(t, "1", s.config)
+	}
+}
