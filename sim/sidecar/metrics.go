@@ -1,6 +1,8 @@
 package sidecar
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -23,6 +25,22 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	retries  *prometheus.CounterVec
+	// series caches the children of a label set: resolving 18 labels on every
+	// request would cost more than the rest of the metrics work.
+	series sync.Map // seriesKey → *series
+}
+
+type seriesKey struct {
+	reporter          string
+	source, dest      peer
+	service, name, ns string
+	code              int
+	flags, security   string
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newMetrics() *metrics {
@@ -64,6 +82,13 @@ type record struct {
 }
 
 func (m *metrics) observe(r record) {
+	k := seriesKey{r.reporter, r.source, r.dest, r.service, r.serviceName, r.serviceNS, r.code, r.flags, r.security}
+	if v, ok := m.series.Load(k); ok {
+		s := v.(*series)
+		s.requests.Inc()
+		s.duration.Observe(r.durationMillis)
+		return
+	}
 	l := prometheus.Labels{
 		"reporter":                       r.reporter,
 		"source_workload":                r.source.workload,
@@ -84,8 +109,10 @@ func (m *metrics) observe(r record) {
 		"response_flags":                 r.flags,
 		"connection_security_policy":     r.security,
 	}
-	m.requests.With(l).Inc()
-	m.duration.With(l).Observe(r.durationMillis)
+	s := &series{requests: m.requests.With(l), duration: m.duration.With(l)}
+	m.series.Store(k, s)
+	s.requests.Inc()
+	s.duration.Observe(r.durationMillis)
 }
 
 func itoa(n int) string {

@@ -3,8 +3,8 @@ package sidecar
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -32,6 +32,12 @@ const (
 	// HeaderResponseFlags carries Envoy's response flags of a reply (when not "-"), so callers can count them.
 	HeaderResponseFlags = "x-meshbench-response-flags"
 	headerRequestID     = "x-request-id"
+)
+
+// Canonical forms of the peer headers, to set them without canonicalising on each request.
+var (
+	headerPeerIDKey       = http.CanonicalHeaderKey(HeaderPeerID)
+	headerPeerMetadataKey = http.CanonicalHeaderKey(HeaderPeerMetadata)
 )
 
 // Response flags, as Envoy's access log prints them.
@@ -235,8 +241,8 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		out.Set(headerRequestID, newRequestID())
 	}
 	if x.reporter == "source" {
-		out.Set(HeaderPeerID, s.cfg.NodeID)
-		out.Set(HeaderPeerMetadata, strings.Join([]string{s.self.workload, s.self.namespace, s.self.app, s.self.version, s.self.principal}, ";"))
+		out[headerPeerIDKey] = s.peerID
+		out[headerPeerMetadataKey] = s.peerMetadata
 	} else {
 		out.Del(HeaderPeerID)
 		out.Del(HeaderPeerMetadata)
@@ -338,11 +344,18 @@ func (s *Sidecar) attempt(ctx context.Context, r *http.Request, hdr http.Header,
 	case r.Body != nil && r.Body != http.NoBody:
 		rb = r.Body
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+h.addr+r.URL.RequestURI(), rb)
+	u2 := *r.URL
+	u2.Scheme, u2.Host, u2.User = "http", h.addr, nil
+	req, err := http.NewRequestWithContext(ctx, r.Method, "", rb)
 	if err != nil {
 		return nil, "reset"
 	}
-	req.Header = hdr.Clone()
+	req.URL = &u2
+	req.Header = hdr
+	if body != nil {
+		// A retry sends the same headers again: the transport must not share a map it may still read.
+		req.Header = hdr.Clone()
+	}
 	req.Host = r.Host
 	if body != nil {
 		req.ContentLength = int64(len(body))
@@ -488,7 +501,24 @@ func peerFromHeaders(h http.Header) peer {
 	return peer{workload: p[0], namespace: p[1], app: p[2], version: p[3], principal: p[4]}
 }
 
+// newRequestID makes a random UUID (version 4), as Envoy's x-request-id.
 func newRequestID() string {
-	a, b := rand.Uint64(), rand.Uint64()
-	return fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", a>>32, a>>16&0xffff, a&0xfff, b>>48&0x3fff|0x8000, b&0xffffffffffff)
+	var b [16]byte
+	a, c := rand.Uint64(), rand.Uint64()
+	for i := 0; i < 8; i++ {
+		b[i], b[8+i] = byte(a>>(8*i)), byte(c>>(8*i))
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
 }

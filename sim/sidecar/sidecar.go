@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,6 +112,9 @@ type Sidecar struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	metricsS *boundServer
+
+	// Header values this proxy sends on every outbound request, made once.
+	peerID, peerMetadata []string
 }
 
 type boundServer struct {
@@ -136,6 +140,8 @@ func Start(cfg Config) (*Sidecar, error) {
 		done:    make(chan struct{}),
 		seeded:  cfg.Seed,
 	}
+	s.peerID = []string{cfg.NodeID}
+	s.peerMetadata = []string{strings.Join([]string{s.self.workload, s.self.namespace, s.self.app, s.self.version, s.self.principal}, ";")}
 	s.state.Store(&state{listeners: map[string]*listenerConf{}, routes: map[string]*routeTable{}, clusters: map[string]*upstream{}, versions: map[string]string{}})
 	mux := http.NewServeMux()
 	h := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})

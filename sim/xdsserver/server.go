@@ -49,8 +49,11 @@ type Server struct {
 	snapshot map[string]string
 }
 
-// New returns a server with an ADS snapshot cache; Start binds it.
+// New returns a server with an ADS snapshot cache; Start binds it. A nil log discards.
 func New(log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{
 		log:      log,
 		acked:    map[string]map[string]string{},
