@@ -3,6 +3,7 @@
 package meshconfig
 
 import (
+	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 )
 
@@ -11,9 +12,23 @@ type Config struct {
 	VirtualServices  []*networkingv1.VirtualService
 	DestinationRules []*networkingv1.DestinationRule
 	Gateways         []*networkingv1.Gateway
+	// Mesh holds mesh-wide settings.
+	Mesh MeshSettings
 	// Origin maps "Kind/namespace/name" to "file:line" where the resource was read.
 	Origin map[string]string
 }
 
 // Key names a resource in Origin.
 func Key(kind, namespace, name string) string { return kind + "/" + namespace + "/" + name }
+
+// MeshSettings are the mesh-wide settings of Istio's MeshConfig (and install
+// profile) that change what istiod generates.
+type MeshSettings struct {
+	// DefaultHTTPRetryPolicy is meshConfig.defaultHttpRetryPolicy: the retry
+	// policy of routes that set none. Nil means Istio's built-in default.
+	DefaultHTTPRetryPolicy *networking.HTTPRetry
+	// Retry503ByDefault restores the default of Istio before 1.24 (the 1.23
+	// compatibility profile, EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY=false): the
+	// default retry policy also retries 503.
+	Retry503ByDefault bool
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -61,6 +62,33 @@ type compiledRoute struct {
 	total    uint64
 	timeout  time.Duration // 0: none
 	retry    *retryPolicy
+	fault    *faultConf
+	headers  headerEdits
+	// Rewrites applied to the upstream request.
+	prefixRewrite string
+	regexRewrite  *regexp.Regexp
+	regexSubst    string
+	hostRewrite   string
+	mirrors       []mirrorConf
+	hashHeader    string // consistent hash on this request header
+}
+
+// faultConf is the route's HTTP fault filter config; percentages in millionths.
+type faultConf struct {
+	delay       time.Duration
+	delayPerMil uint32
+	abortStatus int
+	abortPerMil uint32
+}
+
+type headerEdits struct {
+	reqSet, reqAdd, respSet, respAdd [][2]string
+	reqRemove, respRemove            []string
+}
+
+type mirrorConf struct {
+	cluster string
+	perMil  uint32
 }
 
 type weightedCluster struct {
@@ -116,11 +144,42 @@ type clusterConf struct {
 	lb             cluster.Cluster_LbPolicy
 	connectTimeout time.Duration
 	static         []endpointInfo
+	// panicThreshold is common_lb_config.healthy_panic_threshold in percent:
+	// below it the balancer uses every host (Envoy's default is 50; 0 turns panic off).
+	panicThreshold float64
+	limits         limits
+	outlier        *outlierConf
+	// ringSize is the minimum ring size of RING_HASH (and MAGLEV, which we balance the same way).
+	ringSize uint64
+	// maxRequestsPerConn and idleTimeout come from the upstream HttpProtocolOptions.
+	maxRequestsPerConn uint32
+	idleTimeout        time.Duration
+}
+
+// limits are a cluster's circuit breaker thresholds (default priority).
+type limits struct {
+	maxConnections, maxPending, maxRequests, maxRetries uint64
+}
+
+// envoyDefaultLimits are Envoy's circuit breaker defaults: 1024 connections,
+// pending and active requests, 3 concurrent retries (circuit_breaker.proto).
+var envoyDefaultLimits = limits{1024, 1024, 1024, 3}
+
+// outlierConf is a compiled OutlierDetection with Envoy's defaults
+// (outlier_detection.proto): interval 10s, base ejection time 30s, max
+// ejection percent 10, max ejection time 300s, consecutive 5xx 5 at 100%
+// enforcing, consecutive gateway failure 5 at 0% enforcing.
+type outlierConf struct {
+	consecutive5xx, consecutiveGateway  uint32
+	enforce5xx, enforceGateway          uint32
+	interval, baseEjection, maxEjection time.Duration
+	maxEjectionPercent                  uint32
 }
 
 // endpointInfo is one upstream host with the workload it belongs to.
 type endpointInfo struct {
 	addr      string
+	unhealthy bool // EDS health_status other than HEALTHY or UNKNOWN
 	weight    uint32
 	workload  string
 	namespace string
@@ -272,6 +331,9 @@ func compileRoute(r *route.Route) (*compiledRoute, error) {
 	default:
 		return nil, fmt.Errorf("route %q: unsupported cluster specifier %T", r.GetName(), cs)
 	}
+	if err := compileRouteExtras(cr, r, a); err != nil {
+		return nil, fmt.Errorf("route %q: %w", r.GetName(), err)
+	}
 	cr.timeout = a.GetTimeout().AsDuration()
 	if a.GetTimeout() == nil {
 		cr.timeout = 15 * time.Second // Envoy's default route timeout; Istio always sets one
@@ -378,14 +440,25 @@ func compileRegex(expr string) (*regexp.Regexp, error) {
 }
 
 func compileCluster(c *cluster.Cluster) (*clusterConf, error) {
-	cc := &clusterConf{name: c.GetName(), lb: c.GetLbPolicy(), connectTimeout: c.GetConnectTimeout().AsDuration()}
+	cc := &clusterConf{name: c.GetName(), lb: c.GetLbPolicy(), connectTimeout: c.GetConnectTimeout().AsDuration(), panicThreshold: 50, limits: envoyDefaultLimits}
 	if c.GetConnectTimeout() == nil {
 		cc.connectTimeout = 5 * time.Second // Envoy's default connect_timeout (cluster.proto)
 	}
 	switch c.GetLbPolicy() {
 	case cluster.Cluster_ROUND_ROBIN, cluster.Cluster_LEAST_REQUEST, cluster.Cluster_RANDOM:
+	case cluster.Cluster_RING_HASH, cluster.Cluster_MAGLEV:
+		cc.ringSize = 1024
+		if n := c.GetRingHashLbConfig().GetMinimumRingSize().GetValue(); n > 0 {
+			cc.ringSize = n
+		}
 	default:
 		return nil, fmt.Errorf("cluster %s: unsupported lb_policy %s", c.GetName(), c.GetLbPolicy())
+	}
+	if t := c.GetCommonLbConfig().GetHealthyPanicThreshold(); t != nil {
+		cc.panicThreshold = t.GetValue()
+	}
+	if err := compileClusterExtras(cc, c); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", c.GetName(), err)
 	}
 	switch c.GetType() {
 	case cluster.Cluster_EDS:
@@ -412,6 +485,11 @@ func endpointsOf(cla *endpoint.ClusterLoadAssignment) []endpointInfo {
 				continue
 			}
 			e := endpointInfo{addr: net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))), weight: 1}
+			switch lb.GetHealthStatus() {
+			case core.HealthStatus_HEALTHY, core.HealthStatus_UNKNOWN:
+			default:
+				e.unhealthy = true
+			}
 			if w := lb.GetLoadBalancingWeight(); w != nil {
 				e.weight = w.GetValue()
 			}

@@ -25,6 +25,15 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	retries  *prometheus.CounterVec
+	// Envoy cluster stats, as Envoy's Prometheus endpoint names them
+	// (cluster.<name>.outlier_detection.ejections_active → envoy_cluster_outlier_detection_ejections_active{cluster_name}).
+	ejectionsActive   *prometheus.GaugeVec
+	ejectionsEnforced *prometheus.CounterVec
+	ejectionsOverflow *prometheus.CounterVec
+	pendingOverflow   *prometheus.CounterVec
+	retryOverflow     *prometheus.CounterVec
+	faultsDelayed     *prometheus.CounterVec
+	faultsAborted     *prometheus.CounterVec
 	// series caches the children of a label set: resolving 18 labels on every
 	// request would cost more than the rest of the metrics work.
 	series sync.Map // seriesKey → *series
@@ -57,7 +66,16 @@ func newMetrics() *metrics {
 			Name: "envoy_cluster_upstream_rq_retry", Help: "Retries sent upstream, as Envoy's cluster.<name>.upstream_rq_retry.",
 		}, []string{"cluster_name"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.retries)
+	cl := []string{"cluster_name"}
+	m.ejectionsActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "envoy_cluster_outlier_detection_ejections_active", Help: "Hosts ejected now."}, cl)
+	m.ejectionsEnforced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_cluster_outlier_detection_ejections_enforced_total", Help: "Ejections enforced, by kind."}, []string{"cluster_name", "kind"})
+	m.ejectionsOverflow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_cluster_outlier_detection_ejections_overflow", Help: "Ejections refused by max_ejection_percent."}, cl)
+	m.pendingOverflow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_cluster_upstream_rq_pending_overflow", Help: "Requests refused by the circuit breakers (flag UO)."}, cl)
+	m.retryOverflow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_cluster_upstream_rq_retry_overflow", Help: "Retries not sent because of max_retries."}, cl)
+	m.faultsDelayed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_http_fault_delays_injected", Help: "Requests delayed by the fault filter."}, cl)
+	m.faultsAborted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_http_fault_aborts_injected", Help: "Requests aborted by the fault filter."}, cl)
+	m.reg.MustRegister(m.requests, m.duration, m.retries, m.ejectionsActive, m.ejectionsEnforced, m.ejectionsOverflow,
+		m.pendingOverflow, m.retryOverflow, m.faultsDelayed, m.faultsAborted)
 	return m
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -51,6 +52,9 @@ const (
 	flagRetryLimit       = "URX"
 	flagUpstreamReset    = "UR"
 	flagDownstreamCancel = "DC"
+	flagOverflow         = "UO"
+	flagDelayInjected    = "DI"
+	flagFaultInjected    = "FI"
 )
 
 // maxRetryBuffer is the body size up to which a request can be retried,
@@ -159,12 +163,43 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 	if _, _, _, h, ok := xdsgen.ParseClusterName(clusterName); ok && h != "" {
 		x.service = h
 	}
+	// The fault filter runs before the router: its abort never reaches the
+	// retry policy (Envoy HTTP filter chain order in Istio's sidecar).
+	if f := cr.fault; f != nil {
+		if f.delay > 0 && s.chance(f.delayPerMil) {
+			s.metrics.faultsDelayed.WithLabelValues(clusterName).Inc()
+			x.flags = flagDelayInjected
+			if !sleepCtx(r.Context(), f.delay) {
+				x.code, x.flags = 0, flagDownstreamCancel
+				return
+			}
+		}
+		if f.abortStatus != 0 && s.chance(f.abortPerMil) {
+			s.metrics.faultsAborted.WithLabelValues(clusterName).Inc()
+			flags := flagFaultInjected
+			if x.flags == flagDelayInjected {
+				flags = flagDelayInjected + "," + flagFaultInjected
+			}
+			s.local(w, x, f.abortStatus, flags, "fault filter abort")
+			return
+		}
+	}
 	u := st.clusters[clusterName]
 	if u == nil || !u.warm.Load() {
 		s.local(w, x, http.StatusServiceUnavailable, flagNoCluster, "")
 		return
 	}
+	for _, m := range cr.mirrors {
+		if mu := st.clusters[m.cluster]; mu != nil && s.chance(m.perMil) {
+			s.mirror(r, mu)
+		}
+	}
 	s.forward(w, r, x, vh, cr, u)
+}
+
+// chance draws true with probability perMil/1e6.
+func (s *Sidecar) chance(perMil uint32) bool {
+	return perMil >= 1_000_000 || uint32(s.randUint64()%1_000_000) < perMil
 }
 
 func (s *Sidecar) randUint64() uint64 { return rand.Uint64() }
@@ -178,6 +213,8 @@ func (s *Sidecar) local(w http.ResponseWriter, x *exchange, code int, flag, body
 			body = "no healthy upstream"
 		case flagUpstreamTimeout:
 			body = "upstream request timeout"
+		case flagOverflow:
+			body = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
 		case flagNoCluster, flagNoRoute:
 			body = ""
 		default:
@@ -207,32 +244,16 @@ func (s *Sidecar) finish(x *exchange) {
 // hop-by-hop headers are not forwarded (RFC 9110 §7.6.1).
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// forward sends the request upstream with the route's timeout and retry
-// policy, as Envoy's router filter does, and streams the answer back.
-func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, vh *vhost, cr *compiledRoute, u *upstream) {
-	ctx := r.Context()
-	if cr.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cr.timeout)
-		defer cancel()
-	}
-	var body []byte
-	retry := cr.retry
-	if r.Body != nil && r.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(r.Body, maxRetryBuffer+1))
-		if err != nil {
-			s.local(w, x, http.StatusBadRequest, flagDownstreamCancel, "bad request body")
-			return
-		}
-		if len(b) > maxRetryBuffer {
-			// Too large to buffer: Envoy gives up retries for such a request.
-			retry = nil
-			body = nil
-			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(b), r.Body))
-		} else {
-			body = b
-		}
-	}
+// upstreamRequest is what every attempt sends: method, URL path, host and headers after the route's edits.
+type upstreamRequest struct {
+	method, uri, host string
+	header            http.Header
+	body              []byte
+	stream            io.Reader // a body too large to buffer: one attempt only
+}
+
+// prepare applies the route's rewrites and header edits once per request.
+func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upstreamRequest {
 	out := r.Header.Clone()
 	for _, h := range hopHeaders {
 		out.Del(h)
@@ -248,6 +269,77 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		out.Del(HeaderPeerMetadata)
 	}
 	out.Set("x-forwarded-proto", "http")
+	for _, h := range cr.headers.reqRemove {
+		out.Del(h)
+	}
+	for _, kv := range cr.headers.reqSet {
+		out.Set(kv[0], kv[1])
+	}
+	for _, kv := range cr.headers.reqAdd {
+		out.Add(kv[0], kv[1])
+	}
+	ur := &upstreamRequest{method: r.Method, uri: r.URL.RequestURI(), host: r.Host, header: out}
+	path := r.URL.Path
+	switch {
+	case cr.regexRewrite != nil:
+		path = cr.regexRewrite.ReplaceAllString(path, cr.regexSubst)
+	case cr.prefixRewrite != "" && !cr.match.hasPath && cr.match.regex == nil && strings.HasPrefix(path, cr.match.prefix):
+		// prefix_rewrite replaces the matched prefix (route_components.proto).
+		path = cr.prefixRewrite + path[len(cr.match.prefix):]
+	case cr.prefixRewrite != "" && cr.match.hasPath:
+		path = cr.prefixRewrite
+	}
+	if path != r.URL.Path {
+		u := *r.URL
+		u.Path, u.RawPath = path, ""
+		ur.uri = u.RequestURI()
+	}
+	if cr.hostRewrite != "" {
+		ur.host = cr.hostRewrite
+	}
+	return ur
+}
+
+// forward sends the request upstream with the route's timeout and retry
+// policy and the cluster's circuit breakers, as Envoy's router filter does,
+// and streams the answer back.
+func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, vh *vhost, cr *compiledRoute, u *upstream) {
+	ctx := r.Context()
+	if cr.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cr.timeout)
+		defer cancel()
+	}
+	ur := s.prepare(r, x, cr)
+	retry := cr.retry
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxRetryBuffer+1))
+		if err != nil {
+			x.code, x.flags = 0, flagDownstreamCancel
+			return
+		}
+		if len(b) > maxRetryBuffer {
+			// Too large to buffer: Envoy gives up retries for such a request.
+			retry = nil
+			ur.stream = io.MultiReader(bytes.NewReader(b), r.Body)
+		} else {
+			ur.body = b
+		}
+	}
+	hashKey, hasKey := "", false
+	if cr.hashHeader != "" {
+		if vs := r.Header.Values(cr.hashHeader); len(vs) > 0 {
+			hashKey, hasKey = strings.Join(vs, ","), true
+		}
+	}
+	lim := u.conf.Load().limits
+	if uint64(u.active.Load()) >= lim.maxRequests {
+		s.metrics.pendingOverflow.WithLabelValues(u.name).Inc()
+		s.local(w, x, http.StatusServiceUnavailable, flagOverflow, "")
+		return
+	}
+	u.active.Add(1)
+	defer u.active.Add(-1)
 
 	maxAttempts := 1
 	if retry != nil {
@@ -268,46 +360,52 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			}
 			hostTries = max(retry.hostSelectMax, 1)
 		}
-		h := u.pick(skip, hostTries)
+		h := u.pick(skip, hostTries, hashKey, hasKey)
 		if h == nil {
 			s.local(w, x, http.StatusServiceUnavailable, flagNoHealthy, "")
 			return
 		}
 		tried = append(tried, h)
-		x.dest = peer{workload: h.workload, namespace: h.namespace, app: h.app, version: h.version, principal: "unknown"}
 		if x.reporter == "destination" {
 			x.dest = s.self
+		} else {
+			x.dest = peer{workload: h.workload, namespace: h.namespace, app: h.app, version: h.version, principal: "unknown"}
 		}
 		if vh.attemptCount {
-			out.Set(HeaderAttemptCount, strconv.Itoa(attempt))
+			ur.header.Set(HeaderAttemptCount, strconv.Itoa(attempt))
 		}
-		resp, failure := s.attempt(ctx, r, out, body, h, u, retry)
+		release, overflow := u.acquire(ctx)
+		if overflow {
+			s.metrics.pendingOverflow.WithLabelValues(u.name).Inc()
+			s.local(w, x, http.StatusServiceUnavailable, flagOverflow, "")
+			return
+		}
+		if release == nil { // the request's time ran out while it waited for a connection
+			s.endFailed(w, r, ctx, x, "timeout", retry, attempt, maxAttempts)
+			return
+		}
+		resp, failure := s.attempt(ctx, ur, h, u, retry)
+		release()
+		if failure != "" {
+			u.observe(h, 503)
+		} else {
+			u.observe(h, resp.StatusCode)
+		}
 		retriable := attempt < maxAttempts && retry != nil && retry.retriable(resp, failure)
+		if retriable && !u.reserveRetry() {
+			// max_retries reached: the retry is not sent (upstream_rq_retry_overflow).
+			s.metrics.retryOverflow.WithLabelValues(u.name).Inc()
+			retriable = false
+		}
 		if !retriable {
 			if failure != "" {
-				if ctx.Err() != nil && r.Context().Err() == nil {
-					s.local(w, x, http.StatusGatewayTimeout, flagUpstreamTimeout, "")
-					return
-				}
-				if r.Context().Err() != nil {
-					x.code, x.flags = 0, flagDownstreamCancel
-					return
-				}
-				flag := failureFlag(failure)
-				if retry != nil && attempt == maxAttempts && attempt > 1 && retry.retriable(nil, failure) {
-					flag += "," + flagRetryLimit
-				}
-				code := http.StatusServiceUnavailable
-				if failure == "per-try-timeout" {
-					code = http.StatusGatewayTimeout
-				}
-				s.local(w, x, code, flag, "")
+				s.endFailed(w, r, ctx, x, failure, retry, attempt, maxAttempts)
 				return
 			}
 			if retry != nil && attempt == maxAttempts && attempt > 1 && retry.retriable(resp, "") {
 				x.flags = flagRetryLimit
 			}
-			s.copyResponse(w, resp, x)
+			s.copyResponse(w, resp, x, cr)
 			return
 		}
 		if resp != nil {
@@ -316,57 +414,172 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		}
 		x.retries++
 		s.metrics.retries.WithLabelValues(u.name).Inc()
-		if !sleepCtx(ctx, retry.backoff(attempt, s.randUint64)) {
-			s.local(w, x, http.StatusGatewayTimeout, flagUpstreamTimeout, "")
+		ok := sleepCtx(ctx, retry.backoff(attempt, s.randUint64))
+		u.retries.Add(-1)
+		if !ok {
+			s.endFailed(w, r, ctx, x, "timeout", retry, attempt, maxAttempts)
 			return
 		}
 	}
 }
 
+// endFailed answers for a request whose last attempt got no response.
+func (s *Sidecar) endFailed(w http.ResponseWriter, r *http.Request, ctx context.Context, x *exchange, failure string, retry *retryPolicy, attempt, maxAttempts int) {
+	if r.Context().Err() != nil {
+		x.code, x.flags = 0, flagDownstreamCancel
+		return
+	}
+	if ctx.Err() != nil {
+		s.local(w, x, http.StatusGatewayTimeout, flagUpstreamTimeout, "")
+		return
+	}
+	flag := failureFlag(failure)
+	if retry != nil && attempt == maxAttempts && attempt > 1 && retry.retriable(nil, failure) {
+		flag += "," + flagRetryLimit
+	}
+	code := http.StatusServiceUnavailable
+	if failure == "per-try-timeout" {
+		code = http.StatusGatewayTimeout
+	}
+	s.local(w, x, code, flag, "")
+}
+
+// acquire takes a connection slot under max_connections, waiting as a
+// pending request when none is free; it reports overflow when the pending
+// queue is full (Envoy's HTTP/1.1 pool with circuit breakers). A nil release
+// without overflow means ctx ended while waiting.
+func (u *upstream) acquire(ctx context.Context) (release func(), overflow bool) {
+	lim := u.conf.Load().limits
+	if lim.maxConnections >= math.MaxUint32 {
+		return func() {}, false
+	}
+	u.slotsMu.Lock()
+	if u.slots == nil || u.slotsCap != lim.maxConnections {
+		u.slots, u.slotsCap = make(chan struct{}, lim.maxConnections), lim.maxConnections
+	}
+	slots := u.slots
+	u.slotsMu.Unlock()
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, false
+	default:
+	}
+	if uint64(u.pending.Load()) >= lim.maxPending {
+		return nil, true
+	}
+	u.pending.Add(1)
+	defer u.pending.Add(-1)
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, false
+	case <-ctx.Done():
+		return nil, false
+	}
+}
+
+// reserveRetry counts a retry against max_retries.
+func (u *upstream) reserveRetry() bool {
+	if uint64(u.retries.Add(1)) > u.conf.Load().limits.maxRetries {
+		u.retries.Add(-1)
+		return false
+	}
+	return true
+}
+
+// mirror sends a copy of the request to a shadow cluster and forgets the
+// answer; Envoy appends "-shadow" to the host of mirrored requests.
+func (s *Sidecar) mirror(r *http.Request, u *upstream) {
+	h := u.pick(nil, 1, "", false)
+	if h == nil {
+		return
+	}
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxRetryBuffer))
+		if err != nil {
+			return
+		}
+		body = b
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	host, port, err := net.SplitHostPort(r.Host)
+	shadow := r.Host + "-shadow"
+	if err == nil {
+		shadow = net.JoinHostPort(host+"-shadow", port)
+	}
+	hdr := r.Header.Clone()
+	for _, k := range hopHeaders {
+		hdr.Del(k)
+	}
+	hdr[headerPeerIDKey] = s.peerID
+	hdr[headerPeerMetadataKey] = s.peerMetadata
+	uri := r.URL.RequestURI()
+	s.mirrors.Add(1)
+	go func() {
+		defer s.mirrors.Done()
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+h.addr+uri, bytes.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header, req.Host = hdr, shadow
+		resp, err := u.transport.RoundTrip(req)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
+}
+
 // attempt makes one try. failure names why it failed before a response
 // ("connect-failure", "reset", "per-try-timeout", "timeout"), or is empty.
-func (s *Sidecar) attempt(ctx context.Context, r *http.Request, hdr http.Header, body []byte, h *host, u *upstream, retry *retryPolicy) (*http.Response, string) {
+func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *upstream, retry *retryPolicy) (*http.Response, string) {
+	var cancel context.CancelFunc = func() {}
 	if retry != nil && retry.perTryTimeout > 0 {
-		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, retry.perTryTimeout)
-		// The body is read by the caller before the next try; cancel with it.
-		defer func() {
-			if ctx.Err() != nil {
-				cancel()
-			}
-		}()
-		_ = cancel
 	}
-	var rb io.Reader
+	var rb io.Reader = http.NoBody
 	switch {
-	case body != nil:
-		rb = bytes.NewReader(body)
-	case r.Body != nil && r.Body != http.NoBody:
-		rb = r.Body
+	case ur.body != nil:
+		rb = bytes.NewReader(ur.body)
+	case ur.stream != nil:
+		rb = ur.stream
 	}
-	u2 := *r.URL
-	u2.Scheme, u2.Host, u2.User = "http", h.addr, nil
-	req, err := http.NewRequestWithContext(ctx, r.Method, "", rb)
+	req, err := http.NewRequestWithContext(ctx, ur.method, "http://"+h.addr+ur.uri, rb)
 	if err != nil {
+		cancel()
 		return nil, "reset"
 	}
-	req.URL = &u2
-	req.Header = hdr
-	if body != nil {
-		// A retry sends the same headers again: the transport must not share a map it may still read.
-		req.Header = hdr.Clone()
-	}
-	req.Host = r.Host
-	if body != nil {
-		req.ContentLength = int64(len(body))
+	// Each attempt gets its own header map: the transport may still read the last one.
+	req.Header = ur.header.Clone()
+	req.Host = ur.host
+	if ur.body != nil {
+		req.ContentLength = int64(len(ur.body))
 	}
 	h.active.Add(1)
 	resp, err := u.transport.RoundTrip(req)
 	h.active.Add(-1)
 	if err != nil {
-		return nil, classify(ctx, err, retry)
+		failure := classify(ctx, err, retry)
+		cancel()
+		return nil, failure
 	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, ""
+}
+
+// cancelOnClose ends an attempt's context when its body is done with.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 func classify(ctx context.Context, err error, retry *retryPolicy) string {
@@ -467,10 +680,19 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (s *Sidecar) copyResponse(w http.ResponseWriter, resp *http.Response, x *exchange) {
+func (s *Sidecar) copyResponse(w http.ResponseWriter, resp *http.Response, x *exchange, cr *compiledRoute) {
 	defer resp.Body.Close()
 	for _, h := range hopHeaders {
 		resp.Header.Del(h)
+	}
+	for _, h := range cr.headers.respRemove {
+		resp.Header.Del(h)
+	}
+	for _, kv := range cr.headers.respSet {
+		resp.Header.Set(kv[0], kv[1])
+	}
+	for _, kv := range cr.headers.respAdd {
+		resp.Header.Add(kv[0], kv[1])
 	}
 	dst := w.Header()
 	for k, vs := range resp.Header {

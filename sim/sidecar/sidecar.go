@@ -113,6 +113,10 @@ type Sidecar struct {
 	done     chan struct{}
 	metricsS *boundServer
 
+	// ctx ends when the sidecar closes; mirrored requests run under it.
+	ctx     context.Context
+	mirrors sync.WaitGroup
+
 	// Header values this proxy sends on every outbound request, made once.
 	peerID, peerMetadata []string
 }
@@ -153,7 +157,7 @@ func Start(cfg Config) (*Sidecar, error) {
 	}
 	s.metricsS = ms
 	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.cancel, s.ctx = cancel, ctx
 	node := &core.Node{Id: cfg.NodeID, Cluster: cfg.Workload + "." + cfg.Namespace}
 	client := newADSClient(cfg.XDS, node, s.apply, s.log)
 	go func() {
@@ -202,6 +206,7 @@ func (s *Sidecar) Close() error {
 	for _, b := range servers {
 		b.close()
 	}
+	s.mirrors.Wait()
 	for _, u := range s.state.Load().clusters {
 		u.close()
 	}
@@ -290,18 +295,29 @@ func (s *Sidecar) applyClusters(next *state, res []*anypb.Any) ([]string, error)
 			eds = append(eds, cc.edsName)
 		}
 		if u, ok := next.clusters[cc.name]; ok && u.conf.Load().eds == cc.eds && u.conf.Load().edsName == cc.edsName {
+			old := u.conf.Load()
 			u.conf.Store(cc)
 			if !cc.eds {
 				u.setEndpoints(cc.static)
+			} else if old.ringSize != cc.ringSize {
+				u.setEndpoints(endpointsOfHosts(u.hosts.Load().hosts))
 			}
 			clusters[cc.name] = u
 			continue
 		}
 		s.seeded++
-		clusters[cc.name] = newUpstream(cc, s.seeded)
+		clusters[cc.name] = newUpstream(cc, s.seeded, s.metrics)
 	}
 	next.clusters = clusters
 	return eds, nil
+}
+
+func endpointsOfHosts(hs []*host) []endpointInfo {
+	out := make([]endpointInfo, len(hs))
+	for i, h := range hs {
+		out[i] = h.endpointInfo
+	}
+	return out
 }
 
 func applyEndpoints(next *state, res []*anypb.Any) error {

@@ -4,68 +4,133 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 )
 
 // upstream is a cluster at run time. It lives across config updates so that
-// load-balancer state and pooled connections survive a push.
+// load-balancer state, outlier state, circuit breakers and pooled
+// connections survive a push.
 type upstream struct {
 	name      string
 	conf      atomic.Pointer[clusterConf]
-	hosts     atomic.Pointer[[]*host]
+	hosts     atomic.Pointer[hostSet]
 	warm      atomic.Bool // has endpoints from EDS (or is static)
 	transport *http.Transport
 	rr        atomic.Uint64
 	rngMu     sync.Mutex
 	rng       *rand.Rand
+	metrics   *metrics
+
+	// Circuit breaker state: requests in flight, waiting for a connection, and retries in flight.
+	active, pending, retries atomic.Int64
+	slotsMu                  sync.Mutex
+	slots                    chan struct{} // connection slots when max_connections is finite
+	slotsCap                 uint64
+
+	ejected atomic.Int64 // hosts ejected now
+	stop    chan struct{}
+	done    chan struct{}
 }
 
-// host is one endpoint with its live request count for LEAST_REQUEST.
+// hostSet is the hosts of a cluster with their consistent-hash ring.
+type hostSet struct {
+	hosts []*host
+	ring  []ringEntry
+}
+
+type ringEntry struct {
+	hash uint64
+	host *host
+}
+
+// host is one endpoint with its live request count and outlier state.
 type host struct {
 	endpointInfo
 	active atomic.Int64
+	out    atomic.Bool // ejected by outlier detection
+
+	mu           sync.Mutex
+	cons5xx      uint32
+	consGateway  uint32
+	numEjections uint32
+	ejectedAt    time.Time
 }
 
-func newUpstream(c *clusterConf, seed uint64) *upstream {
-	u := &upstream{name: c.name, rng: rand.New(rand.NewPCG(seed, 0x6d657368))}
+func newUpstream(c *clusterConf, seed uint64, m *metrics) *upstream {
+	u := &upstream{name: c.name, rng: rand.New(rand.NewPCG(seed, 0x6d657368)), metrics: m, stop: make(chan struct{}), done: make(chan struct{})}
 	u.conf.Store(c)
 	u.transport = &http.Transport{
 		DialContext: (&net.Dialer{Timeout: c.connectTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		// Envoy pools connections per host without a small idle cap.
-		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: 1024,
-		IdleConnTimeout:     time.Hour, // Istio's idle_timeout default for upstream HTTP is 1h (DestinationRule idleTimeout)
-		DisableCompression:  true,
-		Proxy:               nil,
+		// Envoy's upstream idle_timeout default is 1h (HttpProtocolOptions).
+		IdleConnTimeout:    time.Hour,
+		DisableCompression: true,
 	}
-	empty := []*host{}
-	u.hosts.Store(&empty)
+	if c.idleTimeout > 0 {
+		u.transport.IdleConnTimeout = c.idleTimeout
+	}
+	u.hosts.Store(&hostSet{})
 	if !c.eds {
 		u.setEndpoints(c.static)
 	}
+	go u.outlierLoop()
 	return u
 }
 
-// setEndpoints replaces the hosts, keeping live counters of hosts that stay.
+// setEndpoints replaces the hosts, keeping the live state of hosts that stay.
 func (u *upstream) setEndpoints(eps []endpointInfo) {
 	old := map[string]*host{}
-	for _, h := range *u.hosts.Load() {
+	for _, h := range u.hosts.Load().hosts {
 		old[h.addr] = h
 	}
 	hs := make([]*host, 0, len(eps))
+	ejected := int64(0)
 	for _, e := range eps {
-		if h, ok := old[e.addr]; ok && h.endpointInfo == e {
-			hs = append(hs, h)
-			continue
+		h, ok := old[e.addr]
+		if !ok {
+			h = &host{endpointInfo: e}
+		} else if h.endpointInfo != e {
+			n := &host{endpointInfo: e}
+			h.mu.Lock()
+			n.cons5xx, n.consGateway, n.numEjections, n.ejectedAt = h.cons5xx, h.consGateway, h.numEjections, h.ejectedAt
+			h.mu.Unlock()
+			n.out.Store(h.out.Load())
+			h = n
 		}
-		hs = append(hs, &host{endpointInfo: e})
+		if h.out.Load() {
+			ejected++
+		}
+		hs = append(hs, h)
 	}
-	u.hosts.Store(&hs)
+	set := &hostSet{hosts: hs}
+	if c := u.conf.Load(); c.ringSize > 0 && len(hs) > 0 {
+		set.ring = buildRing(hs, c.ringSize)
+	}
+	u.hosts.Store(set)
+	u.ejected.Store(ejected)
 	u.warm.Store(true)
+}
+
+// buildRing places each host ceil(size/len) times on a ring by xxHash, as
+// Envoy's ring hash balancer does with equal weights.
+func buildRing(hs []*host, size uint64) []ringEntry {
+	per := (size + uint64(len(hs)) - 1) / uint64(len(hs))
+	ring := make([]ringEntry, 0, per*uint64(len(hs)))
+	for _, h := range hs {
+		for i := uint64(0); i < per; i++ {
+			ring = append(ring, ringEntry{hash: xxhash.Sum64String(h.addr + "_" + strconv.FormatUint(i, 10)), host: h})
+		}
+	}
+	sort.Slice(ring, func(i, j int) bool { return ring[i].hash < ring[j].hash })
+	return ring
 }
 
 func (u *upstream) intn(n int) int {
@@ -74,20 +139,54 @@ func (u *upstream) intn(n int) int {
 	return u.rng.IntN(n)
 }
 
+// usable reports whether a host may be picked outside panic mode.
+func usable(h *host) bool { return !h.unhealthy && !h.out.Load() }
+
+// candidates returns the hosts the balancer may choose from: the usable
+// ones, or all of them in panic mode, when the usable share falls below the
+// healthy panic threshold (Envoy's load balancer overview, "Panic threshold").
+func (u *upstream) candidates(set *hostSet) []*host {
+	hs := set.hosts
+	n := 0
+	for _, h := range hs {
+		if usable(h) {
+			n++
+		}
+	}
+	if n == len(hs) {
+		return hs
+	}
+	if t := u.conf.Load().panicThreshold; t > 0 && float64(n)*100/float64(len(hs)) < t {
+		return hs
+	}
+	out := make([]*host, 0, n)
+	for _, h := range hs {
+		if usable(h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // pick chooses a host with the cluster's load-balancing policy, skipping
 // hosts for which skip returns true up to maxTries selections (Envoy's
 // host_selection_retry_max_attempts); after that the last pick stands.
-func (u *upstream) pick(skip func(*host) bool, maxTries int) *host {
-	hs := *u.hosts.Load()
+// hashKey, when set, selects on the consistent-hash ring.
+func (u *upstream) pick(skip func(*host) bool, maxTries int, hashKey string, hasKey bool) *host {
+	set := u.hosts.Load()
+	hs := u.candidates(set)
 	if len(hs) == 0 {
 		return nil
 	}
-	if maxTries < 1 {
-		maxTries = 1
-	}
+	maxTries = max(maxTries, 1)
 	var h *host
 	for try := 0; try < maxTries; try++ {
-		h = u.pickOnce(hs)
+		if len(set.ring) > 0 && hasKey {
+			h = ringPick(set.ring, xxhash.Sum64String(hashKey)+uint64(try), len(hs) != len(set.hosts))
+		}
+		if h == nil {
+			h = u.pickOnce(hs)
+		}
 		if skip == nil || !skip(h) {
 			return h
 		}
@@ -95,12 +194,25 @@ func (u *upstream) pick(skip func(*host) bool, maxTries int) *host {
 	return h
 }
 
+// ringPick walks the ring from the key's hash to the first usable host.
+func ringPick(ring []ringEntry, key uint64, filter bool) *host {
+	i := sort.Search(len(ring), func(i int) bool { return ring[i].hash >= key })
+	for n := 0; n < len(ring); n++ {
+		e := ring[(i+n)%len(ring)]
+		if !filter || usable(e.host) {
+			return e.host
+		}
+	}
+	return nil
+}
+
 func (u *upstream) pickOnce(hs []*host) *host {
 	if len(hs) == 1 {
 		return hs[0]
 	}
 	switch u.conf.Load().lb {
-	case cluster.Cluster_RANDOM:
+	case cluster.Cluster_RANDOM, cluster.Cluster_RING_HASH, cluster.Cluster_MAGLEV:
+		// A hashing balancer without a hash key picks at random, as Envoy does.
 		return hs[u.intn(len(hs))]
 	case cluster.Cluster_LEAST_REQUEST:
 		// Envoy's least request with equal weights is power of two choices:
@@ -115,4 +227,12 @@ func (u *upstream) pickOnce(hs []*host) *host {
 	}
 }
 
-func (u *upstream) close() { u.transport.CloseIdleConnections() }
+func (u *upstream) close() {
+	select {
+	case <-u.stop:
+	default:
+		close(u.stop)
+	}
+	<-u.done
+	u.transport.CloseIdleConnections()
+}

@@ -9,7 +9,9 @@ import (
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	httpopts "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	xdstype "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -117,21 +119,133 @@ func defaultThresholds() *cluster.CircuitBreakers_Thresholds {
 	}
 }
 
-// applyTrafficPolicy maps DestinationRule.trafficPolicy onto the cluster.
+// applyTrafficPolicy maps DestinationRule.trafficPolicy onto the cluster
+// (cluster_traffic_policy.go applyTrafficPolicy).
 func applyTrafficPolicy(c *cluster.Cluster, p *networking.TrafficPolicy) {
 	if p == nil {
 		return
 	}
+	applyConnectionPool(c, p.GetConnectionPool())
+	applyOutlierDetection(c, p.GetOutlierDetection())
 	if lb := p.GetLoadBalancer(); lb != nil {
 		switch lb.GetSimple() {
 		case networking.LoadBalancerSettings_ROUND_ROBIN:
 			c.LbPolicy = cluster.Cluster_ROUND_ROBIN
 		case networking.LoadBalancerSettings_RANDOM:
 			c.LbPolicy = cluster.Cluster_RANDOM
-		case networking.LoadBalancerSettings_LEAST_REQUEST, networking.LoadBalancerSettings_UNSPECIFIED:
+		default:
 			c.LbPolicy = cluster.Cluster_LEAST_REQUEST
 		}
+		applyRingHash(c, lb.GetConsistentHash())
 	}
+}
+
+// applyRingHash is ApplyRingHashLoadBalancer: consistent hashing is RING_HASH
+// with Envoy's minimum ring size 1024 unless the rule asks for Maglev.
+func applyRingHash(c *cluster.Cluster, h *networking.LoadBalancerSettings_ConsistentHashLB) {
+	if h == nil {
+		return
+	}
+	if h.GetMaglev() != nil {
+		c.LbPolicy = cluster.Cluster_MAGLEV
+		return
+	}
+	size := uint64(1024)
+	if h.GetRingHash().GetMinimumRingSize() != 0 {
+		size = h.GetRingHash().GetMinimumRingSize()
+	} else if h.GetMinimumRingSize() != 0 { //nolint:staticcheck // deprecated field still honoured by Istio
+		size = h.GetMinimumRingSize() //nolint:staticcheck
+	}
+	c.LbPolicy = cluster.Cluster_RING_HASH
+	c.LbConfig = &cluster.Cluster_RingHashLbConfig_{RingHashLbConfig: &cluster.Cluster_RingHashLbConfig{MinimumRingSize: wrapperspb.UInt64(size)}}
+}
+
+// applyConnectionPool is applyConnectionPool: limits the rule sets replace
+// Istio's MaxUint32 defaults; zero means unset.
+func applyConnectionPool(c *cluster.Cluster, cp *networking.ConnectionPoolSettings) {
+	if cp == nil {
+		return
+	}
+	t := defaultThresholds()
+	if h := cp.GetHttp(); h != nil {
+		if h.GetHttp2MaxRequests() > 0 {
+			t.MaxRequests = wrapperspb.UInt32(uint32(h.GetHttp2MaxRequests()))
+		}
+		if h.GetHttp1MaxPendingRequests() > 0 {
+			t.MaxPendingRequests = wrapperspb.UInt32(uint32(h.GetHttp1MaxPendingRequests()))
+		}
+		if h.GetMaxRetries() > 0 {
+			t.MaxRetries = wrapperspb.UInt32(uint32(h.GetMaxRetries()))
+		}
+		opts := &core.HttpProtocolOptions{}
+		set := false
+		if h.GetIdleTimeout() != nil {
+			opts.IdleTimeout, set = h.GetIdleTimeout(), true
+		}
+		if h.GetMaxRequestsPerConnection() > 0 {
+			opts.MaxRequestsPerConnection, set = wrapperspb.UInt32(uint32(h.GetMaxRequestsPerConnection())), true
+		}
+		if set {
+			c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
+				HTTPProtocolOptions: mustAny(&httpopts.HttpProtocolOptions{
+					CommonHttpProtocolOptions: opts,
+					UpstreamProtocolOptions: &httpopts.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpopts.HttpProtocolOptions_ExplicitHttpConfig{
+						ProtocolConfig: &httpopts.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &core.Http1ProtocolOptions{}},
+					}},
+				}),
+			}
+		}
+	}
+	if tcp := cp.GetTcp(); tcp != nil {
+		if tcp.GetConnectTimeout() != nil {
+			c.ConnectTimeout = tcp.GetConnectTimeout()
+		}
+		if tcp.GetMaxConnections() > 0 {
+			t.MaxConnections = wrapperspb.UInt32(uint32(tcp.GetMaxConnections()))
+		}
+	}
+	c.CircuitBreakers = &cluster.CircuitBreakers{Thresholds: []*cluster.CircuitBreakers_Thresholds{t}}
+}
+
+// HTTPProtocolOptions is the key of upstream HTTP options in typed_extension_protocol_options.
+const HTTPProtocolOptions = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+// applyOutlierDetection is applyOutlierDetection: success-rate ejection off,
+// enforcing 100 only for the consecutive-error kinds the rule sets, and the
+// healthy panic threshold from minHealthPercent (0 by default: no panic mode).
+func applyOutlierDetection(c *cluster.Cluster, o *networking.OutlierDetection) {
+	if o == nil {
+		return
+	}
+	out := &cluster.OutlierDetection{EnforcingSuccessRate: wrapperspb.UInt32(0)}
+	if e := o.GetConsecutive_5XxErrors(); e != nil {
+		out.Consecutive_5Xx = wrapperspb.UInt32(e.GetValue())
+		out.EnforcingConsecutive_5Xx = wrapperspb.UInt32(enforcing(e.GetValue()))
+	}
+	if e := o.GetConsecutiveGatewayErrors(); e != nil {
+		out.ConsecutiveGatewayFailure = wrapperspb.UInt32(e.GetValue())
+		out.EnforcingConsecutiveGatewayFailure = wrapperspb.UInt32(enforcing(e.GetValue()))
+	}
+	if o.GetInterval() != nil {
+		out.Interval = o.GetInterval()
+	}
+	if o.GetBaseEjectionTime() != nil {
+		out.BaseEjectionTime = o.GetBaseEjectionTime()
+	}
+	if o.GetMaxEjectionPercent() > 0 {
+		out.MaxEjectionPercent = wrapperspb.UInt32(uint32(o.GetMaxEjectionPercent()))
+	}
+	c.OutlierDetection = out
+	if o.GetMinHealthPercent() >= 0 {
+		c.CommonLbConfig.HealthyPanicThreshold = &xdstype.Percent{Value: float64(o.GetMinHealthPercent())}
+	}
+}
+
+func enforcing(v uint32) uint32 {
+	if v > 0 {
+		return 100
+	}
+	return 0
 }
 
 // loadAssignment lists the ready pods of a service whose labels match the
@@ -141,14 +255,20 @@ func (g *Generator) loadAssignment(name string, s registry.ServiceInfo, selector
 	pods := g.reg.PodsOf(s.Name)
 	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
 	for _, p := range pods {
-		if !registry.Selects(selector, p.Labels) || !g.reg.Ready(p.Name) {
+		if !registry.Selects(selector, p.Labels) {
 			continue
+		}
+		// Istio sends endpoints that are not ready too, marked UNHEALTHY
+		// (features PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS, default true).
+		health := core.HealthStatus_HEALTHY
+		if !g.reg.Ready(p.Name) {
+			health = core.HealthStatus_UNHEALTHY
 		}
 		lbs = append(lbs, &endpoint.LbEndpoint{
 			HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
 				Address: socketAddress(p.IP.String(), p.Port),
 			}},
-			HealthStatus:        core.HealthStatus_HEALTHY,
+			HealthStatus:        health,
 			LoadBalancingWeight: wrapperspb.UInt32(1),
 			Metadata: &core.Metadata{FilterMetadata: map[string]*structpb.Struct{
 				// Istio's endpoint metadata: "workload" is name;namespace;app;version;cluster

@@ -8,6 +8,7 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
@@ -46,10 +47,13 @@ func mustAny(m proto.Message) *anypb.Any {
 func httpFilterChain(statPrefix, rdsName string, inline *route.RouteConfiguration, match *listener.FilterChainMatch) *listener.FilterChain {
 	m := &hcm.HttpConnectionManager{
 		StatPrefix: statPrefix,
-		HttpFilters: []*hcm.HttpFilter{{
-			Name:       wellknown.Router,
-			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
-		}},
+		// The fault filter sits before the router, as in Istio's sidecar
+		// outbound chain (pilot/pkg/networking/core/listener_builder.go):
+		// an abort it injects never reaches the retry policy.
+		HttpFilters: []*hcm.HttpFilter{
+			{Name: FaultFilter, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&faultv3.HTTPFault{})}},
+			{Name: wellknown.Router, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
+		},
 		// Istio sets use_remote_address false on sidecars and forwards x-forwarded-client-cert
 		// as APPEND_FORWARD on inbound (pilot/pkg/networking/core/listener_builder.go).
 		UseRemoteAddress: wrapperspb.Bool(false),

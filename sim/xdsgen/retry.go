@@ -1,6 +1,7 @@
 package xdsgen
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -24,16 +25,30 @@ func previousHosts() []*route.RetryPolicy_RetryHostPredicate {
 	}}
 }
 
-// ConvertRetryPolicy is retry.ConvertPolicy for routes without consistent
-// hashing: nil gives Istio's default (2 retries, DefaultRetryOn, previous
-// hosts, 5 host selection attempts); attempts <= 0 disables retries; bare
-// status codes in retryOn become retriable_status_codes.
-func ConvertRetryPolicy(in *networking.HTTPRetry) *route.RetryPolicy {
+// retryPolicy applies the mesh's choice of default before ConvertRetryPolicy.
+func (g *Generator) retryPolicy(in *networking.HTTPRetry, hashPolicy bool) *route.RetryPolicy {
+	p := ConvertRetryPolicy(in, hashPolicy)
+	if in == nil && g.cfg.Mesh.Retry503ByDefault {
+		// Before Istio 1.24 the default also retried 503 (retry.go before
+		// "remove 1.23 compatibility profile", EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY=false).
+		p.RetriableStatusCodes = []uint32{503}
+	}
+	return p
+}
+
+// ConvertRetryPolicy is retry.ConvertPolicy: nil gives Istio's default (2
+// retries on DefaultRetryOn, previous hosts unless consistent hashing, 5 host
+// selection attempts); attempts <= 0 disables retries; bare status codes in
+// retryOn become retriable_status_codes; retryIgnorePreviousHosts, backoff and
+// retryRemoteLocalities map as Istio maps them.
+func ConvertRetryPolicy(in *networking.HTTPRetry, hashPolicy bool) *route.RetryPolicy {
 	out := &route.RetryPolicy{
 		NumRetries:                    wrapperspb.UInt32(2),
 		RetryOn:                       DefaultRetryOn,
 		HostSelectionRetryMaxAttempts: 5,
-		RetryHostPredicate:            previousHosts(),
+	}
+	if !hashPolicy {
+		out.RetryHostPredicate = previousHosts()
 	}
 	if in == nil {
 		return out
@@ -51,8 +66,17 @@ func ConvertRetryPolicy(in *networking.HTTPRetry) *route.RetryPolicy {
 	if in.GetPerTryTimeout() != nil {
 		out.PerTryTimeout = in.GetPerTryTimeout()
 	}
-	if in.GetRetryIgnorePreviousHosts() != nil && in.GetRetryIgnorePreviousHosts().GetValue() {
+	if in.GetRetryIgnorePreviousHosts() != nil {
 		out.RetryHostPredicate = nil
+		if in.GetRetryIgnorePreviousHosts().GetValue() {
+			out.RetryHostPredicate = previousHosts()
+		}
+	}
+	if in.GetRetryRemoteLocalities().GetValue() {
+		out.RetryPriority = &route.RetryPolicy_RetryPriority{Name: "envoy.retry_priorities.previous_priorities"}
+	}
+	if in.GetBackoff() != nil {
+		out.RetryBackOff = &route.RetryPolicy_RetryBackOff{BaseInterval: in.GetBackoff()}
 	}
 	return out
 }
@@ -66,7 +90,8 @@ func parseRetryOn(retryOn string) (string, []uint32) {
 		if part == "" {
 			continue
 		}
-		if code, err := strconv.Atoi(part); err == nil {
+		// Only a number that is an HTTP status is a code (retry.go parseRetryOn).
+		if code, err := strconv.Atoi(part); err == nil && http.StatusText(code) != "" {
 			codes = append(codes, uint32(code))
 			continue
 		}

@@ -4,8 +4,13 @@ import (
 	"sort"
 	"strings"
 
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	commonfault "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/common/fault/v3"
+	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	xdstype "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
@@ -113,29 +118,105 @@ func (g *Generator) defaultRoute(s registry.ServiceInfo) *route.Route {
 		Action: &route.Route_Route{Route: &route.RouteAction{
 			ClusterSpecifier: &route.RouteAction_Cluster{Cluster: ClusterName(OutboundDirection, s.Port, "", s.FQDN())},
 			Timeout:          durationZero(),
-			RetryPolicy:      ConvertRetryPolicy(nil),
+			RetryPolicy:      g.retryPolicy(g.cfg.Mesh.DefaultHTTPRetryPolicy, false),
 		}},
 	}
 }
 
 // translateHTTPRoute turns one VirtualService http route into Envoy routes:
-// one per match condition, all with the same action (route.go BuildHTTPRoutesForVirtualService).
+// one per match condition, all with the same action (route.go
+// BuildHTTPRoutesForVirtualService, translateRoute, applyHTTPRouteDestination).
 func (g *Generator) translateHTTPRoute(s registry.ServiceInfo, hr *networking.HTTPRoute) []*route.Route {
-	action := &route.RouteAction{
-		Timeout:     durationZero(),
-		RetryPolicy: ConvertRetryPolicy(hr.GetRetries()),
+	matches := hr.GetMatch()
+	if len(matches) == 0 {
+		matches = []*networking.HTTPMatchRequest{nil}
 	}
+	var out []*route.Route
+	for _, m := range matches {
+		r := &route.Route{Name: hr.GetName(), Match: translateRouteMatch(m)}
+		if m.GetName() != "" {
+			r.Name = hr.GetName() + "." + m.GetName()
+		}
+		authority := ""
+		if h := hr.GetHeaders(); h != nil {
+			ops := translateHeaders(h)
+			r.RequestHeadersToAdd, r.ResponseHeadersToAdd = ops.reqAdd, ops.respAdd
+			r.RequestHeadersToRemove, r.ResponseHeadersToRemove = ops.reqRemove, ops.respRemove
+			authority = ops.authority
+		}
+		action := g.routeAction(s, hr, authority)
+		r.Action = &route.Route_Route{Route: action}
+		if f := hr.GetFault(); f != nil {
+			if hf := translateFault(f); hf != nil {
+				r.TypedPerFilterConfig = map[string]*anypb.Any{FaultFilter: mustAny(hf)}
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// routeAction builds the action of an http route: timeout, rewrite,
+// mirrors, destinations, hash policy and retries (route.go applyHTTPRouteDestination).
+func (g *Generator) routeAction(s registry.ServiceInfo, hr *networking.HTTPRoute, authority string) *route.RouteAction {
+	action := &route.RouteAction{Timeout: durationZero()}
 	if t := hr.GetTimeout(); t != nil {
 		action.Timeout = t
 	}
+	if rw := hr.GetRewrite(); rw != nil {
+		if rr := rw.GetUriRegexRewrite(); rr != nil {
+			action.RegexRewrite = &matcher.RegexMatchAndSubstitute{Pattern: &matcher.RegexMatcher{Regex: rr.GetMatch()}, Substitution: rr.GetRewrite()}
+		} else if uri := rw.GetUri(); uri != "" {
+			action.PrefixRewrite = uri
+		}
+		if rw.GetAuthority() != "" {
+			authority = rw.GetAuthority()
+		}
+	}
+	if authority != "" {
+		action.HostRewriteSpecifier = &route.RouteAction_HostRewriteLiteral{HostRewriteLiteral: authority}
+	}
+	if hr.GetMirror() != nil {
+		if mp := mirrorPercent(hr); mp != nil {
+			action.RequestMirrorPolicies = append(action.RequestMirrorPolicies, &route.RouteAction_RequestMirrorPolicy{
+				Cluster: g.destinationCluster(s, hr.GetMirror()), RuntimeFraction: mp, TraceSampled: wrapperspb.Bool(false),
+			})
+		}
+	}
+	for _, m := range hr.GetMirrors() {
+		if m.GetDestination() == nil {
+			continue
+		}
+		mp := &core.RuntimeFractionalPercent{DefaultValue: percentToFraction(100)}
+		if m.GetPercentage() != nil {
+			if m.GetPercentage().GetValue() <= 0 {
+				continue
+			}
+			mp = &core.RuntimeFractionalPercent{DefaultValue: percentToFraction(m.GetPercentage().GetValue())}
+		}
+		action.RequestMirrorPolicies = append(action.RequestMirrorPolicies, &route.RouteAction_RequestMirrorPolicy{
+			Cluster: g.destinationCluster(s, m.GetDestination()), RuntimeFraction: mp, TraceSampled: wrapperspb.Bool(false),
+		})
+	}
+	policy := hr.GetRetries()
+	if policy == nil {
+		policy = g.cfg.Mesh.DefaultHTTPRetryPolicy
+	}
+	consistentHash := false
 	dests := hr.GetRoute()
 	if len(dests) == 1 {
 		action.ClusterSpecifier = &route.RouteAction_Cluster{Cluster: g.destinationCluster(s, dests[0].GetDestination())}
+		if hash := g.consistentHash(dests[0].GetDestination()); hash != nil {
+			consistentHash = true
+			if hp := hashPolicy(hash); hp != nil {
+				action.HashPolicy = []*route.RouteAction_HashPolicy{hp}
+			}
+		}
 	} else {
 		wc := &route.WeightedCluster{}
 		for _, d := range dests {
 			if d.GetWeight() == 0 {
-				continue // Istio drops zero-weight destinations (route.go translateWeightedClusters)
+				continue // Istio drops zero-weight destinations when there are others
 			}
 			wc.Clusters = append(wc.Clusters, &route.WeightedCluster_ClusterWeight{
 				Name:   g.destinationCluster(s, d.GetDestination()),
@@ -144,27 +225,149 @@ func (g *Generator) translateHTTPRoute(s registry.ServiceInfo, hr *networking.HT
 		}
 		action.ClusterSpecifier = &route.RouteAction_WeightedClusters{WeightedClusters: wc}
 	}
-	matches := hr.GetMatch()
-	if len(matches) == 0 {
-		matches = []*networking.HTTPMatchRequest{nil}
+	action.RetryPolicy = g.retryPolicy(policy, consistentHash)
+	return action
+}
+
+// FaultFilter is the name of Envoy's HTTP fault filter.
+const FaultFilter = "envoy.filters.http.fault"
+
+// translateFault is route.go TranslateFault: fixed delays only, percentages
+// as millionths, HTTP or gRPC aborts.
+func translateFault(in *networking.HTTPFaultInjection) *faultv3.HTTPFault {
+	out := &faultv3.HTTPFault{}
+	if d := in.GetDelay(); d != nil && d.GetFixedDelay() != nil {
+		out.Delay = &commonfault.FaultDelay{FaultDelaySecifier: &commonfault.FaultDelay_FixedDelay{FixedDelay: d.GetFixedDelay()}}
+		if d.GetPercentage() != nil {
+			out.Delay.Percentage = percentToFraction(d.GetPercentage().GetValue())
+		} else {
+			out.Delay.Percentage = percentToFraction(float64(d.GetPercent())) //nolint:staticcheck // Istio still reads the deprecated integer
+		}
 	}
-	var out []*route.Route
-	for _, m := range matches {
-		r := &route.Route{
-			Name:   hr.GetName(),
-			Match:  translateRouteMatch(m),
-			Action: &route.Route_Route{Route: action},
+	if a := in.GetAbort(); a != nil {
+		out.Abort = &faultv3.FaultAbort{}
+		if a.GetPercentage() != nil {
+			out.Abort.Percentage = percentToFraction(a.GetPercentage().GetValue())
 		}
-		if m.GetName() != "" {
-			// Istio names a route "<match name>.<route name>" when both are set.
-			r.Name = m.GetName()
-			if hr.GetName() != "" {
-				r.Name = m.GetName() + "." + hr.GetName()
-			}
+		switch e := a.GetErrorType().(type) {
+		case *networking.HTTPFaultInjection_Abort_HttpStatus:
+			out.Abort.ErrorType = &faultv3.FaultAbort_HttpStatus{HttpStatus: uint32(e.HttpStatus)}
+		default:
+			out.Abort = nil
 		}
-		out = append(out, r)
+	}
+	if out.Delay == nil && out.Abort == nil {
+		return nil
 	}
 	return out
+}
+
+// percentToFraction is translatePercentToFractionalPercent: value × 10000 per million.
+func percentToFraction(p float64) *xdstype.FractionalPercent {
+	return &xdstype.FractionalPercent{Numerator: uint32(p * 10000), Denominator: xdstype.FractionalPercent_MILLION}
+}
+
+// mirrorPercent is route.go MirrorPercent: 100% when unset, none when 0.
+func mirrorPercent(hr *networking.HTTPRoute) *core.RuntimeFractionalPercent {
+	switch {
+	case hr.GetMirrorPercentage() != nil:
+		if hr.GetMirrorPercentage().GetValue() > 0 {
+			return &core.RuntimeFractionalPercent{DefaultValue: percentToFraction(hr.GetMirrorPercentage().GetValue())}
+		}
+		return nil
+	case hr.GetMirrorPercent() != nil: //nolint:staticcheck // deprecated field still honoured by Istio
+		if v := hr.GetMirrorPercent().GetValue(); v > 0 { //nolint:staticcheck
+			return &core.RuntimeFractionalPercent{DefaultValue: percentToFraction(float64(v))}
+		}
+		return nil
+	default:
+		return &core.RuntimeFractionalPercent{DefaultValue: percentToFraction(100)}
+	}
+}
+
+type headerOps struct {
+	reqAdd, respAdd       []*core.HeaderValueOption
+	reqRemove, respRemove []string
+	authority             string
+}
+
+// translateHeaders is route.go TranslateHeadersOperations: set overwrites,
+// add appends, sorted by name; :authority/host becomes a host rewrite.
+func translateHeaders(h *networking.Headers) headerOps {
+	var ops headerOps
+	set, setAuth := appendHeaders(h.GetRequest().GetSet(), false)
+	add, addAuth := appendHeaders(h.GetRequest().GetAdd(), true)
+	ops.reqAdd = append(set, add...)
+	rset, _ := appendHeaders(h.GetResponse().GetSet(), false)
+	radd, _ := appendHeaders(h.GetResponse().GetAdd(), true)
+	ops.respAdd = append(rset, radd...)
+	ops.reqRemove = h.GetRequest().GetRemove()
+	ops.respRemove = h.GetResponse().GetRemove()
+	ops.authority = addAuth
+	if setAuth != "" {
+		ops.authority = setAuth
+	}
+	return ops
+}
+
+func appendHeaders(headers map[string]string, appendFlag bool) ([]*core.HeaderValueOption, string) {
+	var out []*core.HeaderValueOption
+	authority := ""
+	keys := make([]string, 0, len(headers))
+	for k := range headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		lk := strings.ToLower(k)
+		if lk == ":authority" || lk == "host" {
+			authority = headers[k]
+		}
+		if strings.HasPrefix(lk, ":") || lk == "host" {
+			continue
+		}
+		o := &core.HeaderValueOption{Header: &core.HeaderValue{Key: k, Value: headers[k]}, AppendAction: core.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}
+		if appendFlag {
+			o.AppendAction = core.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD
+		}
+		out = append(out, o)
+	}
+	return out, authority
+}
+
+// consistentHash returns the consistent-hash settings that apply to a
+// destination: its subset's load balancer if set, else the host's.
+func (g *Generator) consistentHash(d *networking.Destination) *networking.LoadBalancerSettings_ConsistentHashLB {
+	svc, ok := g.reg.Service(d.GetHost())
+	if !ok {
+		return nil
+	}
+	dr := g.destinationRule(svc)
+	if dr == nil {
+		return nil
+	}
+	policy := dr.Spec.GetTrafficPolicy()
+	for _, sub := range dr.Spec.GetSubsets() {
+		if sub.GetName() == d.GetSubset() && sub.GetTrafficPolicy() != nil {
+			policy = mergeSubsetPolicy(policy, sub.GetTrafficPolicy())
+		}
+	}
+	return policy.GetLoadBalancer().GetConsistentHash()
+}
+
+// hashPolicy is route.go ConsistentHashToHashPolicy for header hashing.
+func hashPolicy(h *networking.LoadBalancerSettings_ConsistentHashLB) *route.RouteAction_HashPolicy {
+	switch h.GetHashKey().(type) {
+	case *networking.LoadBalancerSettings_ConsistentHashLB_HttpHeaderName:
+		return &route.RouteAction_HashPolicy{PolicySpecifier: &route.RouteAction_HashPolicy_Header_{
+			Header: &route.RouteAction_HashPolicy_Header{HeaderName: h.GetHttpHeaderName()},
+		}}
+	case *networking.LoadBalancerSettings_ConsistentHashLB_UseSourceIp:
+		return &route.RouteAction_HashPolicy{PolicySpecifier: &route.RouteAction_HashPolicy_ConnectionProperties_{
+			ConnectionProperties: &route.RouteAction_HashPolicy_ConnectionProperties{SourceIp: true},
+		}}
+	}
+	return nil
 }
 
 // destinationCluster resolves a VirtualService destination to its cluster name.
