@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,8 @@ type sample struct {
 	// versions maps each service that answered to the version and pod that served it.
 	versions map[string]string
 	pods     map[string]string
+	// attempts maps each service that answered to the x-envoy-attempt-count it saw.
+	attempts map[string]int
 	// config is the mesh config version the deepest call was routed under.
 	config string
 }
@@ -160,7 +163,7 @@ func toSample(r *vegeta.Result, variant string, intended time.Time) sample {
 	}
 	var reply fakesvc.Reply
 	if len(r.Body) > 0 && json.Unmarshal(r.Body, &reply) == nil && reply.Service != "" {
-		s.versions, s.pods = map[string]string{}, map[string]string{}
+		s.versions, s.pods, s.attempts = map[string]string{}, map[string]string{}, map[string]int{}
 		walk(reply, &s)
 	}
 	return s
@@ -171,6 +174,9 @@ func walk(r fakesvc.Reply, s *sample) {
 	if r.Version != "" {
 		s.versions[r.Service] = r.Version
 		s.pods[r.Service] = r.Pod
+	}
+	if n, err := strconv.Atoi(r.Attempt); err == nil {
+		s.attempts[r.Service] = n
 	}
 	if r.ConfigVersion != "" {
 		s.config = r.ConfigVersion

@@ -39,6 +39,8 @@ type Scenario struct {
 	// hold several documents, or an inline Istio object (apiVersion, kind,
 	// metadata, spec).
 	Mesh []MeshEntry `yaml:"mesh"`
+	// MeshConfig changes mesh-wide settings.
+	MeshConfig *MeshConfigSpec `yaml:"meshConfig"`
 	// Load is the traffic meshbench drives into the mesh.
 	Load Load `yaml:"load"`
 	// Chaos is reserved for fault injection into the simulated mesh; it is not
@@ -142,9 +144,64 @@ type Expectation struct {
 	SuccessRate *SuccessRateExpect `yaml:"successRate"`
 	// Latency checks bounds on the latency distribution.
 	Latency *LatencyExpect `yaml:"latency"`
+	// Status checks the share of load responses with one status code.
+	Status *StatusExpect `yaml:"status"`
+	// Retries bounds the retries the sidecars sent to a service
+	// (envoy_cluster_upstream_rq_retry of its clusters, summed over every proxy).
+	Retries *CountExpect `yaml:"retries"`
+	// Ejections bounds the outlier-detection ejections of a service's hosts
+	// (envoy_cluster_outlier_detection_ejections_enforced_total).
+	Ejections *CountExpect `yaml:"ejections"`
+	// Overflows bounds the requests to a service refused by circuit breakers
+	// (envoy_cluster_upstream_rq_pending_overflow, flag UO).
+	Overflows *CountExpect `yaml:"overflows"`
+	// ResponseFlags bounds the responses for a service that the calling
+	// sidecars marked with an Envoy response flag (istio_requests_total,
+	// reporter=source, response_flags).
+	ResponseFlags *FlagExpect `yaml:"responseFlags"`
+	// Attempts bounds the x-envoy-attempt-count a service saw on the
+	// requests it answered, as echoed in the load's response bodies.
+	Attempts *CountExpect `yaml:"attempts"`
 
 	// Line is where the expectation starts in the scenario file.
 	Line int `yaml:"-"`
+}
+
+// StatusExpect checks the share of the load's responses that have Code:
+// either a target Share judged by an exact two-sided binomial test at
+// Confidence, or bounds Min and Max on the observed share.
+type StatusExpect struct {
+	Code       int      `yaml:"code"`
+	Share      *float64 `yaml:"share"`
+	Min        *float64 `yaml:"min"`
+	Max        *float64 `yaml:"max"`
+	Confidence float64  `yaml:"confidence"`
+	Variant    string   `yaml:"variant"`
+}
+
+// CountExpect bounds a count read for a service.
+type CountExpect struct {
+	Service string   `yaml:"service"`
+	Min     *float64 `yaml:"min"`
+	Max     *float64 `yaml:"max"`
+}
+
+// FlagExpect bounds the number of responses carrying an Envoy response flag
+// (UO, URX, UF, UT, UH, NR, DI, FI, ...).
+type FlagExpect struct {
+	Service string   `yaml:"service"`
+	Flag    string   `yaml:"flag"`
+	Min     *float64 `yaml:"min"`
+	Max     *float64 `yaml:"max"`
+}
+
+// MeshConfigSpec holds the mesh-wide settings a scenario may change.
+type MeshConfigSpec struct {
+	// DefaultHTTPRetryPolicy is meshConfig.defaultHttpRetryPolicy, an Istio HTTPRetry.
+	DefaultHTTPRetryPolicy *yaml.Node `yaml:"defaultHttpRetryPolicy"`
+	// CompatibilityVersion picks an Istio release's defaults, as the Helm value
+	// of that name: "1.23" (or older) restores the default retry of 503.
+	CompatibilityVersion string `yaml:"compatibilityVersion"`
 }
 
 // DefaultTimeout is the per-request timeout when the scenario gives none.

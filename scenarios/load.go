@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -98,11 +99,40 @@ func (l *loader) load() *Scenario {
 	if meshOK && topoOK {
 		v.mesh(objs)
 	}
+	settings := l.meshSettings(s)
 	if len(l.errs) > 0 {
 		return nil
 	}
 	s.Config = buildConfig(objs)
+	s.Config.Mesh = settings
 	return s
+}
+
+// meshSettings reads the meshConfig block: the default retry policy as an
+// Istio HTTPRetry (checked like any spec) and the compatibility version.
+func (l *loader) meshSettings(s *Scenario) meshconfig.MeshSettings {
+	var out meshconfig.MeshSettings
+	mc := s.MeshConfig
+	if mc == nil {
+		return out
+	}
+	if n := mc.DefaultHTTPRetryPolicy; n != nil {
+		c := &specConverter{add: func(line int, p, msg string) { l.add(l.display, line, p, "%s", msg) }}
+		out.DefaultHTTPRetryPolicy = &networking.HTTPRetry{}
+		c.decode(n, "meshConfig.defaultHttpRetryPolicy", out.DefaultHTTPRetryPolicy)
+	}
+	if v := mc.CompatibilityVersion; v != "" {
+		major, minor, ok := strings.Cut(v, ".")
+		m, err := strconv.Atoi(minor)
+		if !ok || major != "1" || err != nil {
+			l.at("meshConfig.compatibilityVersion", "compatibilityVersion %q is not an Istio release like 1.23", v)
+		} else {
+			// The 1.23 profile (and older releases) retried 503 by default;
+			// 1.24 made EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY true.
+			out.Retry503ByDefault = m <= 23
+		}
+	}
+	return out
 }
 
 // decodeScenario parses the scenario document strictly: YAML syntax, one
@@ -285,6 +315,9 @@ func applyDefaults(s *Scenario) {
 		}
 		if e.SuccessRate != nil && e.SuccessRate.Confidence == 0 {
 			e.SuccessRate.Confidence = DefaultConfidence
+		}
+		if e.Status != nil && e.Status.Confidence == 0 {
+			e.Status.Confidence = DefaultConfidence
 		}
 	}
 }

@@ -84,12 +84,13 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 	}
 	summarise(res, samples, took, &run, mesh.Entry().URL)
 	res.Timeline = timeline(samples, splitService(sc))
-	hops, err := scrape(ctx, mesh.MetricsEndpoints(), took.Seconds())
+	hops, counters, err := scrapeAll(ctx, mesh.MetricsEndpoints(), took.Seconds())
 	if err != nil {
 		log.Warn("reading the sidecars' metrics", "err", err)
+		counters = newMeshCounters()
 	}
 	res.Hops = hops
-	judge(res, samples, &run)
+	judge(res, samples, &run, counters)
 	res.Duration = time.Since(res.Started).Seconds()
 	return res, nil
 }
@@ -188,7 +189,7 @@ func latencyOf(samples []sample) reports.Latency {
 }
 
 // judge evaluates every expectation of the scenario.
-func judge(res *reports.Result, samples []sample, sc *Scenario) {
+func judge(res *reports.Result, samples []sample, sc *Scenario, mc *meshCounters) {
 	res.Passed = true
 	for _, e := range sc.Expect {
 		var c reports.Check
@@ -231,6 +232,41 @@ func judge(res *reports.Result, samples []sample, sc *Scenario) {
 				maxMs[k] = float64((*e.Latency)[k].Max.D().Microseconds()) / 1000
 			}
 			c = check.Latency(res.Latency, maxMs, len(samples))
+		case e.Status != nil:
+			n, k := 0, 0
+			for _, s := range samples {
+				if e.Status.Variant == "" || s.variant == e.Status.Variant {
+					n++
+					if s.code == e.Status.Code {
+						k++
+					}
+				}
+			}
+			name := fmt.Sprintf("status %d share", e.Status.Code)
+			if e.Status.Share != nil {
+				c = check.Share(name, k, n, *e.Status.Share, orDefault(e.Status.Confidence))
+			} else {
+				share := 0.0
+				if n > 0 {
+					share = float64(k) / float64(n)
+				}
+				c = check.Bounds(name, check.KindStatus, share, e.Status.Min, e.Status.Max, n, fmt.Sprintf("share of %d (%d of %d)", e.Status.Code, k, n))
+			}
+		case e.Retries != nil:
+			c = check.Bounds("retries to "+e.Retries.Service, "retries", mc.retries[e.Retries.Service], e.Retries.Min, e.Retries.Max, len(samples), "retries")
+		case e.Ejections != nil:
+			c = check.Bounds("ejections of "+e.Ejections.Service, "ejections", mc.ejections[e.Ejections.Service], e.Ejections.Min, e.Ejections.Max, len(samples), "ejections")
+		case e.Overflows != nil:
+			c = check.Bounds("overflows to "+e.Overflows.Service, "overflows", mc.overflows[e.Overflows.Service], e.Overflows.Min, e.Overflows.Max, len(samples), "requests refused (UO)")
+		case e.ResponseFlags != nil:
+			f := e.ResponseFlags
+			c = check.Bounds(fmt.Sprintf("flag %s to %s", f.Flag, f.Service), "responseFlags", mc.flags[f.Service][f.Flag], f.Min, f.Max, len(samples), "responses flagged "+f.Flag)
+		case e.Attempts != nil:
+			most := 0
+			for _, s := range samples {
+				most = max(most, s.attempts[e.Attempts.Service])
+			}
+			c = check.Bounds("attempts at "+e.Attempts.Service, "attempts", float64(most), e.Attempts.Min, e.Attempts.Max, len(samples), "attempts at most (x-envoy-attempt-count)")
 		default:
 			continue
 		}

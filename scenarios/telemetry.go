@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/meshbench/meshbench/reports"
+	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
 // timeline buckets the samples by the second they were meant to be sent.
@@ -57,9 +59,38 @@ func timeline(samples []sample, splitService string) []reports.TimelinePoint {
 	return points
 }
 
+// meshCounters are per-service sums of the sidecars' Envoy cluster stats
+// and response flags, keyed by service short name.
+type meshCounters struct {
+	retries, ejections, overflows map[string]float64
+	flags                         map[string]map[string]float64 // service → single flag → responses
+}
+
+func newMeshCounters() *meshCounters {
+	return &meshCounters{retries: map[string]float64{}, ejections: map[string]float64{}, overflows: map[string]float64{}, flags: map[string]map[string]float64{}}
+}
+
+// serviceOfCluster maps an Istio cluster name to its service's short name.
+func serviceOfCluster(name string) string {
+	if _, _, _, host, ok := xdsgen.ParseClusterName(name); ok {
+		if i := strings.IndexByte(host, '.'); i > 0 {
+			return host[:i]
+		}
+		return host
+	}
+	return ""
+}
+
 // scrape reads every proxy's Prometheus endpoint and folds the
 // source-reported istio_requests_total into service-graph edges.
 func scrape(ctx context.Context, endpoints map[string]string, seconds float64) ([]reports.Hop, error) {
+	hops, _, err := scrapeAll(ctx, endpoints, seconds)
+	return hops, err
+}
+
+// scrapeAll is scrape plus the per-service counters the checks read.
+func scrapeAll(ctx context.Context, endpoints map[string]string, seconds float64) ([]reports.Hop, *meshCounters, error) {
+	counters := newMeshCounters()
 	type key struct{ src, dst, svc string }
 	type acc struct {
 		reports.Hop
@@ -78,8 +109,22 @@ func scrape(ctx context.Context, endpoints map[string]string, seconds float64) (
 	for _, name := range names {
 		fams, err := fetchMetrics(ctx, client, endpoints[name])
 		if err != nil {
-			return nil, fmt.Errorf("scrape %s: %w", name, err)
+			return nil, nil, fmt.Errorf("scrape %s: %w", name, err)
 		}
+		sumByCluster := func(metric string, into map[string]float64) {
+			for _, m := range fams[metric].GetMetric() {
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == "cluster_name" {
+						if svc := serviceOfCluster(lp.GetValue()); svc != "" {
+							into[svc] += m.GetCounter().GetValue()
+						}
+					}
+				}
+			}
+		}
+		sumByCluster("envoy_cluster_upstream_rq_retry", counters.retries)
+		sumByCluster("envoy_cluster_outlier_detection_ejections_enforced_total", counters.ejections)
+		sumByCluster("envoy_cluster_upstream_rq_pending_overflow", counters.overflows)
 		get := func(m *dto.Metric) (map[string]string, bool) {
 			l := map[string]string{}
 			for _, lp := range m.GetLabel() {
@@ -114,6 +159,13 @@ func scrape(ctx context.Context, endpoints map[string]string, seconds float64) (
 						e.Flags = map[string]int{}
 					}
 					e.Flags[f] += n
+					svc := l["destination_service_name"]
+					if counters.flags[svc] == nil {
+						counters.flags[svc] = map[string]float64{}
+					}
+					for _, one := range strings.Split(f, ",") {
+						counters.flags[svc][one] += float64(n)
+					}
 				}
 				if l["connection_security_policy"] == "mutual_tls" {
 					e.MTLS = true
@@ -151,7 +203,7 @@ func scrape(ctx context.Context, endpoints map[string]string, seconds float64) (
 		}
 		return out[i].Destination < out[j].Destination
 	})
-	return out, nil
+	return out, counters, nil
 }
 
 func fetchMetrics(ctx context.Context, c *http.Client, url string) (map[string]*dto.MetricFamily, error) {

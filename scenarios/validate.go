@@ -663,13 +663,22 @@ func (v *validator) expectations() {
 		if e.Latency != nil {
 			set = append(set, "latency")
 		}
+		for _, k := range []struct {
+			name string
+			set  bool
+		}{{"status", e.Status != nil}, {"retries", e.Retries != nil}, {"ejections", e.Ejections != nil},
+			{"overflows", e.Overflows != nil}, {"responseFlags", e.ResponseFlags != nil}, {"attempts", e.Attempts != nil}} {
+			if k.set {
+				set = append(set, k.name)
+			}
+		}
 		switch len(set) {
 		case 0:
-			l.at(p, "an expectation sets one of split, successRate or latency")
+			l.at(p, "an expectation sets one of %s", strings.Join(ExpectationKinds, ", "))
 			continue
 		case 1:
 		default:
-			l.at(p, "an expectation sets exactly one of split, successRate or latency; this one sets %s (make each its own list item)", strings.Join(set, " and "))
+			l.at(p, "an expectation sets exactly one of %s; this one sets %s (make each its own list item)", strings.Join(ExpectationKinds, ", "), strings.Join(set, " and "))
 			continue
 		}
 		switch {
@@ -686,6 +695,22 @@ func (v *validator) expectations() {
 			}
 			v.confidence(sp+".confidence", e.SuccessRate.Confidence)
 			v.variant(sp+".variant", e.SuccessRate.Variant)
+		case e.Status != nil:
+			v.status(p+".status", e.Status)
+		case e.Retries != nil:
+			v.count(p+".retries", e.Retries.Service, e.Retries.Min, e.Retries.Max)
+		case e.Ejections != nil:
+			v.count(p+".ejections", e.Ejections.Service, e.Ejections.Min, e.Ejections.Max)
+		case e.Overflows != nil:
+			v.count(p+".overflows", e.Overflows.Service, e.Overflows.Min, e.Overflows.Max)
+		case e.Attempts != nil:
+			v.count(p+".attempts", e.Attempts.Service, e.Attempts.Min, e.Attempts.Max)
+		case e.ResponseFlags != nil:
+			fp := p + ".responseFlags"
+			v.count(fp, e.ResponseFlags.Service, e.ResponseFlags.Min, e.ResponseFlags.Max)
+			if !contains(ResponseFlagNames, e.ResponseFlags.Flag) {
+				l.at(fp+".flag", "unknown response flag %q%s; want one of %s", e.ResponseFlags.Flag, suggest(e.ResponseFlags.Flag, ResponseFlagNames), strings.Join(ResponseFlagNames, ", "))
+			}
 		case e.Latency != nil:
 			lp := p + ".latency"
 			if len(*e.Latency) == 0 {
@@ -741,6 +766,64 @@ func (v *validator) split(p string, e *SplitExpect) {
 		l.at(p+".weights", "the weights sum to 0; they are shares of the responses")
 	}
 	v.confidence(p+".confidence", e.Confidence)
+	v.variant(p+".variant", e.Variant)
+}
+
+// ExpectationKinds are the keys an expectation may have.
+var ExpectationKinds = []string{"split", "successRate", "latency", "status", "retries", "ejections", "overflows", "responseFlags", "attempts"}
+
+// ResponseFlagNames are the Envoy response flags the builtin sidecar sets
+// (Envoy access log docs, %RESPONSE_FLAGS%).
+var ResponseFlagNames = []string{"UH", "UF", "UO", "NR", "URX", "NC", "DC", "UT", "UR", "DI", "FI"}
+
+// count checks a service-scoped count bound.
+func (v *validator) count(p, service string, lo, hi *float64) {
+	l := v.l
+	switch {
+	case service == "":
+		l.at(p, "service is required (services: %s)", v.serviceList())
+	case v.services[service] == nil:
+		l.at(p+".service", "service %q matches no service in the topology (services: %s)", service, v.serviceList())
+	}
+	v.bounds(p, lo, hi, math.Inf(1))
+}
+
+// bounds checks optional min/max: at least one, non-negative, min <= max <= limit.
+func (v *validator) bounds(p string, lo, hi *float64, limit float64) {
+	l := v.l
+	if lo == nil && hi == nil {
+		l.at(p, "set min, max or both")
+		return
+	}
+	for _, b := range []struct {
+		name string
+		v    *float64
+	}{{"min", lo}, {"max", hi}} {
+		if b.v != nil && (*b.v < 0 || *b.v > limit || math.IsNaN(*b.v)) {
+			l.at(p+"."+b.name, "%s %g is not in [0, %g]", b.name, *b.v, limit)
+		}
+	}
+	if lo != nil && hi != nil && *lo > *hi {
+		l.at(p, "min %g is above max %g", *lo, *hi)
+	}
+}
+
+func (v *validator) status(p string, e *StatusExpect) {
+	l := v.l
+	if e.Code < 100 || e.Code > 599 {
+		l.at(p+".code", "status code %d is not in [100, 599]", e.Code)
+	}
+	if e.Share != nil {
+		if *e.Share < 0 || *e.Share > 1 {
+			l.at(p+".share", "share %g is not in [0, 1]", *e.Share)
+		}
+		if e.Min != nil || e.Max != nil {
+			l.at(p, "set either share (a binomial test) or min/max bounds, not both")
+		}
+		v.confidence(p+".confidence", e.Confidence)
+	} else {
+		v.bounds(p, e.Min, e.Max, 1)
+	}
 	v.variant(p+".variant", e.Variant)
 }
 

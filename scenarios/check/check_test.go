@@ -312,3 +312,25 @@ func TestLatency(t *testing.T) {
 	_, err := json.Marshal(c)
 	assert.NoError(t, err)
 }
+
+func TestShareTwoSidedBinomial(t *testing.T) {
+	// 100 of 1000 at an expected 10%: p is large.
+	c := Share("status 503", 100, 1000, 0.10, 0.999)
+	require.True(t, c.Passed, c.Summary)
+	require.Greater(t, *c.PValue, 0.5)
+	// 200 of 1000 is far from 10%.
+	c = Share("status 503", 200, 1000, 0.10, 0.999)
+	require.False(t, c.Passed, c.Summary)
+	require.Less(t, *c.PValue, 1e-6)
+	// Small exact case: 0 of 10 at share 0.5 gives p = 2 × 0.5^10.
+	c = Share("x", 0, 10, 0.5, 0.99)
+	require.InDelta(t, 2*math.Pow(0.5, 10), *c.PValue, 1e-12)
+	require.False(t, Share("x", 1, 0, 0.5, 0.99).Passed)
+}
+
+func TestBounds(t *testing.T) {
+	one, ten := 1.0, 10.0
+	require.True(t, Bounds("retries payment", "retries", 5, &one, &ten, 100, "retries").Passed)
+	require.False(t, Bounds("retries payment", "retries", 0, &one, nil, 100, "retries").Passed)
+	require.False(t, Bounds("retries payment", "retries", 11, nil, &ten, 100, "retries").Passed)
+}
