@@ -226,6 +226,7 @@ func TestWriteRun(t *testing.T) {
 		filepath.Join(dir, "result.json"),
 		filepath.Join(dir, "summary.md"),
 		filepath.Join(dir, "junit.xml"),
+		filepath.Join(dir, "report.html"),
 	}, paths)
 	st, err := os.Stat(dir)
 	require.NoError(t, err)
@@ -240,7 +241,7 @@ func TestWriteRun(t *testing.T) {
 
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	assert.Len(t, entries, 3, "no temporary files left behind")
+	assert.Len(t, entries, 4, "no temporary files left behind")
 
 	_, err = WriteRun(dir, nil)
 	assert.Error(t, err)
@@ -258,6 +259,7 @@ func TestWriteSuite(t *testing.T) {
 		filepath.Join(dir, "suite.json"),
 		filepath.Join(dir, "summary.md"),
 		filepath.Join(dir, "junit.xml"),
+		filepath.Join(dir, "index.html"),
 	}, paths)
 	assert.Empty(t, s.Schema, "the caller's suite is not modified")
 

@@ -36,6 +36,7 @@ func WriteRun(dir string, r *Result) ([]string, error) {
 		{ResultFile, func(b *bytes.Buffer) error { return WriteJSON(b, r) }},
 		{SummaryFile, func(b *bytes.Buffer) error { return Markdown(b, r) }},
 		{JUnitFile, func(b *bytes.Buffer) error { return JUnit(b, junitDefault, r) }},
+		{HTMLFile, func(b *bytes.Buffer) error { return HTML(b, r) }},
 	})
 }
 
@@ -50,6 +51,7 @@ func WriteSuite(dir string, s *Suite) ([]string, error) {
 		{SuiteFile, func(b *bytes.Buffer) error { return writeSuiteJSON(b, s) }},
 		{SummaryFile, func(b *bytes.Buffer) error { return Markdown(b, s.Scenarios...) }},
 		{JUnitFile, func(b *bytes.Buffer) error { return JUnit(b, junitDefault, s.Scenarios...) }},
+		{IndexFile, func(b *bytes.Buffer) error { return HTMLIndex(b, s, nil) }},
 	})
 }
 

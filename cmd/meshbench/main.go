@@ -21,6 +21,8 @@ Usage:
   meshbench list                              list the catalog
   meshbench validate FILE|SCENARIO ...        check scenario files; nothing is started
   meshbench xds [flags] SCENARIO|FILE         print the Envoy config a proxy would receive
+  meshbench report compare BASE.json NEW.json [--threshold 10%] [--confidence 0.95] [--markdown FILE]
+  meshbench report html RESULT.json [-o FILE]  render a result as a self-contained HTML page
 
 Run 'meshbench COMMAND -h' for a command's flags.
 `
@@ -71,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdValidate(args[1:], stdout)
 	case "xds":
 		return cmdXDS(args[1:], stdout)
+	case "report":
+		return cmdReport(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
