@@ -136,6 +136,10 @@ type Config struct {
 	// sidecar routes by Host. Empty Proxy: call http://<service>:<port><path>
 	// directly (no mesh).
 	Proxy string
+	// Resolve, for an app without a sidecar, turns a called service and port
+	// into a pod address, as a ClusterIP and kube-proxy would; nil dials the
+	// name as written.
+	Resolve func(service string, port int) (string, error)
 	// Seed seeds the latency/error random stream. Every seed, 0 included,
 	// gives a reproducible stream; give each instance its own seed for
 	// independent behaviour.
@@ -193,11 +197,24 @@ func New(cfg Config) (*Server, error) {
 		calls = append(calls, c.normalized())
 	}
 
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if cfg.Resolve != nil && cfg.Proxy == "" {
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			p, _ := strconv.Atoi(port)
+			to, err := cfg.Resolve(host, p)
+			if err != nil {
+				return nil, err
+			}
+			return dialer.DialContext(ctx, network, to)
+		}
+	}
 	tr := &http.Transport{
-		DialContext: (&net.Dialer{
-			Timeout:   5 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		DialContext:           dial,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,

@@ -11,6 +11,7 @@ package fidelity
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -61,11 +63,17 @@ func (d Diff) String() string {
 // Scope says which objects are meshbench's to compare: the outbound
 // clusters, route configurations and virtual hosts of the services in the
 // registry. Anything Istio builds beyond them is not modelled by meshbench
-// and is left out on purpose (see Compare).
+// and is left out on purpose (see Flatten).
 type Scope struct {
-	// Hosts are the FQDNs of the registry's services.
-	Hosts map[string]bool
+	// Hosts maps the FQDN of each registry service to its service ports.
+	Hosts map[string]map[int]bool
 }
+
+// hasHost reports whether host is a registry service.
+func (s Scope) hasHost(host string) bool { return s.Hosts[host] != nil }
+
+// hasPort reports whether host is a registry service with service port port.
+func (s Scope) hasPort(host string, port int) bool { return s.Hosts[host][port] }
 
 // Compare lists every difference between Istio's and meshbench's xDS in the
 // fields meshbench's sidecar acts on, sorted by path.
@@ -83,6 +91,23 @@ func diffMaps(a, b map[string]string) []Diff {
 	for k := range b {
 		keys[k] = true
 	}
+	// An object (cluster, virtual host, route, endpoint...) that only one
+	// side has is one difference, not one per field: its fields are left
+	// out.
+	var onlyOne []string
+	for k := range keys {
+		if (a[k] == "present") != (b[k] == "present") {
+			onlyOne = append(onlyOne, k)
+		}
+	}
+	within := func(k string) bool {
+		for _, o := range onlyOne {
+			if len(k) > len(o) && strings.HasPrefix(k, o) && (k[len(o)] == '.' || k[len(o)] == '[') {
+				return true
+			}
+		}
+		return false
+	}
 	var out []Diff
 	for k := range keys {
 		va, oka := a[k]
@@ -93,7 +118,7 @@ func diffMaps(a, b map[string]string) []Diff {
 		if !okb {
 			vb = Absent
 		}
-		if va != vb {
+		if va != vb && !within(k) {
 			out = append(out, Diff{Path: k, Istio: va, Ours: vb})
 		}
 	}
@@ -171,7 +196,7 @@ func outboundInScope(name string, scope Scope) bool {
 	}
 	// Outbound clusters of hosts outside the registry (services Istio
 	// knows of that the scenario does not declare) are not meshbench's.
-	return scope.Hosts[parts[3]]
+	return scope.hasHost(parts[3])
 }
 
 // outboundRouteName: sidecars name their outbound route configurations by
@@ -215,12 +240,21 @@ func flattenCluster(c *cluster.Cluster, out map[string]string) {
 	flattenMessage(p+".circuit_breakers", c.GetCircuitBreakers(), out)
 	flattenMessage(p+".outlier_detection", c.GetOutlierDetection(), out)
 	// Unset, Envoy's healthy panic threshold is 50%.
-	hpt := "50 (unset: Envoy default)"
+	hpt := "50"
 	if t := c.GetCommonLbConfig().GetHealthyPanicThreshold(); t != nil {
 		hpt = fmt.Sprint(t.GetValue())
 	}
 	out[p+".common_lb_config.healthy_panic_threshold"] = hpt
+	flattenMessage(p+".ring_hash_lb_config", c.GetRingHashLbConfig(), out)
+	flattenMessage(p+".maglev_lb_config", c.GetMaglevLbConfig(), out)
+	// Upstream HTTP options: idle timeout and requests per connection.
+	if o, ok := c.GetTypedExtensionProtocolOptions()[HTTPProtocolOptions]; ok {
+		flattenMessage(p+".typed_extension_protocol_options["+HTTPProtocolOptions+"]", o, out)
+	}
 }
+
+// HTTPProtocolOptions is the key of a cluster's upstream HTTP options.
+const HTTPProtocolOptions = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 func flattenEndpoints(cla *endpoint.ClusterLoadAssignment, out map[string]string) {
 	p := "endpoints[" + cla.GetClusterName() + "]"
@@ -230,7 +264,7 @@ func flattenEndpoints(cla *endpoint.ClusterLoadAssignment, out map[string]string
 			sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
 			ep := fmt.Sprintf("%s.lb_endpoints[%s:%d]", p, sa.GetAddress(), sa.GetPortValue())
 			out[ep] = "present"
-			w := "1 (unset)"
+			w := "1"
 			if lb.GetLoadBalancingWeight() != nil {
 				w = fmt.Sprint(lb.GetLoadBalancingWeight().GetValue())
 			}
@@ -272,12 +306,22 @@ func flattenRouteConfig(rc *route.RouteConfiguration, scope Scope, out map[strin
 	out[p] = "present"
 	out[p+".ignore_port_in_host_matching"] = fmt.Sprint(rc.GetIgnorePortInHostMatching())
 	for _, vh := range rc.GetVirtualHosts() {
-		// Istio adds virtual hosts meshbench does not model: allow_any /
-		// block_all (the catch-all for hosts that no Service declares) and
-		// those of services outside the registry (kube-dns and the like).
-		// Only the virtual hosts of the registry's services are compared.
-		host, _, ok := strings.Cut(vh.GetName(), ":")
-		if !ok || !scope.Hosts[host] {
+		// Istio adds virtual hosts meshbench does not model, which are not
+		// compared:
+		//   - allow_any / block_all: the catch-all for hosts no Service
+		//     declares (outboundTrafficPolicy);
+		//   - those of services outside the registry (kube-dns, the
+		//     kubernetes API and the like);
+		//   - host:port for a registry host on a port its Service does not
+		//     have: Istio binds a VirtualService whose host has no Service
+		//     on port 80 to port 80 as a plain hostname (route.go
+		//     buildSidecarVirtualHostsForVirtualService, "gross HACK").
+		//     meshbench's apps always call a service on its service port.
+		// Only the virtual hosts of the registry's services on their own
+		// ports are compared.
+		host, portStr, ok := strings.Cut(vh.GetName(), ":")
+		port, err := strconv.Atoi(portStr)
+		if !ok || err != nil || !scope.hasPort(host, port) {
 			continue
 		}
 		flattenVirtualHost(p+".virtual_hosts["+vh.GetName()+"]", vh, out)
@@ -302,26 +346,47 @@ func flattenVirtualHost(p string, vh *route.VirtualHost, out map[string]string) 
 func flattenRoute(p string, r *route.Route, out map[string]string) {
 	out[p] = "present"
 	m := proto.Clone(r.GetMatch()).(*route.RouteMatch)
+	// Header and query parameter matchers all have to hold: their order
+	// means nothing to Envoy, and Istio builds query parameters from a map
+	// (in random order). Both are compared sorted by name.
+	sort.SliceStable(m.Headers, func(i, j int) bool { return m.Headers[i].GetName() < m.Headers[j].GetName() })
+	sort.SliceStable(m.QueryParameters, func(i, j int) bool { return m.QueryParameters[i].GetName() < m.QueryParameters[j].GetName() })
 	// Envoy matches paths case-sensitively unless told otherwise.
 	if m.GetCaseSensitive() == nil {
-		out[p+".match.case_sensitive"] = "true (unset)"
+		out[p+".match.case_sensitive"] = "true"
 	}
 	flattenMessage(p+".match", m, out)
+	// The action is an object of its own: when the kinds differ, that is
+	// one difference, not one per field of each.
 	switch a := r.GetAction().(type) {
 	case *route.Route_Route:
-		out[p+".action"] = "route"
+		out[p+".route"] = "present"
 		flattenRouteAction(p+".route", a.Route, out)
 	case *route.Route_Redirect:
-		out[p+".action"] = "redirect"
+		out[p+".redirect"] = "present"
 		flattenMessage(p+".redirect", a.Redirect, out)
 	case *route.Route_DirectResponse:
-		out[p+".action"] = "direct_response"
+		out[p+".direct_response"] = "present"
 		flattenMessage(p+".direct_response", a.DirectResponse, out)
 	default:
 		out[p+".action"] = fmt.Sprintf("%T", a)
 	}
 	if f, ok := r.GetTypedPerFilterConfig()[FaultFilter]; ok {
 		flattenMessage(p+".typed_per_filter_config["+FaultFilter+"]", f, out)
+	}
+	// Header edits, which meshbench's sidecar applies to the request and
+	// the response.
+	for i, h := range r.GetRequestHeadersToAdd() {
+		element(fmt.Sprintf("%s.request_headers_to_add[%d]", p, i), h, out)
+	}
+	for i, h := range r.GetResponseHeadersToAdd() {
+		element(fmt.Sprintf("%s.response_headers_to_add[%d]", p, i), h, out)
+	}
+	for i, h := range r.GetRequestHeadersToRemove() {
+		out[fmt.Sprintf("%s.request_headers_to_remove[%d]", p, i)] = h
+	}
+	for i, h := range r.GetResponseHeadersToRemove() {
+		out[fmt.Sprintf("%s.response_headers_to_remove[%d]", p, i)] = h
 	}
 }
 
@@ -330,6 +395,7 @@ func flattenRouteAction(p string, a *route.RouteAction, out map[string]string) {
 	case *route.RouteAction_Cluster:
 		out[p+".cluster"] = cs.Cluster
 	case *route.RouteAction_WeightedClusters:
+		out[p+".weighted_clusters"] = fmt.Sprintf("%d clusters", len(cs.WeightedClusters.GetClusters()))
 		for i, c := range cs.WeightedClusters.GetClusters() {
 			cp := fmt.Sprintf("%s.weighted_clusters.clusters[%d]", p, i)
 			out[cp+".name"] = c.GetName()
@@ -354,20 +420,38 @@ func flattenRouteAction(p string, a *route.RouteAction, out map[string]string) {
 		rp.RetryOn = strings.Join(on, ",")
 		sort.Slice(rp.RetriableStatusCodes, func(i, j int) bool { return rp.RetriableStatusCodes[i] < rp.RetriableStatusCodes[j] })
 		if rp.GetNumRetries() == nil {
-			out[p+".retry_policy.num_retries"] = "1 (unset: Envoy default)"
+			out[p+".retry_policy.num_retries"] = "1"
 		}
 		flattenMessage(p+".retry_policy", rp, out)
 	} else {
 		out[p+".retry_policy"] = Absent
 	}
 	for i, mp := range a.GetRequestMirrorPolicies() {
-		flattenMessage(fmt.Sprintf("%s.request_mirror_policies[%d]", p, i), mp, out)
+		element(fmt.Sprintf("%s.request_mirror_policies[%d]", p, i), mp, out)
 	}
+	// Rewrites of the upstream request and the consistent-hash key.
+	if a.GetPrefixRewrite() != "" {
+		out[p+".prefix_rewrite"] = a.GetPrefixRewrite()
+	}
+	flattenMessage(p+".regex_rewrite", a.GetRegexRewrite(), out)
+	if h := a.GetHostRewriteLiteral(); h != "" {
+		out[p+".host_rewrite_literal"] = h
+	}
+	for i, h := range a.GetHashPolicy() {
+		element(fmt.Sprintf("%s.hash_policy[%d]", p, i), h, out)
+	}
+}
+
+// element adds one item of a list as an object: when only one side has
+// it, that is one difference, not one per field.
+func element(p string, m proto.Message, out map[string]string) {
+	out[p] = "present"
+	flattenMessage(p, m, out)
 }
 
 func durationOr(d *durationpb.Duration, def time.Duration) string {
 	if d == nil {
-		return def.String() + " (unset: Envoy default)"
+		return def.String()
 	}
 	return d.AsDuration().String()
 }
@@ -461,10 +545,21 @@ func flattenValue(p string, fd protoreflect.FieldDescriptor, v protoreflect.Valu
 	}
 }
 
-// scalarMessage shows the well-known wrapper types as plain values and
-// unpacks Any, so that paths do not end in .value or .type_url.
+// scalarMessage shows the well-known wrapper types as plain values, so
+// that paths do not end in .value, and a FractionalPercent as the share it
+// means, whatever its denominator (20/HUNDRED and 200000/MILLION are both
+// "200000 per million"), as meshbench's sidecar reads it.
 func scalarMessage(m protoreflect.Message) (string, bool) {
 	switch m.Descriptor().FullName() {
+	case "envoy.type.v3.FractionalPercent":
+		n := m.Get(m.Descriptor().Fields().ByName("numerator")).Uint()
+		switch m.Get(m.Descriptor().Fields().ByName("denominator")).Enum() {
+		case 0: // HUNDRED
+			n *= 10_000
+		case 1: // TEN_THOUSAND
+			n *= 100
+		}
+		return fmt.Sprintf("%d per million", n), true
 	case "google.protobuf.Duration":
 		d := &durationpb.Duration{
 			Seconds: m.Get(m.Descriptor().Fields().ByName("seconds")).Int(),

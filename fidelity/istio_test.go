@@ -3,23 +3,30 @@ package fidelity
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
+
+	meshapi "istio.io/api/mesh/v1alpha1"
+	networking "istio.io/api/networking/v1alpha3"
 
 	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pilot/pkg/model"
 	xdsfake "istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/config"
 	"istio.io/istio/pkg/config/constants"
+	"istio.io/istio/pkg/config/mesh"
 	istiolog "istio.io/istio/pkg/log"
 
 	"github.com/meshbench/meshbench/sim/meshconfig"
@@ -90,12 +97,29 @@ func kubeObjects(reg *registry.Registry) ([]runtime.Object, error) {
 		}
 		for _, p := range reg.PodsOf(s.Name) {
 			ready := reg.Ready(p.Name)
+			// Pods of a Deployment: a generated name, a ReplicaSet
+			// <deployment>-<hash> as controller and the pod-template-hash
+			// label, from which Istio derives the workload name
+			// (pkg/kube/util.go GetDeployMetaFromPod).
+			hash := templateHash(p.Workload)
+			labels := map[string]string{"pod-template-hash": hash}
+			for k, v := range p.Labels {
+				labels[k] = v
+			}
 			objs = append(objs, &corev1.Pod{
 				TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 				ObjectMeta: metav1.ObjectMeta{
-					Name:      p.Name,
-					Namespace: p.Namespace,
-					Labels:    p.Labels,
+					Name:         p.Name,
+					GenerateName: p.Workload + "-" + hash + "-",
+					Namespace:    p.Namespace,
+					Labels:       labels,
+					OwnerReferences: []metav1.OwnerReference{{
+						APIVersion: "apps/v1",
+						Kind:       "ReplicaSet",
+						Name:       p.Workload + "-" + hash,
+						UID:        types.UID("rs-" + p.Workload),
+						Controller: ptr(true),
+					}},
 				},
 				Spec: corev1.PodSpec{
 					ServiceAccountName: p.ServiceAccount,
@@ -121,6 +145,14 @@ func kubeObjects(reg *registry.Registry) ([]runtime.Object, error) {
 		objs = append(objs, slice)
 	}
 	return objs, nil
+}
+
+// templateHash stands in for the pod-template-hash Kubernetes gives a
+// Deployment's ReplicaSet: ten stable hex digits.
+func templateHash(workload string) string {
+	h := fnv.New64a()
+	h.Write([]byte(workload))
+	return fmt.Sprintf("%016x", h.Sum64())[:10]
 }
 
 func podCondition(ok bool) corev1.ConditionStatus {
@@ -171,7 +203,11 @@ func istioYAML(cfg meshconfig.Config) (string, int, error) {
 		}
 	}
 	for _, o := range cfg.VirtualServices {
-		if err := add("VirtualService", o.Name, o.Namespace, o.Labels, o.Annotations, &o.Spec); err != nil {
+		spec := &o.Spec
+		if cfg.Mesh.Retry503ByDefault {
+			spec = retries123(spec)
+		}
+		if err := add("VirtualService", o.Name, o.Namespace, o.Labels, o.Annotations, spec); err != nil {
 			return "", 0, err
 		}
 	}
@@ -181,6 +217,51 @@ func istioYAML(cfg meshconfig.Config) (string, int, error) {
 		}
 	}
 	return strings.Join(docs, "---\n"), len(docs), nil
+}
+
+// retryOn123 is Istio 1.23's default retry policy in the words of a
+// retryOn: its default conditions plus status 503, which 1.23 (and the
+// 1.23 compatibility profile, EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY=false)
+// put in retriable_status_codes of every policy that set no retryOn
+// (retry.go defaultPolicy before istio/istio 748c90d41d4). The Istio the
+// oracle links no longer has the flag, so the oracle writes it out.
+const retryOn123 = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes,503"
+
+// retry123 gives a retry policy the 1.23 default retryOn if it sets none
+// and retries at all: parseRetryOn then yields exactly 1.23's retry_on and
+// retriable_status_codes [503].
+func retry123(r *networking.HTTPRetry) *networking.HTTPRetry {
+	if r == nil || r.GetAttempts() <= 0 || r.GetRetryOn() != "" {
+		return r
+	}
+	c := proto.Clone(r).(*networking.HTTPRetry)
+	c.RetryOn = retryOn123
+	return c
+}
+
+// retries123 applies retry123 to every http route of a VirtualService.
+func retries123(vs *networking.VirtualService) *networking.VirtualService {
+	c := proto.Clone(vs).(*networking.VirtualService)
+	for _, hr := range c.GetHttp() {
+		hr.Retries = retry123(hr.GetRetries())
+	}
+	return c
+}
+
+// istioMeshConfig is Istio's default MeshConfig with the scenario's
+// mesh-wide settings.
+func istioMeshConfig(s meshconfig.MeshSettings) *meshapi.MeshConfig {
+	m := mesh.DefaultMeshConfig()
+	m.DefaultHttpRetryPolicy = s.DefaultHTTPRetryPolicy
+	if s.Retry503ByDefault {
+		if m.DefaultHttpRetryPolicy == nil {
+			// 1.23's built-in default: 2 attempts, retryOn as above.
+			m.DefaultHttpRetryPolicy = &networking.HTTPRetry{Attempts: 2, RetryOn: retryOn123}
+		} else {
+			m.DefaultHttpRetryPolicy = retry123(m.DefaultHttpRetryPolicy)
+		}
+	}
+	return m
 }
 
 // istioConfigs parses the YAML with Istio's own parser, as istioctl and the
@@ -217,7 +298,7 @@ func istioConfigs(yamlText string, want int) ([]config.Config, error) {
 // istioSide runs Istio's translator (a fake istiod: Kubernetes registry,
 // config store, push context, xDS generators) over the registry and config
 // and returns the xDS it builds for the sidecar of pod.
-func istioSide(t *testing.T, reg *registry.Registry, cfgs []config.Config, pod *registry.Pod) Side {
+func istioSide(t *testing.T, reg *registry.Registry, cfgs []config.Config, settings meshconfig.MeshSettings, pod *registry.Pod) Side {
 	t.Helper()
 	objs, err := kubeObjects(reg)
 	if err != nil {
@@ -226,6 +307,7 @@ func istioSide(t *testing.T, reg *registry.Registry, cfgs []config.Config, pod *
 	s := xdsfake.NewFakeDiscoveryServer(t, xdsfake.FakeOptions{
 		KubernetesObjects: objs,
 		Configs:           cfgs,
+		MeshConfig:        istioMeshConfig(settings),
 	})
 	p := s.SetupProxy(&model.Proxy{
 		Type:            model.SidecarProxy,

@@ -9,11 +9,15 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
 )
@@ -31,11 +35,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestIstioOracle translates every catalog scenario with Istio's own
-// translator and with sim/xdsgen, for the sidecar of the first service
-// that calls another, and fails on any difference in the fields
+// probesGlob finds the oracle's own scenarios: they are never run as
+// load tests, only translated, and exercise every VirtualService and
+// DestinationRule field sim/xdsgen translates, plus some it does not.
+const probesGlob = "testdata/probes/*.yaml"
+
+// TestIstioOracle translates every catalog scenario, and every probe, with
+// Istio's own translator and with sim/xdsgen, for the sidecar of the first
+// service that calls another, and fails on any difference in the fields
 // meshbench's sidecar acts on that docs/fidelity.md does not list as
-// known.
+// known. Subtests are catalog/<name> and probe/<name>.
 func TestIstioOracle(t *testing.T) {
 	known, err := ReadKnownDifferences(knownDifferencesDoc)
 	if err != nil {
@@ -48,33 +57,141 @@ func TestIstioOracle(t *testing.T) {
 	if len(catalog) == 0 {
 		t.Fatal("the catalog is empty")
 	}
-	used := map[*KnownDifference]bool{}
+	type testCase struct {
+		name string
+		sc   *scenarios.Scenario
+	}
+	var cases []testCase
 	for _, sc := range catalog {
-		t.Run(sc.Name, func(t *testing.T) {
-			for _, d := range oracle(t, sc) {
+		cases = append(cases, testCase{"catalog/" + sc.Name, sc})
+	}
+	probes, err := filepath.Glob(probesGlob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range probes {
+		sc, err := scenarios.LoadFile(file)
+		if err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+		cases = append(cases, testCase{"probe/" + sc.Name, sc})
+		// Mesh-wide settings change the retry policy of every route: the
+		// retry probe runs again under each.
+		if sc.Name == "probe-retries-timeouts" {
+			for _, v := range meshVariants() {
+				vsc := *sc
+				vsc.Config.Mesh = v.settings
+				cases = append(cases, testCase{"probe/" + sc.Name + "+" + v.name, &vsc})
+			}
+		}
+	}
+	used := map[*KnownDifference]bool{}
+	compared := 0
+	// unknown gathers the unlisted differences by field, with the
+	// bracketed keys generalized, for the summary.
+	type group struct {
+		n       int
+		example Diff
+		cases   map[string]bool
+	}
+	unknown := map[string]*group{}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			diffs := oracle(t, c.sc)
+			compared++
+			var bad, ok strings.Builder
+			nbad := 0
+			for _, d := range diffs {
 				k := Known(known, d.Path)
 				if k == nil {
-					t.Errorf("difference not listed in %s:\n    %s", knownDifferencesDoc, d)
+					nbad++
+					fmt.Fprintf(&bad, "\n  %s", d)
+					g := unknown[generalize(d.Path)]
+					if g == nil {
+						g = &group{example: d, cases: map[string]bool{}}
+						unknown[generalize(d.Path)] = g
+					}
+					g.n++
+					g.cases[c.name] = true
 					continue
 				}
 				used[k] = true
-				t.Logf("known difference (%s:%d):\n    %s", knownDifferencesDoc, k.Line, d)
+				fmt.Fprintf(&ok, "\n  %s\n      (known: %s:%d)", d, knownDifferencesDoc, k.Line)
+			}
+			if ok.Len() > 0 {
+				t.Logf("known differences:%s", ok.String())
+			}
+			if nbad > 0 {
+				t.Errorf("%d differences not listed in %s:%s", nbad, knownDifferencesDoc, bad.String())
 			}
 		})
 	}
-	// A row that no scenario needs any more hides nothing today but would
-	// hide a regression tomorrow: it must go. Only checked when every
-	// scenario ran.
+	if len(unknown) > 0 {
+		var b strings.Builder
+		keys := make([]string, 0, len(unknown))
+		for k := range unknown {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			g := unknown[k]
+			fmt.Fprintf(&b, "\n  %3d × %s in %d cases\n        e.g. %s: istio %s, meshbench %s",
+				g.n, k, len(g.cases), g.example.Path, g.example.Istio, g.example.Ours)
+		}
+		t.Errorf("summary of the differences not listed in %s, by field:%s", knownDifferencesDoc, b.String())
+	}
+	// A row that no case needs any more hides nothing today but would
+	// hide a regression tomorrow: it must go. Only checked when every case
+	// was selected (no -run) and got as far as the comparison.
 	if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" {
 		return
 	}
-	if t.Failed() {
+	if compared != len(cases) {
 		return
 	}
 	for _, k := range known {
 		if !used[k] {
 			t.Errorf("%s:%d: known difference `%s` matches no difference in any scenario; remove the row", knownDifferencesDoc, k.Line, k.Pattern)
 		}
+	}
+}
+
+// generalize replaces the keys in brackets by *, so that differences of
+// one field in several clusters, routes or cases count together.
+func generalize(path string) string {
+	var b strings.Builder
+	depth := 0
+	for _, r := range path {
+		switch {
+		case r == '[':
+			if depth == 0 {
+				b.WriteString("[*]")
+			}
+			depth++
+		case r == ']':
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+type meshVariant struct {
+	name     string
+	settings meshconfig.MeshSettings
+}
+
+// meshVariants are the mesh-wide settings meshbench translates
+// (meshConfig.defaultHttpRetryPolicy, and the 1.23 compatibility profile's
+// retry of 503), alone and together.
+func meshVariants() []meshVariant {
+	policy := &networking.HTTPRetry{Attempts: 5, RetryOn: "gateway-error,connect-failure,504", PerTryTimeout: durationpb.New(time.Second)}
+	bare := &networking.HTTPRetry{Attempts: 4}
+	return []meshVariant{
+		{"defaultHttpRetryPolicy", meshconfig.MeshSettings{DefaultHTTPRetryPolicy: policy}},
+		{"compat-1.23", meshconfig.MeshSettings{Retry503ByDefault: true}},
+		{"compat-1.23+defaultHttpRetryPolicy", meshconfig.MeshSettings{DefaultHTTPRetryPolicy: bare, Retry503ByDefault: true}},
 	}
 }
 
@@ -106,17 +223,17 @@ func oracle(t *testing.T, sc *scenarios.Scenario) []Diff {
 		t.Fatalf("%v\n%s", err, text)
 	}
 
-	istio := istioSide(t, reg, cfgs, pod)
+	istio := istioSide(t, reg, cfgs, sc.Config.Mesh, pod)
 	r := xdsgen.New(reg, sc.Config).ForSidecar(pod)
 	ours := Side{Clusters: r.Clusters, Endpoints: r.Endpoints, Listeners: r.Listeners, Routes: r.Routes}
 
-	scope := Scope{Hosts: map[string]bool{}}
+	scope := Scope{Hosts: map[string]map[int]bool{}}
 	for _, s := range reg.Services {
-		scope.Hosts[s.FQDN()] = true
+		scope.Hosts[s.FQDN()] = map[int]bool{s.Port: true}
 	}
 	if dumpDir != "" {
 		objs, _ := kubeObjects(reg)
-		dump(t, sc.Name, map[string]string{
+		dump(t, strings.ReplaceAll(t.Name(), "/", "_"), map[string]string{
 			"istio-config.yaml":  text,
 			"kubernetes.yaml":    kubeYAML(objs),
 			"istio.json":         sideJSON(istio),

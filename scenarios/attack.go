@@ -42,6 +42,8 @@ type attackPlan struct {
 	variant string
 	rate    vegeta.Rate
 	header  http.Header
+	target  string // service the requests go to ("" the load's target)
+	path    string
 }
 
 // plans splits the load into one constant-rate stream per variant, each at
@@ -67,7 +69,7 @@ func plans(l Load) []attackPlan {
 		}
 		// Requests per minute, so that shares of small rates keep their precision.
 		perMin := int(math.Round(perSec * 60 * float64(v.Weight) / float64(total)))
-		out = append(out, attackPlan{variant: v.Name, rate: vegeta.Rate{Freq: max(perMin, 1), Per: time.Minute}, header: h})
+		out = append(out, attackPlan{variant: v.Name, rate: vegeta.Rate{Freq: max(perMin, 1), Per: time.Minute}, header: h, target: v.Target, path: v.Path})
 	}
 	return out
 }
@@ -76,7 +78,6 @@ func plans(l Load) []attackPlan {
 // returns every sample. It stops early, with what it has, when ctx ends.
 func attack(ctx context.Context, url string, sc *Scenario, ns string) ([]sample, time.Duration) {
 	l := sc.Load
-	svc := registry.ServiceInfo{Service: registry.Service{Name: l.Target}, Namespace: ns}
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 10000,
@@ -94,9 +95,17 @@ func attack(ctx context.Context, url string, sc *Scenario, ns string) ([]sample,
 	var streams []stream
 	for _, p := range plans(l) {
 		hdr := p.header.Clone()
+		name, path := l.Target, l.Path
+		if p.target != "" {
+			name, path = p.target, pathOf(sc, p.target)
+		}
+		if p.path != "" {
+			path = p.path
+		}
+		svc := registry.ServiceInfo{Service: registry.Service{Name: name}, Namespace: ns}
 		hdr.Set("Host", svc.FQDN())
 		hdr.Set("Content-Type", "application/json")
-		target := vegeta.Target{Method: method, URL: url + l.Path, Header: hdr, Body: []byte(`{"item":"book","amount":42}`)}
+		target := vegeta.Target{Method: method, URL: url + path, Header: hdr, Body: []byte(`{"item":"book","amount":42}`)}
 		// A bounded worker pool: when the mesh stalls, sends wait instead of
 		// piling up thousands of connections, and the wait shows up as latency
 		// because latency counts from the intended send time.
@@ -136,6 +145,20 @@ func attack(ctx context.Context, url string, sc *Scenario, ns string) ([]sample,
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].intended.Before(out[j].intended) })
 	return out, time.Since(start)
+}
+
+// pathOf is a service's path from the topology.
+func pathOf(sc *Scenario, service string) string {
+	t := registry.DefaultTopology()
+	if sc.Topology != nil {
+		t = *sc.Topology
+	}
+	for _, s := range registry.WithDefaults(t).Services {
+		if s.Name == service {
+			return s.Path
+		}
+	}
+	return "/"
 }
 
 // countedTargeter yields the same target n times, then ends the attack.

@@ -134,6 +134,11 @@ type Variant struct {
 	Weight int `yaml:"weight"`
 	// Headers are added to the variant's requests, over Load.Headers.
 	Headers map[string]string `yaml:"headers"`
+	// Target sends the variant's requests to another service (through the
+	// ingress gateway), with Path as that service's default path.
+	Target string `yaml:"target"`
+	// Path overrides the path of the variant's requests.
+	Path string `yaml:"path"`
 }
 
 // Expectation is one check of the run's outcome; exactly one field is set.

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshbench/meshbench/sim/meshconfig"
@@ -333,6 +334,8 @@ type meshObject struct {
 	vs *networkingv1.VirtualService
 	dr *networkingv1.DestinationRule
 	gw *networkingv1.Gateway
+	pa *securityv1.PeerAuthentication
+	ap *securityv1.AuthorizationPolicy
 }
 
 // field is the full field path of p (relative to the object) in its file.
@@ -407,7 +410,8 @@ var (
 	// canonicalAPIVersion is the version of the client-go types the objects are held in.
 	canonicalAPIVersion = "networking.istio.io/v1"
 	apiVersions         = []string{"networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"}
-	kinds               = []string{"VirtualService", "DestinationRule", "Gateway"}
+	securityAPIVersions = []string{"security.istio.io/v1", "security.istio.io/v1beta1"}
+	kinds               = []string{"VirtualService", "DestinationRule", "Gateway", "PeerAuthentication", "AuthorizationPolicy"}
 	objectKeys          = []string{"apiVersion", "kind", "metadata", "spec"}
 	metaKeys            = []string{"name", "namespace", "labels", "annotations"}
 	// Kubernetes object names (DNS-1123 subdomain) and namespaces (DNS-1123 label).
@@ -452,7 +456,12 @@ func (l *loader) parseObject(n *yaml.Node, file, prefix string) *meshObject {
 		return v.Value
 	}
 	apiVersion, kind := str("apiVersion"), str("kind")
-	if apiVersion != "" && !contains(apiVersions, apiVersion) {
+	security := kind == "PeerAuthentication" || kind == "AuthorizationPolicy"
+	switch {
+	case apiVersion == "":
+	case security && !contains(securityAPIVersions, apiVersion):
+		bad("apiVersion", "unsupported apiVersion %q for %s; want %s", apiVersion, kind, strings.Join(securityAPIVersions, ", "))
+	case !security && !contains(apiVersions, apiVersion):
 		bad("apiVersion", "unsupported apiVersion %q; want %s", apiVersion, strings.Join(apiVersions, ", "))
 	}
 	if kind != "" && !contains(kinds, kind) {
@@ -536,6 +545,16 @@ func (l *loader) parseObject(n *yaml.Node, file, prefix string) *meshObject {
 			o.gw.APIVersion, o.gw.Kind = canonicalAPIVersion, kind
 			setMeta(&o.gw.ObjectMeta)
 			c.decode(spec, "spec", &o.gw.Spec)
+		case "PeerAuthentication":
+			o.pa = &securityv1.PeerAuthentication{}
+			o.pa.APIVersion, o.pa.Kind = "security.istio.io/v1", kind
+			setMeta(&o.pa.ObjectMeta)
+			c.decode(spec, "spec", &o.pa.Spec)
+		case "AuthorizationPolicy":
+			o.ap = &securityv1.AuthorizationPolicy{}
+			o.ap.APIVersion, o.ap.Kind = "security.istio.io/v1", kind
+			setMeta(&o.ap.ObjectMeta)
+			c.decode(spec, "spec", &o.ap.Spec)
 		}
 	}
 	if len(l.errs) > before {
@@ -555,6 +574,10 @@ func buildConfig(objs []*meshObject) meshconfig.Config {
 			cfg.DestinationRules = append(cfg.DestinationRules, o.dr)
 		case o.gw != nil:
 			cfg.Gateways = append(cfg.Gateways, o.gw)
+		case o.pa != nil:
+			cfg.PeerAuthentications = append(cfg.PeerAuthentications, o.pa)
+		case o.ap != nil:
+			cfg.AuthorizationPolicies = append(cfg.AuthorizationPolicies, o.ap)
 		}
 		cfg.Origin[meshconfig.Key(o.kind, o.namespace, o.name)] = fmt.Sprintf("%s:%d", o.file, o.node.Line)
 	}

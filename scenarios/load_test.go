@@ -227,7 +227,8 @@ func TestErrorFormat(t *testing.T) {
 
 func TestCatalog(t *testing.T) {
 	names := CatalogNames()
-	assert.Equal(t, []string{"canary-90-10", "header-routing", "no-mesh-config"}, names)
+	assert.Subset(t, names, []string{"canary-90-10", "header-routing", "no-mesh-config"})
+	assert.IsIncreasing(t, names)
 
 	all, err := Catalog()
 	require.NoError(t, err, "every catalog scenario loads clean")
@@ -236,8 +237,8 @@ func TestCatalog(t *testing.T) {
 		assert.Equal(t, names[i], s.Name, "a catalog file is named after its scenario")
 		assert.Equal(t, "scenarios/catalog/"+names[i]+".yaml", s.Path)
 		assert.NotEmpty(t, s.Description)
-		assert.Equal(t, "order", s.Load.Target)
-		assert.Equal(t, "/orders", s.Load.Path)
+		assert.NotEmpty(t, s.Load.Target)
+		assert.NotEmpty(t, s.Load.Path)
 		assert.NotEmpty(t, s.Expect)
 		data, err := catalogFS.ReadFile("catalog/" + names[i] + ".yaml")
 		require.NoError(t, err)

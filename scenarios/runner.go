@@ -11,6 +11,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/reports"
 	"github.com/meshbench/meshbench/scenarios/check"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -78,6 +79,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 	}
 	run := *sc
 	run.Load = l
+	warm(ctx, mesh.Entry().URL, &run, topo.Namespace)
 	samples, took := attack(ctx, mesh.Entry().URL, &run, topo.Namespace)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("run interrupted: %w", err)
@@ -93,6 +95,19 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 	judge(res, samples, &run, counters)
 	res.Duration = time.Since(res.Started).Seconds()
 	return res, nil
+}
+
+// WarmupDuration is how long load runs, unmeasured, before the measured
+// phase: connection pools and TLS sessions fill up first, so the first
+// second of a run does not measure handshakes.
+const WarmupDuration = time.Second
+
+// warm drives a fifth of the load's rate for WarmupDuration and drops the samples.
+func warm(ctx context.Context, url string, sc *Scenario, ns string) {
+	w := *sc
+	w.Load.Duration = units.Duration(WarmupDuration)
+	w.Load.Rate.Freq = max(1, w.Load.Rate.Freq/5)
+	_, _ = attack(ctx, url, &w, ns)
 }
 
 // splitService is the service whose versions the timeline follows: the

@@ -99,6 +99,7 @@ func scrapeAll(ctx context.Context, endpoints map[string]string, seconds float64
 		count   float64
 	}
 	edges := map[key]*acc{}
+	mtls := map[key]bool{}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 	names := make([]string, 0, len(endpoints))
@@ -145,6 +146,11 @@ func scrapeAll(ctx context.Context, endpoints map[string]string, seconds float64
 			for _, m := range f.GetMetric() {
 				l, src := get(m)
 				if !src {
+					// The destination side knows whether the connection was
+					// mTLS; Istio's source reporter says "unknown".
+					if l["connection_security_policy"] == "mutual_tls" {
+						mtls[key{l["source_workload"], l["destination_workload"], l["destination_service"]}] = true
+					}
 					continue
 				}
 				e := edge(l)
@@ -167,9 +173,6 @@ func scrapeAll(ctx context.Context, endpoints map[string]string, seconds float64
 						counters.flags[svc][one] += float64(n)
 					}
 				}
-				if l["connection_security_policy"] == "mutual_tls" {
-					e.MTLS = true
-				}
 			}
 		}
 		if f := fams["istio_request_duration_milliseconds"]; f != nil {
@@ -187,7 +190,8 @@ func scrapeAll(ctx context.Context, endpoints map[string]string, seconds float64
 		}
 	}
 	var out []reports.Hop
-	for _, e := range edges {
+	for k, e := range edges {
+		e.MTLS = mtls[k]
 		if e.Requests > 0 {
 			e.SuccessRate = float64(e.ok) / float64(e.Requests)
 			if seconds > 0 {

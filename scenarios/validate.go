@@ -498,6 +498,12 @@ func (v *validator) topology() bool {
 			if ver.Replicas < 0 {
 				l.at(vp+".replicas", "replicas %d must not be negative", ver.Replicas)
 			}
+			if ver.Cert != "" && ver.Cert != "foreign" && ver.Cert != "expired" {
+				l.at(vp+".cert", "cert %q is not one of foreign, expired", ver.Cert)
+			}
+			if ver.Cert != "" && !ver.HasSidecar() {
+				l.at(vp+".cert", "a version without a sidecar holds no certificate")
+			}
 			if ver.ErrorRate < 0 || ver.ErrorRate > 1 {
 				l.at(vp+".errorRate", "errorRate %g is not in [0,1]", ver.ErrorRate)
 			}
@@ -629,6 +635,9 @@ func (v *validator) load() {
 			l.at(p+".weight", "variant weight must be > 0 (it is the variant's share of the requests)")
 		}
 		v.headers(p+".headers", vr.Headers)
+		if vr.Target != "" && v.services[vr.Target] == nil {
+			l.at(p+".target", "target %q matches no service in the topology (services: %s)", vr.Target, v.serviceList())
+		}
 	}
 }
 
@@ -968,6 +977,7 @@ func (v *validator) mesh(objs []*meshObject) {
 			v.gateway(o)
 		}
 	}
+	v.resilience(objs) // Istio's checks of timeouts, retries, faults, mirrors and traffic policies (validate_resilience.go)
 }
 
 func (v *validator) objErr(o *meshObject, p, format string, args ...any) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -16,7 +17,10 @@ import (
 	"sync"
 	"time"
 
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
 	"github.com/meshbench/meshbench/fakesvc"
+	"github.com/meshbench/meshbench/sim/ca"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/runtime"
@@ -60,6 +64,7 @@ type pod struct {
 	appDone chan struct{}
 	proxy   *sidecar.Sidecar
 	running bool
+	gate    pauseGate // PausePod (faults.go)
 }
 
 // Mesh is a running local mesh.
@@ -69,6 +74,12 @@ type Mesh struct {
 	reg  *registry.Registry
 	xds  *xdsserver.Server
 	gw   xdsgen.Gateway
+	// ca issues the workload certificates; foreign is another trust domain's
+	// CA for pods that must hold a cert the mesh does not trust.
+	ca, foreign *ca.CA
+	certs       map[string]*ca.Cert // by node id
+	stopRotate  chan struct{}
+	rotateDone  chan struct{}
 
 	mu      sync.Mutex
 	cfg     meshconfig.Config
@@ -76,6 +87,7 @@ type Mesh struct {
 	pods    map[string]*pod
 	gateway *sidecar.Sidecar
 	stopped bool
+	fx      faultState // what faults changed (faults.go)
 }
 
 func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
@@ -99,9 +111,18 @@ func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Mesh{log: log, seed: spec.Seed, reg: reg, cfg: spec.Config, pods: map[string]*pod{}}
+	m := &Mesh{log: log, seed: spec.Seed, reg: reg, cfg: spec.Config, pods: map[string]*pod{}, certs: map[string]*ca.Cert{}}
 	m.gw = Gateway
 	m.gw.IP = gwIP
+	if m.ca, err = ca.New(xdsgen.TrustDomain, spec.Config.Mesh.CertTTL); err != nil {
+		return m, err
+	}
+	if m.foreign, err = ca.New("evil.local", spec.Config.Mesh.CertTTL); err != nil {
+		return m, err
+	}
+	if err := m.issueAll(); err != nil {
+		return m, err
+	}
 	m.xds = xdsserver.New(log.With("component", "xds"))
 	if err := m.xds.Start(ctx, net.JoinHostPort(cpIP.String(), "15010")); err != nil {
 		return m, err
@@ -115,6 +136,9 @@ func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 		return m, err
 	}
 	for _, p := range reg.Pods {
+		if !p.Sidecar {
+			continue
+		}
 		if err := m.startProxy(p); err != nil {
 			return m, err
 		}
@@ -122,7 +146,8 @@ func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	gw, err := sidecar.Start(sidecar.Config{
 		NodeID: m.gw.NodeID(), Router: true, IP: gwIP, XDS: m.xds.Addr(),
 		Workload: m.gw.Name, Namespace: m.gw.Namespace, App: m.gw.Name, Version: "unknown",
-		Log: log, Seed: uint64(spec.Seed),
+		Principal: gatewayID,
+		Log:       log, Seed: uint64(spec.Seed),
 	})
 	if err != nil {
 		return m, fmt.Errorf("start ingress gateway: %w", err)
@@ -131,8 +156,82 @@ func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	if err := m.WaitConverged(ctx, m.Version()); err != nil {
 		return m, fmt.Errorf("mesh did not converge: %w", err)
 	}
+	if ttl := spec.Config.Mesh.CertTTL; ttl > 0 {
+		m.stopRotate, m.rotateDone = make(chan struct{}), make(chan struct{})
+		go m.rotate(ttl)
+	}
 	return m, nil
 }
+
+// gatewayID is the identity of Istio's default ingress gateway.
+const gatewayID = "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+
+// issueAll gives every proxy a fresh certificate: from the mesh CA, or for a
+// pod marked so, from a foreign CA or already expired.
+func (m *Mesh) issueAll() error {
+	certs := map[string]*ca.Cert{}
+	for _, p := range m.reg.Pods {
+		if !p.Sidecar {
+			continue
+		}
+		id, err := m.ca.WorkloadID(p.Namespace, p.ServiceAccount)
+		if err != nil {
+			return err
+		}
+		var c *ca.Cert
+		switch p.Cert {
+		case "foreign":
+			fid, _ := m.foreign.WorkloadID(p.Namespace, p.ServiceAccount)
+			c, err = m.foreign.Issue(fid)
+		case "expired":
+			c, err = m.ca.IssueExpired(id)
+		default:
+			c, err = m.ca.Issue(id)
+		}
+		if err != nil {
+			return fmt.Errorf("certificate for %s: %w", p.Name, err)
+		}
+		certs[p.NodeID()] = c
+	}
+	gid, err := m.ca.WorkloadID(m.gw.Namespace, "istio-ingressgateway-service-account")
+	if err != nil {
+		return err
+	}
+	gc, err := m.ca.Issue(gid)
+	if err != nil {
+		return err
+	}
+	certs[m.gw.NodeID()] = gc
+	m.mu.Lock()
+	m.certs = certs
+	m.mu.Unlock()
+	return nil
+}
+
+// rotate re-issues every certificate at half its lifetime, as Istio's agent
+// does (SECRET_GRACE_PERIOD_RATIO 0.5), and pushes the new secrets over SDS.
+func (m *Mesh) rotate(ttl time.Duration) {
+	defer close(m.rotateDone)
+	t := time.NewTicker(ttl / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stopRotate:
+			return
+		case <-t.C:
+			if err := m.issueAll(); err != nil {
+				m.log.Warn("certificate rotation failed; proxies keep their certificates", "err", err)
+				continue
+			}
+			if err := m.push(context.Background()); err != nil {
+				m.log.Warn("pushing rotated certificates", "err", err)
+			}
+		}
+	}
+}
+
+// CA is the mesh's certificate authority (for chaos: stop issuing).
+func (m *Mesh) CA() *ca.CA { return m.ca }
 
 // appConfig derives a pod's fakesvc config from the topology.
 func (m *Mesh) appConfig(p *registry.Pod, proxy string) fakesvc.Config {
@@ -161,13 +260,21 @@ func (m *Mesh) appConfig(p *registry.Pod, proxy string) fakesvc.Config {
 }
 
 // startApp starts a pod's app on the pod IP at an ephemeral port; the
-// sidecar's inbound listener takes the container port in front of it.
+// sidecar's inbound listener takes the container port in front of it. A pod
+// without a sidecar listens on the container port itself and calls the pods
+// of a service directly, as through a ClusterIP.
 func (m *Mesh) startApp(p *registry.Pod) error {
-	app, err := fakesvc.New(m.appConfig(p, net.JoinHostPort(p.IP.String(), strconv.Itoa(xdsgen.VirtualOutboundPort))))
+	proxy, listen := net.JoinHostPort(p.IP.String(), strconv.Itoa(xdsgen.VirtualOutboundPort)), net.JoinHostPort(p.IP.String(), "0")
+	cfg := m.appConfig(p, proxy)
+	if !p.Sidecar {
+		cfg.Proxy, listen = "", net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port))
+		cfg.Resolve = m.resolve
+	}
+	app, err := fakesvc.New(cfg)
 	if err != nil {
 		return fmt.Errorf("pod %s: %w", p.Name, err)
 	}
-	lis, err := net.Listen("tcp", net.JoinHostPort(p.IP.String(), "0"))
+	lis, err := net.Listen("tcp", listen)
 	if err != nil {
 		app.Close()
 		return fmt.Errorf("pod %s: %w", p.Name, err)
@@ -176,7 +283,7 @@ func (m *Mesh) startApp(p *registry.Pod) error {
 	pd := &pod{info: p, app: app, appSrv: &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}, appDone: make(chan struct{}), running: true}
 	go func() {
 		defer close(pd.appDone)
-		_ = pd.appSrv.Serve(lis)
+		_ = pd.appSrv.Serve(pd.gate.listener(lis))
 	}()
 	m.mu.Lock()
 	old := m.pods[p.Name]
@@ -188,11 +295,31 @@ func (m *Mesh) startApp(p *registry.Pod) error {
 	return nil
 }
 
+// resolve picks a ready pod of a service, as kube-proxy does for a ClusterIP.
+func (m *Mesh) resolve(service string, port int) (string, error) {
+	svc, ok := m.reg.Service(service)
+	if !ok {
+		return "", fmt.Errorf("no service %q", service)
+	}
+	var ready []*registry.Pod
+	for _, p := range m.reg.PodsOf(svc.Name) {
+		if m.reg.Ready(p.Name) {
+			ready = append(ready, p)
+		}
+	}
+	if len(ready) == 0 {
+		return "", fmt.Errorf("service %s has no ready pod", service)
+	}
+	p := ready[rand.IntN(len(ready))]
+	return net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port)), nil
+}
+
 func (m *Mesh) startProxy(p *registry.Pod) error {
 	proxy, err := sidecar.Start(sidecar.Config{
 		NodeID: p.NodeID(), IP: p.IP, XDS: m.xds.Addr(),
 		Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version,
-		Log: m.log, Seed: uint64(m.seed) + uint64(len(m.pods)),
+		Principal: p.SPIFFEID(xdsgen.TrustDomain),
+		Log:       m.log, Seed: uint64(m.seed) + uint64(len(m.pods)),
 	})
 	if err != nil {
 		return fmt.Errorf("pod %s sidecar: %w", p.Name, err)
@@ -210,8 +337,21 @@ func (m *Mesh) push(ctx context.Context) error {
 	m.version++
 	v := strconv.Itoa(m.version)
 	gen := xdsgen.New(m.reg, m.cfg)
+	secrets := func(node string) []*tlsv3.Secret {
+		c := m.certs[node]
+		if c == nil {
+			return nil
+		}
+		return xdsgen.Secrets(c.CertPEM, c.KeyPEM, m.ca.RootPEM())
+	}
 	for _, p := range m.reg.Pods {
-		snap, err := gen.ForSidecar(p).Snapshot(v)
+		if !p.Sidecar {
+			continue
+		}
+		res := gen.ForSidecar(p)
+		m.redirect(p.Name, res.Endpoints)
+		res.Secrets = secrets(p.NodeID())
+		snap, err := res.Snapshot(v)
 		if err != nil {
 			return err
 		}
@@ -219,7 +359,10 @@ func (m *Mesh) push(ctx context.Context) error {
 			return err
 		}
 	}
-	snap, err := gen.ForGateway(m.gw).Snapshot(v)
+	res := gen.ForGateway(m.gw)
+	m.redirect(m.gw.Name, res.Endpoints)
+	res.Secrets = secrets(m.gw.NodeID())
+	snap, err := res.Snapshot(v)
 	if err != nil {
 		return err
 	}
@@ -258,7 +401,7 @@ func (m *Mesh) nodes() []string {
 	defer m.mu.Unlock()
 	out := []string{m.gw.NodeID()}
 	for _, p := range m.pods {
-		if p.running {
+		if p.running && p.info.Sidecar {
 			out = append(out, p.info.NodeID())
 		}
 	}
@@ -320,6 +463,9 @@ func (m *Mesh) RestartPod(ctx context.Context, name string) error {
 	if err := m.push(ctx); err != nil {
 		return err
 	}
+	if !p.Sidecar {
+		return nil
+	}
 	return m.startProxy(p)
 }
 
@@ -357,6 +503,9 @@ func (m *Mesh) Stop(ctx context.Context) error {
 		return nil
 	}
 	m.stopped = true
+	if m.stopRotate != nil {
+		close(m.stopRotate)
+	}
 	pods := make([]*pod, 0, len(m.pods))
 	for _, pd := range m.pods {
 		if pd.running {
@@ -379,6 +528,9 @@ func (m *Mesh) Stop(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	if m.rotateDone != nil {
+		<-m.rotateDone
+	}
 	if m.xds != nil {
 		m.xds.Stop()
 	}

@@ -3,8 +3,11 @@
 package meshconfig
 
 import (
+	"time"
+
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 )
 
 // Config is the set of Istio resources in force.
@@ -12,6 +15,9 @@ type Config struct {
 	VirtualServices  []*networkingv1.VirtualService
 	DestinationRules []*networkingv1.DestinationRule
 	Gateways         []*networkingv1.Gateway
+	// Security resources (security.istio.io).
+	PeerAuthentications   []*securityv1.PeerAuthentication
+	AuthorizationPolicies []*securityv1.AuthorizationPolicy
 	// Mesh holds mesh-wide settings.
 	Mesh MeshSettings
 	// Origin maps "Kind/namespace/name" to "file:line" where the resource was read.
@@ -31,4 +37,9 @@ type MeshSettings struct {
 	// compatibility profile, EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY=false): the
 	// default retry policy also retries 503.
 	Retry503ByDefault bool
+	// CertTTL is the lifetime of workload certificates (0: Istio's 24h).
+	CertTTL time.Duration
 }
+
+// RootNamespace is Istio's default meshConfig.rootNamespace.
+const RootNamespace = "istio-system"

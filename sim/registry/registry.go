@@ -27,6 +27,15 @@ type Pod struct {
 	ServiceAccount string
 	// AppAddr is where the app itself listens, behind the sidecar's inbound listener; set by the runtime.
 	AppAddr string
+	// Sidecar is false for a pod out of the mesh: its app listens on IP:Port itself.
+	Sidecar bool
+	// Cert is "", "foreign" or "expired" (see Version.Cert).
+	Cert string
+}
+
+// SPIFFEID is the identity Istio gives the pod's service account.
+func (p *Pod) SPIFFEID(trustDomain string) string {
+	return "spiffe://" + trustDomain + "/ns/" + p.Namespace + "/sa/" + p.ServiceAccount
 }
 
 // NodeID is the xDS node id Istio gives a sidecar: sidecar~IP~pod.namespace~namespace.svc.cluster.local.
@@ -116,6 +125,8 @@ func New(t Topology, alloc func() (netip.Addr, error)) (*Registry, error) {
 					IP:             ip,
 					Port:           s.TargetPort,
 					ServiceAccount: s.Name,
+					Sidecar:        v.HasSidecar(),
+					Cert:           v.Cert,
 				})
 			}
 		}
@@ -185,9 +196,19 @@ func (r *Registry) Ready(pod string) bool {
 // Selects reports whether labels match every key of selector.
 func Selects(selector, labels map[string]string) bool {
 	for k, v := range selector {
-		if labels[k] != v {
+		if got, ok := labels[k]; !ok || got != v {
 			return false
 		}
 	}
 	return true
+}
+
+// MatchesWildcard reports whether a wildcard host ("*" or "*.suffix")
+// covers the service's cluster-local name, as Istio matches wildcard hosts
+// against service hostnames (pkg/config/host.Name.Matches).
+func MatchesWildcard(name, ns, host string) bool {
+	if !strings.HasPrefix(host, "*") {
+		return false
+	}
+	return strings.HasSuffix(name+"."+ns+".svc."+ClusterDomain, host[1:])
 }

@@ -40,7 +40,16 @@ type Version struct {
 	// ErrorRate in [0,1] of requests the app answers with ErrorStatus (default 503).
 	ErrorRate   float64 `yaml:"errorRate,omitempty" json:"errorRate,omitempty"`
 	ErrorStatus int     `yaml:"errorStatus,omitempty" json:"errorStatus,omitempty"`
+	// Sidecar false puts the pods out of the mesh (a legacy workload): no
+	// proxy, plain HTTP in and out, no certificate.
+	Sidecar *bool `yaml:"sidecar,omitempty" json:"sidecar,omitempty"`
+	// Cert gives the pods a bad certificate: "foreign" (from another trust
+	// domain's CA) or "expired".
+	Cert string `yaml:"cert,omitempty" json:"cert,omitempty"`
 }
+
+// HasSidecar reports whether the version's pods run a sidecar (the default).
+func (v Version) HasSidecar() bool { return v.Sidecar == nil || *v.Sidecar }
 
 // Latency describes the app's service time: a fixed Mean, or a distribution
 // ("normal", "exponential", "uniform") around it.

@@ -69,3 +69,52 @@ type Mesh interface {
 	// Stop tears everything down. It is safe to call more than once.
 	Stop(ctx context.Context) error
 }
+
+// FaultInjector is implemented by meshes whose runtime can inject faults
+// beyond Mesh's own KillPod and RestartPod; package chaos builds its fault
+// types on it. A runtime that cannot do one of them returns ErrUnsupported.
+// Every method undoes cleanly: what CrashPod, PausePod, SetAppBehaviour,
+// StopControlPlane and RedirectInbound change, RestartPod, ResumePod,
+// SetAppBehaviour(AppBehaviour{}), StartControlPlane and RedirectInbound(…, "")
+// change back.
+type FaultInjector interface {
+	// CrashPod stops a pod's app and sidecar abruptly (listeners and open
+	// connections dropped at once) but leaves its endpoint in EDS as healthy,
+	// as Kubernetes does until the kubelet reports the pod not ready;
+	// SetPodReady(false) takes it out. RestartPod brings it back.
+	CrashPod(ctx context.Context, name string) error
+	// SetPodReady marks a pod's EDS endpoint healthy or not and pushes EDS.
+	SetPodReady(ctx context.Context, name string, ready bool) error
+	// PausePod freezes a pod's app: it keeps accepting connections but reads
+	// and answers nothing until ResumePod (docker pause; SIGSTOP).
+	PausePod(ctx context.Context, name string) error
+	// ResumePod lets a paused pod's app go on where it stopped.
+	ResumePod(ctx context.Context, name string) error
+	// SetAppBehaviour changes a running pod's app; fields left zero keep the
+	// topology's values, so AppBehaviour{} restores the app as declared.
+	SetAppBehaviour(ctx context.Context, pod string, b AppBehaviour) error
+	// StopControlPlane stops the xDS server at once (a crashed istiod):
+	// proxies keep their last config and try to reconnect.
+	StopControlPlane(ctx context.Context) error
+	// StartControlPlane starts it again on the same address.
+	StartControlPlane(ctx context.Context) error
+	// InboundAddr is the host:port a pod's EDS endpoint names (its inbound
+	// side: the sidecar's inbound listener, or the app of a pod without one).
+	InboundAddr(pod string) (string, error)
+	// RedirectInbound makes the endpoint of pod that EDS sends to the proxies
+	// of the pods named in from (every proxy, the gateway included, when from
+	// is empty) say addr instead of InboundAddr, and pushes; addr "" undoes
+	// it. Callers wait for WaitConverged to know the proxies have it.
+	RedirectInbound(ctx context.Context, pod string, from []string, addr string) error
+}
+
+// AppBehaviour is a change to a pod's app relative to the topology: nil
+// fields keep the declared values.
+type AppBehaviour struct {
+	// Latency replaces the app's service time.
+	Latency *registry.Latency
+	// ErrorRate replaces the share of requests answered with ErrorStatus.
+	ErrorRate *float64
+	// ErrorStatus replaces the status of those answers (0 keeps it).
+	ErrorStatus int
+}

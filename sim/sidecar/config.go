@@ -1,7 +1,6 @@
 package sidecar
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -36,6 +35,12 @@ type chainConf struct {
 	destPort int         // filter_chain_match.destination_port; 0 matches any
 	rds      string      // RDS name, or
 	inline   *routeTable // an inline route configuration
+	// tls is set on a chain that terminates TLS (a DownstreamTlsContext);
+	// transport is filter_chain_match.transport_protocol ("tls", "raw_buffer" or "").
+	tls       *downstreamTLS
+	transport string
+	// rbac are the chain's RBAC filters, in order.
+	rbac []*rbacConf
 }
 
 // routeTable is a compiled RouteConfiguration.
@@ -87,8 +92,9 @@ type headerEdits struct {
 }
 
 type mirrorConf struct {
-	cluster string
-	perMil  uint32
+	cluster  string
+	perMil   uint32
+	noSuffix bool // disable_shadow_host_suffix_append
 }
 
 type weightedCluster struct {
@@ -106,10 +112,11 @@ type routeMatch struct {
 }
 
 type headerMatch struct {
-	name    string
-	present bool
-	str     *stringMatch
-	invert  bool
+	name         string
+	present      bool
+	str          *stringMatch
+	invert       bool
+	missingEmpty bool // treat_missing_header_as_empty
 }
 
 type queryMatch struct {
@@ -154,6 +161,10 @@ type clusterConf struct {
 	// maxRequestsPerConn and idleTimeout come from the upstream HttpProtocolOptions.
 	maxRequestsPerConn uint32
 	idleTimeout        time.Duration
+	// tls is the upstream TLS for every endpoint (transport_socket), or for
+	// endpoints whose metadata matches tlsMode=istio (transport_socket_matches).
+	tls        *upstreamTLS
+	tlsByMatch bool
 }
 
 // limits are a cluster's circuit breaker thresholds (default priority).
@@ -179,7 +190,8 @@ type outlierConf struct {
 // endpointInfo is one upstream host with the workload it belongs to.
 type endpointInfo struct {
 	addr      string
-	unhealthy bool // EDS health_status other than HEALTHY or UNKNOWN
+	tlsMode   string // envoy.transport_socket_match tlsMode: "istio" for pods with a sidecar
+	unhealthy bool   // EDS health_status other than HEALTHY or UNKNOWN
 	weight    uint32
 	workload  string
 	namespace string
@@ -198,7 +210,14 @@ func compileListener(l *listener.Listener) (*listenerConf, error) {
 		lc.virtual = l.GetName()
 	}
 	for _, fc := range l.GetFilterChains() {
-		cc := chainConf{destPort: int(fc.GetFilterChainMatch().GetDestinationPort().GetValue())}
+		cc := chainConf{destPort: int(fc.GetFilterChainMatch().GetDestinationPort().GetValue()), transport: fc.GetFilterChainMatch().GetTransportProtocol()}
+		if ts := fc.GetTransportSocket(); ts != nil {
+			dt, err := compileDownstreamTLS(ts)
+			if err != nil {
+				return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
+			}
+			cc.tls = dt
+		}
 		var found bool
 		for _, f := range fc.GetFilters() {
 			if f.GetName() != wellknown.HTTPConnectionManager {
@@ -208,6 +227,11 @@ func compileListener(l *listener.Listener) (*listenerConf, error) {
 			if err := f.GetTypedConfig().UnmarshalTo(m); err != nil {
 				return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
 			}
+			rb, err := compileRBACFilters(m.GetHttpFilters())
+			if err != nil {
+				return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
+			}
+			cc.rbac = rb
 			switch rs := m.GetRouteSpecifier().(type) {
 			case *hcm.HttpConnectionManager_Rds:
 				cc.rds = rs.Rds.GetRouteConfigName()
@@ -232,15 +256,20 @@ func compileListener(l *listener.Listener) (*listenerConf, error) {
 
 func compileRoutes(rc *route.RouteConfiguration, version string) (*routeTable, error) {
 	rt := &routeTable{name: rc.GetName(), version: version, exact: map[string]*vhost{}, ignorePort: rc.GetIgnorePortInHostMatching()}
+	seen := map[string]bool{}
 	for _, v := range rc.GetVirtualHosts() {
 		vh := &vhost{name: v.GetName(), domains: v.GetDomains(), attemptCount: v.GetIncludeRequestAttemptCount()}
 		for _, d := range v.GetDomains() {
 			if d == "" {
 				return nil, fmt.Errorf("route %s: virtual host %s has an empty domain", rc.GetName(), v.GetName())
 			}
+			// Envoy rejects a domain that two virtual hosts claim, wildcards too (route_config_impl.cc).
+			if seen[strings.ToLower(d)] {
+				return nil, fmt.Errorf("route %s: only unique values for domains are permitted; duplicate entry of domain %s", rc.GetName(), strings.ToLower(d))
+			}
+			seen[strings.ToLower(d)] = true
 			if !strings.Contains(d, "*") {
 				d = strings.ToLower(d)
-				// Envoy rejects a domain that two virtual hosts claim (route_config_impl.cc).
 				if _, dup := rt.exact[d]; dup {
 					return nil, fmt.Errorf("route %s: only unique values for domains are permitted; duplicate entry of domain %s", rc.GetName(), d)
 				}
@@ -280,7 +309,7 @@ func compileRoute(r *route.Route) (*compiledRoute, error) {
 		return nil, fmt.Errorf("route %q: unsupported path specifier %T", r.GetName(), ps)
 	}
 	for _, h := range m.GetHeaders() {
-		hm := headerMatch{name: strings.ToLower(h.GetName()), invert: h.GetInvertMatch()}
+		hm := headerMatch{name: strings.ToLower(h.GetName()), invert: h.GetInvertMatch(), missingEmpty: h.GetTreatMissingHeaderAsEmpty()}
 		switch s := h.GetHeaderMatchSpecifier().(type) {
 		case *route.HeaderMatcher_PresentMatch:
 			hm.present = s.PresentMatch
@@ -434,7 +463,7 @@ func compileStringMatch(m *matcher.StringMatcher) (*stringMatch, error) {
 func compileRegex(expr string) (*regexp.Regexp, error) {
 	re, err := regexp.Compile("^(?:" + expr + ")$")
 	if err != nil {
-		return nil, fmt.Errorf("invalid regex %q: %v", expr, errors.Unwrap(err))
+		return nil, fmt.Errorf("invalid regex %q: %v", expr, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 	}
 	return re, nil
 }
@@ -456,6 +485,9 @@ func compileCluster(c *cluster.Cluster) (*clusterConf, error) {
 	}
 	if t := c.GetCommonLbConfig().GetHealthyPanicThreshold(); t != nil {
 		cc.panicThreshold = t.GetValue()
+	}
+	if err := compileUpstreamTLS(cc, c); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", c.GetName(), err)
 	}
 	if err := compileClusterExtras(cc, c); err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", c.GetName(), err)
@@ -499,6 +531,9 @@ func endpointsOf(cla *endpoint.ClusterLoadAssignment) []endpointInfo {
 					e.workload, e.namespace, e.app, e.version = parts[0], parts[1], parts[2], parts[3]
 				}
 				e.pod = md.GetFields()["pod"].GetStringValue()
+			}
+			if md := lb.GetMetadata().GetFilterMetadata()["envoy.transport_socket_match"]; md != nil {
+				e.tlsMode = md.GetFields()["tlsMode"].GetStringValue()
 			}
 			out = append(out, e)
 		}

@@ -86,7 +86,7 @@ func compileRouteExtras(cr *compiledRoute, r *route.Route, a *route.RouteAction)
 	}
 	cr.hostRewrite = a.GetHostRewriteLiteral()
 	for _, m := range a.GetRequestMirrorPolicies() {
-		cr.mirrors = append(cr.mirrors, mirrorConf{cluster: m.GetCluster(), perMil: perMillion(m.GetRuntimeFraction().GetDefaultValue())})
+		cr.mirrors = append(cr.mirrors, mirrorConf{cluster: m.GetCluster(), perMil: perMillion(m.GetRuntimeFraction().GetDefaultValue()), noSuffix: m.GetDisableShadowHostSuffixAppend()})
 	}
 	for _, h := range a.GetHashPolicy() {
 		if hh := h.GetHeader(); hh != nil {

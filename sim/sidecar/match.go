@@ -111,10 +111,21 @@ func (h *headerMatch) matches(r *http.Request) bool {
 		ok = len(vs) > 0
 		v = strings.Join(vs, ",")
 	}
+	// A missing header matches only a presence matcher, unless it is read as
+	// empty (Envoy's HeaderUtility::matchHeaders).
+	if !ok && !h.missingEmpty {
+		if h.str != nil {
+			return false
+		}
+		if h.invert {
+			return h.present
+		}
+		return !h.present
+	}
 	var res bool
 	switch {
 	case h.str != nil:
-		res = ok && h.str.matches(v)
+		res = h.str.matches(v)
 	default:
 		res = ok == h.present
 	}

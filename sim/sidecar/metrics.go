@@ -34,6 +34,7 @@ type metrics struct {
 	retryOverflow     *prometheus.CounterVec
 	faultsDelayed     *prometheus.CounterVec
 	faultsAborted     *prometheus.CounterVec
+	rotations         prometheus.Counter
 	// series caches the children of a label set: resolving 18 labels on every
 	// request would cost more than the rest of the metrics work.
 	series sync.Map // seriesKey → *series
@@ -74,6 +75,8 @@ func newMetrics() *metrics {
 	m.retryOverflow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_cluster_upstream_rq_retry_overflow", Help: "Retries not sent because of max_retries."}, cl)
 	m.faultsDelayed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_http_fault_delays_injected", Help: "Requests delayed by the fault filter."}, cl)
 	m.faultsAborted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_http_fault_aborts_injected", Help: "Requests aborted by the fault filter."}, cl)
+	m.rotations = prometheus.NewCounter(prometheus.CounterOpts{Name: "meshbench_sds_certificate_rotations_total", Help: "Times the workload certificate changed after the first."})
+	m.reg.MustRegister(m.rotations)
 	m.reg.MustRegister(m.requests, m.duration, m.retries, m.ejectionsActive, m.ejectionsEnforced, m.ejectionsOverflow,
 		m.pendingOverflow, m.retryOverflow, m.faultsDelayed, m.faultsAborted)
 	return m

@@ -3,6 +3,7 @@ package sidecar
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -97,16 +98,47 @@ func (s *Sidecar) serveRouter(w http.ResponseWriter, r *http.Request, listenerNa
 // virtualInbound chain for this port.
 func (s *Sidecar) serveInbound(w http.ResponseWriter, r *http.Request, port int) {
 	st := s.state.Load()
-	var rt *routeTable
+	var chain *chainConf
 	if l := st.listeners[xdsgen.VirtualInboundListener]; l != nil {
-		for _, c := range l.chains {
-			if c.destPort == port {
-				rt = c.inline
+		for i, c := range l.chains {
+			if c.destPort == port && (c.tls != nil) == (r.TLS != nil) {
+				chain = &l.chains[i]
 			}
 		}
 	}
+	if chain == nil {
+		// The listener was rebound since this connection was sorted: no chain takes it now.
+		panic(http.ErrAbortHandler)
+	}
+	principal := ""
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		principal = principalOf(r.TLS.PeerCertificates[0])
+		// Istio's inbound sidecar appends the client's certificate details (APPEND_FORWARD).
+		r.Header.Add("x-forwarded-client-cert", xfcc(s.cfg.Principal, r.TLS.PeerCertificates[0]))
+	}
+	if !allowed(chain.rbac, rbacInput{r: r, principal: principal}) {
+		x := &exchange{start: time.Now(), reporter: "destination", source: peerFromHeaders(r.Header), dest: s.self, flags: flagNone,
+			service: s.cfg.App + "." + s.cfg.Namespace + ".svc.cluster.local", security: securityOf(r)}
+		if principal != "" {
+			x.source.principal = principal
+		}
+		defer s.finish(x)
+		// Envoy's RBAC filter answers 403 "RBAC: access denied" with flag RBAC... Istio shows it as response code 403.
+		x.code, x.flags = http.StatusForbidden, "-"
+		w.Header().Set("content-type", "text/plain")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, "RBAC: access denied")
+		return
+	}
 	host, _ := hostPort(r.Host, 80)
-	s.route(w, r, st, rt, host, "destination")
+	s.route(w, r, st, chain.inline, host, "destination")
+}
+
+func securityOf(r *http.Request) string {
+	if r.TLS != nil {
+		return "mutual_tls"
+	}
+	return "none"
 }
 
 func hostPort(h string, def int) (string, int) {
@@ -131,14 +163,19 @@ type exchange struct {
 	code     int
 	flags    string
 	retries  int
+	security string // connection_security_policy: mutual_tls or none (unknown at the source)
 }
 
 func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *routeTable, host, reporter string) {
-	x := &exchange{start: time.Now(), reporter: reporter, dest: unknownPeer, flags: flagNone}
+	x := &exchange{start: time.Now(), reporter: reporter, dest: unknownPeer, flags: flagNone, security: "unknown"}
 	if reporter == "destination" {
 		x.source = peerFromHeaders(r.Header)
 		x.dest = s.self
 		x.service = s.cfg.App + "." + s.cfg.Namespace + ".svc.cluster.local"
+		x.security = securityOf(r)
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			x.source.principal = principalOf(r.TLS.PeerCertificates[0])
+		}
 	} else {
 		x.source = s.self
 	}
@@ -191,7 +228,7 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 	}
 	for _, m := range cr.mirrors {
 		if mu := st.clusters[m.cluster]; mu != nil && s.chance(m.perMil) {
-			s.mirror(r, mu)
+			s.mirror(r, mu, m.noSuffix)
 		}
 	}
 	s.forward(w, r, x, vh, cr, u)
@@ -236,7 +273,7 @@ func (s *Sidecar) finish(x *exchange) {
 	s.metrics.observe(record{
 		reporter: x.reporter, source: x.source, dest: x.dest,
 		service: orUnknown(x.service), serviceName: svcName, serviceNS: svcNS,
-		code: x.code, flags: x.flags, security: "none",
+		code: x.code, flags: x.flags, security: x.security,
 		durationMillis: float64(time.Since(x.start).Microseconds()) / 1000,
 	})
 }
@@ -386,6 +423,9 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		}
 		resp, failure := s.attempt(ctx, ur, h, u, retry)
 		release()
+		if resp != nil && resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 && x.reporter == "source" {
+			x.dest.principal = principalOf(resp.TLS.PeerCertificates[0])
+		}
 		if failure != "" {
 			u.observe(h, 503)
 		} else {
@@ -487,8 +527,9 @@ func (u *upstream) reserveRetry() bool {
 }
 
 // mirror sends a copy of the request to a shadow cluster and forgets the
-// answer; Envoy appends "-shadow" to the host of mirrored requests.
-func (s *Sidecar) mirror(r *http.Request, u *upstream) {
+// answer; Envoy appends "-shadow" to the host unless
+// disable_shadow_host_suffix_append is set, as Istio sets it.
+func (s *Sidecar) mirror(r *http.Request, u *upstream, noSuffix bool) {
 	h := u.pick(nil, 1, "", false)
 	if h == nil {
 		return
@@ -502,10 +543,13 @@ func (s *Sidecar) mirror(r *http.Request, u *upstream) {
 		body = b
 		r.Body = io.NopCloser(bytes.NewReader(b))
 	}
-	host, port, err := net.SplitHostPort(r.Host)
-	shadow := r.Host + "-shadow"
-	if err == nil {
-		shadow = net.JoinHostPort(host+"-shadow", port)
+	shadow := r.Host
+	if !noSuffix {
+		host, port, err := net.SplitHostPort(r.Host)
+		shadow = r.Host + "-shadow"
+		if err == nil {
+			shadow = net.JoinHostPort(host+"-shadow", port)
+		}
 	}
 	hdr := r.Header.Clone()
 	for _, k := range hopHeaders {
@@ -519,12 +563,13 @@ func (s *Sidecar) mirror(r *http.Request, u *upstream) {
 		defer s.mirrors.Done()
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+h.addr+uri, bytes.NewReader(body))
+		t, scheme := u.transportFor(h)
+		req, err := http.NewRequestWithContext(ctx, r.Method, scheme+h.addr+uri, bytes.NewReader(body))
 		if err != nil {
 			return
 		}
 		req.Header, req.Host = hdr, shadow
-		resp, err := u.transport.RoundTrip(req)
+		resp, err := t.RoundTrip(req)
 		if err != nil {
 			return
 		}
@@ -547,7 +592,8 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 	case ur.stream != nil:
 		rb = ur.stream
 	}
-	req, err := http.NewRequestWithContext(ctx, ur.method, "http://"+h.addr+ur.uri, rb)
+	transport, scheme := u.transportFor(h)
+	req, err := http.NewRequestWithContext(ctx, ur.method, scheme+h.addr+ur.uri, rb)
 	if err != nil {
 		cancel()
 		return nil, "reset"
@@ -559,10 +605,11 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 		req.ContentLength = int64(len(ur.body))
 	}
 	h.active.Add(1)
-	resp, err := u.transport.RoundTrip(req)
+	resp, err := transport.RoundTrip(req)
 	h.active.Add(-1)
 	if err != nil {
 		failure := classify(ctx, err, retry)
+		s.log.Debug("upstream attempt failed", "cluster", u.name, "host", h.addr, "failure", failure, "err", err)
 		cancel()
 		return nil, failure
 	}
@@ -591,9 +638,20 @@ func classify(ctx context.Context, err error, retry *retryPolicy) string {
 		return "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &op) && op.Op == "dial":
 		return "connect-failure"
+	case isTLSError(err):
+		// A failed handshake is a connection failure to Envoy (UF, "TLS error").
+		return "connect-failure"
 	default:
 		return "reset"
 	}
+}
+
+func isTLSError(err error) bool {
+	var rec tls.RecordHeaderError
+	var alert tls.AlertError
+	var cert *tls.CertificateVerificationError
+	return errors.As(err, &rec) || errors.As(err, &alert) || errors.As(err, &cert) ||
+		strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:")
 }
 
 func failureFlag(f string) string {
@@ -610,20 +668,27 @@ func failureFlag(f string) string {
 // retriable applies Envoy's retry_on conditions (router filter docs, x-envoy-retry-on).
 func (p *retryPolicy) retriable(resp *http.Response, failure string) bool {
 	if failure != "" {
+		// Envoy's RetryStateImpl::wouldRetryFromReset: 5xx and gateway-error
+		// retry any reset; connect-failure and reset-before-request a failure
+		// before the request went out; reset any reset.
 		switch failure {
 		case "connect-failure":
-			return p.on["connect-failure"] || p.on["5xx"] || p.on["gateway-error"] || p.on["reset"]
+			return p.on["connect-failure"] || p.on["reset-before-request"] || p.on["5xx"] || p.on["gateway-error"] || p.on["reset"]
 		case "per-try-timeout":
 			// Envoy retries a per-try timeout under 5xx and gateway-error.
 			return p.on["5xx"] || p.on["gateway-error"]
 		case "timeout":
 			return false
 		default:
-			return p.on["reset"] || p.on["5xx"]
+			return p.on["reset"] || p.on["5xx"] || p.on["gateway-error"]
 		}
 	}
 	if resp == nil {
 		return false
+	}
+	// A rate-limited answer is retried only under envoy-ratelimited, never as a 5xx.
+	if resp.Header.Get("x-envoy-ratelimited") != "" {
+		return p.on["envoy-ratelimited"]
 	}
 	c := resp.StatusCode
 	switch {

@@ -14,8 +14,11 @@ package sidecar
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -117,14 +120,22 @@ type Sidecar struct {
 	ctx     context.Context
 	mirrors sync.WaitGroup
 
+	// secretsV holds the SDS secrets in force; lastSerial the workload cert's serial.
+	secretsV   atomic.Pointer[secretSet]
+	lastSerial atomic.Pointer[string]
+	// needSecrets is set when a listener or cluster references SDS secrets.
+	needSecrets atomic.Bool
+	sessions    tls.ClientSessionCache
+
 	// Header values this proxy sends on every outbound request, made once.
 	peerID, peerMetadata []string
 }
 
 type boundServer struct {
-	key  string // what it serves: "outbound", "inbound:<port>", "router:<listener>"
+	key  string // what it serves: "outbound", "inbound:<port>:<chains>", "router:<listener>"
 	srv  *http.Server
 	done chan struct{}
+	peek *peekListener // for inbound listeners that sort TLS from plaintext
 }
 
 // Start connects to the control plane and serves what it is sent. Listeners
@@ -134,15 +145,16 @@ func Start(cfg Config) (*Sidecar, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Sidecar{
-		cfg:     cfg,
-		log:     cfg.Log.With("proxy", cfg.NodeID),
-		self:    peer{workload: cfg.Workload, namespace: cfg.Namespace, app: cfg.App, version: cfg.Version, principal: orUnknown(cfg.Principal)},
-		metrics: newMetrics(),
-		bound:   map[int]*boundServer{},
-		applied: map[string]bool{},
-		ready:   make(chan struct{}),
-		done:    make(chan struct{}),
-		seeded:  cfg.Seed,
+		cfg:      cfg,
+		log:      cfg.Log.With("proxy", cfg.NodeID),
+		self:     peer{workload: cfg.Workload, namespace: cfg.Namespace, app: cfg.App, version: cfg.Version, principal: orUnknown(cfg.Principal)},
+		metrics:  newMetrics(),
+		bound:    map[int]*boundServer{},
+		applied:  map[string]bool{},
+		ready:    make(chan struct{}),
+		done:     make(chan struct{}),
+		seeded:   cfg.Seed,
+		sessions: tls.NewLRUClientSessionCache(1024),
 	}
 	s.peerID = []string{cfg.NodeID}
 	s.peerMetadata = []string{strings.Join([]string{s.self.workload, s.self.namespace, s.self.app, s.self.version, s.self.principal}, ";")}
@@ -216,9 +228,17 @@ func (s *Sidecar) Close() error {
 func (b *boundServer) close() {
 	_ = b.srv.Close()
 	<-b.done
+	if b.peek != nil {
+		b.peek.wait()
+	}
 }
 
 func (s *Sidecar) serve(addr, key string, h http.Handler) (*boundServer, error) {
+	return s.serveWith(addr, key, h, nil)
+}
+
+// serveWith serves h on addr; wrap may put a TLS-sorting listener in front.
+func (s *Sidecar) serveWith(addr, key string, h http.Handler, wrap func(net.Listener) *peekListener) (*boundServer, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -226,21 +246,26 @@ func (s *Sidecar) serve(addr, key string, h http.Handler) (*boundServer, error) 
 	b := &boundServer{key: key, done: make(chan struct{}), srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
+		ErrorLog:          log.New(io.Discard, "", 0),
 	}}
+	var l net.Listener = lis
+	if wrap != nil {
+		b.peek = wrap(lis)
+		l = b.peek
+	}
 	go func() {
 		defer close(b.done)
-		_ = b.srv.Serve(lis)
+		_ = b.srv.Serve(l)
 	}()
 	return b, nil
 }
 
 // apply is the xDS client's applier: it validates a whole response, then
 // swaps the new state in. An error leaves the state as it was.
-func (s *Sidecar) apply(typeURL, version string, res []*anypb.Any) ([]string, error) {
+func (s *Sidecar) apply(typeURL, version string, res []*anypb.Any) (map[string][]string, error) {
 	cur := s.state.Load()
 	next := cur.clone()
-	var deps []string
+	var deps map[string][]string
 	var err error
 	switch typeURL {
 	case resource.ClusterType:
@@ -251,6 +276,8 @@ func (s *Sidecar) apply(typeURL, version string, res []*anypb.Any) ([]string, er
 		deps, err = s.applyListeners(next, res)
 	case resource.RouteType:
 		err = applyRoutes(next, version, res)
+	case resource.SecretType:
+		err = s.applySecrets(res)
 	default:
 		err = fmt.Errorf("unsupported type %s", typeURL)
 	}
@@ -266,9 +293,15 @@ func (s *Sidecar) apply(typeURL, version string, res []*anypb.Any) ([]string, er
 			}
 		}
 	}
+	for _, names := range deps[resource.SecretType] {
+		if names != "" {
+			s.needSecrets.Store(true)
+		}
+	}
 	s.mu.Lock()
 	s.applied[typeURL] = true
-	if len(s.applied) == 4 {
+	if len(s.applied) >= 4 && s.applied[resource.ClusterType] && s.applied[resource.EndpointType] &&
+		s.applied[resource.ListenerType] && s.applied[resource.RouteType] && (!s.needSecrets.Load() || s.applied[resource.SecretType]) {
 		select {
 		case <-s.ready:
 		default:
@@ -279,9 +312,9 @@ func (s *Sidecar) apply(typeURL, version string, res []*anypb.Any) ([]string, er
 	return deps, nil
 }
 
-func (s *Sidecar) applyClusters(next *state, res []*anypb.Any) ([]string, error) {
+func (s *Sidecar) applyClusters(next *state, res []*anypb.Any) (map[string][]string, error) {
 	clusters := map[string]*upstream{}
-	var eds []string
+	var eds, secrets []string
 	for _, a := range res {
 		c := &cluster.Cluster{}
 		if err := a.UnmarshalTo(c); err != nil {
@@ -294,9 +327,15 @@ func (s *Sidecar) applyClusters(next *state, res []*anypb.Any) ([]string, error)
 		if cc.eds {
 			eds = append(eds, cc.edsName)
 		}
+		if cc.tls != nil {
+			secrets = append(secrets, cc.tls.certSecret, cc.tls.rootSecret)
+		}
 		if u, ok := next.clusters[cc.name]; ok && u.conf.Load().eds == cc.eds && u.conf.Load().edsName == cc.edsName {
 			old := u.conf.Load()
 			u.conf.Store(cc)
+			if !sameTLS(old.tls, cc.tls) || old.tlsByMatch != cc.tlsByMatch {
+				u.setTLS(cc)
+			}
 			if !cc.eds {
 				u.setEndpoints(cc.static)
 			} else if old.ringSize != cc.ringSize {
@@ -306,10 +345,28 @@ func (s *Sidecar) applyClusters(next *state, res []*anypb.Any) ([]string, error)
 			continue
 		}
 		s.seeded++
-		clusters[cc.name] = newUpstream(cc, s.seeded, s.metrics)
+		clusters[cc.name] = newUpstream(cc, s.seeded, s.metrics, s.clientTLS)
 	}
 	next.clusters = clusters
-	return eds, nil
+	return map[string][]string{resource.EndpointType: eds, resource.SecretType: nonEmpty(secrets)}, nil
+}
+
+func sameTLS(a, b *upstreamTLS) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.certSecret == b.certSecret && a.rootSecret == b.rootSecret && a.sni == b.sni && strings.Join(a.sans, ",") == strings.Join(b.sans, ",")
+}
+
+func nonEmpty(xs []string) []string {
+	var out []string
+	for _, x := range xs {
+		if x != "" {
+			out = append(out, x)
+		}
+	}
+	sort.Strings(out)
+	return dedupe(out)
 }
 
 func endpointsOfHosts(hs []*host) []endpointInfo {
@@ -357,9 +414,9 @@ func applyRoutes(next *state, version string, res []*anypb.Any) error {
 
 // applyListeners compiles the listeners, binds the ports they need and
 // closes the ones no longer named. A port that cannot be bound fails the update.
-func (s *Sidecar) applyListeners(next *state, res []*anypb.Any) ([]string, error) {
+func (s *Sidecar) applyListeners(next *state, res []*anypb.Any) (map[string][]string, error) {
 	listeners := map[string]*listenerConf{}
-	var rds []string
+	var rds, secrets []string
 	want := map[int]string{}
 	for _, a := range res {
 		l := &listener.Listener{}
@@ -375,6 +432,9 @@ func (s *Sidecar) applyListeners(next *state, res []*anypb.Any) ([]string, error
 			if c.rds != "" {
 				rds = append(rds, c.rds)
 			}
+			if c.tls != nil {
+				secrets = append(secrets, c.tls.certSecret, c.tls.rootSecret)
+			}
 		}
 		switch {
 		case lc.virtual == "virtualOutbound":
@@ -383,20 +443,51 @@ func (s *Sidecar) applyListeners(next *state, res []*anypb.Any) ([]string, error
 			}
 		case lc.virtual == "virtualInbound":
 			for _, c := range lc.chains {
-				if c.destPort != 0 {
-					want[c.destPort] = "inbound:" + strconv.Itoa(c.destPort)
+				if c.destPort == 0 {
+					continue
 				}
+				kind := "plain"
+				if c.tls != nil {
+					kind = "tls"
+				}
+				k := "inbound:" + strconv.Itoa(c.destPort)
+				if prev, ok := want[c.destPort]; ok {
+					k = prev
+				}
+				want[c.destPort] = k + ":" + kind
 			}
 		case lc.bind && s.cfg.Router:
 			want[lc.port] = "router:" + lc.name
 		}
 	}
-	if err := s.rebind(want); err != nil {
+	if err := s.rebind(want, listeners); err != nil {
 		return nil, err
 	}
 	next.listeners = listeners
 	sort.Strings(rds)
-	return dedupe(rds), nil
+	return map[string][]string{resource.RouteType: dedupe(rds), resource.SecretType: nonEmpty(secrets)}, nil
+}
+
+// inboundWrap returns the TLS-sorting wrapper of an inbound port, or nil for other listeners.
+func (s *Sidecar) inboundWrap(key string, port int, listeners map[string]*listenerConf) func(net.Listener) *peekListener {
+	if !strings.HasPrefix(key, "inbound:") {
+		return nil
+	}
+	var tlsCfg *tls.Config
+	plain := false
+	if l := listeners["virtualInbound"]; l != nil {
+		for _, c := range l.chains {
+			if c.destPort != port {
+				continue
+			}
+			if c.tls != nil {
+				tlsCfg = s.serverTLS(c.tls)
+			} else {
+				plain = true
+			}
+		}
+	}
+	return func(l net.Listener) *peekListener { return newPeekListener(l, tlsCfg, plain) }
 }
 
 func dedupe(xs []string) []string {
@@ -410,7 +501,7 @@ func dedupe(xs []string) []string {
 }
 
 // rebind makes the bound listeners match want (port → what it serves).
-func (s *Sidecar) rebind(want map[int]string) error {
+func (s *Sidecar) rebind(want map[int]string, listeners map[string]*listenerConf) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -425,7 +516,7 @@ func (s *Sidecar) rebind(want map[int]string) error {
 			b.close()
 			delete(s.bound, port)
 		}
-		b, err := s.serve(net.JoinHostPort(s.cfg.IP.String(), strconv.Itoa(port)), key, s.handler(key, port))
+		b, err := s.serveWith(net.JoinHostPort(s.cfg.IP.String(), strconv.Itoa(port)), key, s.handler(key, port), s.inboundWrap(key, port, listeners))
 		if err != nil {
 			for _, p := range opened {
 				s.bound[p].close()

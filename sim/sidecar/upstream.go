@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"crypto/tls"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -23,10 +24,13 @@ type upstream struct {
 	hosts     atomic.Pointer[hostSet]
 	warm      atomic.Bool // has endpoints from EDS (or is static)
 	transport *http.Transport
-	rr        atomic.Uint64
-	rngMu     sync.Mutex
-	rng       *rand.Rand
-	metrics   *metrics
+	// tlsTransport carries mTLS to endpoints the cluster's TLS applies to.
+	tlsTransport atomic.Pointer[http.Transport]
+	tlsFor       func(*upstreamTLS) *tls.Config
+	rr           atomic.Uint64
+	rngMu        sync.Mutex
+	rng          *rand.Rand
+	metrics      *metrics
 
 	// Circuit breaker state: requests in flight, waiting for a connection, and retries in flight.
 	active, pending, retries atomic.Int64
@@ -63,11 +67,23 @@ type host struct {
 	ejectedAt    time.Time
 }
 
-func newUpstream(c *clusterConf, seed uint64, m *metrics) *upstream {
-	u := &upstream{name: c.name, rng: rand.New(rand.NewPCG(seed, 0x6d657368)), metrics: m, stop: make(chan struct{}), done: make(chan struct{})}
+func newUpstream(c *clusterConf, seed uint64, m *metrics, tlsFor func(*upstreamTLS) *tls.Config) *upstream {
+	u := &upstream{name: c.name, rng: rand.New(rand.NewPCG(seed, 0x6d657368)), metrics: m, tlsFor: tlsFor, stop: make(chan struct{}), done: make(chan struct{})}
 	u.conf.Store(c)
-	u.transport = &http.Transport{
-		DialContext: (&net.Dialer{Timeout: c.connectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+	u.transport = newTransport(c, nil)
+	u.setTLS(c)
+	u.hosts.Store(&hostSet{})
+	if !c.eds {
+		u.setEndpoints(c.static)
+	}
+	go u.outlierLoop()
+	return u
+}
+
+func newTransport(c *clusterConf, tlsCfg *tls.Config) *http.Transport {
+	d := &net.Dialer{Timeout: c.connectTimeout, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		DialContext: d.DialContext,
 		// Envoy pools connections per host without a small idle cap.
 		MaxIdleConnsPerHost: 1024,
 		// Envoy's upstream idle_timeout default is 1h (HttpProtocolOptions).
@@ -75,14 +91,32 @@ func newUpstream(c *clusterConf, seed uint64, m *metrics) *upstream {
 		DisableCompression: true,
 	}
 	if c.idleTimeout > 0 {
-		u.transport.IdleConnTimeout = c.idleTimeout
+		t.IdleConnTimeout = c.idleTimeout
 	}
-	u.hosts.Store(&hostSet{})
-	if !c.eds {
-		u.setEndpoints(c.static)
+	if tlsCfg != nil {
+		t.DialTLSContext = dialTLS(d, tlsCfg)
 	}
-	go u.outlierLoop()
-	return u
+	return t
+}
+
+// setTLS makes the TLS transport match the cluster's TLS settings.
+func (u *upstream) setTLS(c *clusterConf) {
+	var next *http.Transport
+	if c.tls != nil && u.tlsFor != nil {
+		next = newTransport(c, u.tlsFor(c.tls))
+	}
+	if old := u.tlsTransport.Swap(next); old != nil {
+		old.CloseIdleConnections()
+	}
+}
+
+// transportFor picks the transport and URL scheme for a host.
+func (u *upstream) transportFor(h *host) (*http.Transport, string) {
+	c := u.conf.Load()
+	if t := u.tlsTransport.Load(); t != nil && c.tls != nil && (!c.tlsByMatch || h.tlsMode == "istio") {
+		return t, "https://"
+	}
+	return u.transport, "http://"
 }
 
 // setEndpoints replaces the hosts, keeping the live state of hosts that stay.
@@ -181,6 +215,7 @@ func (u *upstream) pick(skip func(*host) bool, maxTries int, hashKey string, has
 	maxTries = max(maxTries, 1)
 	var h *host
 	for try := 0; try < maxTries; try++ {
+		h = nil // each selection attempt picks anew (Envoy's chooseHost loop)
 		if len(set.ring) > 0 && hasKey {
 			h = ringPick(set.ring, xxhash.Sum64String(hashKey)+uint64(try), len(hs) != len(set.hosts))
 		}
@@ -235,4 +270,7 @@ func (u *upstream) close() {
 	}
 	<-u.done
 	u.transport.CloseIdleConnections()
+	if t := u.tlsTransport.Load(); t != nil {
+		t.CloseIdleConnections()
+	}
 }

@@ -17,10 +17,10 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// applier applies one xDS response. It returns the resource names the
-// client must now subscribe to for a dependent type (EDS names after CDS,
-// RDS names after LDS), or an error that becomes a NACK.
-type applier func(typeURL, version string, resources []*anypb.Any) (deps []string, err error)
+// applier applies one xDS response. It returns, by type, the resource names
+// the client must now subscribe to (EDS and SDS names after CDS, RDS and SDS
+// names after LDS), or an error that becomes a NACK.
+type applier func(typeURL, version string, resources []*anypb.Any) (deps map[string][]string, err error)
 
 // adsClient is a State-of-the-World ADS client as Envoy runs it: one stream
 // for every type, wildcard CDS and LDS, EDS and RDS by name, an ACK or a NACK
@@ -37,17 +37,20 @@ type adsClient struct {
 	version map[string]string
 	nonce   map[string]string
 	names   map[string][]string
+	// wants records, per dependent type, the names each source type asked for.
+	wants map[string]map[string][]string
 }
 
 func newADSClient(addr string, node *core.Node, apply applier, log *slog.Logger) *adsClient {
 	return &adsClient{
 		addr: addr, node: node, apply: apply, log: log,
 		version: map[string]string{}, nonce: map[string]string{}, names: map[string][]string{},
+		wants: map[string]map[string][]string{},
 	}
 }
 
-// dependent maps a type to the type whose names it yields.
-var dependent = map[string]string{resource.ClusterType: resource.EndpointType, resource.ListenerType: resource.RouteType}
+// dependentTypes are subscribed to by name, as other resources reference them.
+var dependentTypes = []string{resource.EndpointType, resource.RouteType, resource.SecretType}
 
 // run keeps a stream open until ctx ends, reconnecting after failures.
 func (c *adsClient) run(ctx context.Context) {
@@ -94,7 +97,7 @@ func (c *adsClient) stream(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, t := range []string{resource.EndpointType, resource.RouteType} {
+	for _, t := range dependentTypes {
 		if len(c.names[t]) > 0 {
 			if err := c.send(st, t, nil); err != nil {
 				return err
@@ -120,10 +123,14 @@ func (c *adsClient) stream(ctx context.Context) error {
 		if err := c.send(st, t, nil); err != nil {
 			return err
 		}
-		if dt, ok := dependent[t]; ok {
-			sort.Strings(deps)
-			if !equal(deps, c.names[dt]) {
-				c.names[dt] = deps
+		for dt, names := range deps {
+			if c.wants[dt] == nil {
+				c.wants[dt] = map[string][]string{}
+			}
+			c.wants[dt][t] = names
+			union := unionOf(c.wants[dt])
+			if !equal(union, c.names[dt]) {
+				c.names[dt] = union
 				if err := c.send(st, dt, nil); err != nil {
 					return err
 				}
@@ -147,6 +154,22 @@ func (c *adsClient) send(st discovery.AggregatedDiscoveryService_StreamAggregate
 		return fmt.Errorf("send %s: %w", t, err)
 	}
 	return nil
+}
+
+// unionOf merges the names every source asked for, sorted and unique.
+func unionOf(bySource map[string][]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, names := range bySource {
+		for _, n := range names {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func equal(a, b []string) bool {

@@ -35,15 +35,20 @@ func (g *Generator) outboundClusters() ([]*cluster.Cluster, []*endpoint.ClusterL
 			policy = dr.Spec.GetTrafficPolicy()
 		}
 		name := ClusterName(OutboundDirection, s.Port, "", s.FQDN())
-		cs = append(cs, outboundCluster(name, s, policy))
-		eps = append(eps, g.loadAssignment(name, s, nil))
+		c := outboundCluster(name, s, policy)
+		g.applyOutboundTLS(c, s, policy.GetTls(), nil)
+		cs = append(cs, c)
+		eps = append(eps, g.loadAssignment(name, s, nil, policy))
 		if dr == nil {
 			continue
 		}
 		for _, sub := range dr.Spec.GetSubsets() {
 			name := ClusterName(OutboundDirection, s.Port, sub.GetName(), s.FQDN())
-			cs = append(cs, outboundCluster(name, s, mergeSubsetPolicy(policy, sub.GetTrafficPolicy())))
-			eps = append(eps, g.loadAssignment(name, s, sub.GetLabels()))
+			sp := mergeSubsetPolicy(policy, sub.GetTrafficPolicy())
+			c := outboundCluster(name, s, sp)
+			g.applyOutboundTLS(c, s, sp.GetTls(), sub.GetLabels())
+			cs = append(cs, c)
+			eps = append(eps, g.loadAssignment(name, s, sub.GetLabels(), sp))
 		}
 	}
 	return cs, eps
@@ -115,7 +120,7 @@ func defaultThresholds() *cluster.CircuitBreakers_Thresholds {
 		MaxRequests:        wrapperspb.UInt32(math.MaxUint32),
 		MaxConnections:     wrapperspb.UInt32(math.MaxUint32),
 		MaxPendingRequests: wrapperspb.UInt32(math.MaxUint32),
-		TrackRemaining:     true,
+		// track_remaining stays off: PILOT_DISABLE_TRACK_REMAINING_CB_METRICS defaults to true (pilot/pkg/features/pilot.go).
 	}
 }
 
@@ -148,6 +153,9 @@ func applyRingHash(c *cluster.Cluster, h *networking.LoadBalancerSettings_Consis
 	}
 	if h.GetMaglev() != nil {
 		c.LbPolicy = cluster.Cluster_MAGLEV
+		if n := h.GetMaglev().GetTableSize(); n != 0 {
+			c.LbConfig = &cluster.Cluster_MaglevLbConfig_{MaglevLbConfig: &cluster.Cluster_MaglevLbConfig{TableSize: wrapperspb.UInt64(n)}}
+		}
 		return
 	}
 	size := uint64(1024)
@@ -250,7 +258,11 @@ func enforcing(v uint32) uint32 {
 
 // loadAssignment lists the ready pods of a service whose labels match the
 // subset selector, with Istio's endpoint metadata naming the workload.
-func (g *Generator) loadAssignment(name string, s registry.ServiceInfo, selector map[string]string) *endpoint.ClusterLoadAssignment {
+func (g *Generator) loadAssignment(name string, s registry.ServiceInfo, selector map[string]string, policy *networking.TrafficPolicy) *endpoint.ClusterLoadAssignment {
+	// With outlierDetection.minHealthPercent > 0, Istio leaves endpoints that
+	// are not ready out of EDS, so that panic mode never sends them traffic
+	// (pilot/pkg/features PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS).
+	dropUnready := policy.GetOutlierDetection().GetMinHealthPercent() > 0
 	var lbs []*endpoint.LbEndpoint
 	pods := g.reg.PodsOf(s.Name)
 	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
@@ -262,6 +274,9 @@ func (g *Generator) loadAssignment(name string, s registry.ServiceInfo, selector
 		// (features PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS, default true).
 		health := core.HealthStatus_HEALTHY
 		if !g.reg.Ready(p.Name) {
+			if dropUnready {
+				continue
+			}
 			health = core.HealthStatus_UNHEALTHY
 		}
 		lbs = append(lbs, &endpoint.LbEndpoint{
@@ -270,14 +285,7 @@ func (g *Generator) loadAssignment(name string, s registry.ServiceInfo, selector
 			}},
 			HealthStatus:        health,
 			LoadBalancingWeight: wrapperspb.UInt32(1),
-			Metadata: &core.Metadata{FilterMetadata: map[string]*structpb.Struct{
-				// Istio's endpoint metadata: "workload" is name;namespace;app;version;cluster
-				// (pilot/pkg/networking/util/util.go AppendLbEndpointMetadata).
-				"istio": mustStruct(map[string]any{
-					"workload": fmt.Sprintf("%s;%s;%s;%s;Kubernetes", p.Workload, p.Namespace, p.Service, p.Version),
-					"pod":      p.Name,
-				}),
-			}},
+			Metadata:            endpointMetadata(p),
 		})
 	}
 	return &endpoint.ClusterLoadAssignment{
@@ -288,6 +296,22 @@ func (g *Generator) loadAssignment(name string, s registry.ServiceInfo, selector
 			LoadBalancingWeight: wrapperspb.UInt32(uint32(max(len(lbs), 1))),
 		}},
 	}
+}
+
+// endpointMetadata is Istio's endpoint metadata: "workload" is
+// name;namespace;app;version;cluster, and pods with a sidecar carry
+// tlsMode=istio for auto mTLS (pilot/pkg/networking/util/util.go AppendLbEndpointMetadata).
+func endpointMetadata(p *registry.Pod) *core.Metadata {
+	md := &core.Metadata{FilterMetadata: map[string]*structpb.Struct{
+		"istio": mustStruct(map[string]any{
+			"workload": fmt.Sprintf("%s;%s;%s;%s;Kubernetes", p.Workload, p.Namespace, p.Service, p.Version),
+			"pod":      p.Name,
+		}),
+	}}
+	if p.Sidecar {
+		md.FilterMetadata[TransportSocketMatchKey] = mustStruct(map[string]any{"tlsMode": "istio"})
+	}
+	return md
 }
 
 // inboundCluster is the static cluster from the sidecar to its app, inbound|<port>||.

@@ -9,6 +9,7 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -24,6 +25,8 @@ type Resources struct {
 	Endpoints []*endpoint.ClusterLoadAssignment
 	Listeners []*listener.Listener
 	Routes    []*route.RouteConfiguration
+	// Secrets are set by the runtime, which holds the CA.
+	Secrets []*tlsv3.Secret
 }
 
 // Snapshot packs the resources into a go-control-plane snapshot of one version.
@@ -40,6 +43,7 @@ func (r Resources) Snapshot(version string) (*cache.Snapshot, error) {
 		resource.EndpointType: conv(len(r.Endpoints), func(i int) types.Resource { return r.Endpoints[i] }),
 		resource.ListenerType: conv(len(r.Listeners), func(i int) types.Resource { return r.Listeners[i] }),
 		resource.RouteType:    conv(len(r.Routes), func(i int) types.Resource { return r.Routes[i] }),
+		resource.SecretType:   conv(len(r.Secrets), func(i int) types.Resource { return r.Secrets[i] }),
 	})
 	if err != nil {
 		return nil, err
@@ -83,7 +87,7 @@ func (g *Generator) ForSidecar(p *registry.Pod) Resources {
 	svc, _ := g.reg.Service(p.Service)
 	r.Clusters = append(r.Clusters, inboundCluster(p, svc))
 	r.Listeners = append(r.Listeners, g.outboundListeners()...)
-	r.Listeners = append(r.Listeners, virtualOutboundListener(), virtualInboundListener(p, svc))
+	r.Listeners = append(r.Listeners, virtualOutboundListener(), g.virtualInboundListener(p, svc))
 	r.Routes = g.outboundRoutes()
 	return r
 }
@@ -102,18 +106,28 @@ func (g *Generator) ForGateway(gw Gateway) Resources {
 // merges several rules for one host only in limited cases; we take the first
 // by name, which is what Istio does for conflicting rules (oldest wins, and
 // our rules have no creation time).
+// A rule for the exact host wins over a wildcard one, and the longest
+// wildcard over shorter ones (pilot/pkg/model/push_context.go, most specific host).
 func (g *Generator) destinationRule(s registry.ServiceInfo) *networkingv1.DestinationRule {
-	var found []*networkingv1.DestinationRule
+	var best *networkingv1.DestinationRule
+	bestRank := -1
 	for _, dr := range g.cfg.DestinationRules {
-		if registry.MatchesHost(s.Name, s.Namespace, dr.Spec.GetHost()) {
-			found = append(found, dr)
+		h := dr.Spec.GetHost()
+		rank := -1
+		switch {
+		case registry.MatchesHost(s.Name, s.Namespace, h):
+			rank = 1 << 20
+		case registry.MatchesWildcard(s.Name, s.Namespace, h):
+			rank = len(h)
+		}
+		if rank > bestRank || rank == bestRank && rank >= 0 && dr.Name < best.Name {
+			best, bestRank = dr, rank
 		}
 	}
-	if len(found) == 0 {
+	if bestRank < 0 {
 		return nil
 	}
-	sort.Slice(found, func(i, j int) bool { return found[i].Name < found[j].Name })
-	return found[0]
+	return best
 }
 
 // virtualServices returns the VirtualServices for a service bound to the given gateway
@@ -128,6 +142,21 @@ func (g *Generator) virtualServices(s registry.ServiceInfo, gateway string) []*n
 			if registry.MatchesHost(s.Name, s.Namespace, h) {
 				out = append(out, vs)
 				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		// A wildcard host applies to a service no VirtualService names
+		// exactly (route.go separateVSHostsAndServices).
+		for _, vs := range g.cfg.VirtualServices {
+			if !boundTo(vs, gateway) {
+				continue
+			}
+			for _, h := range vs.Spec.GetHosts() {
+				if registry.MatchesWildcard(s.Name, s.Namespace, h) {
+					out = append(out, vs)
+					break
+				}
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	tlsinspector "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/proto"
@@ -44,16 +45,16 @@ func mustAny(m proto.Message) *anypb.Any {
 }
 
 // httpFilterChain wraps an HTTP connection manager, with either an RDS name or an inline route config.
-func httpFilterChain(statPrefix, rdsName string, inline *route.RouteConfiguration, match *listener.FilterChainMatch) *listener.FilterChain {
+func httpFilterChain(statPrefix, rdsName string, inline *route.RouteConfiguration, match *listener.FilterChainMatch, extra ...*hcm.HttpFilter) *listener.FilterChain {
 	m := &hcm.HttpConnectionManager{
 		StatPrefix: statPrefix,
 		// The fault filter sits before the router, as in Istio's sidecar
 		// outbound chain (pilot/pkg/networking/core/listener_builder.go):
 		// an abort it injects never reaches the retry policy.
-		HttpFilters: []*hcm.HttpFilter{
-			{Name: FaultFilter, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&faultv3.HTTPFault{})}},
-			{Name: wellknown.Router, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
-		},
+		HttpFilters: append(append(extra,
+			&hcm.HttpFilter{Name: FaultFilter, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&faultv3.HTTPFault{})}}),
+			&hcm.HttpFilter{Name: wellknown.Router, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
+		),
 		// Istio sets use_remote_address false on sidecars and forwards x-forwarded-client-cert
 		// as APPEND_FORWARD on inbound (pilot/pkg/networking/core/listener_builder.go).
 		UseRemoteAddress: wrapperspb.Bool(false),
@@ -113,9 +114,13 @@ func virtualOutboundListener() *listener.Listener {
 	}
 }
 
-// virtualInboundListener is the 15006 listener with a filter chain per
-// container port, routing to inbound|<port>||.
-func virtualInboundListener(p *registry.Pod, s registry.ServiceInfo) *listener.Listener {
+// virtualInboundListener is the 15006 listener with filter chains per
+// container port, routing to inbound|<port>||: for STRICT one TLS chain that
+// requires a client certificate, for PERMISSIVE a TLS chain and a plaintext
+// chain told apart by the TLS inspector, for DISABLE the plaintext chain
+// (pilot/pkg/networking/core/listener_builder.go, mtls.go). The
+// AuthorizationPolicies of the workload become RBAC filters in front of the router.
+func (g *Generator) virtualInboundListener(p *registry.Pod, s registry.ServiceInfo) *listener.Listener {
 	cname := InboundClusterName(s.TargetPort)
 	rc := &route.RouteConfiguration{
 		Name: cname,
@@ -133,13 +138,37 @@ func virtualInboundListener(p *registry.Pod, s registry.ServiceInfo) *listener.L
 		}},
 		ValidateClusters: wrapperspb.Bool(false),
 	}
+	var filters []*hcm.HttpFilter
+	for _, r := range g.rbacFilters(p) {
+		filters = append(filters, &hcm.HttpFilter{Name: RBACFilter, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(r)}})
+	}
+	prefix := "inbound_0.0.0.0_" + strconv.Itoa(s.TargetPort)
+	port := wrapperspb.UInt32(uint32(s.TargetPort))
+	tlsChain := func() *listener.FilterChain {
+		fc := httpFilterChain(prefix, "", rc, &listener.FilterChainMatch{DestinationPort: port, TransportProtocol: "tls"}, filters...)
+		fc.TransportSocket = inboundTLS()
+		return fc
+	}
+	plainChain := func() *listener.FilterChain {
+		return httpFilterChain(prefix, "", rc, &listener.FilterChainMatch{DestinationPort: port, TransportProtocol: "raw_buffer"}, filters...)
+	}
+	var chains []*listener.FilterChain
+	switch PeerMode(g.cfg, p, s.TargetPort) {
+	case MTLSStrict:
+		chains = []*listener.FilterChain{tlsChain()}
+	case MTLSDisable:
+		chains = []*listener.FilterChain{plainChain()}
+	default:
+		chains = []*listener.FilterChain{tlsChain(), plainChain()}
+	}
 	return &listener.Listener{
 		Name:             VirtualInboundListener,
 		Address:          socketAddress("0.0.0.0", VirtualInboundPort),
 		TrafficDirection: core.TrafficDirection_INBOUND,
 		UseOriginalDst:   wrapperspb.Bool(true),
-		FilterChains: []*listener.FilterChain{httpFilterChain("inbound_0.0.0.0_"+strconv.Itoa(s.TargetPort), "", rc,
-			&listener.FilterChainMatch{DestinationPort: wrapperspb.UInt32(uint32(s.TargetPort))})},
+		ListenerFilters: []*listener.ListenerFilter{{Name: "envoy.filters.listener.tls_inspector",
+			ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspector.TlsInspector{})}}},
+		FilterChains: chains,
 	}
 }
 

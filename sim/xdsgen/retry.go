@@ -7,6 +7,7 @@ import (
 
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	previoushosts "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
+	previouspriorities "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
 )
@@ -28,9 +29,10 @@ func previousHosts() []*route.RetryPolicy_RetryHostPredicate {
 // retryPolicy applies the mesh's choice of default before ConvertRetryPolicy.
 func (g *Generator) retryPolicy(in *networking.HTTPRetry, hashPolicy bool) *route.RetryPolicy {
 	p := ConvertRetryPolicy(in, hashPolicy)
-	if in == nil && g.cfg.Mesh.Retry503ByDefault {
-		// Before Istio 1.24 the default also retried 503 (retry.go before
-		// "remove 1.23 compatibility profile", EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY=false).
+	if p != nil && g.cfg.Mesh.Retry503ByDefault && in.GetRetryOn() == "" {
+		// Before Istio 1.24 every policy that kept the default retry_on also
+		// retried 503 (retry.go of 1.23, defaultPolicy with
+		// EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY=false), the mesh default included.
 		p.RetriableStatusCodes = []uint32{503}
 	}
 	return p
@@ -73,7 +75,9 @@ func ConvertRetryPolicy(in *networking.HTTPRetry, hashPolicy bool) *route.RetryP
 		}
 	}
 	if in.GetRetryRemoteLocalities().GetValue() {
-		out.RetryPriority = &route.RetryPolicy_RetryPriority{Name: "envoy.retry_priorities.previous_priorities"}
+		// retry.go buildPreviousPrioritiesConfig: update_frequency 2.
+		out.RetryPriority = &route.RetryPolicy_RetryPriority{Name: "envoy.retry_priorities.previous_priorities",
+			ConfigType: &route.RetryPolicy_RetryPriority_TypedConfig{TypedConfig: mustAny(&previouspriorities.PreviousPrioritiesConfig{UpdateFrequency: 2})}}
 	}
 	if in.GetBackoff() != nil {
 		out.RetryBackOff = &route.RetryPolicy_RetryBackOff{BaseInterval: in.GetBackoff()}

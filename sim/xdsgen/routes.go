@@ -10,6 +10,7 @@ import (
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	xdstype "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -82,7 +83,8 @@ func (g *Generator) virtualHost(s registry.ServiceInfo, gateway string) *route.V
 		// The FQDN and the short names a same-namespace caller may use; ports are
 		// not appended because sidecars ignore the port in host matching
 		// (httproute.go generateVirtualHostDomains, generateAltVirtualHostsForKubernetesService).
-		Domains: []string{s.FQDN(), s.Name, s.Name + "." + s.Namespace + ".svc", s.Name + "." + s.Namespace},
+		// The absolute FQDN with a trailing dot is on by default (EnableAbsoluteFqdnVhostDomain).
+		Domains: []string{s.FQDN(), s.FQDN() + ".", s.Name, s.Name + "." + s.Namespace + ".svc", s.Name + "." + s.Namespace},
 		// On by default in Istio's proxy headers (pilot/pkg/networking/util/proxy_headers.go).
 		IncludeRequestAttemptCount: true,
 	}
@@ -91,6 +93,11 @@ func (g *Generator) virtualHost(s registry.ServiceInfo, gateway string) *route.V
 		for _, vs := range g.virtualServices(s, gateway) {
 			vss = append(vss, &VirtualServiceRef{Name: vs.Name, Namespace: vs.Namespace, Spec: &vs.Spec})
 		}
+	}
+	if gateway == "mesh" && len(vss) > 1 {
+		// On sidecars only the first VirtualService for a host applies; Istio
+		// drops the others (httproute.go BuildSidecarOutboundVirtualHosts).
+		vss = vss[:1]
 	}
 	for _, vs := range vss {
 		for _, hr := range vs.Spec.GetHttp() {
@@ -112,7 +119,7 @@ type VirtualServiceRef struct {
 // defaultRoute is BuildDefaultHTTPOutboundRoute: prefix "/" to the service
 // cluster, Istio's default retry policy and no timeout.
 func (g *Generator) defaultRoute(s registry.ServiceInfo) *route.Route {
-	return &route.Route{
+	r := &route.Route{
 		Name:  DefaultRouteName,
 		Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
 		Action: &route.Route_Route{Route: &route.RouteAction{
@@ -121,6 +128,13 @@ func (g *Generator) defaultRoute(s registry.ServiceInfo) *route.Route {
 			RetryPolicy:      g.retryPolicy(g.cfg.Mesh.DefaultHTTPRetryPolicy, false),
 		}},
 	}
+	// A DestinationRule's consistent hash applies to the default route too (route.go buildSidecarVirtualHostForService).
+	if dr := g.destinationRule(s); dr != nil {
+		if hp := hashPolicy(dr.Spec.GetTrafficPolicy().GetLoadBalancer().GetConsistentHash()); hp != nil {
+			r.GetRoute().HashPolicy = []*route.RouteAction_HashPolicy{hp}
+		}
+	}
+	return r
 }
 
 // translateHTTPRoute turns one VirtualService http route into Envoy routes:
@@ -146,6 +160,17 @@ func (g *Generator) translateHTTPRoute(s registry.ServiceInfo, hr *networking.HT
 		}
 		action := g.routeAction(s, hr, authority)
 		r.Action = &route.Route_Route{Route: action}
+		if ds := hr.GetRoute(); len(ds) == 1 && ds[0].GetHeaders() != nil {
+			// A single destination's header edits go on the route (route.go processDestination).
+			ops := translateHeaders(ds[0].GetHeaders())
+			r.RequestHeadersToAdd = append(r.RequestHeadersToAdd, ops.reqAdd...)
+			r.ResponseHeadersToAdd = append(r.ResponseHeadersToAdd, ops.respAdd...)
+			r.RequestHeadersToRemove = append(r.RequestHeadersToRemove, ops.reqRemove...)
+			r.ResponseHeadersToRemove = append(r.ResponseHeadersToRemove, ops.respRemove...)
+			if ops.authority != "" && action.HostRewriteSpecifier == nil {
+				action.HostRewriteSpecifier = &route.RouteAction_HostRewriteLiteral{HostRewriteLiteral: ops.authority}
+			}
+		}
 		if f := hr.GetFault(); f != nil {
 			if hf := translateFault(f); hf != nil {
 				r.TypedPerFilterConfig = map[string]*anypb.Any{FaultFilter: mustAny(hf)}
@@ -180,6 +205,8 @@ func (g *Generator) routeAction(s registry.ServiceInfo, hr *networking.HTTPRoute
 		if mp := mirrorPercent(hr); mp != nil {
 			action.RequestMirrorPolicies = append(action.RequestMirrorPolicies, &route.RouteAction_RequestMirrorPolicy{
 				Cluster: g.destinationCluster(s, hr.GetMirror()), RuntimeFraction: mp, TraceSampled: wrapperspb.Bool(false),
+				// PILOT_DISABLE_SHADOW_HOST_SUFFIX defaults to true (route.go TranslateRequestMirrorPolicy).
+				DisableShadowHostSuffixAppend: true,
 			})
 		}
 	}
@@ -196,6 +223,7 @@ func (g *Generator) routeAction(s registry.ServiceInfo, hr *networking.HTTPRoute
 		}
 		action.RequestMirrorPolicies = append(action.RequestMirrorPolicies, &route.RouteAction_RequestMirrorPolicy{
 			Cluster: g.destinationCluster(s, m.GetDestination()), RuntimeFraction: mp, TraceSampled: wrapperspb.Bool(false),
+			DisableShadowHostSuffixAppend: true,
 		})
 	}
 	policy := hr.GetRetries()
@@ -213,6 +241,20 @@ func (g *Generator) routeAction(s registry.ServiceInfo, hr *networking.HTTPRoute
 			}
 		}
 	} else {
+		// Weighted routes carry the hash policies of their destinations (route.go, weighted clusters).
+		for _, d := range dests {
+			if hp := hashPolicy(g.consistentHash(d.GetDestination())); hp != nil && d.GetWeight() > 0 {
+				dup := false
+				for _, have := range action.HashPolicy {
+					if proto.Equal(have, hp) {
+						dup = true
+					}
+				}
+				if !dup {
+					action.HashPolicy = append(action.HashPolicy, hp)
+				}
+			}
+		}
 		wc := &route.WeightedCluster{}
 		for _, d := range dests {
 			if d.GetWeight() == 0 {
@@ -398,6 +440,10 @@ func translateRouteMatch(in *networking.HTTPMatchRequest) *route.RouteMatch {
 	for name, sm := range in.GetWithoutHeaders() {
 		h := translateHeaderMatch(name, sm)
 		h.InvertMatch = true
+		// route.go TranslateRouteMatch: a string match (not a presence match) treats a missing header as empty.
+		if !h.GetPresentMatch() {
+			h.TreatMissingHeaderAsEmpty = true
+		}
 		out.Headers = append(out.Headers, h)
 	}
 	sort.Slice(out.Headers, func(i, j int) bool { return out.Headers[i].Name < out.Headers[j].Name })
@@ -424,7 +470,7 @@ func translateRouteMatch(in *networking.HTTPMatchRequest) *route.RouteMatch {
 	for _, name := range qnames {
 		sm := in.GetQueryParams()[name]
 		qm := &route.QueryParameterMatcher{Name: name}
-		if em := convertStringMatch(sm); em != nil {
+		if em := convertStringMatch(sm); em != nil && sm.GetRegex() != "*" {
 			qm.QueryParameterMatchSpecifier = &route.QueryParameterMatcher_StringMatch{StringMatch: em}
 		} else {
 			qm.QueryParameterMatchSpecifier = &route.QueryParameterMatcher_PresentMatch{PresentMatch: true}

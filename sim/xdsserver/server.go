@@ -19,6 +19,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	xds "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 )
 
 // TypeURLs are the xDS types every proxy in the mesh receives.
@@ -47,6 +48,7 @@ type Server struct {
 	nacks    []Nack
 	changed  chan struct{} // closed and replaced on every ACK or NACK
 	snapshot map[string]string
+	sent     map[sentKey]string // response nonce on a stream → version sent, to attribute NACKs
 }
 
 // New returns a server with an ADS snapshot cache; Start binds it. A nil log discards.
@@ -64,7 +66,32 @@ func New(log *slog.Logger) *Server {
 	// of the node's snapshot, as Envoy does after CDS and LDS; per-node
 	// snapshots hold exactly what that node asks for.
 	s.cache = cache.NewSnapshotCache(true, cache.IDHash{}, nil)
+	s.sent = map[sentKey]string{}
 	return s
+}
+
+// holdNacked wraps the snapshot cache so that a NACK does not get the
+// refused snapshot sent straight back: the watch waits for the next
+// version, as istiod does. Without it the cache sees the proxy on an older
+// version and answers at once, and proxy and server loop.
+type holdNacked struct {
+	cache.SnapshotCache
+	s *Server
+}
+
+func (h holdNacked) CreateWatch(req *cache.Request, sub cache.Subscription, out chan cache.Response) (func(), error) {
+	if req.GetErrorDetail() != nil {
+		h.s.mu.Lock()
+		refused := h.s.sent[sentKey{req.GetNode().GetId(), req.GetResponseNonce()}]
+		h.s.mu.Unlock()
+		// Hold only when the refused version is still the newest; a newer one is sent at once.
+		if snap, err := h.GetSnapshot(req.GetNode().GetId()); err == nil && refused != "" && snap.GetVersion(req.GetTypeUrl()) == refused {
+			r := proto.Clone(req).(*discovery.DiscoveryRequest)
+			r.VersionInfo = refused
+			req = r
+		}
+	}
+	return h.SnapshotCache.CreateWatch(req, sub, out)
 }
 
 // Start listens on addr (host:port; port 0 picks one) and serves ADS until Stop.
@@ -82,7 +109,7 @@ func (s *Server) Start(ctx context.Context, addr string) error {
 	}
 	s.addr = lis.Addr().String()
 	g := grpc.NewServer()
-	srv := xds.NewServer(context.Background(), s.cache, xds.CallbackFuncs{StreamRequestFunc: s.onRequest})
+	srv := xds.NewServer(context.Background(), holdNacked{s.cache, s}, xds.CallbackFuncs{StreamRequestFunc: s.onRequest, StreamResponseFunc: s.onResponse})
 	discovery.RegisterAggregatedDiscoveryServiceServer(g, srv)
 	s.grpc = g
 	done := make(chan struct{})
@@ -134,6 +161,18 @@ func (s *Server) ClearSnapshot(node string) {
 	s.mu.Unlock()
 }
 
+// sentKey names a response: nonces count per stream, and each node has one stream.
+type sentKey struct {
+	node  string
+	nonce string
+}
+
+func (s *Server) onResponse(_ context.Context, _ int64, req *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent[sentKey{req.GetNode().GetId(), resp.GetNonce()}] = resp.GetVersionInfo()
+}
+
 func (s *Server) onRequest(streamID int64, req *discovery.DiscoveryRequest) error {
 	node := nodeID(req.GetNode())
 	if node == "" || req.GetResponseNonce() == "" {
@@ -141,8 +180,12 @@ func (s *Server) onRequest(streamID int64, req *discovery.DiscoveryRequest) erro
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	key := sentKey{node, req.GetResponseNonce()}
+	if d := req.GetErrorDetail(); d == nil {
+		defer delete(s.sent, key) // a NACK's entry is still read by CreateWatch
+	}
 	if d := req.GetErrorDetail(); d != nil {
-		n := Nack{Node: node, TypeURL: req.GetTypeUrl(), Version: req.GetVersionInfo(), Nonce: req.GetResponseNonce(), Reason: d.GetMessage(), Refused: s.snapshot[node]}
+		n := Nack{Node: node, TypeURL: req.GetTypeUrl(), Version: req.GetVersionInfo(), Nonce: req.GetResponseNonce(), Reason: d.GetMessage(), Refused: s.sent[key]}
 		s.nacks = append(s.nacks, n)
 		s.log.Warn("xds NACK", "node", node, "type", shortType(n.TypeURL), "refused", n.Refused, "keeps_version", n.Version, "reason", n.Reason)
 	} else {

@@ -1,0 +1,304 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meshbench/meshbench/sim/runtime"
+)
+
+// The hooks of runtime.FaultInjector: what package chaos needs of the local
+// runtime to inject faults into a running mesh.
+var _ runtime.FaultInjector = (*Mesh)(nil)
+
+// faultState is the part of a mesh that faults change; guarded by Mesh.mu.
+type faultState struct {
+	// redirects maps a pod to the address its endpoint takes in the EDS of
+	// each caller: caller (pod or gateway name) → host:port; "" means every caller.
+	redirects map[string]map[string]string
+}
+
+// runningPod returns a running pod by name.
+func (m *Mesh) runningPod(name string) (*pod, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	pd := m.pods[name]
+	if pd == nil || !pd.running {
+		return nil, fmt.Errorf("no running pod %q", name)
+	}
+	return pd, nil
+}
+
+// CrashPod implements runtime.FaultInjector: the app and the sidecar close
+// their listeners and connections at once, as KillPod, but the endpoint
+// stays in EDS until SetPodReady(false).
+func (m *Mesh) CrashPod(ctx context.Context, name string) error {
+	m.mu.Lock()
+	pd := m.pods[name]
+	if pd == nil || !pd.running {
+		m.mu.Unlock()
+		return fmt.Errorf("no running pod %q", name)
+	}
+	pd.running = false
+	m.mu.Unlock()
+	pd.stop()
+	m.xds.ClearSnapshot(pd.info.NodeID())
+	return nil
+}
+
+// SetPodReady implements runtime.FaultInjector.
+func (m *Mesh) SetPodReady(ctx context.Context, name string, ready bool) error {
+	if _, ok := m.reg.Pod(name); !ok {
+		return fmt.Errorf("no pod %q", name)
+	}
+	m.reg.SetReady(name, ready)
+	return m.push(ctx)
+}
+
+// PausePod implements runtime.FaultInjector: the app's connections stop
+// reading and writing (bytes wait in the kernel's buffers) and new ones are
+// accepted but get nothing, until ResumePod. The sidecar goes on: it keeps
+// its xDS stream and metrics, as when only the app's container is paused.
+func (m *Mesh) PausePod(ctx context.Context, name string) error {
+	pd, err := m.runningPod(name)
+	if err != nil {
+		return err
+	}
+	pd.gate.pause()
+	return nil
+}
+
+// ResumePod implements runtime.FaultInjector.
+func (m *Mesh) ResumePod(ctx context.Context, name string) error {
+	m.mu.Lock()
+	pd := m.pods[name]
+	m.mu.Unlock()
+	if pd == nil {
+		return fmt.Errorf("no pod %q", name)
+	}
+	pd.gate.resume()
+	return nil
+}
+
+// SetAppBehaviour implements runtime.FaultInjector.
+func (m *Mesh) SetAppBehaviour(ctx context.Context, name string, b runtime.AppBehaviour) error {
+	pd, err := m.runningPod(name)
+	if err != nil {
+		return err
+	}
+	declared := m.appConfig(pd.info, "")
+	lat, rate, status := declared.Latency, declared.ErrorRate, declared.ErrorStatus
+	if b.Latency != nil {
+		lat = *b.Latency
+	}
+	if b.ErrorRate != nil {
+		rate = *b.ErrorRate
+	}
+	if b.ErrorStatus != 0 {
+		status = b.ErrorStatus
+	}
+	if err := pd.app.SetLatency(lat); err != nil {
+		return err
+	}
+	return pd.app.SetErrors(rate, status)
+}
+
+// StopControlPlane implements runtime.FaultInjector.
+func (m *Mesh) StopControlPlane(ctx context.Context) error {
+	m.xds.Stop()
+	return nil
+}
+
+// StartControlPlane implements runtime.FaultInjector: the snapshots survive
+// in the server's cache, so reconnecting proxies get the config in force.
+func (m *Mesh) StartControlPlane(ctx context.Context) error {
+	m.mu.Lock()
+	stopped := m.stopped
+	m.mu.Unlock()
+	if stopped {
+		return fmt.Errorf("the mesh is stopped")
+	}
+	return m.xds.Start(ctx, m.xds.Addr())
+}
+
+// InboundAddr implements runtime.FaultInjector.
+func (m *Mesh) InboundAddr(name string) (string, error) {
+	p, ok := m.reg.Pod(name)
+	if !ok {
+		return "", fmt.Errorf("no pod %q", name)
+	}
+	return net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port)), nil
+}
+
+// RedirectInbound implements runtime.FaultInjector.
+func (m *Mesh) RedirectInbound(ctx context.Context, name string, from []string, addr string) error {
+	if _, ok := m.reg.Pod(name); !ok {
+		return fmt.Errorf("no pod %q", name)
+	}
+	if addr != "" {
+		if _, err := netip.ParseAddrPort(addr); err != nil {
+			return fmt.Errorf("redirect %s: %w", name, err)
+		}
+	}
+	callers := from
+	if len(callers) == 0 {
+		callers = []string{""}
+	}
+	m.mu.Lock()
+	if m.fx.redirects == nil {
+		m.fx.redirects = map[string]map[string]string{}
+	}
+	r := m.fx.redirects[name]
+	if r == nil {
+		r = map[string]string{}
+		m.fx.redirects[name] = r
+	}
+	for _, c := range callers {
+		if addr == "" {
+			delete(r, c)
+		} else {
+			r[c] = addr
+		}
+	}
+	if len(r) == 0 {
+		delete(m.fx.redirects, name)
+	}
+	m.mu.Unlock()
+	return m.push(ctx)
+}
+
+// redirect rewrites, in the EDS generated for the proxy of caller, the
+// endpoints that RedirectInbound moved. push calls it with m.mu held.
+func (m *Mesh) redirect(caller string, eps []*endpoint.ClusterLoadAssignment) {
+	if len(m.fx.redirects) == 0 {
+		return
+	}
+	to := map[string]netip.AddrPort{} // inbound address → where this caller goes instead
+	for name, r := range m.fx.redirects {
+		addr, ok := r[caller]
+		if !ok {
+			addr, ok = r[""]
+		}
+		p, found := m.reg.Pod(name)
+		if !ok || !found {
+			continue
+		}
+		to[netip.AddrPortFrom(p.IP, uint16(p.Port)).String()] = netip.MustParseAddrPort(addr)
+	}
+	for i, cla := range eps {
+		var out *endpoint.ClusterLoadAssignment
+		for j, lle := range cla.GetEndpoints() {
+			for k, lb := range lle.GetLbEndpoints() {
+				sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
+				dst, ok := to[net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))]
+				if !ok {
+					continue
+				}
+				if out == nil {
+					// Never change what the generator built: it may share it.
+					out = proto.Clone(cla).(*endpoint.ClusterLoadAssignment)
+				}
+				out.Endpoints[j].LbEndpoints[k].GetEndpoint().Address = &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+					Protocol: core.SocketAddress_TCP, Address: dst.Addr().String(),
+					PortSpecifier: &core.SocketAddress_PortValue{PortValue: uint32(dst.Port())},
+				}}}
+			}
+		}
+		if out != nil {
+			eps[i] = out
+		}
+	}
+}
+
+// pauseGate freezes the connections of a pod's app while paused. The zero
+// value is open.
+type pauseGate struct {
+	mu     sync.Mutex
+	paused chan struct{} // non-nil while paused; closed by resume
+}
+
+func (g *pauseGate) pause() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.paused == nil {
+		g.paused = make(chan struct{})
+	}
+}
+
+func (g *pauseGate) resume() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.paused != nil {
+		close(g.paused)
+		g.paused = nil
+	}
+}
+
+// wait blocks while the gate is paused, or until closed.
+func (g *pauseGate) wait(closed <-chan struct{}) error {
+	g.mu.Lock()
+	ch := g.paused
+	g.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-closed:
+		return net.ErrClosed
+	}
+}
+
+// listener wraps the app's listener so that its connections obey the gate.
+func (g *pauseGate) listener(l net.Listener) net.Listener { return &gatedListener{Listener: l, g: g} }
+
+type gatedListener struct {
+	net.Listener
+	g *pauseGate
+}
+
+func (l *gatedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &gatedConn{Conn: c, g: l.g, closed: make(chan struct{})}, nil
+}
+
+// gatedConn holds what it reads until the gate opens, and writes only then:
+// a paused app has the bytes in its socket but does nothing with them.
+type gatedConn struct {
+	net.Conn
+	g      *pauseGate
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *gatedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if werr := c.g.wait(c.closed); werr != nil {
+		return 0, werr
+	}
+	return n, err
+}
+
+func (c *gatedConn) Write(b []byte) (int, error) {
+	if err := c.g.wait(c.closed); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *gatedConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}

@@ -1,0 +1,274 @@
+package sidecar
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	rbacconfig "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+)
+
+const rbacFilterName = "envoy.filters.http.rbac"
+
+// rbacConf is one compiled RBAC filter: an ALLOW or DENY action over named policies.
+type rbacConf struct {
+	deny     bool
+	policies []*rbacPolicy
+}
+
+type rbacPolicy struct {
+	name        string
+	permissions []*rbacconfig.Permission
+	principals  []*rbacconfig.Principal
+	// compiled string matchers, keyed by the proto they came from
+	strs map[any]*stringMatch
+}
+
+func compileRBACFilters(fs []*hcm.HttpFilter) ([]*rbacConf, error) {
+	var out []*rbacConf
+	for _, f := range fs {
+		if f.GetName() != rbacFilterName {
+			continue
+		}
+		r := &rbacfilter.RBAC{}
+		if err := f.GetTypedConfig().UnmarshalTo(r); err != nil {
+			return nil, err
+		}
+		rules := r.GetRules()
+		if rules == nil {
+			continue // no rules: the filter lets everything through
+		}
+		rc := &rbacConf{}
+		switch rules.GetAction() {
+		case rbacconfig.RBAC_ALLOW:
+		case rbacconfig.RBAC_DENY:
+			rc.deny = true
+		default:
+			return nil, fmt.Errorf("rbac action %s is not supported", rules.GetAction())
+		}
+		names := make([]string, 0, len(rules.GetPolicies()))
+		for n := range rules.GetPolicies() {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			p := rules.GetPolicies()[n]
+			rp := &rbacPolicy{name: n, permissions: p.GetPermissions(), principals: p.GetPrincipals(), strs: map[any]*stringMatch{}}
+			if err := rp.compile(); err != nil {
+				return nil, fmt.Errorf("rbac policy %s: %w", n, err)
+			}
+			rc.policies = append(rc.policies, rp)
+		}
+		out = append(out, rc)
+	}
+	return out, nil
+}
+
+// compile walks the policy once so that bad regexes NACK the listener.
+func (p *rbacPolicy) compile() error {
+	var walkPerm func(*rbacconfig.Permission) error
+	var walkPrin func(*rbacconfig.Principal) error
+	walkPerm = func(x *rbacconfig.Permission) error {
+		switch r := x.GetRule().(type) {
+		case *rbacconfig.Permission_AndRules:
+			for _, c := range r.AndRules.GetRules() {
+				if err := walkPerm(c); err != nil {
+					return err
+				}
+			}
+		case *rbacconfig.Permission_OrRules:
+			for _, c := range r.OrRules.GetRules() {
+				if err := walkPerm(c); err != nil {
+					return err
+				}
+			}
+		case *rbacconfig.Permission_NotRule:
+			return walkPerm(r.NotRule)
+		case *rbacconfig.Permission_UrlPath:
+			sm, err := compileStringMatch(r.UrlPath.GetPath())
+			if err != nil {
+				return err
+			}
+			p.strs[r.UrlPath] = sm
+		case *rbacconfig.Permission_Header:
+			if s := r.Header.GetStringMatch(); s != nil {
+				sm, err := compileStringMatch(s)
+				if err != nil {
+					return err
+				}
+				p.strs[r.Header] = sm
+			}
+		case *rbacconfig.Permission_Any:
+		default:
+			return fmt.Errorf("permission %T is not supported", r)
+		}
+		return nil
+	}
+	walkPrin = func(x *rbacconfig.Principal) error {
+		switch r := x.GetIdentifier().(type) {
+		case *rbacconfig.Principal_AndIds:
+			for _, c := range r.AndIds.GetIds() {
+				if err := walkPrin(c); err != nil {
+					return err
+				}
+			}
+		case *rbacconfig.Principal_OrIds:
+			for _, c := range r.OrIds.GetIds() {
+				if err := walkPrin(c); err != nil {
+					return err
+				}
+			}
+		case *rbacconfig.Principal_NotId:
+			return walkPrin(r.NotId)
+		case *rbacconfig.Principal_Authenticated_:
+			if m := r.Authenticated.GetPrincipalName(); m != nil {
+				sm, err := compileStringMatch(m)
+				if err != nil {
+					return err
+				}
+				p.strs[r.Authenticated] = sm
+			}
+		case *rbacconfig.Principal_Header:
+			if s := r.Header.GetStringMatch(); s != nil {
+				sm, err := compileStringMatch(s)
+				if err != nil {
+					return err
+				}
+				p.strs[r.Header] = sm
+			}
+		case *rbacconfig.Principal_Any:
+		default:
+			return fmt.Errorf("principal %T is not supported", r)
+		}
+		return nil
+	}
+	for _, x := range p.permissions {
+		if err := walkPerm(x); err != nil {
+			return err
+		}
+	}
+	for _, x := range p.principals {
+		if err := walkPrin(x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rbacInput is what a policy is judged on.
+type rbacInput struct {
+	r         *http.Request
+	principal string // the peer's SPIFFE ID from mTLS, "" for plaintext
+}
+
+// allowed applies the chain's RBAC filters in order, as Envoy runs them:
+// a DENY filter refuses a request any of its policies matches; an ALLOW
+// filter refuses one none of its policies matches.
+func allowed(filters []*rbacConf, in rbacInput) bool {
+	for _, f := range filters {
+		matched := false
+		for _, p := range f.policies {
+			if p.matches(in) {
+				matched = true
+				break
+			}
+		}
+		if f.deny == matched {
+			return false
+		}
+	}
+	return true
+}
+
+// matches: any permission and any principal (rbac.proto Policy).
+func (p *rbacPolicy) matches(in rbacInput) bool {
+	return anyOf(len(p.permissions), func(i int) bool { return p.perm(p.permissions[i], in) }) &&
+		anyOf(len(p.principals), func(i int) bool { return p.prin(p.principals[i], in) })
+}
+
+func anyOf(n int, f func(int) bool) bool {
+	for i := 0; i < n; i++ {
+		if f(i) {
+			return true
+		}
+	}
+	return false
+}
+
+func allOf(n int, f func(int) bool) bool {
+	for i := 0; i < n; i++ {
+		if !f(i) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *rbacPolicy) perm(x *rbacconfig.Permission, in rbacInput) bool {
+	switch r := x.GetRule().(type) {
+	case *rbacconfig.Permission_Any:
+		return r.Any
+	case *rbacconfig.Permission_AndRules:
+		rs := r.AndRules.GetRules()
+		return allOf(len(rs), func(i int) bool { return p.perm(rs[i], in) })
+	case *rbacconfig.Permission_OrRules:
+		rs := r.OrRules.GetRules()
+		return anyOf(len(rs), func(i int) bool { return p.perm(rs[i], in) })
+	case *rbacconfig.Permission_NotRule:
+		return !p.perm(r.NotRule, in)
+	case *rbacconfig.Permission_UrlPath:
+		// url_path matches the path without the query (path_matcher.proto).
+		return p.strs[r.UrlPath].matches(in.r.URL.Path)
+	case *rbacconfig.Permission_Header:
+		return p.header(r.Header.GetName(), p.strs[r.Header], r.Header.GetPresentMatch(), in)
+	}
+	return false
+}
+
+func (p *rbacPolicy) prin(x *rbacconfig.Principal, in rbacInput) bool {
+	switch r := x.GetIdentifier().(type) {
+	case *rbacconfig.Principal_Any:
+		return r.Any
+	case *rbacconfig.Principal_AndIds:
+		ids := r.AndIds.GetIds()
+		return allOf(len(ids), func(i int) bool { return p.prin(ids[i], in) })
+	case *rbacconfig.Principal_OrIds:
+		ids := r.OrIds.GetIds()
+		return anyOf(len(ids), func(i int) bool { return p.prin(ids[i], in) })
+	case *rbacconfig.Principal_NotId:
+		return !p.prin(r.NotId, in)
+	case *rbacconfig.Principal_Authenticated_:
+		// Only a peer that presented a certificate is authenticated.
+		if in.principal == "" {
+			return false
+		}
+		sm := p.strs[r.Authenticated]
+		return sm == nil || sm.matches(in.principal)
+	case *rbacconfig.Principal_Header:
+		return p.header(r.Header.GetName(), p.strs[r.Header], r.Header.GetPresentMatch(), in)
+	}
+	return false
+}
+
+func (p *rbacPolicy) header(name string, sm *stringMatch, present bool, in rbacInput) bool {
+	var v string
+	var ok bool
+	switch strings.ToLower(name) {
+	case ":method":
+		v, ok = in.r.Method, true
+	case ":path":
+		v, ok = in.r.URL.RequestURI(), true
+	case ":authority", "host":
+		v, ok = in.r.Host, true
+	default:
+		vs := in.r.Header.Values(name)
+		v, ok = strings.Join(vs, ","), len(vs) > 0
+	}
+	if sm == nil {
+		return ok == present
+	}
+	return ok && sm.matches(v)
+}

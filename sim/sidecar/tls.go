@@ -1,0 +1,395 @@
+package sidecar
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+const tlsSocketName = "envoy.transport_sockets.tls"
+
+// downstreamTLS is a compiled DownstreamTlsContext.
+type downstreamTLS struct {
+	certSecret, rootSecret string
+	requireClientCert      bool
+}
+
+// upstreamTLS is a compiled UpstreamTlsContext.
+type upstreamTLS struct {
+	certSecret, rootSecret string // empty cert: no client certificate (SIMPLE)
+	sans                   []string
+	sni                    string
+}
+
+func compileDownstreamTLS(ts *core.TransportSocket) (*downstreamTLS, error) {
+	if ts.GetName() != tlsSocketName {
+		return nil, nil // raw_buffer and friends: plaintext
+	}
+	ctx := &tlsv3.DownstreamTlsContext{}
+	if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+		return nil, err
+	}
+	cert, root, _, err := commonSecrets(ctx.GetCommonTlsContext())
+	if err != nil {
+		return nil, err
+	}
+	if cert == "" {
+		return nil, errors.New("downstream TLS without a certificate")
+	}
+	return &downstreamTLS{certSecret: cert, rootSecret: root, requireClientCert: ctx.GetRequireClientCertificate().GetValue()}, nil
+}
+
+func commonSecrets(c *tlsv3.CommonTlsContext) (cert, root string, sans []string, err error) {
+	for _, s := range c.GetTlsCertificateSdsSecretConfigs() {
+		cert = s.GetName()
+	}
+	if len(c.GetTlsCertificates()) > 0 {
+		return "", "", nil, errors.New("inline tls_certificates are not supported; use SDS")
+	}
+	if cv := c.GetCombinedValidationContext(); cv != nil {
+		root = cv.GetValidationContextSdsSecretConfig().GetName()
+		for _, m := range cv.GetDefaultValidationContext().GetMatchTypedSubjectAltNames() {
+			sans = append(sans, m.GetMatcher().GetExact())
+		}
+	}
+	if v := c.GetValidationContextSdsSecretConfig(); v != nil {
+		root = v.GetName()
+	}
+	return cert, root, sans, nil
+}
+
+func upstreamFromSocket(ts *core.TransportSocket) (*upstreamTLS, error) {
+	if ts.GetName() != tlsSocketName {
+		return nil, nil
+	}
+	ctx := &tlsv3.UpstreamTlsContext{}
+	if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+		return nil, err
+	}
+	cert, root, sans, err := commonSecrets(ctx.GetCommonTlsContext())
+	if err != nil {
+		return nil, err
+	}
+	return &upstreamTLS{certSecret: cert, rootSecret: root, sans: sans, sni: ctx.GetSni()}, nil
+}
+
+// compileUpstreamTLS reads transport_socket, or transport_socket_matches
+// keyed on tlsMode=istio as Istio's auto mTLS sets them.
+func compileUpstreamTLS(cc *clusterConf, c *cluster.Cluster) error {
+	if ts := c.GetTransportSocket(); ts != nil {
+		u, err := upstreamFromSocket(ts)
+		cc.tls = u
+		return err
+	}
+	for _, m := range c.GetTransportSocketMatches() {
+		if m.GetMatch().GetFields()["tlsMode"].GetStringValue() != "istio" {
+			continue
+		}
+		u, err := upstreamFromSocket(m.GetTransportSocket())
+		if err != nil {
+			return err
+		}
+		cc.tls, cc.tlsByMatch = u, true
+	}
+	return nil
+}
+
+// secretSet is the SDS secrets in force; handshakes read it, so a rotation
+// applies to the next connection without touching open ones.
+type secretSet struct {
+	certs  map[string]*tls.Certificate
+	roots  map[string]*x509bundle.Bundle
+	serial map[string]string // certificate serial by secret name, for tests and metrics
+}
+
+func (s *Sidecar) secrets() *secretSet {
+	if v := s.secretsV.Load(); v != nil {
+		return v
+	}
+	return &secretSet{}
+}
+
+// applySecrets validates and swaps in a whole SDS response.
+func (s *Sidecar) applySecrets(res []*anypb.Any) error {
+	next := &secretSet{certs: map[string]*tls.Certificate{}, roots: map[string]*x509bundle.Bundle{}, serial: map[string]string{}}
+	for _, a := range res {
+		sec := &tlsv3.Secret{}
+		if err := a.UnmarshalTo(sec); err != nil {
+			return err
+		}
+		switch t := sec.GetType().(type) {
+		case *tlsv3.Secret_TlsCertificate:
+			certPEM := t.TlsCertificate.GetCertificateChain().GetInlineBytes()
+			keyPEM := t.TlsCertificate.GetPrivateKey().GetInlineBytes()
+			c, err := tls.X509KeyPair(certPEM, keyPEM)
+			if err != nil {
+				return fmt.Errorf("secret %s: %w", sec.GetName(), err)
+			}
+			leaf, err := x509.ParseCertificate(c.Certificate[0])
+			if err != nil {
+				return fmt.Errorf("secret %s: %w", sec.GetName(), err)
+			}
+			c.Leaf = leaf
+			next.certs[sec.GetName()] = &c
+			next.serial[sec.GetName()] = leaf.SerialNumber.String()
+		case *tlsv3.Secret_ValidationContext:
+			roots, err := parseCerts(t.ValidationContext.GetTrustedCa().GetInlineBytes())
+			if err != nil || len(roots) == 0 {
+				return fmt.Errorf("secret %s: no CA certificates: %v", sec.GetName(), err)
+			}
+			// The bundle is keyed by the roots' trust domain (their URI SAN), the mesh's by default.
+			td := spiffeid.RequireTrustDomainFromString("cluster.local")
+			if len(roots[0].URIs) > 0 {
+				if id, err := spiffeid.FromURI(roots[0].URIs[0]); err == nil {
+					td = id.TrustDomain()
+				}
+			}
+			next.roots[sec.GetName()] = x509bundle.FromX509Authorities(td, roots)
+		default:
+			return fmt.Errorf("secret %s: unsupported type %T", sec.GetName(), t)
+		}
+	}
+	s.secretsV.Store(next)
+	if old, cur := s.lastSerial.Load(), next.serial["default"]; cur != "" && (old == nil || *old != cur) {
+		if old != nil {
+			s.metrics.rotations.Inc()
+		}
+		s.lastSerial.Store(&cur)
+	}
+	return nil
+}
+
+func parseCerts(p []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, p = pem.Decode(p)
+		if b == nil {
+			return out, nil
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+}
+
+// CertSerial is the serial number of the workload certificate in use.
+func (s *Sidecar) CertSerial() string { return s.secrets().serial["default"] }
+
+// verifyPeer checks an X509-SVID chain against a root bundle, as Envoy's
+// SPIFFE-aware validation in Istio does: chain to the bundle of the ID's
+// trust domain, and within the validity period.
+func verifyPeer(raw [][]byte, bundle *x509bundle.Bundle, sans []string) (spiffeid.ID, error) {
+	if bundle == nil {
+		return spiffeid.ID{}, errors.New("no root certificates")
+	}
+	id, _, err := x509svid.ParseAndVerify(raw, bundle)
+	if err != nil {
+		return spiffeid.ID{}, err
+	}
+	if len(sans) > 0 {
+		ok := false
+		for _, s := range sans {
+			if s == id.String() {
+				ok = true
+			}
+		}
+		if !ok {
+			return spiffeid.ID{}, fmt.Errorf("peer %s is not one of %v", id, sans)
+		}
+	}
+	return id, nil
+}
+
+// serverTLS is the inbound TLS config of a chain; it reads the secrets at each handshake.
+func (s *Sidecar) serverTLS(d *downstreamTLS) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if c := s.secrets().certs[d.certSecret]; c != nil {
+				return c, nil
+			}
+			return nil, fmt.Errorf("no certificate %q yet", d.certSecret)
+		},
+		ClientAuth: tls.RequireAnyClientCert,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			_, err := verifyPeer(raw, s.secrets().roots[d.rootSecret], nil)
+			return err
+		},
+	}
+}
+
+// clientTLS is the outbound TLS config of a cluster; like serverTLS it reads the secrets at each handshake.
+func (s *Sidecar) clientTLS(u *upstreamTLS) *tls.Config {
+	cfg := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		ServerName: u.sni,
+		// Resumption spares the signatures of a full handshake when load
+		// forces new connections; Envoy's upstream TLS resumes sessions too.
+		ClientSessionCache: s.sessions,
+		NextProtos:         []string{"istio-peer-exchange", "istio", "http/1.1"},
+		// The SPIFFE ID is checked below, not a DNS name.
+		InsecureSkipVerify: true, //nolint:gosec // verified in VerifyPeerCertificate against the SDS root
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			_, err := verifyPeer(raw, s.secrets().roots[u.rootSecret], u.sans)
+			return err
+		},
+	}
+	if u.certSecret != "" {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			if c := s.secrets().certs[u.certSecret]; c != nil {
+				return c, nil
+			}
+			return &tls.Certificate{}, nil
+		}
+	}
+	return cfg
+}
+
+// peekListener sorts accepted connections by their first byte, as Envoy's
+// TLS inspector does: a TLS handshake record (0x16) goes to the TLS chain,
+// anything else to the plaintext chain. A connection no chain takes is
+// closed, which is how STRICT refuses plaintext.
+type peekListener struct {
+	net.Listener
+	tlsCfg  *tls.Config // nil: no TLS chain
+	plain   bool        // a plaintext chain exists
+	conns   chan net.Conn
+	done    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+	closing atomic.Bool
+}
+
+func newPeekListener(l net.Listener, tlsCfg *tls.Config, plain bool) *peekListener {
+	p := &peekListener{Listener: l, tlsCfg: tlsCfg, plain: plain, conns: make(chan net.Conn), done: make(chan struct{})}
+	p.wg.Add(1)
+	go p.acceptLoop()
+	return p
+}
+
+func (p *peekListener) acceptLoop() {
+	defer p.wg.Done()
+	for {
+		c, err := p.Listener.Accept()
+		if err != nil {
+			if p.closing.Load() {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		p.wg.Add(1)
+		go p.classify(c)
+	}
+}
+
+// peeked is a conn whose first bytes were read into a buffer.
+type peeked struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peeked) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+func (p *peekListener) classify(c net.Conn) {
+	defer p.wg.Done()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	first, err := br.Peek(1)
+	_ = c.SetReadDeadline(time.Time{})
+	if err != nil {
+		c.Close()
+		return
+	}
+	var out net.Conn = &peeked{Conn: c, r: br}
+	switch {
+	case first[0] == 0x16 && p.tlsCfg != nil:
+		out = tls.Server(out, p.tlsCfg)
+	case first[0] != 0x16 && p.plain:
+	default:
+		c.Close() // no filter chain matches
+		return
+	}
+	select {
+	case p.conns <- out:
+	case <-p.done:
+		c.Close()
+	}
+}
+
+func (p *peekListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-p.conns:
+		return c, nil
+	case <-p.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (p *peekListener) Close() error {
+	var err error
+	p.once.Do(func() {
+		p.closing.Store(true)
+		close(p.done)
+		err = p.Listener.Close()
+	})
+	return err
+}
+
+// wait returns when every classifying goroutine has ended.
+func (p *peekListener) wait() { p.wg.Wait() }
+
+// xfcc builds the x-forwarded-client-cert element Istio's inbound sidecar
+// sets: By (own identity), Hash (SHA-256 of the peer certificate), Subject and
+// URI (the peer's SPIFFE ID) — forward_client_cert_details APPEND_FORWARD with
+// subject, URI and DNS details (listener_builder.go).
+func xfcc(self string, peer *x509.Certificate) string {
+	sum := sha256.Sum256(peer.Raw)
+	uri := ""
+	if len(peer.URIs) > 0 {
+		uri = peer.URIs[0].String()
+	}
+	return fmt.Sprintf(`By=%s;Hash=%s;Subject="%s";URI=%s`, self, hex.EncodeToString(sum[:]), peer.Subject.String(), uri)
+}
+
+// dialTLS is a context-aware TLS dial for a transport.
+func dialTLS(d *net.Dialer, cfg *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		td := &tls.Dialer{NetDialer: d, Config: cfg}
+		return td.DialContext(ctx, network, addr)
+	}
+}
+
+// principalOf returns the SPIFFE ID in a certificate, or "".
+func principalOf(c *x509.Certificate) string {
+	if c == nil || len(c.URIs) == 0 {
+		return ""
+	}
+	return strings.TrimSpace(c.URIs[0].String())
+}
