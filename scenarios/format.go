@@ -167,6 +167,13 @@ type Expectation struct {
 	// Attempts bounds the x-envoy-attempt-count a service saw on the
 	// requests it answered, as echoed in the load's response bodies.
 	Attempts *CountExpect `yaml:"attempts"`
+	// Security bounds the requests a service received over one
+	// connection_security_policy (mutual_tls or none), as its sidecars report
+	// them (istio_requests_total, reporter=destination).
+	Security *SecurityExpect `yaml:"security"`
+	// Rotations bounds how many times the proxies' workload certificates
+	// changed during the run (SDS pushes of a new certificate).
+	Rotations *CountExpect `yaml:"rotations"`
 
 	// Line is where the expectation starts in the scenario file.
 	Line int `yaml:"-"`
@@ -200,6 +207,15 @@ type FlagExpect struct {
 	Max     *float64 `yaml:"max"`
 }
 
+// SecurityExpect bounds the requests a service received with one
+// connection security policy.
+type SecurityExpect struct {
+	Service string   `yaml:"service"`
+	Policy  string   `yaml:"policy"` // mutual_tls or none
+	Min     *float64 `yaml:"min"`
+	Max     *float64 `yaml:"max"`
+}
+
 // MeshConfigSpec holds the mesh-wide settings a scenario may change.
 type MeshConfigSpec struct {
 	// DefaultHTTPRetryPolicy is meshConfig.defaultHttpRetryPolicy, an Istio HTTPRetry.
@@ -207,6 +223,9 @@ type MeshConfigSpec struct {
 	// CompatibilityVersion picks an Istio release's defaults, as the Helm value
 	// of that name: "1.23" (or older) restores the default retry of 503.
 	CompatibilityVersion string `yaml:"compatibilityVersion"`
+	// CertTTL is the lifetime of workload certificates (Istio's default 24h);
+	// a few seconds makes the run rotate them under load.
+	CertTTL units.Duration `yaml:"certTTL"`
 }
 
 // DefaultTimeout is the per-request timeout when the scenario gives none.

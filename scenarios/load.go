@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 	networking "istio.io/api/networking/v1alpha3"
@@ -121,6 +122,10 @@ func (l *loader) meshSettings(s *Scenario) meshconfig.MeshSettings {
 		c := &specConverter{add: func(line int, p, msg string) { l.add(l.display, line, p, "%s", msg) }}
 		out.DefaultHTTPRetryPolicy = &networking.HTTPRetry{}
 		c.decode(n, "meshConfig.defaultHttpRetryPolicy", out.DefaultHTTPRetryPolicy)
+	}
+	out.CertTTL = mc.CertTTL.D()
+	if mc.CertTTL != 0 && mc.CertTTL.D() < time.Second {
+		l.at("meshConfig.certTTL", "certTTL %s is below 1s; rotation happens at half the lifetime", mc.CertTTL)
 	}
 	if v := mc.CompatibilityVersion; v != "" {
 		major, minor, ok := strings.Cut(v, ".")

@@ -282,6 +282,11 @@ func judge(res *reports.Result, samples []sample, sc *Scenario, mc *meshCounters
 				most = max(most, s.attempts[e.Attempts.Service])
 			}
 			c = check.Bounds("attempts at "+e.Attempts.Service, "attempts", float64(most), e.Attempts.Min, e.Attempts.Max, len(samples), "attempts at most (x-envoy-attempt-count)")
+		case e.Security != nil:
+			sec := e.Security
+			c = check.Bounds(fmt.Sprintf("%s requests to %s", sec.Policy, sec.Service), "security", mc.security[sec.Service][sec.Policy], sec.Min, sec.Max, len(samples), "requests received with connection_security_policy="+sec.Policy)
+		case e.Rotations != nil:
+			c = check.Bounds("certificate rotations", "rotations", mc.rotations, e.Rotations.Min, e.Rotations.Max, len(samples), "certificate rotations seen by the proxies")
 		default:
 			continue
 		}

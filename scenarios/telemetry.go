@@ -63,11 +63,15 @@ func timeline(samples []sample, splitService string) []reports.TimelinePoint {
 // and response flags, keyed by service short name.
 type meshCounters struct {
 	retries, ejections, overflows map[string]float64
-	flags                         map[string]map[string]float64 // service → single flag → responses
+	// security counts requests received by service and connection_security_policy.
+	security  map[string]map[string]float64
+	rotations float64
+	flags     map[string]map[string]float64 // service → single flag → responses
 }
 
 func newMeshCounters() *meshCounters {
-	return &meshCounters{retries: map[string]float64{}, ejections: map[string]float64{}, overflows: map[string]float64{}, flags: map[string]map[string]float64{}}
+	return &meshCounters{retries: map[string]float64{}, ejections: map[string]float64{}, overflows: map[string]float64{},
+		flags: map[string]map[string]float64{}, security: map[string]map[string]float64{}}
 }
 
 // serviceOfCluster maps an Istio cluster name to its service's short name.
@@ -126,6 +130,9 @@ func scrapeAll(ctx context.Context, endpoints map[string]string, seconds float64
 		sumByCluster("envoy_cluster_upstream_rq_retry", counters.retries)
 		sumByCluster("envoy_cluster_outlier_detection_ejections_enforced_total", counters.ejections)
 		sumByCluster("envoy_cluster_upstream_rq_pending_overflow", counters.overflows)
+		for _, m := range fams["meshbench_sds_certificate_rotations_total"].GetMetric() {
+			counters.rotations += m.GetCounter().GetValue()
+		}
 		get := func(m *dto.Metric) (map[string]string, bool) {
 			l := map[string]string{}
 			for _, lp := range m.GetLabel() {
@@ -151,6 +158,11 @@ func scrapeAll(ctx context.Context, endpoints map[string]string, seconds float64
 					if l["connection_security_policy"] == "mutual_tls" {
 						mtls[key{l["source_workload"], l["destination_workload"], l["destination_service"]}] = true
 					}
+					svc := l["destination_service_name"]
+					if counters.security[svc] == nil {
+						counters.security[svc] = map[string]float64{}
+					}
+					counters.security[svc][l["connection_security_policy"]] += m.GetCounter().GetValue()
 					continue
 				}
 				e := edge(l)

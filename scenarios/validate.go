@@ -676,7 +676,8 @@ func (v *validator) expectations() {
 			name string
 			set  bool
 		}{{"status", e.Status != nil}, {"retries", e.Retries != nil}, {"ejections", e.Ejections != nil},
-			{"overflows", e.Overflows != nil}, {"responseFlags", e.ResponseFlags != nil}, {"attempts", e.Attempts != nil}} {
+			{"overflows", e.Overflows != nil}, {"responseFlags", e.ResponseFlags != nil}, {"attempts", e.Attempts != nil},
+			{"security", e.Security != nil}, {"rotations", e.Rotations != nil}} {
 			if k.set {
 				set = append(set, k.name)
 			}
@@ -714,6 +715,14 @@ func (v *validator) expectations() {
 			v.count(p+".overflows", e.Overflows.Service, e.Overflows.Min, e.Overflows.Max)
 		case e.Attempts != nil:
 			v.count(p+".attempts", e.Attempts.Service, e.Attempts.Min, e.Attempts.Max)
+		case e.Security != nil:
+			sp := p + ".security"
+			v.count(sp, e.Security.Service, e.Security.Min, e.Security.Max)
+			if e.Security.Policy != "mutual_tls" && e.Security.Policy != "none" {
+				l.at(sp+".policy", "policy %q is not mutual_tls or none", e.Security.Policy)
+			}
+		case e.Rotations != nil:
+			v.bounds(p+".rotations", e.Rotations.Min, e.Rotations.Max, math.Inf(1))
 		case e.ResponseFlags != nil:
 			fp := p + ".responseFlags"
 			v.count(fp, e.ResponseFlags.Service, e.ResponseFlags.Min, e.ResponseFlags.Max)
@@ -779,7 +788,7 @@ func (v *validator) split(p string, e *SplitExpect) {
 }
 
 // ExpectationKinds are the keys an expectation may have.
-var ExpectationKinds = []string{"split", "successRate", "latency", "status", "retries", "ejections", "overflows", "responseFlags", "attempts"}
+var ExpectationKinds = []string{"split", "successRate", "latency", "status", "retries", "ejections", "overflows", "responseFlags", "attempts", "security", "rotations"}
 
 // ResponseFlagNames are the Envoy response flags the builtin sidecar sets
 // (Envoy access log docs, %RESPONSE_FLAGS%).
