@@ -996,6 +996,16 @@ func (v *validator) objErr(o *meshObject, p, format string, args ...any) {
 // destinationRule checks a DestinationRule and records its subsets.
 func (v *validator) destinationRule(o *meshObject) {
 	spec := &o.dr.Spec
+	// PASSTHROUGH makes Istio send to the original destination address
+	// (ORIGINAL_DST); local services have no VIP to pass through to.
+	if spec.GetTrafficPolicy().GetLoadBalancer().GetSimple() == networking.LoadBalancerSettings_PASSTHROUGH {
+		v.objErr(o, "spec.trafficPolicy.loadBalancer.simple", "PASSTHROUGH is not supported: local services have no address to pass through to")
+	}
+	for i, sub := range spec.GetSubsets() {
+		if sub.GetTrafficPolicy().GetLoadBalancer().GetSimple() == networking.LoadBalancerSettings_PASSTHROUGH {
+			v.objErr(o, item("spec.subsets", i)+".trafficPolicy.loadBalancer.simple", "PASSTHROUGH is not supported: local services have no address to pass through to")
+		}
+	}
 	var svcs []*registry.Service
 	switch {
 	case spec.Host == "":
@@ -1141,6 +1151,14 @@ func (v *validator) virtualService(o *meshObject, gateways map[string]bool) {
 		}
 		if r.Delegate != nil {
 			v.objErr(o, p+".delegate", "delegate is not supported")
+		}
+		// The builtin sidecar only forwards: redirect and directResponse would
+		// be answered by Envoy itself, which meshbench does not model yet.
+		if r.Redirect != nil {
+			v.objErr(o, p+".redirect", "redirect is not supported by the builtin sidecar yet")
+		}
+		if r.DirectResponse != nil {
+			v.objErr(o, p+".directResponse", "directResponse is not supported by the builtin sidecar yet")
 		}
 		dests := make([]routeDest, len(r.Route))
 		for j, d := range r.Route {
