@@ -1,5 +1,7 @@
 # meshbench — one command for each job. Tools come from the Go module proxy
 # at pinned versions (go run pkg@version): nothing is installed by hand.
+SHELL       := bash
+.SHELLFLAGS := -eo pipefail -c
 GO          ?= go
 SCENARIO    ?=
 RUNS        ?= runs
@@ -31,9 +33,21 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-## bench: sidecar hop latency against direct and ReverseProxy, in one run
+## bench: the sidecar benchmarks (hop latency against direct and ReverseProxy,
+## throughput) and the benchmark scenarios, results and reports in one run
+## folder; BASELINE=path/to/result.json compares canary-90-10 against it and
+## fails on a statistically real regression.
+BENCH_DIR   ?= $(RUNS)/bench-$(shell date -u +%Y%m%d-%H%M%S)
+BENCH_SCENARIOS ?= canary-90-10 no-mesh-config
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./sim/... | tee bench.out
+	mkdir -p $(BENCH_DIR)
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 3 ./sim/sidecar/ | tee $(BENCH_DIR)/bench.txt
+	$(GO) run $(BENCHSTAT) $(BENCH_DIR)/bench.txt | tee $(BENCH_DIR)/benchstat.txt
+	$(GO) run ./cmd/meshbench run -dir $(BENCH_DIR)/scenarios $(BENCH_SCENARIOS)
+	@if [ -n "$(BASELINE)" ]; then \
+	  $(GO) run ./cmd/meshbench report compare --markdown $(BENCH_DIR)/compare.md $(BASELINE) $(BENCH_DIR)/scenarios/canary-90-10/result.json; \
+	fi
+	@echo "bench results in $(BENCH_DIR)"
 
 ## fidelity: compare our xDS with Istio's own translator (separate module)
 fidelity:

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -77,6 +78,16 @@ func plans(l Load) []attackPlan {
 // attack drives the scenario's load at url through a client of its own and
 // returns every sample. It stops early, with what it has, when ctx ends.
 func attack(ctx context.Context, url string, sc *Scenario, ns string) ([]sample, time.Duration) {
+	return attackWithProgress(ctx, url, sc, ns, nil)
+}
+
+// progress counts requests as they finish, for a live progress line.
+type progress struct {
+	requests, errors atomic.Int64
+}
+
+// attackWithProgress is attack, counting finished requests into pr when it is not nil.
+func attackWithProgress(ctx context.Context, url string, sc *Scenario, ns string, pr *progress) ([]sample, time.Duration) {
 	l := sc.Load
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -121,16 +132,33 @@ func attack(ctx context.Context, url string, sc *Scenario, ns string) ([]sample,
 		}
 	})
 	defer stop()
-	var out []sample
-	for _, s := range streams {
-		interval := time.Duration(float64(s.plan.rate.Per) / float64(s.plan.rate.Freq))
-		var rs []*vegeta.Result
-		for r := range s.results {
-			if r.Error == vegeta.ErrNoTargets.Error() {
-				continue // a worker that found the count reached: no request was sent
+	// Every stream's results are read at once: a stream whose results wait
+	// would hold its workers and delay its own sends.
+	collected := make([][]*vegeta.Result, len(streams))
+	var wg sync.WaitGroup
+	for i, s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range s.results {
+				if r.Error == vegeta.ErrNoTargets.Error() {
+					continue // a worker that found the count reached: no request was sent
+				}
+				collected[i] = append(collected[i], r)
+				if pr != nil {
+					pr.requests.Add(1)
+					if r.Error != "" || r.Code < 200 || r.Code >= 400 {
+						pr.errors.Add(1)
+					}
+				}
 			}
-			rs = append(rs, r)
-		}
+		}()
+	}
+	wg.Wait()
+	var out []sample
+	for i, s := range streams {
+		interval := time.Duration(float64(s.plan.rate.Per) / float64(s.plan.rate.Freq))
+		rs := collected[i]
 		// The pacer's start: the earliest send, less its sequence's share of time.
 		var began time.Time
 		for _, r := range rs {

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	goruntime "runtime"
 	"sort"
@@ -22,6 +23,9 @@ import (
 type Options struct {
 	Runtime runtime.Runtime
 	Log     *slog.Logger
+	// Progress, when set, receives a live progress line (elapsed, requests,
+	// current rate, errors) while load runs; the CLI sets it for a terminal.
+	Progress io.Writer
 }
 
 // Run brings the scenario's mesh up, waits until every proxy has ACKed its
@@ -80,7 +84,13 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 	run := *sc
 	run.Load = l
 	warm(ctx, mesh.Entry().URL, &run, topo.Namespace)
-	samples, took := attack(ctx, mesh.Entry().URL, &run, topo.Namespace)
+	var pr *progress
+	if opts.Progress != nil {
+		pr = &progress{}
+		stopProgress := showProgress(opts.Progress, pr, l.Duration.D())
+		defer stopProgress()
+	}
+	samples, took := attackWithProgress(ctx, mesh.Entry().URL, &run, topo.Namespace, pr)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("run interrupted: %w", err)
 	}
@@ -95,6 +105,35 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 	judge(res, samples, &run, counters)
 	res.Duration = time.Since(res.Started).Seconds()
 	return res, nil
+}
+
+// showProgress redraws one line twice a second until the returned func is called.
+func showProgress(w io.Writer, pr *progress, total time.Duration) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		last, lastAt := int64(0), start
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case now := <-t.C:
+				n := pr.requests.Load()
+				rate := float64(n-last) / now.Sub(lastAt).Seconds()
+				last, lastAt = n, now
+				fmt.Fprintf(w, "\r\033[K  %4.1fs/%s  %d requests  %.0f/s  %d errors", now.Sub(start).Seconds(), total, n, rate, pr.errors.Load())
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 // WarmupDuration is how long load runs, unmeasured, before the measured

@@ -59,6 +59,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "runs", "folder under which each run writes its reports")
 	rtName := fs.String("runtime", "local", "where the mesh runs: local")
 	verbose := fs.Bool("v", false, "log the mesh's events (xDS ACKs and NACKs, ...) to stderr")
+	dir := fs.String("dir", "", "write the reports into this folder instead of a new timestamped one under -out")
 	if err := fs.Parse(args); err != nil {
 		return badInput(err)
 	}
@@ -77,11 +78,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	suiteDir := filepath.Join(*out, time.Now().UTC().Format("20060102-150405"))
+	if *dir != "" {
+		suiteDir = *dir
+	}
+	var progress io.Writer
+	if isTerminal(stderr) {
+		progress = stderr
+	}
 	suite := &reports.Suite{Schema: reports.SchemaVersion, Started: time.Now().UTC()}
 	failed := 0
 	for _, sc := range scs {
 		fmt.Fprintf(stdout, "▶ %s — %s\n", sc.Name, sc.Description)
-		res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: rt, Log: log})
+		res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: rt, Log: log, Progress: progress})
 		if ctx.Err() != nil {
 			return &exitError{code: 1, err: errors.New("interrupted: mesh torn down")}
 		}
@@ -106,6 +114,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return &exitError{code: 1, err: fmt.Errorf("%d scenario(s) failed", failed)}
 	}
 	return nil
+}
+
+// isTerminal reports whether w is a character device, as a terminal is;
+// the live progress line is drawn only there.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // printResult writes the short human summary of one scenario.

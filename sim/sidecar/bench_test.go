@@ -16,6 +16,11 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	security "istio.io/api/security/v1beta1"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshbench/meshbench/sim/ca"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/sidecar"
@@ -45,7 +50,15 @@ func serve(b *testing.B, addr string, h http.Handler) string {
 	return lis.Addr().String()
 }
 
-func newHopRig(b *testing.B) *hopRig {
+// disableMTLS is a mesh-wide PeerAuthentication DISABLE: the sidecar pair speaks plaintext.
+func disableMTLS() meshconfig.Config {
+	return meshconfig.Config{PeerAuthentications: []*securityv1.PeerAuthentication{{
+		ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: meshconfig.RootNamespace},
+		Spec:       security.PeerAuthentication{Mtls: &security.PeerAuthentication_MutualTLS{Mode: security.PeerAuthentication_MutualTLS_DISABLE}},
+	}}}
+}
+
+func newHopRig(b *testing.B, cfg meshconfig.Config) *hopRig {
 	b.Helper()
 	base := [4]byte{127, byte(64 + rand.IntN(160)), byte(rand.IntN(256)), 0}
 	next := byte(10)
@@ -79,9 +92,20 @@ func newHopRig(b *testing.B) *hopRig {
 		b.Fatal(err)
 	}
 	b.Cleanup(cp.Stop)
-	gen := xdsgen.New(reg, meshconfig.Config{})
+	authority, err := ca.New(ca.DefaultTrustDomain, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gen := xdsgen.New(reg, cfg)
 	for _, p := range reg.Pods {
-		snap, err := gen.ForSidecar(p).Snapshot("1")
+		id, _ := authority.WorkloadID(p.Namespace, p.ServiceAccount)
+		cert, err := authority.Issue(id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res := gen.ForSidecar(p)
+		res.Secrets = xdsgen.Secrets(cert.CertPEM, cert.KeyPEM, authority.RootPEM())
+		snap, err := res.Snapshot("1")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -91,7 +115,7 @@ func newHopRig(b *testing.B) *hopRig {
 	}
 	var proxies []*sidecar.Sidecar
 	for _, p := range reg.Pods {
-		s, err := sidecar.Start(sidecar.Config{NodeID: p.NodeID(), IP: p.IP, XDS: cp.Addr(), Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version})
+		s, err := sidecar.Start(sidecar.Config{NodeID: p.NodeID(), IP: p.IP, XDS: cp.Addr(), Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version, Principal: p.SPIFFEID(xdsgen.TrustDomain)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -141,12 +165,15 @@ func do(b *testing.B, c *http.Client, u string) {
 	}
 }
 
-// BenchmarkSidecarHop sends sequential requests along the three paths,
-// interleaved so that machine noise hits all three alike, and reports the
-// latency the sidecar pair and the ReverseProxy pair add over the direct
-// call at p50 and p99, and their ratio.
+// BenchmarkSidecarHop sends sequential requests along four paths,
+// interleaved so that machine noise hits all alike: direct, through a pair
+// of ReverseProxy servers, through the sidecar pair in plaintext (mTLS
+// DISABLE), and through the sidecar pair with mTLS (Istio's default). It
+// reports the latency each adds over the direct call at p50 and p99, and the
+// sidecar/ReverseProxy ratios.
 func BenchmarkSidecarHop(b *testing.B) {
-	r := newHopRig(b)
+	r := newHopRig(b, disableMTLS())
+	tlsRig := newHopRig(b, meshconfig.Config{})
 	paths := []struct {
 		c *http.Client
 		u string
@@ -155,6 +182,7 @@ func BenchmarkSidecarHop(b *testing.B) {
 		{r.direct, r.directURL, hdrhistogram.New(1, 10_000_000, 3)},
 		{r.rproxy, r.rproxyURL, hdrhistogram.New(1, 10_000_000, 3)},
 		{r.mesh, r.meshURL, hdrhistogram.New(1, 10_000_000, 3)},
+		{tlsRig.mesh, tlsRig.meshURL, hdrhistogram.New(1, 10_000_000, 3)},
 	}
 	for _, p := range paths { // warm the connection pools
 		for i := 0; i < 50; i++ {
@@ -174,6 +202,9 @@ func BenchmarkSidecarHop(b *testing.B) {
 	d50, d99 := paths[0].h.ValueAtQuantile(50), paths[0].h.ValueAtQuantile(99)
 	rp50, rp99 := paths[1].h.ValueAtQuantile(50)-d50, paths[1].h.ValueAtQuantile(99)-d99
 	sc50, sc99 := paths[2].h.ValueAtQuantile(50)-d50, paths[2].h.ValueAtQuantile(99)-d99
+	tl50, tl99 := paths[3].h.ValueAtQuantile(50)-d50, paths[3].h.ValueAtQuantile(99)-d99
+	b.ReportMetric(us(tl50), "mtls-added-p50-µs")
+	b.ReportMetric(us(tl99), "mtls-added-p99-µs")
 	b.ReportMetric(us(d50), "direct-p50-µs")
 	b.ReportMetric(us(d99), "direct-p99-µs")
 	b.ReportMetric(us(rp50), "rproxy-added-p50-µs")
@@ -198,7 +229,7 @@ func cpuTime() time.Duration {
 // the sidecar pair and charges the extra CPU time to the two sidecars: the
 // requests/s one core of sidecar sustains is 2 / (extra CPU per request).
 func BenchmarkSidecarThroughput(b *testing.B) {
-	r := newHopRig(b)
+	r := newHopRig(b, disableMTLS())
 	run := func(c *http.Client, u string, n int) time.Duration {
 		before := cpuTime()
 		work := make(chan struct{}, n)
