@@ -230,13 +230,7 @@ func newRZMesh(t *testing.T, topo registry.Topology, cfg meshconfig.Config, hand
 			require.FailNow(t, "sidecar not ready", name)
 		}
 	}
-	wctx, wcancel := context.WithTimeout(context.Background(), rzWait)
-	defer wcancel()
-	var nodes []string
-	for _, p := range m.running {
-		nodes = append(nodes, p.NodeID())
-	}
-	require.NoError(t, m.xds.WaitConverged(wctx, nodes, v))
+	m.converge(v)
 
 	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: m.proxies[rzCaller].OutboundAddr()})}
 	t.Cleanup(tr.CloseIdleConnections)
@@ -244,8 +238,9 @@ func newRZMesh(t *testing.T, topo registry.Topology, cfg meshconfig.Config, hand
 	return m
 }
 
-// publish sets the next version of every running pod's config.
-func (m *rzMesh) publish() string {
+// publish sets the next version of every running pod's config, after
+// mutate, if any, has changed what xdsgen generated.
+func (m *rzMesh) publish(mutate ...func(*xdsgen.Resources)) string {
 	m.t.Helper()
 	m.version++
 	v := strconv.Itoa(m.version)
@@ -254,11 +249,26 @@ func (m *rzMesh) publish() string {
 		res := gen.ForSidecar(p)
 		c := m.certs[p.NodeID()]
 		res.Secrets = xdsgen.Secrets(c.CertPEM, c.KeyPEM, m.ca.RootPEM())
+		for _, f := range mutate {
+			f(&res)
+		}
 		snap, err := res.Snapshot(v)
 		require.NoError(m.t, err)
 		require.NoError(m.t, m.xds.SetSnapshot(context.Background(), p.NodeID(), snap))
 	}
 	return v
+}
+
+// converge waits until every running sidecar has ACKed version v.
+func (m *rzMesh) converge(v string) {
+	m.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), rzWait)
+	defer cancel()
+	var nodes []string
+	for _, p := range m.running {
+		nodes = append(nodes, p.NodeID())
+	}
+	require.NoError(m.t, m.xds.WaitConverged(ctx, nodes, v))
 }
 
 type rzResp struct {
@@ -795,7 +805,6 @@ func TestRingHashOnHeader(t *testing.T) {
 		})
 	})
 	t.Run("default route", func(t *testing.T) {
-		t.Skip("BUG: xdsgen's defaultRoute (sim/xdsgen/routes.go:114) sets no hash_policy, so without a VirtualService the ring is never used and requests go to random hosts; Istio sets it (route/route.go buildSidecarVirtualHostForService, ConsistentHashToHashPolicy)")
 		sticky(t, meshconfig.Config{DestinationRules: []*networkingv1.DestinationRule{dr}})
 	})
 }
@@ -807,7 +816,8 @@ func TestRingHashOnHeader(t *testing.T) {
 // unless disable_shadow_host_suffix_append is set (route_components.proto
 // RequestMirrorPolicy); Istio 1.28 and later set it by default
 // (DISABLE_SHADOW_HOST_SUFFIX in pilot/pkg/features/pilot.go) and so does
-// sim/xdsgen, so the copy keeps the Host.
+// sim/xdsgen, so the copy keeps the Host; with it unset (Envoy's default,
+// Istio's 1.27 and older profiles) the copy's Host is <host>-shadow.
 func TestMirrorSendsShadowCopy(t *testing.T) {
 	cfg := meshconfig.Config{
 		DestinationRules: []*networkingv1.DestinationRule{rzDR(nil, "v1", "v2")},
@@ -837,6 +847,32 @@ func TestMirrorSendsShadowCopy(t *testing.T) {
 	primary := m.apps["payment-v1-0"].requests()
 	require.Len(t, primary, 1)
 	assert.Equal(t, rzPaymentHost, primary[0].host, "the primary keeps its Host")
+
+	// Envoy's default, disable_shadow_host_suffix_append false (what Istio
+	// sends under the 1.27 and older compatibility profiles,
+	// DISABLE_SHADOW_HOST_SUFFIX=false): the copy's Host gets "-shadow".
+	v := m.publish(func(res *xdsgen.Resources) {
+		for _, rc := range res.Routes {
+			for _, vh := range rc.GetVirtualHosts() {
+				for _, rt := range vh.GetRoutes() {
+					for _, mp := range rt.GetRoute().GetRequestMirrorPolicies() {
+						mp.DisableShadowHostSuffixAppend = false
+					}
+				}
+			}
+		}
+	})
+	m.converge(v)
+	r = m.call()
+	require.Equal(t, http.StatusOK, r.code)
+	assert.Equal(t, "payment-v1-0", r.body)
+	select {
+	case shadow = <-m.apps["payment-v2-0"].arrived:
+	case <-time.After(rzWait):
+		require.FailNow(t, "no mirrored copy reached v2")
+	}
+	assert.Equal(t, r.id, shadow.id)
+	assert.Equal(t, rzPaymentHost+"-shadow", shadow.host)
 }
 
 // The retry_on values the sidecar accepts are Istio's supportedRetryOnPolicies

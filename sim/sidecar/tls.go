@@ -27,6 +27,9 @@ import (
 
 const tlsSocketName = "envoy.transport_sockets.tls"
 
+// envoyCurves are Envoy's default ECDH curves.
+var envoyCurves = []tls.CurveID{tls.X25519, tls.CurveP256}
+
 // downstreamTLS is a compiled DownstreamTlsContext.
 type downstreamTLS struct {
 	certSecret, rootSecret string
@@ -227,6 +230,10 @@ func (s *Sidecar) serverTLS(d *downstreamTLS) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"http/1.1"},
+		// Envoy's default ECDH curves are X25519 and P-256 (tls.proto
+		// TlsParameters.ecdh_curves); Go would otherwise offer the far
+		// costlier hybrid X25519MLKEM768 first.
+		CurvePreferences: envoyCurves,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			if c := s.secrets().certs[d.certSecret]; c != nil {
 				return c, nil
@@ -244,8 +251,9 @@ func (s *Sidecar) serverTLS(d *downstreamTLS) *tls.Config {
 // clientTLS is the outbound TLS config of a cluster; like serverTLS it reads the secrets at each handshake.
 func (s *Sidecar) clientTLS(u *upstreamTLS) *tls.Config {
 	cfg := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		ServerName: u.sni,
+		MinVersion:       tls.VersionTLS12,
+		CurvePreferences: envoyCurves,
+		ServerName:       u.sni,
 		// Resumption spares the signatures of a full handshake when load
 		// forces new connections; Envoy's upstream TLS resumes sessions too.
 		ClientSessionCache: s.sessions,

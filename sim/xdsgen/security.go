@@ -162,8 +162,8 @@ func inboundTLS() *core.TransportSocket {
 
 // applyOutboundTLS sets a cluster's transport sockets: a DestinationRule
 // tls mode wins; else Istio's auto mTLS sends mTLS to endpoints labelled
-// tlsMode=istio unless the destination's PeerAuthentication is DISABLE
-// (cluster_tls.go buildUpstreamTLSSettings, applyUpstreamTLSSettings).
+// tlsMode=istio unless the destination namespace's PeerAuthentication is
+// DISABLE (cluster_tls.go buildUpstreamTLSSettings, applyUpstreamTLSSettings).
 func (g *Generator) applyOutboundTLS(c *cluster.Cluster, s registry.ServiceInfo, tls *networking.ClientTLSSettings, subset map[string]string) {
 	sni := fmt.Sprintf("outbound_.%d_.%s_.%s", s.Port, subsetName(c.Name), s.FQDN())
 	sans := []string{}
@@ -198,14 +198,13 @@ func (g *Generator) applyOutboundTLS(c *cluster.Cluster, s registry.ServiceInfo,
 		// MUTUAL needs client certificates from files; the local mesh has none.
 		return
 	}
-	// Auto mTLS: off when every pod behind the cluster disables mTLS.
-	disabled := true
-	for _, p := range g.reg.PodsOf(s.Name) {
-		if registry.Selects(subset, p.Labels) && PeerMode(g.cfg, p, s.TargetPort) != MTLSDisable {
-			disabled = false
-		}
-	}
-	if disabled {
+	// Auto mTLS: off when the PeerAuthentication of the destination's
+	// namespace (or, without one, the mesh's) is DISABLE. Like istiod, look
+	// no further: workload-level policies do not count, so a workload DISABLE
+	// needs a DestinationRule tls DISABLE on its callers
+	// (model/push_context.go BestEffortInferServiceMTLSMode). A pod without
+	// labels is selected by no workload policy.
+	if PeerMode(g.cfg, &registry.Pod{Namespace: s.Namespace}, 0) == MTLSDisable {
 		return
 	}
 	c.TransportSocketMatches = []*cluster.Cluster_TransportSocketMatch{
@@ -266,13 +265,18 @@ func translateRule(r *security.Rule) *rbacconfig.Policy {
 		var and []*rbacconfig.Principal
 		if ps := src.GetPrincipals(); len(ps) > 0 {
 			and = append(and, orIDs(ps, func(v string) *rbacconfig.Principal {
-				// Istio matches principals against spiffe://<value> (authz/model/principal.go).
-				return authenticated(stringMatch("spiffe://" + v))
+				// Istio matches principals against spiffe://<value> (authz/model/generator.go srcPrincipalGenerator).
+				return authenticated(principalMatch(v))
 			}))
 		}
 		if ns := src.GetNamespaces(); len(ns) > 0 {
 			and = append(and, orIDs(ns, func(v string) *rbacconfig.Principal {
-				return authenticated(&matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: ".*/ns/" + regexp.QuoteMeta(v) + "/.*"}}})
+				// A * in the namespace matches anything (srcNamespaceGenerator).
+				parts := strings.Split(v, "*")
+				for i := range parts {
+					parts[i] = regexp.QuoteMeta(parts[i])
+				}
+				return authenticated(&matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: ".*/ns/" + strings.Join(parts, ".*") + "/.*"}}})
 			}))
 		}
 		ids = append(ids, andIDs(and))
@@ -331,17 +335,32 @@ func translateRule(r *security.Rule) *rbacconfig.Policy {
 }
 
 // stringMatch is Istio's string match for authorization values: "*" any,
-// "prefix*" prefix, "*suffix" suffix, else exact (authz/matcher).
+// "*suffix" suffix, "prefix*" prefix, else exact, tested in that order
+// (authz/matcher/string.go StringMatcherWithPrefix).
 func stringMatch(v string) *matcher.StringMatcher {
 	switch {
 	case v == "*":
 		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: ".+"}}}
-	case strings.HasSuffix(v, "*"):
-		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Prefix{Prefix: strings.TrimSuffix(v, "*")}}
 	case strings.HasPrefix(v, "*"):
 		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Suffix{Suffix: strings.TrimPrefix(v, "*")}}
+	case strings.HasSuffix(v, "*"):
+		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Prefix{Prefix: strings.TrimSuffix(v, "*")}}
 	}
 	return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: v}}
+}
+
+// principalMatch is stringMatch with spiffe:// in front of the value; a
+// leading * becomes a regex, since a suffix match would drop the prefix
+// (StringMatcherWithPrefix with spiffe.URIPrefix).
+func principalMatch(v string) *matcher.StringMatcher {
+	const prefix = "spiffe://"
+	switch {
+	case v == "*":
+		return stringMatch(v)
+	case strings.HasPrefix(v, "*"):
+		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: prefix + ".*" + regexp.QuoteMeta(strings.TrimPrefix(v, "*"))}}}
+	}
+	return stringMatch(prefix + v)
 }
 
 func authenticated(m *matcher.StringMatcher) *rbacconfig.Principal {
