@@ -37,7 +37,8 @@ lint:
 ## throughput) and the benchmark scenarios, results and reports in one run
 ## folder; BASELINE=path/to/result.json compares canary-90-10 against it and
 ## fails on a statistically real regression.
-BENCH_DIR   ?= $(RUNS)/bench-$(shell date -u +%Y%m%d-%H%M%S)
+BENCH_STAMP := $(shell date -u +%Y%m%d-%H%M%S)
+BENCH_DIR   ?= $(RUNS)/bench-$(BENCH_STAMP)
 BENCH_SCENARIOS ?= canary-90-10 no-mesh-config
 bench:
 	mkdir -p $(BENCH_DIR)

@@ -466,7 +466,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reply.Error = fmt.Sprintf("call %s: %v", c.Service, err)
 			break
 		}
-		if status >= 500 {
+		// A refusal (4xx, e.g. an authorization policy's 403) or a failure
+		// (5xx) of a callee is passed on, so the load sees what the mesh did.
+		if status >= 400 {
 			reply.Code = status
 			reply.Error = fmt.Sprintf("call %s: answered %d", c.Service, status)
 			break

@@ -303,12 +303,12 @@ func TestFailingDownstream(t *testing.T) {
 		assert.Equal(t, "payment", r.Calls[0].Service)
 		assert.Equal(t, 500, r.Calls[0].Code)
 	})
-	t.Run("4xx upstream is not a failure", func(t *testing.T) {
+	t.Run("4xx upstream is passed on", func(t *testing.T) {
 		_, payment := start(t, Config{Service: "payment", ErrorRate: 1, ErrorStatus: 429})
 		host, port := hostPort(t, payment.URL)
 		_, order := start(t, Config{Service: "order", Calls: []Call{{Service: host, Port: port}}})
 		resp, r := post(t, order.Client(), order.URL, nil)
-		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, 429, resp.StatusCode)
 		require.Len(t, r.Calls, 1)
 		assert.Equal(t, 429, r.Calls[0].Code)
 	})

@@ -119,8 +119,18 @@ type faultWindow struct {
 // does (say a Result.Faults of {Start, End, Target, Kind}), map them here,
 // e.g. Label: Kind + " " + Target, and the plot shades them.
 func faultWindows(r *Result) []faultWindow {
-	_ = r
-	return nil
+	var out []faultWindow
+	for _, f := range r.Faults {
+		if f.End <= f.Start {
+			continue // never took effect
+		}
+		label := f.Name
+		if f.Kind != "" {
+			label += " (" + f.Kind + " " + f.Target + ")"
+		}
+		out = append(out, faultWindow{Start: f.Start, End: f.End, Label: label})
+	}
+	return out
 }
 
 // Colours of the series.

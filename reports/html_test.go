@@ -338,3 +338,13 @@ func TestHTMLOddShapes(t *testing.T) {
 	assert.NotContains(t, page, "NaN")
 	assert.NotContains(t, page, "Inf")
 }
+
+func TestFaultWindowsComeFromTheResult(t *testing.T) {
+	r := &Result{Faults: []FaultWindow{
+		{Name: "slow-payment", Kind: "latency", Target: "payment-v2-0", Start: 2, End: 6},
+		{Name: "never", Kind: "kill", Target: "payment-v1-0"}, // did not take effect
+	}}
+	got := faultWindows(r)
+	require.Len(t, got, 1)
+	assert.Equal(t, faultWindow{Start: 2, End: 6, Label: "slow-payment (latency payment-v2-0)"}, got[0])
+}

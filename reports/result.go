@@ -39,6 +39,12 @@ type Result struct {
 	ConfigVersions map[string]int `json:"configVersions,omitempty"`
 	// Timeline has one point per second of load, for plots over time.
 	Timeline []TimelinePoint `json:"timeline,omitempty"`
+	// Faults are the windows in which the scenario's faults were in place, in
+	// the order they started.
+	Faults []FaultWindow `json:"faults,omitempty"`
+	// Reactions are the mesh's reactions during the load, one point a second,
+	// from the sidecars' counters (runs with chaos or a steady state).
+	Reactions []ReactionPoint `json:"reactions,omitempty"`
 	// Hops are the edges of the service graph as the sidecars' metrics saw them.
 	Hops   []Hop   `json:"hops,omitempty"`
 	Checks []Check `json:"checks"`
@@ -132,4 +138,33 @@ type Hop struct {
 	Flags map[string]int `json:"flags,omitempty"`
 	// Codes counts responses by status code.
 	Codes map[string]int `json:"codes,omitempty"`
+}
+
+// FaultWindow is one fault as it was in place: one occurrence (or one ramp
+// step) of a scenario's chaos step.
+type FaultWindow struct {
+	Name   string `json:"name"`             // the chaos step
+	Kind   string `json:"kind"`             // fault type: latency, kill, xdsOutage, ...
+	Target string `json:"target"`           // what it acted on, e.g. "payment-v1-0,payment-v1-1" or "payment/v2"
+	Detail string `json:"detail,omitempty"` // its parameters, e.g. "latency 100ms ±10ms"
+	// Start is when the fault was in place and End when its removal began,
+	// in seconds since the load started (the timeline's second 0); both 0
+	// when it never took effect.
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+	// Error says why injecting or removing it failed.
+	Error string `json:"error,omitempty"`
+}
+
+// ReactionPoint is what the mesh did in one second of the load, summed over
+// every sidecar and the gateway.
+type ReactionPoint struct {
+	// Second is when the interval ended, in seconds since the load started.
+	Second    float64 `json:"second"`
+	Retries   int     `json:"retries"`   // retries sent (envoy_cluster_upstream_rq_retry)
+	Ejections int     `json:"ejections"` // outlier ejections enforced
+	Ejected   int     `json:"ejected"`   // hosts ejected at the end of the interval
+	Overflows int     `json:"overflows"` // requests refused by circuit breakers (UO)
+	// Flags counts responses by Envoy response flag (reporter=source).
+	Flags map[string]int `json:"flags,omitempty"`
 }

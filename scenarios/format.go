@@ -43,9 +43,12 @@ type Scenario struct {
 	MeshConfig *MeshConfigSpec `yaml:"meshConfig"`
 	// Load is the traffic meshbench drives into the mesh.
 	Load Load `yaml:"load"`
-	// Chaos is reserved for fault injection into the simulated mesh; it is not
-	// supported yet and a non-empty list is an error.
-	Chaos []yaml.Node `yaml:"chaos"`
+	// SteadyState is the hypothesis checked in short load phases before and
+	// after the main one (chaos.go).
+	SteadyState *SteadyState `yaml:"steadyState"`
+	// Chaos lists the faults injected during the main load phase, on a
+	// schedule (chaos.go).
+	Chaos []ChaosStep `yaml:"chaos"`
 	// Expect lists the checks the run must pass.
 	Expect []Expectation `yaml:"expect"`
 
@@ -174,6 +177,9 @@ type Expectation struct {
 	// Rotations bounds how many times the proxies' workload certificates
 	// changed during the run (SDS pushes of a new certificate).
 	Rotations *CountExpect `yaml:"rotations"`
+	// LatencyShift bounds how far the latency of the requests sent during a
+	// fault moved from the steady state (chaos.go).
+	LatencyShift *LatencyShiftExpect `yaml:"latencyShift"`
 
 	// Line is where the expectation starts in the scenario file.
 	Line int `yaml:"-"`
@@ -219,7 +225,7 @@ type SecurityExpect struct {
 // MeshConfigSpec holds the mesh-wide settings a scenario may change.
 type MeshConfigSpec struct {
 	// DefaultHTTPRetryPolicy is meshConfig.defaultHttpRetryPolicy, an Istio HTTPRetry.
-	DefaultHTTPRetryPolicy *yaml.Node `yaml:"defaultHttpRetryPolicy"`
+	DefaultHTTPRetryPolicy yaml.Node `yaml:"defaultHttpRetryPolicy"`
 	// CompatibilityVersion picks an Istio release's defaults, as the Helm value
 	// of that name: "1.23" (or older) restores the default retry of 503.
 	CompatibilityVersion string `yaml:"compatibilityVersion"`

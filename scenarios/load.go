@@ -98,6 +98,7 @@ func (l *loader) load() *Scenario {
 	topoOK := v.topology()
 	v.load()
 	v.expectations()
+	l.chaos(v, s, objs, meshOK && topoOK) // chaos.go
 	if meshOK && topoOK {
 		v.mesh(objs)
 	}
@@ -118,7 +119,7 @@ func (l *loader) meshSettings(s *Scenario) meshconfig.MeshSettings {
 	if mc == nil {
 		return out
 	}
-	if n := mc.DefaultHTTPRetryPolicy; n != nil {
+	if n := &mc.DefaultHTTPRetryPolicy; n.Kind != 0 {
 		c := &specConverter{add: func(line int, p, msg string) { l.add(l.display, line, p, "%s", msg) }}
 		out.DefaultHTTPRetryPolicy = &networking.HTTPRetry{}
 		c.decode(n, "meshConfig.defaultHttpRetryPolicy", out.DefaultHTTPRetryPolicy)

@@ -77,7 +77,25 @@ func TestLoadErrors(t *testing.T) {
 			{Line: 9, Msg: "a scenario file holds one YAML document"},
 		}},
 		{"chaos.yaml", []wantError{
-			{Line: 7, Field: "chaos", Msg: "chaos is not supported yet"},
+			{Line: 8, Field: "chaos[0].kill", Msg: `unknown field "kill"`},
+		}},
+		{"chaos-steps.yaml", []wantError{
+			{Line: 10, Field: "chaos[1].fault.type", Msg: `unknown fault type "latncy" (did you mean "latency"?)`},
+			{Line: 12, Field: "chaos[2].fault.jitter", Msg: "an abort fault takes no jitter (it takes status, percent)"},
+			{Line: 15, Field: "chaos[3].target.pod", Msg: `no pod is named "payment-v9-0"`},
+			{Line: 16, Field: "chaos[3].at", Msg: "at 12s is not before the end of the load (10s)"},
+			{Line: 17, Field: "chaos[4]", Msg: "a partition needs a target and a peer"},
+			{Line: 19, Field: "chaos[5].fault.type", Msg: "identity faults"},
+			{Line: 21, Field: "chaos[6]", Msg: "for 2s must be shorter than every 1s"},
+			{Line: 28, Field: "chaos[7].ramp.to.delay", Msg: "a latency fault ramps only latency and jitter"},
+			{Line: 31, Field: "expect[1].latencyShift.stat", Msg: `unknown statistic "p75"`},
+			{Line: 31, Field: "expect[1].latencyShift", Msg: "set min, max or both"},
+			{Line: 31, Field: "expect[1].latencyShift.fault", Msg: `no chaos step is named "nope" (no step has a name)`},
+		}},
+		{"chaos-mesh-fault.yaml", []wantError{
+			{Line: 13, Field: "chaos[0].target", Msg: "splits payment's traffic between version v2 and others"},
+			{Line: 17, Field: "chaos[1].target.service", Msg: "no service calls order through a sidecar"},
+			{Line: 20, Field: "steadyState.expect[0].successRate.min", Msg: "min 2 is not in (0,1]"},
 		}},
 		{"missing-mesh-file.yaml", []wantError{
 			{Line: 5, Field: "mesh[1].file", Msg: "cannot read mesh file testdata/bad/istio/no-such-file.yaml"},

@@ -90,7 +90,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 		stopProgress := showProgress(opts.Progress, pr, l.Duration.D())
 		defer stopProgress()
 	}
-	samples, took := attackWithProgress(ctx, mesh.Entry().URL, &run, topo.Namespace, pr)
+	// Steady-state phases and faults on their schedule around the load (chaos_run.go).
+	samples, took, finishChaos := runLoad(ctx, mesh, &run, topo.Namespace, opts, pr)
+	defer finishChaos(res)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("run interrupted: %w", err)
 	}

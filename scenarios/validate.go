@@ -448,9 +448,6 @@ func (v *validator) topology() bool {
 			l.at("name", "invalid name %q: use lower-case letters, digits and '-'", s.Name)
 		}
 	}
-	if len(s.Chaos) > 0 {
-		l.at("chaos", "chaos is not supported yet; remove it")
-	}
 	t := s.Topology
 	if !labelRE.MatchString(t.Namespace) || len(t.Namespace) > 63 {
 		l.at("topology.namespace", "invalid namespace %q: want lower-case letters, digits and '-'", t.Namespace)
@@ -677,7 +674,7 @@ func (v *validator) expectations() {
 			set  bool
 		}{{"status", e.Status != nil}, {"retries", e.Retries != nil}, {"ejections", e.Ejections != nil},
 			{"overflows", e.Overflows != nil}, {"responseFlags", e.ResponseFlags != nil}, {"attempts", e.Attempts != nil},
-			{"security", e.Security != nil}, {"rotations", e.Rotations != nil}} {
+			{"security", e.Security != nil}, {"rotations", e.Rotations != nil}, {"latencyShift", e.LatencyShift != nil}} {
 			if k.set {
 				set = append(set, k.name)
 			}
@@ -713,6 +710,8 @@ func (v *validator) expectations() {
 			v.count(p+".ejections", e.Ejections.Service, e.Ejections.Min, e.Ejections.Max)
 		case e.Overflows != nil:
 			v.count(p+".overflows", e.Overflows.Service, e.Overflows.Min, e.Overflows.Max)
+		case e.LatencyShift != nil:
+			v.latencyShift(p+".latencyShift", e.LatencyShift)
 		case e.Attempts != nil:
 			v.count(p+".attempts", e.Attempts.Service, e.Attempts.Min, e.Attempts.Max)
 		case e.Security != nil:
@@ -788,7 +787,7 @@ func (v *validator) split(p string, e *SplitExpect) {
 }
 
 // ExpectationKinds are the keys an expectation may have.
-var ExpectationKinds = []string{"split", "successRate", "latency", "status", "retries", "ejections", "overflows", "responseFlags", "attempts", "security", "rotations"}
+var ExpectationKinds = []string{"split", "successRate", "latency", "status", "retries", "ejections", "overflows", "responseFlags", "attempts", "security", "rotations", "latencyShift"}
 
 // ResponseFlagNames are the Envoy response flags the builtin sidecar sets
 // (Envoy access log docs, %RESPONSE_FLAGS%).
@@ -987,6 +986,7 @@ func (v *validator) mesh(objs []*meshObject) {
 		}
 	}
 	v.resilience(objs) // Istio's checks of timeouts, retries, faults, mirrors and traffic policies (validate_resilience.go)
+	v.security(objs)   // Istio's checks of PeerAuthentications and AuthorizationPolicies (validate_security.go)
 }
 
 func (v *validator) objErr(o *meshObject, p, format string, args ...any) {

@@ -66,13 +66,13 @@ func (v *validator) resilience(objs []*meshObject) {
 // mesh settings are read; this only looks at a policy that decodes.
 func (v *validator) meshRetryPolicy() {
 	mc := v.s.MeshConfig
-	if mc == nil || mc.DefaultHTTPRetryPolicy == nil {
+	if mc == nil || mc.DefaultHTTPRetryPolicy.Kind == 0 {
 		return
 	}
 	const p = "meshConfig.defaultHttpRetryPolicy"
 	c := &specConverter{add: func(int, string, string) {}}
 	policy := &networking.HTTPRetry{}
-	c.decode(mc.DefaultHTTPRetryPolicy, p, policy)
+	c.decode(&mc.DefaultHTTPRetryPolicy, p, policy)
 	if c.bad {
 		return
 	}

@@ -67,15 +67,10 @@ func TestValidateResilienceErrors(t *testing.T) {
 
 // meshConfig.defaultHttpRetryPolicy gets ValidateHTTPRetry too.
 func TestValidateResilienceMeshRetryPolicy(t *testing.T) {
-	if _, err := LoadFS(fstest.MapFS{"x.yaml": {Data: []byte(
+	_, err := LoadFS(fstest.MapFS{"x.yaml": {Data: []byte(
 		"name: x\nmeshConfig:\n  defaultHttpRetryPolicy:\n    attempts: 2\nload: {target: order, rate: 10/s, duration: 1s}\nexpect:\n  - successRate: {min: 0.5}\n",
-	)}}, "x.yaml", "x.yaml"); err != nil && strings.Contains(err.Error(), `unknown field "attempts"`) {
-		// yaml.v3's KnownFields does not let a *yaml.Node field
-		// (MeshConfigSpec.DefaultHTTPRetryPolicy) take a mapping, so today no
-		// scenario file can set a default retry policy at all; the checks
-		// themselves are covered by TestMeshRetryPolicyChecks.
-		t.Skipf("the loader refuses every meshConfig.defaultHttpRetryPolicy: %v", err)
-	}
+	)}}, "x.yaml", "x.yaml")
+	require.NoError(t, err, "a valid mesh-wide retry policy loads")
 	runErrorCases(t, []errorCase{
 		{"resilience-mesh-retry.yaml", []wantError{
 			{Line: 7, Field: "meshConfig.defaultHttpRetryPolicy.perTryTimeout", Msg: "perTryTimeout 100µs: duration must be greater than 1ms"},
@@ -92,7 +87,7 @@ func TestMeshRetryPolicyChecks(t *testing.T) {
 	l := &loader{display: "x.yaml", ix: indexNode(n.Content[0])}
 	policy := l.ix.values["meshConfig.defaultHttpRetryPolicy"]
 	require.NotNil(t, policy)
-	v := &validator{l: l, s: &Scenario{MeshConfig: &MeshConfigSpec{DefaultHTTPRetryPolicy: policy}}}
+	v := &validator{l: l, s: &Scenario{MeshConfig: &MeshConfigSpec{DefaultHTTPRetryPolicy: *policy}}}
 	v.meshRetryPolicy()
 	var got []string
 	for _, e := range l.errs {
@@ -107,7 +102,7 @@ func TestMeshRetryPolicyChecks(t *testing.T) {
 	// A policy that does not decode is reported where the settings are read, not twice.
 	l = &loader{display: "x.yaml", ix: indexNode(n.Content[0])}
 	bad := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "often", Line: 3}
-	v = &validator{l: l, s: &Scenario{MeshConfig: &MeshConfigSpec{DefaultHTTPRetryPolicy: bad}}}
+	v = &validator{l: l, s: &Scenario{MeshConfig: &MeshConfigSpec{DefaultHTTPRetryPolicy: *bad}}}
 	v.meshRetryPolicy()
 	assert.Empty(t, l.errs)
 }

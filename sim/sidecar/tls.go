@@ -255,8 +255,9 @@ func (s *Sidecar) clientTLS(u *upstreamTLS) *tls.Config {
 		CurvePreferences: envoyCurves,
 		ServerName:       u.sni,
 		// Resumption spares the signatures of a full handshake when load
-		// forces new connections; Envoy's upstream TLS resumes sessions too.
-		ClientSessionCache: s.sessions,
+		// forces new connections; Envoy's upstream TLS resumes sessions too,
+		// but only within one TLS context: an SDS update builds a new one.
+		ClientSessionCache: certSessions{s: s},
 		NextProtos:         []string{"istio-peer-exchange", "istio", "http/1.1"},
 		// The SPIFFE ID is checked below, not a DNS name.
 		InsecureSkipVerify: true, //nolint:gosec // verified in VerifyPeerCertificate against the SDS root
@@ -274,6 +275,34 @@ func (s *Sidecar) clientTLS(u *upstreamTLS) *tls.Config {
 		}
 	}
 	return cfg
+}
+
+// certSessions keeps TLS sessions by the workload certificate they were
+// made with. A resumed session keeps the certificates of the handshake that
+// made it, so without this a rotated sidecar would go on showing its old
+// identity on new connections until the old certificate expired; Envoy
+// starts a new session cache with the new TLS context of an SDS update.
+// dialTLS fixes serial for each connection before its handshake, so that a
+// session made with the old certificate is never filed under the new one
+// (tickets also arrive after the handshake, when a rotation may have come).
+type certSessions struct {
+	s      *Sidecar
+	serial string
+}
+
+func (c certSessions) key(k string) string {
+	if c.serial == "" {
+		return c.s.CertSerial() + "/" + k
+	}
+	return c.serial + "/" + k
+}
+
+func (c certSessions) Get(key string) (*tls.ClientSessionState, bool) {
+	return c.s.sessions.Get(c.key(key))
+}
+
+func (c certSessions) Put(key string, cs *tls.ClientSessionState) {
+	c.s.sessions.Put(c.key(key), cs)
 }
 
 // peekListener sorts accepted connections by their first byte, as Envoy's
@@ -386,11 +415,26 @@ func xfcc(self string, peer *x509.Certificate) string {
 	return fmt.Sprintf(`By=%s;Hash=%s;Subject="%s";URI=%s`, self, hex.EncodeToString(sum[:]), peer.Subject.String(), uri)
 }
 
-// dialTLS is a context-aware TLS dial for a transport.
+// dialTLS is a context-aware TLS dial for a transport. A handshake that
+// fails is a failure to connect, as in Envoy, where an upstream TLS
+// connection is connected only once its handshake is done (UF, retried
+// under connect-failure): the error is marked as a dial error.
 func dialTLS(d *net.Dialer, cfg *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		cfg := cfg
+		if cs, ok := cfg.ClientSessionCache.(certSessions); ok {
+			// The serial is read before the certificate is, so a session
+			// can only be filed under an older serial than its certificate's.
+			cfg = cfg.Clone()
+			cfg.ClientSessionCache = certSessions{s: cs.s, serial: cs.s.CertSerial()}
+		}
 		td := &tls.Dialer{NetDialer: d, Config: cfg}
-		return td.DialContext(ctx, network, addr)
+		c, err := td.DialContext(ctx, network, addr)
+		var op *net.OpError
+		if err != nil && (!errors.As(err, &op) || op.Op != "dial") {
+			err = &net.OpError{Op: "dial", Net: network, Err: err}
+		}
+		return c, err
 	}
 }
 

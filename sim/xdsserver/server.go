@@ -49,6 +49,11 @@ type Server struct {
 	changed  chan struct{} // closed and replaced on every ACK or NACK
 	snapshot map[string]string
 	sent     map[sentKey]string // response nonce on a stream → version sent, to attribute NACKs
+	// wantsSecrets records the nodes that subscribed to SDS: they must ACK
+	// the secrets too before they have converged. A proxy asks for secrets
+	// right after the CDS and LDS that name them, on the same stream, so the
+	// subscription is seen before the last ACK of a version.
+	wantsSecrets map[string]bool
 }
 
 // New returns a server with an ADS snapshot cache; Start binds it. A nil log discards.
@@ -67,6 +72,7 @@ func New(log *slog.Logger) *Server {
 	// snapshots hold exactly what that node asks for.
 	s.cache = cache.NewSnapshotCache(true, cache.IDHash{}, nil)
 	s.sent = map[sentKey]string{}
+	s.wantsSecrets = map[string]bool{}
 	return s
 }
 
@@ -175,6 +181,11 @@ func (s *Server) onResponse(_ context.Context, _ int64, req *discovery.Discovery
 
 func (s *Server) onRequest(streamID int64, req *discovery.DiscoveryRequest) error {
 	node := nodeID(req.GetNode())
+	if req.GetTypeUrl() == resource.SecretType && len(req.GetResourceNames()) > 0 && node != "" {
+		s.mu.Lock()
+		s.wantsSecrets[node] = true
+		s.mu.Unlock()
+	}
 	if node == "" || req.GetResponseNonce() == "" {
 		return nil // the first request of a type carries no nonce: nothing to ACK yet
 	}
@@ -232,7 +243,11 @@ func (s *Server) WaitConverged(ctx context.Context, nodes []string, version stri
 		s.mu.Lock()
 		var missing []string
 		for _, n := range nodes {
-			for _, t := range TypeURLs {
+			types := TypeURLs
+			if s.wantsSecrets[n] {
+				types = append(append([]string(nil), TypeURLs...), resource.SecretType)
+			}
+			for _, t := range types {
 				if s.acked[n][t] != version {
 					missing = append(missing, n+" "+shortType(t))
 				}
