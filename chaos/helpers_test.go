@@ -151,14 +151,6 @@ func median(rs []result) time.Duration {
 	return ds[len(ds)/2]
 }
 
-func codes(rs []result) map[int]int {
-	out := map[int]int{}
-	for _, r := range rs {
-		out[r.code]++
-	}
-	return out
-}
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // requireShift checks that the median moved by want ± tol.

@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
 // This file checks the resilience fields of the Istio resources the way
@@ -88,8 +90,7 @@ func httpRouteResilience(bad fieldErr, p string, r *networking.HTTPRoute) {
 	}
 	retryResilience(bad, p+".retries", r.GetRetries())
 	faultResilience(bad, p+".fault", r.GetFault())
-	//nolint:staticcheck // Istio still reads the deprecated mirrorPercent.
-	if mp := r.GetMirrorPercent(); mp != nil && mp.GetValue() > 100 {
+	if mp := xdsgen.DeprecatedMirrorPercent(r); mp != nil && mp.GetValue() > 100 {
 		bad(p+".mirrorPercent", "mirror_percent must have a max value of 100 (it has %d)", mp.GetValue())
 	}
 	if mp := r.GetMirrorPercentage(); mp != nil {

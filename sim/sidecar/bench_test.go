@@ -35,7 +35,6 @@ type hopRig struct {
 	direct, rproxy, mesh *http.Client
 	directURL, rproxyURL string
 	meshURL              string
-	closers              []func()
 }
 
 func serve(b *testing.B, addr string, h http.Handler) string {

@@ -161,8 +161,8 @@ func applyRingHash(c *cluster.Cluster, h *networking.LoadBalancerSettings_Consis
 	size := uint64(1024)
 	if h.GetRingHash().GetMinimumRingSize() != 0 {
 		size = h.GetRingHash().GetMinimumRingSize()
-	} else if h.GetMinimumRingSize() != 0 { //nolint:staticcheck // deprecated field still honoured by Istio
-		size = h.GetMinimumRingSize() //nolint:staticcheck
+	} else if n := deprecatedMinRingSize(h); n != 0 {
+		size = n
 	}
 	c.LbPolicy = cluster.Cluster_RING_HASH
 	c.LbConfig = &cluster.Cluster_RingHashLbConfig_{RingHashLbConfig: &cluster.Cluster_RingHashLbConfig{MinimumRingSize: wrapperspb.UInt64(size)}}
@@ -338,4 +338,11 @@ func mustStruct(m map[string]any) *structpb.Struct {
 		panic(err) // only called with literal maps of plain values
 	}
 	return s
+}
+
+// deprecatedMinRingSize reads consistentHash.minimumRingSize, deprecated but
+// still honoured by Istio (cluster_traffic_policy.go ApplyRingHashLoadBalancer).
+func deprecatedMinRingSize(h *networking.LoadBalancerSettings_ConsistentHashLB) uint64 {
+	//lint:ignore SA1019 Istio still honours the deprecated field.
+	return h.GetMinimumRingSize()
 }

@@ -283,7 +283,7 @@ func translateFault(in *networking.HTTPFaultInjection) *faultv3.HTTPFault {
 		if d.GetPercentage() != nil {
 			out.Delay.Percentage = percentToFraction(d.GetPercentage().GetValue())
 		} else {
-			out.Delay.Percentage = percentToFraction(float64(d.GetPercent())) //nolint:staticcheck // Istio still reads the deprecated integer
+			out.Delay.Percentage = percentToFraction(float64(deprecatedDelayPercent(d)))
 		}
 	}
 	if a := in.GetAbort(); a != nil {
@@ -317,8 +317,8 @@ func mirrorPercent(hr *networking.HTTPRoute) *core.RuntimeFractionalPercent {
 			return &core.RuntimeFractionalPercent{DefaultValue: percentToFraction(hr.GetMirrorPercentage().GetValue())}
 		}
 		return nil
-	case hr.GetMirrorPercent() != nil: //nolint:staticcheck // deprecated field still honoured by Istio
-		if v := hr.GetMirrorPercent().GetValue(); v > 0 { //nolint:staticcheck
+	case DeprecatedMirrorPercent(hr) != nil:
+		if v := DeprecatedMirrorPercent(hr).GetValue(); v > 0 {
 			return &core.RuntimeFractionalPercent{DefaultValue: percentToFraction(float64(v))}
 		}
 		return nil
@@ -504,4 +504,17 @@ func convertStringMatch(in *networking.StringMatch) *matcher.StringMatcher {
 		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: m.Regex}}}
 	}
 	return nil
+}
+
+// deprecatedDelayPercent reads fault.delay.percent, deprecated but still read by Istio (route.go TranslateFault).
+func deprecatedDelayPercent(d *networking.HTTPFaultInjection_Delay) int32 {
+	//lint:ignore SA1019 Istio still reads the deprecated integer.
+	return d.GetPercent()
+}
+
+// DeprecatedMirrorPercent reads http[].mirrorPercent, deprecated but still
+// honoured by Istio (route.go MirrorPercent).
+func DeprecatedMirrorPercent(hr *networking.HTTPRoute) *wrapperspb.UInt32Value {
+	//lint:ignore SA1019 Istio still honours the deprecated field.
+	return hr.GetMirrorPercent()
 }
