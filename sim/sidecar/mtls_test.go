@@ -1,7 +1,6 @@
 package sidecar
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,7 +11,6 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,18 +19,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	networking "istio.io/api/networking/v1alpha3"
@@ -46,18 +40,15 @@ import (
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
-	"github.com/meshbench/meshbench/sim/xdsserver"
 )
 
-// Handshake tests: real listeners, real TLS. An xdsserver on a random
-// 127.x address publishes what xdsgen generates, with SDS secrets from a
+// Handshake tests: real listeners, real TLS, on the shared rig
+// (rig_test.go). An xdsserver on a random 127.x address publishes what xdsgen generates, with SDS secrets from a
 // sim/ca CA; builtin sidecars on their pods' own 127.x addresses fetch it;
 // each pod's app is an httptest server that records the
 // x-forwarded-client-cert it is handed. Clients are either the callers'
 // sidecars (through their 15001 listener) or the test itself dialling a
 // pod's inbound port with whatever certificate the case needs.
-
-const mtWait = 15 * time.Second
 
 // The SPIFFE IDs of the test's workloads (service account = service name).
 const (
@@ -66,177 +57,15 @@ const (
 	mtPaymentID = "spiffe://cluster.local/ns/default/sa/payment"
 )
 
-// mtSeen is one request an app received.
-type mtSeen struct {
-	method, path string
-	xfcc         string // x-forwarded-client-cert, "" when there was none
-}
-
-// mtApp is a pod's app. notify, when set, is called with each request
-// under the lock, so a test can wait for a request it expects.
-type mtApp struct {
-	srv *httptest.Server
-
-	mu     sync.Mutex
-	seen   []mtSeen
-	notify func(mtSeen)
-}
-
-func (a *mtApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := mtSeen{method: r.Method, path: r.URL.Path, xfcc: r.Header.Get("x-forwarded-client-cert")}
-	a.mu.Lock()
-	a.seen = append(a.seen, s)
-	if a.notify != nil {
-		a.notify(s)
-	}
-	a.mu.Unlock()
-	_, _ = io.WriteString(w, "ok")
-}
-
-func (a *mtApp) requests() []mtSeen {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]mtSeen(nil), a.seen...)
-}
-
-// mtMesh is a control plane, a CA and the pods of a topology, each with an
-// app and a sidecar.
-type mtMesh struct {
-	t       *testing.T
-	reg     *registry.Registry
-	cfg     meshconfig.Config
-	xds     *xdsserver.Server
-	ca      *ca.CA
-	apps    map[string]*mtApp
-	proxies map[string]*Sidecar
-	version int
-
-	mu    sync.Mutex
-	certs map[string]*ca.Cert // by node id
-}
-
-// newMTMesh starts every pod of topo under cfg, with certificates of the
-// given lifetime, and waits until each sidecar is ready and has ACKed the
-// first version.
-func newMTMesh(t *testing.T, topo registry.Topology, cfg meshconfig.Config, ttl time.Duration) *mtMesh {
+// newMTMesh is the shared rig (rig_test.go) running every pod of topo
+// under cfg, with certificates of the given lifetime.
+func newMTMesh(t *testing.T, topo registry.Topology, cfg meshconfig.Config, ttl time.Duration) *rig {
 	t.Helper()
-	leakOpt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, leakOpt) })
-
-	alloc := e2eSubnet(t)
-	reg, err := registry.New(topo, alloc)
-	require.NoError(t, err)
-	m := &mtMesh{t: t, reg: reg, cfg: cfg, apps: map[string]*mtApp{}, proxies: map[string]*Sidecar{}, certs: map[string]*ca.Cert{}}
-	m.ca, err = ca.New(xdsgen.TrustDomain, ttl)
-	require.NoError(t, err)
-
-	// The control plane gets the next address of the pods' subnet.
-	cpIP, err := alloc()
-	require.NoError(t, err)
-	m.xds = xdsserver.New(slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithTimeout(context.Background(), mtWait)
-	defer cancel()
-	require.NoError(t, m.xds.Start(ctx, net.JoinHostPort(cpIP.String(), "0")))
-	t.Cleanup(m.xds.Stop)
-
-	for _, p := range reg.Pods {
-		app := &mtApp{}
-		app.srv = httptest.NewServer(app)
-		t.Cleanup(app.srv.Close)
-		p.AppAddr = app.srv.Listener.Addr().String()
-		m.apps[p.Name] = app
-	}
-	m.issue()
-	v := m.publish()
-	for _, p := range reg.Pods {
-		sc, err := Start(Config{
-			NodeID: p.NodeID(), IP: p.IP, XDS: m.xds.Addr(),
-			Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version,
-			Principal: p.SPIFFEID(xdsgen.TrustDomain), Seed: 7,
-		})
-		require.NoError(t, err, p.Name)
-		t.Cleanup(func() { require.NoError(t, sc.Close()) })
-		m.proxies[p.Name] = sc
-	}
-	for name, sc := range m.proxies {
-		select {
-		case <-sc.Ready():
-		case <-time.After(mtWait):
-			require.FailNow(t, "sidecar not ready", name)
-		}
-	}
-	m.converge(v)
-	return m
-}
-
-// issue gives every pod a fresh certificate from the mesh CA.
-func (m *mtMesh) issue() {
-	m.t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, p := range m.reg.Pods {
-		id, err := m.ca.WorkloadID(p.Namespace, p.ServiceAccount)
-		require.NoError(m.t, err)
-		c, err := m.ca.Issue(id)
-		require.NoError(m.t, err)
-		m.certs[p.NodeID()] = c
-	}
-}
-
-func (m *mtMesh) cert(pod string) *ca.Cert {
-	p, ok := m.reg.Pod(pod)
-	require.True(m.t, ok, pod)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.certs[p.NodeID()]
-}
-
-// publish sets the next version of every pod's config and secrets.
-func (m *mtMesh) publish() string {
-	m.t.Helper()
-	m.version++
-	v := strconv.Itoa(m.version)
-	gen := xdsgen.New(m.reg, m.cfg)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, p := range m.reg.Pods {
-		res := gen.ForSidecar(p)
-		c := m.certs[p.NodeID()]
-		res.Secrets = xdsgen.Secrets(c.CertPEM, c.KeyPEM, m.ca.RootPEM())
-		snap, err := res.Snapshot(v)
-		require.NoError(m.t, err)
-		require.NoError(m.t, m.xds.SetSnapshot(context.Background(), p.NodeID(), snap))
-	}
-	return v
-}
-
-// converge waits until every sidecar has ACKed version v, SDS included:
-// xdsserver.WaitConverged waits for CDS, EDS, LDS and RDS only, and a
-// sidecar asks for its secrets once clusters and listeners name them, so
-// they come last. There is no event for that: poll, within a bound.
-// (CDS and LDS of version v are applied by then, so needSecrets is known.)
-func (m *mtMesh) converge(v string) {
-	m.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), mtWait)
-	defer cancel()
-	var nodes []string
-	for _, p := range m.reg.Pods {
-		nodes = append(nodes, p.NodeID())
-	}
-	require.NoError(m.t, m.xds.WaitConverged(ctx, nodes, v))
-	require.Eventually(m.t, func() bool {
-		for _, p := range m.reg.Pods {
-			// A sidecar whose config names no secret never asks for them.
-			if m.proxies[p.Name].needSecrets.Load() && m.xds.Acked(p.NodeID(), resource.SecretType) != v {
-				return false
-			}
-		}
-		return true
-	}, mtWait, time.Millisecond, "secrets of version %s not ACKed", v)
+	return newRig(t, rigOpts{topo: topo, cfg: cfg, ttl: ttl, seed: 7})
 }
 
 // inbound is a pod's inbound address: its IP and container port, as in EDS.
-func (m *mtMesh) inbound(pod string) string {
+func (m *rig) inbound(pod string) string {
 	p, ok := m.reg.Pod(pod)
 	require.True(m.t, ok, pod)
 	return net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port))
@@ -244,49 +73,20 @@ func (m *mtMesh) inbound(pod string) string {
 
 // via is a client that sends through a pod's sidecar, as its app does;
 // every request gets a connection of its own.
-func (m *mtMesh) via(pod string) *http.Client {
+func (m *rig) via(pod string) *http.Client {
 	tr := &http.Transport{
 		Proxy:             http.ProxyURL(&url.URL{Scheme: "http", Host: m.proxies[pod].OutboundAddr()}),
 		DisableKeepAlives: true,
 	}
 	m.t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: mtWait}
-}
-
-type mtResp struct {
-	code  int
-	body  string
-	flags string
-	tls   *tls.ConnectionState
-}
-
-// do sends one request and reads the whole answer; a transport error is
-// returned, not fatal.
-func mtDo(c *http.Client, method, u string, hdr ...string) (mtResp, error) {
-	req, err := http.NewRequest(method, u, nil)
-	if err != nil {
-		return mtResp{}, err
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return mtResp{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return mtResp{}, err
-	}
-	return mtResp{code: resp.StatusCode, body: string(b), flags: resp.Header.Get(HeaderResponseFlags), tls: resp.TLS}, nil
+	return &http.Client{Transport: tr, Timeout: rigWait}
 }
 
 // tlsClient dials a pod's inbound port itself with a client certificate
 // (none when c is nil), checking that the server presents a certificate
 // of the mesh for wantServer, as a sidecar does. No keep-alive, no session
 // resumption: each request is a full handshake.
-func (m *mtMesh) tlsClient(c *ca.Cert, wantServer string) *http.Client {
+func (m *rig) tlsClient(c *ca.Cert, wantServer string) *http.Client {
 	bundle := x509bundle.FromX509Authorities(m.ca.TrustDomain(), []*x509.Certificate{m.ca.Root()})
 	cfg := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
@@ -309,50 +109,14 @@ func (m *mtMesh) tlsClient(c *ca.Cert, wantServer string) *http.Client {
 	}
 	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
 	m.t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: mtWait}
+	return &http.Client{Transport: tr, Timeout: rigWait}
 }
 
 // plainClient talks plaintext HTTP, as a pod without a sidecar.
-func (m *mtMesh) plainClient() *http.Client {
+func (m *rig) plainClient() *http.Client {
 	tr := &http.Transport{DisableKeepAlives: true}
 	m.t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: mtWait}
-}
-
-// counter sums a counter's series on a pod's sidecar whose labels include want.
-func (m *mtMesh) counter(pod, name string, want map[string]string) (float64, error) {
-	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: mtWait}
-	resp, err := c.Get(m.proxies[pod].MetricsURL())
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	tp := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := tp.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	var sum float64
-	for _, mt := range fams[name].GetMetric() {
-		if labelsInclude(mt.GetLabel(), want) {
-			sum += mt.GetCounter().GetValue()
-		}
-	}
-	return sum, nil
-}
-
-// eventuallyCounter waits until a counter reaches want: a sidecar records a
-// request after writing its response, and there is no event for that.
-func (m *mtMesh) eventuallyCounter(pod, name string, labels map[string]string, want float64) {
-	m.t.Helper()
-	var got float64
-	var err error
-	if !assert.Eventually(m.t, func() bool {
-		got, err = m.counter(pod, name, labels)
-		return err == nil && got == want
-	}, mtWait, 5*time.Millisecond) {
-		m.t.Logf("%s%v on %s = %v (err %v), want %v", name, labels, pod, got, err, want)
-	}
+	return &http.Client{Transport: tr, Timeout: rigWait}
 }
 
 func mtTopology(callers ...string) registry.Topology {
@@ -392,11 +156,11 @@ func meshStrict() meshconfig.Config {
 	}}
 }
 
-const paymentURL = "http://" + e2ePaymentHost + "/pay"
+const paymentURL = "http://" + rigPaymentHost + "/pay"
 
 // refusedBeforeHTTP checks that a request failed at the connection, with no
 // HTTP answer at all.
-func refusedBeforeHTTP(t *testing.T, r mtResp, err error, what string) {
+func refusedBeforeHTTP(t *testing.T, r rigResp, err error, what string) {
 	t.Helper()
 	require.Error(t, err, "%s got an answer: %d %q", what, r.code, r.body)
 	assert.Zero(t, r.code, what)
@@ -412,24 +176,24 @@ func TestMTLSStrictRefusesAllButMeshCertificates(t *testing.T) {
 	addr := m.inbound("payment-v1-0")
 
 	t.Run("raw TCP", func(t *testing.T) {
-		c, err := net.DialTimeout("tcp", addr, mtWait)
+		c, err := net.DialTimeout("tcp", addr, rigWait)
 		require.NoError(t, err)
 		defer c.Close()
 		_, err = io.WriteString(c, "hello, anyone there?\r\n\r\n")
 		require.NoError(t, err)
 		// The deadline only bounds a broken listener; a closed connection ends the read at once.
-		require.NoError(t, c.SetReadDeadline(time.Now().Add(mtWait)))
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(rigWait)))
 		b, err := io.ReadAll(c)
 		assert.Empty(t, b, "STRICT answered raw bytes")
 		var ne net.Error
 		assert.False(t, errors.As(err, &ne) && ne.Timeout(), "the connection stayed open: %v", err)
 	})
 	t.Run("plaintext HTTP", func(t *testing.T) {
-		r, err := mtDo(m.plainClient(), http.MethodGet, "http://"+addr+"/pay")
+		r, err := rigDo(m.plainClient(), http.MethodGet, "http://"+addr+"/pay")
 		refusedBeforeHTTP(t, r, err, "plaintext HTTP")
 	})
 	t.Run("TLS without a client certificate", func(t *testing.T) {
-		r, err := mtDo(m.tlsClient(nil, mtPaymentID), http.MethodGet, "https://"+addr+"/pay")
+		r, err := rigDo(m.tlsClient(nil, mtPaymentID), http.MethodGet, "https://"+addr+"/pay")
 		refusedBeforeHTTP(t, r, err, "TLS without a certificate")
 		assert.ErrorContains(t, err, "certificate required")
 	})
@@ -440,7 +204,7 @@ func TestMTLSStrictRefusesAllButMeshCertificates(t *testing.T) {
 		require.NoError(t, err)
 		c, err := foreign.Issue(id)
 		require.NoError(t, err)
-		r, err := mtDo(m.tlsClient(c, mtPaymentID), http.MethodGet, "https://"+addr+"/pay")
+		r, err := rigDo(m.tlsClient(c, mtPaymentID), http.MethodGet, "https://"+addr+"/pay")
 		refusedBeforeHTTP(t, r, err, "a foreign certificate")
 		assert.ErrorContains(t, err, "bad certificate", "the server's verification refuses it")
 	})
@@ -449,14 +213,14 @@ func TestMTLSStrictRefusesAllButMeshCertificates(t *testing.T) {
 		require.NoError(t, err)
 		c, err := m.ca.IssueExpired(id)
 		require.NoError(t, err)
-		r, err := mtDo(m.tlsClient(c, mtPaymentID), http.MethodGet, "https://"+addr+"/pay")
+		r, err := rigDo(m.tlsClient(c, mtPaymentID), http.MethodGet, "https://"+addr+"/pay")
 		refusedBeforeHTTP(t, r, err, "an expired certificate")
 		assert.ErrorContains(t, err, "bad certificate")
 	})
 	require.Empty(t, m.apps["payment-v1-0"].requests(), "a refused connection reached the app")
 
 	t.Run("mesh certificate", func(t *testing.T) {
-		r, err := mtDo(m.tlsClient(m.cert("order-v1-0"), mtPaymentID), http.MethodGet, "https://"+addr+"/pay")
+		r, err := rigDo(m.tlsClient(m.cert("order-v1-0"), mtPaymentID), http.MethodGet, "https://"+addr+"/pay")
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusOK, r.code, r.body)
 		seen := m.apps["payment-v1-0"].requests()
@@ -472,7 +236,7 @@ func TestMTLSStrictRefusesAllButMeshCertificates(t *testing.T) {
 	})
 	t.Run("order's sidecar", func(t *testing.T) {
 		// Auto mTLS: the endpoint carries tlsMode=istio, the sidecar presents order's certificate.
-		r, err := mtDo(m.via("order-v1-0"), http.MethodPost, paymentURL)
+		r, err := rigDo(m.via("order-v1-0"), http.MethodPost, paymentURL)
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusOK, r.code, r.body)
 		seen := m.apps["payment-v1-0"].requests()
@@ -485,7 +249,7 @@ func TestMTLSStrictRefusesAllButMeshCertificates(t *testing.T) {
 			"source_workload": "order-v1", "response_code": "200",
 		}, 1)
 	})
-	plain, err := m.counter("payment-v1-0", "istio_requests_total", map[string]string{"connection_security_policy": "none"})
+	plain, err := m.scrape("payment-v1-0", "istio_requests_total", map[string]string{"connection_security_policy": "none"})
 	require.NoError(t, err)
 	assert.Zero(t, plain, "STRICT let plaintext through")
 }
@@ -496,13 +260,13 @@ func TestMTLSPermissiveServesBothAndLabelsThem(t *testing.T) {
 	m := newMTMesh(t, mtTopology("order"), meshconfig.Config{}, 0)
 	addr := m.inbound("payment-v1-0")
 
-	r, err := mtDo(m.plainClient(), http.MethodGet, "http://"+addr+"/pay")
+	r, err := rigDo(m.plainClient(), http.MethodGet, "http://"+addr+"/pay")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, r.code)
-	r, err = mtDo(m.tlsClient(m.cert("order-v1-0"), mtPaymentID), http.MethodGet, "https://"+addr+"/pay")
+	r, err = rigDo(m.tlsClient(m.cert("order-v1-0"), mtPaymentID), http.MethodGet, "https://"+addr+"/pay")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, r.code)
-	r, err = mtDo(m.via("order-v1-0"), http.MethodPost, paymentURL)
+	r, err = rigDo(m.via("order-v1-0"), http.MethodPost, paymentURL)
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, r.code)
 
@@ -527,9 +291,9 @@ func TestMTLSDisableAndAutoMTLS(t *testing.T) {
 		m := newMTMesh(t, mtTopology("order"), meshconfig.Config{PeerAuthentications: []*securityv1.PeerAuthentication{
 			mtPA("default", "default", nil, security.PeerAuthentication_MutualTLS_DISABLE, nil),
 		}}, 0)
-		r, err := mtDo(m.tlsClient(m.cert("order-v1-0"), mtPaymentID), http.MethodGet, "https://"+m.inbound("payment-v1-0")+"/pay")
+		r, err := rigDo(m.tlsClient(m.cert("order-v1-0"), mtPaymentID), http.MethodGet, "https://"+m.inbound("payment-v1-0")+"/pay")
 		refusedBeforeHTTP(t, r, err, "TLS to a DISABLE port")
-		r, err = mtDo(m.via("order-v1-0"), http.MethodPost, paymentURL)
+		r, err = rigDo(m.via("order-v1-0"), http.MethodPost, paymentURL)
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusOK, r.code)
 		seen := m.apps["payment-v1-0"].requests()
@@ -543,19 +307,18 @@ func TestMTLSDisableAndAutoMTLS(t *testing.T) {
 		m := newMTMesh(t, mtTopology("order"), meshconfig.Config{PeerAuthentications: []*securityv1.PeerAuthentication{
 			mtPA("payment", "default", map[string]string{"app": "payment"}, security.PeerAuthentication_MutualTLS_DISABLE, nil),
 		}}, 0)
-		r, err := mtDo(m.via("order-v1-0"), http.MethodPost, paymentURL)
+		r, err := rigDo(m.via("order-v1-0"), http.MethodPost, paymentURL)
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusServiceUnavailable, r.code, "mTLS to a plaintext-only port fails the connection")
 		assert.Contains(t, r.flags, flagConnectFailure)
 		assert.Empty(t, m.apps["payment-v1-0"].requests())
 
-		dr := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: "payment", Namespace: "default"}}
-		proto.Merge(&dr.Spec, &networking.DestinationRule{Host: "payment", TrafficPolicy: &networking.TrafficPolicy{
+		dr := rigDR(&networking.TrafficPolicy{
 			Tls: &networking.ClientTLSSettings{Mode: networking.ClientTLSSettings_DISABLE},
-		}})
+		})
 		m.cfg.DestinationRules = []*networkingv1.DestinationRule{dr}
 		m.converge(m.publish())
-		r, err = mtDo(m.via("order-v1-0"), http.MethodPost, paymentURL)
+		r, err = rigDo(m.via("order-v1-0"), http.MethodPost, paymentURL)
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusOK, r.code, r.body)
 		seen := m.apps["payment-v1-0"].requests()
@@ -567,9 +330,9 @@ func TestMTLSDisableAndAutoMTLS(t *testing.T) {
 			mtPA("payment", "default", map[string]string{"app": "payment"}, security.PeerAuthentication_MutualTLS_DISABLE,
 				map[uint32]security.PeerAuthentication_MutualTLS_Mode{8080: security.PeerAuthentication_MutualTLS_STRICT}),
 		}}, 0)
-		r, err := mtDo(m.plainClient(), http.MethodGet, "http://"+m.inbound("payment-v1-0")+"/pay")
+		r, err := rigDo(m.plainClient(), http.MethodGet, "http://"+m.inbound("payment-v1-0")+"/pay")
 		refusedBeforeHTTP(t, r, err, "plaintext to a port-level STRICT port")
-		r, err = mtDo(m.via("order-v1-0"), http.MethodPost, paymentURL)
+		r, err = rigDo(m.via("order-v1-0"), http.MethodPost, paymentURL)
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusOK, r.code, r.body)
 	})
@@ -580,10 +343,9 @@ func TestMTLSDisableAndAutoMTLS(t *testing.T) {
 // DestinationRule's idleTimeout), so new handshakes keep happening, and
 // they must use the new certificates. Not one request may fail.
 func TestMTLSRotationUnderLoad(t *testing.T) {
-	dr := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: "payment", Namespace: "default"}}
-	proto.Merge(&dr.Spec, &networking.DestinationRule{Host: "payment", TrafficPolicy: &networking.TrafficPolicy{
+	dr := rigDR(&networking.TrafficPolicy{
 		ConnectionPool: &networking.ConnectionPoolSettings{Http: &networking.ConnectionPoolSettings_HTTPSettings{IdleTimeout: durationpb.New(time.Millisecond)}},
-	}})
+	})
 	cfg := meshStrict()
 	cfg.DestinationRules = []*networkingv1.DestinationRule{dr}
 	// Certificates that would expire during the test if they were not rotated.
@@ -596,7 +358,7 @@ func TestMTLSRotationUnderLoad(t *testing.T) {
 	sawHash := make(chan struct{}, 1)
 	warm := make(chan struct{}, 1)
 	app.mu.Lock()
-	app.notify = func(s mtSeen) {
+	app.notify = func(s rigSeen) {
 		if len(app.seen) == 20 {
 			warm <- struct{}{}
 		}
@@ -633,7 +395,7 @@ func TestMTLSRotationUnderLoad(t *testing.T) {
 			case <-tick.C:
 			}
 			sent++
-			r, err := mtDo(client, http.MethodPost, paymentURL)
+			r, err := rigDo(client, http.MethodPost, paymentURL)
 			if err != nil || r.code != http.StatusOK {
 				failed++
 				if len(failures) < 5 {
@@ -644,7 +406,7 @@ func TestMTLSRotationUnderLoad(t *testing.T) {
 	}()
 	select {
 	case <-warm:
-	case <-time.After(mtWait):
+	case <-time.After(rigWait):
 		require.FailNow(t, "the load did not get going")
 	}
 
@@ -665,11 +427,11 @@ func TestMTLSRotationUnderLoad(t *testing.T) {
 		assert.Equal(t, m.cert("payment-v1-0").Serial.String(), payment.CertSerial())
 		select {
 		case <-sawHash:
-		case <-time.After(mtWait):
+		case <-time.After(rigWait):
 			assert.Fail(t, "payment never saw order's new certificate", "round %d", round)
 		}
 		// A client of our own sees payment's new certificate.
-		r, err := mtDo(m.tlsClient(m.cert("order-v1-0"), mtPaymentID), http.MethodGet, "https://"+m.inbound("payment-v1-0")+"/pay")
+		r, err := rigDo(m.tlsClient(m.cert("order-v1-0"), mtPaymentID), http.MethodGet, "https://"+m.inbound("payment-v1-0")+"/pay")
 		require.NoError(t, err)
 		assert.Equal(t, m.cert("payment-v1-0").Serial, r.tls.PeerCertificates[0].SerialNumber, "round %d: payment's server certificate", round)
 	}
@@ -678,7 +440,7 @@ func TestMTLSRotationUnderLoad(t *testing.T) {
 	t.Logf("%d requests, %d failed", sent, failed)
 	assert.Positive(t, sent)
 	assert.Zero(t, failed, "failures: %v", failures)
-	v, err := m.counter("order-v1-0", "meshbench_sds_certificate_rotations_total", nil)
+	v, err := m.scrape("order-v1-0", "meshbench_sds_certificate_rotations_total", nil)
 	require.NoError(t, err)
 	assert.Equal(t, 2.0, v)
 }
@@ -717,9 +479,9 @@ func TestAuthorizationPolicyEvaluation(t *testing.T) {
 		want   int
 	}{
 		{"order may pay", order, http.MethodPost, paymentURL, nil, http.StatusOK},
-		{"order may read a refund", order, http.MethodGet, "http://" + e2ePaymentHost + "/pay/refunds/7", nil, http.StatusOK},
+		{"order may read a refund", order, http.MethodGet, "http://" + rigPaymentHost + "/pay/refunds/7", nil, http.StatusOK},
 		{"DENY is judged before ALLOW", order, http.MethodPost, paymentURL, []string{"x-block", "yes"}, http.StatusForbidden},
-		{"ALLOW in force: an unmatched path is refused", order, http.MethodPost, "http://" + e2ePaymentHost + "/admin", nil, http.StatusForbidden},
+		{"ALLOW in force: an unmatched path is refused", order, http.MethodPost, "http://" + rigPaymentHost + "/admin", nil, http.StatusForbidden},
 		{"ALLOW in force: an unmatched method is refused", order, http.MethodDelete, paymentURL, nil, http.StatusForbidden},
 		{"audit is not order", audit, http.MethodPost, paymentURL, nil, http.StatusForbidden},
 		{"audit cannot pass for order by header", audit, http.MethodPost, paymentURL, []string{HeaderPeerMetadata, forged}, http.StatusForbidden},
@@ -727,7 +489,7 @@ func TestAuthorizationPolicyEvaluation(t *testing.T) {
 		{"order's certificate, held by the test", m.tlsClient(m.cert("order-v1-0"), mtPaymentID), http.MethodPost, "https://" + m.inbound("payment-v1-0") + "/pay", nil, http.StatusOK},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r, err := mtDo(c.client, c.method, c.url, c.hdr...)
+			r, err := rigDo(c.client, c.method, c.url, c.hdr...)
 			require.NoError(t, err)
 			assert.Equal(t, c.want, r.code, r.body)
 			if c.want == http.StatusForbidden {

@@ -1,357 +1,40 @@
 package sidecar
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/netip"
-	"net/url"
 	"sort"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/meshbench/meshbench/sim/ca"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
-	"github.com/meshbench/meshbench/sim/xdsserver"
 )
 
-// Behaviour tests of the resilience features with real listeners: an
-// xdsserver on its own 127.x address publishes what xdsgen generates for a
-// small topology (order → payment); builtin sidecars, each on its pod's
-// 127.x address, fetch it over ADS; every payment pod's app is an
-// httptest server the test programs; the test itself is order's app and
+// Behaviour tests of the resilience features with real listeners, on the
+// shared rig (rig_test.go): an xdsserver on its own 127.x address
+// publishes what xdsgen generates for a small topology (order → payment);
+// builtin sidecars, each on its pod's 127.x address, fetch it over ADS;
+// every pod's app is an httptest server the test programs; the test itself is order's app and
 // calls payment through order's sidecar (its 15001 listener, as an HTTP
 // proxy). Each test names the Envoy or Istio semantic it checks.
-//
-// This rig is this file's own, on purpose: other test files' rigs change
-// with their features.
 
-const (
-	rzPaymentHost = "payment.default.svc.cluster.local"
-	rzCaller      = "order-v1-0"
-	rzWait        = 15 * time.Second
-)
-
-// rzSeen is one request as an app saw it.
-type rzSeen struct {
-	id, attempt, host string
-}
-
-// rzApp is one payment pod's app: it records every request and answers
-// with handle (by default 200 and its pod name).
-type rzApp struct {
-	pod    string
-	srv    *httptest.Server
-	handle func(w http.ResponseWriter, r *http.Request)
-
-	mu   sync.Mutex
-	seen []rzSeen
-	// arrived gets every request as it comes in (never blocking the app).
-	arrived chan rzSeen
-}
-
-func (a *rzApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := rzSeen{id: r.Header.Get("x-request-id"), attempt: r.Header.Get(HeaderAttemptCount), host: r.Host}
-	a.mu.Lock()
-	a.seen = append(a.seen, s)
-	a.mu.Unlock()
-	select {
-	case a.arrived <- s:
-	default:
-	}
-	if a.handle != nil {
-		a.handle(w, r)
-		return
-	}
-	_, _ = io.WriteString(w, a.pod)
-}
-
-func (a *rzApp) requests() []rzSeen {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]rzSeen(nil), a.seen...)
-}
-
-func (a *rzApp) count() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.seen)
-}
-
-// rzFail answers every request with code.
-func rzFail(code int) func(http.ResponseWriter, *http.Request) {
-	return func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code) }
-}
-
-type rzMesh struct {
-	t       *testing.T
-	reg     *registry.Registry
-	cfg     meshconfig.Config
-	xds     *xdsserver.Server
-	ca      *ca.CA
-	certs   map[string]*ca.Cert // by node id
-	apps    map[string]*rzApp   // payment pods' apps, by pod name
-	proxies map[string]*Sidecar
-	running []*registry.Pod
-	version int
-	client  *http.Client // through the caller's outbound listener
-	nextID  atomic.Int64
-}
-
-// rzSubnet finds a /24 of 127.64.0.0/10 whose first addresses have the
-// sidecar ports free and hands out .1, .2, ... (as sim/local/addr.go does).
-func rzSubnet(t *testing.T) func() (netip.Addr, error) {
+// newRZMesh is the shared rig (rig_test.go) with handlers by pod name and
+// the dead pods, which run nothing.
+func newRZMesh(t *testing.T, topo registry.Topology, cfg meshconfig.Config, handlers map[string]func(http.ResponseWriter, *http.Request), dead ...string) *rig {
 	t.Helper()
-	for range 50 {
-		b := [4]byte{127, byte(64 + rand.IntN(160)), byte(rand.IntN(256)), 0}
-		free := true
-		for host := byte(1); host <= 6 && free; host++ {
-			for _, port := range []int{PrometheusPort, xdsgen.VirtualOutboundPort, 8080, 15010} {
-				a := b
-				a[3] = host
-				l, err := net.Listen("tcp", netip.AddrPortFrom(netip.AddrFrom4(a), uint16(port)).String())
-				if err != nil {
-					free = false
-					break
-				}
-				_ = l.Close()
-			}
-		}
-		if free {
-			next := byte(0)
-			return func() (netip.Addr, error) {
-				next++
-				a := b
-				a[3] = next
-				return netip.AddrFrom4(a), nil
-			}
-		}
-	}
-	require.FailNow(t, "no free loopback /24")
-	return nil
-}
-
-// rzTopology is order (one pod) calling payment with the given versions.
-func rzTopology(payment ...registry.Version) registry.Topology {
-	return registry.Topology{Services: []registry.Service{
-		{Name: "order", Versions: []registry.Version{{Name: "v1"}}, Calls: []string{"payment"}, Path: "/orders"},
-		{Name: "payment", Versions: payment, Path: "/pay"},
-	}}
-}
-
-// newRZMesh starts the control plane on the subnet's first address, the
-// caller's sidecar and, for every payment pod not in dead, an app (handlers
-// by pod name) and a sidecar; publishes version 1 and waits until every
-// sidecar is Ready and has ACKed it. A dead pod runs nothing: its endpoint
-// (pod IP:8080) refuses connections.
-func newRZMesh(t *testing.T, topo registry.Topology, cfg meshconfig.Config, handlers map[string]func(http.ResponseWriter, *http.Request), dead ...string) *rzMesh {
-	t.Helper()
-	// Registered first, so it runs last, once everything below is closed.
-	leakOpt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, leakOpt) })
-
-	alloc := rzSubnet(t)
-	cpIP, err := alloc()
-	require.NoError(t, err)
-	reg, err := registry.New(topo, alloc)
-	require.NoError(t, err)
-	m := &rzMesh{t: t, reg: reg, cfg: cfg, apps: map[string]*rzApp{}, proxies: map[string]*Sidecar{}, certs: map[string]*ca.Cert{}}
-	// Workload certificates, served over SDS, so that sidecars talk auto
-	// mTLS to each other as the local runtime has them do.
-	m.ca, err = ca.New(xdsgen.TrustDomain, 0)
-	require.NoError(t, err)
-
-	m.xds = xdsserver.New(slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithTimeout(context.Background(), rzWait)
-	defer cancel()
-	require.NoError(t, m.xds.Start(ctx, net.JoinHostPort(cpIP.String(), "0")))
-	t.Cleanup(m.xds.Stop)
-
-	isDead := map[string]bool{}
-	for _, d := range dead {
-		_, ok := reg.Pod(d)
-		require.True(t, ok, d)
-		isDead[d] = true
-	}
-	for _, p := range reg.Pods {
-		if isDead[p.Name] {
-			continue
-		}
-		app := &rzApp{pod: p.Name, handle: handlers[p.Name], arrived: make(chan rzSeen, 1024)}
-		app.srv = httptest.NewServer(app)
-		t.Cleanup(app.srv.Close)
-		p.AppAddr = app.srv.Listener.Addr().String()
-		if p.Service == "payment" {
-			m.apps[p.Name] = app
-		}
-		m.running = append(m.running, p)
-		id, err := m.ca.WorkloadID(p.Namespace, p.ServiceAccount)
-		require.NoError(t, err)
-		m.certs[p.NodeID()], err = m.ca.Issue(id)
-		require.NoError(t, err)
-	}
-	v := m.publish()
-	for _, p := range m.running {
-		sc, err := Start(Config{
-			NodeID: p.NodeID(), IP: p.IP, XDS: m.xds.Addr(),
-			Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version,
-			Principal: p.SPIFFEID(xdsgen.TrustDomain),
-			Seed:      11,
-		})
-		require.NoError(t, err, p.Name)
-		t.Cleanup(func() { require.NoError(t, sc.Close()) })
-		m.proxies[p.Name] = sc
-	}
-	for name, sc := range m.proxies {
-		select {
-		case <-sc.Ready():
-		case <-time.After(rzWait):
-			require.FailNow(t, "sidecar not ready", name)
-		}
-	}
-	m.converge(v)
-
-	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: m.proxies[rzCaller].OutboundAddr()})}
-	t.Cleanup(tr.CloseIdleConnections)
-	m.client = &http.Client{Transport: tr, Timeout: rzWait}
-	return m
-}
-
-// publish sets the next version of every running pod's config, after
-// mutate, if any, has changed what xdsgen generated.
-func (m *rzMesh) publish(mutate ...func(*xdsgen.Resources)) string {
-	m.t.Helper()
-	m.version++
-	v := strconv.Itoa(m.version)
-	gen := xdsgen.New(m.reg, m.cfg)
-	for _, p := range m.running {
-		res := gen.ForSidecar(p)
-		c := m.certs[p.NodeID()]
-		res.Secrets = xdsgen.Secrets(c.CertPEM, c.KeyPEM, m.ca.RootPEM())
-		for _, f := range mutate {
-			f(&res)
-		}
-		snap, err := res.Snapshot(v)
-		require.NoError(m.t, err)
-		require.NoError(m.t, m.xds.SetSnapshot(context.Background(), p.NodeID(), snap))
-	}
-	return v
-}
-
-// converge waits until every running sidecar has ACKed version v.
-func (m *rzMesh) converge(v string) {
-	m.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), rzWait)
-	defer cancel()
-	var nodes []string
-	for _, p := range m.running {
-		nodes = append(nodes, p.NodeID())
-	}
-	require.NoError(m.t, m.xds.WaitConverged(ctx, nodes, v))
-}
-
-type rzResp struct {
-	id    string
-	code  int
-	flags string
-	body  string
-	took  time.Duration
-}
-
-// call sends one request to payment through the caller's sidecar, with an
-// x-request-id of its own so that the apps' records can be matched to it.
-func (m *rzMesh) call(hdr ...string) rzResp {
-	m.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+rzPaymentHost+"/pay", nil)
-	require.NoError(m.t, err)
-	id := fmt.Sprintf("rz-%d", m.nextID.Add(1))
-	req.Header.Set("x-request-id", id)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	start := time.Now()
-	resp, err := m.client.Do(req)
-	require.NoError(m.t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(m.t, err)
-	return rzResp{id: id, code: resp.StatusCode, flags: resp.Header.Get(HeaderResponseFlags), body: string(b), took: time.Since(start)}
-}
-
-// metric sums the series of a metric on a sidecar whose labels include want.
-func (m *rzMesh) metric(pod, name string, want map[string]string) float64 {
-	m.t.Helper()
-	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: rzWait}
-	resp, err := c.Get(m.proxies[pod].MetricsURL())
-	require.NoError(m.t, err)
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	require.NoError(m.t, err)
-	var sum float64
-	for _, mt := range fams[name].GetMetric() {
-		got := map[string]string{}
-		for _, l := range mt.GetLabel() {
-			got[l.GetName()] = l.GetValue()
-		}
-		match := true
-		for k, v := range want {
-			match = match && got[k] == v
-		}
-		if match {
-			sum += mt.GetCounter().GetValue() + mt.GetGauge().GetValue()
-		}
-	}
-	return sum
-}
-
-// rzCluster is the label set of payment's outbound cluster (no subset).
-var rzCluster = map[string]string{"cluster_name": "outbound|80||" + rzPaymentHost}
-
-// rzVS is payment's VirtualService with the given http routes.
-func rzVS(routes ...*networking.HTTPRoute) *networkingv1.VirtualService {
-	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "payment", Namespace: "default"}}
-	vs.Spec.Hosts = []string{"payment"}
-	vs.Spec.Http = routes
-	return vs
-}
-
-func rzDR(tp *networking.TrafficPolicy, subsets ...string) *networkingv1.DestinationRule {
-	dr := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: "payment", Namespace: "default"},
-		Spec: networking.DestinationRule{Host: "payment", TrafficPolicy: tp}}
-	for _, s := range subsets {
-		dr.Spec.Subsets = append(dr.Spec.Subsets, &networking.Subset{Name: s, Labels: map[string]string{"version": s}})
-	}
-	return dr
-}
-
-func rzRoute(subset string) []*networking.HTTPRouteDestination {
-	return []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "payment", Subset: subset}}}
-}
-
-func rzLB(lb networking.LoadBalancerSettings_SimpleLB) *networking.LoadBalancerSettings {
-	return &networking.LoadBalancerSettings{LbPolicy: &networking.LoadBalancerSettings_Simple{Simple: lb}}
+	return newRig(t, rigOpts{topo: topo, cfg: cfg, handlers: handlers, dead: dead, seed: 11})
 }
 
 // ---------------------------------------------------------------------------
@@ -368,15 +51,15 @@ func rzLB(lb networking.LoadBalancerSettings_SimpleLB) *networking.LoadBalancerS
 // makes the first pick of each request deterministic.
 func TestRetryThirdTrySucceedsOnAnotherHost(t *testing.T) {
 	cfg := meshconfig.Config{
-		DestinationRules: []*networkingv1.DestinationRule{rzDR(&networking.TrafficPolicy{LoadBalancer: rzLB(networking.LoadBalancerSettings_ROUND_ROBIN)})},
-		VirtualServices: []*networkingv1.VirtualService{rzVS(&networking.HTTPRoute{
-			Route:   rzRoute(""),
+		DestinationRules: []*networkingv1.DestinationRule{rigDR(&networking.TrafficPolicy{LoadBalancer: rigLB(networking.LoadBalancerSettings_ROUND_ROBIN)})},
+		VirtualServices: []*networkingv1.VirtualService{rigVS(&networking.HTTPRoute{
+			Route:   rigRoute(""),
 			Retries: &networking.HTTPRetry{Attempts: 3, RetryOn: "503"},
 		})},
 	}
-	m := newRZMesh(t, rzTopology(registry.Version{Name: "v1", Replicas: 3}), cfg, map[string]func(http.ResponseWriter, *http.Request){
-		"payment-v1-0": rzFail(http.StatusServiceUnavailable),
-		"payment-v1-1": rzFail(http.StatusServiceUnavailable),
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1", Replicas: 3}), cfg, map[string]func(http.ResponseWriter, *http.Request){
+		"payment-v1-0": rigFail(http.StatusServiceUnavailable),
+		"payment-v1-1": rigFail(http.StatusServiceUnavailable),
 	})
 	const n = 9
 	var ids []string
@@ -419,7 +102,7 @@ func TestRetryThirdTrySucceedsOnAnotherHost(t *testing.T) {
 	for _, b := range tries {
 		retries += float64(len(b) - 1)
 	}
-	assert.Equal(t, retries, m.metric(rzCaller, "envoy_cluster_upstream_rq_retry", rzCluster), "cluster.upstream_rq_retry counts every retry")
+	assert.Equal(t, retries, m.metric(rigCaller, "envoy_cluster_upstream_rq_retry", rigCluster), "cluster.upstream_rq_retry counts every retry")
 }
 
 // previous_hosts under a balancer that may pick the same host again: with
@@ -430,14 +113,14 @@ func TestRetryThirdTrySucceedsOnAnotherHost(t *testing.T) {
 // (route_components.proto RetryPolicy.host_selection_retry_max_attempts).
 func TestRetryPreviousHostsUnderRandomBalancer(t *testing.T) {
 	cfg := meshconfig.Config{
-		DestinationRules: []*networkingv1.DestinationRule{rzDR(&networking.TrafficPolicy{LoadBalancer: rzLB(networking.LoadBalancerSettings_RANDOM)})},
-		VirtualServices: []*networkingv1.VirtualService{rzVS(&networking.HTTPRoute{
-			Route:   rzRoute(""),
+		DestinationRules: []*networkingv1.DestinationRule{rigDR(&networking.TrafficPolicy{LoadBalancer: rigLB(networking.LoadBalancerSettings_RANDOM)})},
+		VirtualServices: []*networkingv1.VirtualService{rigVS(&networking.HTTPRoute{
+			Route:   rigRoute(""),
 			Retries: &networking.HTTPRetry{Attempts: 3, RetryOn: "5xx"},
 		})},
 	}
-	m := newRZMesh(t, rzTopology(registry.Version{Name: "v1", Replicas: 2}), cfg, map[string]func(http.ResponseWriter, *http.Request){
-		"payment-v1-0": rzFail(http.StatusServiceUnavailable),
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1", Replicas: 2}), cfg, map[string]func(http.ResponseWriter, *http.Request){
+		"payment-v1-0": rigFail(http.StatusServiceUnavailable),
 	})
 	const n = 100
 	for i := range n {
@@ -466,7 +149,7 @@ func TestRetryPreviousHostsUnderRandomBalancer(t *testing.T) {
 // selection attempts pick the refused one again, so every request succeeds.
 func TestDefaultPolicyRetriesRefusedConnection(t *testing.T) {
 	// payment-v1-0 runs nothing: connecting to it is refused.
-	m := newRZMesh(t, rzTopology(registry.Version{Name: "v1", Replicas: 2}), meshconfig.Config{}, nil, "payment-v1-0")
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1", Replicas: 2}), meshconfig.Config{}, nil, "payment-v1-0")
 	const n = 20
 	for i := range n {
 		r := m.call()
@@ -486,7 +169,7 @@ func TestDefaultPolicyRetriesRefusedConnection(t *testing.T) {
 		}
 	}
 	assert.Positive(t, retried, "requests whose first try was refused arrive as a later attempt: %v", seen)
-	assert.Equal(t, float64(retries), m.metric(rzCaller, "envoy_cluster_upstream_rq_retry", rzCluster))
+	assert.Equal(t, float64(retries), m.metric(rigCaller, "envoy_cluster_upstream_rq_retry", rigCluster))
 }
 
 // The same default policy has no retriable status codes, so a 503 from the
@@ -494,8 +177,8 @@ func TestDefaultPolicyRetriesRefusedConnection(t *testing.T) {
 // (EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY=false) adds retriable_status_codes
 // [503] to it, and then the 503 is retried on the other pod.
 func TestDefaultPolicyAnd503(t *testing.T) {
-	handlers := map[string]func(http.ResponseWriter, *http.Request){"payment-v1-0": rzFail(http.StatusServiceUnavailable)}
-	topo := rzTopology(registry.Version{Name: "v1", Replicas: 2})
+	handlers := map[string]func(http.ResponseWriter, *http.Request){"payment-v1-0": rigFail(http.StatusServiceUnavailable)}
+	topo := rigTopology(registry.Version{Name: "v1", Replicas: 2})
 	const n = 20
 
 	t.Run("not retried", func(t *testing.T) {
@@ -514,7 +197,7 @@ func TestDefaultPolicyAnd503(t *testing.T) {
 		for _, s := range append(m.apps["payment-v1-0"].requests(), m.apps["payment-v1-1"].requests()...) {
 			assert.Equal(t, "1", s.attempt)
 		}
-		assert.Zero(t, m.metric(rzCaller, "envoy_cluster_upstream_rq_retry", rzCluster))
+		assert.Zero(t, m.metric(rigCaller, "envoy_cluster_upstream_rq_retry", rigCluster))
 	})
 
 	t.Run("retried under the 1.23 profile", func(t *testing.T) {
@@ -533,7 +216,7 @@ func TestDefaultPolicyAnd503(t *testing.T) {
 		for _, s := range m.apps["payment-v1-1"].requests() {
 			assert.Equal(t, strconv.Itoa(failedAt[s.id]+1), s.attempt, "request %s", s.id)
 		}
-		assert.Equal(t, float64(m.apps["payment-v1-0"].count()), m.metric(rzCaller, "envoy_cluster_upstream_rq_retry", rzCluster))
+		assert.Equal(t, float64(m.apps["payment-v1-0"].count()), m.metric(rigCaller, "envoy_cluster_upstream_rq_retry", rigCluster))
 	})
 }
 
@@ -548,8 +231,8 @@ func TestDefaultPolicyAnd503(t *testing.T) {
 // docs). maxEjectionPercent 50 allows 1 of the 2 hosts out.
 func TestOutlierEjectsAfterThird5xxAndReturns(t *testing.T) {
 	const base = 300 * time.Millisecond
-	cfg := meshconfig.Config{DestinationRules: []*networkingv1.DestinationRule{rzDR(&networking.TrafficPolicy{
-		LoadBalancer: rzLB(networking.LoadBalancerSettings_ROUND_ROBIN),
+	cfg := meshconfig.Config{DestinationRules: []*networkingv1.DestinationRule{rigDR(&networking.TrafficPolicy{
+		LoadBalancer: rigLB(networking.LoadBalancerSettings_ROUND_ROBIN),
 		OutlierDetection: &networking.OutlierDetection{
 			Consecutive_5XxErrors: wrapperspb.UInt32(3),
 			Interval:              durationpb.New(100 * time.Millisecond),
@@ -557,8 +240,8 @@ func TestOutlierEjectsAfterThird5xxAndReturns(t *testing.T) {
 			MaxEjectionPercent:    50,
 		},
 	})}}
-	m := newRZMesh(t, rzTopology(registry.Version{Name: "v1", Replicas: 2}), cfg, map[string]func(http.ResponseWriter, *http.Request){
-		"payment-v1-0": rzFail(http.StatusServiceUnavailable),
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1", Replicas: 2}), cfg, map[string]func(http.ResponseWriter, *http.Request){
+		"payment-v1-0": rigFail(http.StatusServiceUnavailable),
 	})
 	bad := m.apps["payment-v1-0"]
 	// Round robin alternates: the bad pod's 3rd 503 comes within 6 requests.
@@ -579,9 +262,9 @@ func TestOutlierEjectsAfterThird5xxAndReturns(t *testing.T) {
 	}
 	assert.Positive(t, sent, "a request was sent while the host was ejected")
 	assert.Equal(t, 3, bad.count(), "no request reached the ejected host")
-	assert.Equal(t, 1.0, m.metric(rzCaller, "envoy_cluster_outlier_detection_ejections_enforced_total", map[string]string{
-		"cluster_name": rzCluster["cluster_name"], "kind": "consecutive_5xx"}))
-	assert.Equal(t, 1.0, m.metric(rzCaller, "envoy_cluster_outlier_detection_ejections_active", rzCluster))
+	assert.Equal(t, 1.0, m.metric(rigCaller, "envoy_cluster_outlier_detection_ejections_enforced_total", map[string]string{
+		"cluster_name": rigCluster["cluster_name"], "kind": "consecutive_5xx"}))
+	assert.Equal(t, 1.0, m.metric(rigCaller, "envoy_cluster_outlier_detection_ejections_active", rigCluster))
 
 	// Back in service after base_ejection_time: keep calling (paced, not
 	// as synchronisation: the return is a timer in the sidecar) until it gets
@@ -597,7 +280,7 @@ func TestOutlierEjectsAfterThird5xxAndReturns(t *testing.T) {
 	back := time.Since(ejectedBy)
 	assert.GreaterOrEqual(t, back, base-50*time.Millisecond, "back after base ejection time (less the 3rd response's own trip)")
 	assert.Less(t, back, base+2*time.Second, "back at an interval tick after base ejection time (generous: noisy machines)")
-	assert.Zero(t, m.metric(rzCaller, "envoy_cluster_outlier_detection_ejections_active", rzCluster))
+	assert.Zero(t, m.metric(rigCaller, "envoy_cluster_outlier_detection_ejections_active", rigCluster))
 }
 
 // max_ejection_percent is strict: Envoy ejects a host only if the ejected
@@ -607,8 +290,8 @@ func TestOutlierEjectsAfterThird5xxAndReturns(t *testing.T) {
 // 33% > 10%: the failing pod is never ejected and keeps getting requests;
 // the refusal counts in outlier_detection.ejections_overflow.
 func TestOutlierMaxEjectionPercentIsStrict(t *testing.T) {
-	cfg := meshconfig.Config{DestinationRules: []*networkingv1.DestinationRule{rzDR(&networking.TrafficPolicy{
-		LoadBalancer: rzLB(networking.LoadBalancerSettings_ROUND_ROBIN),
+	cfg := meshconfig.Config{DestinationRules: []*networkingv1.DestinationRule{rigDR(&networking.TrafficPolicy{
+		LoadBalancer: rigLB(networking.LoadBalancerSettings_ROUND_ROBIN),
 		OutlierDetection: &networking.OutlierDetection{
 			Consecutive_5XxErrors: wrapperspb.UInt32(3),
 			Interval:              durationpb.New(100 * time.Millisecond),
@@ -616,8 +299,8 @@ func TestOutlierMaxEjectionPercentIsStrict(t *testing.T) {
 			MaxEjectionPercent:    10,
 		},
 	})}}
-	m := newRZMesh(t, rzTopology(registry.Version{Name: "v1", Replicas: 3}), cfg, map[string]func(http.ResponseWriter, *http.Request){
-		"payment-v1-0": rzFail(http.StatusServiceUnavailable),
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1", Replicas: 3}), cfg, map[string]func(http.ResponseWriter, *http.Request){
+		"payment-v1-0": rigFail(http.StatusServiceUnavailable),
 	})
 	codes := map[int]int{}
 	for range 30 {
@@ -626,8 +309,8 @@ func TestOutlierMaxEjectionPercentIsStrict(t *testing.T) {
 	// Round robin over 3 hosts: the failing one gets every third request, all 10.
 	assert.Equal(t, map[int]int{200: 20, 503: 10}, codes)
 	assert.Equal(t, 10, m.apps["payment-v1-0"].count(), "never ejected")
-	assert.Zero(t, m.metric(rzCaller, "envoy_cluster_outlier_detection_ejections_enforced_total", rzCluster))
-	assert.Positive(t, m.metric(rzCaller, "envoy_cluster_outlier_detection_ejections_overflow", rzCluster))
+	assert.Zero(t, m.metric(rigCaller, "envoy_cluster_outlier_detection_ejections_enforced_total", rigCluster))
+	assert.Positive(t, m.metric(rigCaller, "envoy_cluster_outlier_detection_ejections_overflow", rigCluster))
 }
 
 // ---------------------------------------------------------------------------
@@ -642,13 +325,13 @@ func TestOutlierMaxEjectionPercentIsStrict(t *testing.T) {
 // retry an overflow. The app holds every request until the test releases it.
 func TestCircuitBreakerOverflowUO(t *testing.T) {
 	release := make(chan struct{})
-	cfg := meshconfig.Config{DestinationRules: []*networkingv1.DestinationRule{rzDR(&networking.TrafficPolicy{
+	cfg := meshconfig.Config{DestinationRules: []*networkingv1.DestinationRule{rigDR(&networking.TrafficPolicy{
 		ConnectionPool: &networking.ConnectionPoolSettings{
 			Tcp:  &networking.ConnectionPoolSettings_TCPSettings{MaxConnections: 1},
 			Http: &networking.ConnectionPoolSettings_HTTPSettings{Http1MaxPendingRequests: 1},
 		},
 	})}}
-	m := newRZMesh(t, rzTopology(registry.Version{Name: "v1"}), cfg, map[string]func(http.ResponseWriter, *http.Request){
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1"}), cfg, map[string]func(http.ResponseWriter, *http.Request){
 		"payment-v1-0": func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-release:
@@ -658,7 +341,7 @@ func TestCircuitBreakerOverflowUO(t *testing.T) {
 		},
 	})
 	const n = 5
-	results := make(chan rzResp, n)
+	results := make(chan rigResp, n)
 	var wg sync.WaitGroup
 	for range n {
 		wg.Add(1)
@@ -667,8 +350,8 @@ func TestCircuitBreakerOverflowUO(t *testing.T) {
 			results <- m.call()
 		}()
 	}
-	var got []rzResp
-	timeout := time.After(rzWait)
+	var got []rigResp
+	timeout := time.After(rigWait)
 	// 1 request in the connection, 1 pending: the other 3 are refused
 	// while the app still holds the first.
 	for len(got) < n-2 {
@@ -687,7 +370,7 @@ func TestCircuitBreakerOverflowUO(t *testing.T) {
 	// on its way when the others are refused); the pending one does not.
 	select {
 	case <-m.apps["payment-v1-0"].arrived:
-	case <-time.After(rzWait):
+	case <-time.After(rigWait):
 		require.FailNow(t, "the request holding the connection never reached the app")
 	}
 	assert.Equal(t, 1, m.apps["payment-v1-0"].count(), "only the request holding the connection reached the app")
@@ -698,8 +381,8 @@ func TestCircuitBreakerOverflowUO(t *testing.T) {
 		assert.Equal(t, http.StatusOK, r.code, "the request in the connection and the pending one complete: %s", r.flags)
 	}
 	assert.Equal(t, 2, m.apps["payment-v1-0"].count())
-	assert.Equal(t, float64(n-2), m.metric(rzCaller, "envoy_cluster_upstream_rq_pending_overflow", rzCluster))
-	assert.Zero(t, m.metric(rzCaller, "envoy_cluster_upstream_rq_retry", rzCluster))
+	assert.Equal(t, float64(n-2), m.metric(rigCaller, "envoy_cluster_upstream_rq_pending_overflow", rigCluster))
+	assert.Zero(t, m.metric(rigCaller, "envoy_cluster_upstream_rq_retry", rigCluster))
 }
 
 // ---------------------------------------------------------------------------
@@ -711,15 +394,15 @@ func TestCircuitBreakerOverflowUO(t *testing.T) {
 // the reply is 503 with flag FI ("The request was aborted with a response
 // code specified via fault injection").
 func TestFaultAbortNeverReachesApp(t *testing.T) {
-	cfg := meshconfig.Config{VirtualServices: []*networkingv1.VirtualService{rzVS(&networking.HTTPRoute{
-		Route:   rzRoute(""),
+	cfg := meshconfig.Config{VirtualServices: []*networkingv1.VirtualService{rigVS(&networking.HTTPRoute{
+		Route:   rigRoute(""),
 		Retries: &networking.HTTPRetry{Attempts: 3, RetryOn: "5xx"},
 		Fault: &networking.HTTPFaultInjection{Abort: &networking.HTTPFaultInjection_Abort{
 			ErrorType:  &networking.HTTPFaultInjection_Abort_HttpStatus{HttpStatus: 503},
 			Percentage: &networking.Percent{Value: 100},
 		}},
 	})}}
-	m := newRZMesh(t, rzTopology(registry.Version{Name: "v1"}), cfg, nil)
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1"}), cfg, nil)
 	for range 10 {
 		r := m.call()
 		assert.Equal(t, http.StatusServiceUnavailable, r.code)
@@ -727,7 +410,7 @@ func TestFaultAbortNeverReachesApp(t *testing.T) {
 		assert.Equal(t, "fault filter abort", r.body)
 	}
 	assert.Zero(t, m.apps["payment-v1-0"].count(), "the app never sees an aborted request")
-	assert.Zero(t, m.metric(rzCaller, "envoy_cluster_upstream_rq_retry", rzCluster))
+	assert.Zero(t, m.metric(rigCaller, "envoy_cluster_upstream_rq_retry", rigCluster))
 }
 
 // http[].timeout is Envoy's route timeout (RouteAction.timeout): when it
@@ -737,11 +420,11 @@ func TestFaultAbortNeverReachesApp(t *testing.T) {
 func TestRouteTimeout504UT(t *testing.T) {
 	const timeout = 100 * time.Millisecond
 	cancelled := make(chan struct{}, 1)
-	cfg := meshconfig.Config{VirtualServices: []*networkingv1.VirtualService{rzVS(&networking.HTTPRoute{
-		Route:   rzRoute(""),
+	cfg := meshconfig.Config{VirtualServices: []*networkingv1.VirtualService{rigVS(&networking.HTTPRoute{
+		Route:   rigRoute(""),
 		Timeout: durationpb.New(timeout),
 	})}}
-	m := newRZMesh(t, rzTopology(registry.Version{Name: "v1"}), cfg, map[string]func(http.ResponseWriter, *http.Request){
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1"}), cfg, map[string]func(http.ResponseWriter, *http.Request){
 		// Answers only when its caller goes away.
 		"payment-v1-0": func(_ http.ResponseWriter, r *http.Request) {
 			<-r.Context().Done()
@@ -756,7 +439,7 @@ func TestRouteTimeout504UT(t *testing.T) {
 	assert.Less(t, r.took, timeout+2*time.Second, "answered at the timeout (generous: noisy machines)")
 	select {
 	case <-cancelled:
-	case <-time.After(rzWait):
+	case <-time.After(rigWait):
 		require.FailNow(t, "the upstream request was not reset at the timeout")
 	}
 	assert.Equal(t, 1, m.apps["payment-v1-0"].count(), "a route timeout is not retried")
@@ -773,7 +456,7 @@ func TestRouteTimeout504UT(t *testing.T) {
 // service without a VirtualService, on its default route
 // (route/route.go buildSidecarVirtualHostForService).
 func TestRingHashOnHeader(t *testing.T) {
-	dr := rzDR(&networking.TrafficPolicy{
+	dr := rigDR(&networking.TrafficPolicy{
 		LoadBalancer: &networking.LoadBalancerSettings{LbPolicy: &networking.LoadBalancerSettings_ConsistentHash{
 			ConsistentHash: &networking.LoadBalancerSettings_ConsistentHashLB{
 				HashKey: &networking.LoadBalancerSettings_ConsistentHashLB_HttpHeaderName{HttpHeaderName: "x-user"},
@@ -781,7 +464,7 @@ func TestRingHashOnHeader(t *testing.T) {
 		}},
 	})
 	sticky := func(t *testing.T, cfg meshconfig.Config) {
-		m := newRZMesh(t, rzTopology(registry.Version{Name: "v1", Replicas: 3}), cfg, nil)
+		m := newRZMesh(t, rigTopology(registry.Version{Name: "v1", Replicas: 3}), cfg, nil)
 		hostOf := map[string]string{}
 		used := map[string]bool{}
 		for u := range 20 {
@@ -801,7 +484,7 @@ func TestRingHashOnHeader(t *testing.T) {
 	t.Run("VirtualService route", func(t *testing.T) {
 		sticky(t, meshconfig.Config{
 			DestinationRules: []*networkingv1.DestinationRule{dr},
-			VirtualServices:  []*networkingv1.VirtualService{rzVS(&networking.HTTPRoute{Route: rzRoute("")})},
+			VirtualServices:  []*networkingv1.VirtualService{rigVS(&networking.HTTPRoute{Route: rigRoute("")})},
 		})
 	})
 	t.Run("default route", func(t *testing.T) {
@@ -820,33 +503,33 @@ func TestRingHashOnHeader(t *testing.T) {
 // Istio's 1.27 and older profiles) the copy's Host is <host>-shadow.
 func TestMirrorSendsShadowCopy(t *testing.T) {
 	cfg := meshconfig.Config{
-		DestinationRules: []*networkingv1.DestinationRule{rzDR(nil, "v1", "v2")},
-		VirtualServices: []*networkingv1.VirtualService{rzVS(&networking.HTTPRoute{
-			Route:            rzRoute("v1"),
+		DestinationRules: []*networkingv1.DestinationRule{rigDR(nil, "v1", "v2")},
+		VirtualServices: []*networkingv1.VirtualService{rigVS(&networking.HTTPRoute{
+			Route:            rigRoute("v1"),
 			Mirror:           &networking.Destination{Host: "payment", Subset: "v2"},
 			MirrorPercentage: &networking.Percent{Value: 100},
 		})},
 	}
-	m := newRZMesh(t, rzTopology(registry.Version{Name: "v1"}, registry.Version{Name: "v2"}), cfg, map[string]func(http.ResponseWriter, *http.Request){
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1"}, registry.Version{Name: "v2"}), cfg, map[string]func(http.ResponseWriter, *http.Request){
 		// The shadow's answer is thrown away, whatever it is.
-		"payment-v2-0": rzFail(http.StatusInternalServerError),
+		"payment-v2-0": rigFail(http.StatusInternalServerError),
 	})
 	r := m.call()
 	require.Equal(t, http.StatusOK, r.code)
 	assert.Equal(t, "payment-v1-0", r.body, "the answer comes from the route's destination")
-	var shadow rzSeen
+	var shadow rigSeen
 	select {
 	case shadow = <-m.apps["payment-v2-0"].arrived:
-	case <-time.After(rzWait):
+	case <-time.After(rigWait):
 		require.FailNow(t, "no mirrored copy reached v2")
 	}
 	assert.Equal(t, r.id, shadow.id, "the copy is of the same request")
 	// Istio sets disable_shadow_host_suffix_append (PILOT_DISABLE_SHADOW_HOST_SUFFIX
 	// defaults to true, route.go TranslateRequestMirrorPolicy): the copy keeps the Host.
-	assert.Equal(t, rzPaymentHost, shadow.host)
+	assert.Equal(t, rigPaymentHost, shadow.host)
 	primary := m.apps["payment-v1-0"].requests()
 	require.Len(t, primary, 1)
-	assert.Equal(t, rzPaymentHost, primary[0].host, "the primary keeps its Host")
+	assert.Equal(t, rigPaymentHost, primary[0].host, "the primary keeps its Host")
 
 	// Envoy's default, disable_shadow_host_suffix_append false (what Istio
 	// sends under the 1.27 and older compatibility profiles,
@@ -868,11 +551,11 @@ func TestMirrorSendsShadowCopy(t *testing.T) {
 	assert.Equal(t, "payment-v1-0", r.body)
 	select {
 	case shadow = <-m.apps["payment-v2-0"].arrived:
-	case <-time.After(rzWait):
+	case <-time.After(rigWait):
 		require.FailNow(t, "no mirrored copy reached v2")
 	}
 	assert.Equal(t, r.id, shadow.id)
-	assert.Equal(t, rzPaymentHost+"-shadow", shadow.host)
+	assert.Equal(t, rigPaymentHost+"-shadow", shadow.host)
 }
 
 // The retry_on values the sidecar accepts are Istio's supportedRetryOnPolicies
