@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -219,39 +220,39 @@ func (m *Mesh) redirect(caller string, eps []*endpoint.ClusterLoadAssignment) {
 }
 
 // pauseGate freezes the connections of a pod's app while paused. The zero
-// value is open.
+// value is open; an open gate costs a connection one atomic load per read
+// or write.
 type pauseGate struct {
-	mu     sync.Mutex
-	paused chan struct{} // non-nil while paused; closed by resume
+	mu     sync.Mutex                    // serialises pause and resume
+	paused atomic.Pointer[chan struct{}] // set while paused; closed by resume
 }
 
 func (g *pauseGate) pause() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.paused == nil {
-		g.paused = make(chan struct{})
+	if g.paused.Load() == nil {
+		ch := make(chan struct{})
+		g.paused.Store(&ch)
 	}
 }
 
 func (g *pauseGate) resume() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.paused != nil {
-		close(g.paused)
-		g.paused = nil
+	if ch := g.paused.Load(); ch != nil {
+		close(*ch)
+		g.paused.Store(nil)
 	}
 }
 
 // wait blocks while the gate is paused, or until closed.
 func (g *pauseGate) wait(closed <-chan struct{}) error {
-	g.mu.Lock()
-	ch := g.paused
-	g.mu.Unlock()
+	ch := g.paused.Load()
 	if ch == nil {
 		return nil
 	}
 	select {
-	case <-ch:
+	case <-*ch:
 		return nil
 	case <-closed:
 		return net.ErrClosed
