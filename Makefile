@@ -55,7 +55,7 @@ fidelity:
 	cd fidelity && $(GO) test -count=1 ./...
 
 ## ci: what CI runs
-ci: lint test scenario
+ci: lint test fidelity scenario
 
 clean:
 	rm -rf bin $(RUNS) bench.out
