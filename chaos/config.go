@@ -76,36 +76,7 @@ func render(base meshconfig.Config, changes []layeredChange) (meshconfig.Config,
 
 // CopyConfig deep-copies the resources of a config, so that a change to the
 // copy never reaches the original.
-func CopyConfig(c meshconfig.Config) meshconfig.Config {
-	out := c
-	out.VirtualServices = nil
-	for _, vs := range c.VirtualServices {
-		out.VirtualServices = append(out.VirtualServices, vs.DeepCopy())
-	}
-	out.DestinationRules = nil
-	for _, dr := range c.DestinationRules {
-		out.DestinationRules = append(out.DestinationRules, dr.DeepCopy())
-	}
-	out.Gateways = nil
-	for _, gw := range c.Gateways {
-		out.Gateways = append(out.Gateways, gw.DeepCopy())
-	}
-	out.PeerAuthentications = nil
-	for _, pa := range c.PeerAuthentications {
-		out.PeerAuthentications = append(out.PeerAuthentications, pa.DeepCopy())
-	}
-	out.AuthorizationPolicies = nil
-	for _, ap := range c.AuthorizationPolicies {
-		out.AuthorizationPolicies = append(out.AuthorizationPolicies, ap.DeepCopy())
-	}
-	if c.Origin != nil {
-		out.Origin = make(map[string]string, len(c.Origin))
-		for k, v := range c.Origin {
-			out.Origin[k] = v
-		}
-	}
-	return out
-}
+func CopyConfig(c meshconfig.Config) meshconfig.Config { return c.DeepCopy() }
 
 // ChaosVirtualService names the VirtualService a mesh fault adds for a
 // service that has none.

@@ -43,3 +43,31 @@ type MeshSettings struct {
 
 // RootNamespace is Istio's default meshConfig.rootNamespace.
 const RootNamespace = "istio-system"
+
+// DeepCopy copies every resource, so that a change to the copy never reaches c.
+func (c Config) DeepCopy() Config {
+	out := c
+	out.VirtualServices = deepCopyAll(c.VirtualServices)
+	out.DestinationRules = deepCopyAll(c.DestinationRules)
+	out.Gateways = deepCopyAll(c.Gateways)
+	out.PeerAuthentications = deepCopyAll(c.PeerAuthentications)
+	out.AuthorizationPolicies = deepCopyAll(c.AuthorizationPolicies)
+	if c.Origin != nil {
+		out.Origin = make(map[string]string, len(c.Origin))
+		for k, v := range c.Origin {
+			out.Origin[k] = v
+		}
+	}
+	return out
+}
+
+func deepCopyAll[T interface{ DeepCopy() T }](in []T) []T {
+	if in == nil {
+		return nil
+	}
+	out := make([]T, len(in))
+	for i, v := range in {
+		out[i] = v.DeepCopy()
+	}
+	return out
+}

@@ -408,6 +408,12 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		} else {
 			x.dest = peer{workload: h.workload, namespace: h.namespace, app: h.app, version: h.version, principal: "unknown"}
 		}
+		if attempt > 1 {
+			// The transport may still read the last attempt's headers: a retry
+			// gets a map of its own. The first attempt, by far the most common,
+			// sends the prepared map itself.
+			ur.header = ur.header.Clone()
+		}
 		if vh.attemptCount {
 			ur.header.Set(HeaderAttemptCount, strconv.Itoa(attempt))
 		}
@@ -598,8 +604,7 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 		cancel()
 		return nil, "reset"
 	}
-	// Each attempt gets its own header map: the transport may still read the last one.
-	req.Header = ur.header.Clone()
+	req.Header = ur.header
 	req.Host = ur.host
 	if ur.body != nil {
 		req.ContentLength = int64(len(ur.body))
