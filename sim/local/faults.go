@@ -4,14 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/meshbench/meshbench/sim/runtime"
 )
@@ -19,13 +15,6 @@ import (
 // The hooks of runtime.FaultInjector: what package chaos needs of the local
 // runtime to inject faults into a running mesh.
 var _ runtime.FaultInjector = (*Mesh)(nil)
-
-// faultState is the part of a mesh that faults change; guarded by Mesh.mu.
-type faultState struct {
-	// redirects maps a pod to the address its endpoint takes in the EDS of
-	// each caller: caller (pod or gateway name) → host:port; "" means every caller.
-	redirects map[string]map[string]string
-}
 
 // runningPod returns a running pod by name.
 func (m *Mesh) runningPod(name string) (*pod, error) {
@@ -57,11 +46,7 @@ func (m *Mesh) CrashPod(ctx context.Context, name string) error {
 
 // SetPodReady implements runtime.FaultInjector.
 func (m *Mesh) SetPodReady(ctx context.Context, name string, ready bool) error {
-	if _, ok := m.reg.Pod(name); !ok {
-		return fmt.Errorf("no pod %q", name)
-	}
-	m.reg.SetReady(name, ready)
-	return m.push(ctx)
+	return m.cp.SetPodReady(ctx, name, ready)
 }
 
 // PausePod implements runtime.FaultInjector: the app's connections stop
@@ -95,7 +80,7 @@ func (m *Mesh) SetAppBehaviour(ctx context.Context, name string, b runtime.AppBe
 	if err != nil {
 		return err
 	}
-	declared := m.appConfig(pd.info, "")
+	declared := m.cp.AppConfig(pd.info, "")
 	lat, rate, status := declared.Latency, declared.ErrorRate, declared.ErrorStatus
 	if b.Latency != nil {
 		lat = *b.Latency
@@ -141,82 +126,7 @@ func (m *Mesh) InboundAddr(name string) (string, error) {
 
 // RedirectInbound implements runtime.FaultInjector.
 func (m *Mesh) RedirectInbound(ctx context.Context, name string, from []string, addr string) error {
-	if _, ok := m.reg.Pod(name); !ok {
-		return fmt.Errorf("no pod %q", name)
-	}
-	if addr != "" {
-		if _, err := netip.ParseAddrPort(addr); err != nil {
-			return fmt.Errorf("redirect %s: %w", name, err)
-		}
-	}
-	callers := from
-	if len(callers) == 0 {
-		callers = []string{""}
-	}
-	m.mu.Lock()
-	if m.fx.redirects == nil {
-		m.fx.redirects = map[string]map[string]string{}
-	}
-	r := m.fx.redirects[name]
-	if r == nil {
-		r = map[string]string{}
-		m.fx.redirects[name] = r
-	}
-	for _, c := range callers {
-		if addr == "" {
-			delete(r, c)
-		} else {
-			r[c] = addr
-		}
-	}
-	if len(r) == 0 {
-		delete(m.fx.redirects, name)
-	}
-	m.mu.Unlock()
-	return m.push(ctx)
-}
-
-// redirect rewrites, in the EDS generated for the proxy of caller, the
-// endpoints that RedirectInbound moved. push calls it with m.mu held.
-func (m *Mesh) redirect(caller string, eps []*endpoint.ClusterLoadAssignment) {
-	if len(m.fx.redirects) == 0 {
-		return
-	}
-	to := map[string]netip.AddrPort{} // inbound address → where this caller goes instead
-	for name, r := range m.fx.redirects {
-		addr, ok := r[caller]
-		if !ok {
-			addr, ok = r[""]
-		}
-		p, found := m.reg.Pod(name)
-		if !ok || !found {
-			continue
-		}
-		to[netip.AddrPortFrom(p.IP, uint16(p.Port)).String()] = netip.MustParseAddrPort(addr)
-	}
-	for i, cla := range eps {
-		var out *endpoint.ClusterLoadAssignment
-		for j, lle := range cla.GetEndpoints() {
-			for k, lb := range lle.GetLbEndpoints() {
-				sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
-				dst, ok := to[net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))]
-				if !ok {
-					continue
-				}
-				if out == nil {
-					// Never change what the generator built: it may share it.
-					out = proto.Clone(cla).(*endpoint.ClusterLoadAssignment)
-				}
-				out.Endpoints[j].LbEndpoints[k].GetEndpoint().Address = &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
-					Protocol: core.SocketAddress_TCP, Address: dst.Addr().String(),
-					PortSpecifier: &core.SocketAddress_PortValue{PortValue: uint32(dst.Port())},
-				}}}
-			}
-		}
-		if out != nil {
-			eps[i] = out
-		}
-	}
+	return m.cp.Redirect(ctx, name, from, addr)
 }
 
 // pauseGate freezes the connections of a pod's app while paused. The zero

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -17,10 +16,10 @@ import (
 	"sync"
 	"time"
 
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/meshbench/meshbench/fakesvc"
 	"github.com/meshbench/meshbench/sim/ca"
+	"github.com/meshbench/meshbench/sim/controlplane"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/runtime"
@@ -30,10 +29,7 @@ import (
 )
 
 // Gateway is the ingress gateway every local mesh has, named as Istio's default one.
-var Gateway = xdsgen.Gateway{
-	Name: "istio-ingressgateway", Namespace: "istio-system", Port: 8080,
-	Labels: map[string]string{"istio": "ingressgateway", "app": "istio-ingressgateway"},
-}
+var Gateway = controlplane.Gateway
 
 // Runtime is the local runtime.
 type Runtime struct{}
@@ -71,23 +67,15 @@ type pod struct {
 type Mesh struct {
 	log  *slog.Logger
 	seed int64
+	cp   *controlplane.ControlPlane
 	reg  *registry.Registry
 	xds  *xdsserver.Server
 	gw   xdsgen.Gateway
-	// ca issues the workload certificates; foreign is another trust domain's
-	// CA for pods that must hold a cert the mesh does not trust.
-	ca, foreign *ca.CA
-	certs       map[string]*ca.Cert // by node id
-	stopRotate  chan struct{}
-	rotateDone  chan struct{}
 
 	mu      sync.Mutex
-	cfg     meshconfig.Config
-	version int
 	pods    map[string]*pod
 	gateway *sidecar.Sidecar
 	stopped bool
-	fx      faultState // what faults changed (faults.go)
 }
 
 func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
@@ -111,20 +99,14 @@ func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Mesh{log: log, seed: spec.Seed, reg: reg, cfg: spec.Config, pods: map[string]*pod{}, certs: map[string]*ca.Cert{}}
-	m.gw = Gateway
-	m.gw.IP = gwIP
-	if m.ca, err = ca.New(xdsgen.TrustDomain, spec.Config.Mesh.CertTTL); err != nil {
-		return m, err
+	gw := Gateway
+	gw.IP = gwIP
+	cp, err := controlplane.New(spec, reg, gw)
+	if err != nil {
+		return nil, err
 	}
-	if m.foreign, err = ca.New("evil.local", spec.Config.Mesh.CertTTL); err != nil {
-		return m, err
-	}
-	if err := m.issueAll(); err != nil {
-		return m, err
-	}
-	m.xds = xdsserver.New(log.With("component", "xds"))
-	if err := m.xds.Start(ctx, net.JoinHostPort(cpIP.String(), "15010")); err != nil {
+	m := &Mesh{log: log, seed: spec.Seed, cp: cp, reg: reg, xds: cp.XDS(), gw: gw, pods: map[string]*pod{}}
+	if err := cp.Start(ctx, net.JoinHostPort(cpIP.String(), "15010")); err != nil {
 		return m, err
 	}
 	for _, p := range reg.Pods {
@@ -143,121 +125,26 @@ func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 			return m, err
 		}
 	}
-	gw, err := sidecar.Start(sidecar.Config{
-		NodeID: m.gw.NodeID(), Router: true, IP: gwIP, XDS: m.xds.Addr(),
+	gwp, err := sidecar.Start(sidecar.Config{
+		NodeID: m.gw.NodeID(), Router: true, IP: gwIP, XDS: m.xds.Addr(), XDSToken: cp.Token(m.gw.NodeID()),
 		Workload: m.gw.Name, Namespace: m.gw.Namespace, App: m.gw.Name, Version: "unknown",
-		Principal: gatewayID,
+		Principal: controlplane.GatewayID,
 		Log:       log, Seed: uint64(spec.Seed),
 	})
 	if err != nil {
 		return m, fmt.Errorf("start ingress gateway: %w", err)
 	}
-	m.gateway = gw
+	m.mu.Lock()
+	m.gateway = gwp
+	m.mu.Unlock()
 	if err := m.WaitConverged(ctx, m.Version()); err != nil {
 		return m, fmt.Errorf("mesh did not converge: %w", err)
-	}
-	if ttl := spec.Config.Mesh.CertTTL; ttl > 0 {
-		m.stopRotate, m.rotateDone = make(chan struct{}), make(chan struct{})
-		go m.rotate(ttl)
 	}
 	return m, nil
 }
 
-// gatewayID is the identity of Istio's default ingress gateway.
-const gatewayID = "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
-
-// issueAll gives every proxy a fresh certificate: from the mesh CA, or for a
-// pod marked so, from a foreign CA or already expired.
-func (m *Mesh) issueAll() error {
-	certs := map[string]*ca.Cert{}
-	for _, p := range m.reg.Pods {
-		if !p.Sidecar {
-			continue
-		}
-		id, err := m.ca.WorkloadID(p.Namespace, p.ServiceAccount)
-		if err != nil {
-			return err
-		}
-		var c *ca.Cert
-		switch p.Cert {
-		case "foreign":
-			fid, _ := m.foreign.WorkloadID(p.Namespace, p.ServiceAccount)
-			c, err = m.foreign.Issue(fid)
-		case "expired":
-			c, err = m.ca.IssueExpired(id)
-		default:
-			c, err = m.ca.Issue(id)
-		}
-		if err != nil {
-			return fmt.Errorf("certificate for %s: %w", p.Name, err)
-		}
-		certs[p.NodeID()] = c
-	}
-	gid, err := m.ca.WorkloadID(m.gw.Namespace, "istio-ingressgateway-service-account")
-	if err != nil {
-		return err
-	}
-	gc, err := m.ca.Issue(gid)
-	if err != nil {
-		return err
-	}
-	certs[m.gw.NodeID()] = gc
-	m.mu.Lock()
-	m.certs = certs
-	m.mu.Unlock()
-	return nil
-}
-
-// rotate re-issues every certificate at half its lifetime, as Istio's agent
-// does (SECRET_GRACE_PERIOD_RATIO 0.5), and pushes the new secrets over SDS.
-func (m *Mesh) rotate(ttl time.Duration) {
-	defer close(m.rotateDone)
-	t := time.NewTicker(ttl / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stopRotate:
-			return
-		case <-t.C:
-			if err := m.issueAll(); err != nil {
-				m.log.Warn("certificate rotation failed; proxies keep their certificates", "err", err)
-				continue
-			}
-			if err := m.push(context.Background()); err != nil {
-				m.log.Warn("pushing rotated certificates", "err", err)
-			}
-		}
-	}
-}
-
 // CA is the mesh's certificate authority (for chaos: stop issuing).
-func (m *Mesh) CA() *ca.CA { return m.ca }
-
-// appConfig derives a pod's fakesvc config from the topology.
-func (m *Mesh) appConfig(p *registry.Pod, proxy string) fakesvc.Config {
-	svc, _ := m.reg.Service(p.Service)
-	var ver registry.Version
-	for _, v := range svc.Versions {
-		if v.Name == p.Version {
-			ver = v
-		}
-	}
-	var calls []fakesvc.Call
-	for _, c := range svc.Calls {
-		if t, ok := m.reg.Service(c); ok {
-			calls = append(calls, fakesvc.Call{Service: t.Name, Port: t.Port, Path: t.Path})
-		}
-	}
-	seed := m.seed
-	for _, b := range []byte(p.Name) {
-		seed = seed*31 + int64(b)
-	}
-	return fakesvc.Config{
-		Service: p.Service, Version: p.Version, Pod: p.Name, Namespace: p.Namespace,
-		Latency: ver.Latency, ErrorRate: ver.ErrorRate, ErrorStatus: ver.ErrorStatus,
-		Calls: calls, Proxy: proxy, Seed: seed,
-	}
-}
+func (m *Mesh) CA() *ca.CA { return m.cp.CA() }
 
 // startApp starts a pod's app on the pod IP at an ephemeral port; the
 // sidecar's inbound listener takes the container port in front of it. A pod
@@ -265,10 +152,10 @@ func (m *Mesh) appConfig(p *registry.Pod, proxy string) fakesvc.Config {
 // of a service directly, as through a ClusterIP.
 func (m *Mesh) startApp(p *registry.Pod) error {
 	proxy, listen := net.JoinHostPort(p.IP.String(), strconv.Itoa(xdsgen.VirtualOutboundPort)), net.JoinHostPort(p.IP.String(), "0")
-	cfg := m.appConfig(p, proxy)
+	cfg := m.cp.AppConfig(p, proxy)
 	if !p.Sidecar {
 		cfg.Proxy, listen = "", net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port))
-		cfg.Resolve = m.resolve
+		cfg.Resolve = m.cp.Resolve
 	}
 	app, err := fakesvc.New(cfg)
 	if err != nil {
@@ -295,31 +182,15 @@ func (m *Mesh) startApp(p *registry.Pod) error {
 	return nil
 }
 
-// resolve picks a ready pod of a service, as kube-proxy does for a ClusterIP.
-func (m *Mesh) resolve(service string, port int) (string, error) {
-	svc, ok := m.reg.Service(service)
-	if !ok {
-		return "", fmt.Errorf("no service %q", service)
-	}
-	var ready []*registry.Pod
-	for _, p := range m.reg.PodsOf(svc.Name) {
-		if m.reg.Ready(p.Name) {
-			ready = append(ready, p)
-		}
-	}
-	if len(ready) == 0 {
-		return "", fmt.Errorf("service %s has no ready pod", service)
-	}
-	p := ready[rand.IntN(len(ready))]
-	return net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port)), nil
-}
-
 func (m *Mesh) startProxy(p *registry.Pod) error {
+	m.mu.Lock()
+	n := len(m.pods)
+	m.mu.Unlock()
 	proxy, err := sidecar.Start(sidecar.Config{
-		NodeID: p.NodeID(), IP: p.IP, XDS: m.xds.Addr(),
+		NodeID: p.NodeID(), IP: p.IP, XDS: m.xds.Addr(), XDSToken: m.cp.Token(p.NodeID()),
 		Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version,
 		Principal: p.SPIFFEID(xdsgen.TrustDomain),
-		Log:       m.log, Seed: uint64(m.seed) + uint64(len(m.pods)),
+		Log:       m.log, Seed: uint64(m.seed) + uint64(n),
 	})
 	if err != nil {
 		return fmt.Errorf("pod %s sidecar: %w", p.Name, err)
@@ -331,43 +202,7 @@ func (m *Mesh) startProxy(p *registry.Pod) error {
 }
 
 // push translates the current config for every proxy and publishes it as the next version.
-func (m *Mesh) push(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.version++
-	v := strconv.Itoa(m.version)
-	gen := xdsgen.New(m.reg, m.cfg)
-	secrets := func(node string) []*tlsv3.Secret {
-		c := m.certs[node]
-		if c == nil {
-			return nil
-		}
-		return xdsgen.Secrets(c.CertPEM, c.KeyPEM, m.ca.RootPEM())
-	}
-	for _, p := range m.reg.Pods {
-		if !p.Sidecar {
-			continue
-		}
-		res := gen.ForSidecar(p)
-		m.redirect(p.Name, res.Endpoints)
-		res.Secrets = secrets(p.NodeID())
-		snap, err := res.Snapshot(v)
-		if err != nil {
-			return err
-		}
-		if err := m.xds.SetSnapshot(ctx, p.NodeID(), snap); err != nil {
-			return err
-		}
-	}
-	res := gen.ForGateway(m.gw)
-	m.redirect(m.gw.Name, res.Endpoints)
-	res.Secrets = secrets(m.gw.NodeID())
-	snap, err := res.Snapshot(v)
-	if err != nil {
-		return err
-	}
-	return m.xds.SetSnapshot(ctx, m.gw.NodeID(), snap)
-}
+func (m *Mesh) push(ctx context.Context) error { return m.cp.Push(ctx) }
 
 // Entry implements runtime.Mesh.
 func (m *Mesh) Entry() runtime.Entry {
@@ -376,21 +211,11 @@ func (m *Mesh) Entry() runtime.Entry {
 
 // Apply implements runtime.Mesh.
 func (m *Mesh) Apply(ctx context.Context, cfg meshconfig.Config) (string, error) {
-	m.mu.Lock()
-	m.cfg = cfg
-	m.mu.Unlock()
-	if err := m.push(ctx); err != nil {
-		return "", err
-	}
-	return m.Version(), nil
+	return m.cp.Apply(ctx, cfg)
 }
 
 // Version implements runtime.Mesh.
-func (m *Mesh) Version() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return strconv.Itoa(m.version)
-}
+func (m *Mesh) Version() string { return m.cp.Version() }
 
 // XDS is the control plane, for tests and the xds command.
 func (m *Mesh) XDS() *xdsserver.Server { return m.xds }
@@ -503,9 +328,6 @@ func (m *Mesh) Stop(ctx context.Context) error {
 		return nil
 	}
 	m.stopped = true
-	if m.stopRotate != nil {
-		close(m.stopRotate)
-	}
 	pods := make([]*pod, 0, len(m.pods))
 	for _, pd := range m.pods {
 		if pd.running {
@@ -528,11 +350,6 @@ func (m *Mesh) Stop(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	if m.rotateDone != nil {
-		<-m.rotateDone
-	}
-	if m.xds != nil {
-		m.xds.Stop()
-	}
+	m.cp.Stop()
 	return errors.Join(errs...)
 }

@@ -51,6 +51,13 @@ type Config struct {
 	Router bool
 	IP     netip.Addr
 	XDS    string // control plane address host:port
+	// XDSToken is the credential the proxy presents on its ADS stream
+	// (xdsserver.Tokens); the control plane serves it only its own node.
+	XDSToken string
+	// OutboundIP, when set, is where the 15001 capture listener binds instead
+	// of IP: loopback inside a pod's network namespace, so that only the
+	// pod's own app can send through it.
+	OutboundIP netip.Addr
 	// The workload this proxy belongs to, for metrics and peer metadata.
 	Workload, Namespace, App, Version string
 	Principal                         string
@@ -171,7 +178,7 @@ func Start(cfg Config) (*Sidecar, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.ctx = cancel, ctx
 	node := &core.Node{Id: cfg.NodeID, Cluster: cfg.Workload + "." + cfg.Namespace}
-	client := newADSClient(cfg.XDS, node, s.apply, s.log)
+	client := newADSClient(cfg.XDS, cfg.XDSToken, node, s.apply, s.log)
 	go func() {
 		defer close(s.done)
 		client.run(ctx)
@@ -191,7 +198,15 @@ func (s *Sidecar) Ready() <-chan struct{} { return s.ready }
 
 // OutboundAddr is the 15001 capture listener the app sends its calls to.
 func (s *Sidecar) OutboundAddr() string {
-	return net.JoinHostPort(s.cfg.IP.String(), strconv.Itoa(15001))
+	return net.JoinHostPort(s.bindIP(15001).String(), strconv.Itoa(15001))
+}
+
+// bindIP is the address a listener on port binds.
+func (s *Sidecar) bindIP(port int) netip.Addr {
+	if port == 15001 && s.cfg.OutboundIP.IsValid() {
+		return s.cfg.OutboundIP
+	}
+	return s.cfg.IP
 }
 
 // MetricsURL is the Prometheus endpoint.
@@ -516,7 +531,7 @@ func (s *Sidecar) rebind(want map[int]string, listeners map[string]*listenerConf
 			b.close()
 			delete(s.bound, port)
 		}
-		b, err := s.serveWith(net.JoinHostPort(s.cfg.IP.String(), strconv.Itoa(port)), key, s.handler(key, port), s.inboundWrap(key, port, listeners))
+		b, err := s.serveWith(net.JoinHostPort(s.bindIP(port).String(), strconv.Itoa(port)), key, s.handler(key, port), s.inboundWrap(key, port, listeners))
 		if err != nil {
 			for _, p := range opened {
 				s.bound[p].close()

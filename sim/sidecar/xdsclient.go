@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -29,6 +30,7 @@ type applier func(typeURL, version string, resources []*anypb.Any) (deps map[str
 // reconnect, which a sidecar that must ride out a control-plane outage cannot use.
 type adsClient struct {
 	addr  string
+	token string // presented as "authorization: Bearer <token>" (xdsserver.TokenHeader)
 	node  *core.Node
 	apply applier
 	log   *slog.Logger
@@ -41,9 +43,9 @@ type adsClient struct {
 	wants map[string]map[string][]string
 }
 
-func newADSClient(addr string, node *core.Node, apply applier, log *slog.Logger) *adsClient {
+func newADSClient(addr, token string, node *core.Node, apply applier, log *slog.Logger) *adsClient {
 	return &adsClient{
-		addr: addr, node: node, apply: apply, log: log,
+		addr: addr, token: token, node: node, apply: apply, log: log,
 		version: map[string]string{}, nonce: map[string]string{}, names: map[string][]string{},
 		wants: map[string]map[string][]string{},
 	}
@@ -84,6 +86,9 @@ func (c *adsClient) stream(ctx context.Context) error {
 	defer conn.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if c.token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.token)
+	}
 	st, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		return err

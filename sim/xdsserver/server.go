@@ -12,6 +12,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -54,6 +55,10 @@ type Server struct {
 	// right after the CDS and LDS that name them, on the same stream, so the
 	// subscription is seen before the last ACK of a version.
 	wantsSecrets map[string]bool
+
+	tokens    *Tokens      // nil: every stream is served (tests of the transport alone)
+	streams   sync.Map     // stream id → *streamAuth
+	outsiders atomic.Int64 // requests refused by authorize
 }
 
 // New returns a server with an ADS snapshot cache; Start binds it. A nil log discards.
@@ -115,7 +120,10 @@ func (s *Server) Start(ctx context.Context, addr string) error {
 	}
 	s.addr = lis.Addr().String()
 	g := grpc.NewServer()
-	srv := xds.NewServer(context.Background(), holdNacked{s.cache, s}, xds.CallbackFuncs{StreamRequestFunc: s.onRequest, StreamResponseFunc: s.onResponse})
+	srv := xds.NewServer(context.Background(), holdNacked{s.cache, s}, xds.CallbackFuncs{
+		StreamOpenFunc: s.onStreamOpen, StreamClosedFunc: s.onStreamClosed,
+		StreamRequestFunc: s.onRequest, StreamResponseFunc: s.onResponse,
+	})
 	discovery.RegisterAggregatedDiscoveryServiceServer(g, srv)
 	s.grpc = g
 	done := make(chan struct{})
@@ -180,7 +188,10 @@ func (s *Server) onResponse(_ context.Context, _ int64, req *discovery.Discovery
 }
 
 func (s *Server) onRequest(streamID int64, req *discovery.DiscoveryRequest) error {
-	node := nodeID(req.GetNode())
+	node, err := s.authorize(streamID, nodeID(req.GetNode()))
+	if err != nil {
+		return err
+	}
 	if req.GetTypeUrl() == resource.SecretType && len(req.GetResourceNames()) > 0 && node != "" {
 		s.mu.Lock()
 		s.wantsSecrets[node] = true
