@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-
 	"github.com/meshbench/meshbench/sim/runtime"
 )
 

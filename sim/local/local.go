@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/meshbench/meshbench/fakesvc"
 	"github.com/meshbench/meshbench/sim/ca"
 	"github.com/meshbench/meshbench/sim/controlplane"
