@@ -73,6 +73,9 @@ func toxics(e NetEffect) []toxic {
 // go redirects back and stops it. Faults on one pod at the same time must
 // name the same callers.
 func (l *Local) Network(ctx context.Context, pod runtime.Pod, from []runtime.Pod, e NetEffect) (Rollback, error) {
+	if d, ok := l.mesh.(runtime.PacketDropper); ok && e == (NetEffect{Blackhole: true}) {
+		return l.drop(ctx, d, pod, from)
+	}
 	txs := toxics(e)
 	if len(txs) == 0 {
 		return nil, errors.New("the network fault does nothing")
@@ -100,6 +103,9 @@ func (l *Local) Network(ctx context.Context, pod runtime.Pod, from []runtime.Pod
 		host, _, err := net.SplitHostPort(upstream)
 		if err != nil {
 			return nil, err
+		}
+		if h, ok := l.mesh.(runtime.FaultProxyHost); ok {
+			host = h.FaultProxyHost() // the pods reach this process there, not on their own address
 		}
 		np = &netProxy{pod: pod.Name, from: callers, toxics: map[int][]string{},
 			proxy: toxiproxy.NewProxy(l.tpx, "meshbench-"+pod.Name, net.JoinHostPort(host, "0"), upstream)}
@@ -178,4 +184,28 @@ func callerList(from []string) string {
 		return "every caller"
 	}
 	return strings.Join(from, ", ")
+}
+
+// drop blackholes a pod with real packet drops in its network namespace,
+// where the runtime can: nothing reaches the pod's port from the callers
+// in from (or from anyone), established connections included, and no EDS
+// changes.
+func (l *Local) drop(ctx context.Context, d runtime.PacketDropper, pod runtime.Pod, from []runtime.Pod) (Rollback, error) {
+	var callers []string
+	for _, p := range from {
+		callers = append(callers, p.Name)
+	}
+	undo, err := d.DropInbound(ctx, pod.Name, callers)
+	if err != nil {
+		return nil, err
+	}
+	return Rollback(undo), nil
+}
+
+// Mechanism says how the runtime puts a kind of fault in place, where it says.
+func (l *Local) Mechanism(k Kind) string {
+	if m, ok := l.mesh.(runtime.Mechanisms); ok {
+		return m.Mechanism(string(k))
+	}
+	return ""
 }

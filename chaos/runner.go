@@ -77,10 +77,13 @@ func (s Step) schedule() Schedule {
 
 // Window is one fault as it was in place: one occurrence (one ramp step) of a step.
 type Window struct {
-	Step       string
-	Kind       Kind
-	Target     string
-	Detail     string
+	Step   string
+	Kind   Kind
+	Target string
+	Detail string
+	// Mechanism is how the runtime put the fault in place, where it says
+	// (a container mechanism, or a fallback and why).
+	Mechanism  string
 	Occurrence int
 	RampStep   int
 	// Start is when the fault was in place (Inject returned).
@@ -205,7 +208,7 @@ func (r *Runner) play(ctx context.Context, idx int, s Step) {
 			if i > 0 && !r.sleepUntil(ctx, sched.StepAt(start, i)) {
 				return
 			}
-			w := &Window{Step: s.Name, Kind: f.Kind(), Target: t.String(), Detail: f.String(), Occurrence: k, RampStep: i}
+			w := &Window{Step: s.Name, Kind: f.Kind(), Target: t.String(), Detail: f.String(), Mechanism: r.mechanism(f.Kind()), Occurrence: k, RampStep: i}
 			if w.Step == "" {
 				w.Step = string(f.Kind()) + " " + w.Target
 			}
@@ -330,4 +333,12 @@ func (r *Runner) sleepUntil(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// mechanism asks the injector how it puts a kind of fault in place.
+func (r *Runner) mechanism(k Kind) string {
+	if m, ok := r.in.(interface{ Mechanism(Kind) string }); ok {
+		return m.Mechanism(k)
+	}
+	return ""
 }

@@ -147,6 +147,9 @@ type FaultWindow struct {
 	Kind   string `json:"kind"`             // fault type: latency, kill, xdsOutage, ...
 	Target string `json:"target"`           // what it acted on, e.g. "payment-v1-0,payment-v1-1" or "payment/v2"
 	Detail string `json:"detail,omitempty"` // its parameters, e.g. "latency 100ms ±10ms"
+	// Mechanism is how the runtime put it in place, e.g. "docker pause of
+	// the app's container (cgroup freezer)", or a fallback and why.
+	Mechanism string `json:"mechanism,omitempty"`
 	// Start is when the fault was in place and End when its removal began,
 	// in seconds since the load started (the timeline's second 0); both 0
 	// when it never took effect.

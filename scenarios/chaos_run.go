@@ -155,7 +155,7 @@ func (cr *chaosRun) finish(res *reports.Result) {
 	offset := cr.t0.Sub(zero).Seconds()
 	at := func(t time.Time) float64 { return math.Round(t.Sub(zero).Seconds()*1000) / 1000 }
 	for _, w := range cr.windows {
-		fw := reports.FaultWindow{Name: w.Step, Kind: string(w.Kind), Target: w.Target, Detail: w.Detail, Error: w.Err}
+		fw := reports.FaultWindow{Name: w.Step, Kind: string(w.Kind), Target: w.Target, Detail: w.Detail, Mechanism: w.Mechanism, Error: w.Err}
 		if !w.Start.IsZero() {
 			fw.Start, fw.End = at(w.Start), at(w.End)
 		}

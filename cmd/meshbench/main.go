@@ -12,6 +12,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/meshbench/meshbench/sim/docker"
 )
 
 const usage = `meshbench: check that a service mesh's config does what it promises.
@@ -23,6 +26,7 @@ Usage:
   meshbench xds [flags] SCENARIO|FILE         print the Envoy config a proxy would receive
   meshbench report compare BASE.json NEW.json [--threshold 10%] [--confidence 0.95] [--markdown FILE]
   meshbench report html RESULT.json [-o FILE]  render a result as a self-contained HTML page
+  meshbench down [-all]                       remove the containers and networks that dead runs left (-all: every run's)
 
 Run 'meshbench COMMAND -h' for a command's flags.
 `
@@ -39,9 +43,27 @@ func badInput(err error) error { return &exitError{code: 2, err: err} }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go secondInterrupt(ctx)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
+}
+
+// secondInterrupt handles a Ctrl-C during the teardown that the first one
+// started: it stops waiting for an orderly teardown, force-removes this
+// process's containers and networks at once, and exits.
+func secondInterrupt(ctx context.Context) {
+	<-ctx.Done()
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	<-ch
+	fmt.Fprintln(os.Stderr, "meshbench: interrupted again: removing this run's containers and networks now")
+	rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := docker.RemoveOwn(rctx); err != nil && !errors.Is(err, docker.ErrNoEngine) {
+		fmt.Fprintln(os.Stderr, "meshbench:", err)
+	}
+	os.Exit(130)
 }
 
 func exitCode(err error, stderr io.Writer) int {
@@ -75,6 +97,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdXDS(args[1:], stdout)
 	case "report":
 		return cmdReport(args[1:], stdout, stderr)
+	case "down":
+		return cmdDown(ctx, args[1:], stdout, stderr)
+	case "proxy":
+		return cmdProxy(ctx, args[1:], stderr)
+	case "fakesvc":
+		return cmdFakesvc(ctx, args[1:], stderr)
+	case "appctl":
+		return cmdAppctl(ctx, args[1:], stderr)
+	case "netfault":
+		return cmdNetfault(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

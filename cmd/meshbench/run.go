@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshbench/meshbench/reports"
 	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/sim/docker"
 	"github.com/meshbench/meshbench/sim/local"
 	"github.com/meshbench/meshbench/sim/runtime"
 )
@@ -46,8 +47,10 @@ func runtimeNamed(name string) (runtime.Runtime, error) {
 	switch name {
 	case "local":
 		return local.Runtime{}, nil
-	case "docker", "kind":
-		return nil, fmt.Errorf("runtime %q is not built yet; use local", name)
+	case "docker":
+		return docker.Runtime{}, nil
+	case "kind":
+		return nil, fmt.Errorf("runtime %q is not built yet; use local or docker", name)
 	default:
 		return nil, fmt.Errorf("unknown runtime %q (local, docker, kind)", name)
 	}
@@ -57,7 +60,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "runs", "folder under which each run writes its reports")
-	rtName := fs.String("runtime", "local", "where the mesh runs: local")
+	rtName := fs.String("runtime", "local", "where the mesh runs: local (loopback, this process) or docker (containers)")
 	verbose := fs.Bool("v", false, "log the mesh's events (xDS ACKs and NACKs, ...) to stderr")
 	dir := fs.String("dir", "", "write the reports into this folder instead of a new timestamped one under -out")
 	if err := fs.Parse(args); err != nil {

@@ -118,3 +118,25 @@ type AppBehaviour struct {
 	// ErrorStatus replaces the status of those answers (0 keeps it).
 	ErrorStatus int
 }
+
+// FaultProxyHost is implemented by meshes whose proxies reach this process
+// at another address than the pods' own (containers on a bridge): the
+// proxies that network faults put in front of a pod listen there.
+type FaultProxyHost interface {
+	FaultProxyHost() string
+}
+
+// PacketDropper is implemented by meshes that can drop packets in a pod's
+// network namespace: DropInbound drops what reaches the pod's port from the
+// pods (or gateway) named in from, from anywhere when from is empty, until
+// the returned undo runs.
+type PacketDropper interface {
+	DropInbound(ctx context.Context, pod string, from []string) (undo func(context.Context) error, err error)
+}
+
+// Mechanisms is implemented by runtimes that say how they put a fault kind
+// in place (for the result's fault record): "docker pause of the app's
+// container", or a fallback and why.
+type Mechanisms interface {
+	Mechanism(kind string) string
+}

@@ -1,0 +1,584 @@
+// Package docker runs a mesh in real containers through testcontainers-go:
+// one Docker network per run; for every pod an app container (fakesvc) and
+// a sidecar container that shares its network namespace, as the containers
+// of a Kubernetes pod do; an ingress gateway container whose port is
+// published on 127.0.0.1 only. The control plane and the CA stay in this
+// process and serve the containers on the network's gateway address, each
+// proxy authenticated by a token that names its node.
+//
+// Inside a pod the app listens on 127.0.0.1 and the sidecar's 15001 capture
+// listener too, so the app is reachable only through its sidecar's inbound
+// listeners and only the pod's own app can send through 15001.
+//
+// Ryuk cannot run offline (its image cannot be pulled), so it is off and the
+// runtime cleans up itself: everything it creates carries the run's labels,
+// Stop removes it, and a later run (or `meshbench down`) removes what a
+// killed meshbench left behind.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/meshbench/meshbench/sim/controlplane"
+	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/runtime"
+	"github.com/meshbench/meshbench/sim/sidecar"
+	"github.com/meshbench/meshbench/sim/xdsgen"
+	"github.com/meshbench/meshbench/sim/xdsserver"
+)
+
+func init() {
+	// testcontainers-go prints a banner and progress lines; the runtime logs its own.
+	tclog.SetDefault(quiet{})
+	// Ryuk's image cannot be pulled offline; this runtime removes what it
+	// creates itself (see cleanup.go). A user who runs Ryuk may say so.
+	if _, set := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !set {
+		_ = os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+}
+
+// Labels on everything a run creates.
+const (
+	LabelRun   = "meshbench.run"  // the run's id
+	LabelPID   = "meshbench.pid"  // the meshbench process that owns it
+	LabelHost  = "meshbench.host" // the host that process runs on
+	LabelRole  = "meshbench.role" // app, sidecar, gateway, netfault
+	LabelPod   = "meshbench.pod"  // the pod a container belongs to
+	LabelImage = "meshbench.image"
+)
+
+// Ports inside a pod.
+const (
+	xdsPort   = 15010
+	adminPort = 15081 // the app's behaviour endpoint, on the pod's loopback
+)
+
+// TokenEnv carries a proxy's xDS credential into its container (read by `meshbench proxy`).
+const TokenEnv = "MESHBENCH_XDS_TOKEN"
+
+// Runtime is the docker runtime.
+type Runtime struct {
+	// Binary is the static meshbench executable the images hold; empty: this
+	// process's own executable.
+	Binary string
+}
+
+// Name implements runtime.Runtime.
+func (Runtime) Name() string { return "docker" }
+
+// DataPlane implements runtime.Runtime.
+func (Runtime) DataPlane() string { return "builtin" }
+
+// Available reports why no engine can be used, or nil.
+func Available(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cli, err := newClient(ctx)
+	if err != nil {
+		return err
+	}
+	return cli.Close()
+}
+
+func newClient(ctx context.Context) (*testcontainers.DockerClient, error) {
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w (make docker-engine starts one here): %w", ErrNoEngine, err)
+	}
+	if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("%w (make docker-engine starts one here): %w", ErrNoEngine, err)
+	}
+	return cli, nil
+}
+
+// Start implements runtime.Runtime.
+func (r Runtime) Start(ctx context.Context, spec runtime.Spec) (runtime.Mesh, error) {
+	m, err := r.start(ctx, spec)
+	if err != nil {
+		if m != nil {
+			_ = m.Stop(context.Background())
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// pod is one pod's containers.
+type pod struct {
+	info         *registry.Pod
+	appC         testcontainers.Container
+	app, sidecar string // container ids
+	running      bool
+}
+
+// Mesh is a running docker mesh.
+type Mesh struct {
+	log    *slog.Logger
+	seed   int64
+	cli    *testcontainers.DockerClient
+	run    string
+	labels map[string]string
+	images Images
+	cp     *controlplane.ControlPlane
+	reg    *registry.Registry
+	xds    *xdsserver.Server
+	gw     xdsgen.Gateway
+	net    netInfo
+	entry  string
+	qdisc  map[string]string // qdisc kind → why it cannot be used ("" usable)
+
+	mu      sync.Mutex
+	pods    map[string]*pod
+	gateway string // container id
+	stopped bool
+	faults  int // ids of packet-drop faults
+}
+
+func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
+	log := spec.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	binary := r.Binary
+	if binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		binary = exe
+	}
+	cli, err := newClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := ReapDead(ctx, cli, log); err != nil {
+		log.Warn("removing what dead runs left behind", "err", err)
+	}
+	t0 := time.Now()
+	imgs, err := EnsureImages(ctx, cli, binary)
+	if err != nil {
+		cli.Close()
+		return nil, err
+	}
+	log.Info("images", "sidecar", imgs.Sidecar, "app", imgs.App, "built", imgs.Built, "in", time.Since(t0).Round(time.Millisecond))
+	id, err := newRunID()
+	if err != nil {
+		cli.Close()
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	m := &Mesh{
+		log: log.With("run", id), seed: spec.Seed, cli: cli, run: id, images: imgs, pods: map[string]*pod{},
+		labels: map[string]string{LabelRun: id, LabelPID: strconv.Itoa(os.Getpid()), LabelHost: host},
+	}
+	if m.net, err = createNetwork(ctx, cli, "meshbench-"+id, m.labels); err != nil {
+		return m, err
+	}
+	alloc := m.net.allocator()
+	gwIP, err := alloc()
+	if err != nil {
+		return m, err
+	}
+	if m.reg, err = registry.New(spec.Topology, alloc); err != nil {
+		return m, err
+	}
+	m.gw = controlplane.Gateway
+	m.gw.IP = gwIP
+	if m.cp, err = controlplane.New(spec, m.reg, m.gw); err != nil {
+		return m, err
+	}
+	m.xds = m.cp.XDS()
+	if err := m.cp.Start(ctx, netip.AddrPortFrom(m.net.host, xdsPort).String()); err != nil {
+		return m, err
+	}
+	for _, p := range m.reg.Pods {
+		p.AppAddr = m.appListen(p)
+	}
+	if err := m.cp.Push(ctx); err != nil {
+		return m, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, p := range m.reg.Pods {
+		g.Go(func() error { return m.startPod(gctx, p) })
+	}
+	g.Go(func() error { return m.startGateway(gctx) })
+	if err := g.Wait(); err != nil {
+		return m, err
+	}
+	m.qdisc = m.probeQdiscs(ctx)
+	if err := m.WaitConverged(ctx, m.Version()); err != nil {
+		return m, fmt.Errorf("mesh did not converge: %w", err)
+	}
+	m.log.Info("docker mesh up", "network", m.net.name, "subnet", m.net.prefix, "pods", len(m.reg.Pods), "entry", m.entry, "in", time.Since(t0).Round(time.Millisecond))
+	return m, nil
+}
+
+// appListen is where a pod's app listens: loopback behind a sidecar, the
+// pod IP without one.
+func (m *Mesh) appListen(p *registry.Pod) string {
+	if p.Sidecar {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port))
+	}
+	return net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port))
+}
+
+func (m *Mesh) name(parts ...string) string {
+	return "meshbench-" + m.run + "-" + strings.Join(parts, "-")
+}
+
+func (m *Mesh) labelsFor(role, podName string) map[string]string {
+	out := map[string]string{LabelRole: role}
+	for k, v := range m.labels {
+		out[k] = v
+	}
+	if podName != "" {
+		out[LabelPod] = podName
+	}
+	return out
+}
+
+// appArgs is the command line of a pod's app, from the topology.
+func (m *Mesh) appArgs(p *registry.Pod) []string {
+	cfg := m.cp.AppConfig(p, "")
+	args := []string{
+		"-service", cfg.Service, "-version", cfg.Version, "-pod", cfg.Pod, "-namespace", cfg.Namespace,
+		"-listen", m.appListen(p), "-admin", net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)),
+		"-latency", time.Duration(cfg.Latency.Mean).String(), "-latency-stddev", time.Duration(cfg.Latency.StdDev).String(),
+		"-error-rate", strconv.FormatFloat(cfg.ErrorRate, 'g', -1, 64), "-seed", strconv.FormatInt(cfg.Seed, 10),
+	}
+	if cfg.Latency.Dist != "" {
+		args = append(args, "-latency-dist", cfg.Latency.Dist)
+	}
+	if cfg.ErrorStatus != 0 {
+		args = append(args, "-error-status", strconv.Itoa(cfg.ErrorStatus))
+	}
+	var calls, eps []string
+	for _, c := range cfg.Calls {
+		calls = append(calls, c.Service+":"+strconv.Itoa(c.Port)+c.Path)
+		if !p.Sidecar {
+			// No sidecar: the app calls the service's pods itself, as a
+			// ClusterIP would pick them.
+			var addrs []string
+			for _, q := range m.reg.PodsOf(c.Service) {
+				addrs = append(addrs, netip.AddrPortFrom(q.IP, uint16(q.Port)).String())
+			}
+			if len(addrs) > 0 {
+				eps = append(eps, c.Service+":"+strconv.Itoa(c.Port)+"="+strings.Join(addrs, "|"))
+			}
+		}
+	}
+	if len(calls) > 0 {
+		args = append(args, "-calls", strings.Join(calls, ","))
+	}
+	if p.Sidecar {
+		args = append(args, "-proxy", net.JoinHostPort("127.0.0.1", strconv.Itoa(xdsgen.VirtualOutboundPort)))
+	} else if len(eps) > 0 {
+		args = append(args, "-endpoints", strings.Join(eps, ","))
+	}
+	return args
+}
+
+func (m *Mesh) proxyArgs(nodeID string, ip netip.Addr, router bool, workload, ns, app, version, principal string, seed int) []string {
+	args := []string{
+		"-node-id", nodeID, "-ip", ip.String(), "-xds", netip.AddrPortFrom(m.net.host, xdsPort).String(),
+		"-workload", workload, "-namespace", ns, "-app", app, "-version", version, "-principal", principal,
+		"-seed", strconv.Itoa(seed),
+	}
+	if router {
+		args = append(args, "-router", "-outbound-ip", "")
+	}
+	return args
+}
+
+// startPod creates and starts a pod's app container, on the run's network
+// with the pod's address, and its sidecar container in the app's network
+// namespace.
+func (m *Mesh) startPod(ctx context.Context, p *registry.Pod) error {
+	appC, err := m.create(ctx, testcontainers.ContainerRequest{
+		Name: m.name(p.Name, "app"), Image: m.images.App, Cmd: m.appArgs(p), Labels: m.labelsFor("app", p.Name),
+		Networks: []string{m.net.name}, NetworkAliases: map[string][]string{m.net.name: {p.Name}},
+		EndpointSettingsModifier: func(es map[string]*network.EndpointSettings) {
+			if e := es[m.net.name]; e != nil {
+				e.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: p.IP}
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("pod %s app: %w", p.Name, err)
+	}
+	appID := appC.GetContainerID()
+	pd := &pod{info: p, appC: appC, app: appID}
+	m.mu.Lock()
+	m.pods[p.Name] = pd
+	m.mu.Unlock()
+	if p.Sidecar {
+		seed := int(m.seed)
+		for _, b := range []byte(p.Name) {
+			seed = seed*31 + int(b)
+		}
+		sc, err := m.create(ctx, testcontainers.ContainerRequest{
+			Name: m.name(p.Name, "sidecar"), Image: m.images.Sidecar, Labels: m.labelsFor("sidecar", p.Name),
+			Cmd: m.proxyArgs(p.NodeID(), p.IP, false, p.Workload, p.Namespace, p.Service, p.Version, p.SPIFFEID(xdsgen.TrustDomain), seed),
+			Env: map[string]string{TokenEnv: m.cp.Token(p.NodeID())},
+			HostConfigModifier: func(hc *container.HostConfig) {
+				hc.NetworkMode = container.NetworkMode("container:" + appID)
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("pod %s sidecar: %w", p.Name, err)
+		}
+		m.mu.Lock()
+		pd.sidecar = sc.GetContainerID()
+		m.mu.Unlock()
+	}
+	m.mu.Lock()
+	pd.running = true
+	m.mu.Unlock()
+	return nil
+}
+
+// startGateway starts the ingress gateway with its port published on 127.0.0.1 only.
+func (m *Mesh) startGateway(ctx context.Context) error {
+	port := strconv.Itoa(m.gw.Port) + "/tcp"
+	req := testcontainers.ContainerRequest{
+		Name: m.name("gateway"), Image: m.images.Sidecar, Labels: m.labelsFor("gateway", ""),
+		Cmd:      m.proxyArgs(m.gw.NodeID(), m.gw.IP, true, m.gw.Name, m.gw.Namespace, m.gw.Name, "unknown", controlplane.GatewayID, int(m.seed)),
+		Env:      map[string]string{TokenEnv: m.cp.Token(m.gw.NodeID())},
+		Networks: []string{m.net.name},
+		ExposedPorts: []string{port},
+		HostConfigModifier: func(hc *container.HostConfig) {
+			// Published on loopback only: the load enters from this host, no one else's.
+			hc.PortBindings = network.PortMap{network.MustParsePort(port): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}}}
+		},
+		EndpointSettingsModifier: func(es map[string]*network.EndpointSettings) {
+			if e := es[m.net.name]; e != nil {
+				e.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: m.gw.IP}
+			}
+		},
+	}
+	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true, Logger: quiet{}})
+	if c != nil {
+		m.mu.Lock()
+		m.gateway = c.GetContainerID()
+		m.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("ingress gateway: %w", err)
+	}
+	ins, err := m.cli.ContainerInspect(ctx, c.GetContainerID(), client.ContainerInspectOptions{})
+	if err != nil {
+		return err
+	}
+	for p, bs := range ins.Container.NetworkSettings.Ports {
+		if p.String() != port {
+			continue
+		}
+		for _, b := range bs {
+			if b.HostIP.String() == "127.0.0.1" && b.HostPort != "" {
+				m.entry = "http://127.0.0.1:" + b.HostPort
+			}
+		}
+	}
+	if m.entry == "" {
+		return fmt.Errorf("ingress gateway: port %s is not published on 127.0.0.1", port)
+	}
+	return nil
+}
+
+// create creates and starts a container. Stop removes it by its labels,
+// also when it failed to start.
+func (m *Mesh) create(ctx context.Context, req testcontainers.ContainerRequest) (testcontainers.Container, error) {
+	return testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true, Logger: quiet{}})
+}
+
+// Entry implements runtime.Mesh.
+func (m *Mesh) Entry() runtime.Entry { return runtime.Entry{URL: m.entry} }
+
+// Apply implements runtime.Mesh.
+func (m *Mesh) Apply(ctx context.Context, cfg meshconfig.Config) (string, error) {
+	return m.cp.Apply(ctx, cfg)
+}
+
+// Version implements runtime.Mesh.
+func (m *Mesh) Version() string { return m.cp.Version() }
+
+// Run is the run's id, as its labels carry it.
+func (m *Mesh) Run() string { return m.run }
+
+// Images are the images the pods run.
+func (m *Mesh) Images() Images { return m.images }
+
+// XDS is the control plane, for tests.
+func (m *Mesh) XDS() *xdsserver.Server { return m.xds }
+
+// Containers maps each pod to its app and sidecar container ids, for tests.
+func (m *Mesh) Containers(pod string) (app, sidecar string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if pd := m.pods[pod]; pd != nil {
+		return pd.app, pd.sidecar
+	}
+	return "", ""
+}
+
+func (m *Mesh) nodes() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []string{m.gw.NodeID()}
+	for _, p := range m.pods {
+		if p.running && p.info.Sidecar {
+			out = append(out, p.info.NodeID())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// WaitConverged implements runtime.Mesh.
+func (m *Mesh) WaitConverged(ctx context.Context, version string) error {
+	return m.xds.WaitConverged(ctx, m.nodes(), version)
+}
+
+// Pods implements runtime.Mesh.
+func (m *Mesh) Pods() []runtime.Pod {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []runtime.Pod
+	for _, p := range m.reg.Pods {
+		pd := m.pods[p.Name]
+		out = append(out, runtime.Pod{Name: p.Name, Service: p.Service, Version: p.Version, IP: p.IP.String(), Ready: pd != nil && pd.running})
+	}
+	return out
+}
+
+// MetricsEndpoints implements runtime.Mesh: this host reaches the
+// sidecars' :15090 on the run's network.
+func (m *Mesh) MetricsEndpoints() map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	url := func(ip netip.Addr) string {
+		return "http://" + netip.AddrPortFrom(ip, sidecar.PrometheusPort).String() + "/stats/prometheus"
+	}
+	out := map[string]string{}
+	if m.gateway != "" {
+		out[m.gw.Name] = url(m.gw.IP)
+	}
+	for name, pd := range m.pods {
+		if pd.running && pd.sidecar != "" {
+			out[name] = url(pd.info.IP)
+		}
+	}
+	return out
+}
+
+// kill sends SIGKILL to a pod's containers, sidecar first.
+func (m *Mesh) kill(ctx context.Context, name string) (*pod, error) {
+	m.mu.Lock()
+	pd := m.pods[name]
+	if pd == nil || !pd.running {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("no running pod %q", name)
+	}
+	pd.running = false
+	m.mu.Unlock()
+	var errs []error
+	for _, id := range []string{pd.sidecar, pd.app} {
+		if id == "" {
+			continue
+		}
+		if _, err := m.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.xds.ClearSnapshot(pd.info.NodeID())
+	return pd, errors.Join(errs...)
+}
+
+// KillPod implements runtime.Mesh: docker kill (SIGKILL) of the pod's
+// containers, and the pod leaves EDS.
+func (m *Mesh) KillPod(ctx context.Context, name string) error {
+	if _, err := m.kill(ctx, name); err != nil {
+		return err
+	}
+	return m.cp.SetPodReady(ctx, name, false)
+}
+
+// RestartPod implements runtime.Mesh: the same containers start again, so
+// the pod keeps its name, address and identity.
+func (m *Mesh) RestartPod(ctx context.Context, name string) error {
+	m.mu.Lock()
+	pd := m.pods[name]
+	if pd == nil {
+		m.mu.Unlock()
+		return fmt.Errorf("no pod %q", name)
+	}
+	if pd.running {
+		m.mu.Unlock()
+		return fmt.Errorf("pod %q is running", name)
+	}
+	m.mu.Unlock()
+	if _, err := m.cli.ContainerStart(ctx, pd.app, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("restart %s: %w", name, err)
+	}
+	if err := m.cp.SetPodReady(ctx, name, true); err != nil {
+		return err
+	}
+	if pd.sidecar != "" {
+		if _, err := m.cli.ContainerStart(ctx, pd.sidecar, client.ContainerStartOptions{}); err != nil {
+			return fmt.Errorf("restart %s sidecar: %w", name, err)
+		}
+	}
+	m.mu.Lock()
+	pd.running = true
+	m.mu.Unlock()
+	return nil
+}
+
+// Stop implements runtime.Mesh: every container and the network of the
+// run, by its label, then the control plane.
+func (m *Mesh) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return nil
+	}
+	m.stopped = true
+	for _, pd := range m.pods {
+		pd.running = false
+	}
+	m.mu.Unlock()
+	// Removal runs to its end whatever the caller's context: a run that was
+	// interrupted must still leave nothing behind.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	var errs []error
+	if m.run != "" {
+		errs = append(errs, RemoveRun(rctx, m.cli, m.run))
+	}
+	if m.cp != nil {
+		m.cp.Stop()
+	}
+	errs = append(errs, m.cli.Close())
+	return errors.Join(errs...)
+}
