@@ -363,9 +363,9 @@ func (m *Mesh) startGateway(ctx context.Context) error {
 	port := strconv.Itoa(m.gw.Port) + "/tcp"
 	req := testcontainers.ContainerRequest{
 		Name: m.name("gateway"), Image: m.images.Sidecar, Labels: m.labelsFor("gateway", ""),
-		Cmd:      m.proxyArgs(m.gw.NodeID(), m.gw.IP, true, m.gw.Name, m.gw.Namespace, m.gw.Name, "unknown", controlplane.GatewayID, int(m.seed)),
-		Env:      map[string]string{TokenEnv: m.cp.Token(m.gw.NodeID())},
-		Networks: []string{m.net.name},
+		Cmd:          m.proxyArgs(m.gw.NodeID(), m.gw.IP, true, m.gw.Name, m.gw.Namespace, m.gw.Name, "unknown", controlplane.GatewayID, int(m.seed)),
+		Env:          map[string]string{TokenEnv: m.cp.Token(m.gw.NodeID())},
+		Networks:     []string{m.net.name},
 		ExposedPorts: []string{port},
 		HostConfigModifier: func(hc *container.HostConfig) {
 			// Published on loopback only: the load enters from this host, no one else's.
