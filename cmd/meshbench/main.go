@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,20 +44,27 @@ func badInput(err error) error { return &exitError{code: 2, err: err} }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go secondInterrupt(ctx)
+	// Registered before anything runs, so no interrupt is missed.
+	interrupts := make(chan os.Signal, 2)
+	signal.Notify(interrupts, os.Interrupt, syscall.SIGTERM)
+	go secondInterrupt(interrupts)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	exiting.Lock() // a hurried teardown under way finishes first
 	os.Exit(exitCode(err, os.Stderr))
 }
+
+// exiting is held by whoever ends the process.
+var exiting sync.Mutex
 
 // secondInterrupt handles a Ctrl-C during the teardown that the first one
 // started: it stops waiting for an orderly teardown, force-removes this
 // process's containers and networks at once, and exits.
-func secondInterrupt(ctx context.Context) {
-	<-ctx.Done()
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+func secondInterrupt(ch <-chan os.Signal) {
+	<-ch // the first: the run's context ends and its teardown starts
+	fmt.Fprintln(os.Stderr, "meshbench: interrupted: tearing down (interrupt again to remove containers at once)")
 	<-ch
+	exiting.Lock()
 	fmt.Fprintln(os.Stderr, "meshbench: interrupted again: removing this run's containers and networks now")
 	rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

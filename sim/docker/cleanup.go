@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 )
@@ -28,7 +29,14 @@ func remove(ctx context.Context, cli *testcontainers.DockerClient, f client.Filt
 		return fmt.Errorf("list containers: %w", err)
 	}
 	for _, c := range cs.Items {
-		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+		_, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if cerrdefs.IsConflict(err) {
+			// Another teardown (the orderly one, when a second Ctrl-C
+			// hurries it) is removing it: wait until it is gone, so the
+			// network can go too.
+			err = waitRemoved(ctx, cli, c.ID)
+		}
+		if err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove container %s: %w", c.ID[:12], err))
 		}
 	}
@@ -42,6 +50,16 @@ func remove(ctx context.Context, cli *testcontainers.DockerClient, f client.Filt
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func waitRemoved(ctx context.Context, cli *testcontainers.DockerClient, id string) error {
+	w := cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
+	select {
+	case <-w.Result:
+		return nil
+	case err := <-w.Error:
+		return err
+	}
 }
 
 func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
