@@ -3,32 +3,23 @@ package chaos
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshbench/meshbench/sim/local"
 	"github.com/meshbench/meshbench/sim/meshconfig"
-	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
 // viaSidecar sends a request to service as the app of pod would: to its
 // sidecar's outbound listener, as a forward proxy.
 func viaSidecar(t *testing.T, b *bench, pod, service, path string, timeout time.Duration) (int, error) {
 	t.Helper()
-	var ip string
-	for _, p := range b.mesh.Pods() {
-		if p.Name == pod {
-			ip = p.IP
-		}
-	}
-	proxy, err := url.Parse(fmt.Sprintf("http://%s", net.JoinHostPort(ip, fmt.Sprint(xdsgen.VirtualOutboundPort))))
+	c, err := b.mesh.(*local.Mesh).AppClient(pod, timeout)
 	require.NoError(t, err)
-	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}, Timeout: timeout}
 	defer c.CloseIdleConnections()
 	resp, err := c.Post(fmt.Sprintf("http://%s.default.svc.cluster.local%s", service, path), "application/json", strings.NewReader("{}"))
 	if err != nil {

@@ -204,6 +204,7 @@ func (r *Runner) play(ctx context.Context, idx int, s Step) {
 		rng := rand.New(rand.NewPCG(r.opts.Seed, uint64(idx)<<32|uint64(k)))
 		t, err := r.resolve(s, rng)
 		var prev *active
+		var late time.Duration // how long the first fault took to be in place
 		for i, f := range s.Faults {
 			if i > 0 && !r.sleepUntil(ctx, sched.StepAt(start, i)) {
 				return
@@ -213,12 +214,19 @@ func (r *Runner) play(ctx context.Context, idx int, s Step) {
 				w.Step = string(f.Kind()) + " " + w.Target
 			}
 			a := r.inject(ctx, w, f, t, err)
+			if i == 0 && a != nil {
+				late = max(a.w.Start.Sub(r.t0.Add(start)), 0)
+			}
 			if prev != nil {
 				r.remove(prev)
 			}
 			prev = a
 		}
+		// A fault lasts its time from when it is in place: on runtimes
+		// where injecting takes a while (a helper container), the window
+		// keeps its length instead of losing the injection time.
 		end, ok := sched.End(start)
+		end += late
 		if !ok || !r.sleepUntil(ctx, end) {
 			return // Stop takes it off
 		}

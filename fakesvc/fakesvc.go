@@ -115,6 +115,9 @@ func ParseCalls(s string) ([]Call, error) {
 	return calls, nil
 }
 
+// sidecarSocketHost stands for a sidecar on a Unix socket in proxy URLs.
+const sidecarSocketHost = "sidecar.invalid:15001"
+
 // Config describes one instance (pod) of a sample service.
 type Config struct {
 	// Service, Version, Pod and Namespace identify the instance; they are
@@ -130,7 +133,8 @@ type Config struct {
 	ErrorStatus int
 	// Calls are made in order on each request.
 	Calls []Call
-	// Proxy is the sidecar's outbound address "host:port". Calls go to it as
+	// Proxy is the sidecar's outbound address "host:port", or "unix:/path"
+	// for a sidecar on a Unix socket. Calls go to it as
 	// an HTTP forward proxy with URL
 	// http://<service>.<namespace>.svc.cluster.local:<port><path>, so the
 	// sidecar routes by Host. Empty Proxy: call http://<service>:<port><path>
@@ -222,7 +226,17 @@ func New(cfg Config) (*Server, error) {
 		// Proxy stays nil without a sidecar: the environment's HTTP_PROXY must
 		// never capture the mesh's traffic.
 	}
-	if cfg.Proxy != "" {
+	if path, ok := strings.CutPrefix(cfg.Proxy, "unix:"); ok {
+		// A sidecar on a Unix socket of the pod's own: every call is sent
+		// to it as to a forward proxy, over that socket.
+		tr.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: sidecarSocketHost})
+		tr.DialContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
+			if addr != sidecarSocketHost {
+				return nil, fmt.Errorf("fakesvc: %s: only the sidecar is reachable", addr)
+			}
+			return dialer.DialContext(ctx, "unix", path)
+		}
+	} else if cfg.Proxy != "" {
 		if _, _, err := net.SplitHostPort(cfg.Proxy); err != nil {
 			return nil, fmt.Errorf("fakesvc: proxy %q: want host:port: %w", cfg.Proxy, err)
 		}

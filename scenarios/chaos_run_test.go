@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meshbench/meshbench/sim/local"
+	"github.com/meshbench/meshbench/sim/xdsserver"
 )
 
 const chaosYAML = `name: chaos-test
@@ -106,7 +107,7 @@ func TestSIGINTInTheMiddleOfFaultsLeavesNoFaultGoroutineOrPort(t *testing.T) {
 		if len(listening(t, rt.addrs)) < before+2 {
 			return false
 		}
-		c, err := net.DialTimeout("tcp", rt.meshes[0].(*local.Mesh).XDS().Addr(), 100*time.Millisecond)
+		c, err := dialXDS(rt.meshes[0].(*local.Mesh).XDS().Addr(), 100*time.Millisecond)
 		if err == nil {
 			c.Close()
 		}
@@ -120,4 +121,10 @@ func TestSIGINTInTheMiddleOfFaultsLeavesNoFaultGoroutineOrPort(t *testing.T) {
 		t.Fatal("run did not stop after SIGINT")
 	}
 	assert.Empty(t, listening(t, rt.addrs), "listeners left behind")
+}
+
+// dialXDS connects to the control plane's socket (Unix or TCP).
+func dialXDS(addr string, timeout time.Duration) (net.Conn, error) {
+	network, address := xdsserver.SplitAddr(addr)
+	return net.DialTimeout(network, address, timeout)
 }

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 )
 
@@ -76,7 +78,28 @@ func EnsureImages(ctx context.Context, cli *testcontainers.DockerClient, binary 
 			out.Size[name] = ins.Size
 		}
 	}
+	if len(out.Built) > 0 {
+		pruneOld(ctx, cli, tag)
+	}
 	return out, nil
+}
+
+// pruneOld removes the images of other builds that no container uses, so
+// that rebuilding does not pile them up; an image still in use (another
+// run of another build) refuses removal and stays.
+func pruneOld(ctx context.Context, cli *testcontainers.DockerClient, keep string) {
+	imgs, err := cli.ImageList(ctx, client.ImageListOptions{Filters: client.Filters{}.Add("label", LabelImage)})
+	if err != nil {
+		return
+	}
+	for _, img := range imgs.Items {
+		for _, ref := range img.RepoTags {
+			if strings.HasSuffix(ref, ":"+keep) || !(strings.HasPrefix(ref, SidecarRepo+":") || strings.HasPrefix(ref, AppRepo+":")) {
+				continue
+			}
+			_, _ = cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
+		}
+	}
 }
 
 // checkStatic refuses a dynamically linked binary: FROM scratch has no libc.

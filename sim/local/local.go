@@ -11,6 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -70,6 +74,7 @@ type Mesh struct {
 	reg  *registry.Registry
 	xds  *xdsserver.Server
 	gw   xdsgen.Gateway
+	dir  string // the private directory of the mesh's Unix sockets
 
 	mu      sync.Mutex
 	pods    map[string]*pod
@@ -90,10 +95,6 @@ func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpIP, err := sn.alloc()
-	if err != nil {
-		return nil, err
-	}
 	reg, err := registry.New(spec.Topology, sn.alloc)
 	if err != nil {
 		return nil, err
@@ -104,8 +105,14 @@ func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Mesh{log: log, seed: spec.Seed, cp: cp, reg: reg, xds: cp.XDS(), gw: gw, pods: map[string]*pod{}}
-	if err := cp.Start(ctx, net.JoinHostPort(cpIP.String(), "15010")); err != nil {
+	// The mesh's sockets (xDS, and every pod's app and capture socket) live
+	// in a directory only this user can enter (MkdirTemp makes it 0700).
+	dir, err := os.MkdirTemp("", "meshbench-")
+	if err != nil {
+		return nil, err
+	}
+	m := &Mesh{log: log, seed: spec.Seed, cp: cp, reg: reg, xds: cp.XDS(), gw: gw, pods: map[string]*pod{}, dir: dir}
+	if err := cp.Start(ctx, "unix://"+filepath.Join(dir, "xds.sock")); err != nil {
 		return m, err
 	}
 	for _, p := range reg.Pods {
@@ -145,27 +152,36 @@ func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 // CA is the mesh's certificate authority (for chaos: stop issuing).
 func (m *Mesh) CA() *ca.CA { return m.cp.CA() }
 
-// startApp starts a pod's app on the pod IP at an ephemeral port; the
-// sidecar's inbound listener takes the container port in front of it. A pod
-// without a sidecar listens on the container port itself and calls the pods
-// of a service directly, as through a ClusterIP.
+// startApp starts a pod's app on a Unix socket of the pod's own, in the
+// mesh's private directory: only its sidecar reaches it, as iptables
+// interception makes sure in a real pod, and the app calls out through the
+// sidecar's capture socket beside it. A pod without a sidecar listens on
+// the container port of its address itself and calls the pods of a service
+// directly, as through a ClusterIP.
 func (m *Mesh) startApp(p *registry.Pod) error {
-	proxy, listen := net.JoinHostPort(p.IP.String(), strconv.Itoa(xdsgen.VirtualOutboundPort)), net.JoinHostPort(p.IP.String(), "0")
-	cfg := m.cp.AppConfig(p, proxy)
+	appSock, outSock := m.sockets(p)
+	network, listen := "unix", appSock
+	cfg := m.cp.AppConfig(p, "unix:"+outSock)
 	if !p.Sidecar {
-		cfg.Proxy, listen = "", net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port))
+		network, listen = "tcp", net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port))
+		cfg.Proxy = ""
 		cfg.Resolve = m.cp.Resolve
+	} else if err := os.Remove(appSock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("pod %s: %w", p.Name, err)
 	}
 	app, err := fakesvc.New(cfg)
 	if err != nil {
 		return fmt.Errorf("pod %s: %w", p.Name, err)
 	}
-	lis, err := net.Listen("tcp", listen)
+	lis, err := net.Listen(network, listen)
 	if err != nil {
 		app.Close()
 		return fmt.Errorf("pod %s: %w", p.Name, err)
 	}
 	p.AppAddr = lis.Addr().String()
+	if network == "unix" {
+		p.AppAddr = "unix:" + appSock
+	}
 	pd := &pod{info: p, app: app, appSrv: &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}, appDone: make(chan struct{}), running: true}
 	go func() {
 		defer close(pd.appDone)
@@ -181,12 +197,42 @@ func (m *Mesh) startApp(p *registry.Pod) error {
 	return nil
 }
 
+// sockets are the paths of a pod's app socket and of its sidecar's 15001
+// capture socket. Pods are numbered, as socket paths are short (108 bytes).
+func (m *Mesh) sockets(p *registry.Pod) (app, outbound string) {
+	i := slices.Index(m.reg.Pods, p)
+	return filepath.Join(m.dir, fmt.Sprintf("p%d.app", i)), filepath.Join(m.dir, fmt.Sprintf("p%d.out", i))
+}
+
+// AppClient is an HTTP client that sends as the app of pod does: to its
+// sidecar's capture socket, as to a forward proxy. Nothing outside the pod
+// has another way in.
+func (m *Mesh) AppClient(pod string, timeout time.Duration) (*http.Client, error) {
+	p, ok := m.reg.Pod(pod)
+	if !ok || !p.Sidecar {
+		return nil, fmt.Errorf("no pod %q with a sidecar", pod)
+	}
+	_, out := m.sockets(p)
+	const host = "sidecar.invalid:15001"
+	var d net.Dialer
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: host}),
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", out)
+		},
+	}}, nil
+}
+
 func (m *Mesh) startProxy(p *registry.Pod) error {
 	m.mu.Lock()
 	n := len(m.pods)
 	m.mu.Unlock()
+	_, outSock := m.sockets(p)
+	if err := os.Remove(outSock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("pod %s sidecar: %w", p.Name, err)
+	}
 	proxy, err := sidecar.Start(sidecar.Config{
-		NodeID: p.NodeID(), IP: p.IP, XDS: m.xds.Addr(), XDSToken: m.cp.Token(p.NodeID()),
+		NodeID: p.NodeID(), IP: p.IP, XDS: m.xds.Addr(), XDSToken: m.cp.Token(p.NodeID()), OutboundSocket: outSock,
 		Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version,
 		Principal: p.SPIFFEID(xdsgen.TrustDomain),
 		Log:       m.log, Seed: uint64(m.seed) + uint64(n),
@@ -350,5 +396,6 @@ func (m *Mesh) Stop(ctx context.Context) error {
 	}
 	wg.Wait()
 	m.cp.Stop()
+	errs = append(errs, os.RemoveAll(m.dir))
 	return errors.Join(errs...)
 }

@@ -512,11 +512,15 @@ func endpointsOf(cla *endpoint.ClusterLoadAssignment) []endpointInfo {
 	var out []endpointInfo
 	for _, loc := range cla.GetEndpoints() {
 		for _, lb := range loc.GetLbEndpoints() {
-			sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
-			if sa == nil {
+			e := endpointInfo{weight: 1}
+			switch a := lb.GetEndpoint().GetAddress(); {
+			case a.GetSocketAddress() != nil:
+				e.addr = net.JoinHostPort(a.GetSocketAddress().GetAddress(), strconv.Itoa(int(a.GetSocketAddress().GetPortValue())))
+			case a.GetPipe() != nil:
+				e.addr = pipeHost(a.GetPipe().GetPath())
+			default:
 				continue
 			}
-			e := endpointInfo{addr: net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))), weight: 1}
 			switch lb.GetHealthStatus() {
 			case core.HealthStatus_HEALTHY, core.HealthStatus_UNKNOWN:
 			default:

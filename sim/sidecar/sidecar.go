@@ -58,6 +58,10 @@ type Config struct {
 	// of IP: loopback inside a pod's network namespace, so that only the
 	// pod's own app can send through it.
 	OutboundIP netip.Addr
+	// OutboundSocket, when set, is a Unix socket path where the 15001
+	// capture listener listens instead: in a directory only the pod's own
+	// app is given, so no other process can send through the sidecar.
+	OutboundSocket string
 	// The workload this proxy belongs to, for metrics and peer metadata.
 	Workload, Namespace, App, Version string
 	Principal                         string
@@ -198,7 +202,18 @@ func (s *Sidecar) Ready() <-chan struct{} { return s.ready }
 
 // OutboundAddr is the 15001 capture listener the app sends its calls to.
 func (s *Sidecar) OutboundAddr() string {
+	if s.cfg.OutboundSocket != "" {
+		return "unix:" + s.cfg.OutboundSocket
+	}
 	return net.JoinHostPort(s.bindIP(15001).String(), strconv.Itoa(15001))
+}
+
+// listenAddr is where a listener on port listens: "unix:/path" or host:port.
+func (s *Sidecar) listenAddr(port int) string {
+	if port == 15001 && s.cfg.OutboundSocket != "" {
+		return "unix:" + s.cfg.OutboundSocket
+	}
+	return net.JoinHostPort(s.bindIP(port).String(), strconv.Itoa(port))
 }
 
 // bindIP is the address a listener on port binds.
@@ -254,7 +269,11 @@ func (s *Sidecar) serve(addr, key string, h http.Handler) (*boundServer, error) 
 
 // serveWith serves h on addr; wrap may put a TLS-sorting listener in front.
 func (s *Sidecar) serveWith(addr, key string, h http.Handler, wrap func(net.Listener) *peekListener) (*boundServer, error) {
-	lis, err := net.Listen("tcp", addr)
+	network := "tcp"
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", path
+	}
+	lis, err := net.Listen(network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -531,7 +550,7 @@ func (s *Sidecar) rebind(want map[int]string, listeners map[string]*listenerConf
 			b.close()
 			delete(s.bound, port)
 		}
-		b, err := s.serveWith(net.JoinHostPort(s.bindIP(port).String(), strconv.Itoa(port)), key, s.handler(key, port), s.inboundWrap(key, port, listeners))
+		b, err := s.serveWith(s.listenAddr(port), key, s.handler(key, port), s.inboundWrap(key, port, listeners))
 		if err != nil {
 			for _, p := range opened {
 				s.bound[p].close()

@@ -1,7 +1,10 @@
 package sidecar
 
 import (
+	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -83,7 +86,12 @@ func newUpstream(c *clusterConf, seed uint64, m *metrics, tlsFor func(*upstreamT
 func newTransport(c *clusterConf, tlsCfg *tls.Config) *http.Transport {
 	d := &net.Dialer{Timeout: c.connectTimeout, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
-		DialContext: d.DialContext,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if path, ok := pipes.Load(addr); ok {
+				return d.DialContext(ctx, "unix", path.(string))
+			}
+			return d.DialContext(ctx, network, addr)
+		},
 		// Envoy pools connections per host without a small idle cap.
 		MaxIdleConnsPerHost: 1024,
 		// Envoy's upstream idle_timeout default is 1h (HttpProtocolOptions).
@@ -273,4 +281,17 @@ func (u *upstream) close() {
 	if t := u.tlsTransport.Load(); t != nil {
 		t.CloseIdleConnections()
 	}
+}
+
+// pipes maps the host names that stand for Pipe endpoints (Unix sockets) in
+// upstream URLs to their paths: net/http dials host:port, so a Pipe gets a
+// host of its own that the transport's dialer turns back into the path.
+var pipes sync.Map
+
+// pipeHost is the URL host of a Pipe endpoint.
+func pipeHost(path string) string {
+	sum := sha256.Sum256([]byte(path))
+	h := "pipe-" + hex.EncodeToString(sum[:8]) + ".invalid:1"
+	pipes.Store(h, path)
+	return h
 }

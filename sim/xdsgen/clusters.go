@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -317,7 +318,7 @@ func endpointMetadata(p *registry.Pod) *core.Metadata {
 // inboundCluster is the static cluster from the sidecar to its app, inbound|<port>||.
 func inboundCluster(p *registry.Pod, s registry.ServiceInfo) *cluster.Cluster {
 	name := InboundClusterName(s.TargetPort)
-	host, port := splitHostPort(p.AppAddr)
+	addr := appAddress(p.AppAddr)
 	return &cluster.Cluster{
 		Name:                 name,
 		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
@@ -326,7 +327,7 @@ func inboundCluster(p *registry.Pod, s registry.ServiceInfo) *cluster.Cluster {
 		LoadAssignment: &endpoint.ClusterLoadAssignment{
 			ClusterName: name,
 			Endpoints: []*endpoint.LocalityLbEndpoints{{LbEndpoints: []*endpoint.LbEndpoint{{
-				HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: socketAddress(host, port)}},
+				HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: addr}},
 			}}}},
 		},
 	}
@@ -345,4 +346,14 @@ func mustStruct(m map[string]any) *structpb.Struct {
 func deprecatedMinRingSize(h *networking.LoadBalancerSettings_ConsistentHashLB) uint64 {
 	//lint:ignore SA1019 Istio still honours the deprecated field.
 	return h.GetMinimumRingSize()
+}
+
+// appAddress is the address of a pod's app: host:port, or "unix:/path" for
+// an app on a Unix socket of its pod's own, which Envoy names a Pipe
+// (envoy.config.core.v3.Pipe).
+func appAddress(a string) *core.Address {
+	if path, ok := strings.CutPrefix(a, "unix:"); ok {
+		return &core.Address{Address: &core.Address_Pipe{Pipe: &core.Pipe{Path: path}}}
+	}
+	return socketAddress(splitHostPort(a))
 }

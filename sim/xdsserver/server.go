@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -105,7 +107,21 @@ func (h holdNacked) CreateWatch(req *cache.Request, sub cache.Subscription, out 
 	return h.SnapshotCache.CreateWatch(req, sub, out)
 }
 
-// Start listens on addr (host:port; port 0 picks one) and serves ADS until Stop.
+// SplitAddr splits a listen address into a network and an address:
+// "unix:///path" (as gRPC spells it) or "unix:/path" is a Unix socket,
+// anything else host:port on TCP.
+func SplitAddr(addr string) (network, address string) {
+	if p, ok := strings.CutPrefix(addr, "unix://"); ok {
+		return "unix", p
+	}
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		return "unix", p
+	}
+	return "tcp", addr
+}
+
+// Start listens on addr (host:port, port 0 picking one, or a Unix socket
+// "unix:///path") and serves ADS until Stop.
 // It may be called again after Stop, on the same address, to model a control
 // plane that comes back.
 func (s *Server) Start(ctx context.Context, addr string) error {
@@ -114,11 +130,21 @@ func (s *Server) Start(ctx context.Context, addr string) error {
 	if s.grpc != nil {
 		return errors.New("xds server already running")
 	}
-	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	network, address := SplitAddr(addr)
+	if network == "unix" {
+		// A socket left by a server that was stopped is in the way.
+		if err := os.Remove(address); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("xds listen: %w", err)
+		}
+	}
+	lis, err := (&net.ListenConfig{}).Listen(ctx, network, address)
 	if err != nil {
 		return fmt.Errorf("xds listen: %w", err)
 	}
 	s.addr = lis.Addr().String()
+	if network == "unix" {
+		s.addr = "unix://" + address
+	}
 	g := grpc.NewServer()
 	srv := xds.NewServer(context.Background(), holdNacked{s.cache, s}, xds.CallbackFuncs{
 		StreamOpenFunc: s.onStreamOpen, StreamClosedFunc: s.onStreamClosed,
