@@ -4,7 +4,8 @@
 // of a Kubernetes pod do; an ingress gateway container whose port is
 // published on 127.0.0.1 only. The control plane and the CA stay in this
 // process and serve the containers on the network's gateway address, each
-// proxy authenticated by a token that names its node.
+// proxy authenticated by a token that names its node, over a Unix socket
+// bind-mounted into the proxies' containers.
 //
 // Inside a pod the app listens on 127.0.0.1 and the sidecar's 15001 capture
 // listener too, so the app is reachable only through its sidecar's inbound
@@ -24,6 +25,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,11 +68,12 @@ const (
 	LabelImage = "meshbench.image"
 )
 
-// Ports inside a pod.
-const (
-	xdsPort   = 15010
-	adminPort = 15081 // the app's behaviour endpoint, on the pod's loopback
-)
+// adminPort is the app's behaviour endpoint, on the pod's loopback.
+const adminPort = 15081
+
+// xdsMount is where a proxy container sees the directory of the control
+// plane's socket.
+const xdsMount = "/var/run/meshbench"
 
 // TokenEnv carries a proxy's xDS credential into its container (read by `meshbench proxy`).
 const TokenEnv = "MESHBENCH_XDS_TOKEN"
@@ -145,6 +148,7 @@ type Mesh struct {
 	gw     xdsgen.Gateway
 	net    netInfo
 	entry  string
+	xdsDir string // the directory of the control plane's socket
 	qdisc  map[string]string // qdisc kind → why it cannot be used ("" usable)
 
 	mu      sync.Mutex
@@ -208,7 +212,13 @@ func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 		return m, err
 	}
 	m.xds = m.cp.XDS()
-	if err := m.cp.Start(ctx, netip.AddrPortFrom(m.net.host, xdsPort).String()); err != nil {
+	// The control plane listens on a Unix socket in a directory only root
+	// may enter, bind-mounted into the proxies' containers: it listens on
+	// no network at all.
+	if m.xdsDir, err = os.MkdirTemp("", "meshbench-xds-"); err != nil {
+		return m, err
+	}
+	if err := m.cp.Start(ctx, "unix://"+filepath.Join(m.xdsDir, "xds.sock")); err != nil {
 		return m, err
 	}
 	for _, p := range m.reg.Pods {
@@ -301,7 +311,7 @@ func (m *Mesh) appArgs(p *registry.Pod) []string {
 
 func (m *Mesh) proxyArgs(nodeID string, ip netip.Addr, router bool, workload, ns, app, version, principal string, seed int) []string {
 	args := []string{
-		"-node-id", nodeID, "-ip", ip.String(), "-xds", netip.AddrPortFrom(m.net.host, xdsPort).String(),
+		"-node-id", nodeID, "-ip", ip.String(), "-xds", "unix://" + xdsMount + "/xds.sock",
 		"-workload", workload, "-namespace", ns, "-app", app, "-version", version, "-principal", principal,
 		"-seed", strconv.Itoa(seed),
 	}
@@ -343,6 +353,7 @@ func (m *Mesh) startPod(ctx context.Context, p *registry.Pod) error {
 			Env: map[string]string{TokenEnv: m.cp.Token(p.NodeID())},
 			HostConfigModifier: func(hc *container.HostConfig) {
 				hc.NetworkMode = container.NetworkMode("container:" + appID)
+				hc.Binds = []string{m.xdsDir + ":" + xdsMount + ":ro"}
 			},
 		})
 		if err != nil {
@@ -370,6 +381,7 @@ func (m *Mesh) startGateway(ctx context.Context) error {
 		HostConfigModifier: func(hc *container.HostConfig) {
 			// Published on loopback only: the load enters from this host, no one else's.
 			hc.PortBindings = network.PortMap{network.MustParsePort(port): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}}}
+			hc.Binds = []string{m.xdsDir + ":" + xdsMount + ":ro"}
 		},
 		EndpointSettingsModifier: func(es map[string]*network.EndpointSettings) {
 			if e := es[m.net.name]; e != nil {
@@ -578,6 +590,9 @@ func (m *Mesh) Stop(ctx context.Context) error {
 	}
 	if m.cp != nil {
 		m.cp.Stop()
+	}
+	if m.xdsDir != "" {
+		errs = append(errs, os.RemoveAll(m.xdsDir))
 	}
 	errs = append(errs, m.cli.Close())
 	return errors.Join(errs...)

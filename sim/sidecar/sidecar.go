@@ -4,9 +4,11 @@
 //
 // Where it differs from Envoy, by design:
 //   - There are no iptables. The app sends its calls to the 15001 listener as
-//     to an HTTP forward proxy, and the destination port comes from the Host
-//     header; the inbound chains of virtualInbound bind the pod IP on their
-//     destination ports, so EDS endpoints (pod IP:targetPort) reach them directly.
+//     to an HTTP forward proxy (a Unix socket of the pod's own on the local
+//     runtime, the pod's loopback on docker), and the destination port comes
+//     from the Host header; the inbound chains of virtualInbound bind the pod
+//     IP on their destination ports, so EDS endpoints (pod IP:targetPort)
+//     reach them directly.
 //   - A CDS, LDS or RDS update with one bad resource is NACKed whole, where
 //     Envoy may accept the good resources of the update.
 //   - Only HTTP/1.1 is spoken upstream and downstream.
