@@ -269,6 +269,8 @@ func (l *loader) steadyState(v *validator, s *Scenario, ss *SteadyState) {
 	}
 	if ss.Rate.Per == 0 {
 		ss.Rate = s.Load.Rate
+	} else {
+		v.rateLimit("steadyState.rate", ss.Rate)
 	}
 	node := l.ix.values["steadyState"]
 	for i := range ss.Expect {

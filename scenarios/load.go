@@ -49,7 +49,7 @@ func LoadFile(p string) (*Scenario, error) {
 // displayName is how errors and Scenario.Path name the file. On any problem
 // it returns a nil Scenario and Errors, sorted by file and line.
 func LoadFS(fsys fs.FS, name, displayName string) (*Scenario, error) {
-	l := &loader{fsys: fsys, name: name, display: displayName}
+	l := &loader{fsys: fsys, name: name, display: displayName, budget: newNodeBudget()}
 	s := l.load()
 	if len(l.errs) > 0 {
 		l.errs.sort()
@@ -65,6 +65,10 @@ type loader struct {
 	display string // as the user named it
 	errs    Errors
 	ix      *nodeIndex // of the scenario document
+	// What the scenario's files have used of the limits (limits.go).
+	budget     *nodeBudget
+	inputBytes int
+	overBudget bool
 	// defaultNS is the namespace of Istio objects that name none: the topology's.
 	defaultNS string
 }
@@ -79,9 +83,9 @@ func (l *loader) at(p, format string, args ...any) {
 }
 
 func (l *loader) load() *Scenario {
-	data, err := fs.ReadFile(l.fsys, l.name)
+	data, err := l.readFile(l.name)
 	if err != nil {
-		l.add(l.display, 0, "", "cannot read scenario: %v", unwrapPathError(err))
+		l.add(l.display, 0, "", "cannot read scenario: %v", err)
 		return nil
 	}
 	s := l.decodeScenario(data)
@@ -155,22 +159,22 @@ func (l *loader) decodeScenario(data []byte) *Scenario {
 		}
 		return nil
 	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		l.yamlError(l.display, err)
-		return nil
-	default:
-		l.add(l.display, extra.Line, "", "a scenario file holds one YAML document; remove the second one (put Istio resources in a mesh file)")
+	if !l.checkBudget(&doc, l.display) || !l.onlyEmptyDocuments(dec) {
 		return nil
 	}
 	root := doc.Content[0]
-	l.ix = indexNode(root)
-	if root.Kind != yaml.MappingNode {
-		l.add(l.display, root.Line, "", "a scenario is a mapping with name, topology, mesh, load and expect; got %s", describeNode(root))
+	// Only the kind, never a value or key: the file may be anything but a
+	// scenario (/etc/shadow parses as a mapping of odd keys), and its
+	// content is not ours to print.
+	switch {
+	case root.Kind != yaml.MappingNode:
+		l.add(l.display, root.Line, "", "a scenario is a mapping with name, topology, mesh, load and expect; got %s", describeKind(root))
+		return nil
+	case !hasAnyKey(root, scenarioKeys()):
+		l.add(l.display, root.Line, "", "not a scenario: a scenario is a mapping with name, topology, mesh, load and expect, and this one has none of them")
 		return nil
 	}
+	l.ix = indexNode(root)
 
 	// First our own walk, which names the field path and suggests the
 	// intended field; then yaml.v3 with KnownFields as the final word.
@@ -188,6 +192,28 @@ func (l *loader) decodeScenario(data []byte) *Scenario {
 		return nil
 	}
 	return &s
+}
+
+// onlyEmptyDocuments reads the documents after the first: empty ones (a
+// trailing ---, as kubectl accepts) are fine, anything else is refused.
+func (l *loader) onlyEmptyDocuments(dec *yaml.Decoder) bool {
+	for {
+		var extra yaml.Node
+		switch err := dec.Decode(&extra); {
+		case errors.Is(err, io.EOF):
+			return true
+		case err != nil:
+			l.yamlError(l.display, err)
+			return false
+		case !l.checkBudget(&extra, l.display):
+			return false
+		case len(extra.Content) == 0 || isNull(extra.Content[0]):
+			continue
+		default:
+			l.add(l.display, extra.Line, "", "a scenario file holds one YAML document; remove the second one (put Istio resources in a mesh file)")
+			return false
+		}
+	}
 }
 
 var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
@@ -224,8 +250,16 @@ var (
 	unmarshalRE = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
 )
 
+// unknownAnchorRE is yaml.v3's message for an alias without its anchor; the
+// name is left out because a file that does not parse as YAML may be
+// anything, and its content is not ours to print.
+var unknownAnchorRE = regexp.MustCompile(`^unknown anchor '.*' referenced$`)
+
 // friendlyYAML rewords yaml.v3's messages that speak of Go types.
 func friendlyYAML(msg string) string {
+	if unknownAnchorRE.MatchString(msg) {
+		return "an alias (*name) refers to no anchor (&name) defined before it"
+	}
 	if m := notFoundRE.FindStringSubmatch(msg); m != nil {
 		return fmt.Sprintf("unknown field %q", m[1])
 	}
@@ -352,6 +386,9 @@ func (o *meshObject) field(p string) string { return join(o.prefix, p) }
 func (l *loader) readMesh(s *Scenario) (objs []*meshObject, ok bool) {
 	before := len(l.errs)
 	for i, e := range s.Mesh {
+		if l.overBudget {
+			break // reported once, where it happened
+		}
 		p := item("mesh", i)
 		if e.File == "" {
 			if o := l.parseObject(e.Object, l.display, p); o != nil {
@@ -377,9 +414,9 @@ func (l *loader) readMeshFile(file, field string) []*meshObject {
 		l.at(fieldPath, "mesh file %q is outside the directory tree the scenario is read from", file)
 		return nil
 	}
-	data, err := fs.ReadFile(l.fsys, name)
+	data, err := l.readFile(name)
 	if err != nil {
-		l.at(fieldPath, "cannot read mesh file %s: %v", display, unwrapPathError(err))
+		l.at(fieldPath, "cannot read mesh file %s: %v", display, err)
 		return nil
 	}
 	var objs []*meshObject
@@ -395,11 +432,14 @@ func (l *loader) readMeshFile(file, field string) []*meshObject {
 			l.yamlError(display, err)
 			return objs
 		}
+		if !l.checkBudget(&doc, display) {
+			return objs
+		}
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 			continue // an empty document, as after a trailing ---
 		}
 		docs++
-		if o := l.parseObject(doc.Content[0], display, ""); o != nil {
+		if o := l.parseDocument(doc.Content[0], display); o != nil {
 			objs = append(objs, o)
 		}
 	}
@@ -424,6 +464,45 @@ var (
 	subdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	labelRE     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 )
+
+// parseDocument checks one document of a mesh file. A document that is not
+// a mapping with apiVersion or kind is described by its kind alone: the file
+// may be anything but Istio YAML (../../etc/shadow parses as a mapping of
+// odd keys), and its content is not ours to print.
+func (l *loader) parseDocument(n *yaml.Node, file string) *meshObject {
+	switch n := deref(n); {
+	case n.Kind != yaml.MappingNode:
+		l.add(file, n.Line, "", "want an Istio object (apiVersion, kind, metadata, spec), got %s", describeKind(n))
+		return nil
+	case !hasAnyKey(n, []string{"apiVersion", "kind"}):
+		l.add(file, n.Line, "", "not an Istio object: want a mapping with apiVersion, kind, metadata and spec, and this one has neither apiVersion nor kind")
+		return nil
+	}
+	return l.parseObject(n, file, "")
+}
+
+// hasAnyKey reports whether n is a mapping with one of keys.
+func hasAnyKey(n *yaml.Node, keys []string) bool {
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if contains(keys, n.Content[i].Value) {
+			return true
+		}
+	}
+	return false
+}
+
+// scenarioKeys are the top-level fields of a scenario.
+func scenarioKeys() []string {
+	var keys []string
+	for k := range yamlFields(reflect.TypeOf(Scenario{})) {
+		keys = append(keys, k)
+	}
+	return keys
+}
 
 // parseObject checks one Istio object and decodes it; nil when it has problems.
 func (l *loader) parseObject(n *yaml.Node, file, prefix string) *meshObject {
@@ -562,6 +641,9 @@ func (l *loader) parseObject(n *yaml.Node, file, prefix string) *meshObject {
 			setMeta(&o.ap.ObjectMeta)
 			c.decode(spec, "spec", &o.ap.Spec)
 		}
+	}
+	if len(l.errs) == before {
+		l.checkRegexes(o) // validate_regex.go
 	}
 	if len(l.errs) > before {
 		return nil
@@ -821,6 +903,26 @@ func describeNode(n *yaml.Node) string {
 	}
 	return "nothing"
 }
+
+// describeKind names a node's kind without its value: "a string", "a list".
+func describeKind(n *yaml.Node) string {
+	n = deref(n)
+	switch {
+	case n.Kind == yaml.MappingNode:
+		return "a mapping"
+	case n.Kind == yaml.SequenceNode:
+		return "a list"
+	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null":
+		return "nothing (null)"
+	case n.Kind == yaml.ScalarNode && scalarKinds[n.ShortTag()] != "":
+		return scalarKinds[n.ShortTag()]
+	case n.Kind == yaml.ScalarNode:
+		return "a scalar"
+	}
+	return "nothing"
+}
+
+var scalarKinds = map[string]string{"!!str": "a string", "!!int": "an integer", "!!float": "a number", "!!bool": "a boolean", "!!binary": "binary data", "!!timestamp": "a timestamp"}
 
 func tagWord(tag string) string {
 	switch tag {

@@ -537,10 +537,29 @@ func (v *validator) topology() bool {
 			}
 		}
 	}
+	v.podCount()
 	if cycle := v.callCycle(); cycle != nil {
 		l.at("topology.services", "the calls form a cycle: %s", strings.Join(cycle, " → "))
 	}
 	return len(v.l.errs) == before
+}
+
+// podCount refuses a topology of more than MaxPods pods, at the replicas
+// (or the version) that go past the limit.
+func (v *validator) podCount() {
+	const huge = 1 << 30 // per version, so that the sum cannot overflow
+	total, crossing := 0, ""
+	for i, svc := range v.s.Topology.Services {
+		for j, ver := range svc.Versions {
+			total += max(0, min(ver.Replicas, huge))
+			if total > MaxPods && crossing == "" {
+				crossing = item(item("topology.services", i)+".versions", j) + ".replicas"
+			}
+		}
+	}
+	if crossing != "" {
+		v.l.at(crossing, "the topology has %d pods; a mesh holds at most %d (each pod and the ingress gateway take an address of one loopback /24)", total, MaxPods)
+	}
 }
 
 // callCycle finds a cycle in the call graph, as the list of services on it
@@ -606,11 +625,15 @@ func (v *validator) load() {
 	if ld.Rate.Per == 0 || ld.Rate.Freq <= 0 {
 		l.at("load.rate", "load.rate is required, like 500/s")
 	}
+	v.rateLimit("load.rate", ld.Rate)
 	switch {
 	case ld.Duration == 0:
 		l.at("load.duration", "load.duration is required, like 10s")
 	case ld.Duration < MinDuration || ld.Duration > MaxDuration:
 		l.at("load.duration", "duration %s is not in %s..%s", ld.Duration, MinDuration, MaxDuration)
+	case ld.Rate.PerSecond() <= MaxRate && ld.Rate.PerSecond()*ld.Duration.D().Seconds() > MaxRequests:
+		l.at("load.duration", "%s for %s is %.0f requests; the limit is %d (every sample is kept for the checks)",
+			ld.Rate, ld.Duration, ld.Rate.PerSecond()*ld.Duration.D().Seconds(), MaxRequests)
 	}
 	if ld.Timeout <= 0 {
 		l.at("load.timeout", "timeout must be positive")
@@ -635,6 +658,13 @@ func (v *validator) load() {
 		if vr.Target != "" && v.services[vr.Target] == nil {
 			l.at(p+".target", "target %q matches no service in the topology (services: %s)", vr.Target, v.serviceList())
 		}
+	}
+}
+
+// rateLimit refuses a rate above MaxRate.
+func (v *validator) rateLimit(p string, r units.Rate) {
+	if r.PerSecond() > MaxRate {
+		v.l.at(p, "rate %s is %.0f requests per second; the limit is %.0f/s", r, r.PerSecond(), MaxRate)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -48,7 +49,7 @@ func main() {
 	interrupts := make(chan os.Signal, 2)
 	signal.Notify(interrupts, os.Interrupt, syscall.SIGTERM)
 	go secondInterrupt(interrupts)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := recovering(func() error { return run(ctx, os.Args[1:], os.Stdout, os.Stderr) })
 	stop()
 	exiting.Lock() // a hurried teardown under way finishes first
 	os.Exit(exitCode(err, os.Stderr))
@@ -72,6 +73,18 @@ func secondInterrupt(ch <-chan os.Signal) {
 		fmt.Fprintln(os.Stderr, "meshbench:", err)
 	}
 	os.Exit(130)
+}
+
+// recovering calls f and turns a panic into a run that broke: exit status
+// 1 with the panic and its stack, not Go's exit status 2, which reads as
+// bad input.
+func recovering(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &exitError{code: 1, err: fmt.Errorf("meshbench: internal error: %v\n%s", p, debug.Stack())}
+		}
+	}()
+	return f()
 }
 
 func exitCode(err error, stderr io.Writer) int {

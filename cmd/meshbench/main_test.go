@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"regexp"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -69,4 +71,52 @@ func TestXDSDumpsIstioNamedConfig(t *testing.T) {
 	code, _, stderr = runCLI(t, "xds", "-proxy", "nobody", "canary-90-10")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "no proxy")
+}
+
+// Input that once passed validate and then panicked, hung or ran out of
+// memory: validate and run refuse it with exit status 2, file and line,
+// before anything starts.
+func TestHostileInputExitsTwoWithFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "fifo.yaml"), 0o600))
+	fifoMesh := filepath.Join(dir, "fifo-mesh.yaml")
+	require.NoError(t, os.WriteFile(fifoMesh, []byte("name: fifo\nmesh:\n  - file: fifo.yaml\nload: {target: order, rate: 10/s, duration: 1s}\nexpect:\n  - successRate: {min: 0.9}\n"), 0o600))
+	bad := func(name string) string { return filepath.Join("..", "..", "scenarios", "testdata", "bad", name) }
+	cases := map[string]string{
+		bad("rate-too-high.yaml"):       "rate-too-high.yaml:5: load.rate:",
+		bad("regex-invalid.yaml"):       "regex-invalid.yaml:13: mesh[0].spec.http[0].match[0].headers.content-type.regex: invalid regex",
+		bad("replicas-too-many.yaml"):   "replicas-too-many.yaml:10: topology.services[1].versions[0].replicas:",
+		bad("alias-bomb.yaml"):          "alias-bomb.yaml:7: f: this expands",
+		bad("alias-bomb-vs.yaml"):       "alias-bomb-vs.yaml:19: mesh[0].spec.http[4].match: this expands",
+		bad("not-yaml-mesh.yaml"):       "not-yaml.txt:1: not an Istio object",
+		bad("requests-too-many.yaml"):   "requests-too-many.yaml:6: load.duration:",
+		fifoMesh:                        "fifo-mesh.yaml:3: mesh[0].file: cannot read mesh file",
+		filepath.Join(dir, "fifo.yaml"): "fifo.yaml: cannot read scenario: not a regular file (a named pipe)",
+	}
+	for path, want := range cases {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			for _, args := range [][]string{{"validate", path}, {"run", "-out", t.TempDir(), path}} {
+				code, stdout, stderr := runCLI(t, args...)
+				assert.Equal(t, 2, code, "%v: %s", args, stderr)
+				assert.Contains(t, stderr, want, "%v", args)
+				assert.Empty(t, stdout, "%v: nothing started", args)
+			}
+		})
+	}
+}
+
+func TestTrailingSeparatorValidates(t *testing.T) {
+	code, out, stderr := runCLI(t, "validate", filepath.Join("..", "..", "scenarios", "testdata", "good", "trailing-separator.yaml"))
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "trailing-separator.yaml: ok")
+}
+
+// A panic is a run that broke (exit 1, with a message), never Go's exit
+// status 2, which reads as bad input.
+func TestPanicExitsOneWithAMessage(t *testing.T) {
+	var errOut bytes.Buffer
+	code := exitCode(recovering(func() error { panic("integer divide by zero") }), &errOut)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut.String(), "meshbench: internal error: integer divide by zero")
+	assert.Equal(t, 0, exitCode(recovering(func() error { return nil }), &errOut))
 }
