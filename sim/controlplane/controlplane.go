@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -401,4 +402,45 @@ func (c *ControlPlane) Resolve(service string, port int) (string, error) {
 	}
 	p := ready[rand.IntN(len(ready))]
 	return net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port)), nil
+}
+
+// Nodes lists the node ids of the gateway and of the pods with a sidecar
+// for which running says true: the proxies a push must reach.
+func (c *ControlPlane) Nodes(running func(pod string) bool) []string {
+	out := []string{c.gw.NodeID()}
+	for _, p := range c.reg.Pods {
+		if p.Sidecar && running(p.Name) {
+			out = append(out, p.NodeID())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Pods lists the mesh's pods, ready where running says so.
+func (c *ControlPlane) Pods(running func(pod string) bool) []runtime.Pod {
+	out := make([]runtime.Pod, 0, len(c.reg.Pods))
+	for _, p := range c.reg.Pods {
+		out = append(out, runtime.Pod{Name: p.Name, Service: p.Service, Version: p.Version, IP: p.IP.String(), Ready: running(p.Name)})
+	}
+	return out
+}
+
+// Behaviour is a pod's app as declared with the changes of b over it.
+func (c *ControlPlane) Behaviour(p *registry.Pod, b runtime.AppBehaviour) fakesvc.Behaviour {
+	declared := c.AppConfig(p, "")
+	lat, rate, status := declared.Latency, declared.ErrorRate, declared.ErrorStatus
+	if b.Latency != nil {
+		lat = *b.Latency
+	}
+	if b.ErrorRate != nil {
+		rate = *b.ErrorRate
+	}
+	if b.ErrorStatus != 0 {
+		status = b.ErrorStatus
+	}
+	if status == 0 {
+		status = fakesvc.DefaultErrorStatus
+	}
+	return fakesvc.Behaviour{Latency: &lat, ErrorRate: &rate, ErrorStatus: status}
 }

@@ -26,7 +26,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -148,7 +147,7 @@ type Mesh struct {
 	gw     xdsgen.Gateway
 	net    netInfo
 	entry  string
-	xdsDir string // the directory of the control plane's socket
+	xdsDir string            // the directory of the control plane's socket
 	qdisc  map[string]string // qdisc kind → why it cannot be used ("" usable)
 
 	mu      sync.Mutex
@@ -454,35 +453,21 @@ func (m *Mesh) Containers(pod string) (app, sidecar string) {
 	return "", ""
 }
 
-func (m *Mesh) nodes() []string {
+// running reports whether a pod runs.
+func (m *Mesh) running(name string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := []string{m.gw.NodeID()}
-	for _, p := range m.pods {
-		if p.running && p.info.Sidecar {
-			out = append(out, p.info.NodeID())
-		}
-	}
-	slices.Sort(out)
-	return out
+	pd := m.pods[name]
+	return pd != nil && pd.running
 }
 
 // WaitConverged implements runtime.Mesh.
 func (m *Mesh) WaitConverged(ctx context.Context, version string) error {
-	return m.xds.WaitConverged(ctx, m.nodes(), version)
+	return m.xds.WaitConverged(ctx, m.cp.Nodes(m.running), version)
 }
 
 // Pods implements runtime.Mesh.
-func (m *Mesh) Pods() []runtime.Pod {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []runtime.Pod
-	for _, p := range m.reg.Pods {
-		pd := m.pods[p.Name]
-		out = append(out, runtime.Pod{Name: p.Name, Service: p.Service, Version: p.Version, IP: p.IP.String(), Ready: pd != nil && pd.running})
-	}
-	return out
-}
+func (m *Mesh) Pods() []runtime.Pod { return m.cp.Pods(m.running) }
 
 // MetricsEndpoints implements runtime.Mesh: this host reaches the
 // sidecars' :15090 on the run's network.

@@ -17,7 +17,6 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 
-	"github.com/meshbench/meshbench/fakesvc"
 	"github.com/meshbench/meshbench/sim/runtime"
 )
 
@@ -85,21 +84,7 @@ func (m *Mesh) SetAppBehaviour(ctx context.Context, name string, b runtime.AppBe
 	if err != nil {
 		return err
 	}
-	declared := m.cp.AppConfig(pd.info, "")
-	lat, rate, status := declared.Latency, declared.ErrorRate, declared.ErrorStatus
-	if b.Latency != nil {
-		lat = *b.Latency
-	}
-	if b.ErrorRate != nil {
-		rate = *b.ErrorRate
-	}
-	if b.ErrorStatus != 0 {
-		status = b.ErrorStatus
-	}
-	if status == 0 {
-		status = fakesvc.DefaultErrorStatus
-	}
-	body, err := json.Marshal(fakesvc.Behaviour{Latency: &lat, ErrorRate: &rate, ErrorStatus: status})
+	body, err := json.Marshal(m.cp.Behaviour(pd.info, b))
 	if err != nil {
 		return err
 	}

@@ -79,21 +79,7 @@ func (m *Mesh) SetAppBehaviour(ctx context.Context, name string, b runtime.AppBe
 	if err != nil {
 		return err
 	}
-	declared := m.cp.AppConfig(pd.info, "")
-	lat, rate, status := declared.Latency, declared.ErrorRate, declared.ErrorStatus
-	if b.Latency != nil {
-		lat = *b.Latency
-	}
-	if b.ErrorRate != nil {
-		rate = *b.ErrorRate
-	}
-	if b.ErrorStatus != 0 {
-		status = b.ErrorStatus
-	}
-	if err := pd.app.SetLatency(lat); err != nil {
-		return err
-	}
-	return pd.app.SetErrors(rate, status)
+	return pd.app.Apply(m.cp.Behaviour(pd.info, b))
 }
 
 // StopControlPlane implements runtime.FaultInjector.

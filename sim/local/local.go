@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -265,36 +264,21 @@ func (m *Mesh) Version() string { return m.cp.Version() }
 // XDS is the control plane, for tests and the xds command.
 func (m *Mesh) XDS() *xdsserver.Server { return m.xds }
 
-// nodes lists the node ids of every running proxy.
-func (m *Mesh) nodes() []string {
+// running reports whether a pod runs.
+func (m *Mesh) running(name string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := []string{m.gw.NodeID()}
-	for _, p := range m.pods {
-		if p.running && p.info.Sidecar {
-			out = append(out, p.info.NodeID())
-		}
-	}
-	sort.Strings(out)
-	return out
+	pd := m.pods[name]
+	return pd != nil && pd.running
 }
 
 // WaitConverged implements runtime.Mesh.
 func (m *Mesh) WaitConverged(ctx context.Context, version string) error {
-	return m.xds.WaitConverged(ctx, m.nodes(), version)
+	return m.xds.WaitConverged(ctx, m.cp.Nodes(m.running), version)
 }
 
 // Pods implements runtime.Mesh.
-func (m *Mesh) Pods() []runtime.Pod {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []runtime.Pod
-	for _, p := range m.reg.Pods {
-		pd := m.pods[p.Name]
-		out = append(out, runtime.Pod{Name: p.Name, Service: p.Service, Version: p.Version, IP: p.IP.String(), Ready: pd != nil && pd.running})
-	}
-	return out
-}
+func (m *Mesh) Pods() []runtime.Pod { return m.cp.Pods(m.running) }
 
 // KillPod implements runtime.Mesh: the app and the sidecar close their
 // listeners and connections at once, and the pod leaves EDS.
