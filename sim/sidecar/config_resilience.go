@@ -21,10 +21,14 @@ const (
 	httpProtocolOptions = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 )
 
-// perMillion converts a FractionalPercent to millionths.
+// perMillion converts a fault's FractionalPercent to millionths. An unset
+// percentage is 0%: Envoy reads the proto's default, numerator 0
+// (source/extensions/filters/common/fault/fault_config.cc), and Istio's
+// docs say an abort without a percentage aborts nothing; Istio's route.go
+// translateFault leaves Abort.Percentage unset then.
 func perMillion(p *xdstype.FractionalPercent) uint32 {
 	if p == nil {
-		return 1_000_000 // unset percentage in the fault filter means 100%
+		return 0
 	}
 	n := uint64(p.GetNumerator())
 	switch p.GetDenominator() {

@@ -23,25 +23,37 @@ func (u *upstream) observe(h *host, code int) {
 		return
 	}
 	h.mu.Lock()
-	var kind string
+	var kinds []string
 	if code >= 500 {
-		h.cons5xx++
+		// As Envoy's DetectorHostMonitorImpl::putHttpResponseCode and
+		// DetectorImpl::onConsecutiveErrorWorker: a run that reaches its
+		// threshold on a host in service resets its counter before the
+		// ejection is tried, whether enforcement or max_ejection_percent
+		// then refuses it, so a host that keeps failing is detected again
+		// at every threshold'th error.
 		if code == 502 || code == 503 || code == 504 {
 			h.consGateway++
+			if oc.consecutiveGateway > 0 && h.consGateway == oc.consecutiveGateway && !h.out.Load() {
+				h.consGateway = 0
+				if u.enforce(oc.enforceGateway) {
+					kinds = append(kinds, "consecutive_gateway_failure")
+				}
+			}
 		} else {
 			h.consGateway = 0
 		}
-		switch {
-		case oc.consecutive5xx > 0 && h.cons5xx == oc.consecutive5xx && u.enforce(oc.enforce5xx):
-			kind = "consecutive_5xx"
-		case oc.consecutiveGateway > 0 && h.consGateway == oc.consecutiveGateway && u.enforce(oc.enforceGateway):
-			kind = "consecutive_gateway_failure"
+		h.cons5xx++
+		if oc.consecutive5xx > 0 && h.cons5xx == oc.consecutive5xx && !h.out.Load() {
+			h.cons5xx = 0
+			if u.enforce(oc.enforce5xx) {
+				kinds = append(kinds, "consecutive_5xx")
+			}
 		}
 	} else {
 		h.cons5xx, h.consGateway = 0, 0
 	}
 	h.mu.Unlock()
-	if kind != "" {
+	for _, kind := range kinds {
 		u.eject(h, oc, kind)
 	}
 }

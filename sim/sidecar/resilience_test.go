@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -283,6 +284,38 @@ func TestOutlierEjectsAfterThird5xxAndReturns(t *testing.T) {
 	assert.Zero(t, m.metric(rigCaller, "envoy_cluster_outlier_detection_ejections_active", rigCluster))
 }
 
+// A caller that gives up resets the upstream request, and Envoy records no
+// outlier result for a downstream reset (router.cc): the host that was
+// still working on it is not ejected, however low the threshold.
+func TestCallerThatGivesUpGetsNoHostEjected(t *testing.T) {
+	cfg := meshconfig.Config{DestinationRules: []*networkingv1.DestinationRule{rigDR(&networking.TrafficPolicy{
+		OutlierDetection: &networking.OutlierDetection{
+			Consecutive_5XxErrors: wrapperspb.UInt32(1),
+			Interval:              durationpb.New(time.Second),
+			BaseEjectionTime:      durationpb.New(30 * time.Second),
+			MaxEjectionPercent:    100,
+		},
+	})}}
+	var first atomic.Bool
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1"}), cfg, map[string]func(http.ResponseWriter, *http.Request){
+		"payment-v1-0": func(w http.ResponseWriter, r *http.Request) {
+			if first.CompareAndSwap(false, true) {
+				<-r.Context().Done() // slow for the caller that gives up
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		},
+	})
+	impatient := *m.client
+	impatient.Timeout = 200 * time.Millisecond
+	_, err := rigDo(&impatient, http.MethodGet, "http://"+rigPaymentHost+"/pay")
+	require.Error(t, err)
+	m.eventuallyCounter(rigCaller, "istio_requests_total", map[string]string{"response_flags": "DC"}, 1)
+	r := m.call()
+	assert.Equal(t, http.StatusOK, r.code, "the host is still in service: %s", r.flags)
+	assert.Zero(t, m.metric(rigCaller, "envoy_cluster_outlier_detection_ejections_enforced_total", rigCluster))
+}
+
 // max_ejection_percent is strict: Envoy ejects a host only if the ejected
 // share would stay within it, and ejects none when one host is already more
 // than the limit, since always_eject_one_host defaults to false
@@ -310,7 +343,9 @@ func TestOutlierMaxEjectionPercentIsStrict(t *testing.T) {
 	assert.Equal(t, map[int]int{200: 20, 503: 10}, codes)
 	assert.Equal(t, 10, m.apps["payment-v1-0"].count(), "never ejected")
 	assert.Zero(t, m.metric(rigCaller, "envoy_cluster_outlier_detection_ejections_enforced_total", rigCluster))
-	assert.Positive(t, m.metric(rigCaller, "envoy_cluster_outlier_detection_ejections_overflow", rigCluster))
+	// Each refusal resets the run (onConsecutiveErrorWorker), so the host
+	// is detected again at its 3rd, 6th and 9th 503: three refusals.
+	assert.Equal(t, 3.0, m.metric(rigCaller, "envoy_cluster_outlier_detection_ejections_overflow", rigCluster))
 }
 
 // ---------------------------------------------------------------------------
@@ -411,6 +446,44 @@ func TestFaultAbortNeverReachesApp(t *testing.T) {
 	}
 	assert.Zero(t, m.apps["payment-v1-0"].count(), "the app never sees an aborted request")
 	assert.Zero(t, m.metric(rigCaller, "envoy_cluster_upstream_rq_retry", rigCluster))
+}
+
+// A fault abort without a percentage aborts nothing: Envoy reads the unset
+// FractionalPercent as 0 (fault_config.cc), and Istio documents "if not
+// specified, no requests will be aborted".
+func TestFaultAbortWithoutPercentageAbortsNothing(t *testing.T) {
+	cfg := meshconfig.Config{VirtualServices: []*networkingv1.VirtualService{rigVS(&networking.HTTPRoute{
+		Route: rigRoute(""),
+		Fault: &networking.HTTPFaultInjection{Abort: &networking.HTTPFaultInjection_Abort{
+			ErrorType: &networking.HTTPFaultInjection_Abort_HttpStatus{HttpStatus: 503},
+		}},
+	})}}
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1"}), cfg, nil)
+	for range 20 {
+		r := m.call()
+		assert.Equal(t, http.StatusOK, r.code, "flags %q", r.flags)
+	}
+	assert.Equal(t, 20, m.apps["payment-v1-0"].count())
+}
+
+// A delayed request whose caller gives up carries DI and DC together:
+// Envoy's fault filter sets DelayInjected when the delay starts, and the
+// downstream's reset adds DownstreamConnectionTermination.
+func TestCancelledDelayedRequestIsFlaggedDIAndDC(t *testing.T) {
+	cfg := meshconfig.Config{VirtualServices: []*networkingv1.VirtualService{rigVS(&networking.HTTPRoute{
+		Route: rigRoute(""),
+		Fault: &networking.HTTPFaultInjection{Delay: &networking.HTTPFaultInjection_Delay{
+			HttpDelayType: &networking.HTTPFaultInjection_Delay_FixedDelay{FixedDelay: durationpb.New(30 * time.Second)},
+			Percentage:    &networking.Percent{Value: 100},
+		}},
+	})}}
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1"}), cfg, nil)
+	impatient := *m.client
+	impatient.Timeout = 200 * time.Millisecond
+	_, err := rigDo(&impatient, http.MethodGet, "http://"+rigPaymentHost+"/pay")
+	require.Error(t, err, "the caller gives up during the delay")
+	m.eventuallyCounter(rigCaller, "istio_requests_total", map[string]string{"response_flags": "DI,DC"}, 1)
+	assert.Zero(t, m.apps["payment-v1-0"].count())
 }
 
 // http[].timeout is Envoy's route timeout (RouteAction.timeout): when it

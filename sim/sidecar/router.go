@@ -207,7 +207,11 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 			s.metrics.faultsDelayed.WithLabelValues(clusterName).Inc()
 			x.flags = flagDelayInjected
 			if !sleepCtx(r.Context(), f.delay) {
-				x.code, x.flags = 0, flagDownstreamCancel
+				// DelayInjected is set when the delay starts, and the
+				// caller's cancel adds DownstreamConnectionTermination; the
+				// flags print in the ResponseFlag enum's order
+				// (envoy/stream_info/stream_info.h), DI before DC.
+				x.code, x.flags = 0, flagDelayInjected+","+flagDownstreamCancel
 				return
 			}
 		}
@@ -432,9 +436,14 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		if resp != nil && resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 && x.reporter == "source" {
 			x.dest.principal = principalOf(resp.TLS.PeerCertificates[0])
 		}
-		if failure != "" {
+		switch {
+		case failure != "" && r.Context().Err() != nil:
+			// The caller went away: Envoy resets the upstream request and
+			// records no outlier result for it (router.cc onDestroy), so a
+			// caller that gives up never gets a healthy host ejected.
+		case failure != "":
 			u.observe(h, 503)
-		} else {
+		default:
 			u.observe(h, resp.StatusCode)
 		}
 		retriable := attempt < maxAttempts && retry != nil && retry.retriable(resp, failure)
