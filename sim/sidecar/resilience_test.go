@@ -486,6 +486,48 @@ func TestCancelledDelayedRequestIsFlaggedDIAndDC(t *testing.T) {
 	assert.Zero(t, m.apps["payment-v1-0"].count())
 }
 
+// A per-try timeout is a local reset (router.cc onPerTryTimeoutCommon), so
+// retry_on reset retries it, as 5xx and gateway-error do.
+func TestPerTryTimeoutIsRetriedUnderReset(t *testing.T) {
+	cfg := meshconfig.Config{VirtualServices: []*networkingv1.VirtualService{rigVS(&networking.HTTPRoute{
+		Route:   rigRoute(""),
+		Retries: &networking.HTTPRetry{Attempts: 2, RetryOn: "reset", PerTryTimeout: durationpb.New(100 * time.Millisecond)},
+	})}}
+	var first atomic.Bool
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1"}), cfg, map[string]func(http.ResponseWriter, *http.Request){
+		"payment-v1-0": func(w http.ResponseWriter, r *http.Request) {
+			if first.CompareAndSwap(false, true) {
+				<-r.Context().Done() // the first attempt outlives its per-try timeout
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		},
+	})
+	r := m.call()
+	assert.Equal(t, http.StatusOK, r.code, "flags %q", r.flags)
+	assert.Equal(t, 2, m.apps["payment-v1-0"].count())
+	assert.Equal(t, 1.0, m.metric(rigCaller, "envoy_cluster_upstream_rq_retry", rigCluster))
+}
+
+// An HTTP/1.1 upstream that closes its connection before answering is a
+// stream reset with reason ConnectionTermination in Envoy's HTTP/1 codec:
+// 503 with flag UC, not UR (a remote reset, HTTP/2 only). Istio's default
+// retry policy does not retry it (no "reset" in its retry_on).
+func TestUpstreamThatClosesBeforeAnsweringIsUC(t *testing.T) {
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1"}), meshconfig.Config{}, map[string]func(http.ResponseWriter, *http.Request){
+		"payment-v1-0": func(w http.ResponseWriter, _ *http.Request) {
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				c.Close()
+			}
+		},
+	})
+	r := m.call()
+	assert.Equal(t, http.StatusServiceUnavailable, r.code)
+	assert.Equal(t, "UC", r.flags)
+	assert.Equal(t, 1, m.apps["payment-v1-0"].count(), "not retried by Istio's default policy")
+}
+
 // http[].timeout is Envoy's route timeout (RouteAction.timeout): when it
 // passes, the router resets the upstream request and answers 504 with flag
 // UT ("Upstream request timeout in addition to 504 response code"); the

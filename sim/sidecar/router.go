@@ -44,18 +44,22 @@ var (
 
 // Response flags, as Envoy's access log prints them.
 const (
-	flagNone             = "-"
-	flagNoRoute          = "NR"
-	flagNoCluster        = "NC"
-	flagNoHealthy        = "UH"
-	flagConnectFailure   = "UF"
-	flagUpstreamTimeout  = "UT"
-	flagRetryLimit       = "URX"
-	flagUpstreamReset    = "UR"
-	flagDownstreamCancel = "DC"
-	flagOverflow         = "UO"
-	flagDelayInjected    = "DI"
-	flagFaultInjected    = "FI"
+	flagNone            = "-"
+	flagNoRoute         = "NR"
+	flagNoCluster       = "NC"
+	flagNoHealthy       = "UH"
+	flagConnectFailure  = "UF"
+	flagUpstreamTimeout = "UT"
+	flagRetryLimit      = "URX"
+	// The HTTP/1.1 upstream closed or reset its connection before the
+	// answer was whole: Envoy's HTTP/1 codec resets the stream with reason
+	// ConnectionTermination, flag UC (UR is a remote stream reset, which
+	// only HTTP/2 has; the sidecar speaks HTTP/1.1 upstream).
+	flagUpstreamTermination = "UC"
+	flagDownstreamCancel    = "DC"
+	flagOverflow            = "UO"
+	flagDelayInjected       = "DI"
+	flagFaultInjected       = "FI"
 )
 
 // maxRetryBuffer is the body size up to which a request can be retried,
@@ -675,7 +679,7 @@ func failureFlag(f string) string {
 	case "per-try-timeout", "timeout":
 		return flagUpstreamTimeout
 	default:
-		return flagUpstreamReset
+		return flagUpstreamTermination
 	}
 }
 
@@ -689,8 +693,11 @@ func (p *retryPolicy) retriable(resp *http.Response, failure string) bool {
 		case "connect-failure":
 			return p.on["connect-failure"] || p.on["reset-before-request"] || p.on["5xx"] || p.on["gateway-error"] || p.on["reset"]
 		case "per-try-timeout":
-			// Envoy retries a per-try timeout under 5xx and gateway-error.
-			return p.on["5xx"] || p.on["gateway-error"]
+			// A per-try timeout is a local reset of a request already sent
+			// (router.cc onPerTryTimeoutCommon calls maybeRetryReset with
+			// LocalReset): wouldRetryFromReset retries it under 5xx,
+			// gateway-error and reset.
+			return p.on["5xx"] || p.on["gateway-error"] || p.on["reset"]
 		case "timeout":
 			return false
 		default:
@@ -786,7 +793,7 @@ func (s *Sidecar) copyResponse(w http.ResponseWriter, resp *http.Response, x *ex
 	}
 	w.WriteHeader(resp.StatusCode)
 	if _, err := io.Copy(w, resp.Body); err != nil && x.flags == flagNone {
-		x.flags = flagUpstreamReset
+		x.flags = flagUpstreamTermination
 	}
 }
 
