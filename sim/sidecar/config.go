@@ -103,8 +103,11 @@ type weightedCluster struct {
 }
 
 type routeMatch struct {
-	prefix, path  string
-	hasPath       bool
+	prefix, path string
+	hasPath      bool
+	// sepPrefix makes prefix a path_separated_prefix: the path is the
+	// prefix, or the prefix then "/" (Envoy's PathSeparatedPrefixRouteEntryImpl).
+	sepPrefix     bool
 	regex         *regexp.Regexp
 	caseSensitive bool
 	headers       []headerMatch
@@ -288,6 +291,27 @@ func compileRoutes(rc *route.RouteConfiguration, version string) (*routeTable, e
 	return rt, nil
 }
 
+// compileHeaderMatch compiles an Envoy HeaderMatcher, for routes and RBAC
+// alike; a matcher kind it cannot evaluate is refused, never read as absent.
+func compileHeaderMatch(h *route.HeaderMatcher) (headerMatch, error) {
+	hm := headerMatch{name: strings.ToLower(h.GetName()), invert: h.GetInvertMatch(), missingEmpty: h.GetTreatMissingHeaderAsEmpty()}
+	switch s := h.GetHeaderMatchSpecifier().(type) {
+	case *route.HeaderMatcher_PresentMatch:
+		hm.present = s.PresentMatch
+	case *route.HeaderMatcher_StringMatch:
+		sm, err := compileStringMatch(s.StringMatch)
+		if err != nil {
+			return hm, err
+		}
+		hm.str = sm
+	case nil:
+		hm.present = true
+	default:
+		return hm, fmt.Errorf("unsupported header matcher %T on %q", s, h.GetName())
+	}
+	return hm, nil
+}
+
 func compileRoute(r *route.Route) (*compiledRoute, error) {
 	cr := &compiledRoute{name: r.GetName()}
 	m := r.GetMatch()
@@ -304,25 +328,14 @@ func compileRoute(r *route.Route) (*compiledRoute, error) {
 		}
 		cr.match.regex = re
 	case *route.RouteMatch_PathSeparatedPrefix:
-		cr.match.prefix = ps.PathSeparatedPrefix
+		cr.match.prefix, cr.match.sepPrefix = ps.PathSeparatedPrefix, true
 	default:
 		return nil, fmt.Errorf("route %q: unsupported path specifier %T", r.GetName(), ps)
 	}
 	for _, h := range m.GetHeaders() {
-		hm := headerMatch{name: strings.ToLower(h.GetName()), invert: h.GetInvertMatch(), missingEmpty: h.GetTreatMissingHeaderAsEmpty()}
-		switch s := h.GetHeaderMatchSpecifier().(type) {
-		case *route.HeaderMatcher_PresentMatch:
-			hm.present = s.PresentMatch
-		case *route.HeaderMatcher_StringMatch:
-			sm, err := compileStringMatch(s.StringMatch)
-			if err != nil {
-				return nil, err
-			}
-			hm.str = sm
-		case nil:
-			hm.present = true
-		default:
-			return nil, fmt.Errorf("route %q: unsupported header matcher %T", r.GetName(), s)
+		hm, err := compileHeaderMatch(h)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", r.GetName(), err)
 		}
 		cr.match.headers = append(cr.match.headers, hm)
 	}

@@ -64,6 +64,9 @@ func (m *routeMatch) matches(r *http.Request) bool {
 		if len(path) < len(m.prefix) || !equalFold(path[:len(m.prefix)], m.prefix, m.caseSensitive) {
 			return false
 		}
+		if m.sepPrefix && len(path) > len(m.prefix) && path[len(m.prefix)] != '/' {
+			return false // /api matches /api and /api/x, not /apix
+		}
 	}
 	for _, h := range m.headers {
 		if !h.matches(r) {

@@ -2,9 +2,9 @@ package sidecar
 
 import (
 	"fmt"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"net/http"
 	"sort"
-	"strings"
 
 	rbacconfig "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
@@ -23,8 +23,9 @@ type rbacPolicy struct {
 	name        string
 	permissions []*rbacconfig.Permission
 	principals  []*rbacconfig.Principal
-	// compiled string matchers, keyed by the proto they came from
-	strs map[any]*stringMatch
+	// compiled string and header matchers, keyed by the proto they came from
+	strs    map[any]*stringMatch
+	headers map[*route.HeaderMatcher]*headerMatch
 }
 
 func compileRBACFilters(fs []*hcm.HttpFilter) ([]*rbacConf, error) {
@@ -56,7 +57,7 @@ func compileRBACFilters(fs []*hcm.HttpFilter) ([]*rbacConf, error) {
 		sort.Strings(names)
 		for _, n := range names {
 			p := rules.GetPolicies()[n]
-			rp := &rbacPolicy{name: n, permissions: p.GetPermissions(), principals: p.GetPrincipals(), strs: map[any]*stringMatch{}}
+			rp := &rbacPolicy{name: n, permissions: p.GetPermissions(), principals: p.GetPrincipals(), strs: map[any]*stringMatch{}, headers: map[*route.HeaderMatcher]*headerMatch{}}
 			if err := rp.compile(); err != nil {
 				return nil, fmt.Errorf("rbac policy %s: %w", n, err)
 			}
@@ -94,12 +95,8 @@ func (p *rbacPolicy) compile() error {
 			}
 			p.strs[r.UrlPath] = sm
 		case *rbacconfig.Permission_Header:
-			if s := r.Header.GetStringMatch(); s != nil {
-				sm, err := compileStringMatch(s)
-				if err != nil {
-					return err
-				}
-				p.strs[r.Header] = sm
+			if err := p.compileHeader(r.Header); err != nil {
+				return err
 			}
 		case *rbacconfig.Permission_Any:
 		default:
@@ -132,12 +129,8 @@ func (p *rbacPolicy) compile() error {
 				p.strs[r.Authenticated] = sm
 			}
 		case *rbacconfig.Principal_Header:
-			if s := r.Header.GetStringMatch(); s != nil {
-				sm, err := compileStringMatch(s)
-				if err != nil {
-					return err
-				}
-				p.strs[r.Header] = sm
+			if err := p.compileHeader(r.Header); err != nil {
+				return err
 			}
 		case *rbacconfig.Principal_Any:
 		default:
@@ -223,7 +216,7 @@ func (p *rbacPolicy) perm(x *rbacconfig.Permission, in rbacInput) bool {
 		// url_path matches the path without the query (path_matcher.proto).
 		return p.strs[r.UrlPath].matches(in.r.URL.Path)
 	case *rbacconfig.Permission_Header:
-		return p.header(r.Header.GetName(), p.strs[r.Header], r.Header.GetPresentMatch(), in)
+		return p.headers[r.Header].matches(in.r)
 	}
 	return false
 }
@@ -248,27 +241,19 @@ func (p *rbacPolicy) prin(x *rbacconfig.Principal, in rbacInput) bool {
 		sm := p.strs[r.Authenticated]
 		return sm == nil || sm.matches(in.principal)
 	case *rbacconfig.Principal_Header:
-		return p.header(r.Header.GetName(), p.strs[r.Header], r.Header.GetPresentMatch(), in)
+		return p.headers[r.Header].matches(in.r)
 	}
 	return false
 }
 
-func (p *rbacPolicy) header(name string, sm *stringMatch, present bool, in rbacInput) bool {
-	var v string
-	var ok bool
-	switch strings.ToLower(name) {
-	case ":method":
-		v, ok = in.r.Method, true
-	case ":path":
-		v, ok = in.r.URL.RequestURI(), true
-	case ":authority", "host":
-		v, ok = in.r.Host, true
-	default:
-		vs := in.r.Header.Values(name)
-		v, ok = strings.Join(vs, ","), len(vs) > 0
+// compileHeader compiles an RBAC header matcher with the routes' own
+// (HeaderUtility::matchHeaders semantics: invert_match, present_match,
+// treat_missing_header_as_empty), refusing kinds it cannot evaluate.
+func (p *rbacPolicy) compileHeader(h *route.HeaderMatcher) error {
+	hm, err := compileHeaderMatch(h)
+	if err != nil {
+		return fmt.Errorf("RBAC: %w", err)
 	}
-	if sm == nil {
-		return ok == present
-	}
-	return ok && sm.matches(v)
+	p.headers[h] = &hm
+	return nil
 }
