@@ -39,7 +39,21 @@ docker-engine:
 ## docker runtime's tests skip, saying why, where no engine answers
 test:
 	$(GO) test -count=1 ./...
-	$(GO) test -race -count=1 $$($(GO) list ./sim/... ./fakesvc/... | grep -v /sim/docker)
+	$(GO) test -race -count=1 $$($(GO) list ./sim/... ./fakesvc/... ./scenarios/... | grep -v /sim/docker)
+
+## fuzz: every fuzz target for FUZZTIME, one after another (the parsers of
+## scenario files, the units, the sidecar's xDS compilers)
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadFS$$' -fuzztime $(FUZZTIME) ./scenarios
+	$(GO) test -run '^$$' -fuzz '^FuzzSpecConverter$$' -fuzztime $(FUZZTIME) ./scenarios
+	$(GO) test -run '^$$' -fuzz '^FuzzByteRate$$' -fuzztime $(FUZZTIME) ./scenarios
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $(FUZZTIME) ./internal/units
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRate$$' -fuzztime $(FUZZTIME) ./internal/units
+	$(GO) test -run '^$$' -fuzz '^FuzzCompileRoutes$$' -fuzztime $(FUZZTIME) ./sim/sidecar
+	$(GO) test -run '^$$' -fuzz '^FuzzRouteRegexMatch$$' -fuzztime $(FUZZTIME) ./sim/sidecar
+	$(GO) test -run '^$$' -fuzz '^FuzzCompileRBAC$$' -fuzztime $(FUZZTIME) ./sim/sidecar
 
 ## test-docker: the docker runtime's tests alone, verbose
 test-docker:

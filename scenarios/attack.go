@@ -123,8 +123,8 @@ func attackWithProgress(ctx context.Context, url string, sc *Scenario, ns string
 		atk := vegeta.NewAttacker(vegeta.Client(client), vegeta.MaxBody(64<<10), vegeta.Workers(16), vegeta.MaxWorkers(512))
 		n := int(math.Round(float64(p.rate.Freq) * float64(l.Duration.D()) / float64(p.rate.Per)))
 		// Bounded in count (rate × duration requests, whatever the machine's
-		// load) and in time (three times the duration).
-		streams = append(streams, stream{plan: p, atk: atk, results: atk.Attack(countedTargeter(target, n), vegeta.ConstantPacer{Freq: p.rate.Freq, Per: p.rate.Per}, 3*l.Duration.D(), p.variant)})
+		// load) and in time (sendLimit).
+		streams = append(streams, stream{plan: p, atk: atk, results: atk.Attack(countedTargeter(target, n), vegeta.ConstantPacer{Freq: p.rate.Freq, Per: p.rate.Per}, l.sendLimit(), p.variant)})
 	}
 	stop := context.AfterFunc(ctx, func() {
 		for _, s := range streams {
@@ -173,6 +173,15 @@ func attackWithProgress(ctx context.Context, url string, sc *Scenario, ns string
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].intended.Before(out[j].intended) })
 	return out, time.Since(start)
+}
+
+// sendLimit is how long a load phase may take to send its requests:
+// Options.LoadTimeLimit, else three times its duration.
+func (l Load) sendLimit() time.Duration {
+	if l.timeLimit > 0 {
+		return l.timeLimit
+	}
+	return 3 * l.Duration.D()
 }
 
 // pathOf is a service's path from the topology.

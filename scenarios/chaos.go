@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -132,7 +133,8 @@ func (r *ByteRate) UnmarshalYAML(n *yaml.Node) error {
 		}
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
-	if mult == 0 || err != nil || v <= 0 {
+	// v*mult must not overflow into a negative bandwidth.
+	if mult == 0 || err != nil || v <= 0 || v > math.MaxInt64/mult {
 		return fmt.Errorf("invalid rate %q: want a positive whole number of KB/s or MB/s, like 64KB/s", n.Value)
 	}
 	*r = ByteRate(v * mult)

@@ -126,6 +126,9 @@ type Load struct {
 	// Variants split the requests deterministically by weight into named groups with their own headers
 	// (e.g. 20% with end-user: jason); checks can be restricted to one variant.
 	Variants []Variant `yaml:"variants"`
+
+	// timeLimit is Options.LoadTimeLimit, for the run's load phases.
+	timeLimit time.Duration
 }
 
 // Variant is a named share of the requests with its own headers.

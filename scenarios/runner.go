@@ -26,6 +26,11 @@ type Options struct {
 	// Progress, when set, receives a live progress line (elapsed, requests,
 	// current rate, errors) while load runs; the CLI sets it for a terminal.
 	Progress io.Writer
+	// LoadTimeLimit bounds how long each load phase may take to send its
+	// rate × duration requests; 0 means three times its duration. A test
+	// on a slow machine (the race detector, other builds) sets it generous,
+	// so that its load is bounded by count, not by time.
+	LoadTimeLimit time.Duration
 }
 
 // Run brings the scenario's mesh up, waits until every proxy has ACKed its
@@ -81,6 +86,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 	if l.Timeout == 0 {
 		l.Timeout = DefaultTimeout
 	}
+	l.timeLimit = opts.LoadTimeLimit
 	run := *sc
 	run.Load = l
 	warm(ctx, mesh.Entry().URL, &run, topo.Namespace)
