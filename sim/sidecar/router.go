@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -792,8 +793,41 @@ func (s *Sidecar) copyResponse(w http.ResponseWriter, resp *http.Response, x *ex
 		dst.Set(HeaderResponseFlags, x.flags)
 	}
 	w.WriteHeader(resp.StatusCode)
-	if _, err := io.Copy(w, resp.Body); err != nil && x.flags == flagNone {
+	if err := streamBody(w, resp.Body); err != nil && x.flags == flagNone {
 		x.flags = flagUpstreamTermination
+	}
+	for k, vs := range resp.Trailer {
+		dst[http.TrailerPrefix+k] = vs
+	}
+}
+
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// streamBody copies an upstream body downstream as it arrives, as Envoy's
+// router streams data: a chunk that is not the body's last is flushed at
+// once, so a caller gets a server's first chunk without waiting for the
+// rest. The last chunk goes out when the handler returns.
+func streamBody(w http.ResponseWriter, body io.Reader) error {
+	bp := bodyBuffers.Get().(*[]byte)
+	defer bodyBuffers.Put(bp)
+	buf := *bp
+	rc := http.NewResponseController(w)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if err == nil {
+				_ = rc.Flush()
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 
