@@ -404,7 +404,7 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 				}
 				return false
 			}
-			hostTries = max(retry.hostSelectMax, 1)
+			hostTries = retry.hostPicks()
 		}
 		h := u.pick(skip, hostTries, hashKey, hasKey)
 		if h == nil {
@@ -743,14 +743,34 @@ func (p *retryPolicy) retriable(resp *http.Response, failure string) bool {
 // backoff is Envoy's jittered exponential back-off: before retry n, a random
 // time in [0, (2^n − 1) × base], capped at the max interval.
 func (p *retryPolicy) backoff(n int, rnd func() uint64) time.Duration {
-	limit := p.backoffBase * time.Duration((uint64(1)<<min(n, 20))-1)
-	if limit > p.backoffMax || limit <= 0 {
-		limit = p.backoffMax
-	}
+	limit := p.backoffCeiling(n)
 	if limit <= 0 {
 		return 0
 	}
 	return time.Duration(rnd() % uint64(limit))
+}
+
+// hostPicks is how many hosts a selection with previous_hosts may pick:
+// host_selection_retry_max_attempts counts the picks after the first, as
+// ZoneAwareLoadBalancerBase::chooseHost makes hostSelectionRetryCount()+1.
+func (p *retryPolicy) hostPicks() int { return p.hostSelectMax + 1 }
+
+// backoffCeiling is the bound of the n-th back-off (n from 1) as Envoy's
+// JitteredExponentialBackOffStrategy computes it (backoff_strategy.cc):
+// the interval starts at the base and doubles after each back-off, and
+// becomes the maximum once doubling would pass it: 25, 50, 100, 200, 250 ms
+// for Envoy's default 25 ms base and 10× maximum. (The router docs'
+// formula, (2^N-1)×base, is not what the code does.)
+func (p *retryPolicy) backoffCeiling(n int) time.Duration {
+	c := p.backoffBase
+	for i := 1; i < n && c < p.backoffMax; i++ {
+		if c > p.backoffMax/2 {
+			c = p.backoffMax
+		} else {
+			c *= 2
+		}
+	}
+	return min(c, p.backoffMax)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

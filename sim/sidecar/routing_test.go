@@ -350,17 +350,22 @@ func TestPickClusterDistributionSeeded(t *testing.T) {
 	assert.Equal(t, n, got["v1"]+got["v2"])
 }
 
-// Envoy's retry back-off: "Given a base interval B and retry number N, the
-// back-off for the retry is in the range [0, (2^N-1)B) ... capped at a maximum
-// interval, which defaults to 10 times the base interval (250ms)"; the default
-// base is 25ms (router filter docs, x-envoy-max-retries; route_components.proto RetryBackOff).
+// Envoy's retry back-off as its code computes it (backoff_strategy.cc
+// JitteredExponentialBackOffStrategy, not the router docs' (2^N-1)B): the
+// N-th back-off is in [0, B·2^(N-1)), the bound becoming the maximum once
+// doubling would pass it; the maximum defaults to 10 times the base, and the
+// default base is 25ms (route_components.proto RetryBackOff).
 func TestRetryBackoffBounds(t *testing.T) {
 	check := func(t *testing.T, p *retryPolicy, base, max time.Duration) {
 		r := rand.New(rand.NewPCG(3, 4))
 		for n := 1; n <= 12; n++ {
-			limit := time.Duration((1<<n)-1) * base
-			if limit > max {
-				limit = max
+			limit := base
+			for i := 1; i < n; i++ {
+				if limit > max/2 {
+					limit = max
+				} else {
+					limit *= 2
+				}
 			}
 			var hi time.Duration
 			for range 2000 {
@@ -385,7 +390,7 @@ func TestRetryBackoffBounds(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 25*time.Millisecond, p.backoffBase)
 		assert.Equal(t, 250*time.Millisecond, p.backoffMax)
-		// n=1: [0,25ms), n=2: [0,75ms), n=3: [0,175ms), n>=4: [0,250ms).
+		// n=1: [0,25ms), n=2: [0,50ms), n=3: [0,100ms), n=4: [0,200ms), n>=5: [0,250ms).
 		check(t, p, 25*time.Millisecond, 250*time.Millisecond)
 	})
 	t.Run("base only: max is 10x base", func(t *testing.T) {

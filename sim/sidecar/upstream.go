@@ -225,7 +225,7 @@ func (u *upstream) pick(skip func(*host) bool, maxTries int, hashKey string, has
 	for try := 0; try < maxTries; try++ {
 		h = nil // each selection attempt picks anew (Envoy's chooseHost loop)
 		if len(set.ring) > 0 && hasKey {
-			h = ringPick(set.ring, xxhash.Sum64String(hashKey)+uint64(try), len(hs) != len(set.hosts))
+			h = ringPick(set.ring, xxhash.Sum64String(hashKey), try, len(hs) != len(set.hosts))
 		}
 		if h == nil {
 			h = u.pickOnce(hs)
@@ -237,9 +237,11 @@ func (u *upstream) pick(skip func(*host) bool, maxTries int, hashKey string, has
 	return h
 }
 
-// ringPick walks the ring from the key's hash to the first usable host.
-func ringPick(ring []ringEntry, key uint64, filter bool) *host {
-	i := sort.Search(len(ring), func(i int) bool { return ring[i].hash >= key })
+// ringPick walks the ring from the key's hash to the first usable host. A
+// selection retry (attempt > 0) starts attempt entries further on, as
+// Envoy's Ring::chooseHost does, so previous_hosts can move to another host.
+func ringPick(ring []ringEntry, key uint64, attempt int, filter bool) *host {
+	i := sort.Search(len(ring), func(i int) bool { return ring[i].hash >= key }) + attempt
 	for n := 0; n < len(ring); n++ {
 		e := ring[(i+n)%len(ring)]
 		if !filter || usable(e.host) {
