@@ -168,7 +168,9 @@ type exchange struct {
 	code     int
 	flags    string
 	retries  int
-	security string // connection_security_policy: mutual_tls or none (unknown at the source)
+	// retryOverflow: a retry was refused by max_retries (flag UO).
+	retryOverflow bool
+	security      string // connection_security_policy: mutual_tls or none (unknown at the source)
 }
 
 func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *routeTable, host, reporter string) {
@@ -392,6 +394,12 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		maxAttempts += retry.numRetries
 	}
 	var tried []*host
+	heldRetry := false
+	defer func() {
+		if heldRetry {
+			u.retries.Add(-1)
+		}
+	}()
 	for attempt := 1; ; attempt++ {
 		var skip func(*host) bool
 		hostTries := 1
@@ -437,7 +445,13 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			return
 		}
 		resp, failure := s.attempt(ctx, ur, h, u, retry)
-		release()
+		if resp != nil {
+			// The connection is busy until the answer's body is whole:
+			// max_connections counts it to the stream's end.
+			onStreamEnd(resp, release)
+		} else {
+			release()
+		}
 		if resp != nil && resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 && x.reporter == "source" {
 			x.dest.principal = principalOf(resp.TLS.PeerCertificates[0])
 		}
@@ -451,11 +465,20 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		default:
 			u.observe(h, resp.StatusCode)
 		}
+		// The max_retries slot of the previous retry is held until this
+		// attempt is judged (RetryStateImpl::shouldRetry calls resetRetry).
+		if heldRetry {
+			u.retries.Add(-1)
+			heldRetry = false
+		}
 		retriable := attempt < maxAttempts && retry != nil && retry.retriable(resp, failure)
 		if retriable && !u.reserveRetry() {
-			// max_retries reached: the retry is not sent (upstream_rq_retry_overflow).
+			// max_retries reached: the retry is not sent
+			// (upstream_rq_retry_overflow), and the router flags the
+			// answer UO (RetryStatus::NoOverflow in router.cc).
 			s.metrics.retryOverflow.WithLabelValues(u.name).Inc()
 			retriable = false
+			x.retryOverflow = true
 		}
 		if !retriable {
 			if failure != "" {
@@ -464,6 +487,9 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			}
 			if retry != nil && attempt == maxAttempts && attempt > 1 && retry.retriable(resp, "") {
 				x.flags = flagRetryLimit
+			}
+			if x.retryOverflow {
+				x.flags = flagOverflow
 			}
 			s.copyResponse(w, resp, x, cr)
 			return
@@ -474,8 +500,8 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		}
 		x.retries++
 		s.metrics.retries.WithLabelValues(u.name).Inc()
+		heldRetry = true
 		ok := sleepCtx(ctx, retry.backoff(attempt, s.randUint64))
-		u.retries.Add(-1)
 		if !ok {
 			s.endFailed(w, r, ctx, x, "timeout", retry, attempt, maxAttempts)
 			return
@@ -494,6 +520,9 @@ func (s *Sidecar) endFailed(w http.ResponseWriter, r *http.Request, ctx context.
 		return
 	}
 	flag := failureFlag(failure)
+	if x.retryOverflow {
+		flag += "," + flagOverflow // UF, UC and UT come before UO in Envoy's flag order
+	}
 	if retry != nil && attempt == maxAttempts && attempt > 1 && retry.retriable(nil, failure) {
 		flag += "," + flagRetryLimit
 	}
@@ -623,28 +652,39 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 	if ur.body != nil {
 		req.ContentLength = int64(len(ur.body))
 	}
+	// The request counts as active on its host (LEAST_REQUEST) until its
+	// stream ends, as in Envoy, not when the answer's headers arrive.
 	h.active.Add(1)
 	resp, err := transport.RoundTrip(req)
-	h.active.Add(-1)
 	if err != nil {
+		h.active.Add(-1)
 		failure := classify(ctx, err, retry)
 		s.log.Debug("upstream attempt failed", "cluster", u.name, "host", h.addr, "failure", failure, "err", err)
 		cancel()
 		return nil, failure
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	onStreamEnd(resp, func() {
+		cancel()
+		h.active.Add(-1)
+	})
 	return resp, ""
 }
 
-// cancelOnClose ends an attempt's context when its body is done with.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
+// onStreamEnd runs done once when resp's body is closed: the end of the
+// upstream stream, where Envoy gives back what the request held.
+func onStreamEnd(resp *http.Response, done func()) {
+	resp.Body = &streamEnd{ReadCloser: resp.Body, done: done}
 }
 
-func (c *cancelOnClose) Close() error {
+type streamEnd struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (c *streamEnd) Close() error {
 	err := c.ReadCloser.Close()
-	c.cancel()
+	c.once.Do(c.done)
 	return err
 }
 
