@@ -237,12 +237,13 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 		s.local(w, x, http.StatusServiceUnavailable, flagNoCluster, "")
 		return
 	}
+	var shadows []shadow
 	for _, m := range cr.mirrors {
 		if mu := st.clusters[m.cluster]; mu != nil && s.chance(m.perMil) {
-			s.mirror(r, mu, m.noSuffix)
+			shadows = append(shadows, shadow{u: mu, noSuffix: m.noSuffix})
 		}
 	}
-	s.forward(w, r, x, vh, cr, u)
+	s.forward(w, r, x, vh, cr, u, shadows)
 }
 
 // chance draws true with probability perMil/1e6.
@@ -351,7 +352,7 @@ func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upst
 // forward sends the request upstream with the route's timeout and retry
 // policy and the cluster's circuit breakers, as Envoy's router filter does,
 // and streams the answer back.
-func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, vh *vhost, cr *compiledRoute, u *upstream) {
+func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, vh *vhost, cr *compiledRoute, u *upstream, shadows []shadow) {
 	ctx := r.Context()
 	if cr.timeout > 0 {
 		var cancel context.CancelFunc
@@ -367,8 +368,10 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			return
 		}
 		if len(b) > maxRetryBuffer {
-			// Too large to buffer: Envoy gives up retries for such a request.
+			// Too large to buffer: Envoy gives up retries and shadows for
+			// such a request (router.cc decodeData, request_buffer_overflowed_).
 			retry = nil
+			shadows = nil
 			ur.stream = io.MultiReader(bytes.NewReader(b), r.Body)
 		} else {
 			ur.body = b
@@ -443,6 +446,14 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		if release == nil { // the request's time ran out while it waited for a connection
 			s.endFailed(w, r, ctx, x, "timeout", retry, attempt, maxAttempts)
 			return
+		}
+		if attempt == 1 {
+			// The shadows go out once the request has a host and a
+			// connection, as Envoy's router sends them with the upstream
+			// request: a request that ends UH or UO is not mirrored.
+			for _, sh := range shadows {
+				s.mirror(ur, sh, cr.timeout)
+			}
 		}
 		resp, failure := s.attempt(ctx, ur, h, u, retry)
 		if resp != nil {
@@ -575,49 +586,45 @@ func (u *upstream) reserveRetry() bool {
 	return true
 }
 
-// mirror sends a copy of the request to a shadow cluster and forgets the
-// answer; Envoy appends "-shadow" to the host unless
-// disable_shadow_host_suffix_append is set, as Istio sets it.
-func (s *Sidecar) mirror(r *http.Request, u *upstream, noSuffix bool) {
-	h := u.pick(nil, 1, "", false)
+// shadow is a mirror policy chosen for one request.
+type shadow struct {
+	u        *upstream
+	noSuffix bool
+}
+
+// mirror sends a copy of the request as it goes upstream (rewrites and
+// header edits applied) to a shadow cluster and forgets the answer, bounded
+// by the route's timeout as Envoy's shadow requests are. Envoy appends
+// "-shadow" to the host unless disable_shadow_host_suffix_append is set, as
+// Istio sets it.
+func (s *Sidecar) mirror(ur *upstreamRequest, sh shadow, timeout time.Duration) {
+	h := sh.u.pick(nil, 1, "", false)
 	if h == nil {
 		return
 	}
-	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(r.Body, maxRetryBuffer))
-		if err != nil {
-			return
-		}
-		body = b
-		r.Body = io.NopCloser(bytes.NewReader(b))
-	}
-	shadow := r.Host
-	if !noSuffix {
-		host, port, err := net.SplitHostPort(r.Host)
-		shadow = r.Host + "-shadow"
+	host := ur.host
+	if !sh.noSuffix {
+		name, port, err := net.SplitHostPort(ur.host)
+		host = ur.host + "-shadow"
 		if err == nil {
-			shadow = net.JoinHostPort(host+"-shadow", port)
+			host = net.JoinHostPort(name+"-shadow", port)
 		}
 	}
-	hdr := r.Header.Clone()
-	for _, k := range hopHeaders {
-		hdr.Del(k)
-	}
-	hdr[headerPeerIDKey] = s.peerID
-	hdr[headerPeerMetadataKey] = s.peerMetadata
-	uri := r.URL.RequestURI()
+	hdr := ur.header.Clone()
 	s.mirrors.Add(1)
 	go func() {
 		defer s.mirrors.Done()
-		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		ctx, cancel := s.ctx, context.CancelFunc(func() {})
+		if timeout > 0 {
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+		}
 		defer cancel()
-		t, scheme := u.transportFor(h)
-		req, err := http.NewRequestWithContext(ctx, r.Method, scheme+h.addr+uri, bytes.NewReader(body))
+		t, scheme := sh.u.transportFor(h)
+		req, err := http.NewRequestWithContext(ctx, ur.method, scheme+h.addr+ur.uri, bytes.NewReader(ur.body))
 		if err != nil {
 			return
 		}
-		req.Header, req.Host = hdr, shadow
+		req.Header, req.Host = hdr, host
 		resp, err := t.RoundTrip(req)
 		if err != nil {
 			return
