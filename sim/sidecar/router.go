@@ -328,25 +328,37 @@ func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upst
 		out.Add(kv[0], kv[1])
 	}
 	ur := &upstreamRequest{method: r.Method, uri: r.URL.RequestURI(), host: r.Host, header: out}
-	path := r.URL.Path
-	switch {
-	case cr.regexRewrite != nil:
-		path = cr.regexRewrite.ReplaceAllString(path, cr.regexSubst)
-	case cr.prefixRewrite != "" && !cr.match.hasPath && cr.match.regex == nil && strings.HasPrefix(path, cr.match.prefix):
-		// prefix_rewrite replaces the matched prefix (route_components.proto).
-		path = cr.prefixRewrite + path[len(cr.match.prefix):]
-	case cr.prefixRewrite != "" && cr.match.hasPath:
-		path = cr.prefixRewrite
-	}
-	if path != r.URL.Path {
-		u := *r.URL
-		u.Path, u.RawPath = path, ""
-		ur.uri = u.RequestURI()
+	if path, ok := rewritePath(r.URL.EscapedPath(), cr); ok {
+		ur.uri = path
+		if r.URL.RawQuery != "" {
+			ur.uri += "?" + r.URL.RawQuery
+		}
 	}
 	if cr.hostRewrite != "" {
 		ur.host = cr.hostRewrite
 	}
 	return ur
+}
+
+// rewritePath applies the route's path rewrite to the path as it came, its
+// percent-encoding kept (Envoy rewrites the :path header, it does not
+// decode it). prefix_rewrite replaces what the route matched
+// (route_components.proto): the prefix, compared as the route compares it
+// (case-insensitively under ignoreUriCase), or the whole path for an exact
+// or a regex match (RegexRouteEntryImpl matches the whole path).
+func rewritePath(raw string, cr *compiledRoute) (string, bool) {
+	m := cr.match
+	switch {
+	case cr.regexRewrite != nil:
+		return cr.regexRewrite.ReplaceAllString(raw, cr.regexSubst), true
+	case cr.prefixRewrite == "":
+		return "", false
+	case m.hasPath || m.regex != nil:
+		return cr.prefixRewrite, true
+	case len(raw) >= len(m.prefix) && equalFold(raw[:len(m.prefix)], m.prefix, m.caseSensitive):
+		return cr.prefixRewrite + raw[len(m.prefix):], true
+	}
+	return "", false
 }
 
 // forward sends the request upstream with the route's timeout and retry
