@@ -41,6 +41,8 @@ type chainConf struct {
 	transport string
 	// rbac are the chain's RBAC filters, in order.
 	rbac []*rbacConf
+	// clientCert is what the chain does with x-forwarded-client-cert.
+	clientCert clientCertConf
 }
 
 // routeTable is a compiled RouteConfiguration.
@@ -235,6 +237,9 @@ func compileListener(l *listener.Listener) (*listenerConf, error) {
 				return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
 			}
 			cc.rbac = rb
+			if cc.clientCert, err = compileClientCert(m); err != nil {
+				return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
+			}
 			switch rs := m.GetRouteSpecifier().(type) {
 			case *hcm.HttpConnectionManager_Rds:
 				cc.rds = rs.Rds.GetRouteConfigName()

@@ -623,3 +623,28 @@ func TestSDSSecretsInForce(t *testing.T) {
 	require.Contains(t, set.roots, xdsgen.SecretRoot)
 	assert.Equal(t, mtPaymentID, principalOf(set.certs[xdsgen.SecretWorkload].Leaf))
 }
+
+// x-forwarded-client-cert as Envoy sanitises it: the caller's sidecar
+// drops an XFCC the app set (SANITIZE, the outbound default), a plaintext
+// caller's XFCC is dropped inbound, and the inbound sidecar appends one
+// element of its own for an mTLS caller (APPEND_FORWARD, as Istio sets it).
+func TestXFCCIsSanitisedAndAppendedAsEnvoy(t *testing.T) {
+	m := newMTMesh(t, mtTopology("order"), meshconfig.Config{}, 0)
+	addr := m.inbound("payment-v1-0")
+	forged := "x-forwarded-client-cert"
+	const lie = `By=spiffe://cluster.local/ns/default/sa/payment;URI=spiffe://cluster.local/ns/default/sa/admin`
+
+	r, err := rigDo(m.via("order-v1-0"), http.MethodPost, paymentURL, forged, lie)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, r.code)
+	r, err = rigDo(m.plainClient(), http.MethodGet, "http://"+addr+"/pay", forged, lie)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, r.code)
+
+	seen := m.apps["payment-v1-0"].requests()
+	require.Len(t, seen, 2)
+	assert.NotContains(t, seen[0].xfcc, "sa/admin", "the app's own XFCC never leaves its sidecar")
+	assert.Equal(t, 1, strings.Count(seen[0].xfcc, "By="), "one element, the inbound sidecar's: %s", seen[0].xfcc)
+	assert.Contains(t, seen[0].xfcc, ";URI="+mtOrderID)
+	assert.Empty(t, seen[1].xfcc, "a plaintext caller's XFCC is dropped")
+}

@@ -2,11 +2,11 @@ package sidecar
 
 import (
 	"fmt"
-	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"net/http"
 	"sort"
 
 	rbacconfig "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 )

@@ -84,8 +84,11 @@ func (s *Sidecar) handler(key string, port int) http.Handler {
 func (s *Sidecar) serveOutbound(w http.ResponseWriter, r *http.Request) {
 	st := s.state.Load()
 	host, port := hostPort(r.Host, 80)
-	rt := st.outboundRoutes(port)
-	s.route(w, r, st, rt, host, "source")
+	chain := st.outboundChain(port)
+	if chain != nil {
+		chain.clientCert.mutate(r, s.cfg.Principal)
+	}
+	s.route(w, r, st, st.routesOf(chain), host, "source")
 }
 
 // serveRouter is the gateway: its listener's RDS routes the request.
@@ -93,7 +96,8 @@ func (s *Sidecar) serveRouter(w http.ResponseWriter, r *http.Request, listenerNa
 	st := s.state.Load()
 	var rt *routeTable
 	if l := st.listeners[listenerName]; l != nil && len(l.chains) > 0 {
-		rt = st.routes[l.chains[0].rds]
+		l.chains[0].clientCert.mutate(r, s.cfg.Principal)
+		rt = st.routesOf(&l.chains[0])
 	}
 	host, _ := hostPort(r.Host, 80)
 	s.route(w, r, st, rt, host, "source")
@@ -118,9 +122,10 @@ func (s *Sidecar) serveInbound(w http.ResponseWriter, r *http.Request, port int)
 	principal := ""
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		principal = principalOf(r.TLS.PeerCertificates[0])
-		// Istio's inbound sidecar appends the client's certificate details (APPEND_FORWARD).
-		r.Header.Add("x-forwarded-client-cert", xfcc(s.cfg.Principal, r.TLS.PeerCertificates[0]))
 	}
+	// Istio's inbound sidecar appends the client's certificate details
+	// (APPEND_FORWARD); the chain says what to do.
+	chain.clientCert.mutate(r, s.cfg.Principal)
 	if !allowed(chain.rbac, rbacInput{r: r, principal: principal}) {
 		x := &exchange{start: time.Now(), reporter: "destination", source: peerFromHeaders(r.Header), dest: s.self, flags: flagNone,
 			service: s.cfg.App + "." + s.cfg.Namespace + ".svc.cluster.local", security: securityOf(r)}

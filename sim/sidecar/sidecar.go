@@ -96,19 +96,30 @@ func (s *state) clone() *state {
 	return n
 }
 
-// outboundRoutes finds the route table of the per-port outbound listener.
-func (s *state) outboundRoutes(port int) *routeTable {
+// outboundChain finds the filter chain of the per-port outbound listener.
+func (s *state) outboundChain(port int) *chainConf {
 	for _, l := range s.listeners {
 		if l.port != port || l.bind || l.virtual != "" || len(l.chains) == 0 {
 			continue
 		}
-		if c := l.chains[0]; c.inline != nil {
-			return c.inline
-		}
-		return s.routes[l.chains[0].rds]
+		return &l.chains[0]
 	}
 	return nil
 }
+
+// routesOf is the route table a chain routes with.
+func (s *state) routesOf(c *chainConf) *routeTable {
+	switch {
+	case c == nil:
+		return nil
+	case c.inline != nil:
+		return c.inline
+	}
+	return s.routes[c.rds]
+}
+
+// outboundRoutes finds the route table of the per-port outbound listener.
+func (s *state) outboundRoutes(port int) *routeTable { return s.routesOf(s.outboundChain(port)) }
 
 // Sidecar is a running proxy.
 type Sidecar struct {

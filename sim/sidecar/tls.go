@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -402,17 +404,67 @@ func (p *peekListener) Close() error {
 // wait returns when every classifying goroutine has ended.
 func (p *peekListener) wait() { p.wg.Wait() }
 
-// xfcc builds the x-forwarded-client-cert element Istio's inbound sidecar
-// sets: By (own identity), Hash (SHA-256 of the peer certificate), Subject and
-// URI (the peer's SPIFFE ID) — forward_client_cert_details APPEND_FORWARD with
-// subject, URI and DNS details (listener_builder.go).
-func xfcc(self string, peer *x509.Certificate) string {
-	sum := sha256.Sum256(peer.Raw)
-	uri := ""
-	if len(peer.URIs) > 0 {
-		uri = peer.URIs[0].String()
+// clientCertConf is an HTTP connection manager's forward_client_cert_details
+// and set_current_client_cert_details.
+type clientCertConf struct {
+	mode              hcm.HttpConnectionManager_ForwardClientCertDetails
+	subject, uri, dns bool
+}
+
+func compileClientCert(m *hcm.HttpConnectionManager) (clientCertConf, error) {
+	d := m.GetSetCurrentClientCertDetails()
+	if d.GetCert() || d.GetChain() {
+		return clientCertConf{}, errors.New("set_current_client_cert_details cert and chain are not supported")
 	}
-	return fmt.Sprintf(`By=%s;Hash=%s;Subject="%s";URI=%s`, self, hex.EncodeToString(sum[:]), peer.Subject.String(), uri)
+	return clientCertConf{mode: m.GetForwardClientCertDetails(), subject: d.GetSubject().GetValue(), uri: d.GetUri(), dns: d.GetDns()}, nil
+}
+
+const headerXFCC = "x-forwarded-client-cert"
+
+// mutate does to a request's x-forwarded-client-cert what Envoy's
+// ConnectionManagerUtility::mutateXfccRequestHeader does: without a client
+// certificate the header is removed (except under ALWAYS_FORWARD_ONLY);
+// with one, SANITIZE removes it, FORWARD_ONLY keeps it, APPEND_FORWARD
+// appends this hop's element and SANITIZE_SET replaces the header with it.
+// SANITIZE is the default, so an app's own header never passes outbound.
+func (c clientCertConf) mutate(r *http.Request, self string) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		if c.mode != hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY {
+			r.Header.Del(headerXFCC)
+		}
+		return
+	}
+	switch c.mode {
+	case hcm.HttpConnectionManager_FORWARD_ONLY, hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY:
+	case hcm.HttpConnectionManager_APPEND_FORWARD:
+		r.Header.Add(headerXFCC, c.element(self, r.TLS.PeerCertificates[0]))
+	case hcm.HttpConnectionManager_SANITIZE_SET:
+		r.Header.Set(headerXFCC, c.element(self, r.TLS.PeerCertificates[0]))
+	default: // SANITIZE
+		r.Header.Del(headerXFCC)
+	}
+
+}
+
+// element is this hop's XFCC element: By (own identity) and Hash (SHA-256
+// of the peer certificate) always, then Subject, URI and DNS as
+// set_current_client_cert_details asks; Istio's inbound sidecar asks for
+// all three (listener_builder.go).
+func (c clientCertConf) element(self string, peer *x509.Certificate) string {
+	sum := sha256.Sum256(peer.Raw)
+	parts := []string{"By=" + self, "Hash=" + hex.EncodeToString(sum[:])}
+	if c.subject {
+		parts = append(parts, `Subject="`+peer.Subject.String()+`"`)
+	}
+	if c.uri && len(peer.URIs) > 0 {
+		parts = append(parts, "URI="+peer.URIs[0].String())
+	}
+	if c.dns {
+		for _, d := range peer.DNSNames {
+			parts = append(parts, "DNS="+d)
+		}
+	}
+	return strings.Join(parts, ";")
 }
 
 // dialTLS is a context-aware TLS dial for a transport. A handshake that

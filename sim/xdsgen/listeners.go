@@ -4,6 +4,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -55,9 +56,19 @@ func httpFilterChain(statPrefix, rdsName string, inline *route.RouteConfiguratio
 			&hcm.HttpFilter{Name: FaultFilter, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&faultv3.HTTPFault{})}}),
 			&hcm.HttpFilter{Name: wellknown.Router, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
 		),
-		// Istio sets use_remote_address false on sidecars and forwards x-forwarded-client-cert
-		// as APPEND_FORWARD on inbound (pilot/pkg/networking/core/listener_builder.go).
+		// Istio sets use_remote_address false on sidecars
+		// (pilot/pkg/networking/core/listener_builder.go).
 		UseRemoteAddress: wrapperspb.Bool(false),
+	}
+	if strings.HasPrefix(statPrefix, "inbound_") {
+		// Istio's inbound sidecar chains forward x-forwarded-client-cert as
+		// APPEND_FORWARD with the subject, URI and DNS details
+		// (pilot/pkg/networking/core/listener_builder.go buildInboundHCM);
+		// outbound and gateway chains keep Envoy's default, SANITIZE.
+		m.ForwardClientCertDetails = hcm.HttpConnectionManager_APPEND_FORWARD
+		m.SetCurrentClientCertDetails = &hcm.HttpConnectionManager_SetCurrentClientCertDetails{
+			Subject: wrapperspb.Bool(true), Dns: true, Uri: true,
+		}
 	}
 	if inline != nil {
 		m.RouteSpecifier = &hcm.HttpConnectionManager_RouteConfig{RouteConfig: inline}
