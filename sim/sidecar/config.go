@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -284,10 +285,23 @@ func compileRoutes(rc *route.RouteConfiguration, version string) (*routeTable, e
 				rt.exact[d] = vh
 			}
 		}
+		// A virtual host's retry_policy applies to its routes that set
+		// none; a route's own replaces it whole (route_components.proto).
+		var vhRetry *retryPolicy
+		if rp := v.GetRetryPolicy(); rp != nil {
+			p, err := compileRetry(rp)
+			if err != nil {
+				return nil, fmt.Errorf("route %s: virtual host %s: %w", rc.GetName(), v.GetName(), err)
+			}
+			vhRetry = p
+		}
 		for _, r := range v.GetRoutes() {
 			cr, err := compileRoute(r)
 			if err != nil {
 				return nil, fmt.Errorf("route %s: virtual host %s: %w", rc.GetName(), v.GetName(), err)
+			}
+			if cr.retry == nil && r.GetRoute().GetRetryPolicy() == nil {
+				cr.retry = vhRetry
 			}
 			vh.routes = append(vh.routes, cr)
 		}
@@ -320,6 +334,9 @@ func compileHeaderMatch(h *route.HeaderMatcher) (headerMatch, error) {
 func compileRoute(r *route.Route) (*compiledRoute, error) {
 	cr := &compiledRoute{name: r.GetName()}
 	m := r.GetMatch()
+	if m.GetRuntimeFraction() != nil {
+		return nil, fmt.Errorf("route %q: match.runtime_fraction is not supported", r.GetName())
+	}
 	cr.match.caseSensitive = m.GetCaseSensitive() == nil || m.GetCaseSensitive().GetValue()
 	switch ps := m.GetPathSpecifier().(type) {
 	case *route.RouteMatch_Prefix:
@@ -405,6 +422,9 @@ var retryOnTokens = map[string]bool{
 }
 
 func compileRetry(rp *route.RetryPolicy) (*retryPolicy, error) {
+	if len(rp.GetRetriableHeaders()) > 0 || len(rp.GetRetriableRequestHeaders()) > 0 {
+		return nil, errors.New("retry_policy retriable_headers and retriable_request_headers are not supported")
+	}
 	p := &retryPolicy{
 		numRetries:    1, // Envoy's default num_retries (route_components.proto)
 		on:            map[string]bool{},
@@ -504,6 +524,11 @@ func compileCluster(c *cluster.Cluster) (*clusterConf, error) {
 	if t := c.GetCommonLbConfig().GetHealthyPanicThreshold(); t != nil {
 		cc.panicThreshold = t.GetValue()
 	}
+	if c.GetCommonLbConfig().GetLocalityWeightedLbConfig() != nil {
+		// Locality weights count only under locality_weighted_lb_config,
+		// which the balancer does not implement.
+		return nil, fmt.Errorf("cluster %s: locality_weighted_lb_config is not supported", c.GetName())
+	}
 	if err := compileUpstreamTLS(cc, c); err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", c.GetName(), err)
 	}
@@ -518,11 +543,31 @@ func compileCluster(c *cluster.Cluster) (*clusterConf, error) {
 			cc.edsName = c.GetName()
 		}
 	case cluster.Cluster_STATIC:
+		if err := checkEndpoints(c.GetLoadAssignment()); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c.GetName(), err)
+		}
 		cc.static = endpointsOf(c.GetLoadAssignment())
 	default:
 		return nil, fmt.Errorf("cluster %s: unsupported discovery type %s", c.GetName(), c.GetType())
 	}
 	return cc, nil
+}
+
+// checkEndpoints refuses what of a ClusterLoadAssignment the balancer
+// cannot do: priorities other than 0 (Envoy fails over between them) and
+// endpoints that are not socket addresses or pipes.
+func checkEndpoints(cla *endpoint.ClusterLoadAssignment) error {
+	for _, loc := range cla.GetEndpoints() {
+		if loc.GetPriority() != 0 {
+			return fmt.Errorf("endpoints of %s: priority %d is not supported (priority failover)", cla.GetClusterName(), loc.GetPriority())
+		}
+		for _, lb := range loc.GetLbEndpoints() {
+			if a := lb.GetEndpoint().GetAddress(); a.GetSocketAddress() == nil && a.GetPipe() == nil {
+				return fmt.Errorf("endpoints of %s: only socket addresses and pipes are supported", cla.GetClusterName())
+			}
+		}
+	}
+	return nil
 }
 
 // endpointsOf flattens a ClusterLoadAssignment, reading Istio's workload metadata.

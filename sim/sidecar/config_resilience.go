@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -92,10 +93,15 @@ func compileRouteExtras(cr *compiledRoute, r *route.Route, a *route.RouteAction)
 	for _, m := range a.GetRequestMirrorPolicies() {
 		cr.mirrors = append(cr.mirrors, mirrorConf{cluster: m.GetCluster(), perMil: perMillion(m.GetRuntimeFraction().GetDefaultValue()), noSuffix: m.GetDisableShadowHostSuffixAppend()})
 	}
-	for _, h := range a.GetHashPolicy() {
-		if hh := h.GetHeader(); hh != nil {
-			cr.hashHeader = strings.ToLower(hh.GetHeaderName())
-		}
+	// Envoy combines the hashes of several policies; Istio sends one, and
+	// the sidecar hashes one header: anything else is refused.
+	switch hp := a.GetHashPolicy(); {
+	case len(hp) > 1:
+		return fmt.Errorf("%d hash policies: only one is supported", len(hp))
+	case len(hp) == 1 && hp[0].GetHeader() == nil:
+		return fmt.Errorf("hash policy %T is not supported (only header)", hp[0].GetPolicySpecifier())
+	case len(hp) == 1:
+		cr.hashHeader = strings.ToLower(hp[0].GetHeader().GetHeaderName())
 	}
 	return nil
 }
@@ -104,7 +110,10 @@ func compileRouteExtras(cr *compiledRoute, r *route.Route, a *route.RouteAction)
 func compileClusterExtras(cc *clusterConf, c *cluster.Cluster) error {
 	for _, t := range c.GetCircuitBreakers().GetThresholds() {
 		if t.GetPriority() != core.RoutingPriority_DEFAULT {
-			continue
+			continue // routes of HIGH priority are refused, so these never apply
+		}
+		if t.GetRetryBudget() != nil {
+			return errors.New("circuit_breakers retry_budget is not supported")
 		}
 		set := func(dst *uint64, v interface{ GetValue() uint32 }, present bool) {
 			if present {
@@ -117,6 +126,18 @@ func compileClusterExtras(cc *clusterConf, c *cluster.Cluster) error {
 		set(&cc.limits.maxRetries, t.GetMaxRetries(), t.GetMaxRetries() != nil)
 	}
 	if o := c.GetOutlierDetection(); o != nil {
+		// Only consecutive-error detection is implemented. Success-rate
+		// detection is on unless enforcing_success_rate is 0 (its default
+		// is 100; Istio sets 0), failure-percentage detection only when
+		// enforced (default 0): either on is refused, not ignored.
+		switch {
+		case o.GetEnforcingSuccessRate() == nil || o.GetEnforcingSuccessRate().GetValue() > 0:
+			return errors.New("outlier_detection: success-rate detection is not supported (set enforcing_success_rate 0)")
+		case o.GetEnforcingFailurePercentage().GetValue() > 0 || o.GetEnforcingFailurePercentageLocalOrigin().GetValue() > 0:
+			return errors.New("outlier_detection: failure-percentage detection is not supported")
+		case o.GetSplitExternalLocalOriginErrors():
+			return errors.New("outlier_detection: split_external_local_origin_errors is not supported")
+		}
 		oc := &outlierConf{
 			consecutive5xx: 5, consecutiveGateway: 5, enforce5xx: 100, enforceGateway: 0,
 			interval: 10 * time.Second, baseEjection: 30 * time.Second, maxEjection: 300 * time.Second,

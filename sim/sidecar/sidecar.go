@@ -431,6 +431,9 @@ func applyEndpoints(next *state, res []*anypb.Any) error {
 		if err := a.UnmarshalTo(cla); err != nil {
 			return err
 		}
+		if err := checkEndpoints(cla); err != nil {
+			return err
+		}
 		byName[cla.GetClusterName()] = cla
 	}
 	for _, u := range next.clusters {
