@@ -21,6 +21,7 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -70,9 +71,15 @@ func commonSecrets(c *tlsv3.CommonTlsContext) (cert, root string, sans []string,
 	if len(c.GetTlsCertificates()) > 0 {
 		return "", "", nil, errors.New("inline tls_certificates are not supported; use SDS")
 	}
+	if c.GetValidationContext() != nil {
+		return "", "", nil, errors.New("an inline validation_context is not supported; use SDS")
+	}
 	if cv := c.GetCombinedValidationContext(); cv != nil {
 		root = cv.GetValidationContextSdsSecretConfig().GetName()
 		for _, m := range cv.GetDefaultValidationContext().GetMatchTypedSubjectAltNames() {
+			if _, ok := m.GetMatcher().GetMatchPattern().(*matcherv3.StringMatcher_Exact); !ok {
+				return "", "", nil, fmt.Errorf("subject alt name matcher %T is not supported (only exact)", m.GetMatcher().GetMatchPattern())
+			}
 			sans = append(sans, m.GetMatcher().GetExact())
 		}
 	}
@@ -267,6 +274,11 @@ func (s *Sidecar) clientTLS(u *upstreamTLS) *tls.Config {
 			_, err := verifyPeer(raw, s.secrets().roots[u.rootSecret], u.sans)
 			return err
 		},
+	}
+	if u.rootSecret == "" {
+		// No validation context (DestinationRule SIMPLE without
+		// caCertificates): Envoy does not verify the server's certificate.
+		cfg.VerifyPeerCertificate = nil
 	}
 	if u.certSecret != "" {
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
