@@ -1,6 +1,8 @@
 package sidecar
 
 import (
+	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/xdsgen"
 	"testing"
 	"time"
 
@@ -99,4 +101,26 @@ func TestVirtualHostRetryPolicyAppliesToRoutesWithoutOne(t *testing.T) {
 	assert.True(t, routes[0].retry.on["5xx"])
 	assert.Equal(t, 1, routes[1].retry.numRetries)
 	assert.False(t, routes[1].retry.on["5xx"], "not merged")
+}
+
+// A CDS update that one cluster makes a NACK changes no cluster in force:
+// every cluster is compiled before a live one is touched.
+func TestNackedClusterUpdateChangesNoLiveCluster(t *testing.T) {
+	m := newRig(t, rigOpts{topo: rigTopology(registry.Version{Name: "v1"})})
+	caller := m.proxies[rigCaller]
+	name := rigCluster["cluster_name"]
+	before := caller.state.Load().clusters[name].conf.Load().limits.maxConnections
+	bad := m.publish(func(res *xdsgen.Resources) {
+		for _, c := range res.Clusters {
+			if c.GetName() == name {
+				c.CircuitBreakers = &cluster.CircuitBreakers{Thresholds: []*cluster.CircuitBreakers_Thresholds{{MaxConnections: wrapperspb.UInt32(7)}}}
+			}
+		}
+		broken := okCluster()
+		broken.Name, broken.LbPolicy = "zz-broken", cluster.Cluster_CLUSTER_PROVIDED
+		broken.ClusterDiscoveryType = &cluster.Cluster_Type{Type: cluster.Cluster_STATIC}
+		res.Clusters = append(res.Clusters, broken)
+	})
+	require.Error(t, m.waitConverged(bad))
+	assert.Equal(t, before, caller.state.Load().clusters[name].conf.Load().limits.maxConnections, "the refused update left the cluster as it was")
 }

@@ -360,8 +360,9 @@ func (s *Sidecar) apply(typeURL, version string, res []*anypb.Any) (map[string][
 }
 
 func (s *Sidecar) applyClusters(next *state, res []*anypb.Any) (map[string][]string, error) {
-	clusters := map[string]*upstream{}
-	var eds, secrets []string
+	// Compile every cluster before touching a live one: a NACK must leave
+	// the clusters in force exactly as they were.
+	compiled := make([]*clusterConf, 0, len(res))
 	for _, a := range res {
 		c := &cluster.Cluster{}
 		if err := a.UnmarshalTo(c); err != nil {
@@ -371,6 +372,11 @@ func (s *Sidecar) applyClusters(next *state, res []*anypb.Any) (map[string][]str
 		if err != nil {
 			return nil, err
 		}
+		compiled = append(compiled, cc)
+	}
+	clusters := map[string]*upstream{}
+	var eds, secrets []string
+	for _, cc := range compiled {
 		if cc.eds {
 			eds = append(eds, cc.edsName)
 		}
