@@ -438,11 +438,11 @@ func TestCompileRetryDefaults(t *testing.T) {
 type tstOutcome struct {
 	code    int
 	hdr     []string
-	failure string
+	failure failure
 }
 
 func (o tstOutcome) resp() *http.Response {
-	if o.failure != "" {
+	if o.failure != noFailure {
 		return nil
 	}
 	r := &http.Response{StatusCode: o.code, Header: http.Header{}}
@@ -453,8 +453,8 @@ func (o tstOutcome) resp() *http.Response {
 }
 
 func (o tstOutcome) String() string {
-	if o.failure != "" {
-		return o.failure
+	if o.failure != noFailure {
+		return o.failure.String()
 	}
 	return http.StatusText(o.code) + " " + joinPairs(o.hdr)
 }
@@ -468,7 +468,7 @@ func joinPairs(h []string) string {
 }
 
 func respond(code int, hdr ...string) tstOutcome { return tstOutcome{code: code, hdr: hdr} }
-func failed(f string) tstOutcome                 { return tstOutcome{failure: f} }
+func failed(f failure) tstOutcome                { return tstOutcome{failure: f} }
 
 // retriable() for each retry_on token, as Envoy's router filter documents
 // x-envoy-retry-on / x-envoy-retry-grpc-on and RetryStateImpl implements them
@@ -482,19 +482,19 @@ func TestRetriablePerToken(t *testing.T) {
 	}{
 		// 5xx: any 5xx, or no response at all (reset, connect failure, per-try timeout).
 		{"5xx", nil,
-			[]tstOutcome{respond(500), respond(503), respond(504), respond(599), failed("connect-failure"), failed("reset"), failed("per-try-timeout")},
+			[]tstOutcome{respond(500), respond(503), respond(504), respond(599), failed(connectFailure), failed(connectionTermination), failed(perTryTimeout)},
 			[]tstOutcome{respond(200), respond(409), respond(429), respond(499)}},
 		// gateway-error: 502, 503, 504; resets and per-try timeouts count as one.
 		{"gateway-error", nil,
-			[]tstOutcome{respond(502), respond(503), respond(504), failed("connect-failure"), failed("per-try-timeout")},
+			[]tstOutcome{respond(502), respond(503), respond(504), failed(connectFailure), failed(perTryTimeout)},
 			[]tstOutcome{respond(500), respond(501), respond(200)}},
 		// connect-failure: the connection could not be made.
 		{"connect-failure", nil,
-			[]tstOutcome{failed("connect-failure")},
-			[]tstOutcome{failed("reset"), respond(503), respond(500)}},
+			[]tstOutcome{failed(connectFailure)},
+			[]tstOutcome{failed(connectionTermination), respond(503), respond(500)}},
 		// reset: no response at all.
 		{"reset", nil,
-			[]tstOutcome{failed("reset"), failed("connect-failure")},
+			[]tstOutcome{failed(connectionTermination), failed(connectFailure)},
 			[]tstOutcome{respond(503), respond(500)}},
 		// retriable-4xx: 409 only.
 		{"retriable-4xx", nil,
@@ -503,10 +503,10 @@ func TestRetriablePerToken(t *testing.T) {
 		// retriable-status-codes: the listed codes.
 		{"retriable-status-codes", []uint32{418, 503},
 			[]tstOutcome{respond(418), respond(503)},
-			[]tstOutcome{respond(500), respond(200), failed("connect-failure")}},
+			[]tstOutcome{respond(500), respond(200), failed(connectFailure)}},
 		// refused-stream is HTTP/2 REFUSED_STREAM, which HTTP/1.1 never produces.
 		{"refused-stream", nil, nil,
-			[]tstOutcome{failed("connect-failure"), failed("reset"), respond(503)}},
+			[]tstOutcome{failed(connectFailure), failed(connectionTermination), respond(503)}},
 		// retriable-headers without retriable_headers never retries.
 		{"retriable-headers", nil, nil, []tstOutcome{respond(503), respond(200)}},
 		// gRPC: by grpc-status of the response headers.
@@ -518,8 +518,8 @@ func TestRetriablePerToken(t *testing.T) {
 		// Istio's default (retry.go defaultRetryOn): connection failures and gRPC
 		// unavailable/cancelled, no status codes, so a 503 is not retried.
 		{"connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes", nil,
-			[]tstOutcome{failed("connect-failure"), respond(200, "grpc-status", "14"), respond(200, "grpc-status", "1")},
-			[]tstOutcome{respond(503), respond(500), failed("reset")}},
+			[]tstOutcome{failed(connectFailure), respond(200, "grpc-status", "14"), respond(200, "grpc-status", "1")},
+			[]tstOutcome{respond(503), respond(500), failed(connectionTermination)}},
 		// Codes without the retriable-status-codes token do nothing.
 		{"connect-failure", []uint32{503}, nil, []tstOutcome{respond(503)}},
 	}
@@ -534,7 +534,7 @@ func TestRetriablePerToken(t *testing.T) {
 				assert.False(t, p.retriable(o.resp(), o.failure), "should not retry %v", o)
 			}
 			// The route's global timeout ends the request: never retried.
-			assert.False(t, p.retriable(nil, "timeout"))
+			assert.False(t, p.retriable(nil, routeTimeout))
 		})
 	}
 }
@@ -544,7 +544,7 @@ func TestRetriablePerToken(t *testing.T) {
 func TestRetriableGatewayErrorRetriesReset(t *testing.T) {
 	p, err := compileRetry(&route.RetryPolicy{RetryOn: "gateway-error"})
 	require.NoError(t, err)
-	assert.True(t, p.retriable(nil, "reset"))
+	assert.True(t, p.retriable(nil, connectionTermination))
 }
 
 // reset-before-request retries when nothing was sent upstream, which is always
@@ -553,8 +553,8 @@ func TestRetriableGatewayErrorRetriesReset(t *testing.T) {
 func TestRetriableResetBeforeRequest(t *testing.T) {
 	p, err := compileRetry(&route.RetryPolicy{RetryOn: "reset-before-request"})
 	require.NoError(t, err)
-	assert.True(t, p.retriable(nil, "connect-failure"))
-	assert.False(t, p.retriable(respond(503).resp(), ""))
+	assert.True(t, p.retriable(nil, connectFailure))
+	assert.False(t, p.retriable(respond(503).resp(), noFailure))
 }
 
 // "A response that contains the x-envoy-ratelimited header comes from an
@@ -563,10 +563,10 @@ func TestRetriableResetBeforeRequest(t *testing.T) {
 func TestRetriableEnvoyRateLimited(t *testing.T) {
 	p, err := compileRetry(&route.RetryPolicy{RetryOn: "envoy-ratelimited"})
 	require.NoError(t, err)
-	assert.True(t, p.retriable(respond(429, "x-envoy-ratelimited", "true").resp(), ""))
-	assert.False(t, p.retriable(respond(429).resp(), ""))
+	assert.True(t, p.retriable(respond(429, "x-envoy-ratelimited", "true").resp(), noFailure))
+	assert.False(t, p.retriable(respond(429).resp(), noFailure))
 
 	p, err = compileRetry(&route.RetryPolicy{RetryOn: "5xx"})
 	require.NoError(t, err)
-	assert.False(t, p.retriable(respond(503, "x-envoy-ratelimited", "true").resp(), ""))
+	assert.False(t, p.retriable(respond(503, "x-envoy-ratelimited", "true").resp(), noFailure))
 }

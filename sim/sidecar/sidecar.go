@@ -2,6 +2,18 @@
 // proxy that implements the Envoy behaviour of the fields Istio sets, for
 // one pod (sidecar mode) or as an ingress gateway (router mode).
 //
+// The request path, one file a stage: the listener that took the request
+// picks the route table (listener.go: outbound, inbound with its RBAC and
+// x-forwarded-client-cert, or the gateway's); the route is matched, its
+// fault filter applied and the request prepared as it will go upstream,
+// rewrites and header edits included (route.go); forward makes attempts
+// under the route's timeout and retry policy (forward.go), each through
+// the cluster's circuit breakers (breakers.go) to a host the balancer
+// picks (upstream.go), and judges each failure, a typed value, against
+// the retry policy (retry.go); shadow copies go out with the first attempt
+// (mirror.go); the answer streams back and the exchange is recorded in
+// Istio's metrics (metrics.go).
+//
 // Where it differs from Envoy, by design:
 //   - There are no iptables. The app sends its calls to the 15001 listener as
 //     to an HTTP forward proxy (a Unix socket of the pod's own on the local

@@ -1,0 +1,111 @@
+package sidecar
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshbench/meshbench/sim/xdsgen"
+)
+
+// The listener stage of the request path: which listener took the
+// request and which route table it routes with.
+
+func (s *Sidecar) handler(key string, port int) http.Handler {
+	switch {
+	case key == "outbound":
+		return http.HandlerFunc(s.serveOutbound)
+	case strings.HasPrefix(key, "inbound:"):
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveInbound(w, r, port) })
+	default:
+		name := strings.TrimPrefix(key, "router:")
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveRouter(w, r, name) })
+	}
+}
+
+// serveOutbound routes an app's call by its Host through the outbound
+// listener of the destination port.
+func (s *Sidecar) serveOutbound(w http.ResponseWriter, r *http.Request) {
+	st := s.state.Load()
+	host, port := hostPort(r.Host, 80)
+	chain := st.outboundChain(port)
+	if chain != nil {
+		chain.clientCert.mutate(r, s.cfg.Principal)
+	}
+	s.route(w, r, st, st.routesOf(chain), host, "source")
+}
+
+// serveRouter is the gateway: its listener's RDS routes the request.
+func (s *Sidecar) serveRouter(w http.ResponseWriter, r *http.Request, listenerName string) {
+	st := s.state.Load()
+	var rt *routeTable
+	if l := st.listeners[listenerName]; l != nil && len(l.chains) > 0 {
+		l.chains[0].clientCert.mutate(r, s.cfg.Principal)
+		rt = st.routesOf(&l.chains[0])
+	}
+	host, _ := hostPort(r.Host, 80)
+	s.route(w, r, st, rt, host, "source")
+}
+
+// serveInbound hands a request to the app through the inline route of the
+// virtualInbound chain for this port.
+func (s *Sidecar) serveInbound(w http.ResponseWriter, r *http.Request, port int) {
+	st := s.state.Load()
+	var chain *chainConf
+	if l := st.listeners[xdsgen.VirtualInboundListener]; l != nil {
+		for i, c := range l.chains {
+			if c.destPort == port && (c.tls != nil) == (r.TLS != nil) {
+				chain = &l.chains[i]
+			}
+		}
+	}
+	if chain == nil {
+		// The listener was rebound since this connection was sorted: no chain takes it now.
+		panic(http.ErrAbortHandler)
+	}
+	principal := ""
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		principal = principalOf(r.TLS.PeerCertificates[0])
+	}
+	// Istio's inbound sidecar appends the client's certificate details
+	// (APPEND_FORWARD); the chain says what to do.
+	chain.clientCert.mutate(r, s.cfg.Principal)
+	if !allowed(chain.rbac, rbacInput{r: r, principal: principal}) {
+		x := &exchange{start: time.Now(), reporter: "destination", source: peerFromHeaders(r.Header), dest: s.self, flags: flagNone,
+			service: s.cfg.App + "." + s.cfg.Namespace + ".svc.cluster.local", security: securityOf(r)}
+		if principal != "" {
+			x.source.principal = principal
+		}
+		defer s.finish(x)
+		// Envoy's RBAC filter answers 403 "RBAC: access denied" with flag RBAC... Istio shows it as response code 403.
+		x.code, x.flags = http.StatusForbidden, "-"
+		w.Header().Set("content-type", "text/plain")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, "RBAC: access denied")
+		return
+	}
+	host, _ := hostPort(r.Host, 80)
+	s.route(w, r, st, chain.inline, host, "destination")
+}
+
+func securityOf(r *http.Request) string {
+	if r.TLS != nil {
+		return "mutual_tls"
+	}
+	return "none"
+}
+
+func hostPort(h string, def int) (string, int) {
+	host, p, err := net.SplitHostPort(h)
+	if err != nil {
+		return strings.ToLower(h), def
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		return strings.ToLower(host), def
+	}
+	return strings.ToLower(host), n
+}

@@ -1,0 +1,252 @@
+package sidecar
+
+import (
+	"encoding/hex"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/meshbench/meshbench/sim/xdsgen"
+)
+
+// The route stage: the exchange a request is recorded as, the route it
+// takes, its fault injection, and the request as it will go upstream.
+
+// exchange is one request's trip through the proxy.
+type exchange struct {
+	start    time.Time
+	reporter string
+	source   peer
+	dest     peer
+	service  string
+	code     int
+	flags    string
+	retries  int
+	// retryOverflow: a retry was refused by max_retries (flag UO).
+	retryOverflow bool
+	security      string // connection_security_policy: mutual_tls or none (unknown at the source)
+}
+
+func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *routeTable, host, reporter string) {
+	x := &exchange{start: time.Now(), reporter: reporter, dest: unknownPeer, flags: flagNone, security: "unknown"}
+	if reporter == "destination" {
+		x.source = peerFromHeaders(r.Header)
+		x.dest = s.self
+		x.service = s.cfg.App + "." + s.cfg.Namespace + ".svc.cluster.local"
+		x.security = securityOf(r)
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			x.source.principal = principalOf(r.TLS.PeerCertificates[0])
+		}
+	} else {
+		x.source = s.self
+	}
+	defer s.finish(x)
+	if rt == nil {
+		s.local(w, x, http.StatusNotFound, flagNoRoute, "")
+		return
+	}
+	vh := rt.virtualHost(host)
+	var cr *compiledRoute
+	if vh != nil {
+		cr = vh.match(r)
+	}
+	if cr == nil {
+		s.local(w, x, http.StatusNotFound, flagNoRoute, "")
+		return
+	}
+	if rt.version != "" {
+		w.Header().Set(HeaderConfigVersion, rt.version)
+	}
+	clusterName := cr.pickCluster(s.randUint64)
+	if _, _, _, h, ok := xdsgen.ParseClusterName(clusterName); ok && h != "" {
+		x.service = h
+	}
+	// The fault filter runs before the router: its abort never reaches the
+	// retry policy (Envoy HTTP filter chain order in Istio's sidecar).
+	if f := cr.fault; f != nil {
+		if f.delay > 0 && s.chance(f.delayPerMil) {
+			s.metrics.faultsDelayed.WithLabelValues(clusterName).Inc()
+			x.flags = flagDelayInjected
+			if !sleepCtx(r.Context(), f.delay) {
+				// DelayInjected is set when the delay starts, and the
+				// caller's cancel adds DownstreamConnectionTermination; the
+				// flags print in the ResponseFlag enum's order
+				// (envoy/stream_info/stream_info.h), DI before DC.
+				x.code, x.flags = 0, flagDelayInjected+","+flagDownstreamCancel
+				return
+			}
+		}
+		if f.abortStatus != 0 && s.chance(f.abortPerMil) {
+			s.metrics.faultsAborted.WithLabelValues(clusterName).Inc()
+			flags := flagFaultInjected
+			if x.flags == flagDelayInjected {
+				flags = flagDelayInjected + "," + flagFaultInjected
+			}
+			s.local(w, x, f.abortStatus, flags, "fault filter abort")
+			return
+		}
+	}
+	u := st.clusters[clusterName]
+	if u == nil || !u.warm.Load() {
+		s.local(w, x, http.StatusServiceUnavailable, flagNoCluster, "")
+		return
+	}
+	var shadows []shadow
+	for _, m := range cr.mirrors {
+		if mu := st.clusters[m.cluster]; mu != nil && s.chance(m.perMil) {
+			shadows = append(shadows, shadow{u: mu, noSuffix: m.noSuffix})
+		}
+	}
+	s.forward(w, r, x, vh, cr, u, shadows)
+}
+
+// chance draws true with probability perMil/1e6.
+func (s *Sidecar) chance(perMil uint32) bool {
+	return perMil >= 1_000_000 || uint32(s.randUint64()%1_000_000) < perMil
+}
+
+func (s *Sidecar) randUint64() uint64 { return rand.Uint64() }
+
+// local answers from the proxy itself, as Envoy's local replies.
+func (s *Sidecar) local(w http.ResponseWriter, x *exchange, code int, flag, body string) {
+	x.code, x.flags = code, flag
+	if body == "" {
+		switch flag {
+		case flagNoHealthy:
+			body = "no healthy upstream"
+		case flagUpstreamTimeout:
+			body = "upstream request timeout"
+		case flagOverflow:
+			body = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+		case flagNoCluster, flagNoRoute:
+			body = ""
+		default:
+			body = "upstream connect error or disconnect/reset before headers"
+		}
+	}
+	w.Header().Set("content-type", "text/plain")
+	w.Header().Set("server", "envoy")
+	w.Header().Set(HeaderResponseFlags, flag)
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body)
+}
+
+func (s *Sidecar) finish(x *exchange) {
+	svcName, svcNS := "unknown", "unknown"
+	if parts := strings.SplitN(x.service, ".", 3); len(parts) >= 2 {
+		svcName, svcNS = parts[0], parts[1]
+	}
+	s.metrics.observe(record{
+		reporter: x.reporter, source: x.source, dest: x.dest,
+		service: orUnknown(x.service), serviceName: svcName, serviceNS: svcNS,
+		code: x.code, flags: x.flags, security: x.security,
+		durationMillis: float64(time.Since(x.start).Microseconds()) / 1000,
+	})
+}
+
+// hop-by-hop headers are not forwarded (RFC 9110 §7.6.1).
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// upstreamRequest is what every attempt sends: method, URL path, host and headers after the route's edits.
+type upstreamRequest struct {
+	method, uri, host string
+	header            http.Header
+	body              []byte
+	stream            io.Reader // a body too large to buffer: one attempt only
+}
+
+// prepare applies the route's rewrites and header edits once per request.
+func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upstreamRequest {
+	out := r.Header.Clone()
+	for _, h := range hopHeaders {
+		out.Del(h)
+	}
+	if out.Get(headerRequestID) == "" {
+		out.Set(headerRequestID, newRequestID())
+	}
+	if x.reporter == "source" {
+		out[headerPeerIDKey] = s.peerID
+		out[headerPeerMetadataKey] = s.peerMetadata
+	} else {
+		out.Del(HeaderPeerID)
+		out.Del(HeaderPeerMetadata)
+	}
+	out.Set("x-forwarded-proto", "http")
+	for _, h := range cr.headers.reqRemove {
+		out.Del(h)
+	}
+	for _, kv := range cr.headers.reqSet {
+		out.Set(kv[0], kv[1])
+	}
+	for _, kv := range cr.headers.reqAdd {
+		out.Add(kv[0], kv[1])
+	}
+	ur := &upstreamRequest{method: r.Method, uri: r.URL.RequestURI(), host: r.Host, header: out}
+	if path, ok := rewritePath(r.URL.EscapedPath(), cr); ok {
+		ur.uri = path
+		if r.URL.RawQuery != "" {
+			ur.uri += "?" + r.URL.RawQuery
+		}
+	}
+	if cr.hostRewrite != "" {
+		ur.host = cr.hostRewrite
+	}
+	return ur
+}
+
+// rewritePath applies the route's path rewrite to the path as it came, its
+// percent-encoding kept (Envoy rewrites the :path header, it does not
+// decode it). prefix_rewrite replaces what the route matched
+// (route_components.proto): the prefix, compared as the route compares it
+// (case-insensitively under ignoreUriCase), or the whole path for an exact
+// or a regex match (RegexRouteEntryImpl matches the whole path).
+func rewritePath(raw string, cr *compiledRoute) (string, bool) {
+	m := cr.match
+	switch {
+	case cr.regexRewrite != nil:
+		return cr.regexRewrite.ReplaceAllString(raw, cr.regexSubst), true
+	case cr.prefixRewrite == "":
+		return "", false
+	case m.hasPath || m.regex != nil:
+		return cr.prefixRewrite, true
+	case len(raw) >= len(m.prefix) && equalFold(raw[:len(m.prefix)], m.prefix, m.caseSensitive):
+		return cr.prefixRewrite + raw[len(m.prefix):], true
+	}
+	return "", false
+}
+
+func peerFromHeaders(h http.Header) peer {
+	md := h.Get(HeaderPeerMetadata)
+	if md == "" {
+		return unknownPeer
+	}
+	p := strings.Split(md, ";")
+	if len(p) < 5 {
+		return unknownPeer
+	}
+	return peer{workload: p[0], namespace: p[1], app: p[2], version: p[3], principal: p[4]}
+}
+
+// newRequestID makes a random UUID (version 4), as Envoy's x-request-id.
+func newRequestID() string {
+	var b [16]byte
+	a, c := rand.Uint64(), rand.Uint64()
+	for i := 0; i < 8; i++ {
+		b[i], b[8+i] = byte(a>>(8*i)), byte(c>>(8*i))
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
