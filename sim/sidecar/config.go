@@ -44,6 +44,8 @@ type chainConf struct {
 	rbac []*rbacConf
 	// clientCert is what the chain does with x-forwarded-client-cert.
 	clientCert clientCertConf
+	// streamIdle is the HCM's stream_idle_timeout (0: none).
+	streamIdle time.Duration
 }
 
 // routeTable is a compiled RouteConfiguration.
@@ -241,6 +243,10 @@ func compileListener(l *listener.Listener) (*listenerConf, error) {
 			if cc.clientCert, err = compileClientCert(m); err != nil {
 				return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
 			}
+			cc.streamIdle = defaultStreamIdle // Envoy's default (http_connection_manager.proto)
+			if d := m.GetStreamIdleTimeout(); d != nil {
+				cc.streamIdle = d.AsDuration()
+			}
 			switch rs := m.GetRouteSpecifier().(type) {
 			case *hcm.HttpConnectionManager_Rds:
 				cc.rds = rs.Rds.GetRouteConfigName()
@@ -309,6 +315,10 @@ func compileRoutes(rc *route.RouteConfiguration, version string) (*routeTable, e
 	}
 	return rt, nil
 }
+
+// defaultStreamIdle is Envoy's stream_idle_timeout when the HCM sets none:
+// with Istio's route timeout of 0, it is what ends a hung upstream.
+const defaultStreamIdle = 5 * time.Minute
 
 // compileHeaderMatch compiles an Envoy HeaderMatcher, for routes and RBAC
 // alike; a matcher kind it cannot evaluate is refused, never read as absent.

@@ -3,6 +3,7 @@ package sidecar
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -23,6 +24,10 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cr.timeout)
 		defer cancel()
+	}
+	if x.streamIdle > 0 {
+		ctx, x.idle = newIdleTimer(ctx, x.streamIdle)
+		defer x.idle.stop()
 	}
 	ur := s.prepare(r, x, cr)
 	retry := cr.retry
@@ -122,6 +127,9 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		}
 		resp, failure := s.attempt(ctx, ur, h, u, retry)
 		if resp != nil {
+			x.idle.touch() // the answer's headers are activity
+		}
+		if resp != nil {
 			// The connection is busy until the answer's body is whole:
 			// max_connections counts it to the stream's end.
 			onStreamEnd(resp, release)
@@ -189,6 +197,12 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 func (s *Sidecar) endFailed(w http.ResponseWriter, r *http.Request, ctx context.Context, x *exchange, f failure, retry *retryPolicy, attempt, maxAttempts int) {
 	if r.Context().Err() != nil {
 		x.code, x.flags = 0, flagDownstreamCancel
+		return
+	}
+	if x.idle.fired() {
+		// ConnectionManagerImpl::ActiveStream::onIdleTimeout: 408 before
+		// any response header, with flag SI.
+		s.local(w, x, http.StatusRequestTimeout, flagStreamIdle, "stream timeout")
 		return
 	}
 	if ctx.Err() != nil {
@@ -309,8 +323,15 @@ func (s *Sidecar) copyResponse(w http.ResponseWriter, resp *http.Response, x *ex
 		dst.Set(HeaderResponseFlags, x.flags)
 	}
 	w.WriteHeader(resp.StatusCode)
-	if err := streamBody(w, resp.Body); err != nil && x.flags == flagNone {
-		x.flags = flagUpstreamTermination
+	if err := streamBody(w, resp.Body, x.idle.touch); err != nil {
+		if x.idle.fired() {
+			// Idle after the headers: the stream is reset, flag SI.
+			x.flags = flagStreamIdle
+			panic(http.ErrAbortHandler)
+		}
+		if x.flags == flagNone {
+			x.flags = flagUpstreamTermination
+		}
 	}
 	for k, vs := range resp.Trailer {
 		dst[http.TrailerPrefix+k] = vs
@@ -323,7 +344,7 @@ var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 // router streams data: a chunk that is not the body's last is flushed at
 // once, so a caller gets a server's first chunk without waiting for the
 // rest. The last chunk goes out when the handler returns.
-func streamBody(w http.ResponseWriter, body io.Reader) error {
+func streamBody(w http.ResponseWriter, body io.Reader, activity func()) error {
 	bp := bodyBuffers.Get().(*[]byte)
 	defer bodyBuffers.Put(bp)
 	buf := *bp
@@ -331,6 +352,7 @@ func streamBody(w http.ResponseWriter, body io.Reader) error {
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
+			activity()
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return werr
 			}
@@ -345,4 +367,37 @@ func streamBody(w http.ResponseWriter, body io.Reader) error {
 			return err
 		}
 	}
+}
+
+// idleTimer is an HCM's stream_idle_timeout for one stream: it cancels the
+// stream's context when no activity came for d. A nil timer is never idle.
+type idleTimer struct {
+	d      time.Duration
+	t      *time.Timer
+	cancel context.CancelCauseFunc
+	ctx    context.Context
+}
+
+var errStreamIdle = errors.New("stream idle timeout")
+
+func newIdleTimer(parent context.Context, d time.Duration) (context.Context, *idleTimer) {
+	ctx, cancel := context.WithCancelCause(parent)
+	it := &idleTimer{d: d, cancel: cancel, ctx: ctx}
+	it.t = time.AfterFunc(d, func() { cancel(errStreamIdle) })
+	return ctx, it
+}
+
+func (it *idleTimer) touch() {
+	if it != nil {
+		it.t.Reset(it.d)
+	}
+}
+
+func (it *idleTimer) fired() bool {
+	return it != nil && errors.Is(context.Cause(it.ctx), errStreamIdle)
+}
+
+func (it *idleTimer) stop() {
+	it.t.Stop()
+	it.cancel(nil)
 }

@@ -32,22 +32,25 @@ func (s *Sidecar) serveOutbound(w http.ResponseWriter, r *http.Request) {
 	st := s.state.Load()
 	host, port := hostPort(r.Host, 80)
 	chain := st.outboundChain(port)
+	idle := defaultStreamIdle
 	if chain != nil {
 		chain.clientCert.mutate(r, s.cfg.Principal)
+		idle = chain.streamIdle
 	}
-	s.route(w, r, st, st.routesOf(chain), host, "source")
+	s.route(w, r, st, st.routesOf(chain), idle, host, "source")
 }
 
 // serveRouter is the gateway: its listener's RDS routes the request.
 func (s *Sidecar) serveRouter(w http.ResponseWriter, r *http.Request, listenerName string) {
 	st := s.state.Load()
 	var rt *routeTable
+	idle := defaultStreamIdle
 	if l := st.listeners[listenerName]; l != nil && len(l.chains) > 0 {
 		l.chains[0].clientCert.mutate(r, s.cfg.Principal)
-		rt = st.routesOf(&l.chains[0])
+		rt, idle = st.routesOf(&l.chains[0]), l.chains[0].streamIdle
 	}
 	host, _ := hostPort(r.Host, 80)
-	s.route(w, r, st, rt, host, "source")
+	s.route(w, r, st, rt, idle, host, "source")
 }
 
 // serveInbound hands a request to the app through the inline route of the
@@ -88,7 +91,7 @@ func (s *Sidecar) serveInbound(w http.ResponseWriter, r *http.Request, port int)
 		return
 	}
 	host, _ := hostPort(r.Host, 80)
-	s.route(w, r, st, chain.inline, host, "destination")
+	s.route(w, r, st, chain.inline, chain.streamIdle, host, "destination")
 }
 
 func securityOf(r *http.Request) string {

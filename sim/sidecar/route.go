@@ -27,10 +27,14 @@ type exchange struct {
 	// retryOverflow: a retry was refused by max_retries (flag UO).
 	retryOverflow bool
 	security      string // connection_security_policy: mutual_tls or none (unknown at the source)
+	// streamIdle is the HCM's stream_idle_timeout; idle, once forward
+	// runs, restarts it on every sign of upstream life.
+	streamIdle time.Duration
+	idle       *idleTimer
 }
 
-func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *routeTable, host, reporter string) {
-	x := &exchange{start: time.Now(), reporter: reporter, dest: unknownPeer, flags: flagNone, security: "unknown"}
+func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *routeTable, idle time.Duration, host, reporter string) {
+	x := &exchange{start: time.Now(), reporter: reporter, dest: unknownPeer, flags: flagNone, security: "unknown", streamIdle: idle}
 	if reporter == "destination" {
 		x.source = peerFromHeaders(r.Header)
 		x.dest = s.self

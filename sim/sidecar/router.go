@@ -35,6 +35,7 @@ const (
 	flagNoHealthy       = "UH"
 	flagConnectFailure  = "UF"
 	flagUpstreamTimeout = "UT"
+	flagStreamIdle      = "SI" // stream_idle_timeout (StreamIdleTimeout)
 	flagRetryLimit      = "URX"
 	// The HTTP/1.1 upstream closed or reset its connection before the
 	// answer was whole: Envoy's HTTP/1 codec resets the stream with reason
