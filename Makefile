@@ -87,6 +87,11 @@ bench:
 fidelity:
 	cd fidelity && $(GO) test -count=1 ./...
 
+## kind-images: the kind node image, istiod and the proxy image, built
+## offline from Go modules and Debian (images/kind/README.md); content-keyed,
+## so an unchanged tree rebuilds nothing
+include images/kind/kind.mk
+
 ## ci: what CI runs
 ci: docker-engine lint test fidelity scenario scenario-docker
 
