@@ -444,3 +444,21 @@ func (c *ControlPlane) Behaviour(p *registry.Pod, b runtime.AppBehaviour) fakesv
 	}
 	return fakesvc.Behaviour{Latency: &lat, ErrorRate: &rate, ErrorStatus: status}
 }
+
+// InboundAddr is the host:port a pod's EDS endpoint names.
+func (c *ControlPlane) InboundAddr(name string) (string, error) {
+	p, ok := c.reg.Pod(name)
+	if !ok {
+		return "", fmt.Errorf("no pod %q", name)
+	}
+	return net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port)), nil
+}
+
+// RestartXDS starts the ADS server again on its address after an outage;
+// proxies reconnect and get the snapshots in force.
+func (c *ControlPlane) RestartXDS(ctx context.Context) error {
+	if c.Stopped() {
+		return fmt.Errorf("the mesh is stopped")
+	}
+	return c.xds.Start(ctx, c.xds.Addr())
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -113,22 +112,12 @@ func (m *Mesh) StopControlPlane(ctx context.Context) error {
 	return nil
 }
 
-// StartControlPlane implements runtime.FaultInjector.
-func (m *Mesh) StartControlPlane(ctx context.Context) error {
-	if m.cp.Stopped() {
-		return errors.New("the mesh is stopped")
-	}
-	return m.xds.Start(ctx, m.xds.Addr())
-}
+// StartControlPlane implements runtime.FaultInjector: the snapshots survive
+// in the server's cache, so reconnecting proxies get the config in force.
+func (m *Mesh) StartControlPlane(ctx context.Context) error { return m.cp.RestartXDS(ctx) }
 
 // InboundAddr implements runtime.FaultInjector.
-func (m *Mesh) InboundAddr(name string) (string, error) {
-	p, ok := m.reg.Pod(name)
-	if !ok {
-		return "", fmt.Errorf("no pod %q", name)
-	}
-	return net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port)), nil
-}
+func (m *Mesh) InboundAddr(name string) (string, error) { return m.cp.InboundAddr(name) }
 
 // RedirectInbound implements runtime.FaultInjector.
 func (m *Mesh) RedirectInbound(ctx context.Context, name string, from []string, addr string) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -90,24 +89,10 @@ func (m *Mesh) StopControlPlane(ctx context.Context) error {
 
 // StartControlPlane implements runtime.FaultInjector: the snapshots survive
 // in the server's cache, so reconnecting proxies get the config in force.
-func (m *Mesh) StartControlPlane(ctx context.Context) error {
-	m.mu.Lock()
-	stopped := m.stopped
-	m.mu.Unlock()
-	if stopped {
-		return fmt.Errorf("the mesh is stopped")
-	}
-	return m.xds.Start(ctx, m.xds.Addr())
-}
+func (m *Mesh) StartControlPlane(ctx context.Context) error { return m.cp.RestartXDS(ctx) }
 
 // InboundAddr implements runtime.FaultInjector.
-func (m *Mesh) InboundAddr(name string) (string, error) {
-	p, ok := m.reg.Pod(name)
-	if !ok {
-		return "", fmt.Errorf("no pod %q", name)
-	}
-	return net.JoinHostPort(p.IP.String(), strconv.Itoa(p.Port)), nil
-}
+func (m *Mesh) InboundAddr(name string) (string, error) { return m.cp.InboundAddr(name) }
 
 // RedirectInbound implements runtime.FaultInjector.
 func (m *Mesh) RedirectInbound(ctx context.Context, name string, from []string, addr string) error {
