@@ -130,9 +130,6 @@ func (s *state) routesOf(c *chainConf) *routeTable {
 	return s.routes[c.rds]
 }
 
-// outboundRoutes finds the route table of the per-port outbound listener.
-func (s *state) outboundRoutes(port int) *routeTable { return s.routesOf(s.outboundChain(port)) }
-
 // Sidecar is a running proxy.
 type Sidecar struct {
 	cfg     Config
