@@ -93,7 +93,7 @@ fidelity:
 include images/kind/kind.mk
 
 ## ci: what CI runs
-ci: docker-engine lint test fidelity scenario scenario-docker
+ci: docker-engine lint test fuzz fidelity scenario scenario-docker
 
 clean:
 	rm -rf bin $(RUNS) bench.out
