@@ -41,19 +41,25 @@ test:
 	$(GO) test -count=1 ./...
 	$(GO) test -race -count=1 $$($(GO) list ./sim/... ./fakesvc/... ./scenarios/... | grep -v /sim/docker)
 
-## fuzz: every fuzz target for FUZZTIME, one after another (the parsers of
-## scenario files, the units, the sidecar's xDS compilers)
-FUZZTIME ?= 30s
+## fuzz: every fuzz target, one after another (the parsers of scenario
+## files, the units, the sidecar's xDS compilers), each for a number of
+## executions sized to take about 20-40 s here, and at most FUZZ_TIMEOUT.
+## Counts, not durations: with a duration, Go 1.26's fuzz coordinator can
+## fail a target with "context deadline exceeded" at the end of -fuzztime
+## having found nothing (golang/go#75804, fixed in Go 1.27).
+## FUZZTIME=30s runs every target for a duration instead.
+FUZZ_TIMEOUT ?= 3m
+FUZZ = $(GO) test -run '^$$' -timeout $(FUZZ_TIMEOUT) -fuzz '^$(1)$$' -fuzztime $(if $(FUZZTIME),$(FUZZTIME),$(2)) $(3)
 .PHONY: fuzz
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzLoadFS$$' -fuzztime $(FUZZTIME) ./scenarios
-	$(GO) test -run '^$$' -fuzz '^FuzzSpecConverter$$' -fuzztime $(FUZZTIME) ./scenarios
-	$(GO) test -run '^$$' -fuzz '^FuzzByteRate$$' -fuzztime $(FUZZTIME) ./scenarios
-	$(GO) test -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $(FUZZTIME) ./internal/units
-	$(GO) test -run '^$$' -fuzz '^FuzzParseRate$$' -fuzztime $(FUZZTIME) ./internal/units
-	$(GO) test -run '^$$' -fuzz '^FuzzCompileRoutes$$' -fuzztime $(FUZZTIME) ./sim/sidecar
-	$(GO) test -run '^$$' -fuzz '^FuzzRouteRegexMatch$$' -fuzztime $(FUZZTIME) ./sim/sidecar
-	$(GO) test -run '^$$' -fuzz '^FuzzCompileRBAC$$' -fuzztime $(FUZZTIME) ./sim/sidecar
+	$(call FUZZ,FuzzLoadFS,50000x,./scenarios)
+	$(call FUZZ,FuzzSpecConverter,100000x,./scenarios)
+	$(call FUZZ,FuzzByteRate,150000x,./scenarios)
+	$(call FUZZ,FuzzParseDuration,1000000x,./internal/units)
+	$(call FUZZ,FuzzParseRate,1000000x,./internal/units)
+	$(call FUZZ,FuzzCompileRoutes,50000x,./sim/sidecar)
+	$(call FUZZ,FuzzRouteRegexMatch,200000x,./sim/sidecar)
+	$(call FUZZ,FuzzCompileRBAC,150000x,./sim/sidecar)
 
 ## test-docker: the docker runtime's tests alone, verbose
 test-docker:
