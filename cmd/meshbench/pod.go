@@ -23,11 +23,9 @@ import (
 
 	"github.com/meshbench/meshbench/fakesvc"
 	"github.com/meshbench/meshbench/internal/netfault"
+	"github.com/meshbench/meshbench/sim/docker"
 	"github.com/meshbench/meshbench/sim/sidecar"
 )
-
-// XDSTokenEnv carries a proxy's xDS credential into its container.
-const XDSTokenEnv = "MESHBENCH_XDS_TOKEN"
 
 // cmdProxy runs the builtin sidecar (or, with -router, the ingress gateway)
 // until ctx ends.
@@ -62,7 +60,7 @@ func cmdProxy(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.NodeID == "" || cfg.XDS == "" {
 		return badInput(errors.New("proxy: -node-id and -xds are required"))
 	}
-	cfg.XDSToken = os.Getenv(XDSTokenEnv)
+	cfg.XDSToken = os.Getenv(docker.TokenEnv)
 	cfg.Seed = *seed
 	level := slog.LevelWarn
 	if *verbose {
