@@ -465,8 +465,9 @@ istio_ldflags() {
   echo "-X $p.buildVersion=$ISTIO_VERSION -X $p.buildGitRevision=${ISTIO_VERSION##*-} -X $p.buildStatus=Clean -X $p.buildTag=$ISTIO_VERSION"
 }
 step_istio-bins() {
-  binstep istio-bins istio "$(istio_ldflags)" "pilot-discovery pilot-agent" \
-    istio.io/istio/pilot/cmd/pilot-discovery istio.io/istio/pilot/cmd/pilot-agent
+  binstep istio-bins istio "$(istio_ldflags)" "pilot-discovery pilot-agent istioctl" \
+    istio.io/istio/pilot/cmd/pilot-discovery istio.io/istio/pilot/cmd/pilot-agent \
+    istio.io/istio/istioctl/cmd/istioctl
 }
 
 # istiod: pilot-discovery FROM scratch, with CA certificates, a /tmp and

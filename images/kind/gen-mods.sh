@@ -71,4 +71,5 @@ if [ "$fid" != "$ISTIO_VERSION" ]; then
 fi
 wrapper "$here/istio" meshbench.local/kind/istio -- \
   "istio.io/istio/pilot/cmd/pilot-discovery@$ISTIO_VERSION" \
-  "istio.io/istio/pilot/cmd/pilot-agent@$ISTIO_VERSION"
+  "istio.io/istio/pilot/cmd/pilot-agent@$ISTIO_VERSION" \
+  "istio.io/istio/istioctl/cmd/istioctl@$ISTIO_VERSION"
