@@ -60,7 +60,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 			GoVersion: goruntime.Version(), OS: goruntime.GOOS, Arch: goruntime.GOARCH, CPUs: goruntime.NumCPU(), Seed: seed,
 		},
 	}
-	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	startCtx, cancel := context.WithTimeout(ctx, runtime.StartLimit(opts.Runtime))
 	mesh, err := opts.Runtime.Start(startCtx, runtime.Spec{Topology: topo, Config: sc.Config, Seed: seed, Log: log})
 	cancel()
 	if err != nil {

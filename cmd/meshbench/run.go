@@ -15,6 +15,7 @@ import (
 	"github.com/meshbench/meshbench/reports"
 	"github.com/meshbench/meshbench/scenarios"
 	"github.com/meshbench/meshbench/sim/docker"
+	"github.com/meshbench/meshbench/sim/kind"
 	"github.com/meshbench/meshbench/sim/local"
 	"github.com/meshbench/meshbench/sim/runtime"
 )
@@ -43,14 +44,14 @@ func resolve(args []string) ([]*scenarios.Scenario, error) {
 	return out, errors.Join(errs...)
 }
 
-func runtimeNamed(name string) (runtime.Runtime, error) {
+func runtimeNamed(name string, keep bool) (runtime.Runtime, error) {
 	switch name {
 	case "local":
 		return local.Runtime{}, nil
 	case "docker":
 		return docker.Runtime{}, nil
 	case "kind":
-		return nil, fmt.Errorf("runtime %q is not built yet; use local or docker", name)
+		return kind.Runtime{Keep: keep}, nil
 	default:
 		return nil, fmt.Errorf("unknown runtime %q (local, docker, kind)", name)
 	}
@@ -60,13 +61,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "runs", "folder under which each run writes its reports")
-	rtName := fs.String("runtime", "local", "where the mesh runs: local (loopback, this process) or docker (containers)")
+	rtName := fs.String("runtime", "local", "where the mesh runs: local (loopback, this process), docker (containers) or kind (a kind cluster with the real istiod; make kind-images first)")
+	keep := fs.Bool("keep", false, "kind: leave the cluster running after the run, for debugging (meshbench down deletes it)")
 	verbose := fs.Bool("v", false, "log the mesh's events (xDS ACKs and NACKs, ...) to stderr")
 	dir := fs.String("dir", "", "write the reports into this folder instead of a new timestamped one under -out")
 	if err := fs.Parse(args); err != nil {
 		return badInput(err)
 	}
-	rt, err := runtimeNamed(*rtName)
+	rt, err := runtimeNamed(*rtName, *keep)
 	if err != nil {
 		return badInput(err)
 	}

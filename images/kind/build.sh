@@ -504,10 +504,8 @@ EOF
 # istio-iptables) on the base rootfs (it needs iptables), laid out like
 # Istio's proxyv2 image, plus meshbench, built static from this tree, at
 # /usr/local/bin/meshbench.
-# TODO(kind runtime): meshbench does not yet act as pilot-agent's proxy
-# binary. When it does, point ProxyConfig binaryPath at it (or install it as
-# /usr/local/bin/envoy here): pilot-agent execs it with Envoy's flags
-# (-c /etc/istio/proxy/envoy-rev.json ...).
+# meshbench is also /usr/local/bin/envoy, pilot-agent's default proxy
+# binary: it execs it with Envoy's flags (-c /etc/istio/proxy/envoy-rev.json ...).
 vars_proxy() {
   need_stamps istio-bins
   # the image is keyed on the binary itself: go build always runs (its
@@ -527,6 +525,9 @@ step_proxy() {
   ctx=$OUT/proxy-ctx
   rm -rf "$ctx"; mkdir -p "$ctx"
   cp "$BIN/pilot-agent" "$BIN/meshbench" "$ctx/"
+  # the bootstrap template pilot-agent renders (pilot/docker/Dockerfile.proxyv2)
+  cp "$(cd "$HERE/istio" && go mod download -json "istio.io/istio@$ISTIO_VERSION" | jq -r .Dir)/tools/packaging/common/envoy_bootstrap.json" "$ctx/"
+  chmod 0644 "$ctx/envoy_bootstrap.json"
   cat > "$ctx/Dockerfile" <<EOF
 FROM $BASE_IMAGE
 RUN groupadd -g 1337 istio-proxy \\
@@ -534,9 +535,14 @@ RUN groupadd -g 1337 istio-proxy \\
  && mkdir -p /etc/istio/proxy /var/lib/istio/data /var/lib/istio/config \\
  && chown -R 1337:1337 /etc/istio /var/lib/istio
 COPY pilot-agent /usr/local/bin/pilot-agent
+COPY envoy_bootstrap.json /var/lib/istio/envoy/envoy_bootstrap_tmpl.json
 # the sidecar Istio's pilot-agent will start (TODO above)
 ARG MESHBENCH_BIN=meshbench
 COPY \${MESHBENCH_BIN} /usr/local/bin/meshbench
+# pilot-agent execs ProxyConfig binaryPath, /usr/local/bin/envoy by default
+# (mesh.DefaultProxyConfig): meshbench run under that name is the sidecar
+# taking Envoy's flags and bootstrap
+RUN ln -s meshbench /usr/local/bin/envoy
 ENV container=
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/pilot-agent"]
@@ -549,8 +555,13 @@ EOF
 # config: the kind Cluster config the runtime (and verify) uses, Istio's
 # CRDs, and a file naming every image built.
 step_config() {
-  step_begin config "cluster-config.yaml, istio-crds.yaml, images.env"
+  step_begin config "cluster-config.yaml, istio-crds.yaml, istio-install.yaml, images.env"
   local idir
+  vars_istiod; vars_proxy
+  "$BIN/istioctl" manifest generate -f "$HERE/istio-operator.yaml" \
+    --set "values.pilot.image=$ISTIOD_IMAGE" --set "values.global.proxy.image=$PROXY_IMAGE" \
+    --set "values.global.proxy_init.image=$PROXY_IMAGE" > "$OUT/istio-install.yaml.tmp"
+  mv "$OUT/istio-install.yaml.tmp" "$OUT/istio-install.yaml"
   idir=$(cd "$HERE/istio" && go mod download -json "istio.io/istio@$ISTIO_VERSION" | jq -r .Dir)
   cp "$idir/manifests/charts/base/files/crd-all.gen.yaml" "$OUT/istio-crds.yaml"
   chmod 0644 "$OUT/istio-crds.yaml"
@@ -593,6 +604,7 @@ step_config() {
     echo "KUBECTL=$BIN/kubectl"
     echo "CLUSTER_CONFIG=$OUT/cluster-config.yaml"
     echo "ISTIO_CRDS=$OUT/istio-crds.yaml"
+    echo "ISTIO_INSTALL=$OUT/istio-install.yaml"
   } > "$OUT/images.env"
   step_end "written"
 }

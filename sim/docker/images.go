@@ -40,7 +40,7 @@ func EnsureImages(ctx context.Context, cli *testcontainers.DockerClient, binary 
 	if err := checkStatic(binary); err != nil {
 		return Images{}, err
 	}
-	sum, err := fileHash(binary)
+	sum, err := FileHash(binary)
 	if err != nil {
 		return Images{}, err
 	}
@@ -56,22 +56,8 @@ func EnsureImages(ctx context.Context, cli *testcontainers.DockerClient, binary 
 			continue
 		}
 		dockerfile := fmt.Sprintf("FROM scratch\nCOPY meshbench /meshbench\nLABEL %s=%s\nENTRYPOINT [\"/meshbench\", %q]\n", LabelImage, img.role, img.entry)
-		archive, err := buildContext(binary, dockerfile)
-		if err != nil {
+		if err := BuildImage(ctx, binary, dockerfile, name); err != nil {
 			return out, err
-		}
-		p, err := testcontainers.NewDockerProvider(testcontainers.WithLogger(quiet{}))
-		if err != nil {
-			return out, err
-		}
-		bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		_, err = p.BuildImage(bctx, &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
-			ContextArchive: archive, Repo: img.repo, Tag: tag, KeepImage: true,
-		}})
-		cancel()
-		p.Close()
-		if err != nil {
-			return out, fmt.Errorf("build image %s: %w", name, err)
 		}
 		out.Built = append(out.Built, name)
 		if ins, err := cli.ImageInspect(ctx, name); err == nil {
@@ -82,6 +68,30 @@ func EnsureImages(ctx context.Context, cli *testcontainers.DockerClient, binary 
 		pruneOld(ctx, cli, tag)
 	}
 	return out, nil
+}
+
+// BuildImage builds image (repo:tag) from dockerfile with binary as
+// "meshbench" in its context, offline (testcontainers-go's BuildImage).
+func BuildImage(ctx context.Context, binary, dockerfile, image string) error {
+	repo, tag, _ := strings.Cut(image, ":")
+	archive, err := buildContext(binary, dockerfile)
+	if err != nil {
+		return err
+	}
+	p, err := testcontainers.NewDockerProvider(testcontainers.WithLogger(quiet{}))
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	_, err = p.BuildImage(bctx, &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
+		ContextArchive: archive, Repo: repo, Tag: tag, KeepImage: true,
+	}})
+	if err != nil {
+		return fmt.Errorf("build image %s: %w", image, err)
+	}
+	return nil
 }
 
 // pruneOld removes the images of other builds that no container uses, so
@@ -117,7 +127,7 @@ func checkStatic(path string) error {
 	return nil
 }
 
-func fileHash(path string) (string, error) {
+func FileHash(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

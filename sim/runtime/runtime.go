@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -32,6 +33,23 @@ type Runtime interface {
 	// Start brings the mesh up and returns once every proxy has ACKed the
 	// initial config. On error nothing is left running.
 	Start(ctx context.Context, spec Spec) (Mesh, error)
+}
+
+// StartLimiter is implemented by runtimes whose Start takes longer than
+// DefaultStartLimit (a cluster to create and Istio to install).
+type StartLimiter interface {
+	StartLimit() time.Duration
+}
+
+// DefaultStartLimit bounds Start on runtimes that say nothing else.
+const DefaultStartLimit = 60 * time.Second
+
+// StartLimit is how long rt's Start may take.
+func StartLimit(rt Runtime) time.Duration {
+	if l, ok := rt.(StartLimiter); ok {
+		return l.StartLimit()
+	}
+	return DefaultStartLimit
 }
 
 // Entry is where load enters the mesh.

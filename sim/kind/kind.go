@@ -1,0 +1,370 @@
+// Package kind is the kind runtime: a scenario's mesh in a real Kubernetes
+// cluster (kind, one node, built offline by `make kind-images`) with the
+// real istiod. The user's Istio resources go through the real API server and
+// istiod's validation, translation and push; Services, EndpointSlices,
+// kube-proxy and DNS are Kubernetes' own. Each pod's proxy is Istio's own
+// pilot-agent (injected by istiod's webhook into a namespace labelled
+// istio-injection=enabled, with istio-init's iptables) running the builtin
+// sidecar as its Envoy: the xDS it acts on is istiod's, unmodified.
+package kind
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/meshbench/meshbench/sim/docker"
+	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/runtime"
+)
+
+// ClusterPrefix starts the name of every cluster the runtime creates
+// (meshbench-<run>); `meshbench down` deletes what carries it.
+const ClusterPrefix = "meshbench-"
+
+// Runtime is the kind runtime.
+type Runtime struct {
+	// Binary is the static meshbench executable the app and proxy images
+	// hold; empty: this process's own executable.
+	Binary string
+	// Keep leaves the cluster running after Stop, for debugging.
+	Keep bool
+	// Log receives kind's and the runtime's progress.
+	Log *slog.Logger
+}
+
+// Name implements runtime.Runtime.
+func (Runtime) Name() string { return "kind" }
+
+// DataPlane implements runtime.Runtime: the builtin sidecar under pilot-agent.
+func (Runtime) DataPlane() string { return "builtin" }
+
+// StartLimit implements runtime.StartLimiter: a cluster, images, Istio and
+// the pods take one to three minutes on two cores.
+func (Runtime) StartLimit() time.Duration { return 8 * time.Minute }
+
+// Available reports why the runtime cannot run here, or nil: it needs a
+// Docker engine and the images of `make kind-images`.
+func Available(ctx context.Context) error {
+	if err := docker.Available(ctx); err != nil {
+		return err
+	}
+	_, err := FindImages()
+	return err
+}
+
+// Mesh is a mesh running in a kind cluster.
+type Mesh struct {
+	log     *slog.Logger
+	cluster *cluster
+	keep    bool
+	kube    kubernetes.Interface
+	rest    *rest.Config
+	apply   *applier
+	reg     *registry.Registry
+	entry   string
+	metrics *metricsProxy
+
+	mu      sync.Mutex
+	version int
+	applied []*unstructured.Unstructured // the scenario's Istio objects in force
+	stopped bool
+}
+
+// Start implements runtime.Runtime.
+func (r Runtime) Start(ctx context.Context, spec runtime.Spec) (runtime.Mesh, error) {
+	m, err := r.start(ctx, spec)
+	if err != nil {
+		if m != nil {
+			m.keep = false
+			_ = m.Stop(context.Background())
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
+	log := spec.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	im, err := FindImages()
+	if err != nil {
+		return nil, err
+	}
+	bin := r.Binary
+	if bin == "" {
+		if bin, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w (make docker-engine starts one here): %w", docker.ErrNoEngine, err)
+	}
+	if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("%w (make docker-engine starts one here): %w", docker.ErrNoEngine, err)
+	}
+	apps, err := docker.EnsureImages(ctx, cli, bin)
+	if err != nil {
+		return nil, err
+	}
+	proxy, err := proxyImage(ctx, cli, im.Proxy, bin)
+	if err != nil {
+		return nil, err
+	}
+	// Kubernetes gives the pods their addresses; the registry's are
+	// placeholders from TEST-NET-1 (RFC 5737) that nothing dials.
+	next := netip.MustParseAddr("192.0.2.0")
+	reg, err := registry.New(spec.Topology, func() (netip.Addr, error) { next = next.Next(); return next, nil })
+	if err != nil {
+		return nil, err
+	}
+
+	t0 := time.Now()
+	name := ClusterPrefix + runID()
+	log.Info("kind: creating cluster", "name", name, "node", im.Node)
+	c, err := createCluster(ctx, cli, name, im, kindLogger{debugf: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }})
+	if err != nil {
+		return nil, err
+	}
+	m := &Mesh{log: log, cluster: c, keep: r.Keep, reg: reg, entry: "http://" + c.ingress}
+	log.Info("kind: cluster up", "name", name, "took", time.Since(t0).Round(time.Millisecond))
+	if err := m.connect(); err != nil {
+		return m, err
+	}
+	if err := c.load(ctx, im.Istiod, proxy, apps.App); err != nil {
+		return m, err
+	}
+	log.Info("kind: images loaded", "took", time.Since(t0).Round(time.Millisecond))
+	if err := m.installIstio(ctx, im, proxy, spec.Config.Mesh); err != nil {
+		return m, err
+	}
+	log.Info("kind: istiod ready", "took", time.Since(t0).Round(time.Millisecond))
+	if err := m.apply.apply(ctx, namespaceObj(reg.Namespace, true)); err != nil {
+		return m, err
+	}
+	if _, err := m.Apply(ctx, spec.Config); err != nil {
+		return m, err
+	}
+	if err := m.deploy(ctx, topologyObjects(reg, apps.App, spec.Seed)); err != nil {
+		return m, err
+	}
+	if err := m.waitPodsReady(ctx); err != nil {
+		return m, err
+	}
+	log.Info("kind: pods ready", "took", time.Since(t0).Round(time.Millisecond))
+	if err := m.waitSynced(ctx, time.Time{}); err != nil {
+		return m, err
+	}
+	if m.metrics, err = startMetricsProxy(m.kube); err != nil {
+		return m, err
+	}
+	log.Info("kind: mesh converged", "took", time.Since(t0).Round(time.Millisecond), "entry", m.entry)
+	return m, nil
+}
+
+// runID is six random hex digits: clusters of concurrent runs never collide.
+func runID() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (m *Mesh) connect() error {
+	kc, err := m.cluster.kubeconfig()
+	if err != nil {
+		return err
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig([]byte(kc))
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	m.rest = cfg
+	if m.kube, err = kubernetes.NewForConfig(cfg); err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	m.apply = newApplier(dyn, m.kube.Discovery())
+	return nil
+}
+
+// Entry implements runtime.Mesh: istio-ingressgateway through the node port
+// kind maps to 127.0.0.1.
+func (m *Mesh) Entry() runtime.Entry { return runtime.Entry{URL: m.entry} }
+
+// Cluster is the kind cluster's name.
+func (m *Mesh) Cluster() string { return m.cluster.name }
+
+// Kube is a client of the cluster's API server.
+func (m *Mesh) Kube() kubernetes.Interface { return m.kube }
+
+// Apply implements runtime.Mesh: the resources go through the API server
+// (and istiod's validating webhook), the ones of the last Apply that are
+// gone are deleted. An error is the API server's refusal, as it says it.
+func (m *Mesh) Apply(ctx context.Context, cfg meshconfig.Config) (string, error) {
+	objs, err := istioObjects(cfg, m.reg)
+	if err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, o := range objs {
+		if err := m.apply.apply(ctx, o); err != nil {
+			return "", fmt.Errorf("the API server refused %w", err)
+		}
+	}
+	keep := map[string]bool{}
+	for _, o := range objs {
+		keep[o.GetKind()+"/"+o.GetNamespace()+"/"+o.GetName()] = true
+	}
+	for _, o := range m.applied {
+		if !keep[o.GetKind()+"/"+o.GetNamespace()+"/"+o.GetName()] {
+			if err := m.apply.delete(ctx, o); err != nil {
+				return "", err
+			}
+		}
+	}
+	m.applied = objs
+	m.version++
+	return fmt.Sprint(m.version), nil
+}
+
+// Version implements runtime.Mesh.
+func (m *Mesh) Version() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return fmt.Sprint(m.version)
+}
+
+// WaitConverged implements runtime.Mesh: every proxy connected to istiod
+// has ACKed all istiod last sent it, after the Apply of version.
+func (m *Mesh) WaitConverged(ctx context.Context, version string) error {
+	return m.waitSynced(ctx, time.Time{})
+}
+
+// Pods implements runtime.Mesh.
+func (m *Mesh) Pods() []runtime.Pod {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	list, err := m.kube.CoreV1().Pods(m.reg.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		m.log.Warn("kind: listing pods", "err", err)
+		return nil
+	}
+	var out []runtime.Pod
+	for _, p := range list.Items {
+		out = append(out, runtime.Pod{Name: p.Name, Service: p.Labels["app"], Version: p.Labels["version"], IP: p.Status.PodIP, Ready: podReady(&p)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// KillPod implements runtime.Mesh: the pod is deleted with no grace period;
+// its Deployment makes a new one (under another name).
+func (m *Mesh) KillPod(ctx context.Context, name string) error {
+	zero := int64(0)
+	return m.kube.CoreV1().Pods(m.reg.Namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+}
+
+// RestartPod implements runtime.Mesh. Pods of a Deployment come back by
+// themselves, under a new name: a pod cannot be brought back by name.
+func (m *Mesh) RestartPod(ctx context.Context, name string) error {
+	return fmt.Errorf("restart %s: %w: a Deployment replaces a killed pod itself", name, runtime.ErrUnsupported)
+}
+
+// MetricsEndpoints implements runtime.Mesh: every proxy's Prometheus
+// endpoint (15090), through the API server's pod proxy.
+func (m *Mesh) MetricsEndpoints() map[string]string {
+	out := map[string]string{}
+	if m.metrics == nil {
+		return out
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, ns := range []string{m.reg.Namespace, istioNamespace} {
+		list, err := m.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			m.log.Warn("kind: listing pods", "err", err)
+			continue
+		}
+		for _, p := range list.Items {
+			if !hasProxy(&p) || p.Status.Phase != corev1.PodRunning {
+				continue
+			}
+			key := p.Name
+			if p.Labels["istio"] == "ingressgateway" {
+				key = "istio-ingressgateway"
+			}
+			out[key] = m.metrics.url(p.Namespace, p.Name)
+		}
+	}
+	return out
+}
+
+// hasProxy reports whether a pod runs istio-proxy (injected, or the gateway).
+func hasProxy(p *corev1.Pod) bool {
+	for _, c := range append(p.Spec.InitContainers, p.Spec.Containers...) {
+		if c.Name == "istio-proxy" {
+			return true
+		}
+	}
+	return false
+}
+
+// Stop implements runtime.Mesh: the cluster and its network are deleted,
+// unless Keep asked to leave them.
+func (m *Mesh) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return nil
+	}
+	m.stopped = true
+	m.mu.Unlock()
+	if m.metrics != nil {
+		m.metrics.close()
+	}
+	if m.keep {
+		m.log.Warn("kind: cluster kept", "name", m.cluster.name, "kubeconfig", "kind get kubeconfig --name "+m.cluster.name)
+		return nil
+	}
+	return m.cluster.delete(ctx)
+}
+
+// errTimeout wraps what a wait gave up on.
+var errTimeout = errors.New("timed out")
