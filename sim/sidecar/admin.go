@@ -309,7 +309,7 @@ func (a *adminState) mux() http.Handler {
 var BuildVersion = "dev"
 
 func writeProtoJSON(w http.ResponseWriter, m proto.Message) {
-	b, err := protojson.MarshalOptions{Indent: " "}.Marshal(m)
+	b, err := protojson.MarshalOptions{Indent: " ", EmitDefaultValues: true}.Marshal(m) // Envoy prints primitive fields always
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
