@@ -24,6 +24,11 @@
 //   - A CDS, LDS or RDS update with one bad resource is NACKed whole, where
 //     Envoy may accept the good resources of the update.
 //   - Only HTTP/1.1 is spoken upstream and downstream.
+//
+// Under pilot-agent (the kind runtime), the sidecar runs from Envoy's
+// bootstrap instead (bootstrap.go): the node verbatim, ADS and SDS over
+// pilot-agent's Unix sockets (sds.go), Envoy's admin API and the
+// bootstrap's static listeners (admin.go).
 package sidecar
 
 import (
