@@ -67,14 +67,14 @@ func oneOf(name string, allowed ...string) func(*envoyOptions, string) error {
 				return nil
 			}
 		}
-		return fmt.Errorf("Argument: %s\n             Value '%s' does not meet constraint: %s", name, v, strings.Join(allowed, "|"))
+		return argError("Argument: %s\n             Value '%s' does not meet constraint: %s", name, v, strings.Join(allowed, "|"))
 	}
 }
 
 func uintFlag(name string) func(*envoyOptions, string) error {
 	return func(_ *envoyOptions, v string) error {
 		if _, err := strconv.ParseUint(v, 10, 32); err != nil {
-			return fmt.Errorf("Argument: %s\n             Couldn't read argument value from string '%s'", name, v)
+			return argError("Argument: %s\n             Couldn't read argument value from string '%s'", name, v)
 		}
 		return nil
 	}
@@ -116,7 +116,7 @@ var envoyFlags = map[string]envoyFlag{
 func drainTime(o *envoyOptions, v string) error {
 	n, err := strconv.ParseUint(v, 10, 32)
 	if err != nil {
-		return fmt.Errorf("Argument: --drain-time-s\n             Couldn't read argument value from string '%s'", v)
+		return argError("Argument: --drain-time-s\n             Couldn't read argument value from string '%s'", v)
 	}
 	o.drainTime = time.Duration(n) * time.Second
 	return nil
@@ -142,7 +142,7 @@ func componentLogLevel(_ *envoyOptions, v string) error {
 
 func zeroOnly(name, v string) error {
 	if v != "0" {
-		return fmt.Errorf("Argument: %s: hot restart is not supported", name)
+		return argError("Argument: %s: hot restart is not supported", name)
 	}
 	return nil
 }
@@ -158,17 +158,17 @@ func parseEnvoyFlags(args []string) (envoyOptions, error) {
 		}
 		f, ok := envoyFlags[name]
 		if !ok {
-			return o, fmt.Errorf("Argument: %s\n             Couldn't find match for argument", args[i])
+			return o, argError("Argument: %s\n             Couldn't find match for argument", args[i])
 		}
 		if f.value && !hasVal {
 			if i+1 >= len(args) {
-				return o, fmt.Errorf("Argument: %s\n             Missing a value for this argument!", name)
+				return o, argError("Argument: %s\n             Missing a value for this argument!", name)
 			}
 			i++
 			val = args[i]
 		}
 		if !f.value && hasVal {
-			return o, fmt.Errorf("Argument: %s\n             takes no value", name)
+			return o, argError("Argument: %s\n             takes no value", name)
 		}
 		if f.set != nil {
 			if err := f.set(&o, val); err != nil {
@@ -236,3 +236,10 @@ func slogLevel(l string) slog.Level {
 	}
 	return slog.LevelError
 }
+
+// parseError is a command-line error worded as Envoy's TCLAP parser words it.
+type parseError string
+
+func (e parseError) Error() string { return string(e) }
+
+func argError(format string, a ...any) error { return parseError(fmt.Sprintf(format, a...)) }
