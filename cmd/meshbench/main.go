@@ -44,6 +44,9 @@ func (e *exitError) Error() string { return e.err.Error() }
 func badInput(err error) error { return &exitError{code: 2, err: err} }
 
 func main() {
+	if isEnvoy(os.Args[0]) { // pilot-agent starts this binary as Envoy (envoy.go)
+		os.Exit(envoyMain(os.Args[1:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// Registered before anything runs, so no interrupt is missed.
 	interrupts := make(chan os.Signal, 2)
@@ -122,6 +125,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDown(ctx, args[1:], stdout, stderr)
 	case "proxy":
 		return cmdProxy(ctx, args[1:], stderr)
+	case "envoy":
+		return cmdEnvoy(ctx, args[1:], stdout, stderr)
 	case "fakesvc":
 		return cmdFakesvc(ctx, args[1:], stderr)
 	case "appctl":

@@ -24,6 +24,11 @@
 //   - A CDS, LDS or RDS update with one bad resource is NACKed whole, where
 //     Envoy may accept the good resources of the update.
 //   - Only HTTP/1.1 is spoken upstream and downstream.
+//
+// Under pilot-agent (the kind runtime), the sidecar runs from Envoy's
+// bootstrap instead (bootstrap.go): the node verbatim, ADS and SDS over
+// pilot-agent's Unix sockets (sds.go), Envoy's admin API and the
+// bootstrap's static listeners (admin.go).
 package sidecar
 
 import (
@@ -44,6 +49,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -81,6 +87,32 @@ type Config struct {
 	Principal                         string
 	Log                               *slog.Logger
 	Seed                              uint64
+
+	// Under pilot-agent (FromBootstrap fills these from Envoy's bootstrap;
+	// docs/fidelity.md, "Under pilot-agent").
+
+	// Node, when set, is sent verbatim on the ADS and SDS streams instead of
+	// one made of NodeID and Workload: istiod reads its metadata.
+	Node *core.Node
+	// NodeOnFirstMessageOnly sends the node on a stream's first request
+	// only (ads_config.set_node_on_first_message_only).
+	NodeOnFirstMessageOnly bool
+	// SDS, when set ("unix:/path" or host:port), is a SecretDiscoveryService
+	// the secrets come from, one StreamSecrets stream per secret name, as
+	// Envoy opens them for an sds_config naming the sds-grpc cluster; no
+	// secrets are asked for on the ADS stream then.
+	SDS string
+	// Admin, when set, is where Envoy's admin API listens (host:port); the
+	// :15090 server of our own is not started then: the bootstrap's static
+	// listener on 15090 routes /stats/prometheus to the admin.
+	Admin string
+	// StaticListeners are the bootstrap's static listeners (15090, 15021).
+	StaticListeners []StaticListener
+	// DrainTime is --drain-time-s: how long POST /drain_listeners?graceful
+	// discourages connections before it closes the listeners.
+	DrainTime time.Duration
+	// Bootstrap is the bootstrap in force, for the admin's /config_dump.
+	Bootstrap *bootstrapv3.Bootstrap
 }
 
 // state is the config in force: swapped whole on every accepted update.
@@ -162,10 +194,13 @@ type Sidecar struct {
 
 	// Header values this proxy sends on every outbound request, made once.
 	peerID, peerMetadata []string
+
+	admin *adminState // Envoy's admin API and the bootstrap's static listeners (admin.go)
 }
 
 type boundServer struct {
 	key  string // what it serves: "outbound", "inbound:<port>:<chains>", "router:<listener>"
+	addr string // where it listens, as bound
 	srv  *http.Server
 	done chan struct{}
 	peek *peekListener // for inbound listeners that sort TLS from plaintext
@@ -192,21 +227,42 @@ func Start(cfg Config) (*Sidecar, error) {
 	s.peerID = []string{cfg.NodeID}
 	s.peerMetadata = []string{strings.Join([]string{s.self.workload, s.self.namespace, s.self.app, s.self.version, s.self.principal}, ";")}
 	s.state.Store(&state{listeners: map[string]*listenerConf{}, routes: map[string]*routeTable{}, clusters: map[string]*upstream{}, versions: map[string]string{}})
-	mux := http.NewServeMux()
-	h := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
-	mux.Handle("/stats/prometheus", h)
-	mux.Handle("/metrics", h)
-	ms, err := s.serve(net.JoinHostPort(cfg.IP.String(), strconv.Itoa(PrometheusPort)), "metrics", mux)
-	if err != nil {
-		return nil, err
+	apply := s.apply
+	if cfg.Admin != "" {
+		if err := s.startAdmin(); err != nil {
+			return nil, err
+		}
+		apply = s.admin.counting(s.apply)
+	} else {
+		mux := http.NewServeMux()
+		h := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+		mux.Handle("/stats/prometheus", h)
+		mux.Handle("/metrics", h)
+		ms, err := s.serve(net.JoinHostPort(cfg.IP.String(), strconv.Itoa(PrometheusPort)), "metrics", mux)
+		if err != nil {
+			return nil, err
+		}
+		s.metricsS = ms
 	}
-	s.metricsS = ms
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.ctx = cancel, ctx
-	node := &core.Node{Id: cfg.NodeID, Cluster: cfg.Workload + "." + cfg.Namespace}
-	client := newADSClient(cfg.XDS, cfg.XDSToken, node, s.apply, s.log)
+	node := cfg.Node
+	if node == nil {
+		node = &core.Node{Id: cfg.NodeID, Cluster: cfg.Workload + "." + cfg.Namespace}
+	}
+	var sds *sdsClient
+	if cfg.SDS != "" {
+		sds = newSDSClient(cfg.SDS, node, apply, s.log)
+		apply = sds.routing(apply)
+	}
+	client := newADSClient(cfg.XDS, cfg.XDSToken, node, apply, s.log)
+	client.nodeFirstOnly = cfg.NodeOnFirstMessageOnly
 	go func() {
 		defer close(s.done)
+		if sds != nil {
+			go sds.run(ctx)
+			defer sds.wait()
+		}
 		client.run(ctx)
 	}()
 	return s, nil
@@ -248,6 +304,9 @@ func (s *Sidecar) bindIP(port int) netip.Addr {
 
 // MetricsURL is the Prometheus endpoint.
 func (s *Sidecar) MetricsURL() string {
+	if s.cfg.Admin != "" {
+		return "http://" + s.cfg.Admin + "/stats/prometheus"
+	}
 	return "http://" + net.JoinHostPort(s.cfg.IP.String(), strconv.Itoa(PrometheusPort)) + "/stats/prometheus"
 }
 
@@ -261,7 +320,13 @@ func (s *Sidecar) Close() error {
 	<-s.done
 	s.mu.Lock()
 	s.closed = true
-	servers := []*boundServer{s.metricsS}
+	var servers []*boundServer
+	if s.metricsS != nil {
+		servers = append(servers, s.metricsS)
+	}
+	if s.admin != nil {
+		servers = append(servers, s.admin.servers...)
+	}
 	for _, b := range s.bound {
 		servers = append(servers, b)
 	}
@@ -299,7 +364,7 @@ func (s *Sidecar) serveWith(addr, key string, h http.Handler, wrap func(net.List
 	if err != nil {
 		return nil, err
 	}
-	b := &boundServer{key: key, done: make(chan struct{}), srv: &http.Server{
+	b := &boundServer{key: key, addr: lis.Addr().String(), done: make(chan struct{}), srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
@@ -576,6 +641,9 @@ func (s *Sidecar) rebind(want map[int]string, listeners map[string]*listenerConf
 	for port, key := range want {
 		if b, ok := s.bound[port]; ok && b.key == key {
 			continue
+		}
+		if s.admin.stopped(key) {
+			continue // POST /drain_listeners stopped these, as Envoy's stopListeners does new ones too
 		}
 		if b, ok := s.bound[port]; ok {
 			b.close()

@@ -34,6 +34,9 @@ type adsClient struct {
 	node  *core.Node
 	apply applier
 	log   *slog.Logger
+	// nodeFirstOnly sends the node on a stream's first request only
+	// (ads_config.set_node_on_first_message_only); nodeSent is per stream.
+	nodeFirstOnly, nodeSent bool
 
 	// per type URL, owned by the run goroutine
 	version map[string]string
@@ -95,6 +98,7 @@ func (c *adsClient) stream(ctx context.Context) error {
 	}
 	// Nonces belong to a stream; versions and names carry over.
 	c.nonce = map[string]string{}
+	c.nodeSent = false
 	// On a new stream, ask again for everything, with the versions we run, so
 	// the server resends only what changed (Envoy's xDS protocol, "Resumption").
 	for _, t := range []string{resource.ClusterType, resource.ListenerType} {
@@ -147,8 +151,13 @@ func (c *adsClient) stream(ctx context.Context) error {
 // send writes a request for a type: an ACK (detail nil) or NACK of the last
 // nonce, with the version last applied and the names subscribed to.
 func (c *adsClient) send(st discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient, t string, detail *status.Status) error {
+	node := c.node
+	if c.nodeFirstOnly && c.nodeSent {
+		node = nil
+	}
+	c.nodeSent = true
 	err := st.Send(&discovery.DiscoveryRequest{
-		Node:          c.node,
+		Node:          node,
 		TypeUrl:       t,
 		VersionInfo:   c.version[t],
 		ResponseNonce: c.nonce[t],
