@@ -168,13 +168,15 @@ func (c *cluster) delete(ctx context.Context) error {
 }
 
 // kindLogger passes kind's progress to the run's log at debug level.
-type kindLogger struct{ debugf func(format string, args ...any) }
+type kindLogger struct {
+	debugf func(format string, args ...any)
+}
 
-func (l kindLogger) Warn(message string)                { l.debugf("%s", message) }
-func (l kindLogger) Warnf(format string, args ...any)   { l.debugf(format, args...) }
-func (l kindLogger) Error(message string)               { l.debugf("%s", message) }
-func (l kindLogger) Errorf(format string, args ...any)  { l.debugf(format, args...) }
+func (l kindLogger) Warn(message string)                      { l.debugf("%s", message) }
+func (l kindLogger) Warnf(format string, args ...any)         { l.debugf(format, args...) }
+func (l kindLogger) Error(message string)                     { l.debugf("%s", message) }
+func (l kindLogger) Errorf(format string, args ...any)        { l.debugf(format, args...) }
 func (l kindLogger) V(level kindlog.Level) kindlog.InfoLogger { return l }
-func (l kindLogger) Info(message string)                { l.debugf("%s", message) }
-func (l kindLogger) Infof(format string, args ...any)   { l.debugf(format, args...) }
-func (l kindLogger) Enabled() bool                      { return true }
+func (l kindLogger) Info(message string)                      { l.debugf("%s", message) }
+func (l kindLogger) Infof(format string, args ...any)         { l.debugf(format, args...) }
+func (l kindLogger) Enabled() bool                            { return true }

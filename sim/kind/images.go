@@ -18,7 +18,7 @@ type Images struct {
 	Node, Istiod, Proxy string
 	// ClusterConfig is the kind Cluster config for Node; IstioInstall the
 	// manifest `istioctl manifest generate` rendered for these images.
-	ClusterConfig, IstioInstall string
+	ClusterConfig, IstioInstall     string
 	IstioVersion, KubernetesVersion string
 }
 

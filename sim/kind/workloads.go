@@ -119,7 +119,7 @@ func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Versi
 					"containers": []any{map[string]any{
 						"name": appContainer, "image": appImage, "imagePullPolicy": "Never",
 						"command": []any{"/meshbench"}, "args": args,
-						"env": []any{map[string]any{"name": "POD_NAME", "valueFrom": map[string]any{"fieldRef": map[string]any{"fieldPath": "metadata.name"}}}},
+						"env":            []any{map[string]any{"name": "POD_NAME", "valueFrom": map[string]any{"fieldRef": map[string]any{"fieldPath": "metadata.name"}}}},
 						"ports":          []any{map[string]any{"name": "http", "containerPort": int64(s.TargetPort), "protocol": "TCP"}},
 						"readinessProbe": map[string]any{"tcpSocket": map[string]any{"port": int64(s.TargetPort)}, "periodSeconds": int64(1)},
 					}},

@@ -206,6 +206,15 @@ func nodeIdentity(cfg *Config, n *core.Node) error {
 		return errors.New("bootstrap node.id is empty")
 	}
 	cfg.Node, cfg.NodeID = n, n.GetId()
+	// The node id is TYPE~IP~POD.NS~NS.svc.DOMAIN; pilot-agent writes
+	// "router" for `proxy router`, a gateway (pkg/model/proxy.go NodeType).
+	switch typ, _, _ := strings.Cut(n.GetId(), "~"); typ {
+	case "sidecar":
+	case "router":
+		cfg.Router = true
+	default:
+		return fmt.Errorf("bootstrap node.id %q: proxy type %q is not supported (sidecar or router)", n.GetId(), typ)
+	}
 	md := n.GetMetadata().GetFields()
 	str := func(k string) string { return md[k].GetStringValue() }
 	cfg.Namespace, cfg.Workload = str("NAMESPACE"), str("WORKLOAD_NAME")
