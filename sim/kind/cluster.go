@@ -72,6 +72,9 @@ func createCluster(ctx context.Context, cli *testcontainers.DockerClient, name s
 		return nil, err
 	}
 	c := &cluster{name: name, provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(logger)), docker: cli}
+	if err := recordOwner(name); err != nil {
+		return nil, err
+	}
 	createMu.Lock()
 	old, had := os.LookupEnv(networkEnv)
 	os.Setenv(networkEnv, name)
@@ -161,6 +164,9 @@ func loaded(n nodes.Node, img string) bool {
 // delete removes the cluster and its network. It is safe to call twice.
 func (c *cluster) delete(ctx context.Context) error {
 	err := c.provider.Delete(c.name, os.DevNull)
+	if err == nil {
+		forgetOwner(c.name)
+	}
 	if _, nerr := c.docker.NetworkRemove(ctx, c.name, client.NetworkRemoveOptions{}); nerr != nil && !strings.Contains(nerr.Error(), "not found") && err == nil {
 		err = nerr
 	}

@@ -35,7 +35,7 @@ func proxyImage(ctx context.Context, cli *testcontainers.DockerClient, base, bin
 		return tag, nil
 	}
 	// pilot-agent execs /usr/local/bin/envoy (ProxyConfig binaryPath's default).
-	dockerfile := fmt.Sprintf("FROM %s\nCOPY meshbench /usr/local/bin/meshbench\nRUN ln -sf meshbench /usr/local/bin/envoy\nLABEL %s=kind-proxy\n", base, docker.LabelImage)
+	dockerfile := fmt.Sprintf("FROM %s\nCOPY meshbench /usr/local/bin/meshbench\nRUN ln -sf meshbench /usr/local/bin/envoy\nLABEL meshbench.kind-proxy=%s\n", base, sum[:12])
 	if err := docker.BuildImage(ctx, binary, dockerfile, tag); err != nil {
 		return "", fmt.Errorf("proxy image %s: %w", tag, err)
 	}

@@ -155,7 +155,14 @@ func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 		return m, err
 	}
 	if err := c.load(ctx, im.Istiod, proxy, apps.App); err != nil {
-		return m, err
+		// Another meshbench build's run prunes the app images it does not
+		// use (docker.EnsureImages); build ours again and load once more.
+		if apps, err = docker.EnsureImages(ctx, cli, bin); err != nil {
+			return m, err
+		}
+		if err := c.load(ctx, im.Istiod, proxy, apps.App); err != nil {
+			return m, err
+		}
 	}
 	log.Info("kind: images loaded", "took", time.Since(t0).Round(time.Millisecond))
 	if err := m.installIstio(ctx, im, proxy, spec.Config.Mesh); err != nil {
