@@ -20,14 +20,15 @@ import (
 )
 
 // istiodFor runs istiod's translation of a scenario for the sidecar of
-// its caller pod, as the oracle does, and returns it with the registry.
-func istiodFor(t *testing.T, sc *scenarios.Scenario) (Side, *registry.Registry, *registry.Pod) {
+// its caller pod, as the oracle does, and returns it with the registry;
+// pods are addressed from after base on.
+func istiodFor(t *testing.T, sc *scenarios.Scenario, base netip.Addr) (Side, *registry.Registry, *registry.Pod) {
 	t.Helper()
 	topo := registry.DefaultTopology()
 	if sc.Topology != nil {
 		topo = *sc.Topology
 	}
-	next := netip.MustParseAddr("10.0.0.0")
+	next := base
 	reg, err := registry.New(topo, func() (netip.Addr, error) {
 		next = next.Next()
 		return next, nil
@@ -103,7 +104,7 @@ func TestIstiodConfigAccepted(t *testing.T) {
 	}
 	for _, sc := range catalog {
 		t.Run(sc.Name, func(t *testing.T) {
-			side, _, pod := istiodFor(t, sc)
+			side, _, pod := istiodFor(t, sc, netip.MustParseAddr("10.0.0.0"))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			srv := xdsserver.New(nil)
