@@ -354,6 +354,7 @@ func compileClusterIntercept(cc *clusterConf, c *cluster.Cluster) error {
 		if err != nil {
 			return fmt.Errorf("upstream_bind_config: %v", err)
 		}
+		//lint:ignore SA1019 a deprecated field set must still be refused, not ignored
 		if b.GetSourceAddress().GetPortValue() != 0 || len(b.GetAdditionalSourceAddresses()) > 0 || len(b.GetExtraSourceAddresses()) > 0 {
 			return errors.New("upstream_bind_config: only a source address with port 0 is supported")
 		}

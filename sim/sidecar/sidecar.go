@@ -14,7 +14,23 @@
 // (mirror.go); the answer streams back and the exchange is recorded in
 // Istio's metrics (metrics.go).
 //
-// Where it differs from Envoy, by design:
+// Interception mode (Config.Intercept), for pods whose traffic
+// istio-iptables redirects and whose config is istiod's own: every listener
+// with bind_to_port unset or true binds its address (istiod's
+// virtualOutbound 0.0.0.0:15001 and virtualInbound 0.0.0.0:15006) and takes
+// raw TCP as Envoy does (intercept.go): original_dst restores the
+// destination (SO_ORIGINAL_DST), tls_inspector and http_inspector peek at
+// the first bytes, use_original_dst hands the connection to the listener
+// of its original destination (exact address, else 0.0.0.0 and the port,
+// as istiod's bind_to_port false 0.0.0.0_80), the filter chain is chosen
+// in Envoy's order (chainmatch.go), and the chain's HTTP connection
+// manager or tcp_proxy (tcpproxy.go) serves it. ORIGINAL_DST clusters
+// connect to the connection's original destination, from
+// upstream_bind_config's 127.0.0.6 for istiod's inbound clusters, which
+// istio-iptables lets through. docs/fidelity.md ("istiod's xDS under
+// interception") lists what of istiod's xDS is acted on, ignored or refused.
+//
+// Where it differs from Envoy, by design, outside interception mode:
 //   - There are no iptables. The app sends its calls to the 15001 listener as
 //     to an HTTP forward proxy (a Unix socket of the pod's own on the local
 //     runtime, the pod's loopback on docker), and the destination port comes

@@ -87,7 +87,8 @@ func commonSecrets(c *tlsv3.CommonTlsContext) (cert, root string, sans, prefixes
 		}
 		// The deprecated match_subject_alt_names, which istiod still sends;
 		// Envoy matches it against every SAN type as the typed ones above.
-		for _, m := range cv.GetDefaultValidationContext().GetMatchSubjectAltNames() { //nolint:staticcheck // istiod sends it
+		//lint:ignore SA1019 istiod still sends the deprecated field
+		for _, m := range cv.GetDefaultValidationContext().GetMatchSubjectAltNames() {
 			switch p := m.GetMatchPattern().(type) {
 			case *matcherv3.StringMatcher_Exact:
 				sans = append(sans, p.Exact)
