@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,7 +17,6 @@ import (
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 )
 
 // The compiled forms of xDS resources. Each is immutable once built; an
@@ -29,6 +29,16 @@ type listenerConf struct {
 	bind    bool // false for Istio's per-port outbound listeners, reached through 15001
 	virtual string
 	chains  []chainConf
+	// What the interception data path reads (intercept.go): the listener's
+	// IP, its direction, its listener filters and default_filter_chain.
+	addr                        netip.Addr
+	inbound                     bool // traffic_direction INBOUND
+	originalDst, handOff        bool // original_dst listener filter; use_original_dst
+	tlsInspector, httpInspector bool
+	tlsDisabled, httpDisabled   portPredicate // filter_disabled, nil: never
+	filtersTimeout              time.Duration // listener_filters_timeout, 0: none
+	continueOnTimeout           bool
+	defaultChain                *chainConf
 }
 
 // chainConf is a filter chain holding an HTTP connection manager.
@@ -46,6 +56,13 @@ type chainConf struct {
 	clientCert clientCertConf
 	// streamIdle is the HCM's stream_idle_timeout (0: none).
 	streamIdle time.Duration
+	// name and match are the chain's name and whole filter_chain_match;
+	// hcm is set for an HTTP connection manager chain, tcp for a tcp_proxy one.
+	name          string
+	match         chainMatch
+	hcm           bool
+	tcp           *tcpProxyConf
+	normalizePath bool
 }
 
 // routeTable is a compiled RouteConfiguration.
@@ -173,6 +190,12 @@ type clusterConf struct {
 	// endpoints whose metadata matches tlsMode=istio (transport_socket_matches).
 	tls        *upstreamTLS
 	tlsByMatch bool
+	// originalDst: an ORIGINAL_DST cluster, whose hosts are the original
+	// destinations of the connections it serves, removed after cleanup unused.
+	originalDst bool
+	cleanup     time.Duration
+	// bindIP is upstream_bind_config's source address, when set.
+	bindIP netip.Addr
 }
 
 // limits are a cluster's circuit breaker thresholds (default priority).
@@ -213,60 +236,83 @@ func compileListener(l *listener.Listener) (*listenerConf, error) {
 	if sa == nil {
 		return nil, fmt.Errorf("listener %s: only socket addresses are supported", l.GetName())
 	}
-	lc := &listenerConf{name: l.GetName(), port: int(sa.GetPortValue()), bind: l.GetBindToPort() == nil || l.GetBindToPort().GetValue()}
+	lc := &listenerConf{name: l.GetName(), port: int(sa.GetPortValue()), bind: l.GetBindToPort() == nil || l.GetBindToPort().GetValue(),
+		inbound: l.GetTrafficDirection() == core.TrafficDirection_INBOUND}
+	if a, err := netip.ParseAddr(sa.GetAddress()); err == nil {
+		lc.addr = a
+	} else {
+		return nil, fmt.Errorf("listener %s: address %q: %v", l.GetName(), sa.GetAddress(), err)
+	}
 	if l.GetUseOriginalDst().GetValue() {
 		lc.virtual = l.GetName()
 	}
+	if err := compileListenerFilters(lc, l); err != nil {
+		return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
+	}
 	for _, fc := range l.GetFilterChains() {
-		cc := chainConf{destPort: int(fc.GetFilterChainMatch().GetDestinationPort().GetValue()), transport: fc.GetFilterChainMatch().GetTransportProtocol()}
-		if ts := fc.GetTransportSocket(); ts != nil {
-			dt, err := compileDownstreamTLS(ts)
-			if err != nil {
-				return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
-			}
-			cc.tls = dt
-		}
-		var found bool
-		for _, f := range fc.GetFilters() {
-			if f.GetName() != wellknown.HTTPConnectionManager {
-				return nil, fmt.Errorf("listener %s: unsupported network filter %q", l.GetName(), f.GetName())
-			}
-			m := &hcm.HttpConnectionManager{}
-			if err := f.GetTypedConfig().UnmarshalTo(m); err != nil {
-				return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
-			}
-			rb, err := compileRBACFilters(m.GetHttpFilters())
-			if err != nil {
-				return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
-			}
-			cc.rbac = rb
-			if cc.clientCert, err = compileClientCert(m); err != nil {
-				return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
-			}
-			cc.streamIdle = defaultStreamIdle // Envoy's default (http_connection_manager.proto)
-			if d := m.GetStreamIdleTimeout(); d != nil {
-				cc.streamIdle = d.AsDuration()
-			}
-			switch rs := m.GetRouteSpecifier().(type) {
-			case *hcm.HttpConnectionManager_Rds:
-				cc.rds = rs.Rds.GetRouteConfigName()
-			case *hcm.HttpConnectionManager_RouteConfig:
-				rt, err := compileRoutes(rs.RouteConfig, "")
-				if err != nil {
-					return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
-				}
-				cc.inline = rt
-			default:
-				return nil, fmt.Errorf("listener %s: HTTP connection manager without routes", l.GetName())
-			}
-			found = true
-		}
-		if !found {
-			return nil, fmt.Errorf("listener %s: filter chain without an HTTP connection manager", l.GetName())
+		cc, err := compileChain(fc)
+		if err != nil {
+			return nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
 		}
 		lc.chains = append(lc.chains, cc)
 	}
+	if fc := l.GetDefaultFilterChain(); fc != nil {
+		cc, err := compileChain(fc)
+		if err != nil {
+			return nil, fmt.Errorf("listener %s: default_filter_chain: %w", l.GetName(), err)
+		}
+		lc.defaultChain = &cc
+	}
 	return lc, nil
+}
+
+// compileChain compiles one filter chain: its match, transport socket and
+// network filters.
+func compileChain(fc *listener.FilterChain) (chainConf, error) {
+	cc := chainConf{name: fc.GetName(), destPort: int(fc.GetFilterChainMatch().GetDestinationPort().GetValue()), transport: fc.GetFilterChainMatch().GetTransportProtocol()}
+	m, err := compileChainMatch(fc.GetFilterChainMatch())
+	if err != nil {
+		return cc, err
+	}
+	cc.match = m
+	if ts := fc.GetTransportSocket(); ts != nil {
+		dt, err := compileDownstreamTLS(ts)
+		if err != nil {
+			return cc, err
+		}
+		cc.tls = dt
+	}
+	err = compileNetworkFilters(&cc, fc.GetFilters(), func(m *hcm.HttpConnectionManager) error {
+		rb, err := compileRBACFilters(m.GetHttpFilters())
+		if err != nil {
+			return err
+		}
+		cc.rbac = rb
+		if cc.clientCert, err = compileClientCert(m); err != nil {
+			return err
+		}
+		if err := compileHCMExtras(&cc, m); err != nil {
+			return err
+		}
+		cc.streamIdle = defaultStreamIdle // Envoy's default (http_connection_manager.proto)
+		if d := m.GetStreamIdleTimeout(); d != nil {
+			cc.streamIdle = d.AsDuration()
+		}
+		switch rs := m.GetRouteSpecifier().(type) {
+		case *hcm.HttpConnectionManager_Rds:
+			cc.rds = rs.Rds.GetRouteConfigName()
+		case *hcm.HttpConnectionManager_RouteConfig:
+			rt, err := compileRoutes(rs.RouteConfig, "")
+			if err != nil {
+				return err
+			}
+			cc.inline = rt
+		default:
+			return errors.New("HTTP connection manager without routes")
+		}
+		return nil
+	})
+	return cc, err
 }
 
 func compileRoutes(rc *route.RouteConfiguration, version string) (*routeTable, error) {
@@ -523,6 +569,10 @@ func compileCluster(c *cluster.Cluster) (*clusterConf, error) {
 	}
 	switch c.GetLbPolicy() {
 	case cluster.Cluster_ROUND_ROBIN, cluster.Cluster_LEAST_REQUEST, cluster.Cluster_RANDOM:
+	case cluster.Cluster_CLUSTER_PROVIDED:
+		if c.GetType() != cluster.Cluster_ORIGINAL_DST {
+			return nil, fmt.Errorf("cluster %s: lb_policy CLUSTER_PROVIDED is only supported with ORIGINAL_DST", c.GetName())
+		}
 	case cluster.Cluster_RING_HASH, cluster.Cluster_MAGLEV:
 		cc.ringSize = 1024
 		if n := c.GetRingHashLbConfig().GetMinimumRingSize().GetValue(); n > 0 {
@@ -545,6 +595,9 @@ func compileCluster(c *cluster.Cluster) (*clusterConf, error) {
 	if err := compileClusterExtras(cc, c); err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", c.GetName(), err)
 	}
+	if err := compileClusterIntercept(cc, c); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", c.GetName(), err)
+	}
 	switch c.GetType() {
 	case cluster.Cluster_EDS:
 		cc.eds = true
@@ -557,6 +610,8 @@ func compileCluster(c *cluster.Cluster) (*clusterConf, error) {
 			return nil, fmt.Errorf("cluster %s: %w", c.GetName(), err)
 		}
 		cc.static = endpointsOf(c.GetLoadAssignment())
+	case cluster.Cluster_ORIGINAL_DST:
+		// hosts come from the connections (compileClusterIntercept)
 	default:
 		return nil, fmt.Errorf("cluster %s: unsupported discovery type %s", c.GetName(), c.GetType())
 	}

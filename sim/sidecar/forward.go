@@ -87,7 +87,15 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			}
 			hostTries = retry.hostPicks()
 		}
-		h := u.pick(skip, hostTries, hashKey, hasKey)
+		var h *host
+		if u.conf.Load().originalDst {
+			// ORIGINAL_DST: the host is where the connection was going.
+			if cc := connOf(r.Context()); cc != nil {
+				h = u.originalDstHost(cc.info.dst)
+			}
+		} else {
+			h = u.pick(skip, hostTries, hashKey, hasKey)
+		}
 		if h == nil {
 			s.local(w, x, http.StatusServiceUnavailable, flagNoHealthy, "")
 			return

@@ -60,7 +60,7 @@ func (s *Sidecar) serveInbound(w http.ResponseWriter, r *http.Request, port int)
 	var chain *chainConf
 	if l := st.listeners[xdsgen.VirtualInboundListener]; l != nil {
 		for i, c := range l.chains {
-			if c.destPort == port && (c.tls != nil) == (r.TLS != nil) {
+			if c.hcm && c.destPort == port && (c.tls != nil) == (r.TLS != nil) {
 				chain = &l.chains[i]
 			}
 		}
@@ -69,6 +69,12 @@ func (s *Sidecar) serveInbound(w http.ResponseWriter, r *http.Request, port int)
 		// The listener was rebound since this connection was sorted: no chain takes it now.
 		panic(http.ErrAbortHandler)
 	}
+	s.serveInboundChain(w, r, st, chain)
+}
+
+// serveInboundChain applies an inbound chain's RBAC and XFCC and routes
+// the request to the app with the chain's inline routes.
+func (s *Sidecar) serveInboundChain(w http.ResponseWriter, r *http.Request, st *state, chain *chainConf) {
 	principal := ""
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		principal = principalOf(r.TLS.PeerCertificates[0])
@@ -92,6 +98,41 @@ func (s *Sidecar) serveInbound(w http.ResponseWriter, r *http.Request, port int)
 	}
 	host, _ := hostPort(r.Host, 80)
 	s.route(w, r, st, chain.inline, chain.streamIdle, host, "destination")
+}
+
+// normalizePath is the HCM's normalize_path: the path's dot segments
+// removed as RFC 3986 section 5.2.4 says, before routing
+// (PathUtil::canonicalPath, source/common/http/path_utility.cc); slashes
+// are not merged (that is merge_slashes).
+func normalizePath(r *http.Request) {
+	p := r.URL.Path
+	if !strings.Contains(p, ".") {
+		return
+	}
+	segs := strings.Split(p, "/")
+	out := make([]string, 0, len(segs))
+	for i, seg := range segs {
+		last := i == len(segs)-1
+		switch seg {
+		case ".":
+		case "..":
+			if len(out) > 1 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, seg)
+			continue
+		}
+		if last {
+			out = append(out, "")
+		}
+	}
+	if clean := strings.Join(out, "/"); clean != p {
+		if !strings.HasPrefix(clean, "/") {
+			clean = "/" + clean
+		}
+		r.URL.Path, r.URL.RawPath = clean, ""
+	}
 }
 
 func securityOf(r *http.Request) string {

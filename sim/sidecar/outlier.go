@@ -95,8 +95,12 @@ func (u *upstream) outlierLoop() {
 	defer close(u.done)
 	for {
 		interval := time.Second
-		if oc := u.conf.Load().outlier; oc != nil {
+		c := u.conf.Load()
+		if oc := c.outlier; oc != nil {
 			interval = oc.interval
+		}
+		if c.originalDst && c.cleanup > 0 {
+			interval = c.cleanup // the ORIGINAL_DST cleanup timer; such clusters have no outlier detection
 		}
 		t := time.NewTimer(interval)
 		select {
@@ -104,6 +108,10 @@ func (u *upstream) outlierLoop() {
 			t.Stop()
 			return
 		case now := <-t.C:
+			if c.originalDst {
+				u.cleanupOriginalDst()
+				continue
+			}
 			u.tick(now)
 		}
 	}

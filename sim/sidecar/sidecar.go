@@ -14,7 +14,23 @@
 // (mirror.go); the answer streams back and the exchange is recorded in
 // Istio's metrics (metrics.go).
 //
-// Where it differs from Envoy, by design:
+// Interception mode (Config.Intercept), for pods whose traffic
+// istio-iptables redirects and whose config is istiod's own: every listener
+// with bind_to_port unset or true binds its address (istiod's
+// virtualOutbound 0.0.0.0:15001 and virtualInbound 0.0.0.0:15006) and takes
+// raw TCP as Envoy does (intercept.go): original_dst restores the
+// destination (SO_ORIGINAL_DST), tls_inspector and http_inspector peek at
+// the first bytes, use_original_dst hands the connection to the listener
+// of its original destination (exact address, else 0.0.0.0 and the port,
+// as istiod's bind_to_port false 0.0.0.0_80), the filter chain is chosen
+// in Envoy's order (chainmatch.go), and the chain's HTTP connection
+// manager or tcp_proxy (tcpproxy.go) serves it. ORIGINAL_DST clusters
+// connect to the connection's original destination, from
+// upstream_bind_config's 127.0.0.6 for istiod's inbound clusters, which
+// istio-iptables lets through. docs/fidelity.md ("istiod's xDS under
+// interception") lists what of istiod's xDS is acted on, ignored or refused.
+//
+// Where it differs from Envoy, by design, outside interception mode:
 //   - There are no iptables. The app sends its calls to the 15001 listener as
 //     to an HTTP forward proxy (a Unix socket of the pod's own on the local
 //     runtime, the pod's loopback on docker), and the destination port comes
@@ -82,6 +98,19 @@ type Config struct {
 	// capture listener listens instead: in a directory only the pod's own
 	// app is given, so no other process can send through the sidecar.
 	OutboundSocket string
+	// Intercept is the mode of a pod whose traffic istio-iptables
+	// redirects (the kind runtime, under pilot-agent): every listener with
+	// bind_to_port unset or true binds its own address (istiod's
+	// virtualOutbound 0.0.0.0:15001 and virtualInbound 0.0.0.0:15006, a
+	// gateway's 0.0.0.0_8080) and serves raw TCP as Envoy does: original
+	// destination, listener filters, hand-off to the listener of the
+	// original destination, filter chain match, then the chain's HTTP
+	// connection manager or tcp_proxy (intercept.go). OutboundIP,
+	// OutboundSocket and the per-port inbound binds do not apply.
+	Intercept bool
+	// InterceptBindIP, when set, is where listeners on 0.0.0.0 bind under
+	// Intercept instead: for tests that cannot take the host's wildcard ports.
+	InterceptBindIP netip.Addr
 	// The workload this proxy belongs to, for metrics and peer metadata.
 	Workload, Namespace, App, Version string
 	Principal                         string
@@ -204,6 +233,7 @@ type boundServer struct {
 	srv  *http.Server
 	done chan struct{}
 	peek *peekListener // for inbound listeners that sort TLS from plaintext
+	ic   *interceptServer
 }
 
 // Start connects to the control plane and serves what it is sent. Listeners
@@ -343,6 +373,9 @@ func (s *Sidecar) Close() error {
 }
 
 func (b *boundServer) close() {
+	if b.ic != nil {
+		b.ic.close()
+	}
 	_ = b.srv.Close()
 	<-b.done
 	if b.peek != nil {
@@ -457,7 +490,7 @@ func (s *Sidecar) applyClusters(next *state, res []*anypb.Any) (map[string][]str
 		if cc.tls != nil {
 			secrets = append(secrets, cc.tls.certSecret, cc.tls.rootSecret)
 		}
-		if u, ok := next.clusters[cc.name]; ok && u.conf.Load().eds == cc.eds && u.conf.Load().edsName == cc.edsName {
+		if u, ok := next.clusters[cc.name]; ok && u.conf.Load().eds == cc.eds && u.conf.Load().edsName == cc.edsName && u.conf.Load().originalDst == cc.originalDst {
 			old := u.conf.Load()
 			u.conf.Store(cc)
 			if !sameTLS(old.tls, cc.tls) || old.tlsByMatch != cc.tlsByMatch {
@@ -482,7 +515,8 @@ func sameTLS(a, b *upstreamTLS) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.certSecret == b.certSecret && a.rootSecret == b.rootSecret && a.sni == b.sni && strings.Join(a.sans, ",") == strings.Join(b.sans, ",")
+	return a.certSecret == b.certSecret && a.rootSecret == b.rootSecret && a.sni == b.sni && strings.Join(a.sans, ",") == strings.Join(b.sans, ",") &&
+		strings.Join(a.sanPrefixes, ",") == strings.Join(b.sanPrefixes, ",") && strings.Join(a.alpn, ",") == strings.Join(b.alpn, ",")
 }
 
 func nonEmpty(xs []string) []string {
@@ -567,13 +601,17 @@ func (s *Sidecar) applyListeners(next *state, res []*anypb.Any) (map[string][]st
 			}
 		}
 		switch {
+		case s.cfg.Intercept:
+			if lc.bind {
+				want[lc.port] = "intercept:" + lc.name
+			}
 		case lc.virtual == "virtualOutbound":
 			if !s.cfg.Router {
 				want[lc.port] = "outbound"
 			}
 		case lc.virtual == "virtualInbound":
 			for _, c := range lc.chains {
-				if c.destPort == 0 {
+				if c.destPort == 0 || !c.hcm {
 					continue
 				}
 				kind := "plain"
@@ -607,7 +645,7 @@ func (s *Sidecar) inboundWrap(key string, port int, listeners map[string]*listen
 	plain := false
 	if l := listeners["virtualInbound"]; l != nil {
 		for _, c := range l.chains {
-			if c.destPort != port {
+			if c.destPort != port || !c.hcm {
 				continue
 			}
 			if c.tls != nil {
@@ -649,7 +687,13 @@ func (s *Sidecar) rebind(want map[int]string, listeners map[string]*listenerConf
 			b.close()
 			delete(s.bound, port)
 		}
-		b, err := s.serveWith(s.listenAddr(port), key, s.handler(key, port), s.inboundWrap(key, port, listeners))
+		var b *boundServer
+		var err error
+		if name, ok := strings.CutPrefix(key, "intercept:"); ok {
+			b, err = s.serveIntercept(s.interceptBind(listeners[name]), key, name)
+		} else {
+			b, err = s.serveWith(s.listenAddr(port), key, s.handler(key, port), s.inboundWrap(key, port, listeners))
+		}
 		if err != nil {
 			for _, p := range opened {
 				s.bound[p].close()

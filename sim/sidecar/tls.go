@@ -37,13 +37,16 @@ var envoyCurves = []tls.CurveID{tls.X25519, tls.CurveP256}
 type downstreamTLS struct {
 	certSecret, rootSecret string
 	requireClientCert      bool
+	sanPrefixes            []string // the peer's SPIFFE ID must start with one, when set
 }
 
 // upstreamTLS is a compiled UpstreamTlsContext.
 type upstreamTLS struct {
 	certSecret, rootSecret string // empty cert: no client certificate (SIMPLE)
 	sans                   []string
+	sanPrefixes            []string
 	sni                    string
+	alpn                   []string // common_tls_context.alpn_protocols, offered by tcp_proxy
 }
 
 func compileDownstreamTLS(ts *core.TransportSocket) (*downstreamTLS, error) {
@@ -54,39 +57,54 @@ func compileDownstreamTLS(ts *core.TransportSocket) (*downstreamTLS, error) {
 	if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
 		return nil, err
 	}
-	cert, root, _, err := commonSecrets(ctx.GetCommonTlsContext())
+	cert, root, _, prefixes, err := commonSecrets(ctx.GetCommonTlsContext())
 	if err != nil {
 		return nil, err
 	}
 	if cert == "" {
 		return nil, errors.New("downstream TLS without a certificate")
 	}
-	return &downstreamTLS{certSecret: cert, rootSecret: root, requireClientCert: ctx.GetRequireClientCertificate().GetValue()}, nil
+	return &downstreamTLS{certSecret: cert, rootSecret: root, requireClientCert: ctx.GetRequireClientCertificate().GetValue(), sanPrefixes: prefixes}, nil
 }
 
-func commonSecrets(c *tlsv3.CommonTlsContext) (cert, root string, sans []string, err error) {
+func commonSecrets(c *tlsv3.CommonTlsContext) (cert, root string, sans, prefixes []string, err error) {
 	for _, s := range c.GetTlsCertificateSdsSecretConfigs() {
 		cert = s.GetName()
 	}
 	if len(c.GetTlsCertificates()) > 0 {
-		return "", "", nil, errors.New("inline tls_certificates are not supported; use SDS")
+		return "", "", nil, nil, errors.New("inline tls_certificates are not supported; use SDS")
 	}
 	if c.GetValidationContext() != nil {
-		return "", "", nil, errors.New("an inline validation_context is not supported; use SDS")
+		return "", "", nil, nil, errors.New("an inline validation_context is not supported; use SDS")
 	}
 	if cv := c.GetCombinedValidationContext(); cv != nil {
 		root = cv.GetValidationContextSdsSecretConfig().GetName()
 		for _, m := range cv.GetDefaultValidationContext().GetMatchTypedSubjectAltNames() {
 			if _, ok := m.GetMatcher().GetMatchPattern().(*matcherv3.StringMatcher_Exact); !ok {
-				return "", "", nil, fmt.Errorf("subject alt name matcher %T is not supported (only exact)", m.GetMatcher().GetMatchPattern())
+				return "", "", nil, nil, fmt.Errorf("subject alt name matcher %T is not supported (only exact)", m.GetMatcher().GetMatchPattern())
 			}
 			sans = append(sans, m.GetMatcher().GetExact())
+		}
+		// The deprecated match_subject_alt_names, which istiod still sends;
+		// Envoy matches it against every SAN type as the typed ones above.
+		//lint:ignore SA1019 istiod still sends the deprecated field
+		for _, m := range cv.GetDefaultValidationContext().GetMatchSubjectAltNames() {
+			switch p := m.GetMatchPattern().(type) {
+			case *matcherv3.StringMatcher_Exact:
+				sans = append(sans, p.Exact)
+			case *matcherv3.StringMatcher_Prefix:
+				// istiod's inbound contexts accept the mesh's trust domain
+				// (prefix "spiffe://cluster.local/").
+				prefixes = append(prefixes, p.Prefix)
+			default:
+				return "", "", nil, nil, fmt.Errorf("subject alt name matcher %T is not supported (only exact)", m.GetMatchPattern())
+			}
 		}
 	}
 	if v := c.GetValidationContextSdsSecretConfig(); v != nil {
 		root = v.GetName()
 	}
-	return cert, root, sans, nil
+	return cert, root, sans, prefixes, nil
 }
 
 func upstreamFromSocket(ts *core.TransportSocket) (*upstreamTLS, error) {
@@ -97,11 +115,11 @@ func upstreamFromSocket(ts *core.TransportSocket) (*upstreamTLS, error) {
 	if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
 		return nil, err
 	}
-	cert, root, sans, err := commonSecrets(ctx.GetCommonTlsContext())
+	cert, root, sans, prefixes, err := commonSecrets(ctx.GetCommonTlsContext())
 	if err != nil {
 		return nil, err
 	}
-	return &upstreamTLS{certSecret: cert, rootSecret: root, sans: sans, sni: ctx.GetSni()}, nil
+	return &upstreamTLS{certSecret: cert, rootSecret: root, sans: sans, sanPrefixes: prefixes, sni: ctx.GetSni(), alpn: ctx.GetCommonTlsContext().GetAlpnProtocols()}, nil
 }
 
 // compileUpstreamTLS reads transport_socket, or transport_socket_matches
@@ -212,7 +230,7 @@ func (s *Sidecar) CertSerial() string { return s.secrets().serial["default"] }
 // verifyPeer checks an X509-SVID chain against a root bundle, as Envoy's
 // SPIFFE-aware validation in Istio does: chain to the bundle of the ID's
 // trust domain, and within the validity period.
-func verifyPeer(raw [][]byte, bundle *x509bundle.Bundle, sans []string) (spiffeid.ID, error) {
+func verifyPeer(raw [][]byte, bundle *x509bundle.Bundle, sans, prefixes []string) (spiffeid.ID, error) {
 	if bundle == nil {
 		return spiffeid.ID{}, errors.New("no root certificates")
 	}
@@ -229,6 +247,17 @@ func verifyPeer(raw [][]byte, bundle *x509bundle.Bundle, sans []string) (spiffei
 		}
 		if !ok {
 			return spiffeid.ID{}, fmt.Errorf("peer %s is not one of %v", id, sans)
+		}
+	}
+	if len(prefixes) > 0 {
+		ok := false
+		for _, p := range prefixes {
+			if strings.HasPrefix(id.String(), p) {
+				ok = true
+			}
+		}
+		if !ok {
+			return spiffeid.ID{}, fmt.Errorf("peer %s does not start with any of %v", id, prefixes)
 		}
 	}
 	return id, nil
@@ -251,7 +280,7 @@ func (s *Sidecar) serverTLS(d *downstreamTLS) *tls.Config {
 		},
 		ClientAuth: tls.RequireAnyClientCert,
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			_, err := verifyPeer(raw, s.secrets().roots[d.rootSecret], nil)
+			_, err := verifyPeer(raw, s.secrets().roots[d.rootSecret], nil, d.sanPrefixes)
 			return err
 		},
 	}
@@ -271,9 +300,17 @@ func (s *Sidecar) clientTLS(u *upstreamTLS) *tls.Config {
 		// The SPIFFE ID is checked below, not a DNS name.
 		InsecureSkipVerify: true, //nolint:gosec // verified in VerifyPeerCertificate against the SDS root
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			_, err := verifyPeer(raw, s.secrets().roots[u.rootSecret], u.sans)
+			_, err := verifyPeer(raw, s.secrets().roots[u.rootSecret], u.sans, u.sanPrefixes)
 			return err
 		},
+	}
+	if s.cfg.Intercept {
+		// istio.alpn, in every HCM istiod builds for outbound traffic, sets
+		// the upstream ALPN of an HTTP/1.1 request to istio-http/1.1
+		// (proxy/source/extensions/filters/http/alpn), which is what the
+		// peer's virtualInbound HTTP chains match; tcp_proxy offers the
+		// context's alpn_protocols instead (dialTCP).
+		cfg.NextProtos = []string{"istio-http/1.1"}
 	}
 	if u.rootSecret == "" {
 		// No validation context (DestinationRule SIMPLE without

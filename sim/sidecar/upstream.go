@@ -41,6 +41,10 @@ type upstream struct {
 	slots                    chan struct{} // connection slots when max_connections is finite
 	slotsCap                 uint64
 
+	// The hosts of an ORIGINAL_DST cluster, by address (tcpproxy.go).
+	odMu    sync.Mutex
+	odHosts map[string]*odHost
+
 	ejected atomic.Int64 // hosts ejected now
 	stop    chan struct{}
 	done    chan struct{}
@@ -84,7 +88,7 @@ func newUpstream(c *clusterConf, seed uint64, m *metrics, tlsFor func(*upstreamT
 }
 
 func newTransport(c *clusterConf, tlsCfg *tls.Config) *http.Transport {
-	d := &net.Dialer{Timeout: c.connectTimeout, KeepAlive: 30 * time.Second}
+	d := dialerFor(c)
 	t := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if path, ok := pipes.Load(addr); ok {
