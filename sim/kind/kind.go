@@ -95,7 +95,8 @@ func (r Runtime) Start(ctx context.Context, spec runtime.Spec) (runtime.Mesh, er
 	m, err := r.start(ctx, spec)
 	if err != nil {
 		if m != nil {
-			m.keep = false
+			// -keep keeps a cluster that failed to come up too: that is
+			// when one is looked at.
 			_ = m.Stop(context.Background())
 		}
 		return nil, err

@@ -206,6 +206,10 @@ func nodeIdentity(cfg *Config, n *core.Node) error {
 		return errors.New("bootstrap node.id is empty")
 	}
 	cfg.Node, cfg.NodeID = n, n.GetId()
+	// Under pilot-agent, istio-iptables redirects the pod's traffic (or,
+	// for a gateway, its listeners bind their own addresses): listeners
+	// bind as istiod's LDS says and dispatch by original destination.
+	cfg.Intercept = true
 	// The node id is TYPE~IP~POD.NS~NS.svc.DOMAIN; pilot-agent writes
 	// "router" for `proxy router`, a gateway (pkg/model/proxy.go NodeType).
 	switch typ, _, _ := strings.Cut(n.GetId(), "~"); typ {

@@ -219,6 +219,10 @@ type Sidecar struct {
 	lastSerial atomic.Pointer[string]
 	// needSecrets is set when a listener or cluster references SDS secrets.
 	needSecrets atomic.Bool
+	// secretNames are the secrets listeners and clusters name, guarded by
+	// mu: the proxy is ready once each is in force, as Envoy warms a
+	// listener or cluster only when its SDS secrets have arrived.
+	secretNames map[string]bool
 	sessions    tls.ClientSessionCache
 
 	// Header values this proxy sends on every outbound request, made once.
@@ -447,15 +451,19 @@ func (s *Sidecar) apply(typeURL, version string, res []*anypb.Any) (map[string][
 			}
 		}
 	}
-	for _, names := range deps[resource.SecretType] {
-		if names != "" {
+	s.mu.Lock()
+	for _, name := range deps[resource.SecretType] {
+		if name != "" {
 			s.needSecrets.Store(true)
+			if s.secretNames == nil {
+				s.secretNames = map[string]bool{}
+			}
+			s.secretNames[name] = true
 		}
 	}
-	s.mu.Lock()
 	s.applied[typeURL] = true
 	if len(s.applied) >= 4 && s.applied[resource.ClusterType] && s.applied[resource.EndpointType] &&
-		s.applied[resource.ListenerType] && s.applied[resource.RouteType] && (!s.needSecrets.Load() || s.applied[resource.SecretType]) {
+		s.applied[resource.ListenerType] && s.applied[resource.RouteType] && s.secretsWarm() {
 		select {
 		case <-s.ready:
 		default:
@@ -464,6 +472,17 @@ func (s *Sidecar) apply(typeURL, version string, res []*anypb.Any) (map[string][
 	}
 	s.mu.Unlock()
 	return deps, nil
+}
+
+// secretsWarm reports whether every secret named so far is in force; s.mu held.
+func (s *Sidecar) secretsWarm() bool {
+	set := s.secrets()
+	for name := range s.secretNames {
+		if set.certs[name] == nil && set.roots[name] == nil {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Sidecar) applyClusters(next *state, res []*anypb.Any) (map[string][]string, error) {
