@@ -45,7 +45,7 @@ func proxyImage(ctx context.Context, cli *testcontainers.DockerClient, base, bin
 // installIstio applies the manifest istioctl rendered at build time
 // (images/kind/istio-operator.yaml: the default profile) with the run's
 // proxy image and the scenario's mesh settings in meshConfig, then waits for
-// istiod and the ingress gateway's Deployment.
+// istiod.
 func (m *Mesh) installIstio(ctx context.Context, im Images, proxy string, settings meshconfig.MeshSettings) error {
 	raw, err := os.ReadFile(im.IstioInstall)
 	if err != nil {
@@ -74,12 +74,8 @@ func (m *Mesh) installIstio(ctx context.Context, im Images, proxy string, settin
 	if err := m.apply.applyAll(ctx, objs); err != nil {
 		return fmt.Errorf("installing Istio: %w", err)
 	}
-	for _, d := range []string{"istiod", "istio-ingressgateway"} {
-		if err := m.waitDeployment(ctx, istioNamespace, d, 3*time.Minute); err != nil {
-			return err
-		}
-	}
-	return nil
+	// istiod must serve before any pod is made: its webhook injects them.
+	return m.waitDeployment(ctx, istioNamespace, "istiod", 3*time.Minute)
 }
 
 // setMeshConfig writes the scenario's mesh-wide settings into meshConfig
@@ -206,8 +202,11 @@ func (m *Mesh) podTrouble(ctx context.Context, ns string, sel map[string]string)
 	return strings.Join(out, "; ")
 }
 
-// waitPodsReady waits for every Deployment of the topology.
+// waitPodsReady waits for the ingress gateway and every Deployment of the topology.
 func (m *Mesh) waitPodsReady(ctx context.Context) error {
+	if err := m.waitDeployment(ctx, istioNamespace, "istio-ingressgateway", 3*time.Minute); err != nil {
+		return err
+	}
 	for _, s := range m.reg.Services {
 		for _, v := range s.Versions {
 			if err := m.waitDeployment(ctx, s.Namespace, s.Name+"-"+v.Name, 3*time.Minute); err != nil {

@@ -223,6 +223,9 @@ type Sidecar struct {
 	// mu: the proxy is ready once each is in force, as Envoy warms a
 	// listener or cluster only when its SDS secrets have arrived.
 	secretNames map[string]bool
+	// needs records, guarded by mu, the dependent types (EDS, RDS) some
+	// cluster or listener has named: readiness waits for them.
+	needs map[string]bool
 	sessions    tls.ClientSessionCache
 
 	// Header values this proxy sends on every outbound request, made once.
@@ -253,6 +256,7 @@ func Start(cfg Config) (*Sidecar, error) {
 		metrics:  newMetrics(),
 		bound:    map[int]*boundServer{},
 		applied:  map[string]bool{},
+		needs:    map[string]bool{},
 		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
 		seeded:   cfg.Seed,
@@ -461,9 +465,18 @@ func (s *Sidecar) apply(typeURL, version string, res []*anypb.Any) (map[string][
 			s.secretNames[name] = true
 		}
 	}
+	for _, t := range []string{resource.EndpointType, resource.RouteType} {
+		if len(nonEmpty(deps[t])) > 0 {
+			s.needs[t] = true
+		}
+	}
 	s.applied[typeURL] = true
-	if len(s.applied) >= 4 && s.applied[resource.ClusterType] && s.applied[resource.EndpointType] &&
-		s.applied[resource.ListenerType] && s.applied[resource.RouteType] && s.secretsWarm() {
+	// Envoy's init manager: initialized once CDS and LDS are in and every
+	// cluster's EDS and listener's RDS they named has arrived, a proxy named
+	// none of them needing none (server/init manager, cds_api_impl.cc).
+	if s.applied[resource.ClusterType] && s.applied[resource.ListenerType] &&
+		(!s.needs[resource.EndpointType] || s.applied[resource.EndpointType]) &&
+		(!s.needs[resource.RouteType] || s.applied[resource.RouteType]) && s.secretsWarm() {
 		select {
 		case <-s.ready:
 		default:

@@ -1,0 +1,139 @@
+package kind_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/testcontainers/testcontainers-go"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+
+	"github.com/meshbench/meshbench/reports"
+	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/sim/kind"
+	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/runtime"
+)
+
+var (
+	unavailable error  // why the kind runtime cannot run here
+	binary      string // a static meshbench for the images
+)
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		if unavailable = kind.Available(context.Background()); unavailable != nil {
+			return m.Run()
+		}
+		dir, err := os.MkdirTemp("", "meshbench-kind-test")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binary = filepath.Join(dir, "meshbench")
+		build := exec.Command("go", "build", "-o", binary, "github.com/meshbench/meshbench/cmd/meshbench")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building a static meshbench: %v\n%s", err, out)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func needKind(t *testing.T) {
+	t.Helper()
+	if unavailable != nil {
+		t.Skipf("the kind runtime cannot run here: %v", unavailable)
+	}
+}
+
+// leftovers are the clusters and docker networks named name that remain.
+func leftovers(t *testing.T, name string) []string {
+	t.Helper()
+	var out []string
+	clusters, err := kindcluster.NewProvider(kindcluster.ProviderWithDocker()).List()
+	require.NoError(t, err)
+	if slices.Contains(clusters, name) {
+		out = append(out, "cluster "+name)
+	}
+	cli, err := testcontainers.NewDockerClientWithOpts(context.Background())
+	require.NoError(t, err)
+	defer cli.Close()
+	nets, err := cli.NetworkList(context.Background(), client.NetworkListOptions{Filters: client.Filters{}.Add("name", name)})
+	require.NoError(t, err)
+	for _, n := range nets.Items {
+		if n.Name == name {
+			out = append(out, "network "+name)
+		}
+	}
+	return out
+}
+
+// clusterNamer is a log handler that reports the cluster's name when the
+// runtime logs "kind: cluster up", and then calls onUp.
+type clusterNamer struct {
+	slog.Handler
+	onUp func(name string)
+}
+
+func (h clusterNamer) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "kind: cluster up" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "name" {
+				h.onUp(a.Value.String())
+			}
+			return true
+		})
+	}
+	return nil
+}
+
+func (h clusterNamer) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h clusterNamer) Enabled(context.Context, slog.Level) bool { return true }
+
+// A run interrupted while the mesh comes up leaves no cluster and no
+// network behind: Start returns the interruption and has deleted both.
+func TestInterruptedStartLeavesNothing(t *testing.T) {
+	needKind(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var name string
+	log := slog.New(clusterNamer{Handler: slog.DiscardHandler, onUp: func(n string) { name = n; cancel() }})
+	sc, err := scenarios.CatalogScenario("canary-90-10")
+	require.NoError(t, err)
+	topo := registry.DefaultTopology()
+	_, err = kind.Runtime{Binary: binary}.Start(ctx, runtime.Spec{Topology: topo, Config: sc.Config, Seed: 1, Log: log})
+	require.Error(t, err)
+	require.NotEmpty(t, name, "the cluster never came up")
+	assert.Empty(t, leftovers(t, name))
+}
+
+// canary-90-10 on the real istiod passes with the verdict it has on the
+// local runtime, and its cluster and network are gone afterwards.
+func TestCanaryOnKind(t *testing.T) {
+	needKind(t)
+	sc, err := scenarios.CatalogScenario("canary-90-10")
+	require.NoError(t, err)
+	var name string
+	log := slog.New(clusterNamer{Handler: slog.DiscardHandler, onUp: func(n string) { name = n }})
+	res, err := scenarios.Run(context.Background(), sc, scenarios.Options{Runtime: kind.Runtime{Binary: binary}, Log: log})
+	require.NoError(t, err)
+	for _, c := range res.Checks {
+		assert.True(t, c.Passed, "%s: %s", c.Name, c.Summary)
+	}
+	assert.True(t, reports.Verdict(res), strings.TrimSpace(res.Error))
+	require.NotEmpty(t, name)
+	assert.Empty(t, leftovers(t, name))
+}
