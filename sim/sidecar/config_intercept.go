@@ -35,8 +35,14 @@ const (
 // is istio-peer-exchange; our sidecars carry it in the HTTP headers
 // x-envoy-peer-metadata(-id) instead, and a TCP peer's metadata only labels
 // istio_tcp_* metrics, which the sidecar does not report.
+//
+// istio.stats as a network filter (telemetry v2 on TCP chains,
+// pilot/pkg/networking/core/extension: the stats.PluginConfig TypedStruct)
+// counts istio_tcp_* metrics, which the sidecar does not report yet; the
+// oracle's fake istiod omits it, the real one sends it on every TCP chain.
 var ignoredNetworkFilters = map[string]string{
 	metadataExchange: "peer metadata travels in HTTP headers (x-envoy-peer-metadata)",
+	"istio.stats":    "istio_tcp_* metrics, which the sidecar does not report",
 }
 
 // knownHTTPFilters are the HTTP filters the sidecar takes in an HCM, with
