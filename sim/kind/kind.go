@@ -86,6 +86,8 @@ type Mesh struct {
 
 	mu      sync.Mutex
 	version int
+	// appliedAt is when each version's Apply began.
+	appliedAt map[string]time.Time
 	applied []*unstructured.Unstructured // the scenario's Istio objects in force
 	stopped bool
 }
@@ -242,6 +244,9 @@ func (m *Mesh) Apply(ctx context.Context, cfg meshconfig.Config) (string, error)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// istiod's pushes after this instant carry the change (it debounces
+	// config events, then pushes to every proxy it affects).
+	now := time.Now()
 	for _, o := range objs {
 		if err := m.apply.apply(ctx, o); err != nil {
 			return "", fmt.Errorf("the API server refused %w", err)
@@ -260,7 +265,12 @@ func (m *Mesh) Apply(ctx context.Context, cfg meshconfig.Config) (string, error)
 	}
 	m.applied = objs
 	m.version++
-	return fmt.Sprint(m.version), nil
+	v := fmt.Sprint(m.version)
+	if m.appliedAt == nil {
+		m.appliedAt = map[string]time.Time{}
+	}
+	m.appliedAt[v] = now
+	return v, nil
 }
 
 // Version implements runtime.Mesh.
@@ -271,9 +281,19 @@ func (m *Mesh) Version() string {
 }
 
 // WaitConverged implements runtime.Mesh: every proxy connected to istiod
-// has ACKed all istiod last sent it, after the Apply of version.
+// has had a push since the Apply of version and ACKed all istiod sent it;
+// a NACK fails with the proxy's reason. With no Sidecar resources every
+// change reaches every proxy, so each must see a push.
 func (m *Mesh) WaitConverged(ctx context.Context, version string) error {
-	return m.waitSynced(ctx, time.Time{})
+	m.mu.Lock()
+	since := m.appliedAt[version]
+	first := version == "1"
+	m.mu.Unlock()
+	if first {
+		// The first config went in before the pods existed.
+		since = time.Time{}
+	}
+	return m.waitSynced(ctx, since)
 }
 
 // Pods implements runtime.Mesh.

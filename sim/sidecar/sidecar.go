@@ -225,8 +225,8 @@ type Sidecar struct {
 	secretNames map[string]bool
 	// needs records, guarded by mu, the dependent types (EDS, RDS) some
 	// cluster or listener has named: readiness waits for them.
-	needs map[string]bool
-	sessions    tls.ClientSessionCache
+	needs    map[string]bool
+	sessions tls.ClientSessionCache
 
 	// Header values this proxy sends on every outbound request, made once.
 	peerID, peerMetadata []string

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -456,16 +457,14 @@ func (p *peekListener) wait() { p.wg.Wait() }
 // clientCertConf is an HTTP connection manager's forward_client_cert_details
 // and set_current_client_cert_details.
 type clientCertConf struct {
-	mode              hcm.HttpConnectionManager_ForwardClientCertDetails
-	subject, uri, dns bool
+	mode                           hcm.HttpConnectionManager_ForwardClientCertDetails
+	subject, uri, dns, cert, chain bool
 }
 
 func compileClientCert(m *hcm.HttpConnectionManager) (clientCertConf, error) {
 	d := m.GetSetCurrentClientCertDetails()
-	if d.GetCert() || d.GetChain() {
-		return clientCertConf{}, errors.New("set_current_client_cert_details cert and chain are not supported")
-	}
-	return clientCertConf{mode: m.GetForwardClientCertDetails(), subject: d.GetSubject().GetValue(), uri: d.GetUri(), dns: d.GetDns()}, nil
+	return clientCertConf{mode: m.GetForwardClientCertDetails(), subject: d.GetSubject().GetValue(), uri: d.GetUri(), dns: d.GetDns(),
+		cert: d.GetCert(), chain: d.GetChain()}, nil
 }
 
 const headerXFCC = "x-forwarded-client-cert"
@@ -486,9 +485,9 @@ func (c clientCertConf) mutate(r *http.Request, self string) {
 	switch c.mode {
 	case hcm.HttpConnectionManager_FORWARD_ONLY, hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY:
 	case hcm.HttpConnectionManager_APPEND_FORWARD:
-		r.Header.Add(headerXFCC, c.element(self, r.TLS.PeerCertificates[0]))
+		r.Header.Add(headerXFCC, c.element(self, r.TLS.PeerCertificates))
 	case hcm.HttpConnectionManager_SANITIZE_SET:
-		r.Header.Set(headerXFCC, c.element(self, r.TLS.PeerCertificates[0]))
+		r.Header.Set(headerXFCC, c.element(self, r.TLS.PeerCertificates))
 	default: // SANITIZE
 		r.Header.Del(headerXFCC)
 	}
@@ -496,12 +495,29 @@ func (c clientCertConf) mutate(r *http.Request, self string) {
 }
 
 // element is this hop's XFCC element: By (own identity) and Hash (SHA-256
-// of the peer certificate) always, then Subject, URI and DNS as
-// set_current_client_cert_details asks; Istio's inbound sidecar asks for
-// all three (listener_builder.go).
-func (c clientCertConf) element(self string, peer *x509.Certificate) string {
+// of the peer certificate) always, then Cert, Chain (URL-encoded PEM),
+// Subject, URI and DNS as set_current_client_cert_details asks, in the
+// order of Envoy's mutateXfccRequestHeader (connection_manager_utility.cc);
+// Istio's inbound sidecar asks for Subject, URI and DNS (listener_builder.go),
+// its gateways for all five.
+func (c clientCertConf) element(self string, chain []*x509.Certificate) string {
+	peer := chain[0]
 	sum := sha256.Sum256(peer.Raw)
 	parts := []string{"By=" + self, "Hash=" + hex.EncodeToString(sum[:])}
+	pemOf := func(cs []*x509.Certificate) string {
+		var b []byte
+		for _, x := range cs {
+			b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: x.Raw})...)
+		}
+		// Envoy URL-encodes the PEM (ssl_socket urlEncodedPemEncodedPeerCertificate).
+		return `"` + url.QueryEscape(string(b)) + `"`
+	}
+	if c.cert {
+		parts = append(parts, "Cert="+pemOf(chain[:1]))
+	}
+	if c.chain {
+		parts = append(parts, "Chain="+pemOf(chain))
+	}
 	if c.subject {
 		parts = append(parts, `Subject="`+peer.Subject.String()+`"`)
 	}
