@@ -1,8 +1,10 @@
 package kind
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,8 +12,11 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/remotecommand"
 )
 
 // syncStatus is one proxy's entry in istiod's /debug/syncz
@@ -27,11 +32,25 @@ type syncStatus struct {
 	} `json:"resources"`
 }
 
-// syncz reads istiod's /debug/syncz on its monitoring port (15014) through
-// the API server's service proxy.
+// syncz reads istiod's /debug/syncz. istiod serves its debug endpoints on
+// the monitoring port (15014) only to callers it authenticates, or from its
+// own pod: so it is asked in its pod, with `pilot-discovery request`, as an
+// operator would (pilot/cmd/pilot-discovery/app/request.go).
 func (m *Mesh) syncz(ctx context.Context) ([]syncStatus, error) {
-	raw, err := m.kube.CoreV1().RESTClient().Get().Namespace(istioNamespace).Resource("services").
-		Name("istiod:15014").SubResource("proxy").Suffix("debug/syncz").DoRaw(ctx)
+	pods, err := m.kube.CoreV1().Pods(istioNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app=istiod"})
+	if err != nil {
+		return nil, err
+	}
+	var pod string
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			pod = p.Name
+		}
+	}
+	if pod == "" {
+		return nil, errors.New("istiod is not running")
+	}
+	raw, err := m.exec(ctx, istioNamespace, pod, "discovery", "pilot-discovery", "request", "GET", "/debug/syncz")
 	if err != nil {
 		return nil, fmt.Errorf("istiod /debug/syncz: %w", err)
 	}
@@ -40,6 +59,22 @@ func (m *Mesh) syncz(ctx context.Context) ([]syncStatus, error) {
 		return nil, fmt.Errorf("istiod /debug/syncz: %w", err)
 	}
 	return out, nil
+}
+
+// exec runs a command in a pod's container, as `kubectl exec`, and returns
+// its standard output.
+func (m *Mesh) exec(ctx context.Context, ns, pod, container string, cmd ...string) ([]byte, error) {
+	req := m.kube.CoreV1().RESTClient().Post().Namespace(ns).Resource("pods").Name(pod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: container, Command: cmd, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+	ex, err := remotecommand.NewSPDYExecutor(m.rest, "POST", req.URL())
+	if err != nil {
+		return nil, err
+	}
+	var stdout, stderr bytes.Buffer
+	if err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
+		return nil, fmt.Errorf("%s in %s/%s: %w: %s", strings.Join(cmd, " "), ns, pod, err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.Bytes(), nil
 }
 
 // expectedProxies are the xDS node ids istiod must be serving: every
