@@ -13,7 +13,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 BENCHTIME   ?= 2000x
 
-.PHONY: all scenario scenario-docker test test-docker race lint bench fidelity ci build clean docker-engine
+.PHONY: all scenario scenario-docker scenario-kind test test-docker race lint bench fidelity ci build clean docker-engine
 
 all: build test
 
@@ -30,6 +30,12 @@ scenario:
 scenario-docker:
 	$(MAKE) scenario RUNTIME=docker
 
+## scenario-kind: the scenarios the kind runtime is checked on (make
+## kind-images first)
+KIND_SCENARIOS ?= canary-90-10 mtls-strict-refuses-plaintext
+scenario-kind:
+	$(MAKE) scenario RUNTIME=kind SCENARIO="$(KIND_SCENARIOS)"
+
 ## docker-engine: nothing where a Docker engine answers; otherwise (Debian,
 ## root) install docker.io, configure and start dockerd
 docker-engine:
@@ -39,7 +45,7 @@ docker-engine:
 ## docker runtime's tests skip, saying why, where no engine answers
 test:
 	$(GO) test -count=1 ./...
-	$(GO) test -race -count=1 $$($(GO) list ./sim/... ./fakesvc/... ./scenarios/... | grep -v /sim/docker)
+	$(GO) test -race -count=1 $$($(GO) list ./sim/... ./fakesvc/... ./scenarios/... | grep -v -e /sim/docker -e /sim/kind)
 
 ## fuzz: every fuzz target, one after another (the parsers of scenario
 ## files, the units, the sidecar's xDS compilers), each for a number of

@@ -139,11 +139,13 @@ func (m *Mesh) waitSynced(ctx context.Context, since time.Time) error {
 func judgeSync(want []string, st []syncStatus, since time.Time) (pending string, missing []string, nack error) {
 	byPod := map[string]syncStatus{}
 	for _, s := range st {
-		// proxy ids are TYPE~IP~pod.ns~ns.svc.cluster.local
-		parts := strings.Split(s.Proxy, "~")
-		if len(parts) == 4 {
-			byPod[parts[2]] = s
+		// syncz names a proxy pod.ns (model.Proxy.ID), the part of its
+		// node id TYPE~IP~pod.ns~ns.svc.cluster.local between the 2nd "~" and the 3rd
+		id := s.Proxy
+		if parts := strings.Split(id, "~"); len(parts) == 4 {
+			id = parts[2]
 		}
+		byPod[id] = s
 	}
 	for _, w := range want {
 		s, ok := byPod[w]
@@ -173,7 +175,7 @@ func judgeSync(want []string, st []syncStatus, since time.Time) (pending string,
 	return pending, missing, nil
 }
 
-func shortType(t string) string { return t[strings.LastIndex(t, "/")+1:] }
+func shortType(t string) string { return t[strings.LastIndex(t, ".")+1:] }
 
 // metricsProxy serves, on 127.0.0.1, each proxy's Prometheus endpoint
 // (:15090/stats/prometheus) through the API server's pod proxy: the pods'
