@@ -74,6 +74,9 @@ type Load struct {
 	Throughput   float64 `json:"throughput"`   // successful requests per second
 	Duration     float64 `json:"durationSeconds"`
 	Requests     int     `json:"requests"`
+	// Note says how the runtime changed the load the scenario asked for
+	// (a lower rate for longer, the same requests), if it did.
+	Note string `json:"note,omitempty"`
 }
 
 // Latency holds exact percentiles in milliseconds from an HDR histogram,

@@ -87,6 +87,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 		l.Timeout = DefaultTimeout
 	}
 	l.timeLimit = opts.LoadTimeLimit
+	note := capRate(&l, sc, opts.Runtime)
 	run := *sc
 	run.Load = l
 	warm(ctx, mesh.Entry().URL, &run, topo.Namespace)
@@ -103,6 +104,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 		return nil, fmt.Errorf("run interrupted: %w", err)
 	}
 	summarise(res, samples, took, &run, mesh.Entry().URL)
+	res.Load.Note = note
 	res.Timeline = timeline(samples, splitService(sc))
 	hops, counters, err := scrapeAll(ctx, mesh.MetricsEndpoints(), took.Seconds())
 	if err != nil {
@@ -347,4 +349,25 @@ func orDefault(c float64) float64 {
 		return DefaultConfidence
 	}
 	return c
+}
+
+// capRate lowers the load's rate to what the runtime holds, if it says
+// (runtime.RateLimiter), and lengthens the load so that the same number of
+// requests is sent: the checks keep their power. Scenarios with steady-state
+// phases or a chaos schedule keep their rate: their timing is the point.
+func capRate(l *Load, sc *Scenario, rt runtime.Runtime) string {
+	lim, ok := rt.(runtime.RateLimiter)
+	if !ok || len(sc.Chaos) > 0 || sc.SteadyState != nil {
+		return ""
+	}
+	asked, limit := l.Rate.PerSecond(), lim.MaxRate()
+	if asked <= limit || limit <= 0 {
+		return ""
+	}
+	d := time.Duration(float64(l.Duration.D()) * asked / limit).Round(time.Millisecond)
+	note := fmt.Sprintf("the %s runtime holds %.0f requests/s: %.0f/s for %s asked, run at %.0f/s for %s (the same requests)",
+		rt.Name(), limit, asked, l.Duration.D(), limit, d)
+	l.Rate = units.Rate{Freq: int(limit), Per: time.Second}
+	l.Duration = units.Duration(d)
+	return note
 }

@@ -138,6 +138,9 @@ func printResult(w io.Writer, r *reports.Result) {
 		fmt.Fprintf(w, "  ✗ run failed: %s\n", r.Error)
 		return
 	}
+	if r.Load.Note != "" {
+		fmt.Fprintf(w, "  note: %s\n", r.Load.Note)
+	}
 	fmt.Fprintf(w, "  load: %d requests at %.0f/s (asked %.0f/s), success %.2f%%, latency p50 %.2fms p99 %.2fms max %.2fms\n",
 		r.Load.Requests, r.Load.AchievedRate, r.Load.TargetRate, 100*r.Status.SuccessRate, r.Latency.P50, r.Latency.P99, r.Latency.Max)
 	for _, c := range r.Checks {

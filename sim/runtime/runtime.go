@@ -52,6 +52,14 @@ func StartLimit(rt Runtime) time.Duration {
 	return DefaultStartLimit
 }
 
+// RateLimiter is implemented by runtimes whose mesh holds less load than
+// the scenarios ask for (a whole cluster on the machine): a scenario whose
+// rate is above MaxRate runs at MaxRate for longer, the same number of
+// requests, so its checks keep their statistical power.
+type RateLimiter interface {
+	MaxRate() float64 // requests per second
+}
+
 // Entry is where load enters the mesh.
 type Entry struct {
 	// URL of the ingress gateway, e.g. http://127.80.3.1:8080.
