@@ -96,8 +96,8 @@ type Mesh struct {
 	version int
 	// appliedAt is when each version's Apply began.
 	appliedAt map[string]time.Time
-	applied []*unstructured.Unstructured // the scenario's Istio objects in force
-	stopped bool
+	applied   []*unstructured.Unstructured // the scenario's Istio objects in force
+	stopped   bool
 }
 
 // Start implements runtime.Runtime.

@@ -100,7 +100,7 @@ func (h clusterNamer) Handle(ctx context.Context, r slog.Record) error {
 	return nil
 }
 
-func (h clusterNamer) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h clusterNamer) WithAttrs([]slog.Attr) slog.Handler       { return h }
 func (h clusterNamer) Enabled(context.Context, slog.Level) bool { return true }
 
 // A run interrupted while the mesh comes up leaves no cluster and no
