@@ -73,6 +73,7 @@ func ParseFlags(name string, args []string, out io.Writer) (Flags, error) {
 	fs.Float64Var(&cfg.ErrorRate, "error-rate", 0, "share of requests answered with -error-status, in [0,1]")
 	fs.IntVar(&errorStatus, "error-status", DefaultErrorStatus, "status of injected errors")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed of the latency/error random stream")
+	seedByPod := fs.Bool("seed-by-pod", false, "mix the pod name into -seed, so that the replicas of one Deployment, started with the same arguments, draw different streams")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return f, err
@@ -99,6 +100,9 @@ func ParseFlags(name string, args []string, out io.Writer) (Flags, error) {
 			return f, fmt.Errorf("-endpoints: %w", err)
 		}
 		cfg.Resolve = eps.resolve
+	}
+	if *seedByPod {
+		cfg.Seed = PodSeed(cfg.Seed, cfg.Pod)
 	}
 	cfg.Latency = registry.Latency{Mean: units.Duration(latency), StdDev: units.Duration(stddev), Dist: dist}
 	cfg.ErrorStatus = errorStatus
@@ -221,4 +225,13 @@ func (s *Server) Apply(b Behaviour) error {
 		return s.SetErrors(rate, status)
 	}
 	return nil
+}
+
+// PodSeed is a pod's own seed from a mesh's: the seed of each pod's
+// latency and error stream, so that replicas draw independent streams.
+func PodSeed(seed int64, pod string) int64 {
+	for _, b := range []byte(pod) {
+		seed = seed*31 + int64(b)
+	}
+	return seed
 }

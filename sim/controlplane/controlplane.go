@@ -373,10 +373,7 @@ func (c *ControlPlane) AppConfig(p *registry.Pod, proxy string) fakesvc.Config {
 			calls = append(calls, fakesvc.Call{Service: t.Name, Port: t.Port, Path: t.Path})
 		}
 	}
-	seed := c.seed
-	for _, b := range []byte(p.Name) {
-		seed = seed*31 + int64(b)
-	}
+	seed := fakesvc.PodSeed(c.seed, p.Name)
 	return fakesvc.Config{
 		Service: p.Service, Version: p.Version, Pod: p.Name, Namespace: p.Namespace,
 		Latency: ver.Latency, ErrorRate: ver.ErrorRate, ErrorStatus: ver.ErrorStatus,

@@ -80,6 +80,9 @@ func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Versi
 		"-listen", ":" + strconv.Itoa(s.TargetPort), "-admin", "127.0.0.1:9901",
 		"-latency", time.Duration(v.Latency.Mean).String(), "-latency-stddev", time.Duration(v.Latency.StdDev).String(),
 		"-error-rate", strconv.FormatFloat(v.ErrorRate, 'g', -1, 64), "-seed", strconv.FormatInt(seed, 10),
+		// the replicas of a Deployment share these arguments: each mixes
+		// its own name into the seed, as the local runtime seeds each pod
+		"-seed-by-pod",
 	}
 	if v.Latency.Dist != "" {
 		args = append(args, "-latency-dist", v.Latency.Dist)
