@@ -43,6 +43,8 @@ type listenerConf struct {
 
 // chainConf is a filter chain holding an HTTP connection manager.
 type chainConf struct {
+	// netRBAC are the chain's network RBAC filters, judged per connection.
+	netRBAC  []*rbacConf
 	destPort int         // filter_chain_match.destination_port; 0 matches any
 	rds      string      // RDS name, or
 	inline   *routeTable // an inline route configuration

@@ -10,6 +10,7 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	netrbac "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 )
@@ -242,6 +243,19 @@ func compileNetworkFilters(cc *chainConf, fs []*listener.Filter, hcmFn func(*hcm
 				return err
 			}
 			cc.hcm = true
+		case networkRBACName:
+			r := &netrbac.RBAC{}
+			if err := f.GetTypedConfig().UnmarshalTo(r); err != nil {
+				return err
+			}
+			rc, err := compileNetworkRBAC(r)
+			if err != nil {
+				return err
+			}
+			if rc != nil {
+				cc.netRBAC = append(cc.netRBAC, rc)
+			}
+			continue
 		case tcpProxyName:
 			tp := &tcpproxy.TcpProxy{}
 			if err := f.GetTypedConfig().UnmarshalTo(tp); err != nil {
@@ -262,6 +276,11 @@ func compileNetworkFilters(cc *chainConf, fs []*listener.Filter, hcmFn func(*hcm
 	}
 	if !cc.hcm && cc.tcp == nil {
 		return errors.New("filter chain without an HTTP connection manager or tcp_proxy")
+	}
+	if cc.hcm && len(cc.netRBAC) > 0 {
+		// istiod puts the HTTP RBAC filter on HTTP chains; judging a
+		// connection before its HTTP requests is not done.
+		return fmt.Errorf("%s before an HTTP connection manager is not supported", networkRBACName)
 	}
 	return nil
 }

@@ -247,6 +247,18 @@ func (ic *interceptServer) handle(c net.Conn) {
 			}
 			_ = tc.SetDeadline(time.Time{})
 		}
+		if len(chain.netRBAC) > 0 {
+			var principal string
+			if tc, ok := conn.(*tls.Conn); ok && len(tc.ConnectionState().PeerCertificates) > 0 {
+				principal = principalOf(tc.ConnectionState().PeerCertificates[0])
+			}
+			if !allowed(chain.netRBAC, rbacInput{principal: principal}) {
+				// Envoy's network RBAC closes a denied connection
+				// (rbac_filter.cc onData: closeConnection).
+				ic.s.log.Debug("connection denied by network RBAC", "listener", target.name, "dst", info.dst, "principal", principal)
+				return
+			}
+		}
 		ic.s.tcpProxy(conn, chain.tcp, info)
 	default:
 		ic.closeConn(c)

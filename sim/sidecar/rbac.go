@@ -9,6 +9,7 @@ import (
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	netrbac "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 )
 
 const rbacFilterName = "envoy.filters.http.rbac"
@@ -38,9 +39,42 @@ func compileRBACFilters(fs []*hcm.HttpFilter) ([]*rbacConf, error) {
 		if err := f.GetTypedConfig().UnmarshalTo(r); err != nil {
 			return nil, err
 		}
-		rules := r.GetRules()
+		rc, err := compileRBACRules(r.GetRules())
+		if err != nil {
+			return nil, err
+		}
+		if rc != nil {
+			out = append(out, rc)
+		}
+	}
+	return out, nil
+}
+
+// networkRBACName is the network filter of an AuthorizationPolicy on TCP
+// chains (istiod's builder puts it before tcp_proxy on inbound chains).
+const networkRBACName = "envoy.filters.network.rbac"
+
+// compileNetworkRBAC compiles the network RBAC filter: the same rules as
+// the HTTP filter's, judged once per connection on what a connection has
+// (the peer's principal, ports); HTTP-only matchers (headers, paths) never
+// match there, as in Envoy's network RBAC (rbac_filter.cc, the matchers'
+// headers are empty). stat_prefix and shadow rules only count.
+func compileNetworkRBAC(r *netrbac.RBAC) (*rbacConf, error) {
+	if r.GetMatcher() != nil || r.GetShadowMatcher() != nil {
+		return nil, fmt.Errorf("%s: matcher is not supported (rules are)", networkRBACName)
+	}
+	if r.GetEnforcementType() != netrbac.RBAC_ONE_TIME_ON_FIRST_BYTE {
+		return nil, fmt.Errorf("%s: enforcement_type %s is not supported", networkRBACName, r.GetEnforcementType())
+	}
+	return compileRBACRules(r.GetRules())
+}
+
+// compileRBACRules compiles one RBAC rule set; nil rules let everything
+// through and give nil.
+func compileRBACRules(rules *rbacconfig.RBAC) (*rbacConf, error) {
+	{
 		if rules == nil {
-			continue // no rules: the filter lets everything through
+			return nil, nil
 		}
 		rc := &rbacConf{}
 		switch rules.GetAction() {
@@ -63,9 +97,8 @@ func compileRBACFilters(fs []*hcm.HttpFilter) ([]*rbacConf, error) {
 			}
 			rc.policies = append(rc.policies, rp)
 		}
-		out = append(out, rc)
+		return rc, nil
 	}
-	return out, nil
 }
 
 // compile walks the policy once so that bad regexes NACK the listener.
@@ -213,10 +246,11 @@ func (p *rbacPolicy) perm(x *rbacconfig.Permission, in rbacInput) bool {
 	case *rbacconfig.Permission_NotRule:
 		return !p.perm(r.NotRule, in)
 	case *rbacconfig.Permission_UrlPath:
-		// url_path matches the path without the query (path_matcher.proto).
-		return p.strs[r.UrlPath].matches(in.r.URL.Path)
+		// url_path matches the path without the query (path_matcher.proto);
+		// a connection (network RBAC) has none.
+		return in.r != nil && p.strs[r.UrlPath].matches(in.r.URL.Path)
 	case *rbacconfig.Permission_Header:
-		return p.headers[r.Header].matches(in.r)
+		return in.r != nil && p.headers[r.Header].matches(in.r)
 	}
 	return false
 }
@@ -241,7 +275,7 @@ func (p *rbacPolicy) prin(x *rbacconfig.Principal, in rbacInput) bool {
 		sm := p.strs[r.Authenticated]
 		return sm == nil || sm.matches(in.principal)
 	case *rbacconfig.Principal_Header:
-		return p.headers[r.Header].matches(in.r)
+		return in.r != nil && p.headers[r.Header].matches(in.r)
 	}
 	return false
 }
