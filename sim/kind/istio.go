@@ -18,6 +18,7 @@ import (
 
 	"github.com/meshbench/meshbench/sim/docker"
 	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/runtime"
 )
 
 // proxyImage is the proxy image of `make kind-images` with this run's
@@ -99,10 +100,10 @@ func setMeshConfig(cm *unstructured.Unstructured, s meshconfig.MeshSettings) err
 		mc["defaultHttpRetryPolicy"] = p
 	}
 	if s.Retry503ByDefault {
-		return fmt.Errorf("the 1.23 compatibility profile (EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY=false): %w on kind yet", errNotYet)
+		return fmt.Errorf("the 1.23 compatibility profile (EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY=false) is %w on kind yet", runtime.ErrUnsupported)
 	}
 	if s.CertTTL > 0 {
-		return fmt.Errorf("certTTL: %w on kind yet", errNotYet)
+		return fmt.Errorf("certTTL is %w on kind yet", runtime.ErrUnsupported)
 	}
 	out, err := yaml.Marshal(mc)
 	if err != nil {
@@ -110,8 +111,6 @@ func setMeshConfig(cm *unstructured.Unstructured, s meshconfig.MeshSettings) err
 	}
 	return unstructured.SetNestedField(cm.Object, string(out), "data", "mesh")
 }
-
-var errNotYet = fmt.Errorf("not supported")
 
 func setPullNever(o *unstructured.Unstructured) {
 	cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")

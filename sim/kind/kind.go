@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -401,6 +400,3 @@ func (m *Mesh) Stop(ctx context.Context) error {
 	}
 	return m.cluster.delete(ctx)
 }
-
-// errTimeout wraps what a wait gave up on.
-var errTimeout = errors.New("timed out")
