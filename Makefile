@@ -43,10 +43,12 @@ docker-engine:
 
 ## test: every test, with the race detector on the concurrent parts; the
 ## docker and kind runtimes' tests skip, saying why, where no engine answers
-## (or no kind images are built). The kind tests run alone: a cluster on the
-## same 2 cores would skew the docker tests' latency bounds.
+## (or no kind images are built). Each runtime's tests run alone, after the
+## others: containers or a cluster beside other packages' tests on the same
+## 2 cores skew the latency bounds of the chaos scenarios they run.
 test:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v /sim/kind)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /sim/docker -e /sim/kind)
+	$(GO) test -count=1 ./sim/docker/
 	$(GO) test -count=1 ./sim/kind/
 	$(GO) test -race -count=1 $$($(GO) list ./sim/... ./fakesvc/... ./scenarios/... | grep -v -e /sim/docker -e /sim/kind)
 
