@@ -13,7 +13,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 BENCHTIME   ?= 2000x
 
-.PHONY: all scenario scenario-docker scenario-kind test test-docker race lint bench fidelity ci build clean docker-engine
+.PHONY: all scenario scenario-docker scenario-kind test-kind test test-docker race lint bench fidelity ci build clean docker-engine
 
 all: build test
 
@@ -29,6 +29,10 @@ scenario:
 ## scenario-docker: the catalog on the docker runtime
 scenario-docker:
 	$(MAKE) scenario RUNTIME=docker
+
+## test-kind: the kind runtime's tests alone (make kind-images first)
+test-kind:
+	$(GO) test -count=1 ./sim/kind/
 
 ## scenario-kind: the scenarios the kind runtime is checked on (make
 ## kind-images first)
