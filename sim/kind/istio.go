@@ -26,6 +26,10 @@ import (
 // scenario, as on the docker runtime. Tagged with the binary's hash, built
 // once per binary.
 func proxyImage(ctx context.Context, cli *testcontainers.DockerClient, base, binary string) (string, error) {
+	if _, err := cli.ImageInspect(ctx, base); err != nil {
+		// Never let the build below look for it in a registry.
+		return "", fmt.Errorf("the proxy image %s of `make kind-images` is not in the engine (a build from another checkout removes the images it does not use): run `make kind-images`: %w", base, err)
+	}
 	sum, err := docker.FileHash(binary)
 	if err != nil {
 		return "", err
