@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/testcontainers/testcontainers-go"
 
+	"github.com/meshbench/meshbench/internal/staticbin"
 	"github.com/meshbench/meshbench/scenarios"
 	"github.com/meshbench/meshbench/sim/docker"
 	"github.com/meshbench/meshbench/sim/meshconfig"
@@ -41,19 +42,13 @@ func TestMain(m *testing.M) {
 		if noEngine = docker.Available(context.Background()); noEngine != nil {
 			return m.Run()
 		}
-		dir, err := os.MkdirTemp("", "meshbench-docker-test")
+		bin, cleanup, err := staticbin.Build()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
-		binary = filepath.Join(dir, "meshbench")
-		build := exec.Command("go", "build", "-o", binary, "github.com/meshbench/meshbench/cmd/meshbench")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building a static meshbench: %v\n%s", err, out)
-			return 1
-		}
+		defer cleanup()
+		binary = bin
 		return m.Run()
 	}()
 	os.Exit(code)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
+	"github.com/meshbench/meshbench/internal/staticbin"
 	"github.com/meshbench/meshbench/reports"
 	"github.com/meshbench/meshbench/scenarios"
 	"github.com/meshbench/meshbench/sim/kind"
@@ -34,19 +33,13 @@ func TestMain(m *testing.M) {
 		if unavailable = kind.Available(context.Background()); unavailable != nil {
 			return m.Run()
 		}
-		dir, err := os.MkdirTemp("", "meshbench-kind-test")
+		bin, cleanup, err := staticbin.Build()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
-		binary = filepath.Join(dir, "meshbench")
-		build := exec.Command("go", "build", "-o", binary, "github.com/meshbench/meshbench/cmd/meshbench")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building a static meshbench: %v\n%s", err, out)
-			return 1
-		}
+		defer cleanup()
+		binary = bin
 		return m.Run()
 	}()
 	os.Exit(code)

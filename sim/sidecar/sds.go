@@ -134,26 +134,9 @@ func (c *sdsClient) sync() {
 // keep holds one secret's stream open, reconnecting with back-off as the
 // ADS client does.
 func (c *sdsClient) keep(ctx context.Context, name string) {
-	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		start := time.Now()
-		err := c.stream(ctx, name)
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(start) > 5*time.Second {
-			backoff = 50 * time.Millisecond
-		}
-		c.log.Debug("sds stream ended; reconnecting", "secret", name, "err", err, "in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(backoff*2, 2*time.Second)
-	}
+	reconnect(ctx, func(ctx context.Context) error { return c.stream(ctx, name) }, func(err error, in time.Duration) {
+		c.log.Debug("sds stream ended; reconnecting", "secret", name, "err", err, "in", in)
+	})
 }
 
 func (c *sdsClient) stream(ctx context.Context, name string) error {

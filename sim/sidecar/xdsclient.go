@@ -59,17 +59,25 @@ var dependentTypes = []string{resource.EndpointType, resource.RouteType, resourc
 
 // run keeps a stream open until ctx ends, reconnecting after failures.
 func (c *adsClient) run(ctx context.Context) {
+	reconnect(ctx, func(ctx context.Context) error { return c.stream(ctx) }, func(err error, in time.Duration) {
+		c.log.Debug("xds stream ended; reconnecting", "err", err, "in", in)
+	})
+}
+
+// reconnect runs stream until ctx ends, again after each end with back-off
+// from 50ms doubling to 2s, back to 50ms after a stream that lived 5s.
+func reconnect(ctx context.Context, stream func(context.Context) error, ended func(err error, in time.Duration)) {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := c.stream(ctx)
+		err := stream(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if time.Since(start) > 5*time.Second {
 			backoff = 50 * time.Millisecond
 		}
-		c.log.Debug("xds stream ended; reconnecting", "err", err, "in", backoff)
+		ended(err, backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
