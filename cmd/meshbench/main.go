@@ -118,7 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "validate":
 		return cmdValidate(args[1:], stdout)
 	case "xds":
-		return cmdXDS(args[1:], stdout)
+		return cmdXDS(ctx, args[1:], stdout, stderr)
 	case "report":
 		return cmdReport(args[1:], stdout, stderr)
 	case "down":

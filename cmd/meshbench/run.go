@@ -44,16 +44,38 @@ func resolve(args []string) ([]*scenarios.Scenario, error) {
 	return out, errors.Join(errs...)
 }
 
-func runtimeNamed(name string, keep bool) (runtime.Runtime, error) {
-	switch name {
+// runtimeFlags are the flags that pick and set up a runtime.
+type runtimeFlags struct {
+	name, kubeconfig, context, image string
+	keep                             bool
+}
+
+func (f *runtimeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.name, "runtime", "local", "where the mesh runs: local (loopback, this process), docker (containers), kind (a kind cluster with the real istiod; make kind-images first) or kube (an existing cluster running Istio, in a namespace of its own)")
+	fs.BoolVar(&f.keep, "keep", false, "kind: leave the cluster running after the run, for debugging (meshbench down deletes it)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kube: the cluster's kubeconfig (default $KUBECONFIG, then ~/.kube/config)")
+	fs.StringVar(&f.context, "context", "", "kube: the kubeconfig context (default its current one)")
+	fs.StringVar(&f.image, "image", "", "kube: the app image, holding this static meshbench binary at /meshbench, that the cluster's nodes can pull")
+}
+
+func (f *runtimeFlags) runtime() (runtime.Runtime, error) {
+	if f.name != "kube" && (f.kubeconfig != "" || f.context != "" || f.image != "") {
+		return nil, fmt.Errorf("-kubeconfig, -context and -image are for -runtime kube")
+	}
+	switch f.name {
 	case "local":
 		return local.Runtime{}, nil
 	case "docker":
 		return docker.Runtime{}, nil
 	case "kind":
-		return kind.Runtime{Keep: keep}, nil
+		return kind.Runtime{Keep: f.keep}, nil
+	case "kube":
+		if f.image == "" {
+			return nil, fmt.Errorf("-runtime kube needs -image: the app image the cluster's nodes pull (build it with make kind-images or docker build FROM scratch with bin/meshbench at /meshbench)")
+		}
+		return kind.Kube{Kubeconfig: f.kubeconfig, Context: f.context, AppImage: f.image}, nil
 	default:
-		return nil, fmt.Errorf("unknown runtime %q (local, docker, kind)", name)
+		return nil, fmt.Errorf("unknown runtime %q (local, docker, kind, kube)", f.name)
 	}
 }
 
@@ -61,14 +83,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "runs", "folder under which each run writes its reports")
-	rtName := fs.String("runtime", "local", "where the mesh runs: local (loopback, this process), docker (containers) or kind (a kind cluster with the real istiod; make kind-images first)")
-	keep := fs.Bool("keep", false, "kind: leave the cluster running after the run, for debugging (meshbench down deletes it)")
+	var rf runtimeFlags
+	rf.register(fs)
 	verbose := fs.Bool("v", false, "log the mesh's events (xDS ACKs and NACKs, ...) to stderr")
 	dir := fs.String("dir", "", "write the reports into this folder instead of a new timestamped one under -out")
 	if err := fs.Parse(args); err != nil {
 		return badInput(err)
 	}
-	rt, err := runtimeNamed(*rtName, *keep)
+	rt, err := rf.runtime()
 	if err != nil {
 		return badInput(err)
 	}

@@ -426,7 +426,12 @@ func (c *ControlPlane) Pods(running func(pod string) bool) []runtime.Pod {
 // Behaviour is a pod's app as declared with the changes of b over it.
 func (c *ControlPlane) Behaviour(p *registry.Pod, b runtime.AppBehaviour) fakesvc.Behaviour {
 	declared := c.AppConfig(p, "")
-	lat, rate, status := declared.Latency, declared.ErrorRate, declared.ErrorStatus
+	return BehaviourOver(declared.Latency, declared.ErrorRate, declared.ErrorStatus, b)
+}
+
+// BehaviourOver is an app declared with latency lat, error rate and error
+// status, with the changes of b over it: what a behaviour endpoint is sent.
+func BehaviourOver(lat registry.Latency, rate float64, status int, b runtime.AppBehaviour) fakesvc.Behaviour {
 	if b.Latency != nil {
 		lat = *b.Latency
 	}

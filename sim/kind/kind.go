@@ -36,6 +36,10 @@ import (
 	"github.com/meshbench/meshbench/sim/runtime"
 )
 
+// configVersionAnnotation carries the config version on the Istio objects
+// the runtime applies.
+const configVersionAnnotation = "meshbench.io/config-version"
+
 // ClusterPrefix starts the name of every cluster the runtime creates
 // (meshbench-<run>); `meshbench down` deletes what carries it.
 const ClusterPrefix = "meshbench-"
@@ -79,17 +83,25 @@ func Available(ctx context.Context) error {
 	return err
 }
 
-// Mesh is a mesh running in a kind cluster.
+// Mesh is a mesh running in a Kubernetes cluster with Istio: a kind
+// cluster of its own, or (the kube runtime) a namespace of its own in an
+// existing cluster.
 type Mesh struct {
+	name    string // the runtime's
 	log     *slog.Logger
-	cluster *cluster
-	keep    bool
-	kube    kubernetes.Interface
-	rest    *rest.Config
-	apply   *applier
-	reg     *registry.Registry
-	entry   string
-	metrics *metricsProxy
+	cluster *cluster // nil: not ours (kube)
+	forward *portForward
+	// gatewayNS holds the Gateway the load enters through.
+	gatewayNS string
+	// ownNamespace: Stop deletes the topology's namespace (kube).
+	ownNamespace bool
+	keep         bool
+	kube         kubernetes.Interface
+	rest         *rest.Config
+	apply        *applier
+	reg          *registry.Registry
+	entry        string
+	metrics      *metricsProxy
 
 	mu      sync.Mutex
 	version int
@@ -97,6 +109,13 @@ type Mesh struct {
 	appliedAt map[string]time.Time
 	applied   []*unstructured.Unstructured // the scenario's Istio objects in force
 	stopped   bool
+
+	namesMu sync.Mutex
+	names   podNames
+
+	faultMu sync.Mutex
+	crashed map[string]int32 // pod → its containers' restarts when CrashPod killed them
+	drops   int              // packet-drop faults made, for their table names
 }
 
 // Start implements runtime.Runtime.
@@ -159,9 +178,13 @@ func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Mesh{log: log, cluster: c, keep: r.Keep, reg: reg, entry: "http://" + c.ingress}
+	m := &Mesh{name: "kind", gatewayNS: istioNamespace, log: log, cluster: c, keep: r.Keep, reg: reg, entry: "http://" + c.ingress}
 	log.Info("kind: cluster up", "name", name, "took", time.Since(t0).Round(time.Millisecond))
-	if err := m.connect(); err != nil {
+	kc, err := c.kubeconfig()
+	if err != nil {
+		return m, err
+	}
+	if err := m.connect([]byte(kc)); err != nil {
 		return m, err
 	}
 	if err := c.load(ctx, im.Istiod, proxy, apps.App); err != nil {
@@ -179,27 +202,36 @@ func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 		return m, err
 	}
 	log.Info("kind: istiod ready", "took", time.Since(t0).Round(time.Millisecond))
-	if err := m.apply.apply(ctx, namespaceObj(reg.Namespace, true)); err != nil {
-		return m, err
+	return m, m.deployTopology(ctx, spec, apps.App, "Never", t0)
+}
+
+// deployTopology puts a scenario's topology and Istio resources in the
+// mesh's namespace (labelled for injection) and waits until every pod is
+// ready and every proxy has ACKed istiod's config. pull is the app
+// containers' imagePullPolicy.
+func (m *Mesh) deployTopology(ctx context.Context, spec runtime.Spec, appImage, pull string, t0 time.Time) error {
+	var err error
+	if err = m.apply.apply(ctx, namespaceObj(m.reg.Namespace, true)); err != nil {
+		return err
 	}
-	if _, err := m.Apply(ctx, spec.Config); err != nil {
-		return m, err
+	if _, err = m.Apply(ctx, spec.Config); err != nil {
+		return err
 	}
-	if err := m.deploy(ctx, topologyObjects(reg, apps.App, spec.Seed)); err != nil {
-		return m, err
+	if err = m.deploy(ctx, topologyObjects(m.reg, appImage, pull, spec.Seed)); err != nil {
+		return err
 	}
-	if err := m.waitPodsReady(ctx); err != nil {
-		return m, err
+	if err = m.waitPodsReady(ctx); err != nil {
+		return err
 	}
-	log.Info("kind: pods ready", "took", time.Since(t0).Round(time.Millisecond))
-	if err := m.waitSynced(ctx, time.Time{}); err != nil {
-		return m, err
+	m.log.Info(m.name+": pods ready", "took", time.Since(t0).Round(time.Millisecond))
+	if err = m.waitSynced(ctx, time.Time{}); err != nil {
+		return err
 	}
 	if m.metrics, err = startMetricsProxy(m.kube); err != nil {
-		return m, err
+		return err
 	}
-	log.Info("kind: mesh converged", "took", time.Since(t0).Round(time.Millisecond), "entry", m.entry)
-	return m, nil
+	m.log.Info(m.name+": mesh converged", "took", time.Since(t0).Round(time.Millisecond), "entry", m.entry)
+	return nil
 }
 
 // runID is six random hex digits: clusters of concurrent runs never collide.
@@ -209,15 +241,16 @@ func runID() string {
 	return hex.EncodeToString(b)
 }
 
-func (m *Mesh) connect() error {
-	kc, err := m.cluster.kubeconfig()
+func (m *Mesh) connect(kubeconfig []byte) error {
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
 	if err != nil {
 		return err
 	}
-	cfg, err := clientcmd.RESTConfigFromKubeConfig([]byte(kc))
-	if err != nil {
-		return err
-	}
+	return m.connectTo(cfg)
+}
+
+func (m *Mesh) connectTo(cfg *rest.Config) error {
+	var err error
 	cfg.QPS, cfg.Burst = 50, 100
 	m.rest = cfg
 	if m.kube, err = kubernetes.NewForConfig(cfg); err != nil {
@@ -235,8 +268,13 @@ func (m *Mesh) connect() error {
 // kind maps to 127.0.0.1.
 func (m *Mesh) Entry() runtime.Entry { return runtime.Entry{URL: m.entry} }
 
-// Cluster is the kind cluster's name.
-func (m *Mesh) Cluster() string { return m.cluster.name }
+// Cluster is the kind cluster's name ("" on an existing cluster).
+func (m *Mesh) Cluster() string {
+	if m.cluster == nil {
+		return ""
+	}
+	return m.cluster.name
+}
 
 // Kube is a client of the cluster's API server.
 func (m *Mesh) Kube() kubernetes.Interface { return m.kube }
@@ -245,12 +283,19 @@ func (m *Mesh) Kube() kubernetes.Interface { return m.kube }
 // (and istiod's validating webhook), the ones of the last Apply that are
 // gone are deleted. An error is the API server's refusal, as it says it.
 func (m *Mesh) Apply(ctx context.Context, cfg meshconfig.Config) (string, error) {
-	objs, err := istioObjects(cfg, m.reg)
+	objs, err := istioObjects(cfg, m.reg, m.gatewayNS)
 	if err != nil {
 		return "", err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// Each version is stamped on every object, so that an Apply of the
+	// config in force (a chaos configPush, the push after an outage) is a
+	// change istiod pushes, as a new version is on the other runtimes.
+	v := fmt.Sprint(m.version + 1)
+	for _, o := range objs {
+		o.SetAnnotations(map[string]string{configVersionAnnotation: v})
+	}
 	// istiod's pushes after this instant carry the change (it debounces
 	// config events, then pushes to every proxy it affects).
 	now := time.Now()
@@ -272,7 +317,6 @@ func (m *Mesh) Apply(ctx context.Context, cfg meshconfig.Config) (string, error)
 	}
 	m.applied = objs
 	m.version++
-	v := fmt.Sprint(m.version)
 	if m.appliedAt == nil {
 		m.appliedAt = map[string]time.Time{}
 	}
@@ -303,18 +347,18 @@ func (m *Mesh) WaitConverged(ctx context.Context, version string) error {
 	return m.waitSynced(ctx, since)
 }
 
-// Pods implements runtime.Mesh.
+// Pods implements runtime.Mesh, under the registry's pod names.
 func (m *Mesh) Pods() []runtime.Pod {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	list, err := m.kube.CoreV1().Pods(m.reg.Namespace).List(ctx, metav1.ListOptions{})
+	pods, err := m.pods(ctx)
 	if err != nil {
 		m.log.Warn("kind: listing pods", "err", err)
 		return nil
 	}
 	var out []runtime.Pod
-	for _, p := range list.Items {
-		out = append(out, runtime.Pod{Name: p.Name, Service: p.Labels["app"], Version: p.Labels["version"], IP: p.Status.PodIP, Ready: podReady(&p)})
+	for name, p := range pods {
+		out = append(out, runtime.Pod{Name: name, Service: p.Labels["app"], Version: p.Labels["version"], IP: p.Status.PodIP, Ready: podReady(p)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -330,16 +374,14 @@ func podReady(p *corev1.Pod) bool {
 }
 
 // KillPod implements runtime.Mesh: the pod is deleted with no grace period;
-// its Deployment makes a new one (under another name).
+// its Deployment makes a new one, which takes the name back.
 func (m *Mesh) KillPod(ctx context.Context, name string) error {
+	p, err := m.pod(ctx, name)
+	if err != nil {
+		return err
+	}
 	zero := int64(0)
-	return m.kube.CoreV1().Pods(m.reg.Namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
-}
-
-// RestartPod implements runtime.Mesh. Pods of a Deployment come back by
-// themselves, under a new name: a pod cannot be brought back by name.
-func (m *Mesh) RestartPod(ctx context.Context, name string) error {
-	return fmt.Errorf("restart %s: %w: a Deployment replaces a killed pod itself", name, runtime.ErrUnsupported)
+	return m.kube.CoreV1().Pods(m.reg.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 }
 
 // MetricsEndpoints implements runtime.Mesh: every proxy's Prometheus
@@ -351,21 +393,23 @@ func (m *Mesh) MetricsEndpoints() map[string]string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, ns := range []string{m.reg.Namespace, istioNamespace} {
-		list, err := m.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			m.log.Warn("kind: listing pods", "err", err)
-			continue
+	pods, err := m.pods(ctx)
+	if err != nil {
+		m.log.Warn("kind: listing pods", "err", err)
+	}
+	for name, p := range pods {
+		if hasProxy(p) && p.Status.Phase == corev1.PodRunning {
+			out[name] = m.metrics.url(p.Namespace, p.Name)
 		}
-		for _, p := range list.Items {
-			if !hasProxy(&p) || p.Status.Phase != corev1.PodRunning {
-				continue
-			}
-			key := p.Name
-			if p.Labels["istio"] == "ingressgateway" {
-				key = "istio-ingressgateway"
-			}
-			out[key] = m.metrics.url(p.Namespace, p.Name)
+	}
+	gws, err := m.kube.CoreV1().Pods(istioNamespace).List(ctx, metav1.ListOptions{LabelSelector: "istio=ingressgateway"})
+	if err != nil {
+		m.log.Warn("kind: listing pods", "err", err)
+		return out
+	}
+	for _, p := range gws.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			out["istio-ingressgateway"] = m.metrics.url(p.Namespace, p.Name)
 		}
 	}
 	return out
@@ -393,6 +437,12 @@ func (m *Mesh) Stop(ctx context.Context) error {
 	m.mu.Unlock()
 	if m.metrics != nil {
 		m.metrics.close()
+	}
+	if m.forward != nil {
+		m.forward.close()
+	}
+	if m.cluster == nil {
+		return m.deleteNamespace(ctx)
 	}
 	if m.keep {
 		m.log.Warn("kind: cluster kept", "name", m.cluster.name, "kubeconfig", "kind get kubeconfig --name "+m.cluster.name)

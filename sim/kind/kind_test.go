@@ -13,11 +13,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/testcontainers/testcontainers-go"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
 	"github.com/meshbench/meshbench/internal/staticbin"
 	"github.com/meshbench/meshbench/reports"
 	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/sim/docker"
 	"github.com/meshbench/meshbench/sim/kind"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/runtime"
@@ -129,4 +131,51 @@ func TestCanaryOnKind(t *testing.T) {
 	assert.True(t, reports.Verdict(res), strings.TrimSpace(res.Error))
 	require.NotEmpty(t, name)
 	assert.Empty(t, leftovers(t, name))
+}
+
+// The kube runtime, against a cluster that already runs Istio (a kind
+// mesh's): canary-90-10 passes in a namespace of its own, with the
+// cluster's istiod and gateway, and the namespace is gone afterwards.
+func TestKubeRuntimeOnExistingCluster(t *testing.T) {
+	needKind(t)
+	ctx := context.Background()
+	sc, err := scenarios.CatalogScenario("canary-90-10")
+	require.NoError(t, err)
+	host, err := kind.Runtime{Binary: binary}.Start(ctx, runtime.Spec{Topology: registry.DefaultTopology(), Config: sc.Config, Seed: 1})
+	require.NoError(t, err)
+	defer host.Stop(context.Background())
+	km := host.(*kind.Mesh)
+	kc, err := kindcluster.NewProvider(kindcluster.ProviderWithDocker()).KubeConfig(km.Cluster(), false)
+	require.NoError(t, err)
+	kubeconfig := t.TempDir() + "/kubeconfig"
+	require.NoError(t, os.WriteFile(kubeconfig, []byte(kc), 0o600))
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	require.NoError(t, err)
+	defer cli.Close()
+	// The app image the kind mesh loaded into the node: what a user pushes to a registry.
+	images, err := docker.EnsureImages(ctx, cli, binary)
+	require.NoError(t, err)
+
+	rt := kind.Kube{Kubeconfig: kubeconfig, AppImage: images.App}
+	res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: rt})
+	require.NoError(t, err)
+	for _, c := range res.Checks {
+		assert.True(t, c.Passed, "%s: %s", c.Name, c.Summary)
+	}
+	assert.True(t, reports.Verdict(res), strings.TrimSpace(res.Error))
+
+	nss, err := km.Kube().CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	for _, ns := range nss.Items {
+		assert.False(t, strings.HasPrefix(ns.Name, kind.ClusterPrefix), "namespace %s survived the run", ns.Name)
+	}
+
+	// What the runtime will not do to a cluster it does not own is refused
+	// before anything is made, with the resource's file and line.
+	mtls, err := scenarios.CatalogScenario("mtls-strict-refuses-plaintext")
+	require.NoError(t, err)
+	_, err = rt.Start(ctx, runtime.Spec{Topology: *mtls.Topology, Config: mtls.Config, Seed: 1})
+	require.ErrorIs(t, err, runtime.ErrUnsupported)
+	assert.Contains(t, err.Error(), "mtls-mesh-strict.yaml:")
+	assert.Contains(t, err.Error(), "is in namespace istio-system")
 }

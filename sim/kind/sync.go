@@ -37,18 +37,9 @@ type syncStatus struct {
 // own pod: so it is asked in its pod, with `pilot-discovery request`, as an
 // operator would (pilot/cmd/pilot-discovery/app/request.go).
 func (m *Mesh) syncz(ctx context.Context) ([]syncStatus, error) {
-	pods, err := m.kube.CoreV1().Pods(istioNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app=istiod"})
+	pod, err := m.istiodPod(ctx)
 	if err != nil {
 		return nil, err
-	}
-	var pod string
-	for _, p := range pods.Items {
-		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
-			pod = p.Name
-		}
-	}
-	if pod == "" {
-		return nil, errors.New("istiod is not running")
 	}
 	raw, err := m.exec(ctx, istioNamespace, pod, "discovery", "pilot-discovery", "request", "GET", "/debug/syncz")
 	if err != nil {
@@ -57,6 +48,35 @@ func (m *Mesh) syncz(ctx context.Context) ([]syncStatus, error) {
 	var out []syncStatus
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return nil, fmt.Errorf("istiod /debug/syncz: %w", err)
+	}
+	return out, nil
+}
+
+// istiodPod is the name of a running istiod pod.
+func (m *Mesh) istiodPod(ctx context.Context) (string, error) {
+	pods, err := m.kube.CoreV1().Pods(istioNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app=istiod"})
+	if err != nil {
+		return "", err
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			return p.Name, nil
+		}
+	}
+	return "", errors.New("istiod is not running")
+}
+
+// gatewayPods are the names of the running istio-ingressgateway pods.
+func (m *Mesh) gatewayPods(ctx context.Context) ([]string, error) {
+	list, err := m.kube.CoreV1().Pods(istioNamespace).List(ctx, metav1.ListOptions{LabelSelector: "istio=ingressgateway"})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range list.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			out = append(out, p.Name)
+		}
 	}
 	return out, nil
 }

@@ -15,6 +15,8 @@ import (
 // Names and ports of what the runtime deploys.
 const (
 	appContainer = "app"
+	// appAdmin is where the app takes behaviour changes, on the pod's loopback.
+	appAdmin = "127.0.0.1:9901"
 	// istioNamespace is where istiod and the ingress gateway run (the profile's).
 	istioNamespace = "istio-system"
 	// ingressGateway is the Gateway resource the runtime adds so that the
@@ -42,7 +44,7 @@ func namespaceObj(name string, inject bool) *unstructured.Unstructured {
 // ServiceAccount, a Service (port named http so Istio treats it as HTTP,
 // selector app=<name>) and per version a Deployment <service>-<version>
 // of fakesvc pods labelled app and version.
-func topologyObjects(reg *registry.Registry, appImage string, seed int64) []*unstructured.Unstructured {
+func topologyObjects(reg *registry.Registry, appImage, pull string, seed int64) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
 	for _, s := range reg.Services {
 		out = append(out,
@@ -54,13 +56,13 @@ func topologyObjects(reg *registry.Registry, appImage string, seed int64) []*uns
 					"ports":    []any{map[string]any{"name": "http", "port": int64(s.Port), "targetPort": int64(s.TargetPort), "protocol": "TCP"}},
 				}}))
 		for _, v := range s.Versions {
-			out = append(out, deployment(reg, s, v, appImage, seed))
+			out = append(out, deployment(reg, s, v, appImage, pull, seed))
 		}
 	}
 	return out
 }
 
-func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Version, appImage string, seed int64) *unstructured.Unstructured {
+func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Version, appImage, pull string, seed int64) *unstructured.Unstructured {
 	name := s.Name + "-" + v.Name
 	labels := map[string]any{"app": s.Name, "version": v.Name}
 	for k, val := range v.Labels {
@@ -77,7 +79,7 @@ func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Versi
 	}
 	args := []any{
 		"fakesvc", "-service", s.Name, "-version", v.Name, "-pod", "$(POD_NAME)", "-namespace", s.Namespace,
-		"-listen", ":" + strconv.Itoa(s.TargetPort), "-admin", "127.0.0.1:9901",
+		"-listen", ":" + strconv.Itoa(s.TargetPort), "-admin", appAdmin,
 		"-latency", time.Duration(v.Latency.Mean).String(), "-latency-stddev", time.Duration(v.Latency.StdDev).String(),
 		"-error-rate", strconv.FormatFloat(v.ErrorRate, 'g', -1, 64), "-seed", strconv.FormatInt(seed, 10),
 		// the replicas of a Deployment share these arguments: each mixes
@@ -120,7 +122,7 @@ func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Versi
 					"serviceAccountName":            s.Name,
 					"terminationGracePeriodSeconds": int64(1),
 					"containers": []any{map[string]any{
-						"name": appContainer, "image": appImage, "imagePullPolicy": "Never",
+						"name": appContainer, "image": appImage, "imagePullPolicy": pull,
 						"command": []any{"/meshbench"}, "args": args,
 						"env":            []any{map[string]any{"name": "POD_NAME", "valueFrom": map[string]any{"fieldRef": map[string]any{"fieldPath": "metadata.name"}}}},
 						"ports":          []any{map[string]any{"name": "http", "containerPort": int64(s.TargetPort), "protocol": "TCP"}},
@@ -132,10 +134,10 @@ func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Versi
 }
 
 // istioObjects renders a scenario's Istio resources for the API server,
-// with the Gateway and VirtualServices the runtime adds so the load enters
-// through istio-ingressgateway: one VirtualService per service that no
-// resource of the scenario binds to a gateway.
-func istioObjects(cfg meshconfig.Config, reg *registry.Registry) ([]*unstructured.Unstructured, error) {
+// with the Gateway (in gatewayNS) and VirtualServices the runtime adds so
+// the load enters through istio-ingressgateway: one VirtualService per
+// service that no resource of the scenario binds to a gateway.
+func istioObjects(cfg meshconfig.Config, reg *registry.Registry, gatewayNS string) ([]*unstructured.Unstructured, error) {
 	var out []*unstructured.Unstructured
 	add := func(apiVersion, kind, name, namespace string, spec any) error {
 		raw, err := json.Marshal(spec)
@@ -185,11 +187,22 @@ func istioObjects(cfg meshconfig.Config, reg *registry.Registry) ([]*unstructure
 			return nil, err
 		}
 	}
+	// In a cluster of its own, the gateway takes every host; in a namespace
+	// of its own (kube), only the topology's, beside the cluster's other
+	// Gateways on port 80 (a host of the form "./name" is bound to
+	// VirtualServices of the Gateway's namespace).
+	hosts := []any{"*/*"}
+	if gatewayNS != istioNamespace {
+		hosts = nil
+		for _, s := range reg.Services {
+			hosts = append(hosts, "./"+s.FQDN())
+		}
+	}
 	out = append(out, obj(map[string]any{"apiVersion": net, "kind": "Gateway",
-		"metadata": map[string]any{"name": ingressGateway, "namespace": istioNamespace},
+		"metadata": map[string]any{"name": ingressGateway, "namespace": gatewayNS},
 		"spec": map[string]any{
 			"selector": map[string]any{"istio": "ingressgateway"},
-			"servers":  []any{map[string]any{"port": map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"}, "hosts": []any{"*/*"}}},
+			"servers":  []any{map[string]any{"port": map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"}, "hosts": hosts}},
 		}}))
 	for _, s := range reg.Services {
 		if bound[s.FQDN()] || bound[s.Name] {
@@ -199,7 +212,7 @@ func istioObjects(cfg meshconfig.Config, reg *registry.Registry) ([]*unstructure
 			"metadata": map[string]any{"name": ingressGateway + "-" + s.Name, "namespace": s.Namespace},
 			"spec": map[string]any{
 				"hosts":    []any{s.FQDN()},
-				"gateways": []any{istioNamespace + "/" + ingressGateway},
+				"gateways": []any{gatewayNS + "/" + ingressGateway},
 				"http":     []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": s.FQDN(), "port": map[string]any{"number": int64(s.Port)}}}}}},
 			}}))
 	}
