@@ -527,14 +527,9 @@ func (v *validator) topology() bool {
 				}
 			}
 		}
-		for j, callee := range svc.Calls {
-			cp := item(p+".calls", j)
-			switch {
-			case callee == svc.Name:
-				l.at(cp, "service %s calls itself", svc.Name)
-			case !contains(v.names, callee):
-				l.at(cp, "%s calls %q, which matches no service in the topology (services: %s)", svc.Name, callee, v.serviceList())
-			}
+		v.calls(p+".calls", svc.Name, svc.Calls)
+		for j, ver := range svc.Versions {
+			v.calls(item(p+".versions", j)+".calls", svc.Name+"/"+ver.Name, ver.Calls)
 		}
 	}
 	v.podCount()
@@ -542,6 +537,21 @@ func (v *validator) topology() bool {
 		l.at("topology.services", "the calls form a cycle: %s", strings.Join(cycle, " → "))
 	}
 	return len(v.l.errs) == before
+}
+
+// calls checks one calls list of the service svc (of a version of it,
+// caller "svc/version").
+func (v *validator) calls(p, caller string, calls []string) {
+	svc, _, _ := strings.Cut(caller, "/")
+	for j, callee := range calls {
+		cp := item(p, j)
+		switch {
+		case callee == svc:
+			v.l.at(cp, "service %s calls itself", caller)
+		case !contains(v.names, callee):
+			v.l.at(cp, "%s calls %q, which matches no service in the topology (services: %s)", caller, callee, v.serviceList())
+		}
+	}
 }
 
 // podCount refuses a topology of more than MaxPods pods, at the replicas
@@ -576,7 +586,8 @@ func (v *validator) callCycle() []string {
 	visit = func(name string) []string {
 		state[name] = active
 		stack = append(stack, name)
-		for _, callee := range v.services[name].Calls {
+		// A version's own calls are edges too: any version's call may close a cycle.
+		for _, callee := range v.services[name].AllCalls() {
 			if callee == name || v.services[callee] == nil {
 				continue // reported on its own
 			}

@@ -86,6 +86,10 @@ func TestValidateScenarioErrors(t *testing.T) {
 			{Line: 13, Field: "topology.services[1].versions[0].labels.app", Msg: "label app is set by meshbench"},
 			{Line: 14, Field: "topology.services[1].versions[1].name", Msg: "version v1 of payment is declared twice"},
 		}},
+		{"topology-version-calls.yaml", []wantError{
+			{Line: 5, Field: "topology.services", Msg: "the calls form a cycle: order → payment → order"},
+			{Line: 13, Field: "topology.services[1].versions[2].calls[0]", Msg: `payment/v3 calls "ledger", which matches no service`},
+		}},
 	})
 }
 

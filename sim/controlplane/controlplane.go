@@ -368,7 +368,7 @@ func (c *ControlPlane) AppConfig(p *registry.Pod, proxy string) fakesvc.Config {
 		}
 	}
 	var calls []fakesvc.Call
-	for _, name := range svc.Calls {
+	for _, name := range svc.CallsOf(p.Version) {
 		if t, ok := c.reg.Service(name); ok {
 			calls = append(calls, fakesvc.Call{Service: t.Name, Port: t.Port, Path: t.Path})
 		}

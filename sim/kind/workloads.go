@@ -91,7 +91,7 @@ func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Versi
 		args = append(args, "-error-status", strconv.Itoa(v.ErrorStatus))
 	}
 	var calls string
-	for _, c := range s.Calls {
+	for _, c := range s.CallsOf(v.Name) {
 		if t, ok := reg.Service(c); ok {
 			if calls != "" {
 				calls += ","

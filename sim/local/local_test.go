@@ -63,3 +63,38 @@ func TestDefaultMeshServesOrderThroughPayment(t *testing.T) {
 	// Without a DestinationRule every payment pod serves: Istio's default LEAST_REQUEST over all three.
 	require.Len(t, pods, 3, "%v", pods)
 }
+
+// A version's own calls replace its service's: reviews v1 calls nothing,
+// v2 calls ratings, as in Istio's Bookinfo sample.
+func TestVersionCallsOverrideServiceCalls(t *testing.T) {
+	topo := registry.Topology{Services: []registry.Service{
+		{Name: "order", Path: "/orders", Versions: []registry.Version{{Name: "v1"}}, Calls: []string{"reviews"}},
+		{Name: "reviews", Calls: []string{"ratings"}, Versions: []registry.Version{{Name: "v1", Calls: []string{}}, {Name: "v2"}}},
+		{Name: "ratings", Versions: []registry.Version{{Name: "v1"}}},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := Runtime{}.Start(ctx, runtime.Spec{Topology: topo, Seed: 1})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, m.Stop(context.Background())) })
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	seen := map[string]int{}
+	for i := 0; i < 40 && (seen["v1"] == 0 || seen["v2"] == 0); i++ {
+		code, r := order(t, c, m, nil)
+		require.Equal(t, 200, code, "%+v", r)
+		require.Len(t, r.Calls, 1)
+		rev := r.Calls[0]
+		require.Equal(t, "reviews", rev.Service)
+		seen[rev.Version]++
+		switch rev.Version {
+		case "v1":
+			require.Empty(t, rev.Calls, "reviews v1 calls nothing")
+		case "v2":
+			require.Len(t, rev.Calls, 1, "reviews v2 calls ratings")
+			require.Equal(t, "ratings", rev.Calls[0].Service)
+		}
+	}
+	require.Positive(t, seen["v1"], "%v", seen)
+	require.Positive(t, seen["v2"], "%v", seen)
+}

@@ -5,6 +5,8 @@
 package registry
 
 import (
+	"slices"
+
 	"github.com/meshbench/meshbench/internal/units"
 )
 
@@ -46,6 +48,42 @@ type Version struct {
 	// Cert gives the pods a bad certificate: "foreign" (from another trust
 	// domain's CA) or "expired".
 	Cert string `yaml:"cert,omitempty" json:"cert,omitempty"`
+	// Calls, when set, replaces the service's Calls for this version's
+	// pods: canaries differ exactly there (v1 calls nothing, v2 calls
+	// ratings). `calls: []` is a version that calls nothing; no calls key
+	// keeps the service's. JSON keeps the difference (null vs []).
+	Calls []string `yaml:"calls,omitempty" json:"calls"`
+}
+
+// CallsOf is what the pods of the named version call: the version's own
+// Calls when it sets them, else the service's.
+func (s Service) CallsOf(version string) []string {
+	for _, v := range s.Versions {
+		if v.Name == version && v.Calls != nil {
+			return v.Calls
+		}
+	}
+	return s.Calls
+}
+
+// AllCalls is every service some version of s calls (CallsOf each
+// version), each once, in the order first seen.
+func (s Service) AllCalls() []string {
+	var out []string
+	add := func(names []string) {
+		for _, n := range names {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	for _, v := range s.Versions {
+		add(s.CallsOf(v.Name))
+	}
+	if len(s.Versions) == 0 {
+		add(s.Calls)
+	}
+	return out
 }
 
 // HasSidecar reports whether the version's pods run a sidecar (the default).
