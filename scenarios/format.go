@@ -56,6 +56,10 @@ type Scenario struct {
 	Path string `yaml:"-"`
 	// Config holds the Istio resources of Mesh, parsed and checked.
 	Config meshconfig.Config `yaml:"-"`
+	// Warnings are what the scenario may do but likely did not mean, with
+	// file and line, as istioctl analyze warns (a subset that selects no
+	// pod); the run prints them.
+	Warnings Errors `yaml:"-"`
 }
 
 // MeshEntry is one item of Scenario.Mesh: a reference to a YAML file of Istio
@@ -323,6 +327,15 @@ func (es Errors) Error() string {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Lines formats each problem as "file:line: field: msg"; nil when there is none.
+func (es Errors) Lines() []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Error())
+	}
+	return out
 }
 
 // sort orders the problems by file and line, keeping the order of discovery

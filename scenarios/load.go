@@ -64,6 +64,7 @@ type loader struct {
 	name    string // in fsys
 	display string // as the user named it
 	errs    Errors
+	warns   Errors
 	ix      *nodeIndex // of the scenario document
 	// What the scenario's files have used of the limits (limits.go).
 	budget     *nodeBudget
@@ -75,6 +76,12 @@ type loader struct {
 
 func (l *loader) add(file string, line int, field, format string, args ...any) {
 	l.errs = append(l.errs, &Error{File: file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// warn records a problem that does not stop the scenario: it is said in
+// the run's output (Scenario.Warnings).
+func (l *loader) warn(file string, line int, field, format string, args ...any) {
+	l.warns = append(l.warns, &Error{File: file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
 // at reports a problem in the scenario file at the field path p.
@@ -112,6 +119,8 @@ func (l *loader) load() *Scenario {
 	}
 	s.Config = buildConfig(objs)
 	s.Config.Mesh = settings
+	l.warns.sort()
+	s.Warnings = l.warns
 	return s
 }
 

@@ -54,7 +54,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 	}
 	res := &reports.Result{
 		Schema: reports.SchemaVersion, Scenario: sc.Name, Description: sc.Description, File: sc.Path,
-		Started: time.Now().UTC(),
+		Warnings: sc.Warnings.Lines(), Started: time.Now().UTC(),
 		Environment: reports.Environment{
 			Runtime: opts.Runtime.Name(), DataPlane: opts.Runtime.DataPlane(),
 			GoVersion: goruntime.Version(), OS: goruntime.GOOS, Arch: goruntime.GOARCH, CPUs: goruntime.NumCPU(), Seed: seed,

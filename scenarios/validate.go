@@ -401,6 +401,8 @@ type validator struct {
 type subsetDef struct {
 	labels map[string]string
 	origin string // file:line of the subset
+	// empty is a subset whose labels select no pod of the service (IST0173).
+	empty bool
 }
 
 func newValidator(l *loader, s *Scenario) *validator {
@@ -1034,6 +1036,12 @@ func (v *validator) objErr(o *meshObject, p, format string, args ...any) {
 	v.l.add(o.file, o.ix.line(p), o.field(p), format, args...)
 }
 
+// objWarn records a warning about the object o at its field p: accepted, but
+// said in the run's output.
+func (v *validator) objWarn(o *meshObject, p, format string, args ...any) {
+	v.l.warn(o.file, o.ix.line(p), o.field(p), format, args...)
+}
+
 // destinationRule checks a DestinationRule and records its subsets.
 func (v *validator) destinationRule(o *meshObject) {
 	spec := &o.dr.Spec
@@ -1090,10 +1098,19 @@ func (v *validator) destinationRule(o *meshObject) {
 			continue
 		}
 		for _, svc := range svcs {
-			if !selectsPod(svc, sub.Labels) {
-				v.objErr(o, p+".labels", "subset %s selects no pod: no version of %s has labels %s (versions: %s)",
+			// Istio accepts a subset that selects no pod: the webhook has no
+			// such check, istiod serves the subset's cluster with no
+			// endpoints, and only istioctl analyze reports it, as IST0173
+			// DestinationRuleSubsetNotSelectPods (pkg/config/analysis/msg/messages.yaml;
+			// analyzers/destinationrule/subset.go). Istio's own samples
+			// define subsets for versions not yet deployed
+			// (samples/bookinfo/networking/destination-rule-all.yaml), so it
+			// is a warning here; a route that sends such a subset traffic is
+			// refused (routeDestinations).
+			empty := !selectsPod(svc, sub.Labels)
+			if empty {
+				v.objWarn(o, p+".labels", "IST0173: The Subset %s defined in the DestinationRule does not select any pods. Which may lead to 503 UH (NoHealthyUpstream). (no version of %s has labels %s; versions: %s)",
 					sub.Name, svc.Name, formatLabels(sub.Labels), strings.Join(versionNames(svc), ", "))
-				continue
 			}
 			if v.subsets[svc.Name] == nil {
 				v.subsets[svc.Name] = map[string]subsetDef{}
@@ -1105,7 +1122,7 @@ func (v *validator) destinationRule(o *meshObject) {
 				v.objErr(o, p+".name", "subset %s of %s is already defined at %s", sub.Name, svc.Name, prev.origin)
 				continue
 			}
-			v.subsets[svc.Name][sub.Name] = subsetDef{labels: sub.Labels, origin: origin}
+			v.subsets[svc.Name][sub.Name] = subsetDef{labels: sub.Labels, origin: origin, empty: empty}
 		}
 	}
 }
@@ -1267,6 +1284,20 @@ func (v *validator) routeDestinations(o *meshObject, p string, dests []routeDest
 		if d.weight < 0 {
 			v.objErr(o, dp+".weight", "weight %d < 0", d.weight)
 		}
+		// One destination takes every request whatever its weight
+		// (pilot/pkg/networking/core/route/route.go builds a single
+		// cluster, not weighted_clusters); of several, those with weight > 0
+		// take a share.
+		if d.dest != nil && (len(dests) == 1 || d.weight > 0) {
+			if sub, ok := v.emptySubset(o, d.dest); ok {
+				share := "every request"
+				if len(dests) > 1 {
+					share = fmt.Sprintf("weight %d", d.weight)
+				}
+				v.objErr(o, dp+".destination.subset", "the route sends %s to subset %s of %s, which selects no pod (defined at %s): Envoy would answer those requests 503 UH; deploy the version, or give the destination weight 0",
+					share, d.dest.Subset, d.dest.Host, sub.origin)
+			}
+		}
 	}
 	if len(dests) < 2 {
 		return
@@ -1291,6 +1322,19 @@ func (v *validator) routeDestinations(o *meshObject, p string, dests []routeDest
 	if sum != 100 {
 		v.objErr(o, p, "the destination weights sum to %d, want 100 (%s)", sum, strings.Join(parts, ", "))
 	}
+}
+
+// emptySubset is the subset d names when it selects no pod.
+func (v *validator) emptySubset(o *meshObject, d *networking.Destination) (subsetDef, bool) {
+	if d.Subset == "" {
+		return subsetDef{}, false
+	}
+	svc, _ := v.resolveHost(d.Host, o.namespace)
+	if svc == nil {
+		return subsetDef{}, false
+	}
+	sub, ok := v.subsets[svc.Name][d.Subset]
+	return sub, ok && sub.empty
 }
 
 func destName(d *networking.Destination) string {

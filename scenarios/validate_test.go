@@ -41,8 +41,9 @@ func TestValidateIstioErrors(t *testing.T) {
 			{Line: 16, Field: "mesh[1].metadata.name", Msg: "DestinationRule default/payment is defined twice (first at testdata/bad/duplicate-names.yaml:4)"},
 		}},
 		{"subset-no-pod.yaml", []wantError{
-			{Line: 14, Field: "mesh[0].spec.subsets[1].labels", Msg: "subset v3 selects no pod: no version of payment has labels version=v3"},
-			{Line: 16, Field: "mesh[0].spec.subsets[2]", Msg: "subset all has no labels"},
+			{Line: 18, Field: "mesh[0].spec.subsets[2]", Msg: "subset all has no labels"},
+			{Line: 27, Field: "mesh[1].spec.http[0].route[0].destination.subset", Msg: "the route sends every request to subset v3 of payment, which selects no pod (defined at testdata/bad/subset-no-pod.yaml:15)"},
+			{Line: 30, Field: "mesh[1].spec.http[1].route[1].destination.subset", Msg: "the route sends weight 10 to subset v3 of payment, which selects no pod"},
 		}},
 		{"partial-host.yaml", []wantError{
 			{Line: 11, Field: "mesh[0].spec.hosts[0]", Msg: `host "payment.default" matches no service: Istio completes only names without a dot`},
