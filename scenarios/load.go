@@ -737,9 +737,18 @@ func checkFields(n *yaml.Node, t reflect.Type, p string, add func(line int, fiel
 			names = append(names, name)
 		}
 		sort.Strings(names)
+		inline := inlineMap(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			f, ok := fields[k.Value]
+			if !ok && inline != nil {
+				// An ",inline" map takes the other keys (LatencyExpect's
+				// statistics); a scalar there is more likely a misspelt field.
+				if et := inline.Elem(); et.Kind() != reflect.Struct || deref(n.Content[i+1]).Kind == yaml.MappingNode {
+					checkFields(n.Content[i+1], et, join(p, k.Value), add)
+					continue
+				}
+			}
 			if !ok {
 				add(k.Line, join(p, k.Value), fmt.Sprintf("unknown field %q%s; known fields: %s",
 					k.Value, suggest(k.Value, names), strings.Join(names, ", ")))
@@ -748,6 +757,18 @@ func checkFields(n *yaml.Node, t reflect.Type, p string, add func(line int, fiel
 			checkFields(n.Content[i+1], f, join(p, k.Value), add)
 		}
 	}
+}
+
+// inlineMap is the type of a struct's ",inline" map field, or nil.
+func inlineMap(t reflect.Type) reflect.Type {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		_, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.IsExported() && f.Type.Kind() == reflect.Map && strings.Contains(","+opts+",", ",inline,") {
+			return f.Type
+		}
+	}
+	return nil
 }
 
 // yamlFields maps the YAML names of a struct's fields to their types,

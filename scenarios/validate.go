@@ -749,14 +749,18 @@ func (v *validator) expectations() {
 			v.status(p+".status", e.Status)
 		case e.Retries != nil:
 			v.count(p+".retries", e.Retries.Service, e.Retries.Min, e.Retries.Max)
+			v.noVariant(p+".retries.variant", "retries", e.Retries.Variant)
 		case e.Ejections != nil:
 			v.count(p+".ejections", e.Ejections.Service, e.Ejections.Min, e.Ejections.Max)
+			v.noVariant(p+".ejections.variant", "ejections", e.Ejections.Variant)
 		case e.Overflows != nil:
 			v.count(p+".overflows", e.Overflows.Service, e.Overflows.Min, e.Overflows.Max)
+			v.noVariant(p+".overflows.variant", "overflows", e.Overflows.Variant)
 		case e.LatencyShift != nil:
 			v.latencyShift(p+".latencyShift", e.LatencyShift)
 		case e.Attempts != nil:
 			v.count(p+".attempts", e.Attempts.Service, e.Attempts.Min, e.Attempts.Max)
+			v.variant(p+".attempts.variant", e.Attempts.Variant)
 		case e.Security != nil:
 			sp := p + ".security"
 			v.count(sp, e.Security.Service, e.Security.Min, e.Security.Max)
@@ -765,31 +769,39 @@ func (v *validator) expectations() {
 			}
 		case e.Rotations != nil:
 			v.bounds(p+".rotations", e.Rotations.Min, e.Rotations.Max, math.Inf(1))
+			v.noVariant(p+".rotations.variant", "rotations", e.Rotations.Variant)
 		case e.ResponseFlags != nil:
 			fp := p + ".responseFlags"
 			v.count(fp, e.ResponseFlags.Service, e.ResponseFlags.Min, e.ResponseFlags.Max)
 			if !contains(ResponseFlagNames, e.ResponseFlags.Flag) {
 				l.at(fp+".flag", "unknown response flag %q%s; want one of %s", e.ResponseFlags.Flag, suggest(e.ResponseFlags.Flag, ResponseFlagNames), strings.Join(ResponseFlagNames, ", "))
 			}
+			v.variant(fp+".variant", e.ResponseFlags.Variant)
 		case e.Latency != nil:
 			lp := p + ".latency"
-			if len(*e.Latency) == 0 {
+			stats := e.Latency.Stats
+			if len(stats) == 0 {
 				l.at(lp, "latency needs at least one of %s", strings.Join(LatencyStats, ", "))
 			}
-			keys := make([]string, 0, len(*e.Latency))
-			for k := range *e.Latency {
+			keys := make([]string, 0, len(stats))
+			for k := range stats {
 				keys = append(keys, k)
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				if !contains(LatencyStats, k) {
-					l.at(join(lp, k), "unknown latency statistic %q%s; want one of %s", k, suggest(k, LatencyStats), strings.Join(LatencyStats, ", "))
-					continue
-				}
-				if (*e.Latency)[k].Max <= 0 {
-					l.at(join(lp, k), "%s needs max, like {max: 250ms}", k)
+				b := stats[k]
+				switch {
+				case !contains(LatencyStats, k):
+					l.at(join(lp, k), "unknown latency statistic %q%s; want one of %s (or variant)", k, suggest(k, append(LatencyStats, "variant")), strings.Join(LatencyStats, ", "))
+				case b.Max < 0 || b.Min < 0:
+					l.at(join(lp, k), "%s bounds must not be negative", k)
+				case b.Max == 0 && b.Min == 0:
+					l.at(join(lp, k), "%s needs max, min or both, like {max: 250ms} or {min: 1900ms, max: 2500ms}", k)
+				case b.Max > 0 && b.Min > b.Max:
+					l.at(join(lp, k), "%s: min %s is above max %s", k, b.Min, b.Max)
 				}
 			}
+			v.variant(lp+".variant", e.Latency.Variant)
 		}
 	}
 }
@@ -890,6 +902,14 @@ func (v *validator) status(p string, e *StatusExpect) {
 func (v *validator) confidence(p string, c float64) {
 	if !(c > 0 && c < 1) {
 		v.l.at(p, "confidence %g is not in (0,1); default %g", c, DefaultConfidence)
+	}
+}
+
+// noVariant refuses a variant on a check that reads the sidecars'
+// counters: they count every request, whatever variant sent it.
+func (v *validator) noVariant(p, kind, name string) {
+	if name != "" {
+		v.l.at(p, "%s counts the sidecars' counters, which do not know the load's variants; a variant applies to split, successRate, latency, status, attempts and responseFlags", kind)
 	}
 }
 
