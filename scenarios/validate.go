@@ -530,8 +530,10 @@ func (v *validator) topology() bool {
 			}
 		}
 		v.calls(p+".calls", svc.Name, svc.Calls)
+		v.onCalleeError(p+".onCalleeError", svc.OnCalleeError)
 		for j, ver := range svc.Versions {
 			v.calls(item(p+".versions", j)+".calls", svc.Name+"/"+ver.Name, ver.Calls)
+			v.onCalleeError(item(p+".versions", j)+".onCalleeError", ver.OnCalleeError)
 		}
 	}
 	v.podCount()
@@ -553,6 +555,13 @@ func (v *validator) calls(p, caller string, calls []string) {
 		case !contains(v.names, callee):
 			v.l.at(cp, "%s calls %q, which matches no service in the topology (services: %s)", caller, callee, v.serviceList())
 		}
+	}
+}
+
+// onCalleeError checks what a service (or version) does when a call fails.
+func (v *validator) onCalleeError(p, mode string) {
+	if mode != "" && mode != "fail" && mode != "degrade" {
+		v.l.at(p, "onCalleeError %q is not fail or degrade%s", mode, suggest(mode, []string{"fail", "degrade"}))
 	}
 }
 

@@ -87,6 +87,10 @@ func TestValidateScenarioErrors(t *testing.T) {
 			{Line: 13, Field: "topology.services[1].versions[0].labels.app", Msg: "label app is set by meshbench"},
 			{Line: 14, Field: "topology.services[1].versions[1].name", Msg: "version v1 of payment is declared twice"},
 		}},
+		{"topology-on-callee-error.yaml", []wantError{
+			{Line: 7, Field: "topology.services[0].onCalleeError", Msg: `onCalleeError "ignore" is not fail or degrade`},
+			{Line: 10, Field: "topology.services[0].versions[1].onCalleeError", Msg: `onCalleeError "degraded" is not fail or degrade (did you mean "degrade"?)`},
+		}},
 		{"topology-version-calls.yaml", []wantError{
 			{Line: 5, Field: "topology.services", Msg: "the calls form a cycle: order → payment → order"},
 			{Line: 13, Field: "topology.services[1].versions[2].calls[0]", Msg: `payment/v3 calls "ledger", which matches no service`},

@@ -377,7 +377,7 @@ func (c *ControlPlane) AppConfig(p *registry.Pod, proxy string) fakesvc.Config {
 	return fakesvc.Config{
 		Service: p.Service, Version: p.Version, Pod: p.Name, Namespace: p.Namespace,
 		Latency: ver.Latency, ErrorRate: ver.ErrorRate, ErrorStatus: ver.ErrorStatus,
-		Calls: calls, Proxy: proxy, Seed: seed,
+		Calls: calls, Proxy: proxy, Seed: seed, OnCalleeError: svc.OnCalleeErrorOf(p.Version),
 	}
 }
 

@@ -39,7 +39,7 @@ func flagValue(args []any, name string) (string, bool) {
 func TestDeploymentCallsPerVersion(t *testing.T) {
 	next := netip.MustParseAddr("10.0.0.0")
 	reg, err := registry.New(registry.Topology{Services: []registry.Service{
-		{Name: "reviews", Calls: []string{"ratings"}, Versions: []registry.Version{{Name: "v1", Calls: []string{}}, {Name: "v2"}}},
+		{Name: "reviews", Calls: []string{"ratings"}, OnCalleeError: "degrade", Versions: []registry.Version{{Name: "v1", Calls: []string{}}, {Name: "v2", OnCalleeError: "fail"}}},
 		{Name: "ratings", Path: "/rate", Versions: []registry.Version{{Name: "v1"}}},
 	}}, func() (netip.Addr, error) { next = next.Next(); return next, nil })
 	require.NoError(t, err)
@@ -48,4 +48,9 @@ func TestDeploymentCallsPerVersion(t *testing.T) {
 	calls, ok := flagValue(argsOf(t, reg, "reviews", "v2"), "-calls")
 	assert.True(t, ok)
 	assert.Equal(t, "ratings:80/rate", calls)
+	// onCalleeError per version, else the service's.
+	mode, _ := flagValue(argsOf(t, reg, "reviews", "v1"), "-on-callee-error")
+	assert.Equal(t, "degrade", mode)
+	mode, _ = flagValue(argsOf(t, reg, "reviews", "v2"), "-on-callee-error")
+	assert.Equal(t, "fail", mode)
 }

@@ -98,3 +98,36 @@ func TestVersionCallsOverrideServiceCalls(t *testing.T) {
 	require.Positive(t, seen["v1"], "%v", seen)
 	require.Positive(t, seen["v2"], "%v", seen)
 }
+
+// onCalleeError: degrade on a version makes its pods answer 200 with a
+// partial body when a callee fails; the other version passes the failure up.
+func TestOnCalleeErrorDegradePerVersion(t *testing.T) {
+	topo := registry.Topology{Services: []registry.Service{
+		{Name: "order", Path: "/orders", Calls: []string{"payment"}, Versions: []registry.Version{{Name: "v1", OnCalleeError: "degrade"}, {Name: "v2"}}},
+		{Name: "payment", Versions: []registry.Version{{Name: "v1", ErrorRate: 1, ErrorStatus: 500}}},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := Runtime{}.Start(ctx, runtime.Spec{Topology: topo, Seed: 1})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, m.Stop(context.Background())) })
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	seen := map[string]int{}
+	for i := 0; i < 40 && (seen["v1"] == 0 || seen["v2"] == 0); i++ {
+		code, r := order(t, c, m, nil)
+		seen[r.Version]++
+		require.Len(t, r.Calls, 1)
+		require.Equal(t, 500, r.Calls[0].Code)
+		switch r.Version {
+		case "v1":
+			require.Equal(t, 200, code, "%+v", r)
+			require.True(t, r.Degraded)
+		case "v2":
+			require.Equal(t, 500, code, "%+v", r)
+			require.False(t, r.Degraded)
+		}
+	}
+	require.Positive(t, seen["v1"], "%v", seen)
+	require.Positive(t, seen["v2"], "%v", seen)
+}

@@ -189,3 +189,10 @@ func TestCallsOfVersion(t *testing.T) {
 	only := Service{Name: "x", Calls: []string{"a"}, Versions: []Version{{Name: "v1", Calls: []string{"b"}}}}
 	assert.Equal(t, []string{"b"}, only.AllCalls())
 }
+
+func TestOnCalleeErrorOfVersion(t *testing.T) {
+	s := Service{Name: "productpage", OnCalleeError: "degrade", Versions: []Version{{Name: "v1"}, {Name: "v2", OnCalleeError: "fail"}}}
+	assert.Equal(t, "degrade", s.OnCalleeErrorOf("v1"))
+	assert.Equal(t, "fail", s.OnCalleeErrorOf("v2"))
+	assert.Equal(t, "", Service{}.OnCalleeErrorOf("v1"), "unset: fakesvc's default, fail")
+}

@@ -29,6 +29,10 @@ type Service struct {
 	Calls []string `yaml:"calls,omitempty" json:"calls,omitempty"`
 	// Path the callers of this service use (default "/" + the first word of the name, e.g. /pay).
 	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// OnCalleeError is what the app answers when a call fails: "fail" (the
+	// default: the failure is passed up) or "degrade" (200 with a partial
+	// body, as a front end that catches the error). A version may override it.
+	OnCalleeError string `yaml:"onCalleeError,omitempty" json:"onCalleeError,omitempty"`
 }
 
 // Version is one Deployment of a service: pods labelled version=<name>.
@@ -53,6 +57,19 @@ type Version struct {
 	// ratings). `calls: []` is a version that calls nothing; no calls key
 	// keeps the service's. JSON keeps the difference (null vs []).
 	Calls []string `yaml:"calls,omitempty" json:"calls"`
+	// OnCalleeError, when set, replaces the service's for this version.
+	OnCalleeError string `yaml:"onCalleeError,omitempty" json:"onCalleeError,omitempty"`
+}
+
+// OnCalleeErrorOf is what the pods of the named version do when a call
+// fails: the version's OnCalleeError, else the service's, else "" (fail).
+func (s Service) OnCalleeErrorOf(version string) string {
+	for _, v := range s.Versions {
+		if v.Name == version && v.OnCalleeError != "" {
+			return v.OnCalleeError
+		}
+	}
+	return s.OnCalleeError
 }
 
 // CallsOf is what the pods of the named version call: the version's own
