@@ -39,6 +39,12 @@ const (
 	DefaultCallPort = 80
 )
 
+// What an instance does when a callee fails (Config.OnCalleeError).
+const (
+	OnCalleeErrorFail    = "fail"
+	OnCalleeErrorDegrade = "degrade"
+)
+
 // Response header names every answer carries.
 const (
 	HeaderService = "x-fakesvc-service"
@@ -144,6 +150,12 @@ type Config struct {
 	// into a pod address, as a ClusterIP and kube-proxy would; nil dials the
 	// name as written.
 	Resolve func(service string, port int) (string, error)
+	// OnCalleeError is what the instance answers when a call fails (a
+	// transport error or a 4xx/5xx answer): OnCalleeErrorFail ("" too)
+	// passes the failure up and makes no further calls; OnCalleeErrorDegrade
+	// makes the remaining calls and answers 200 with a partial body
+	// (Reply.Degraded), as a front end that catches the error does.
+	OnCalleeError string
 	// Seed seeds the latency/error random stream. Every seed, 0 included,
 	// gives a reproducible stream; give each instance its own seed for
 	// independent behaviour.
@@ -163,6 +175,7 @@ type Server struct {
 	service, version, pod, namespace string
 	calls                            []Call // normalised
 	viaProxy                         bool
+	degrade                          bool // Config.OnCalleeError is degrade
 
 	settings atomic.Pointer[settings]
 
@@ -189,6 +202,11 @@ func New(cfg Config) (*Server, error) {
 	status, err := checkErrors(cfg.ErrorRate, cfg.ErrorStatus)
 	if err != nil {
 		return nil, err
+	}
+	switch cfg.OnCalleeError {
+	case "", OnCalleeErrorFail, OnCalleeErrorDegrade:
+	default:
+		return nil, fmt.Errorf("fakesvc: onCalleeError %q: want %s or %s", cfg.OnCalleeError, OnCalleeErrorFail, OnCalleeErrorDegrade)
 	}
 	calls := make([]Call, 0, len(cfg.Calls))
 	for i, c := range cfg.Calls {
@@ -254,6 +272,7 @@ func New(cfg Config) (*Server, error) {
 		namespace: ns,
 		calls:     calls,
 		viaProxy:  cfg.Proxy != "",
+		degrade:   cfg.OnCalleeError == OnCalleeErrorDegrade,
 		rng:       newRand(cfg.Seed),
 		transport: tr,
 		client: &http.Client{
@@ -406,8 +425,12 @@ type Reply struct {
 	// from their bodies; on a non-JSON or failed call, a Reply with Service
 	// set, Code the status (0 on a transport failure) and Error.
 	Calls []Reply `json:"calls,omitempty"`
-	// Error describes why this instance (or a call) failed.
+	// Error describes why this instance (or a call) failed; on a degraded
+	// answer, which calls failed.
 	Error string `json:"error,omitempty"`
+	// Degraded is set on a 200 answered without some callee's part
+	// (OnCalleeErrorDegrade): the failed calls are in Calls with their codes.
+	Degraded bool `json:"degraded,omitempty"`
 	// ConfigVersion is the mesh config version the caller's sidecar routed
 	// this call under (its x-meshbench-config-version response header).
 	ConfigVersion string `json:"configVersion,omitempty"`
@@ -472,21 +495,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	reply.Code = http.StatusOK
 	fwd := propagated(r.Header)
+	var failed []string
 	for _, c := range s.calls {
 		sub, status, err := s.call(ctx, c, fwd)
 		reply.Calls = append(reply.Calls, sub)
-		if err != nil {
-			reply.Code = http.StatusBadGateway
-			reply.Error = fmt.Sprintf("call %s: %v", c.Service, err)
-			break
+		var why string
+		code := status
+		switch {
+		case err != nil:
+			code, why = http.StatusBadGateway, fmt.Sprintf("call %s: %v", c.Service, err)
+		case status >= 400:
+			// A refusal (4xx, e.g. an authorization policy's 403) or a
+			// failure (5xx) of a callee is passed on, so the load sees
+			// what the mesh did.
+			why = fmt.Sprintf("call %s: answered %d", c.Service, status)
+		default:
+			continue
 		}
-		// A refusal (4xx, e.g. an authorization policy's 403) or a failure
-		// (5xx) of a callee is passed on, so the load sees what the mesh did.
-		if status >= 400 {
-			reply.Code = status
-			reply.Error = fmt.Sprintf("call %s: answered %d", c.Service, status)
-			break
+		if s.degrade {
+			// The caller catches it: the other parts are still served.
+			failed = append(failed, why)
+			continue
 		}
+		reply.Code, reply.Error = code, why
+		break
+	}
+	if len(failed) > 0 {
+		reply.Degraded = true
+		reply.Error = "degraded: " + strings.Join(failed, "; ")
 	}
 	writeReply(w, &reply)
 }

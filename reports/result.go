@@ -20,10 +20,13 @@ type Suite struct {
 
 // Result is everything one scenario run produced.
 type Result struct {
-	Schema      string      `json:"schema"`
-	Scenario    string      `json:"scenario"`
-	Description string      `json:"description,omitempty"`
-	File        string      `json:"file,omitempty"`
+	Schema      string `json:"schema"`
+	Scenario    string `json:"scenario"`
+	Description string `json:"description,omitempty"`
+	File        string `json:"file,omitempty"`
+	// Warnings are what the scenario's files may say but likely did not
+	// mean, each "file:line: field: message" (a subset that selects no pod).
+	Warnings    []string    `json:"warnings,omitempty"`
 	Started     time.Time   `json:"started"`
 	Duration    float64     `json:"durationSeconds"` // wall time of the whole run
 	Environment Environment `json:"environment"`

@@ -36,6 +36,11 @@ type sample struct {
 	attempts map[string]int
 	// config is the mesh config version the deepest call was routed under.
 	config string
+	// flags maps each service called to the Envoy response flags its
+	// caller's sidecar set on the answer (x-meshbench-response-flags): the
+	// gateway's for the load's target, the calling service's sidecar's for
+	// the others.
+	flags map[string][]string
 }
 
 // attackPlan is one constant-rate stream of requests.
@@ -167,8 +172,12 @@ func attackWithProgress(ctx context.Context, url string, sc *Scenario, ns string
 				began = b
 			}
 		}
+		target := l.Target
+		if s.plan.target != "" {
+			target = s.plan.target
+		}
 		for _, r := range rs {
-			out = append(out, toSample(r, s.plan.variant, began.Add(time.Duration(r.Seq)*interval)))
+			out = append(out, toSample(r, s.plan.variant, target, began.Add(time.Duration(r.Seq)*interval)))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].intended.Before(out[j].intended) })
@@ -215,11 +224,14 @@ func countedTargeter(t vegeta.Target, n int) vegeta.Targeter {
 	}
 }
 
-func toSample(r *vegeta.Result, variant string, intended time.Time) sample {
-	s := sample{variant: variant, code: int(r.Code), err: r.Error, intended: intended}
+func toSample(r *vegeta.Result, variant, target string, intended time.Time) sample {
+	s := sample{variant: variant, code: int(r.Code), err: r.Error, intended: intended, flags: map[string][]string{}}
 	s.latency = r.Timestamp.Add(r.Latency).Sub(intended)
 	if s.latency < r.Latency {
 		s.latency = r.Latency
+	}
+	if f := r.Headers.Get(fakesvc.HeaderFlags); f != "" {
+		s.flags[target] = splitFlags(f)
 	}
 	var reply fakesvc.Reply
 	if len(r.Body) > 0 && json.Unmarshal(r.Body, &reply) == nil && reply.Service != "" {
@@ -227,6 +239,17 @@ func toSample(r *vegeta.Result, variant string, intended time.Time) sample {
 		walk(reply, &s)
 	}
 	return s
+}
+
+// splitFlags reads Envoy's %RESPONSE_FLAGS% list ("UT", "URX,UF"); "-" is none.
+func splitFlags(f string) []string {
+	var out []string
+	for _, x := range strings.Split(f, ",") {
+		if x = strings.TrimSpace(x); x != "" && x != "-" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // walk records who served each hop of the call tree.
@@ -242,6 +265,9 @@ func walk(r fakesvc.Reply, s *sample) {
 		s.config = r.ConfigVersion
 	}
 	for _, c := range r.Calls {
+		if c.Flags != "" {
+			s.flags[c.Service] = splitFlags(c.Flags)
+		}
 		walk(c, s)
 	}
 }

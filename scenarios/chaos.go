@@ -600,7 +600,7 @@ func (v *validator) latencyShift(p string, e *LatencyShiftExpect) {
 func (v *validator) callers(service string) []string {
 	var out []string
 	for _, name := range v.names {
-		if contains(v.services[name].Calls, service) {
+		if contains(v.services[name].AllCalls(), service) {
 			out = append(out, name)
 		}
 	}

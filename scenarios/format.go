@@ -56,6 +56,10 @@ type Scenario struct {
 	Path string `yaml:"-"`
 	// Config holds the Istio resources of Mesh, parsed and checked.
 	Config meshconfig.Config `yaml:"-"`
+	// Warnings are what the scenario may do but likely did not mean, with
+	// file and line, as istioctl analyze warns (a subset that selects no
+	// pod); the run prints them.
+	Warnings Errors `yaml:"-"`
 }
 
 // MeshEntry is one item of Scenario.Mesh: a reference to a YAML file of Istio
@@ -205,6 +209,10 @@ type CountExpect struct {
 	Service string   `yaml:"service"`
 	Min     *float64 `yaml:"min"`
 	Max     *float64 `yaml:"max"`
+	// Variant restricts the check to one load variant's requests; only
+	// for counts the load sees itself (attempts), not the sidecars'
+	// counters, which do not know the variant.
+	Variant string `yaml:"variant"`
 }
 
 // FlagExpect bounds the number of responses carrying an Envoy response flag
@@ -214,6 +222,10 @@ type FlagExpect struct {
 	Flag    string   `yaml:"flag"`
 	Min     *float64 `yaml:"min"`
 	Max     *float64 `yaml:"max"`
+	// Variant counts, instead of the sidecars' istio_requests_total, the
+	// variant's requests whose call to Service the calling sidecar marked
+	// with Flag (its x-meshbench-response-flags header, as the load sees it).
+	Variant string `yaml:"variant"`
 }
 
 // SecurityExpect bounds the requests a service received with one
@@ -269,15 +281,22 @@ type SuccessRateExpect struct {
 }
 
 // LatencyExpect bounds latency statistics, keyed by p50, p90, p99, p999, max
-// or mean.
-type LatencyExpect map[string]Bound
+// or mean, of every request or of one variant's.
+type LatencyExpect struct {
+	// Variant restricts the check to one load variant's requests.
+	Variant string `yaml:"variant"`
+	// Stats bounds each named statistic.
+	Stats map[string]Bound `yaml:",inline"`
+}
 
 // LatencyStats are the keys a LatencyExpect may use.
 var LatencyStats = []string{"p50", "p90", "p99", "p999", "max", "mean"}
 
-// Bound is an upper bound on a latency statistic.
+// Bound bounds a latency statistic from above, below or both.
 type Bound struct {
-	// Max is the largest acceptable value; required, > 0.
+	// Min is the smallest acceptable value ("a 504 after about 2 s"); 0: none.
+	Min units.Duration `yaml:"min"`
+	// Max is the largest acceptable value; 0: none. One of the two is required.
 	Max units.Duration `yaml:"max"`
 }
 
@@ -323,6 +342,15 @@ func (es Errors) Error() string {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Lines formats each problem as "file:line: field: msg"; nil when there is none.
+func (es Errors) Lines() []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Error())
+	}
+	return out
 }
 
 // sort orders the problems by file and line, keeping the order of discovery

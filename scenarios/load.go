@@ -64,6 +64,7 @@ type loader struct {
 	name    string // in fsys
 	display string // as the user named it
 	errs    Errors
+	warns   Errors
 	ix      *nodeIndex // of the scenario document
 	// What the scenario's files have used of the limits (limits.go).
 	budget     *nodeBudget
@@ -75,6 +76,12 @@ type loader struct {
 
 func (l *loader) add(file string, line int, field, format string, args ...any) {
 	l.errs = append(l.errs, &Error{File: file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// warn records a problem that does not stop the scenario: it is said in
+// the run's output (Scenario.Warnings).
+func (l *loader) warn(file string, line int, field, format string, args ...any) {
+	l.warns = append(l.warns, &Error{File: file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
 // at reports a problem in the scenario file at the field path p.
@@ -112,6 +119,8 @@ func (l *loader) load() *Scenario {
 	}
 	s.Config = buildConfig(objs)
 	s.Config.Mesh = settings
+	l.warns.sort()
+	s.Warnings = l.warns
 	return s
 }
 
@@ -728,9 +737,18 @@ func checkFields(n *yaml.Node, t reflect.Type, p string, add func(line int, fiel
 			names = append(names, name)
 		}
 		sort.Strings(names)
+		inline := inlineMap(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			f, ok := fields[k.Value]
+			if !ok && inline != nil {
+				// An ",inline" map takes the other keys (LatencyExpect's
+				// statistics); a scalar there is more likely a misspelt field.
+				if et := inline.Elem(); et.Kind() != reflect.Struct || deref(n.Content[i+1]).Kind == yaml.MappingNode {
+					checkFields(n.Content[i+1], et, join(p, k.Value), add)
+					continue
+				}
+			}
 			if !ok {
 				add(k.Line, join(p, k.Value), fmt.Sprintf("unknown field %q%s; known fields: %s",
 					k.Value, suggest(k.Value, names), strings.Join(names, ", ")))
@@ -739,6 +757,18 @@ func checkFields(n *yaml.Node, t reflect.Type, p string, add func(line int, fiel
 			checkFields(n.Content[i+1], f, join(p, k.Value), add)
 		}
 	}
+}
+
+// inlineMap is the type of a struct's ",inline" map field, or nil.
+func inlineMap(t reflect.Type) reflect.Type {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		_, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.IsExported() && f.Type.Kind() == reflect.Map && strings.Contains(","+opts+",", ",inline,") {
+			return f.Type
+		}
+	}
+	return nil
 }
 
 // yamlFields maps the YAML names of a struct's fields to their types,

@@ -177,7 +177,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Len(t, s.Expect, 1)
 	assert.Equal(t, 49, s.Expect[0].Line)
 	require.NotNil(t, s.Expect[0].Latency)
-	assert.Equal(t, units.Duration(time.Second), (*s.Expect[0].Latency)["max"].Max)
+	assert.Equal(t, units.Duration(time.Second), s.Expect[0].Latency.Stats["max"].Max)
 
 	assert.Len(t, s.Config.Gateways, 1)
 	assert.Equal(t, "shop", s.Config.Gateways[0].Namespace)
@@ -269,7 +269,7 @@ func TestCatalog(t *testing.T) {
 	route := canary.Config.VirtualServices[0].Spec.Http[0].Route
 	assert.Equal(t, []int32{90, 10}, []int32{route[0].Weight, route[1].Weight})
 	assert.Equal(t, map[string]float64{"v1": 90, "v2": 10}, canary.Expect[0].Split.Weights)
-	assert.Equal(t, units.Duration(time.Second), (*canary.Expect[2].Latency)["p99"].Max)
+	assert.Equal(t, units.Duration(time.Second), canary.Expect[2].Latency.Stats["p99"].Max)
 	assert.Equal(t, "scenarios/catalog/istio/payment-canary-90-10.yaml:2",
 		canary.Config.Origin[meshconfig.Key("VirtualService", "default", "payment")])
 

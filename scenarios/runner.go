@@ -6,7 +6,7 @@ import (
 	"io"
 	"log/slog"
 	goruntime "runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
@@ -54,7 +54,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 	}
 	res := &reports.Result{
 		Schema: reports.SchemaVersion, Scenario: sc.Name, Description: sc.Description, File: sc.Path,
-		Started: time.Now().UTC(),
+		Warnings: sc.Warnings.Lines(), Started: time.Now().UTC(),
 		Environment: reports.Environment{
 			Runtime: opts.Runtime.Name(), DataPlane: opts.Runtime.DataPlane(),
 			GoVersion: goruntime.Version(), OS: goruntime.GOOS, Arch: goruntime.GOARCH, CPUs: goruntime.NumCPU(), Seed: seed,
@@ -286,16 +286,23 @@ func judge(res *reports.Result, samples []sample, sc *Scenario, mc *meshCounters
 				c.Name += " (" + e.SuccessRate.Variant + ")"
 			}
 		case e.Latency != nil:
-			maxMs := map[string]float64{}
-			keys := make([]string, 0, len(*e.Latency))
-			for k := range *e.Latency {
-				keys = append(keys, k)
+			ms := func(d units.Duration) float64 { return float64(d.D().Microseconds()) / 1000 }
+			minMs, maxMs := map[string]float64{}, map[string]float64{}
+			for k, b := range e.Latency.Stats {
+				if b.Min > 0 {
+					minMs[k] = ms(b.Min)
+				}
+				if b.Max > 0 {
+					maxMs[k] = ms(b.Max)
+				}
 			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				maxMs[k] = float64((*e.Latency)[k].Max.D().Microseconds()) / 1000
+			sel, lat := samples, res.Latency
+			if e.Latency.Variant != "" {
+				sel = ofVariant(samples, e.Latency.Variant)
+				lat = latencyOf(sel)
 			}
-			c = check.Latency(res.Latency, maxMs, len(samples))
+			c = check.LatencyWithin(lat, minMs, maxMs, len(sel))
+			c.Name += variantSuffix(e.Latency.Variant)
 		case e.Status != nil:
 			n, k := 0, 0
 			for _, s := range samples {
@@ -306,7 +313,7 @@ func judge(res *reports.Result, samples []sample, sc *Scenario, mc *meshCounters
 					}
 				}
 			}
-			name := fmt.Sprintf("status %d share", e.Status.Code)
+			name := fmt.Sprintf("status %d share", e.Status.Code) + variantSuffix(e.Status.Variant)
 			if e.Status.Share != nil {
 				c = check.Share(name, k, n, *e.Status.Share, orDefault(e.Status.Confidence))
 			} else {
@@ -324,13 +331,30 @@ func judge(res *reports.Result, samples []sample, sc *Scenario, mc *meshCounters
 			c = check.Bounds("overflows to "+e.Overflows.Service, "overflows", mc.overflows[e.Overflows.Service], e.Overflows.Min, e.Overflows.Max, len(samples), "requests refused (UO)")
 		case e.ResponseFlags != nil:
 			f := e.ResponseFlags
-			c = check.Bounds(fmt.Sprintf("flag %s to %s", f.Flag, f.Service), "responseFlags", mc.flags[f.Service][f.Flag], f.Min, f.Max, len(samples), "responses flagged "+f.Flag)
+			name := fmt.Sprintf("flag %s to %s", f.Flag, f.Service)
+			if f.Variant == "" {
+				c = check.Bounds(name, "responseFlags", mc.flags[f.Service][f.Flag], f.Min, f.Max, len(samples), "responses flagged "+f.Flag)
+				break
+			}
+			// The sidecars' counters do not know the variant: count the
+			// variant's requests whose call to the service was flagged.
+			sel, n := ofVariant(samples, f.Variant), 0
+			for _, s := range sel {
+				if slices.Contains(s.flags[f.Service], f.Flag) {
+					n++
+				}
+			}
+			c = check.Bounds(name+variantSuffix(f.Variant), "responseFlags", float64(n), f.Min, f.Max, len(sel), "requests whose call was flagged "+f.Flag)
 		case e.Attempts != nil:
 			most := 0
-			for _, s := range samples {
+			sel := samples
+			if e.Attempts.Variant != "" {
+				sel = ofVariant(samples, e.Attempts.Variant)
+			}
+			for _, s := range sel {
 				most = max(most, s.attempts[e.Attempts.Service])
 			}
-			c = check.Bounds("attempts at "+e.Attempts.Service, "attempts", float64(most), e.Attempts.Min, e.Attempts.Max, len(samples), "attempts at most (x-envoy-attempt-count)")
+			c = check.Bounds("attempts at "+e.Attempts.Service+variantSuffix(e.Attempts.Variant), "attempts", float64(most), e.Attempts.Min, e.Attempts.Max, len(sel), "attempts at most (x-envoy-attempt-count)")
 		case e.Security != nil:
 			sec := e.Security
 			c = check.Bounds(fmt.Sprintf("%s requests to %s", sec.Policy, sec.Service), "security", mc.security[sec.Service][sec.Policy], sec.Min, sec.Max, len(samples), "requests received with connection_security_policy="+sec.Policy)
@@ -342,6 +366,25 @@ func judge(res *reports.Result, samples []sample, sc *Scenario, mc *meshCounters
 		res.Checks = append(res.Checks, c)
 		res.Passed = res.Passed && c.Passed
 	}
+}
+
+// ofVariant is the samples of one load variant.
+func ofVariant(samples []sample, variant string) []sample {
+	var out []sample
+	for _, s := range samples {
+		if s.variant == variant {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// variantSuffix names a check's variant, " (jason)", or nothing.
+func variantSuffix(variant string) string {
+	if variant == "" {
+		return ""
+	}
+	return " (" + variant + ")"
 }
 
 func orDefault(c float64) float64 {

@@ -401,6 +401,8 @@ type validator struct {
 type subsetDef struct {
 	labels map[string]string
 	origin string // file:line of the subset
+	// empty is a subset whose labels select no pod of the service (IST0173).
+	empty bool
 }
 
 func newValidator(l *loader, s *Scenario) *validator {
@@ -527,14 +529,11 @@ func (v *validator) topology() bool {
 				}
 			}
 		}
-		for j, callee := range svc.Calls {
-			cp := item(p+".calls", j)
-			switch {
-			case callee == svc.Name:
-				l.at(cp, "service %s calls itself", svc.Name)
-			case !contains(v.names, callee):
-				l.at(cp, "%s calls %q, which matches no service in the topology (services: %s)", svc.Name, callee, v.serviceList())
-			}
+		v.calls(p+".calls", svc.Name, svc.Calls)
+		v.onCalleeError(p+".onCalleeError", svc.OnCalleeError)
+		for j, ver := range svc.Versions {
+			v.calls(item(p+".versions", j)+".calls", svc.Name+"/"+ver.Name, ver.Calls)
+			v.onCalleeError(item(p+".versions", j)+".onCalleeError", ver.OnCalleeError)
 		}
 	}
 	v.podCount()
@@ -542,6 +541,28 @@ func (v *validator) topology() bool {
 		l.at("topology.services", "the calls form a cycle: %s", strings.Join(cycle, " → "))
 	}
 	return len(v.l.errs) == before
+}
+
+// calls checks one calls list of the service svc (of a version of it,
+// caller "svc/version").
+func (v *validator) calls(p, caller string, calls []string) {
+	svc, _, _ := strings.Cut(caller, "/")
+	for j, callee := range calls {
+		cp := item(p, j)
+		switch {
+		case callee == svc:
+			v.l.at(cp, "service %s calls itself", caller)
+		case !contains(v.names, callee):
+			v.l.at(cp, "%s calls %q, which matches no service in the topology (services: %s)", caller, callee, v.serviceList())
+		}
+	}
+}
+
+// onCalleeError checks what a service (or version) does when a call fails.
+func (v *validator) onCalleeError(p, mode string) {
+	if mode != "" && mode != "fail" && mode != "degrade" {
+		v.l.at(p, "onCalleeError %q is not fail or degrade%s", mode, suggest(mode, []string{"fail", "degrade"}))
+	}
 }
 
 // podCount refuses a topology of more than MaxPods pods, at the replicas
@@ -576,7 +597,8 @@ func (v *validator) callCycle() []string {
 	visit = func(name string) []string {
 		state[name] = active
 		stack = append(stack, name)
-		for _, callee := range v.services[name].Calls {
+		// A version's own calls are edges too: any version's call may close a cycle.
+		for _, callee := range v.services[name].AllCalls() {
 			if callee == name || v.services[callee] == nil {
 				continue // reported on its own
 			}
@@ -736,14 +758,18 @@ func (v *validator) expectations() {
 			v.status(p+".status", e.Status)
 		case e.Retries != nil:
 			v.count(p+".retries", e.Retries.Service, e.Retries.Min, e.Retries.Max)
+			v.noVariant(p+".retries.variant", "retries", e.Retries.Variant)
 		case e.Ejections != nil:
 			v.count(p+".ejections", e.Ejections.Service, e.Ejections.Min, e.Ejections.Max)
+			v.noVariant(p+".ejections.variant", "ejections", e.Ejections.Variant)
 		case e.Overflows != nil:
 			v.count(p+".overflows", e.Overflows.Service, e.Overflows.Min, e.Overflows.Max)
+			v.noVariant(p+".overflows.variant", "overflows", e.Overflows.Variant)
 		case e.LatencyShift != nil:
 			v.latencyShift(p+".latencyShift", e.LatencyShift)
 		case e.Attempts != nil:
 			v.count(p+".attempts", e.Attempts.Service, e.Attempts.Min, e.Attempts.Max)
+			v.variant(p+".attempts.variant", e.Attempts.Variant)
 		case e.Security != nil:
 			sp := p + ".security"
 			v.count(sp, e.Security.Service, e.Security.Min, e.Security.Max)
@@ -752,31 +778,39 @@ func (v *validator) expectations() {
 			}
 		case e.Rotations != nil:
 			v.bounds(p+".rotations", e.Rotations.Min, e.Rotations.Max, math.Inf(1))
+			v.noVariant(p+".rotations.variant", "rotations", e.Rotations.Variant)
 		case e.ResponseFlags != nil:
 			fp := p + ".responseFlags"
 			v.count(fp, e.ResponseFlags.Service, e.ResponseFlags.Min, e.ResponseFlags.Max)
 			if !contains(ResponseFlagNames, e.ResponseFlags.Flag) {
 				l.at(fp+".flag", "unknown response flag %q%s; want one of %s", e.ResponseFlags.Flag, suggest(e.ResponseFlags.Flag, ResponseFlagNames), strings.Join(ResponseFlagNames, ", "))
 			}
+			v.variant(fp+".variant", e.ResponseFlags.Variant)
 		case e.Latency != nil:
 			lp := p + ".latency"
-			if len(*e.Latency) == 0 {
+			stats := e.Latency.Stats
+			if len(stats) == 0 {
 				l.at(lp, "latency needs at least one of %s", strings.Join(LatencyStats, ", "))
 			}
-			keys := make([]string, 0, len(*e.Latency))
-			for k := range *e.Latency {
+			keys := make([]string, 0, len(stats))
+			for k := range stats {
 				keys = append(keys, k)
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				if !contains(LatencyStats, k) {
-					l.at(join(lp, k), "unknown latency statistic %q%s; want one of %s", k, suggest(k, LatencyStats), strings.Join(LatencyStats, ", "))
-					continue
-				}
-				if (*e.Latency)[k].Max <= 0 {
-					l.at(join(lp, k), "%s needs max, like {max: 250ms}", k)
+				b := stats[k]
+				switch {
+				case !contains(LatencyStats, k):
+					l.at(join(lp, k), "unknown latency statistic %q%s; want one of %s (or variant)", k, suggest(k, append(LatencyStats, "variant")), strings.Join(LatencyStats, ", "))
+				case b.Max < 0 || b.Min < 0:
+					l.at(join(lp, k), "%s bounds must not be negative", k)
+				case b.Max == 0 && b.Min == 0:
+					l.at(join(lp, k), "%s needs max, min or both, like {max: 250ms} or {min: 1900ms, max: 2500ms}", k)
+				case b.Max > 0 && b.Min > b.Max:
+					l.at(join(lp, k), "%s: min %s is above max %s", k, b.Min, b.Max)
 				}
 			}
+			v.variant(lp+".variant", e.Latency.Variant)
 		}
 	}
 }
@@ -877,6 +911,14 @@ func (v *validator) status(p string, e *StatusExpect) {
 func (v *validator) confidence(p string, c float64) {
 	if !(c > 0 && c < 1) {
 		v.l.at(p, "confidence %g is not in (0,1); default %g", c, DefaultConfidence)
+	}
+}
+
+// noVariant refuses a variant on a check that reads the sidecars'
+// counters: they count every request, whatever variant sent it.
+func (v *validator) noVariant(p, kind, name string) {
+	if name != "" {
+		v.l.at(p, "%s counts the sidecars' counters, which do not know the load's variants; a variant applies to split, successRate, latency, status, attempts and responseFlags", kind)
 	}
 }
 
@@ -1023,6 +1065,12 @@ func (v *validator) objErr(o *meshObject, p, format string, args ...any) {
 	v.l.add(o.file, o.ix.line(p), o.field(p), format, args...)
 }
 
+// objWarn records a warning about the object o at its field p: accepted, but
+// said in the run's output.
+func (v *validator) objWarn(o *meshObject, p, format string, args ...any) {
+	v.l.warn(o.file, o.ix.line(p), o.field(p), format, args...)
+}
+
 // destinationRule checks a DestinationRule and records its subsets.
 func (v *validator) destinationRule(o *meshObject) {
 	spec := &o.dr.Spec
@@ -1079,10 +1127,19 @@ func (v *validator) destinationRule(o *meshObject) {
 			continue
 		}
 		for _, svc := range svcs {
-			if !selectsPod(svc, sub.Labels) {
-				v.objErr(o, p+".labels", "subset %s selects no pod: no version of %s has labels %s (versions: %s)",
+			// Istio accepts a subset that selects no pod: the webhook has no
+			// such check, istiod serves the subset's cluster with no
+			// endpoints, and only istioctl analyze reports it, as IST0173
+			// DestinationRuleSubsetNotSelectPods (pkg/config/analysis/msg/messages.yaml;
+			// analyzers/destinationrule/subset.go). Istio's own samples
+			// define subsets for versions not yet deployed
+			// (samples/bookinfo/networking/destination-rule-all.yaml), so it
+			// is a warning here; a route that sends such a subset traffic is
+			// refused (routeDestinations).
+			empty := !selectsPod(svc, sub.Labels)
+			if empty {
+				v.objWarn(o, p+".labels", "IST0173: The Subset %s defined in the DestinationRule does not select any pods. Which may lead to 503 UH (NoHealthyUpstream). (no version of %s has labels %s; versions: %s)",
 					sub.Name, svc.Name, formatLabels(sub.Labels), strings.Join(versionNames(svc), ", "))
-				continue
 			}
 			if v.subsets[svc.Name] == nil {
 				v.subsets[svc.Name] = map[string]subsetDef{}
@@ -1094,7 +1151,7 @@ func (v *validator) destinationRule(o *meshObject) {
 				v.objErr(o, p+".name", "subset %s of %s is already defined at %s", sub.Name, svc.Name, prev.origin)
 				continue
 			}
-			v.subsets[svc.Name][sub.Name] = subsetDef{labels: sub.Labels, origin: origin}
+			v.subsets[svc.Name][sub.Name] = subsetDef{labels: sub.Labels, origin: origin, empty: empty}
 		}
 	}
 }
@@ -1256,6 +1313,20 @@ func (v *validator) routeDestinations(o *meshObject, p string, dests []routeDest
 		if d.weight < 0 {
 			v.objErr(o, dp+".weight", "weight %d < 0", d.weight)
 		}
+		// One destination takes every request whatever its weight
+		// (pilot/pkg/networking/core/route/route.go builds a single
+		// cluster, not weighted_clusters); of several, those with weight > 0
+		// take a share.
+		if d.dest != nil && (len(dests) == 1 || d.weight > 0) {
+			if sub, ok := v.emptySubset(o, d.dest); ok {
+				share := "every request"
+				if len(dests) > 1 {
+					share = fmt.Sprintf("weight %d", d.weight)
+				}
+				v.objErr(o, dp+".destination.subset", "the route sends %s to subset %s of %s, which selects no pod (defined at %s): Envoy would answer those requests 503 UH; deploy the version, or give the destination weight 0",
+					share, d.dest.Subset, d.dest.Host, sub.origin)
+			}
+		}
 	}
 	if len(dests) < 2 {
 		return
@@ -1280,6 +1351,19 @@ func (v *validator) routeDestinations(o *meshObject, p string, dests []routeDest
 	if sum != 100 {
 		v.objErr(o, p, "the destination weights sum to %d, want 100 (%s)", sum, strings.Join(parts, ", "))
 	}
+}
+
+// emptySubset is the subset d names when it selects no pod.
+func (v *validator) emptySubset(o *meshObject, d *networking.Destination) (subsetDef, bool) {
+	if d.Subset == "" {
+		return subsetDef{}, false
+	}
+	svc, _ := v.resolveHost(d.Host, o.namespace)
+	if svc == nil {
+		return subsetDef{}, false
+	}
+	sub, ok := v.subsets[svc.Name][d.Subset]
+	return sub, ok && sub.empty
 }
 
 func destName(d *networking.Destination) string {

@@ -41,8 +41,9 @@ func TestValidateIstioErrors(t *testing.T) {
 			{Line: 16, Field: "mesh[1].metadata.name", Msg: "DestinationRule default/payment is defined twice (first at testdata/bad/duplicate-names.yaml:4)"},
 		}},
 		{"subset-no-pod.yaml", []wantError{
-			{Line: 14, Field: "mesh[0].spec.subsets[1].labels", Msg: "subset v3 selects no pod: no version of payment has labels version=v3"},
-			{Line: 16, Field: "mesh[0].spec.subsets[2]", Msg: "subset all has no labels"},
+			{Line: 18, Field: "mesh[0].spec.subsets[2]", Msg: "subset all has no labels"},
+			{Line: 27, Field: "mesh[1].spec.http[0].route[0].destination.subset", Msg: "the route sends every request to subset v3 of payment, which selects no pod (defined at testdata/bad/subset-no-pod.yaml:15)"},
+			{Line: 30, Field: "mesh[1].spec.http[1].route[1].destination.subset", Msg: "the route sends weight 10 to subset v3 of payment, which selects no pod"},
 		}},
 		{"partial-host.yaml", []wantError{
 			{Line: 11, Field: "mesh[0].spec.hosts[0]", Msg: `host "payment.default" matches no service: Istio completes only names without a dot`},
@@ -85,6 +86,14 @@ func TestValidateScenarioErrors(t *testing.T) {
 			{Line: 7, Field: "topology.services[0].calls[1]", Msg: `order calls "shipping", which matches no service`},
 			{Line: 13, Field: "topology.services[1].versions[0].labels.app", Msg: "label app is set by meshbench"},
 			{Line: 14, Field: "topology.services[1].versions[1].name", Msg: "version v1 of payment is declared twice"},
+		}},
+		{"topology-on-callee-error.yaml", []wantError{
+			{Line: 7, Field: "topology.services[0].onCalleeError", Msg: `onCalleeError "ignore" is not fail or degrade`},
+			{Line: 10, Field: "topology.services[0].versions[1].onCalleeError", Msg: `onCalleeError "degraded" is not fail or degrade (did you mean "degrade"?)`},
+		}},
+		{"topology-version-calls.yaml", []wantError{
+			{Line: 5, Field: "topology.services", Msg: "the calls form a cycle: order → payment → order"},
+			{Line: 13, Field: "topology.services[1].versions[2].calls[0]", Msg: `payment/v3 calls "ledger", which matches no service`},
 		}},
 	})
 }

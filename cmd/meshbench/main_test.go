@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -119,4 +120,19 @@ func TestPanicExitsOneWithAMessage(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut.String(), "meshbench: internal error: integer divide by zero")
 	assert.Equal(t, 0, exitCode(recovering(func() error { return nil }), &errOut))
+}
+
+// Istio's Bookinfo DestinationRules define subsets for versions the
+// scenario does not deploy: accepted, with an IST0173 warning per subset
+// naming its file and line; istiod would serve those subsets' clusters
+// empty, and so does the control plane.
+func TestValidateWarnsOfSubsetsThatSelectNoPod(t *testing.T) {
+	code, out, stderr := runCLI(t, "validate", "bookinfo-reviews-80-20")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "bookinfo-reviews-80-20.yaml: ok")
+	assert.Contains(t, out, "  warning: scenarios/catalog/istio/bookinfo/destination-rule-all.yaml:28: spec.subsets[2].labels: IST0173: The Subset v3 defined in the DestinationRule does not select any pods.")
+	assert.Equal(t, 5, strings.Count(out, "warning: "), out)
+	code, out, stderr = runCLI(t, "xds", "-proxy", "productpage-v1-0", "-type", "clusters", "bookinfo-reviews-80-20")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, `"outbound|80|v3|reviews.default.svc.cluster.local"`)
 }

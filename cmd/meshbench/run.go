@@ -116,6 +116,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	failed := 0
 	for _, sc := range scs {
 		fmt.Fprintf(stdout, "▶ %s — %s\n", sc.Name, sc.Description)
+		printWarnings(stdout, sc)
 		res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: rt, Log: log, Progress: progress})
 		if ctx.Err() != nil {
 			return &exitError{code: 1, err: errors.New("interrupted: mesh torn down")}
@@ -152,6 +153,14 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// printWarnings writes what the scenario's files may say but likely did
+// not mean, one "warning: file:line: field: message" a line.
+func printWarnings(w io.Writer, sc *scenarios.Scenario) {
+	for _, line := range sc.Warnings.Lines() {
+		fmt.Fprintf(w, "  warning: %s\n", line)
+	}
 }
 
 // printResult writes the short human summary of one scenario.
@@ -195,6 +204,7 @@ func cmdValidate(args []string, stdout io.Writer) error {
 	}
 	for _, sc := range scs {
 		fmt.Fprintf(stdout, "%s: ok (%s)\n", sc.Path, sc.Name)
+		printWarnings(stdout, sc)
 	}
 	return nil
 }

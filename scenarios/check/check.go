@@ -15,6 +15,7 @@ package check
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -252,6 +253,13 @@ func SuccessRate(successes, n int, min, confidence float64) reports.Check {
 // LatencyKeys; an unknown key fails the check, as does n == 0 when any
 // maximum is set (there is nothing to judge). No maxima at all pass.
 func Latency(observed reports.Latency, maxMs map[string]float64, n int) reports.Check {
+	return LatencyWithin(observed, nil, maxMs, n)
+}
+
+// LatencyWithin is Latency with lower bounds too: each figure with a
+// minimum in minMs must be at least it ("a 504 after about 2 s"), each with
+// a maximum in maxMs at most it. A key may have either or both.
+func LatencyWithin(observed reports.Latency, minMs, maxMs map[string]float64, n int) reports.Check {
 	c := reports.Check{
 		Name: "latency",
 		Kind: KindLatency,
@@ -263,9 +271,11 @@ func Latency(observed reports.Latency, maxMs map[string]float64, n int) reports.
 		"p999": observed.P999, "max": observed.Max, "mean": observed.Mean,
 	}
 	var unknown []string
-	for k := range maxMs {
-		if _, ok := values[k]; !ok {
-			unknown = append(unknown, strconv.Quote(k))
+	for _, m := range []map[string]float64{minMs, maxMs} {
+		for k := range m {
+			if _, ok := values[k]; !ok && !slices.Contains(unknown, strconv.Quote(k)) {
+				unknown = append(unknown, strconv.Quote(k))
+			}
 		}
 	}
 	if len(unknown) > 0 {
@@ -273,7 +283,7 @@ func Latency(observed reports.Latency, maxMs map[string]float64, n int) reports.
 		return fail(c, fmt.Sprintf("unknown latency key %s, want one of %s",
 			strings.Join(unknown, ", "), strings.Join(LatencyKeys, ", ")))
 	}
-	if len(maxMs) == 0 {
+	if len(maxMs) == 0 && len(minMs) == 0 {
 		c.Passed = true
 		c.Summary = "no latency limits set"
 		return c
@@ -287,22 +297,35 @@ func Latency(observed reports.Latency, maxMs map[string]float64, n int) reports.
 	c.Passed = true
 	var parts []string
 	for _, k := range LatencyKeys {
-		limit, ok := maxMs[k]
-		if !ok {
+		lo, hasLo := minMs[k]
+		limit, hasHi := maxMs[k]
+		if !hasLo && !hasHi {
 			continue
 		}
 		v := values[k]
 		if isFinite(v) {
 			c.Observed[k] = v
 		}
-		if isFinite(limit) {
+		if hasHi && isFinite(limit) {
 			c.Expected[k] = limit
+		} else if hasLo && isFinite(lo) {
+			c.Expected[k] = lo
 		}
-		good := v <= limit // false for NaN on either side
+		// Comparisons are false for NaN on either side.
+		goodLo, goodHi := !hasLo || v >= lo, !hasHi || v <= limit
+		good := goodLo && goodHi
 		if !good {
 			c.Passed = false
 		}
-		part := fmt.Sprintf("%s %.2fms %s %s", k, v, lcmp(good), fmtNum(limit, 3))
+		var part string
+		switch {
+		case hasLo && hasHi:
+			part = fmt.Sprintf("%s %.2fms in [%s, %s]", k, v, fmtNum(lo, 3), fmtNum(limit, 3))
+		case hasLo:
+			part = fmt.Sprintf("%s %.2fms %s %s", k, v, gcmp(good), fmtNum(lo, 3))
+		default:
+			part = fmt.Sprintf("%s %.2fms %s %s", k, v, lcmp(good), fmtNum(limit, 3))
+		}
 		if !good {
 			part += " FAIL"
 		}
@@ -372,6 +395,14 @@ func pcmp(passed bool) string {
 }
 
 // lcmp is the comparison of a measured value with its maximum for a verdict.
+// gcmp is the comparison a lower bound passed (>=) or failed (<) with.
+func gcmp(passed bool) string {
+	if passed {
+		return ">="
+	}
+	return "<"
+}
+
 func lcmp(passed bool) string {
 	if passed {
 		return "<="

@@ -313,6 +313,30 @@ func TestLatency(t *testing.T) {
 	assert.NoError(t, err)
 }
 
+// Lower bounds: "a 504 after about 2 s" is a latency at least 1.9 s.
+func TestLatencyWithin(t *testing.T) {
+	obs := reports.Latency{P50: 2010, P90: 2030, P99: 2080, P999: 2100, Max: 2150, Mean: 2015}
+	c := LatencyWithin(obs, map[string]float64{"p50": 1900}, map[string]float64{"p50": 2500, "max": 3000}, 60)
+	assert.True(t, c.Passed, c.Summary)
+	assert.Equal(t, "p50 2010.00ms in [1900, 2500], max 2150.00ms <= 3000; N=60", c.Summary)
+	assert.Equal(t, map[string]float64{"p50": 2010, "max": 2150}, c.Observed)
+
+	// Below the minimum fails: the timeout fired early, or never applied.
+	c = LatencyWithin(reports.Latency{P50: 3, P99: 8}, map[string]float64{"p50": 1900}, nil, 60)
+	assert.False(t, c.Passed, c.Summary)
+	assert.Equal(t, "p50 3.00ms < 1900 FAIL; N=60", c.Summary)
+	assert.Equal(t, map[string]float64{"p50": 1900}, c.Expected)
+	// Equal to the minimum passes; above the maximum of a range fails.
+	assert.True(t, LatencyWithin(obs, map[string]float64{"p50": 2010}, nil, 60).Passed)
+	c = LatencyWithin(obs, map[string]float64{"p99": 1000}, map[string]float64{"p99": 2000}, 60)
+	assert.False(t, c.Passed)
+	assert.Equal(t, "p99 2080.00ms in [1000, 2000] FAIL; N=60", c.Summary)
+	// An unknown key among the minima fails; NaN never passes a minimum.
+	assert.False(t, LatencyWithin(obs, map[string]float64{"p95": 1}, nil, 60).Passed)
+	assert.False(t, LatencyWithin(reports.Latency{P50: math.NaN()}, map[string]float64{"p50": 1}, nil, 60).Passed)
+	assert.False(t, LatencyWithin(obs, map[string]float64{"p50": 1}, nil, 0).Passed, "no requests")
+}
+
 func TestShareTwoSidedBinomial(t *testing.T) {
 	// 100 of 1000 at an expected 10%: p is large.
 	c := Share("status 503", 100, 1000, 0.10, 0.999)

@@ -368,7 +368,7 @@ func (c *ControlPlane) AppConfig(p *registry.Pod, proxy string) fakesvc.Config {
 		}
 	}
 	var calls []fakesvc.Call
-	for _, name := range svc.Calls {
+	for _, name := range svc.CallsOf(p.Version) {
 		if t, ok := c.reg.Service(name); ok {
 			calls = append(calls, fakesvc.Call{Service: t.Name, Port: t.Port, Path: t.Path})
 		}
@@ -377,7 +377,7 @@ func (c *ControlPlane) AppConfig(p *registry.Pod, proxy string) fakesvc.Config {
 	return fakesvc.Config{
 		Service: p.Service, Version: p.Version, Pod: p.Name, Namespace: p.Namespace,
 		Latency: ver.Latency, ErrorRate: ver.ErrorRate, ErrorStatus: ver.ErrorStatus,
-		Calls: calls, Proxy: proxy, Seed: seed,
+		Calls: calls, Proxy: proxy, Seed: seed, OnCalleeError: svc.OnCalleeErrorOf(p.Version),
 	}
 }
 

@@ -92,8 +92,11 @@ func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Versi
 	if v.ErrorStatus != 0 {
 		args = append(args, "-error-status", strconv.Itoa(v.ErrorStatus))
 	}
+	if mode := s.OnCalleeErrorOf(v.Name); mode != "" {
+		args = append(args, "-on-callee-error", mode)
+	}
 	var calls string
-	for _, c := range s.Calls {
+	for _, c := range s.CallsOf(v.Name) {
 		if t, ok := reg.Service(c); ok {
 			if calls != "" {
 				calls += ","

@@ -38,9 +38,15 @@ func order(t *testing.T, c *http.Client, m runtime.Mesh, hdr map[string]string) 
 
 func startMesh(t *testing.T, cfg meshconfig.Config) runtime.Mesh {
 	t.Helper()
+	return startTopology(t, registry.DefaultTopology(), cfg)
+}
+
+// startTopology starts a mesh of topo and stops it when the test ends.
+func startTopology(t *testing.T, topo registry.Topology, cfg meshconfig.Config) runtime.Mesh {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	m, err := Runtime{}.Start(ctx, runtime.Spec{Topology: registry.DefaultTopology(), Config: cfg, Seed: 1})
+	m, err := Runtime{}.Start(ctx, runtime.Spec{Topology: topo, Config: cfg, Seed: 1})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, m.Stop(context.Background())) })
 	return m
@@ -62,4 +68,68 @@ func TestDefaultMeshServesOrderThroughPayment(t *testing.T) {
 	}
 	// Without a DestinationRule every payment pod serves: Istio's default LEAST_REQUEST over all three.
 	require.Len(t, pods, 3, "%v", pods)
+}
+
+// A version's own calls replace its service's: reviews v1 calls nothing,
+// v2 calls ratings, as in Istio's Bookinfo sample.
+func TestVersionCallsOverrideServiceCalls(t *testing.T) {
+	topo := registry.Topology{Services: []registry.Service{
+		{Name: "order", Path: "/orders", Versions: []registry.Version{{Name: "v1"}}, Calls: []string{"reviews"}},
+		{Name: "reviews", Calls: []string{"ratings"}, Versions: []registry.Version{{Name: "v1", Calls: []string{}}, {Name: "v2"}}},
+		{Name: "ratings", Versions: []registry.Version{{Name: "v1"}}},
+	}}
+	m := startTopology(t, topo, meshconfig.Config{})
+	reviews := func(r fakesvc.Reply) fakesvc.Reply {
+		require.Len(t, r.Calls, 1)
+		require.Equal(t, "reviews", r.Calls[0].Service)
+		return r.Calls[0]
+	}
+	bothVersions(t, m, func(r fakesvc.Reply) string { return reviews(r).Version }, func(code int, r fakesvc.Reply) {
+		require.Equal(t, 200, code, "%+v", r)
+		switch rev := reviews(r); rev.Version {
+		case "v1":
+			require.Empty(t, rev.Calls, "reviews v1 calls nothing")
+		case "v2":
+			require.Len(t, rev.Calls, 1, "reviews v2 calls ratings")
+			require.Equal(t, "ratings", rev.Calls[0].Service)
+		}
+	})
+}
+
+// bothVersions sends requests to order until version, read from the
+// replies, has been v1 and v2 (40 at most), and hands each reply to check.
+func bothVersions(t *testing.T, m runtime.Mesh, version func(fakesvc.Reply) string, check func(code int, r fakesvc.Reply)) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	seen := map[string]int{}
+	for i := 0; i < 40 && (seen["v1"] == 0 || seen["v2"] == 0); i++ {
+		code, r := order(t, c, m, nil)
+		seen[version(r)]++
+		check(code, r)
+	}
+	require.Positive(t, seen["v1"], "%v", seen)
+	require.Positive(t, seen["v2"], "%v", seen)
+}
+
+// onCalleeError: degrade on a version makes its pods answer 200 with a
+// partial body when a callee fails; the other version passes the failure up.
+func TestOnCalleeErrorDegradePerVersion(t *testing.T) {
+	topo := registry.Topology{Services: []registry.Service{
+		{Name: "order", Path: "/orders", Calls: []string{"payment"}, Versions: []registry.Version{{Name: "v1", OnCalleeError: "degrade"}, {Name: "v2"}}},
+		{Name: "payment", Versions: []registry.Version{{Name: "v1", ErrorRate: 1, ErrorStatus: 500}}},
+	}}
+	m := startTopology(t, topo, meshconfig.Config{})
+	bothVersions(t, m, func(r fakesvc.Reply) string { return r.Version }, func(code int, r fakesvc.Reply) {
+		require.Len(t, r.Calls, 1)
+		require.Equal(t, 500, r.Calls[0].Code)
+		switch r.Version {
+		case "v1":
+			require.Equal(t, 200, code, "%+v", r)
+			require.True(t, r.Degraded)
+		case "v2":
+			require.Equal(t, 500, code, "%+v", r)
+			require.False(t, r.Degraded)
+		}
+	})
 }

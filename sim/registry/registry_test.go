@@ -175,3 +175,24 @@ func TestSelectsMissingLabelIsNotEmptyValue(t *testing.T) {
 	labels := map[string]string{"app": "payment", "version": "v1"}
 	assert.False(t, Selects(map[string]string{"track": ""}, labels), "a missing label does not equal an empty value")
 }
+
+func TestCallsOfVersion(t *testing.T) {
+	// Bookinfo's reviews: v1 calls nothing, v2 and v3 call ratings.
+	reviews := Service{Name: "reviews", Calls: []string{"ratings"}, Versions: []Version{
+		{Name: "v1", Calls: []string{}}, {Name: "v2"}, {Name: "v3", Calls: []string{"ratings", "details"}},
+	}}
+	assert.Empty(t, reviews.CallsOf("v1"))
+	assert.Equal(t, []string{"ratings"}, reviews.CallsOf("v2"), "no calls key keeps the service's")
+	assert.Equal(t, []string{"ratings", "details"}, reviews.CallsOf("v3"))
+	assert.Equal(t, []string{"ratings", "details"}, reviews.AllCalls())
+	// A service whose every version overrides its calls calls only theirs.
+	only := Service{Name: "x", Calls: []string{"a"}, Versions: []Version{{Name: "v1", Calls: []string{"b"}}}}
+	assert.Equal(t, []string{"b"}, only.AllCalls())
+}
+
+func TestOnCalleeErrorOfVersion(t *testing.T) {
+	s := Service{Name: "productpage", OnCalleeError: "degrade", Versions: []Version{{Name: "v1"}, {Name: "v2", OnCalleeError: "fail"}}}
+	assert.Equal(t, "degrade", s.OnCalleeErrorOf("v1"))
+	assert.Equal(t, "fail", s.OnCalleeErrorOf("v2"))
+	assert.Equal(t, "", Service{}.OnCalleeErrorOf("v1"), "unset: fakesvc's default, fail")
+}

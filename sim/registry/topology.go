@@ -5,6 +5,8 @@
 package registry
 
 import (
+	"slices"
+
 	"github.com/meshbench/meshbench/internal/units"
 )
 
@@ -27,6 +29,10 @@ type Service struct {
 	Calls []string `yaml:"calls,omitempty" json:"calls,omitempty"`
 	// Path the callers of this service use (default "/" + the first word of the name, e.g. /pay).
 	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// OnCalleeError is what the app answers when a call fails: "fail" (the
+	// default: the failure is passed up) or "degrade" (200 with a partial
+	// body, as a front end that catches the error). A version may override it.
+	OnCalleeError string `yaml:"onCalleeError,omitempty" json:"onCalleeError,omitempty"`
 }
 
 // Version is one Deployment of a service: pods labelled version=<name>.
@@ -46,6 +52,55 @@ type Version struct {
 	// Cert gives the pods a bad certificate: "foreign" (from another trust
 	// domain's CA) or "expired".
 	Cert string `yaml:"cert,omitempty" json:"cert,omitempty"`
+	// Calls, when set, replaces the service's Calls for this version's
+	// pods: canaries differ exactly there (v1 calls nothing, v2 calls
+	// ratings). `calls: []` is a version that calls nothing; no calls key
+	// keeps the service's. JSON keeps the difference (null vs []).
+	Calls []string `yaml:"calls,omitempty" json:"calls"`
+	// OnCalleeError, when set, replaces the service's for this version.
+	OnCalleeError string `yaml:"onCalleeError,omitempty" json:"onCalleeError,omitempty"`
+}
+
+// OnCalleeErrorOf is what the pods of the named version do when a call
+// fails: the version's OnCalleeError, else the service's, else "" (fail).
+func (s Service) OnCalleeErrorOf(version string) string {
+	for _, v := range s.Versions {
+		if v.Name == version && v.OnCalleeError != "" {
+			return v.OnCalleeError
+		}
+	}
+	return s.OnCalleeError
+}
+
+// CallsOf is what the pods of the named version call: the version's own
+// Calls when it sets them, else the service's.
+func (s Service) CallsOf(version string) []string {
+	for _, v := range s.Versions {
+		if v.Name == version && v.Calls != nil {
+			return v.Calls
+		}
+	}
+	return s.Calls
+}
+
+// AllCalls is every service some version of s calls (CallsOf each
+// version), each once, in the order first seen.
+func (s Service) AllCalls() []string {
+	var out []string
+	add := func(names []string) {
+		for _, n := range names {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	for _, v := range s.Versions {
+		add(s.CallsOf(v.Name))
+	}
+	if len(s.Versions) == 0 {
+		add(s.Calls)
+	}
+	return out
 }
 
 // HasSidecar reports whether the version's pods run a sidecar (the default).
