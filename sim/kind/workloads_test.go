@@ -17,7 +17,7 @@ func argsOf(t *testing.T, reg *registry.Registry, service, version string) []any
 	require.True(t, ok)
 	for _, v := range s.Versions {
 		if v.Name == version {
-			d := deployment(reg, s, v, "app:x", 1)
+			d := deployment(reg, s, v, "app:x", "Never", 1)
 			spec := d.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
 			return spec["containers"].([]any)[0].(map[string]any)["args"].([]any)
 		}
