@@ -27,6 +27,13 @@ type Service struct {
 	Calls []string `yaml:"calls,omitempty" json:"calls,omitempty"`
 	// Path the callers of this service use (default "/" + the first word of the name, e.g. /pay).
 	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// Protocol is the name of the service port (default "http"): Istio
+	// reads the port's protocol from its prefix, <protocol>[-<suffix>]
+	// (http, http2, grpc, grpc-web...), as for a Kubernetes Service port.
+	Protocol string `yaml:"protocol,omitempty" json:"protocol,omitempty"`
+	// AppProtocol is the Service port's appProtocol, which wins over the
+	// port name (pkg/config/kube/conversion.go ConvertProtocol).
+	AppProtocol string `yaml:"appProtocol,omitempty" json:"appProtocol,omitempty"`
 }
 
 // Version is one Deployment of a service: pods labelled version=<name>.
@@ -40,6 +47,9 @@ type Version struct {
 	// ErrorRate in [0,1] of requests the app answers with ErrorStatus (default 503).
 	ErrorRate   float64 `yaml:"errorRate,omitempty" json:"errorRate,omitempty"`
 	ErrorStatus int     `yaml:"errorStatus,omitempty" json:"errorStatus,omitempty"`
+	// GRPCErrorCode is the gRPC status of the errors of a gRPC service
+	// (default 14, UNAVAILABLE).
+	GRPCErrorCode int `yaml:"grpcErrorCode,omitempty" json:"grpcErrorCode,omitempty"`
 	// Sidecar false puts the pods out of the mesh (a legacy workload): no
 	// proxy, plain HTTP in and out, no certificate.
 	Sidecar *bool `yaml:"sidecar,omitempty" json:"sidecar,omitempty"`
