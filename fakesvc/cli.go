@@ -153,13 +153,25 @@ func Serve(ctx context.Context, f Flags) error {
 		return err
 	}
 	defer svc.Close()
-	servers := []*http.Server{{Addr: f.Listen, Handler: svc, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}}
+	servers := []*http.Server{{Addr: f.Listen, Handler: svc, Protocols: Protocols(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}}
 	if f.Admin != "" {
 		servers = append(servers, &http.Server{Addr: f.Admin, Handler: svc.adminHandler(), ReadHeaderTimeout: 10 * time.Second})
 	}
 	errc := make(chan error, len(servers))
-	for _, srv := range servers {
-		go func() { errc <- srv.ListenAndServe() }()
+	for i, srv := range servers {
+		go func() {
+			if i > 0 {
+				errc <- srv.ListenAndServe()
+				return
+			}
+			// The app's port: gRPC calls go to the gRPC server (Listener).
+			l, err := net.Listen("tcp", srv.Addr)
+			if err != nil {
+				errc <- err
+				return
+			}
+			errc <- srv.Serve(svc.Listener(l))
+		}()
 	}
 	log.Printf("fakesvc %s/%s pod %s listening on %s", f.Config.Service, f.Config.Version, f.Config.Pod, f.Listen)
 	select {

@@ -284,7 +284,7 @@ func (m *Mesh) appArgs(p *registry.Pod) []string {
 	}
 	var calls, eps []string
 	for _, c := range cfg.Calls {
-		calls = append(calls, c.Service+":"+strconv.Itoa(c.Port)+c.Path)
+		calls = append(calls, c.String())
 		if !p.Sidecar {
 			// No sidecar: the app calls the service's pods itself, as a
 			// ClusterIP would pick them.
