@@ -485,14 +485,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	st := s.settings.Load()
 	delay, fail := s.draw(st)
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return // the caller is gone; nobody reads an answer
-		}
+	if !pause(ctx, delay) {
+		return // the caller is gone; nobody reads an answer
 	}
 
 	reply := Reply{
@@ -683,4 +677,19 @@ func unquote(s string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// pause sleeps d unless ctx ends first; it reports whether it slept all of d.
+func pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

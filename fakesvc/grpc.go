@@ -106,14 +106,8 @@ func isGRPC(r *http.Request) bool {
 func (e grpcEcho) begin(ctx context.Context) (*Reply, error) {
 	st := e.s.settings.Load()
 	delay, fail := e.s.draw(st)
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, status.FromContextError(ctx.Err()).Err()
-		}
+	if !pause(ctx, delay) {
+		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	first := func(k string) string {
@@ -171,14 +165,8 @@ func (e grpcEcho) stream(in *wrapperspb.BytesValue, st grpc.ServerStream) error 
 		return err
 	}
 	for i := range n {
-		if i > 0 && gap > 0 {
-			t := time.NewTimer(gap)
-			select {
-			case <-t.C:
-			case <-st.Context().Done():
-				t.Stop()
-				return status.FromContextError(st.Context().Err()).Err()
-			}
+		if i > 0 && !pause(st.Context(), gap) {
+			return status.FromContextError(st.Context().Err()).Err()
 		}
 		m, err := replyMsg(r)
 		if err != nil {
