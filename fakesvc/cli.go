@@ -72,6 +72,7 @@ func ParseFlags(name string, args []string, out io.Writer) (Flags, error) {
 	fs.StringVar(&dist, "latency-dist", "fixed", "service time distribution: fixed, normal, exponential or uniform")
 	fs.Float64Var(&cfg.ErrorRate, "error-rate", 0, "share of requests answered with -error-status, in [0,1]")
 	fs.IntVar(&errorStatus, "error-status", DefaultErrorStatus, "status of injected errors")
+	fs.IntVar(&cfg.GRPCCode, "grpc-error-code", int(DefaultGRPCCode), "gRPC status of injected errors on gRPC calls, in 1..16")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed of the latency/error random stream")
 	seedByPod := fs.Bool("seed-by-pod", false, "mix the pod name into -seed, so that the replicas of one Deployment, started with the same arguments, draw different streams")
 	if err := fs.Parse(args); err != nil {

@@ -282,6 +282,9 @@ func (m *Mesh) appArgs(p *registry.Pod) []string {
 	if cfg.ErrorStatus != 0 {
 		args = append(args, "-error-status", strconv.Itoa(cfg.ErrorStatus))
 	}
+	if cfg.GRPCCode != 0 {
+		args = append(args, "-grpc-error-code", strconv.Itoa(cfg.GRPCCode))
+	}
 	var calls, eps []string
 	for _, c := range cfg.Calls {
 		calls = append(calls, c.String())
