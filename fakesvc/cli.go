@@ -73,6 +73,7 @@ func ParseFlags(name string, args []string, out io.Writer) (Flags, error) {
 	fs.Float64Var(&cfg.ErrorRate, "error-rate", 0, "share of requests answered with -error-status, in [0,1]")
 	fs.IntVar(&errorStatus, "error-status", DefaultErrorStatus, "status of injected errors")
 	fs.StringVar(&cfg.OnCalleeError, "on-callee-error", OnCalleeErrorFail, "when a call fails: fail (pass the failure up) or degrade (answer 200 with a partial body)")
+	fs.IntVar(&cfg.GRPCCode, "grpc-error-code", int(DefaultGRPCCode), "gRPC status of injected errors on gRPC calls, in 1..16")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed of the latency/error random stream")
 	seedByPod := fs.Bool("seed-by-pod", false, "mix the pod name into -seed, so that the replicas of one Deployment, started with the same arguments, draw different streams")
 	if err := fs.Parse(args); err != nil {
@@ -154,13 +155,25 @@ func Serve(ctx context.Context, f Flags) error {
 		return err
 	}
 	defer svc.Close()
-	servers := []*http.Server{{Addr: f.Listen, Handler: svc, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}}
+	servers := []*http.Server{{Addr: f.Listen, Handler: svc, Protocols: Protocols(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}}
 	if f.Admin != "" {
 		servers = append(servers, &http.Server{Addr: f.Admin, Handler: svc.adminHandler(), ReadHeaderTimeout: 10 * time.Second})
 	}
 	errc := make(chan error, len(servers))
-	for _, srv := range servers {
-		go func() { errc <- srv.ListenAndServe() }()
+	for i, srv := range servers {
+		go func() {
+			if i > 0 {
+				errc <- srv.ListenAndServe()
+				return
+			}
+			// The app's port: gRPC calls go to the gRPC server (Listener).
+			l, err := net.Listen("tcp", srv.Addr)
+			if err != nil {
+				errc <- err
+				return
+			}
+			errc <- srv.Serve(svc.Listener(l))
+		}()
 	}
 	log.Printf("fakesvc %s/%s pod %s listening on %s", f.Config.Service, f.Config.Version, f.Config.Pod, f.Listen)
 	select {

@@ -25,6 +25,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
@@ -71,12 +74,19 @@ type Call struct {
 	Port int `json:"port,omitempty" yaml:"port,omitempty"`
 	// Path is the request path; "" means "/".
 	Path string `json:"path,omitempty" yaml:"path,omitempty"`
+	// Protocol "grpc" calls the service's gRPC echo service (grpc_call.go)
+	// instead of sending an HTTP request; "" is HTTP.
+	Protocol string `json:"protocol,omitempty" yaml:"protocol,omitempty"`
 }
 
-// String formats the call as service:port/path, the syntax ParseCalls reads.
+// String formats the call as [grpc://]service:port/path, the syntax ParseCalls reads.
 func (c Call) String() string {
 	c = c.normalized()
-	return c.Service + ":" + strconv.Itoa(c.Port) + c.Path
+	scheme := ""
+	if c.Protocol == CallGRPC {
+		scheme = "grpc://"
+	}
+	return scheme + c.Service + ":" + strconv.Itoa(c.Port) + c.Path
 }
 
 func (c Call) normalized() Call {
@@ -92,8 +102,8 @@ func (c Call) normalized() Call {
 }
 
 // ParseCalls reads a comma-separated list of calls written
-// service[:port][/path], e.g. "payment:80/pay,other:80/x". Empty items are
-// skipped; an empty string yields no calls.
+// [grpc://]service[:port][/path], e.g. "payment:80/pay,grpc://echo:80".
+// Empty items are skipped; an empty string yields no calls.
 func ParseCalls(s string) ([]Call, error) {
 	var calls []Call
 	for item := range strings.SplitSeq(s, ",") {
@@ -101,11 +111,15 @@ func ParseCalls(s string) ([]Call, error) {
 		if item == "" {
 			continue
 		}
+		proto := ""
+		if rest, ok := strings.CutPrefix(item, "grpc://"); ok {
+			proto, item = CallGRPC, rest
+		}
 		hostport, path := item, ""
 		if i := strings.IndexByte(item, '/'); i >= 0 {
 			hostport, path = item[:i], item[i:]
 		}
-		c := Call{Service: hostport, Path: path}
+		c := Call{Service: hostport, Path: path, Protocol: proto}
 		if name, port, ok := strings.Cut(hostport, ":"); ok {
 			p, err := strconv.Atoi(port)
 			if err != nil || p <= 0 || p > 65535 {
@@ -137,6 +151,9 @@ type Config struct {
 	ErrorRate float64
 	// ErrorStatus is the status of injected errors; 0 means 503.
 	ErrorStatus int
+	// GRPCCode is the status of injected errors on gRPC calls (grpc.go);
+	// 0 means UNAVAILABLE (14).
+	GRPCCode int
 	// Calls are made in order on each request.
 	Calls []Call
 	// Proxy is the sidecar's outbound address "host:port", or "unix:/path"
@@ -168,6 +185,7 @@ type settings struct {
 	latency     registry.Latency // Dist normalised
 	errorRate   float64
 	errorStatus int
+	grpcCode    codes.Code
 }
 
 // Server is one running instance of a sample service. It is an http.Handler.
@@ -184,6 +202,14 @@ type Server struct {
 
 	transport *http.Transport
 	client    *http.Client
+	// grpc serves the echo service (grpc.go); grpcConns are the client
+	// connections of gRPC calls, by target.
+	grpc      *grpc.Server
+	grpcMu    sync.Mutex
+	grpcConns map[string]*grpc.ClientConn
+	dialer    *net.Dialer
+	proxy     string
+	resolve   func(service string, port int) (string, error)
 }
 
 // New validates cfg and returns a Server ready to serve.
@@ -207,6 +233,10 @@ func New(cfg Config) (*Server, error) {
 	case "", OnCalleeErrorFail, OnCalleeErrorDegrade:
 	default:
 		return nil, fmt.Errorf("fakesvc: onCalleeError %q: want %s or %s", cfg.OnCalleeError, OnCalleeErrorFail, OnCalleeErrorDegrade)
+	}
+	grpcCode, err := checkGRPCCode(cfg.GRPCCode)
+	if err != nil {
+		return nil, err
 	}
 	calls := make([]Call, 0, len(cfg.Calls))
 	for i, c := range cfg.Calls {
@@ -281,7 +311,9 @@ func New(cfg Config) (*Server, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	s.settings.Store(&settings{latency: lat, errorRate: cfg.ErrorRate, errorStatus: status})
+	s.dialer, s.proxy, s.resolve = dialer, cfg.Proxy, cfg.Resolve
+	s.grpc = newGRPCServer(s)
+	s.settings.Store(&settings{latency: lat, errorRate: cfg.ErrorRate, errorStatus: status, grpcCode: grpcCode})
 	return s, nil
 }
 
@@ -323,9 +355,12 @@ func (s *Server) SetErrors(rate float64, status int) error {
 	}
 }
 
-// Close closes the idle connections of the outbound client.
+// Close closes the idle connections of the outbound client, its gRPC
+// connections and the gRPC server's streams.
 func (s *Server) Close() {
 	s.transport.CloseIdleConnections()
+	s.closeGRPC()
+	s.grpc.Stop()
 }
 
 // Latency distribution names.
@@ -436,6 +471,8 @@ type Reply struct {
 	ConfigVersion string `json:"configVersion,omitempty"`
 	// Flags are the response flags the caller's sidecar set (x-meshbench-response-flags), e.g. URX.
 	Flags string `json:"flags,omitempty"`
+	// GRPCStatus is the gRPC status code of a gRPC call.
+	GRPCStatus *int `json:"grpcStatus,omitempty"`
 }
 
 // Response headers a sidecar adds that a call's Reply records.
@@ -448,6 +485,10 @@ const (
 // else sleeps the sampled latency, may fail with the injected error, and
 // otherwise makes every Call in order and answers with the Reply JSON.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isGRPC(r) {
+		s.grpc.ServeHTTP(w, r)
+		return
+	}
 	// Drain what the caller sent so its connection can be reused.
 	if r.Body != nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxInboundDrain))
@@ -467,14 +508,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	st := s.settings.Load()
 	delay, fail := s.draw(st)
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return // the caller is gone; nobody reads an answer
-		}
+	if !pause(ctx, delay) {
+		return // the caller is gone; nobody reads an answer
 	}
 
 	reply := Reply{
@@ -553,6 +588,9 @@ func (s *Server) url(c Call) string {
 func (s *Server) call(ctx context.Context, c Call, hdr http.Header) (Reply, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
+	if c.Protocol == CallGRPC {
+		return s.callGRPC(ctx, c, hdr)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url(c), http.NoBody)
 	if err != nil {
 		return Reply{Service: c.Service, Error: err.Error()}, 0, err
@@ -675,4 +713,19 @@ func unquote(s string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// pause sleeps d unless ctx ends first; it reports whether it slept all of d.
+func pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

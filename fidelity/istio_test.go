@@ -52,7 +52,9 @@ func quietIstio() {
 }
 
 // kubeObjects expresses a registry as what Kubernetes would hold for it: a
-// Service per service (port <port> named http, so Istio treats it as HTTP,
+// Service per service (port <port> named as the service's protocol, http
+// by default, with its appProtocol if any, from which Istio takes the
+// port's protocol,
 // targetPort <targetPort>, a ClusterIP, selector app=<name>), a running,
 // ready Pod per pod with the registry's labels and IP, and an
 // EndpointSlice per Service listing its pods, as the EndpointSlice
@@ -73,10 +75,11 @@ func kubeObjects(reg *registry.Registry) ([]runtime.Object, error) {
 				ClusterIPs: []string{vip.String()},
 				Selector:   map[string]string{"app": s.Name},
 				Ports: []corev1.ServicePort{{
-					Name:       "http",
-					Port:       int32(s.Port),
-					TargetPort: intstr.FromInt32(int32(s.TargetPort)),
-					Protocol:   corev1.ProtocolTCP,
+					Name:        s.Protocol,
+					AppProtocol: appProtocol(s.AppProtocol),
+					Port:        int32(s.Port),
+					TargetPort:  intstr.FromInt32(int32(s.TargetPort)),
+					Protocol:    corev1.ProtocolTCP,
 				}},
 				Type: corev1.ServiceTypeClusterIP,
 			},
@@ -90,7 +93,7 @@ func kubeObjects(reg *registry.Registry) ([]runtime.Object, error) {
 			},
 			AddressType: discoveryv1.AddressTypeIPv4,
 			Ports: []discoveryv1.EndpointPort{{
-				Name:     ptr("http"),
+				Name:     ptr(s.Protocol),
 				Port:     ptr(int32(s.TargetPort)),
 				Protocol: ptr(corev1.ProtocolTCP),
 			}},
@@ -346,4 +349,12 @@ func kubeYAML(objs []runtime.Object) string {
 		docs = append(docs, string(b))
 	}
 	return strings.Join(docs, "---\n")
+}
+
+// appProtocol is a Service port's appProtocol: nil when unset.
+func appProtocol(p string) *string {
+	if p == "" {
+		return nil
+	}
+	return &p
 }

@@ -479,6 +479,7 @@ func (v *validator) topology() bool {
 		if !strings.HasPrefix(svc.Path, "/") {
 			l.at(p+".path", "path %q must start with /", svc.Path)
 		}
+		v.protocol(p, svc)
 		if len(svc.Versions) == 0 {
 			l.at(p, "service %s has no versions; give it at least one, like {name: v1}", svc.Name)
 		}

@@ -370,13 +370,18 @@ func (c *ControlPlane) AppConfig(p *registry.Pod, proxy string) fakesvc.Config {
 	var calls []fakesvc.Call
 	for _, name := range svc.CallsOf(p.Version) {
 		if t, ok := c.reg.Service(name); ok {
-			calls = append(calls, fakesvc.Call{Service: t.Name, Port: t.Port, Path: t.Path})
+			call := fakesvc.Call{Service: t.Name, Port: t.Port, Path: t.Path}
+			// A gRPC service is called as a gRPC app calls it.
+			if xdsgen.ServiceProtocol(t).IsGRPC() {
+				call.Protocol = fakesvc.CallGRPC
+			}
+			calls = append(calls, call)
 		}
 	}
 	seed := fakesvc.PodSeed(c.seed, p.Name)
 	return fakesvc.Config{
 		Service: p.Service, Version: p.Version, Pod: p.Name, Namespace: p.Namespace,
-		Latency: ver.Latency, ErrorRate: ver.ErrorRate, ErrorStatus: ver.ErrorStatus,
+		Latency: ver.Latency, ErrorRate: ver.ErrorRate, ErrorStatus: ver.ErrorStatus, GRPCCode: ver.GRPCErrorCode,
 		Calls: calls, Proxy: proxy, Seed: seed, OnCalleeError: svc.OnCalleeErrorOf(p.Version),
 	}
 }

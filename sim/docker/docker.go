@@ -285,9 +285,12 @@ func (m *Mesh) appArgs(p *registry.Pod) []string {
 	if cfg.OnCalleeError != "" {
 		args = append(args, "-on-callee-error", cfg.OnCalleeError)
 	}
+	if cfg.GRPCCode != 0 {
+		args = append(args, "-grpc-error-code", strconv.Itoa(cfg.GRPCCode))
+	}
 	var calls, eps []string
 	for _, c := range cfg.Calls {
-		calls = append(calls, c.Service+":"+strconv.Itoa(c.Port)+c.Path)
+		calls = append(calls, c.String())
 		if !p.Sidecar {
 			// No sidecar: the app calls the service's pods itself, as a
 			// ClusterIP would pick them.

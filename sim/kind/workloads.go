@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
 // Names and ports of what the runtime deploys.
@@ -53,7 +54,7 @@ func topologyObjects(reg *registry.Registry, appImage, pull string, seed int64) 
 				"metadata": map[string]any{"name": s.Name, "namespace": s.Namespace, "labels": map[string]any{"app": s.Name}},
 				"spec": map[string]any{
 					"selector": map[string]any{"app": s.Name},
-					"ports":    []any{map[string]any{"name": "http", "port": int64(s.Port), "targetPort": int64(s.TargetPort), "protocol": "TCP"}},
+					"ports":    []any{servicePort(s)},
 				}}))
 		for _, v := range s.Versions {
 			out = append(out, deployment(reg, s, v, appImage, pull, seed))
@@ -95,6 +96,9 @@ func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Versi
 	if mode := s.OnCalleeErrorOf(v.Name); mode != "" {
 		args = append(args, "-on-callee-error", mode)
 	}
+	if v.GRPCErrorCode != 0 {
+		args = append(args, "-grpc-error-code", strconv.Itoa(v.GRPCErrorCode))
+	}
 	var calls string
 	for _, c := range s.CallsOf(v.Name) {
 		if t, ok := reg.Service(c); ok {
@@ -107,6 +111,9 @@ func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Versi
 			host := t.Name
 			if t.Namespace != s.Namespace {
 				host += "." + t.Namespace
+			}
+			if xdsgen.ServiceProtocol(t).IsGRPC() {
+				calls += "grpc://" // a gRPC service is called with gRPC
 			}
 			calls += host + ":" + strconv.Itoa(t.Port) + t.Path
 		}
@@ -128,7 +135,7 @@ func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Versi
 						"name": appContainer, "image": appImage, "imagePullPolicy": pull,
 						"command": []any{"/meshbench"}, "args": args,
 						"env":            []any{map[string]any{"name": "POD_NAME", "valueFrom": map[string]any{"fieldRef": map[string]any{"fieldPath": "metadata.name"}}}},
-						"ports":          []any{map[string]any{"name": "http", "containerPort": int64(s.TargetPort), "protocol": "TCP"}},
+						"ports":          []any{map[string]any{"name": s.Protocol, "containerPort": int64(s.TargetPort), "protocol": "TCP"}},
 						"readinessProbe": map[string]any{"tcpSocket": map[string]any{"port": int64(s.TargetPort)}, "periodSeconds": int64(1)},
 					}},
 				},
@@ -220,4 +227,15 @@ func istioObjects(cfg meshconfig.Config, reg *registry.Registry, gatewayNS strin
 			}}))
 	}
 	return out, nil
+}
+
+// servicePort is a service's Service port: named after its protocol, with
+// its appProtocol if any, from which istiod reads the port's protocol
+// (pkg/config/kube/conversion.go ConvertProtocol).
+func servicePort(s registry.ServiceInfo) map[string]any {
+	p := map[string]any{"name": s.Protocol, "port": int64(s.Port), "targetPort": int64(s.TargetPort), "protocol": "TCP"}
+	if s.AppProtocol != "" {
+		p["appProtocol"] = s.AppProtocol
+	}
+	return p
 }

@@ -181,10 +181,11 @@ func (m *Mesh) startApp(p *registry.Pod) error {
 	if network == "unix" {
 		p.AppAddr = "unix:" + appSock
 	}
-	pd := &pod{info: p, app: app, appSrv: &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}, appDone: make(chan struct{}), running: true}
+	pd := &pod{info: p, app: app, appSrv: &http.Server{Handler: app, Protocols: fakesvc.Protocols(), ReadHeaderTimeout: 10 * time.Second}, appDone: make(chan struct{}), running: true}
 	go func() {
 		defer close(pd.appDone)
-		_ = pd.appSrv.Serve(pd.gate.listener(lis))
+		// gRPC calls go to the app's gRPC server (fakesvc.Listener).
+		_ = pd.appSrv.Serve(app.Listener(pd.gate.listener(lis)))
 	}()
 	m.mu.Lock()
 	old := m.pods[p.Name]

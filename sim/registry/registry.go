@@ -66,7 +66,7 @@ type Registry struct {
 }
 
 // WithDefaults fills in the defaults of a topology: namespace "default", port
-// 80, targetPort 8080, one replica, error status 503, path "/<name>".
+// 80 named "http", targetPort 8080, one replica, error status 503, path "/<name>".
 func WithDefaults(t Topology) Topology {
 	if t.Namespace == "" {
 		t.Namespace = "default"
@@ -81,6 +81,9 @@ func WithDefaults(t Topology) Topology {
 		}
 		if s.Path == "" {
 			s.Path = "/" + s.Name
+		}
+		if s.Protocol == "" {
+			s.Protocol = "http"
 		}
 		vs := make([]Version, len(s.Versions))
 		for j, v := range s.Versions {

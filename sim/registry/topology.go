@@ -33,6 +33,13 @@ type Service struct {
 	// default: the failure is passed up) or "degrade" (200 with a partial
 	// body, as a front end that catches the error). A version may override it.
 	OnCalleeError string `yaml:"onCalleeError,omitempty" json:"onCalleeError,omitempty"`
+	// Protocol is the name of the service port (default "http"): Istio
+	// reads the port's protocol from its prefix, <protocol>[-<suffix>]
+	// (http, http2, grpc, grpc-web...), as for a Kubernetes Service port.
+	Protocol string `yaml:"protocol,omitempty" json:"protocol,omitempty"`
+	// AppProtocol is the Service port's appProtocol, which wins over the
+	// port name (pkg/config/kube/conversion.go ConvertProtocol).
+	AppProtocol string `yaml:"appProtocol,omitempty" json:"appProtocol,omitempty"`
 }
 
 // Version is one Deployment of a service: pods labelled version=<name>.
@@ -46,6 +53,9 @@ type Version struct {
 	// ErrorRate in [0,1] of requests the app answers with ErrorStatus (default 503).
 	ErrorRate   float64 `yaml:"errorRate,omitempty" json:"errorRate,omitempty"`
 	ErrorStatus int     `yaml:"errorStatus,omitempty" json:"errorStatus,omitempty"`
+	// GRPCErrorCode is the gRPC status of the errors of a gRPC service
+	// (default 14, UNAVAILABLE).
+	GRPCErrorCode int `yaml:"grpcErrorCode,omitempty" json:"grpcErrorCode,omitempty"`
 	// Sidecar false puts the pods out of the mesh (a legacy workload): no
 	// proxy, plain HTTP in and out, no certificate.
 	Sidecar *bool `yaml:"sidecar,omitempty" json:"sidecar,omitempty"`

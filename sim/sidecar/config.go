@@ -65,6 +65,8 @@ type chainConf struct {
 	hcm           bool
 	tcp           *tcpProxyConf
 	normalizePath bool
+	// statPrefix is the HCM's stat_prefix, which names its http.* stats.
+	statPrefix string
 }
 
 // routeTable is a compiled RouteConfiguration.
@@ -188,6 +190,8 @@ type clusterConf struct {
 	// maxRequestsPerConn and idleTimeout come from the upstream HttpProtocolOptions.
 	maxRequestsPerConn uint32
 	idleTimeout        time.Duration
+	// proto is the upstream protocol (upstream_h2.go).
+	proto upstreamProto
 	// tls is the upstream TLS for every endpoint (transport_socket), or for
 	// endpoints whose metadata matches tlsMode=istio (transport_socket_matches).
 	tls        *upstreamTLS
@@ -296,6 +300,7 @@ func compileChain(fc *listener.FilterChain) (chainConf, error) {
 		if err := compileHCMExtras(&cc, m); err != nil {
 			return err
 		}
+		cc.statPrefix = m.GetStatPrefix()
 		cc.streamIdle = defaultStreamIdle // Envoy's default (http_connection_manager.proto)
 		if d := m.GetStreamIdleTimeout(); d != nil {
 			cc.streamIdle = d.AsDuration()

@@ -53,7 +53,7 @@ var knownHTTPFilters = map[string]string{
 	faultFilterName:                 "acted on per route (typed_per_filter_config)",
 	rbacFilterName:                  "acted on (rbac.go)",
 	"envoy.filters.http.cors":       "ignored: with no per-route CORS policy (Istio sets none without corsPolicy) the filter does nothing",
-	"envoy.filters.http.grpc_stats": "ignored: gRPC stats only; the sidecar proxies HTTP/1.1",
+	"envoy.filters.http.grpc_stats": "ignored: per-method gRPC stats only, not exported (gRPC status is in istio_requests_total)",
 	"istio.alpn":                    "acted on under interception: upstream mTLS offers ALPN istio-http/1.1",
 	metadataExchange:                "acted on: peer metadata in x-envoy-peer-metadata(-id) headers",
 	"istio.stats":                   "acted on: the sidecar's own Istio-standard metrics (metrics.go)",

@@ -183,6 +183,11 @@ func compileClusterExtras(cc *clusterConf, c *cluster.Cluster) error {
 		if d := po.GetCommonHttpProtocolOptions().GetIdleTimeout(); d != nil {
 			cc.idleTimeout = d.AsDuration()
 		}
+		proto, err := compileUpstreamProto(po)
+		if err != nil {
+			return err
+		}
+		cc.proto = proto
 	}
 	return nil
 }

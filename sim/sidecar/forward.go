@@ -244,7 +244,7 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 	case ur.stream != nil:
 		rb = ur.stream
 	}
-	transport, scheme := u.transportFor(h)
+	transport, scheme := u.transportFor(h, u.conf.Load().useH2(ur.downstreamH2))
 	req, err := http.NewRequestWithContext(ctx, ur.method, scheme+h.addr+ur.uri, rb)
 	if err != nil {
 		cancel()
@@ -343,6 +343,9 @@ func (s *Sidecar) copyResponse(w http.ResponseWriter, resp *http.Response, x *ex
 	}
 	for k, vs := range resp.Trailer {
 		dst[http.TrailerPrefix+k] = vs
+	}
+	if x.grpc {
+		x.grpcStatus = grpcStatusOf(resp.Header, resp.Trailer)
 	}
 }
 

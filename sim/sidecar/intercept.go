@@ -88,6 +88,7 @@ func (s *Sidecar) serveIntercept(addr, key, name string) (*boundServer, error) {
 	ic := &interceptServer{s: s, name: name, lis: lis, conns: make(chan net.Conn), done: make(chan struct{}), open: map[net.Conn]struct{}{}}
 	b := &boundServer{key: key, done: make(chan struct{}), ic: ic, srv: &http.Server{
 		Handler:           http.HandlerFunc(s.serveIntercepted),
+		Protocols:         downstreamProtocols(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
@@ -275,9 +276,7 @@ func (ic *interceptServer) closeConn(c net.Conn) {
 // goes on without ALPN, so the server offers none rather than fail the
 // handshake as Go's would (istio-http/1.1 against h2,http/1.1).
 func (s *Sidecar) interceptServerTLS(d *downstreamTLS) *tls.Config {
-	cfg := s.serverTLS(d)
-	cfg.NextProtos = nil
-	return cfg
+	return boringALPN(s.serverTLS(d))
 }
 
 // listenerFor is the listener of an original destination: the one bound
@@ -321,6 +320,7 @@ func (s *Sidecar) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 		s.serveInboundChain(w, r, st, chain)
 		return
 	}
+	s.metrics.downstream(chain, r)
 	chain.clientCert.mutate(r, s.cfg.Principal)
 	host, _ := hostPort(r.Host, 80)
 	s.route(w, r, st, st.routesOf(chain), chain.streamIdle, host, "source")

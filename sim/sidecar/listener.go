@@ -34,6 +34,7 @@ func (s *Sidecar) serveOutbound(w http.ResponseWriter, r *http.Request) {
 	chain := st.outboundChain(port)
 	idle := defaultStreamIdle
 	if chain != nil {
+		s.metrics.downstream(chain, r)
 		chain.clientCert.mutate(r, s.cfg.Principal)
 		idle = chain.streamIdle
 	}
@@ -46,6 +47,7 @@ func (s *Sidecar) serveRouter(w http.ResponseWriter, r *http.Request, listenerNa
 	var rt *routeTable
 	idle := defaultStreamIdle
 	if l := st.listeners[listenerName]; l != nil && len(l.chains) > 0 {
+		s.metrics.downstream(&l.chains[0], r)
 		l.chains[0].clientCert.mutate(r, s.cfg.Principal)
 		rt, idle = st.routesOf(&l.chains[0]), l.chains[0].streamIdle
 	}
@@ -79,6 +81,7 @@ func (s *Sidecar) serveInboundChain(w http.ResponseWriter, r *http.Request, st *
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		principal = principalOf(r.TLS.PeerCertificates[0])
 	}
+	s.metrics.downstream(chain, r)
 	// Istio's inbound sidecar appends the client's certificate details
 	// (APPEND_FORWARD); the chain says what to do.
 	chain.clientCert.mutate(r, s.cfg.Principal)

@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"net/http"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,7 +13,7 @@ var istioLabels = []string{
 	"source_workload", "source_workload_namespace", "source_app", "source_version", "source_principal",
 	"destination_workload", "destination_workload_namespace", "destination_app", "destination_version", "destination_principal",
 	"destination_service", "destination_service_name", "destination_service_namespace",
-	"request_protocol", "response_code", "response_flags", "connection_security_policy",
+	"request_protocol", "response_code", "grpc_response_status", "response_flags", "connection_security_policy",
 }
 
 // durationBuckets are the buckets of istio_request_duration_milliseconds in
@@ -34,7 +35,10 @@ type metrics struct {
 	retryOverflow     *prometheus.CounterVec
 	faultsDelayed     *prometheus.CounterVec
 	faultsAborted     *prometheus.CounterVec
-	rotations         prometheus.Counter
+	// downstreamH1, downstreamH2 are an HCM's http.<stat_prefix>.downstream_rq_http1_total
+	// and downstream_rq_http2_total: requests by the protocol they came in.
+	downstreamH1, downstreamH2 *prometheus.CounterVec
+	rotations                  prometheus.Counter
 	// series caches the children of a label set: resolving 18 labels on every
 	// request would cost more than the rest of the metrics work.
 	series sync.Map // seriesKey → *series
@@ -46,6 +50,8 @@ type seriesKey struct {
 	service, name, ns string
 	code              int
 	flags, security   string
+	grpc              bool
+	grpcStatus        string
 }
 
 type series struct {
@@ -75,10 +81,13 @@ func newMetrics() *metrics {
 	m.retryOverflow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_cluster_upstream_rq_retry_overflow", Help: "Retries not sent because of max_retries."}, cl)
 	m.faultsDelayed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_http_fault_delays_injected", Help: "Requests delayed by the fault filter."}, cl)
 	m.faultsAborted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_http_fault_aborts_injected", Help: "Requests aborted by the fault filter."}, cl)
+	hl := []string{"envoy_http_conn_manager_prefix"}
+	m.downstreamH1 = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_http_downstream_rq_http1_total", Help: "HTTP/1.1 requests an HTTP connection manager took."}, hl)
+	m.downstreamH2 = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_http_downstream_rq_http2_total", Help: "HTTP/2 requests an HTTP connection manager took."}, hl)
 	m.rotations = prometheus.NewCounter(prometheus.CounterOpts{Name: "meshbench_sds_certificate_rotations_total", Help: "Times the workload certificate changed after the first."})
 	m.reg.MustRegister(m.rotations)
 	m.reg.MustRegister(m.requests, m.duration, m.retries, m.ejectionsActive, m.ejectionsEnforced, m.ejectionsOverflow,
-		m.pendingOverflow, m.retryOverflow, m.faultsDelayed, m.faultsAborted)
+		m.pendingOverflow, m.retryOverflow, m.faultsDelayed, m.faultsAborted, m.downstreamH1, m.downstreamH2)
 	return m
 }
 
@@ -91,19 +100,22 @@ var unknownPeer = peer{workload: "unknown", namespace: "unknown", app: "unknown"
 
 // record is one finished request.
 type record struct {
-	reporter       string
-	source, dest   peer
-	service        string // destination_service FQDN
-	serviceName    string
-	serviceNS      string
-	code           int
-	flags          string
-	security       string
+	reporter     string
+	source, dest peer
+	service      string // destination_service FQDN
+	serviceName  string
+	serviceNS    string
+	code         int
+	flags        string
+	security     string
+	// grpc: a gRPC request; grpcStatus is its answer's grpc-status.
+	grpc           bool
+	grpcStatus     string
 	durationMillis float64
 }
 
 func (m *metrics) observe(r record) {
-	k := seriesKey{r.reporter, r.source, r.dest, r.service, r.serviceName, r.serviceNS, r.code, r.flags, r.security}
+	k := seriesKey{r.reporter, r.source, r.dest, r.service, r.serviceName, r.serviceNS, r.code, r.flags, r.security, r.grpc, r.grpcStatus}
 	if v, ok := m.series.Load(k); ok {
 		s := v.(*series)
 		s.requests.Inc()
@@ -125,8 +137,9 @@ func (m *metrics) observe(r record) {
 		"destination_service":            r.service,
 		"destination_service_name":       r.serviceName,
 		"destination_service_namespace":  r.serviceNS,
-		"request_protocol":               "http",
+		"request_protocol":               requestProtocol(r.grpc),
 		"response_code":                  itoa(r.code),
+		"grpc_response_status":           r.grpcStatus,
 		"response_flags":                 r.flags,
 		"connection_security_policy":     r.security,
 	}
@@ -151,3 +164,27 @@ var statusText = func() [500]string {
 	}
 	return t
 }()
+
+// downstream counts a request an HTTP connection manager took, by its protocol.
+func (m *metrics) downstream(c *chainConf, r *http.Request) {
+	if c == nil {
+		return
+	}
+	if r.ProtoMajor == 2 {
+		m.downstreamH2.WithLabelValues(c.statPrefix).Inc()
+	} else {
+		m.downstreamH1.WithLabelValues(c.statPrefix).Inc()
+	}
+}
+
+// requestProtocol is Istio's request_protocol: grpc for a gRPC request,
+// http otherwise. grpc_response_status is the answer's grpc-status, empty
+// for other requests (Istio's standard metrics, istio.io
+// reference/config/metrics; istio/proxy's stats plugin gRPC test expects
+// grpc_response_status "7" for PERMISSION_DENIED).
+func requestProtocol(grpc bool) string {
+	if grpc {
+		return "grpc"
+	}
+	return "http"
+}

@@ -44,7 +44,7 @@ func (s *Sidecar) mirror(ur *upstreamRequest, sh shadow, timeout time.Duration) 
 			ctx, cancel = context.WithTimeout(ctx, timeout)
 		}
 		defer cancel()
-		t, scheme := sh.u.transportFor(h)
+		t, scheme := sh.u.transportFor(h, sh.u.conf.Load().useH2(ur.downstreamH2))
 		req, err := http.NewRequestWithContext(ctx, ur.method, scheme+h.addr+ur.uri, bytes.NewReader(ur.body))
 		if err != nil {
 			return

@@ -92,6 +92,7 @@ type rigSeen struct {
 	id, attempt, host string
 	method, path      string
 	xfcc              string // x-forwarded-client-cert, "" when there was none
+	proto             string // HTTP/1.1 or HTTP/2.0
 }
 
 // rigApp is one pod's app: it records every request and answers with handle
@@ -114,7 +115,7 @@ type rigApp struct {
 func (a *rigApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := rigSeen{
 		id: r.Header.Get("x-request-id"), attempt: r.Header.Get(HeaderAttemptCount), host: r.Host,
-		method: r.Method, path: r.URL.Path, xfcc: r.Header.Get("x-forwarded-client-cert"),
+		method: r.Method, path: r.URL.Path, xfcc: r.Header.Get("x-forwarded-client-cert"), proto: r.Proto,
 	}
 	a.mu.Lock()
 	a.seen = append(a.seen, s)
@@ -190,6 +191,11 @@ type rigOpts struct {
 	ttl time.Duration
 	// seed is every sidecar's Config.Seed.
 	seed uint64
+	// h2c makes the apps take HTTP/2 with prior knowledge too.
+	h2c bool
+	// listeners, by pod, wrap the app's listener (fakesvc.Listener takes
+	// the gRPC connections out for its gRPC server).
+	listeners map[string]func(net.Listener) net.Listener
 }
 
 type rig struct {
@@ -245,7 +251,17 @@ func newRig(t *testing.T, o rigOpts) *rig {
 			continue
 		}
 		app := &rigApp{pod: p.Name, handle: o.handlers[p.Name], arrived: make(chan rigSeen, 1024)}
-		app.srv = httptest.NewServer(app)
+		app.srv = httptest.NewUnstartedServer(app)
+		if o.h2c {
+			var p http.Protocols
+			p.SetHTTP1(true)
+			p.SetUnencryptedHTTP2(true)
+			app.srv.Config.Protocols = &p
+		}
+		if wrap := o.listeners[p.Name]; wrap != nil {
+			app.srv.Listener = wrap(app.srv.Listener)
+		}
+		app.srv.Start()
 		t.Cleanup(app.srv.Close)
 		p.AppAddr = app.srv.Listener.Addr().String()
 		m.apps[p.Name] = app

@@ -31,10 +31,13 @@ type exchange struct {
 	// runs, restarts it on every sign of upstream life.
 	streamIdle time.Duration
 	idle       *idleTimer
+	// grpc: a gRPC request (grpc.go); grpcStatus its answer's grpc-status.
+	grpc       bool
+	grpcStatus string
 }
 
 func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *routeTable, idle time.Duration, host, reporter string) {
-	x := &exchange{start: time.Now(), reporter: reporter, dest: unknownPeer, flags: flagNone, security: "unknown", streamIdle: idle}
+	x := &exchange{start: time.Now(), reporter: reporter, dest: unknownPeer, flags: flagNone, security: "unknown", streamIdle: idle, grpc: isGRPCRequest(r)}
 	if reporter == "destination" {
 		x.source = peerFromHeaders(r.Header)
 		x.dest = s.self
@@ -130,9 +133,13 @@ func (s *Sidecar) local(w http.ResponseWriter, x *exchange, code int, flag, body
 			body = "upstream connect error or disconnect/reset before headers"
 		}
 	}
-	w.Header().Set("content-type", "text/plain")
 	w.Header().Set("server", "envoy")
 	w.Header().Set(HeaderResponseFlags, flag)
+	if x.grpc {
+		grpcLocalReply(w, x, code, body)
+		return
+	}
+	w.Header().Set("content-type", "text/plain")
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, body)
 }
@@ -145,7 +152,7 @@ func (s *Sidecar) finish(x *exchange) {
 	s.metrics.observe(record{
 		reporter: x.reporter, source: x.source, dest: x.dest,
 		service: orUnknown(x.service), serviceName: svcName, serviceNS: svcNS,
-		code: x.code, flags: x.flags, security: x.security,
+		code: x.code, flags: x.flags, security: x.security, grpc: x.grpc, grpcStatus: x.grpcStatus,
 		durationMillis: float64(time.Since(x.start).Microseconds()) / 1000,
 	})
 }
@@ -159,13 +166,22 @@ type upstreamRequest struct {
 	header            http.Header
 	body              []byte
 	stream            io.Reader // a body too large to buffer: one attempt only
+	// downstreamH2: the request came over HTTP/2 (use_downstream_protocol).
+	downstreamH2 bool
 }
 
 // prepare applies the route's rewrites and header edits once per request.
 func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upstreamRequest {
 	out := r.Header.Clone()
+	te := r.Header.Values("Te")
 	for _, h := range hopHeaders {
 		out.Del(h)
+	}
+	// TE is hop by hop, but its "trailers" passes: gRPC needs it, and
+	// Envoy's HCM keeps that value alone (ConnectionManagerUtility::
+	// mutateRequestHeaders, sanitizeTEHeader).
+	if teTrailers(te) {
+		out.Set("Te", "trailers")
 	}
 	if out.Get(headerRequestID) == "" {
 		out.Set(headerRequestID, newRequestID())
@@ -187,7 +203,7 @@ func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upst
 	for _, kv := range cr.headers.reqAdd {
 		out.Add(kv[0], kv[1])
 	}
-	ur := &upstreamRequest{method: r.Method, uri: r.URL.RequestURI(), host: r.Host, header: out}
+	ur := &upstreamRequest{method: r.Method, uri: r.URL.RequestURI(), host: r.Host, header: out, downstreamH2: r.ProtoMajor == 2}
 	if path, ok := rewritePath(r.URL.EscapedPath(), cr); ok {
 		ur.uri = path
 		if r.URL.RawQuery != "" {
@@ -253,4 +269,16 @@ func newRequestID() string {
 	out[23] = '-'
 	hex.Encode(out[24:], b[10:])
 	return string(out[:])
+}
+
+// teTrailers reports whether a TE header lists "trailers".
+func teTrailers(vs []string) bool {
+	for _, v := range vs {
+		for _, t := range strings.Split(v, ",") {
+			if t, _, _ = strings.Cut(t, ";"); strings.EqualFold(strings.TrimSpace(t), "trailers") {
+				return true
+			}
+		}
+	}
+	return false
 }

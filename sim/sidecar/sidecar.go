@@ -39,7 +39,9 @@
 //     reach them directly.
 //   - A CDS, LDS or RDS update with one bad resource is NACKed whole, where
 //     Envoy may accept the good resources of the update.
-//   - Only HTTP/1.1 is spoken upstream and downstream.
+//   - HTTP/1.1 and HTTP/2 are spoken downstream on every HTTP listener
+//     (h2 by ALPN over TLS, h2c with prior knowledge in plaintext), and
+//     upstream as the cluster's HttpProtocolOptions say (upstream_h2.go).
 //
 // Under pilot-agent (the kind runtime), the sidecar runs from Envoy's
 // bootstrap instead (bootstrap.go): the node verbatim, ADS and SDS over
@@ -407,6 +409,7 @@ func (s *Sidecar) serveWith(addr, key string, h http.Handler, wrap func(net.List
 	}
 	b := &boundServer{key: key, addr: lis.Addr().String(), done: make(chan struct{}), srv: &http.Server{
 		Handler:           h,
+		Protocols:         downstreamProtocols(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}}

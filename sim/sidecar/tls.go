@@ -268,7 +268,7 @@ func verifyPeer(raw [][]byte, bundle *x509bundle.Bundle, sans, prefixes []string
 func (s *Sidecar) serverTLS(d *downstreamTLS) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"http/1.1"},
+		NextProtos: inboundALPN,
 		// Envoy's default ECDH curves are X25519 and P-256 (tls.proto
 		// TlsParameters.ecdh_curves); Go would otherwise offer the far
 		// costlier hybrid X25519MLKEM768 first.

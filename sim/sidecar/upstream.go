@@ -22,13 +22,14 @@ import (
 // load-balancer state, outlier state, circuit breakers and pooled
 // connections survive a push.
 type upstream struct {
-	name      string
-	conf      atomic.Pointer[clusterConf]
-	hosts     atomic.Pointer[hostSet]
-	warm      atomic.Bool // has endpoints from EDS (or is static)
-	transport *http.Transport
+	name  string
+	conf  atomic.Pointer[clusterConf]
+	hosts atomic.Pointer[hostSet]
+	warm  atomic.Bool // has endpoints from EDS (or is static)
+	// transport speaks HTTP/1.1, h2transport HTTP/2 with prior knowledge (h2c).
+	transport, h2transport *http.Transport
 	// tlsTransport carries mTLS to endpoints the cluster's TLS applies to.
-	tlsTransport atomic.Pointer[http.Transport]
+	tlsTransport atomic.Pointer[tlsTransports]
 	tlsFor       func(*upstreamTLS) *tls.Config
 	rr           atomic.Uint64
 	rngMu        sync.Mutex
@@ -78,6 +79,8 @@ func newUpstream(c *clusterConf, seed uint64, m *metrics, tlsFor func(*upstreamT
 	u := &upstream{name: c.name, rng: rand.New(rand.NewPCG(seed, 0x6d657368)), metrics: m, tlsFor: tlsFor, stop: make(chan struct{}), done: make(chan struct{})}
 	u.conf.Store(c)
 	u.transport = newTransport(c, nil)
+	u.h2transport = newTransport(c, nil)
+	h2Protocols(u.h2transport, nil)
 	u.setTLS(c)
 	u.hosts.Store(&hostSet{})
 	if !c.eds {
@@ -111,22 +114,40 @@ func newTransport(c *clusterConf, tlsCfg *tls.Config) *http.Transport {
 	return t
 }
 
-// setTLS makes the TLS transport match the cluster's TLS settings.
+// tlsTransports are a cluster's TLS transports: HTTP/1.1, and HTTP/2 by ALPN.
+type tlsTransports struct{ h1, h2 *http.Transport }
+
+func (t *tlsTransports) closeIdle() {
+	t.h1.CloseIdleConnections()
+	t.h2.CloseIdleConnections()
+}
+
+// setTLS makes the TLS transports match the cluster's TLS settings.
 func (u *upstream) setTLS(c *clusterConf) {
-	var next *http.Transport
+	var next *tlsTransports
 	if c.tls != nil && u.tlsFor != nil {
-		next = newTransport(c, u.tlsFor(c.tls))
+		cfg := u.tlsFor(c.tls)
+		h2cfg := cfg.Clone()
+		h2cfg.NextProtos = h2ALPN(cfg.NextProtos)
+		next = &tlsTransports{h1: newTransport(c, cfg), h2: newTransport(c, h2cfg)}
+		h2Protocols(next.h2, h2cfg)
 	}
 	if old := u.tlsTransport.Swap(next); old != nil {
-		old.CloseIdleConnections()
+		old.closeIdle()
 	}
 }
 
-// transportFor picks the transport and URL scheme for a host.
-func (u *upstream) transportFor(h *host) (*http.Transport, string) {
+// transportFor picks the transport and URL scheme for a host, over HTTP/2 when h2.
+func (u *upstream) transportFor(h *host, h2 bool) (*http.Transport, string) {
 	c := u.conf.Load()
 	if t := u.tlsTransport.Load(); t != nil && c.tls != nil && (!c.tlsByMatch || h.tlsMode == "istio") {
-		return t, "https://"
+		if h2 {
+			return t.h2, "https://"
+		}
+		return t.h1, "https://"
+	}
+	if h2 {
+		return u.h2transport, "http://"
 	}
 	return u.transport, "http://"
 }
@@ -284,8 +305,9 @@ func (u *upstream) close() {
 	}
 	<-u.done
 	u.transport.CloseIdleConnections()
+	u.h2transport.CloseIdleConnections()
 	if t := u.tlsTransport.Load(); t != nil {
-		t.CloseIdleConnections()
+		t.closeIdle()
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	httpopts "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	xdstype "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -26,7 +25,9 @@ const DefaultConnectTimeout = 10 * time.Second
 
 // outboundClusters builds, for every service, the cluster of the service port
 // and one per DestinationRule subset, each with its ClusterLoadAssignment.
-func (g *Generator) outboundClusters() ([]*cluster.Cluster, []*endpoint.ClusterLoadAssignment) {
+// sidecar is false for a gateway, whose clusters never use the downstream
+// protocol (setUpstreamProtocol).
+func (g *Generator) outboundClusters(sidecar bool) ([]*cluster.Cluster, []*endpoint.ClusterLoadAssignment) {
 	var cs []*cluster.Cluster
 	var eps []*endpoint.ClusterLoadAssignment
 	for _, s := range g.reg.Services {
@@ -36,7 +37,7 @@ func (g *Generator) outboundClusters() ([]*cluster.Cluster, []*endpoint.ClusterL
 			policy = dr.Spec.GetTrafficPolicy()
 		}
 		name := ClusterName(OutboundDirection, s.Port, "", s.FQDN())
-		c := outboundCluster(name, s, policy)
+		c := outboundCluster(name, s, policy, sidecar)
 		g.applyOutboundTLS(c, s, policy.GetTls(), nil)
 		cs = append(cs, c)
 		eps = append(eps, g.loadAssignment(name, s, nil, policy))
@@ -46,7 +47,7 @@ func (g *Generator) outboundClusters() ([]*cluster.Cluster, []*endpoint.ClusterL
 		for _, sub := range dr.Spec.GetSubsets() {
 			name := ClusterName(OutboundDirection, s.Port, sub.GetName(), s.FQDN())
 			sp := mergeSubsetPolicy(policy, sub.GetTrafficPolicy())
-			c := outboundCluster(name, s, sp)
+			c := outboundCluster(name, s, sp, sidecar)
 			g.applyOutboundTLS(c, s, sp.GetTls(), sub.GetLabels())
 			cs = append(cs, c)
 			eps = append(eps, g.loadAssignment(name, s, sub.GetLabels(), sp))
@@ -87,7 +88,7 @@ func mergeSubsetPolicy(host, subset *networking.TrafficPolicy) *networking.Traff
 }
 
 // outboundCluster shapes an EDS cluster as istiod does for a Kubernetes service.
-func outboundCluster(name string, s registry.ServiceInfo, policy *networking.TrafficPolicy) *cluster.Cluster {
+func outboundCluster(name string, s registry.ServiceInfo, policy *networking.TrafficPolicy, sidecar bool) *cluster.Cluster {
 	c := &cluster.Cluster{
 		Name:                 name,
 		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
@@ -108,7 +109,15 @@ func outboundCluster(name string, s registry.ServiceInfo, policy *networking.Tra
 			}}}),
 		}},
 	}
-	applyTrafficPolicy(c, policy)
+	// The upstream protocol first, then the rule's h2 upgrade and
+	// connection pool (buildCluster, applyTrafficPolicy).
+	proto := ServiceProtocol(s)
+	opts := upstreamProtocol(proto, sidecar)
+	if shouldH2Upgrade(proto, policy.GetConnectionPool().GetHttp()) {
+		setH2(&opts)
+	}
+	applyTrafficPolicy(c, policy, &opts)
+	setProtocolOptions(c, opts)
 	return c
 }
 
@@ -127,11 +136,11 @@ func defaultThresholds() *cluster.CircuitBreakers_Thresholds {
 
 // applyTrafficPolicy maps DestinationRule.trafficPolicy onto the cluster
 // (cluster_traffic_policy.go applyTrafficPolicy).
-func applyTrafficPolicy(c *cluster.Cluster, p *networking.TrafficPolicy) {
+func applyTrafficPolicy(c *cluster.Cluster, p *networking.TrafficPolicy, opts **httpopts.HttpProtocolOptions) {
 	if p == nil {
 		return
 	}
-	applyConnectionPool(c, p.GetConnectionPool())
+	applyConnectionPool(c, p.GetConnectionPool(), opts)
 	applyOutlierDetection(c, p.GetOutlierDetection())
 	if lb := p.GetLoadBalancer(); lb != nil {
 		switch lb.GetSimple() {
@@ -170,8 +179,10 @@ func applyRingHash(c *cluster.Cluster, h *networking.LoadBalancerSettings_Consis
 }
 
 // applyConnectionPool is applyConnectionPool: limits the rule sets replace
-// Istio's MaxUint32 defaults; zero means unset.
-func applyConnectionPool(c *cluster.Cluster, cp *networking.ConnectionPoolSettings) {
+// Istio's MaxUint32 defaults; zero means unset. The upstream HTTP options
+// go into opts; useClientProtocol makes the cluster use the downstream
+// protocol.
+func applyConnectionPool(c *cluster.Cluster, cp *networking.ConnectionPoolSettings, opts **httpopts.HttpProtocolOptions) {
 	if cp == nil {
 		return
 	}
@@ -186,23 +197,25 @@ func applyConnectionPool(c *cluster.Cluster, cp *networking.ConnectionPoolSettin
 		if h.GetMaxRetries() > 0 {
 			t.MaxRetries = wrapperspb.UInt32(uint32(h.GetMaxRetries()))
 		}
-		opts := &core.HttpProtocolOptions{}
+		common := &core.HttpProtocolOptions{}
 		set := false
 		if h.GetIdleTimeout() != nil {
-			opts.IdleTimeout, set = h.GetIdleTimeout(), true
+			common.IdleTimeout, set = h.GetIdleTimeout(), true
 		}
 		if h.GetMaxRequestsPerConnection() > 0 {
-			opts.MaxRequestsPerConnection, set = wrapperspb.UInt32(uint32(h.GetMaxRequestsPerConnection())), true
+			common.MaxRequestsPerConnection, set = wrapperspb.UInt32(uint32(h.GetMaxRequestsPerConnection())), true
 		}
 		if set {
-			c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
-				HTTPProtocolOptions: mustAny(&httpopts.HttpProtocolOptions{
-					CommonHttpProtocolOptions: opts,
-					UpstreamProtocolOptions: &httpopts.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpopts.HttpProtocolOptions_ExplicitHttpConfig{
-						ProtocolConfig: &httpopts.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &core.Http1ProtocolOptions{}},
-					}},
-				}),
+			if *opts == nil {
+				*opts = &httpopts.HttpProtocolOptions{}
 			}
+			(*opts).CommonHttpProtocolOptions = common
+		}
+		if h.GetUseClientProtocol() {
+			if *opts == nil {
+				*opts = &httpopts.HttpProtocolOptions{}
+			}
+			useDownstream(*opts)
 		}
 	}
 	if tcp := cp.GetTcp(); tcp != nil {
@@ -319,7 +332,7 @@ func endpointMetadata(p *registry.Pod) *core.Metadata {
 func inboundCluster(p *registry.Pod, s registry.ServiceInfo) *cluster.Cluster {
 	name := InboundClusterName(s.TargetPort)
 	addr := appAddress(p.AppAddr)
-	return &cluster.Cluster{
+	c := &cluster.Cluster{
 		Name:                 name,
 		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
 		ConnectTimeout:       durationpb.New(DefaultConnectTimeout),
@@ -331,6 +344,12 @@ func inboundCluster(p *registry.Pod, s registry.ServiceInfo) *cluster.Cluster {
 			}}}},
 		},
 	}
+	// The app gets the port's protocol too: istiod's inbound clusters go
+	// through buildCluster and setUpstreamProtocol as the outbound ones do
+	// (cluster_builder.go buildInboundCluster), so a grpc port's app is
+	// spoken to over HTTP/2 (h2c).
+	setProtocolOptions(c, upstreamProtocol(ServiceProtocol(s), true))
+	return c
 }
 
 func mustStruct(m map[string]any) *structpb.Struct {

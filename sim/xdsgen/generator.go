@@ -83,7 +83,7 @@ func New(reg *registry.Registry, cfg meshconfig.Config) *Generator {
 // cluster to the app.
 func (g *Generator) ForSidecar(p *registry.Pod) Resources {
 	var r Resources
-	r.Clusters, r.Endpoints = g.outboundClusters()
+	r.Clusters, r.Endpoints = g.outboundClusters(true)
 	svc, _ := g.reg.Service(p.Service)
 	r.Clusters = append(r.Clusters, inboundCluster(p, svc))
 	r.Listeners = append(r.Listeners, g.outboundListeners()...)
@@ -96,7 +96,7 @@ func (g *Generator) ForSidecar(p *registry.Pod) Resources {
 // and endpoints, a listener on the gateway port and its route configuration.
 func (g *Generator) ForGateway(gw Gateway) Resources {
 	var r Resources
-	r.Clusters, r.Endpoints = g.outboundClusters()
+	r.Clusters, r.Endpoints = g.outboundClusters(false)
 	r.Listeners = []*listener.Listener{gatewayListener(gw)}
 	r.Routes = []*route.RouteConfiguration{g.gatewayRoute(gw)}
 	return r

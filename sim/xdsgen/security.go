@@ -174,9 +174,15 @@ func (g *Generator) applyOutboundTLS(c *cluster.Cluster, s registry.ServiceInfo,
 			sans = append(sans, id)
 		}
 	}
+	// ISTIO_MUTUAL offers istio-peer-exchange and istio, and h2 too on an
+	// HTTP/2 cluster (cluster_tls.go: util.ALPNInMeshWithMxc, ALPNInMeshH2WithMxc).
+	alpn := []string{"istio-peer-exchange", "istio"}
+	if isHTTP2Cluster(c) {
+		alpn = []string{"istio-peer-exchange", "istio", "h2"}
+	}
 	mtls := func() *core.TransportSocket {
 		return &core.TransportSocket{Name: TLSSocket, ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: mustAny(&tlsv3.UpstreamTlsContext{
-			CommonTlsContext: commonTLS(sans, []string{"istio-peer-exchange", "istio"}),
+			CommonTlsContext: commonTLS(sans, alpn),
 			Sni:              sni,
 		})}}
 	}

@@ -1,0 +1,71 @@
+package scenarios
+
+import (
+	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A service's protocol names its port as Istio reads it
+// (pkg/config/kube/conversion.go ConvertProtocol): HTTP, HTTP/2 and gRPC
+// ports load; TCP, a sniffed port or a name that is no port name is
+// refused at its line, as is a gRPC error code that is no gRPC status.
+func TestServiceProtocols(t *testing.T) {
+	good := `name: protocols
+topology:
+  services:
+    - name: order
+      versions: [{name: v1}]
+      calls: [payment, echo, web]
+    - name: payment
+      protocol: grpc
+      versions: [{name: v1, errorRate: 0.1, grpcErrorCode: 8}]
+    - name: echo
+      port: 81
+      protocol: http
+      appProtocol: kubernetes.io/h2c
+      versions: [{name: v1}]
+    - name: web
+      port: 82
+      protocol: grpc-web
+      versions: [{name: v1}]
+load: {target: order, rate: 10/s, duration: 1s}
+expect:
+  - successRate: {min: 0.5}
+`
+	_, err := LoadFS(fstest.MapFS{"g.yaml": {Data: []byte(good)}}, "g.yaml", "g.yaml")
+	require.NoError(t, err)
+
+	bad := `name: protocols
+topology:
+  services:
+    - name: order
+      versions: [{name: v1}]
+      calls: [payment]
+    - name: payment
+      protocol: tcp
+      versions: [{name: v1, grpcErrorCode: 17}]
+    - name: sniffed
+      protocol: web
+      versions: [{name: v1}]
+    - name: named
+      protocol: Grpc_Echo
+      versions: [{name: v1}]
+    - name: app
+      appProtocol: mongo
+      versions: [{name: v1}]
+load: {target: order, rate: 10/s, duration: 1s}
+expect:
+  - successRate: {min: 0.5}
+`
+	_, err = LoadFS(fstest.MapFS{"b.yaml": {Data: []byte(bad)}}, "b.yaml", "b.yaml")
+	require.Error(t, err)
+	msg := err.Error()
+	assert.Contains(t, msg, `b.yaml:8: topology.services[1].protocol: protocol "tcp" is TCP to Istio`)
+	assert.Contains(t, msg, `b.yaml:9: topology.services[1].versions[0].grpcErrorCode: grpcErrorCode 17 is not a gRPC status`)
+	assert.Contains(t, msg, `b.yaml:11: topology.services[2].protocol: protocol "web" is UnsupportedProtocol to Istio`)
+	assert.Contains(t, msg, `b.yaml:14: topology.services[3].protocol: invalid protocol "Grpc_Echo"`)
+	assert.Contains(t, msg, `b.yaml:17: topology.services[4].appProtocol: protocol "mongo" is TCP to Istio`)
+}
