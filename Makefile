@@ -13,7 +13,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 BENCHTIME   ?= 2000x
 
-.PHONY: all scenario scenario-docker scenario-kind test-kind test test-docker race lint bench fidelity ci build clean docker-engine
+.PHONY: all scenario scenario-docker scenario-kind test-kind test test-docker race lint bench fidelity fidelity-live ci build clean docker-engine
 
 all: build test
 
@@ -104,9 +104,16 @@ bench:
 	fi
 	@echo "bench results in $(BENCH_DIR)"
 
-## fidelity: compare our xDS with Istio's own translator (separate module)
+## fidelity: compare our xDS with Istio's own translator (separate module),
+## and, where the kind runtime can run (an engine and make kind-images),
+## with a live istiod in a kind cluster (it skips, saying why, elsewhere)
 fidelity:
-	cd fidelity && $(GO) test -count=1 ./...
+	cd fidelity && $(GO) test -count=1 -timeout 30m ./...
+
+## fidelity-live: only the live check: for canary-90-10 and header-routing,
+## istiod's routes and clusters in a kind cluster against sim/xdsgen's
+fidelity-live:
+	cd fidelity && $(GO) test -count=1 -timeout 30m -v -run '^TestLiveIstiodMatchesXdsgen$$' .
 
 ## kind-images: the kind node image, istiod and the proxy image, built
 ## offline from Go modules and Debian (images/kind/README.md); content-keyed,

@@ -72,6 +72,16 @@ type Scope struct {
 // hasHost reports whether host is a registry service.
 func (s Scope) hasHost(host string) bool { return s.Hosts[host] != nil }
 
+// servesPort reports whether some registry service has service port port.
+func (s Scope) servesPort(port int) bool {
+	for _, ports := range s.Hosts {
+		if ports[port] {
+			return true
+		}
+	}
+	return false
+}
+
 // hasPort reports whether host is a registry service with service port port.
 func (s Scope) hasPort(host string, port int) bool { return s.Hosts[host][port] }
 
@@ -148,7 +158,11 @@ func Flatten(s Side, scope Scope) map[string]string {
 		flattenEndpoints(cla, out)
 	}
 	for _, rc := range s.Routes {
-		if !outboundRouteName(rc.GetName()) {
+		// Only the route configurations of the registry's service ports:
+		// a live istiod also sends those of the ports of services outside
+		// it (istiod's own 15010 and 15014, for instance).
+		port, err := strconv.Atoi(rc.GetName())
+		if !outboundRouteName(rc.GetName()) || err != nil || !scope.servesPort(port) {
 			continue
 		}
 		flattenRouteConfig(rc, scope, out)

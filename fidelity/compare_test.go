@@ -127,3 +127,16 @@ func TestFlattenNormalizes(t *testing.T) {
 		t.Error("the cluster difference was not found")
 	}
 }
+
+// Route configurations of ports no registry service has (a live istiod's
+// own 15010, say) are out of scope; those of the registry's ports are in.
+func TestFlattenLeavesOutOtherPortsRoutes(t *testing.T) {
+	scope := Scope{Hosts: map[string]map[int]bool{"payment.default.svc.cluster.local": {80: true}}}
+	flat := Flatten(Side{Routes: []*route.RouteConfiguration{{Name: "80"}, {Name: "15010"}}}, scope)
+	if flat["routes[80]"] != "present" {
+		t.Errorf("routes[80] left out: %v", flat)
+	}
+	if _, ok := flat["routes[15010]"]; ok {
+		t.Errorf("routes[15010] compared, but no registry service has port 15010: %v", flat)
+	}
+}

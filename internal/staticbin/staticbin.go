@@ -11,7 +11,12 @@ import (
 
 // Build builds cmd/meshbench with CGO_ENABLED=0 into a new temporary
 // directory; cleanup removes it.
-func Build() (binary string, cleanup func(), err error) {
+func Build() (binary string, cleanup func(), err error) { return BuildIn("") }
+
+// BuildIn is Build run in directory moduleDir ("": the working directory): a
+// module that replaces meshbench with its checkout (fidelity/) passes that
+// checkout, so that the binary is built with meshbench's own go.mod.
+func BuildIn(moduleDir string) (binary string, cleanup func(), err error) {
 	dir, err := os.MkdirTemp("", "meshbench-static")
 	if err != nil {
 		return "", nil, err
@@ -19,6 +24,7 @@ func Build() (binary string, cleanup func(), err error) {
 	cleanup = func() { os.RemoveAll(dir) }
 	binary = filepath.Join(dir, "meshbench")
 	build := exec.Command("go", "build", "-o", binary, "github.com/meshbench/meshbench/cmd/meshbench")
+	build.Dir = moduleDir
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		cleanup()
