@@ -51,15 +51,23 @@ func TestH2UpstreamForGRPCPort(t *testing.T) {
 	assert.Equal(t, "mutual_tls", connectionSecurity(t, m, "payment-v1-0"), "sidecar to sidecar is mTLS")
 }
 
-// connectionSecurity is connection_security_policy of the requests the pod's sidecar took inbound.
+// connectionSecurity is connection_security_policy of the requests the
+// pod's sidecar took inbound. A sidecar records a request after its
+// response is written, and there is no event for that: it is waited for.
 func connectionSecurity(t *testing.T, m *rig, pod string) string {
 	t.Helper()
-	for _, policy := range []string{"mutual_tls", "none"} {
-		if m.metric(pod, "istio_requests_total", map[string]string{"reporter": "destination", "connection_security_policy": policy}) > 0 {
-			return policy
+	var got string
+	assert.Eventually(t, func() bool {
+		for _, policy := range []string{"mutual_tls", "none"} {
+			v, err := m.scrape(pod, "istio_requests_total", map[string]string{"reporter": "destination", "connection_security_policy": policy})
+			if err == nil && v > 0 {
+				got = policy
+				return true
+			}
 		}
-	}
-	return ""
+		return false
+	}, rigWait, 5*time.Millisecond, "no request recorded inbound on %s", pod)
+	return got
 }
 
 // An HTTP port stays HTTP/1.1 (h2UpgradePolicy defaults to DO_NOT_UPGRADE,
