@@ -17,8 +17,10 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/meshbench/meshbench/fakesvc"
@@ -117,11 +119,12 @@ func cmdAppctl(ctx context.Context, args []string, stderr io.Writer) error {
 // cmdNetfault changes the packet filter of the network namespace it runs in:
 //
 //	netfault drop -id F -ports 8080[,…] [-from IP,…]
+//	netfault hold -id F -ports 8080[,…] [-from IP,…]   drop, print "held", and undo on SIGTERM
 //	netfault remove -id F
 //	netfault probe -link eth0        prints {"netem": "…", "tbf": "…"} ("" where the qdisc works)
 func cmdNetfault(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return badInput(errors.New("netfault: drop, remove or probe"))
+		return badInput(errors.New("netfault: drop, hold, remove or probe"))
 	}
 	fs := flag.NewFlagSet("netfault "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -133,7 +136,7 @@ func cmdNetfault(args []string, stdout, stderr io.Writer) error {
 		return badInput(err)
 	}
 	switch args[0] {
-	case "drop":
+	case "drop", "hold":
 		d := netfault.Drop{ID: *id}
 		for _, p := range splitList(*ports) {
 			n, err := strconv.ParseUint(p, 10, 16)
@@ -149,7 +152,19 @@ func cmdNetfault(args []string, stdout, stderr io.Writer) error {
 			}
 			d.Sources = append(d.Sources, ip)
 		}
-		return netfault.Add(d)
+		if args[0] == "drop" {
+			return netfault.Add(d)
+		}
+		// hold: the rules last as long as this process, so that taking them
+		// off is a signal to a running helper, not a new container to start.
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+		if err := netfault.Add(d); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "held")
+		<-stop
+		return netfault.Remove(*id)
 	case "remove":
 		return netfault.Remove(*id)
 	case "probe":

@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
+	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/meshbench/meshbench/sim/runtime"
 )
@@ -154,23 +155,69 @@ func (m *Mesh) DropInbound(ctx context.Context, name string, from []string) (fun
 	m.faults++
 	id := strconv.Itoa(m.faults)
 	m.mu.Unlock()
-	args := []string{"drop", "-id", id, "-ports", strconv.Itoa(pd.info.Port)}
+	args := []string{"hold", "-id", id, "-ports", strconv.Itoa(pd.info.Port)}
 	if len(srcs) > 0 {
 		args = append(args, "-from", strings.Join(srcs, ","))
 	}
-	if _, err := m.netfault(ctx, pd, args...); err != nil {
+	// The helper holds the rules until it is signalled: taking them off is
+	// a signal, not a helper container to create and start, which takes a
+	// second here and would stretch the fault past its window.
+	c, err := m.holdNetfault(ctx, pd, id, args)
+	if err != nil {
 		return nil, err
 	}
 	return func(ctx context.Context) error {
 		m.mu.Lock()
 		running := pd.running
 		m.mu.Unlock()
-		if !running {
-			return nil // a pod killed meanwhile came back with a fresh namespace
+		defer m.removeContainer(ctx, c.GetContainerID())
+		timeout := 5 * time.Second
+		if err := c.Stop(ctx, &timeout); err != nil {
+			return fmt.Errorf("netfault helper: %w", err)
 		}
-		_, err := m.netfault(ctx, pd, "remove", "-id", id)
-		return err
+		st, err := c.State(ctx)
+		if err != nil {
+			return err
+		}
+		if st.ExitCode != 0 && running {
+			var out bytes.Buffer
+			if logs, err := c.Logs(ctx); err == nil {
+				_, _ = io.Copy(&out, logs)
+				logs.Close()
+			}
+			return fmt.Errorf("netfault remove: exit %d: %s", st.ExitCode, strings.TrimSpace(out.String()))
+		}
+		return nil // a pod killed meanwhile came back with a fresh namespace
 	}, nil
+}
+
+// holdNetfault starts `meshbench netfault hold ARGS` in a helper container
+// in pod's network namespace and returns once the rules are in place.
+func (m *Mesh) holdNetfault(ctx context.Context, pd *pod, id string, args []string) (testcontainers.Container, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Started: true, Logger: quiet{}, ContainerRequest: testcontainers.ContainerRequest{
+		Name: m.name(pd.info.Name, "netfault", "hold", id), Image: m.images.Sidecar, Labels: m.labelsFor("netfault", ""),
+		Entrypoint: []string{"/meshbench", "netfault"}, Cmd: args,
+		HostConfigModifier: func(hc *container.HostConfig) {
+			hc.NetworkMode = container.NetworkMode("container:" + pd.app)
+			hc.CapAdd = []string{"NET_ADMIN"}
+		},
+		WaitingFor: wait.ForLog("held").WithStartupTimeout(20 * time.Second),
+	}})
+	if err != nil {
+		if c != nil {
+			m.removeContainer(context.WithoutCancel(ctx), c.GetContainerID())
+		}
+		return nil, fmt.Errorf("netfault hold: %w", err)
+	}
+	return c, nil
+}
+
+func (m *Mesh) removeContainer(ctx context.Context, id string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, _ = m.cli.ContainerRemove(rctx, id, client.ContainerRemoveOptions{Force: true})
 }
 
 // netfault runs `meshbench netfault ARGS` in a helper container in pod's
