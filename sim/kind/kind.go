@@ -402,15 +402,13 @@ func (m *Mesh) MetricsEndpoints() map[string]string {
 			out[name] = m.metrics.url(p.Namespace, p.Name)
 		}
 	}
-	gws, err := m.kube.CoreV1().Pods(istioNamespace).List(ctx, metav1.ListOptions{LabelSelector: "istio=ingressgateway"})
+	gws, err := m.gatewayPods(ctx)
 	if err != nil {
 		m.log.Warn("kind: listing pods", "err", err)
 		return out
 	}
-	for _, p := range gws.Items {
-		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
-			out["istio-ingressgateway"] = m.metrics.url(p.Namespace, p.Name)
-		}
+	for _, gw := range gws {
+		out["istio-ingressgateway"] = m.metrics.url(istioNamespace, gw)
 	}
 	return out
 }
