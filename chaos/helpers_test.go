@@ -151,6 +151,14 @@ func median(rs []result) time.Duration {
 	return ds[len(ds)/2]
 }
 
+func slowest(rs []result) time.Duration {
+	var top time.Duration
+	for _, r := range rs {
+		top = max(top, r.latency)
+	}
+	return top
+}
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // requireShift checks that the median moved by want ± tol.
