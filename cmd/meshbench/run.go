@@ -46,8 +46,8 @@ func resolve(args []string) ([]*scenarios.Scenario, error) {
 
 // runtimeFlags are the flags that pick and set up a runtime.
 type runtimeFlags struct {
-	name, kubeconfig, context, image string
-	keep                             bool
+	name, kubeconfig, context, image, entry string
+	keep                                    bool
 }
 
 func (f *runtimeFlags) register(fs *flag.FlagSet) {
@@ -55,12 +55,13 @@ func (f *runtimeFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.keep, "keep", false, "kind: leave the cluster running after the run, for debugging (meshbench down deletes it)")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kube: the cluster's kubeconfig (default $KUBECONFIG, then ~/.kube/config)")
 	fs.StringVar(&f.context, "context", "", "kube: the kubeconfig context (default its current one)")
+	fs.StringVar(&f.entry, "entry", "", "kube: the ingress gateway's http://HOST:PORT where this machine reaches it directly (a LoadBalancer address); default a port forward to the gateway pod")
 	fs.StringVar(&f.image, "image", "", "kube: the app image, holding this static meshbench binary at /meshbench, that the cluster's nodes can pull")
 }
 
 func (f *runtimeFlags) runtime() (runtime.Runtime, error) {
-	if f.name != "kube" && (f.kubeconfig != "" || f.context != "" || f.image != "") {
-		return nil, fmt.Errorf("-kubeconfig, -context and -image are for -runtime kube")
+	if f.name != "kube" && (f.kubeconfig != "" || f.context != "" || f.image != "" || f.entry != "") {
+		return nil, fmt.Errorf("-kubeconfig, -context, -image and -entry are for -runtime kube")
 	}
 	switch f.name {
 	case "local":
@@ -73,7 +74,7 @@ func (f *runtimeFlags) runtime() (runtime.Runtime, error) {
 		if f.image == "" {
 			return nil, fmt.Errorf("-runtime kube needs -image: the app image the cluster's nodes pull (build it with make kind-images or docker build FROM scratch with bin/meshbench at /meshbench)")
 		}
-		return kind.Kube{Kubeconfig: f.kubeconfig, Context: f.context, AppImage: f.image}, nil
+		return kind.Kube{Kubeconfig: f.kubeconfig, Context: f.context, AppImage: f.image, Entry: f.entry}, nil
 	default:
 		return nil, fmt.Errorf("unknown runtime %q (local, docker, kind, kube)", f.name)
 	}

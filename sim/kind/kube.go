@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -41,6 +42,12 @@ type Kube struct {
 	// AppImage holds the static meshbench binary at /meshbench, in a
 	// registry (or node cache) the cluster's nodes pull from.
 	AppImage string
+	// Entry is the ingress gateway's URL where this machine reaches it
+	// directly (a LoadBalancer address, a node port): the load then goes
+	// there rather than through a port forward, whose relay through the API
+	// server and the kubelet adds its own stalls to the latency measured.
+	// Empty: a port forward to the gateway pod.
+	Entry string
 	// Log receives the runtime's progress.
 	Log *slog.Logger
 }
@@ -55,10 +62,16 @@ func (Kube) DataPlane() string { return "istio-proxy" }
 // by a cluster we do not size.
 func (Kube) StartLimit() time.Duration { return 8 * time.Minute }
 
-// MaxRate implements runtime.RateLimiter: the load enters through a port
-// forward (the API server and the kubelet relay every byte), measured on
-// the kind cluster here as about the kind runtime's own.
-func (Kube) MaxRate() float64 { return 100 }
+// MaxRate implements runtime.RateLimiter: through a port forward (the API
+// server and the kubelet relay every byte) 100/s, measured on the kind
+// cluster here; through a direct Entry the kind runtime's own figure.
+func (k Kube) MaxRate() float64 {
+	if k.Entry != "" {
+		// The kind runtime's own figure, through the same kind of entry.
+		return Runtime{}.MaxRate()
+	}
+	return 100
+}
 
 // RESTConfig reads the kubeconfig as kubectl does.
 func (k Kube) RESTConfig() (*rest.Config, error) {
@@ -92,6 +105,9 @@ func (k Kube) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	}
 	if k.AppImage == "" {
 		return nil, errors.New("the kube runtime needs the app image (-image): the static meshbench binary at /meshbench, pullable by the cluster's nodes")
+	}
+	if err := checkEntry(k.Entry); err != nil {
+		return nil, err
 	}
 	ns := ClusterPrefix + runID()
 	if err := kubeRefusals(spec, ns); err != nil {
@@ -139,11 +155,27 @@ func (k Kube) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	}
 	log.Info("kube: deploying", "namespace", ns, "server", cfg.Host)
 	m.ownNamespace = true
-	if m.forward, err = startPortForward(cfg, m.kube, istioNamespace, gw, port); err != nil {
-		return m, err
+	if k.Entry != "" {
+		m.entry = strings.TrimSuffix(k.Entry, "/")
+	} else {
+		if m.forward, err = startPortForward(cfg, m.kube, istioNamespace, gw, port); err != nil {
+			return m, err
+		}
+		m.entry = "http://" + m.forward.addr
 	}
-	m.entry = "http://" + m.forward.addr
 	return m, m.deployTopology(ctx, spec, k.AppImage, "IfNotPresent", t0)
+}
+
+// checkEntry refuses an Entry the load cannot be sent to.
+func checkEntry(entry string) error {
+	if entry == "" {
+		return nil
+	}
+	u, err := url.Parse(entry)
+	if err != nil || u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return fmt.Errorf("the gateway entry %q is not an http://HOST:PORT URL", entry)
+	}
+	return nil
 }
 
 // kubeRefusals says what of a scenario the kube runtime will not do to a

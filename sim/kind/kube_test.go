@@ -1,0 +1,33 @@
+package kind
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/runtime"
+)
+
+// An entry the load cannot be sent to is refused before the cluster is
+// asked anything (the kubeconfig here names no cluster at all).
+func TestKubeRefusesABadEntry(t *testing.T) {
+	for _, entry := range []string{"127.0.0.1:8080", "https://gw:443", "http://", "http://gw:80/prefix", "://x"} {
+		k := Kube{Kubeconfig: "/nonexistent", AppImage: "app", Entry: entry}
+		_, err := k.Start(context.Background(), runtime.Spec{Topology: registry.DefaultTopology()})
+		require.Error(t, err, entry)
+		assert.Contains(t, err.Error(), "not an http://HOST:PORT URL", entry)
+	}
+	for _, entry := range []string{"", "http://127.0.0.1:30080", "http://gw.example:80/"} {
+		assert.NoError(t, checkEntry(entry), entry)
+	}
+}
+
+// Through a direct entry the kube runtime holds the kind runtime's rate;
+// through a port forward, less.
+func TestKubeRateFollowsTheEntry(t *testing.T) {
+	assert.Equal(t, Runtime{}.MaxRate(), Kube{Entry: "http://127.0.0.1:1"}.MaxRate())
+	assert.Less(t, Kube{}.MaxRate(), Runtime{}.MaxRate())
+}
