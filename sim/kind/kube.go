@@ -67,7 +67,6 @@ func (Kube) StartLimit() time.Duration { return 8 * time.Minute }
 // cluster here; through a direct Entry the kind runtime's own figure.
 func (k Kube) MaxRate() float64 {
 	if k.Entry != "" {
-		// The kind runtime's own figure, through the same kind of entry.
 		return Runtime{}.MaxRate()
 	}
 	return 100
@@ -149,6 +148,8 @@ func (k Kube) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	if _, err := m.kube.AppsV1().Deployments(istioNamespace).Get(ctx, "istiod", metav1.GetOptions{}); err != nil {
 		return nil, fmt.Errorf("the kube runtime needs a cluster running Istio (a Deployment istiod in %s): %w", istioNamespace, err)
 	}
+	// Asked with an Entry too: a cluster without a running gateway is
+	// refused before anything is made there.
 	gw, port, err := m.gatewayPod(ctx)
 	if err != nil {
 		return nil, err
