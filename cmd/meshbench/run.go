@@ -47,12 +47,14 @@ func resolve(args []string) ([]*scenarios.Scenario, error) {
 // runtimeFlags are the flags that pick and set up a runtime.
 type runtimeFlags struct {
 	name, kubeconfig, context, image, entry string
+	cluster                                 string
 	keep                                    bool
 }
 
 func (f *runtimeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.name, "runtime", "local", "where the mesh runs: local (loopback, this process), docker (containers), kind (a kind cluster with the real istiod; make kind-images first) or kube (an existing cluster running Istio, in a namespace of its own)")
 	fs.BoolVar(&f.keep, "keep", false, "kind: leave the cluster running after the run, for debugging (meshbench down deletes it)")
+	fs.StringVar(&f.cluster, "cluster", "", "kind: run in this cluster, one an earlier -keep run left (meshbench-…), instead of creating one; what earlier scenarios made there is removed first, and it is left running")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kube: the cluster's kubeconfig (default $KUBECONFIG, then ~/.kube/config)")
 	fs.StringVar(&f.context, "context", "", "kube: the kubeconfig context (default its current one)")
 	fs.StringVar(&f.entry, "entry", "", "kube: the ingress gateway's http://HOST:PORT where this machine reaches it directly (a LoadBalancer address); default a port forward to the gateway pod")
@@ -63,13 +65,16 @@ func (f *runtimeFlags) runtime() (runtime.Runtime, error) {
 	if f.name != "kube" && (f.kubeconfig != "" || f.context != "" || f.image != "" || f.entry != "") {
 		return nil, fmt.Errorf("-kubeconfig, -context, -image and -entry are for -runtime kube")
 	}
+	if f.name != "kind" && (f.keep || f.cluster != "") {
+		return nil, fmt.Errorf("-keep and -cluster are for -runtime kind")
+	}
 	switch f.name {
 	case "local":
 		return local.Runtime{}, nil
 	case "docker":
 		return docker.Runtime{}, nil
 	case "kind":
-		return kind.Runtime{Keep: f.keep}, nil
+		return kind.Runtime{Keep: f.keep, Cluster: f.cluster}, nil
 	case "kube":
 		if f.image == "" {
 			return nil, fmt.Errorf("-runtime kube needs -image: the app image the cluster's nodes pull (build it with make kind-images or docker build FROM scratch with bin/meshbench at /meshbench)")

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/testcontainers/testcontainers-go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
 	"github.com/meshbench/meshbench/internal/staticbin"
@@ -201,3 +202,55 @@ func TestKubeRuntimeOnExistingCluster(t *testing.T) {
 	assert.Contains(t, err.Error(), "mtls-mesh-strict.yaml:")
 	assert.Contains(t, err.Error(), "is in namespace istio-system")
 }
+
+// A cluster kept by one run (-keep) serves the next scenario
+// (Runtime.Cluster): what the first scenario made there is gone (its
+// mesh-wide STRICT PeerAuthentication, its legacy Deployment), the second
+// passes, and the cluster is left running for the run after.
+func TestReusedClusterServesTheNextScenario(t *testing.T) {
+	needKind(t)
+	ctx := context.Background()
+	first, err := scenarios.CatalogScenario("mtls-strict-refuses-plaintext")
+	require.NoError(t, err)
+	var name string
+	log := slog.New(clusterNamer{Handler: slog.DiscardHandler, onUp: func(n string) { name = n }})
+	res, err := scenarios.Run(ctx, first, scenarios.Options{Runtime: kind.Runtime{Binary: binary, Keep: true}, Log: log})
+	require.NoError(t, err)
+	require.NotEmpty(t, name)
+	defer func() {
+		require.NoError(t, kindcluster.NewProvider(kindcluster.ProviderWithDocker()).Delete(name, os.DevNull))
+		cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+		require.NoError(t, err)
+		defer cli.Close()
+		_, _ = cli.NetworkRemove(ctx, name, client.NetworkRemoveOptions{})
+	}()
+	assert.True(t, reports.Verdict(res), strings.TrimSpace(res.Error))
+	require.Equal(t, []string{"cluster " + name, "network " + name}, leftovers(t, name), "-keep left the cluster")
+
+	second, err := scenarios.CatalogScenario("canary-90-10")
+	require.NoError(t, err)
+	m, err := kind.Runtime{Binary: binary, Cluster: name}.Start(ctx, runtime.Spec{Topology: *second.Topology, Config: second.Config, Seed: 1})
+	require.NoError(t, err)
+	km := m.(*kind.Mesh)
+	pas, err := km.Dynamic().Resource(peerAuthentications).Namespace("").List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, pas.Items, "the first scenario's PeerAuthentication survived into the second")
+	deps, err := km.Kube().AppsV1().Deployments("default").List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	var names []string
+	for _, d := range deps.Items {
+		names = append(names, d.Name)
+	}
+	assert.ElementsMatch(t, []string{"order-v1", "payment-v1", "payment-v2"}, names)
+	require.NoError(t, m.Stop(ctx))
+
+	res, err = scenarios.Run(ctx, second, scenarios.Options{Runtime: kind.Runtime{Binary: binary, Cluster: name}})
+	require.NoError(t, err)
+	for _, c := range res.Checks {
+		assert.True(t, c.Passed, "%s: %s", c.Name, c.Summary)
+	}
+	assert.True(t, reports.Verdict(res), strings.TrimSpace(res.Error))
+	assert.Equal(t, []string{"cluster " + name, "network " + name}, leftovers(t, name), "a reused cluster is left running")
+}
+
+var peerAuthentications = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}
