@@ -102,6 +102,7 @@ type compiledRoute struct {
 	hostRewrite   string
 	mirrors       []mirrorConf
 	hashHeader    string // consistent hash on this request header
+	deadlines     grpcTimeouts
 }
 
 // faultConf is the route's HTTP fault filter config; percentages in millionths.
@@ -465,6 +466,7 @@ func compileRoute(r *route.Route) (*compiledRoute, error) {
 	if a.GetTimeout() == nil {
 		cr.timeout = 15 * time.Second // Envoy's default route timeout; Istio always sets one
 	}
+	cr.deadlines = compileGRPCTimeouts(a)
 	if rp := a.GetRetryPolicy(); rp != nil {
 		p, err := compileRetry(rp)
 		if err != nil {
