@@ -119,11 +119,23 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		progress = stderr
 	}
 	suite := &reports.Suite{Schema: reports.SchemaVersion, Started: time.Now().UTC()}
+	next := func() runtime.Runtime { return rt }
+	if kr, ok := rt.(kind.Runtime); ok && len(scs) > 1 {
+		// The command's scenarios share one cluster, deleted at the end
+		// (Ctrl-C included) unless -keep.
+		sess := kind.NewSession(kr)
+		defer func() {
+			if err := sess.Close(context.Background()); err != nil {
+				fmt.Fprintf(stderr, "deleting kind cluster %s: %v\n", sess.Cluster(), err)
+			}
+		}()
+		next = func() runtime.Runtime { return sess.Runtime() }
+	}
 	failed := 0
 	for _, sc := range scs {
 		fmt.Fprintf(stdout, "▶ %s — %s\n", sc.Name, sc.Description)
 		printWarnings(stdout, sc)
-		res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: rt, Log: log, Progress: progress})
+		res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: next(), Log: log, Progress: progress})
 		if ctx.Err() != nil {
 			return &exitError{code: 1, err: errors.New("interrupted: mesh torn down")}
 		}

@@ -55,6 +55,8 @@ type Runtime struct {
 	// to run in instead of creating one: what earlier scenarios made there
 	// is removed first, and the cluster is left running after Stop.
 	Cluster string
+	// ClusterName is the name of the cluster to create; empty: meshbench-<random>.
+	ClusterName string
 	// Log receives kind's and the runtime's progress.
 	Log *slog.Logger
 }
@@ -101,13 +103,13 @@ type Mesh struct {
 	ownNamespace bool
 	keep         bool
 	// reused: the cluster is one an earlier run kept (Runtime.Cluster).
-	reused bool
-	kube         kubernetes.Interface
-	rest         *rest.Config
-	apply        *applier
-	reg          *registry.Registry
-	entry        string
-	metrics      *metricsProxy
+	reused  bool
+	kube    kubernetes.Interface
+	rest    *rest.Config
+	apply   *applier
+	reg     *registry.Registry
+	entry   string
+	metrics *metricsProxy
 
 	mu      sync.Mutex
 	version int
@@ -184,7 +186,10 @@ func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 		log.Info("kind: reusing cluster", "name", r.Cluster)
 		c, err = openCluster(ctx, cli, r.Cluster, logger)
 	} else {
-		name := ClusterPrefix + runID()
+		name := r.ClusterName
+		if name == "" {
+			name = NewClusterName()
+		}
 		log.Info("kind: creating cluster", "name", name, "node", im.Node)
 		c, err = createCluster(ctx, cli, name, im, logger)
 	}
@@ -259,6 +264,10 @@ func (m *Mesh) deployTopology(ctx context.Context, spec runtime.Spec, appImage, 
 	m.log.Info(m.name+": mesh converged", "took", time.Since(t0).Round(time.Millisecond), "entry", m.entry)
 	return nil
 }
+
+// NewClusterName is a name for a cluster of the runtime's own,
+// meshbench-<six random hex digits>.
+func NewClusterName() string { return ClusterPrefix + runID() }
 
 // runID is six random hex digits: clusters of concurrent runs never collide.
 func runID() string {

@@ -203,33 +203,27 @@ func TestKubeRuntimeOnExistingCluster(t *testing.T) {
 	assert.Contains(t, err.Error(), "is in namespace istio-system")
 }
 
-// A cluster kept by one run (-keep) serves the next scenario
-// (Runtime.Cluster): what the first scenario made there is gone (its
-// mesh-wide STRICT PeerAuthentication, its legacy Deployment), the second
-// passes, and the cluster is left running for the run after.
-func TestReusedClusterServesTheNextScenario(t *testing.T) {
+// The scenarios of one command share a cluster (Session): the first makes
+// it and keeps it, the next one starts from it cleared of what the first
+// made (its mesh-wide STRICT PeerAuthentication, its legacy Deployment)
+// and passes, and Close deletes cluster and network.
+func TestSessionSharesOneClusterAndClearsIt(t *testing.T) {
 	needKind(t)
 	ctx := context.Background()
+	sess := kind.NewSession(kind.Runtime{Binary: binary})
+	name := sess.Cluster()
+	defer sess.Close(ctx)
 	first, err := scenarios.CatalogScenario("mtls-strict-refuses-plaintext")
 	require.NoError(t, err)
-	var name string
-	log := slog.New(clusterNamer{Handler: slog.DiscardHandler, onUp: func(n string) { name = n }})
-	res, err := scenarios.Run(ctx, first, scenarios.Options{Runtime: kind.Runtime{Binary: binary, Keep: true}, Log: log})
+	res, err := scenarios.Run(ctx, first, scenarios.Options{Runtime: sess.Runtime()})
 	require.NoError(t, err)
-	require.NotEmpty(t, name)
-	defer func() {
-		require.NoError(t, kindcluster.NewProvider(kindcluster.ProviderWithDocker()).Delete(name, os.DevNull))
-		cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-		require.NoError(t, err)
-		defer cli.Close()
-		_, _ = cli.NetworkRemove(ctx, name, client.NetworkRemoveOptions{})
-	}()
 	assert.True(t, reports.Verdict(res), strings.TrimSpace(res.Error))
-	require.Equal(t, []string{"cluster " + name, "network " + name}, leftovers(t, name), "-keep left the cluster")
+	require.Equal(t, []string{"cluster " + name, "network " + name}, leftovers(t, name), "the first scenario left the session's cluster")
+	require.Equal(t, name, sess.Runtime().Cluster, "the next scenario reuses it")
 
 	second, err := scenarios.CatalogScenario("canary-90-10")
 	require.NoError(t, err)
-	m, err := kind.Runtime{Binary: binary, Cluster: name}.Start(ctx, runtime.Spec{Topology: *second.Topology, Config: second.Config, Seed: 1})
+	m, err := sess.Runtime().Start(ctx, runtime.Spec{Topology: *second.Topology, Config: second.Config, Seed: 1})
 	require.NoError(t, err)
 	km := m.(*kind.Mesh)
 	pas, err := km.Dynamic().Resource(peerAuthentications).Namespace("").List(ctx, metav1.ListOptions{})
@@ -244,13 +238,15 @@ func TestReusedClusterServesTheNextScenario(t *testing.T) {
 	assert.ElementsMatch(t, []string{"order-v1", "payment-v1", "payment-v2"}, names)
 	require.NoError(t, m.Stop(ctx))
 
-	res, err = scenarios.Run(ctx, second, scenarios.Options{Runtime: kind.Runtime{Binary: binary, Cluster: name}})
+	res, err = scenarios.Run(ctx, second, scenarios.Options{Runtime: sess.Runtime()})
 	require.NoError(t, err)
 	for _, c := range res.Checks {
 		assert.True(t, c.Passed, "%s: %s", c.Name, c.Summary)
 	}
 	assert.True(t, reports.Verdict(res), strings.TrimSpace(res.Error))
 	assert.Equal(t, []string{"cluster " + name, "network " + name}, leftovers(t, name), "a reused cluster is left running")
+	require.NoError(t, sess.Close(ctx))
+	assert.Empty(t, leftovers(t, name))
 }
 
 var peerAuthentications = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}
