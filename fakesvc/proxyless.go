@@ -66,7 +66,7 @@ func (b bearerBundle) TransportCredentials() credentials.TransportCredentials {
 	return insecure.NewCredentials()
 }
 func (b bearerBundle) PerRPCCredentials() credentials.PerRPCCredentials { return b }
-func (b bearerBundle) NewWithMode(string) (credentials.Bundle, error) { return b, nil }
+func (b bearerBundle) NewWithMode(string) (credentials.Bundle, error)   { return b, nil }
 
 func (b bearerBundle) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
 	return map[string]string{"authorization": "Bearer " + b.token}, nil

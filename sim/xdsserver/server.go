@@ -43,7 +43,7 @@ type Server struct {
 	cache cache.SnapshotCache
 	// grpcCache serves proxyless gRPC clients (grpc.go): non-ADS mode.
 	grpcCache cache.SnapshotCache
-	log   *slog.Logger
+	log       *slog.Logger
 
 	mu       sync.Mutex
 	addr     string
