@@ -49,6 +49,7 @@ type runtimeFlags struct {
 	name, kubeconfig, context, image, entry string
 	cluster                                 string
 	keep                                    bool
+	dataPlane                               string
 }
 
 func (f *runtimeFlags) register(fs *flag.FlagSet) {
@@ -58,6 +59,7 @@ func (f *runtimeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kube: the cluster's kubeconfig (default $KUBECONFIG, then ~/.kube/config)")
 	fs.StringVar(&f.context, "context", "", "kube: the kubeconfig context (default its current one)")
 	fs.StringVar(&f.entry, "entry", "", "kube: the ingress gateway's http://HOST:PORT where this machine reaches it directly (a LoadBalancer address); default a port forward to the gateway pod")
+	fs.StringVar(&f.dataPlane, "data-plane", "builtin", "local: builtin (every call through the pod's sidecar) or grpc (gRPC calls proxyless, with grpc-go's own xDS client; the sidecar keeps the inbound side and the HTTP calls)")
 	fs.StringVar(&f.image, "image", "", "kube: the app image, holding this static meshbench binary at /meshbench, that the cluster's nodes can pull")
 }
 
@@ -68,9 +70,18 @@ func (f *runtimeFlags) runtime() (runtime.Runtime, error) {
 	if f.name != "kind" && (f.keep || f.cluster != "") {
 		return nil, fmt.Errorf("-keep and -cluster are for -runtime kind")
 	}
+	switch f.dataPlane {
+	case "builtin":
+	case "grpc":
+		if f.name != "local" {
+			return nil, fmt.Errorf("-data-plane grpc runs on -runtime local only")
+		}
+	default:
+		return nil, fmt.Errorf("unknown data plane %q (builtin, grpc)", f.dataPlane)
+	}
 	switch f.name {
 	case "local":
-		return local.Runtime{}, nil
+		return local.Runtime{ProxylessGRPC: f.dataPlane == "grpc"}, nil
 	case "docker":
 		return docker.Runtime{}, nil
 	case "kind":
