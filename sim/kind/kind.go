@@ -255,7 +255,11 @@ func (m *Mesh) deployTopology(ctx context.Context, spec runtime.Spec, appImage, 
 		return err
 	}
 	m.log.Info(m.name+": pods ready", "took", time.Since(t0).Round(time.Millisecond))
-	if err = m.waitSynced(ctx, time.Time{}); err != nil {
+	var since time.Time
+	if m.reused {
+		since = m.appliedAt["1"] // see WaitConverged
+	}
+	if err = m.waitSynced(ctx, since); err != nil {
 		return err
 	}
 	if m.metrics, err = startMetricsProxy(m.kube); err != nil {
@@ -379,8 +383,10 @@ func (m *Mesh) WaitConverged(ctx context.Context, version string) error {
 	since := m.appliedAt[version]
 	first := version == "1"
 	m.mu.Unlock()
-	if first {
-		// The first config went in before the pods existed.
+	if first && !m.reused {
+		// The first config went in before the pods existed. In a reused
+		// cluster the gateway was there, serving the last scenario's
+		// routes: it must have had a push since.
 		since = time.Time{}
 	}
 	return m.waitSynced(ctx, since)
