@@ -126,7 +126,14 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			if retry != nil {
 				perTry = retry.perTryTimeout
 			}
-			if e := expectedTimeout(global, perTry, time.Since(x.start)); e > 0 {
+			// The first attempt tells the whole timeout (finalTimeout calls
+			// setTimeoutHeaders with elapsed 0); a retry, the time left in
+			// whole milliseconds (onRetry's elapsed since the request).
+			var elapsed time.Duration
+			if attempt > 1 {
+				elapsed = time.Since(x.start).Truncate(time.Millisecond)
+			}
+			if e := expectedTimeout(global, perTry, elapsed); e > 0 {
 				ur.header.Set("grpc-timeout", formatGRPCTimeout(e))
 			}
 		}
