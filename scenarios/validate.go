@@ -480,6 +480,7 @@ func (v *validator) topology() bool {
 			l.at(p+".path", "path %q must start with /", svc.Path)
 		}
 		v.protocol(p, svc)
+		v.grpcCall(p, svc)
 		if len(svc.Versions) == 0 {
 			l.at(p, "service %s has no versions; give it at least one, like {name: v1}", svc.Name)
 		}
