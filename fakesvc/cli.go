@@ -55,6 +55,8 @@ func ParseFlags(name string, args []string, out io.Writer) (Flags, error) {
 		stddev      time.Duration
 		dist        string
 		errorStatus int
+		grpcDL      time.Duration
+		grpcGap     time.Duration
 	)
 	cfg := &f.Config
 	hostname, _ := os.Hostname()
@@ -74,6 +76,10 @@ func ParseFlags(name string, args []string, out io.Writer) (Flags, error) {
 	fs.IntVar(&errorStatus, "error-status", DefaultErrorStatus, "status of injected errors")
 	fs.StringVar(&cfg.OnCalleeError, "on-callee-error", OnCalleeErrorFail, "when a call fails: fail (pass the failure up) or degrade (answer 200 with a partial body)")
 	fs.IntVar(&cfg.GRPCCode, "grpc-error-code", int(DefaultGRPCCode), "gRPC status of injected errors on gRPC calls, in 1..16")
+	fs.DurationVar(&grpcDL, "grpc-deadline", 0, "deadline of each gRPC call (sent as grpc-timeout); 0: none")
+	fs.StringVar(&cfg.GRPCCall.Method, "grpc-method", registry.GRPCMethodUnary, "echo method of the gRPC calls: Unary or Stream")
+	fs.IntVar(&cfg.GRPCCall.Count, "grpc-stream-count", 0, "replies a Stream call asks for (0: the server's default, 3)")
+	fs.DurationVar(&grpcGap, "grpc-stream-interval", 0, "pause between a Stream call's replies")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed of the latency/error random stream")
 	seedByPod := fs.Bool("seed-by-pod", false, "mix the pod name into -seed, so that the replicas of one Deployment, started with the same arguments, draw different streams")
 	if err := fs.Parse(args); err != nil {
@@ -108,6 +114,7 @@ func ParseFlags(name string, args []string, out io.Writer) (Flags, error) {
 	}
 	cfg.Latency = registry.Latency{Mean: units.Duration(latency), StdDev: units.Duration(stddev), Dist: dist}
 	cfg.ErrorStatus = errorStatus
+	cfg.GRPCCall.Deadline, cfg.GRPCCall.Interval = units.Duration(grpcDL), units.Duration(grpcGap)
 	// Validate everything New checks now, so a bad flag exits 2.
 	s, err := New(*cfg)
 	if err != nil {
@@ -248,4 +255,23 @@ func PodSeed(seed int64, pod string) int64 {
 		seed = seed*31 + int64(b)
 	}
 	return seed
+}
+
+// GRPCCallArgs are the flags that give an instance g, the container
+// runtimes' command line for it (none for the defaults).
+func GRPCCallArgs(g registry.GRPCCall) []string {
+	var args []string
+	if g.Deadline > 0 {
+		args = append(args, "-grpc-deadline", g.Deadline.D().String())
+	}
+	if g.Method != "" {
+		args = append(args, "-grpc-method", g.Method)
+	}
+	if g.Count != 0 {
+		args = append(args, "-grpc-stream-count", strconv.Itoa(g.Count))
+	}
+	if g.Interval > 0 {
+		args = append(args, "-grpc-stream-interval", g.Interval.D().String())
+	}
+	return args
 }

@@ -157,6 +157,9 @@ type Config struct {
 	GRPCCode int
 	// Calls are made in order on each request.
 	Calls []Call
+	// GRPCCall is how the gRPC calls are made (grpc_call.go): the
+	// client's deadline, and the echo service's method (Unary or Stream).
+	GRPCCall registry.GRPCCall
 	// Proxy is the sidecar's outbound address "host:port", or "unix:/path"
 	// for a sidecar on a Unix socket. Calls go to it as
 	// an HTTP forward proxy with URL
@@ -197,6 +200,7 @@ type settings struct {
 type Server struct {
 	service, version, pod, namespace string
 	calls                            []Call // normalised
+	grpcCall                         registry.GRPCCall
 	viaProxy                         bool
 	degrade                          bool // Config.OnCalleeError is degrade
 
@@ -242,6 +246,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	grpcCode, err := checkGRPCCode(cfg.GRPCCode)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkGRPCCall(cfg.GRPCCall); err != nil {
 		return nil, err
 	}
 	calls := make([]Call, 0, len(cfg.Calls))
@@ -307,6 +314,7 @@ func New(cfg Config) (*Server, error) {
 		pod:       cfg.Pod,
 		namespace: ns,
 		calls:     calls,
+		grpcCall:  cfg.GRPCCall,
 		viaProxy:  cfg.Proxy != "",
 		degrade:   cfg.OnCalleeError == OnCalleeErrorDegrade,
 		rng:       newRand(cfg.Seed),
@@ -486,6 +494,14 @@ type Reply struct {
 	Flags string `json:"flags,omitempty"`
 	// GRPCStatus is the gRPC status code of a gRPC call.
 	GRPCStatus *int `json:"grpcStatus,omitempty"`
+	// Messages is how many replies a server-streaming gRPC call received
+	// before it ended, with its status (set for Stream calls only).
+	Messages *int `json:"messages,omitempty"`
+	// Deadline is the time its gRPC deadline left a call when the
+	// answering instance got it (a Go duration), "" for a call without
+	// one: what the caller's grpc-timeout became on its way through the
+	// mesh.
+	Deadline string `json:"deadline,omitempty"`
 }
 
 // Response headers a sidecar adds that a call's Reply records.
@@ -599,11 +615,16 @@ func (s *Server) url(c Call) string {
 // call makes one downstream call. It returns the Reply to record, the HTTP
 // status (0 on a transport failure) and the transport error, if any.
 func (s *Server) call(ctx context.Context, c Call, hdr http.Header) (Reply, int, error) {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
 	if c.Protocol == CallGRPC {
+		// The safety bound is no deadline: grpc-go would send it as
+		// grpc-timeout, where a gRPC client that sets none sends none.
+		ctx, cancel := context.WithCancel(ctx)
+		defer time.AfterFunc(callTimeout, cancel).Stop()
+		defer cancel()
 		return s.callGRPC(ctx, c, hdr)
 	}
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url(c), http.NoBody)
 	if err != nil {
 		return Reply{Service: c.Service, Error: err.Error()}, 0, err

@@ -104,6 +104,11 @@ func isGRPC(r *http.Request) bool {
 // begin sleeps the service time and decides the outcome: an error to
 // return, or the Reply to fill in.
 func (e grpcEcho) begin(ctx context.Context) (*Reply, error) {
+	// The deadline as the call arrived, before the service time.
+	left := ""
+	if dl, ok := ctx.Deadline(); ok {
+		left = time.Until(dl).Round(10 * time.Microsecond).String()
+	}
 	st := e.s.settings.Load()
 	delay, fail := e.s.draw(st)
 	if !pause(ctx, delay) {
@@ -122,6 +127,7 @@ func (e grpcEcho) begin(ctx context.Context) (*Reply, error) {
 		Attempt:   attemptOf(md),
 		RequestID: first("x-request-id"),
 		Code:      http.StatusOK,
+		Deadline:  left,
 	}
 	if fail {
 		return nil, status.Errorf(st.grpcCode, "injected error %s", st.grpcCode)

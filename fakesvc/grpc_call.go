@@ -3,11 +3,14 @@ package fakesvc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -15,6 +18,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshbench/meshbench/sim/registry"
 )
 
 // Calls of protocol grpc: the echo service's Unary method of the called
@@ -86,9 +91,11 @@ func (s *Server) closeGRPC() {
 	}
 }
 
-// callGRPC makes one gRPC call. The status it returns is the HTTP status
-// of the gRPC code (HTTPStatus), so that a failing gRPC callee fails the
-// caller's HTTP answer as an HTTP one would.
+// callGRPC makes one gRPC call, under the caller's deadline
+// (Config.GRPCCall.Deadline), of the Unary or the Stream method. The
+// status it returns is the HTTP status of the gRPC code (HTTPStatus), so
+// that a failing gRPC callee fails the caller's HTTP answer as an HTTP one
+// would.
 func (s *Server) callGRPC(ctx context.Context, c Call, hdr http.Header) (Reply, int, error) {
 	cc, err := s.conn(c)
 	if err != nil {
@@ -99,9 +106,24 @@ func (s *Server) callGRPC(ctx context.Context, c Call, hdr http.Header) (Reply, 
 		md[strings.ToLower(k)] = vs
 	}
 	ctx = metadata.NewOutgoingContext(ctx, md)
+	if d := s.grpcCall.Deadline.D(); d > 0 {
+		// grpc-go sends the time left as grpc-timeout and ends the call
+		// DEADLINE_EXCEEDED itself when it runs out.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	var header, trailer metadata.MD
-	out := &wrapperspb.BytesValue{}
-	err = cc.Invoke(ctx, GRPCUnaryMethod, wrapperspb.Bytes(nil), out, grpc.Header(&header), grpc.Trailer(&trailer))
+	var out *wrapperspb.BytesValue
+	var messages *int
+	if s.grpcCall.Method == registry.GRPCMethodStream {
+		n := 0
+		messages = &n
+		out, err = s.streamGRPC(ctx, cc, &n, grpc.Header(&header), grpc.Trailer(&trailer))
+	} else {
+		out = &wrapperspb.BytesValue{}
+		err = cc.Invoke(ctx, GRPCUnaryMethod, wrapperspb.Bytes(nil), out, grpc.Header(&header), grpc.Trailer(&trailer))
+	}
 	meta := func(k string) string {
 		if v := header.Get(k); len(v) > 0 {
 			return v[0]
@@ -116,18 +138,79 @@ func (s *Server) callGRPC(ctx context.Context, c Call, hdr http.Header) (Reply, 
 	if err != nil {
 		st := status.Convert(err)
 		return Reply{
-			Service: c.Service, Code: HTTPStatus(code), GRPCStatus: &g,
+			Service: c.Service, Code: HTTPStatus(code), GRPCStatus: &g, Messages: messages,
 			Error:         fmt.Sprintf("gRPC %s: %s", code, st.Message()),
 			ConfigVersion: meta(HeaderConfigVersion), Flags: meta(HeaderFlags),
 		}, HTTPStatus(code), nil
 	}
 	var sub Reply
 	if json.Unmarshal(out.GetValue(), &sub) != nil || sub.Service == "" {
-		return Reply{Service: c.Service, Code: http.StatusBadGateway, GRPCStatus: &g, Error: "a reply that is not the echo service's"}, http.StatusBadGateway, nil
+		return Reply{Service: c.Service, Code: http.StatusBadGateway, GRPCStatus: &g, Messages: messages, Error: "a reply that is not the echo service's"}, http.StatusBadGateway, nil
 	}
-	sub.GRPCStatus = &g
+	sub.GRPCStatus, sub.Messages = &g, messages
 	sub.ConfigVersion, sub.Flags = meta(HeaderConfigVersion), meta(HeaderFlags)
 	return sub, http.StatusOK, nil
+}
+
+// streamGRPC calls the Stream method and reads every reply until the
+// stream ends, counting them in n. It returns the first reply (every one
+// names the same instance) and the stream's status (nil: OK).
+func (s *Server) streamGRPC(ctx context.Context, cc *grpc.ClientConn, n *int, opts ...grpc.CallOption) (*wrapperspb.BytesValue, error) {
+	// The stream ends with the call: its context is ours, cancelled on return.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := cc.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, GRPCStreamMethod, opts...)
+	if err != nil {
+		return nil, err
+	}
+	req, err := json.Marshal(EchoRequest{Count: s.grpcCall.Count, Interval: intervalString(s.grpcCall.Interval.D())})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.SendMsg(wrapperspb.Bytes(req)); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if err := st.CloseSend(); err != nil {
+		return nil, err
+	}
+	var first *wrapperspb.BytesValue
+	for {
+		m := &wrapperspb.BytesValue{}
+		err := st.RecvMsg(m)
+		if errors.Is(err, io.EOF) {
+			return first, nil
+		}
+		if err != nil {
+			return first, err
+		}
+		*n++
+		if first == nil {
+			first = m
+		}
+	}
+}
+
+func intervalString(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return d.String()
+}
+
+// checkGRPCCall validates how an instance makes its gRPC calls.
+func checkGRPCCall(g registry.GRPCCall) error {
+	switch g.Method {
+	case "", registry.GRPCMethodUnary, registry.GRPCMethodStream:
+	default:
+		return fmt.Errorf("fakesvc: gRPC method %q: want %s or %s", g.Method, registry.GRPCMethodUnary, registry.GRPCMethodStream)
+	}
+	if g.Deadline < 0 || g.Interval < 0 {
+		return fmt.Errorf("fakesvc: gRPC deadline %s and interval %s must not be negative", g.Deadline.D(), g.Interval.D())
+	}
+	if g.Count < 0 || g.Count > maxStream {
+		return fmt.Errorf("fakesvc: gRPC stream count %d must be in 0..%d", g.Count, maxStream)
+	}
+	return nil
 }
 
 // HTTPStatus is the HTTP status a gRPC code stands for, as Google's API

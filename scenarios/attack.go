@@ -34,6 +34,11 @@ type sample struct {
 	pods     map[string]string
 	// attempts maps each service that answered to the x-envoy-attempt-count it saw.
 	attempts map[string]int
+	// messages maps each service called with a gRPC stream to the replies
+	// the stream delivered; deadlines each service that answered a call
+	// under a gRPC deadline to the time it had left (grpc_checks.go).
+	messages  map[string]int
+	deadlines map[string]time.Duration
 	// config is the mesh config version the deepest call was routed under.
 	config string
 	// flags maps each service called to the Envoy response flags its
@@ -236,6 +241,7 @@ func toSample(r *vegeta.Result, variant, target string, intended time.Time) samp
 	var reply fakesvc.Reply
 	if len(r.Body) > 0 && json.Unmarshal(r.Body, &reply) == nil && reply.Service != "" {
 		s.versions, s.pods, s.attempts = map[string]string{}, map[string]string{}, map[string]int{}
+		s.messages, s.deadlines = map[string]int{}, map[string]time.Duration{}
 		walk(reply, &s)
 	}
 	return s
@@ -260,6 +266,12 @@ func walk(r fakesvc.Reply, s *sample) {
 	}
 	if n, err := strconv.Atoi(r.Attempt); err == nil {
 		s.attempts[r.Service] = n
+	}
+	if r.Messages != nil {
+		s.messages[r.Service] = *r.Messages
+	}
+	if d, err := time.ParseDuration(r.Deadline); err == nil && r.Version != "" {
+		s.deadlines[r.Service] = d
 	}
 	if r.ConfigVersion != "" {
 		s.config = r.ConfigVersion

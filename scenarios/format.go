@@ -187,6 +187,13 @@ type Expectation struct {
 	// LatencyShift bounds how far the latency of the requests sent during a
 	// fault moved from the steady state (chaos.go).
 	LatencyShift *LatencyShiftExpect `yaml:"latencyShift"`
+	// Messages bounds the replies each server-streaming gRPC call of a
+	// service delivered before it ended (grpc_checks.go): the fewest of
+	// any request at least Min, the most at most Max.
+	Messages *CountExpect `yaml:"messages"`
+	// Deadline bounds the time a gRPC caller's deadline left the calls a
+	// service answered, as they reached it (grpc_checks.go).
+	Deadline *DeadlineExpect `yaml:"deadline"`
 
 	// Line is where the expectation starts in the scenario file.
 	Line int `yaml:"-"`

@@ -360,6 +360,10 @@ func judge(res *reports.Result, samples []sample, sc *Scenario, mc *meshCounters
 				most = max(most, s.attempts[e.Attempts.Service])
 			}
 			c = check.Bounds("attempts at "+e.Attempts.Service+variantSuffix(e.Attempts.Variant), "attempts", float64(most), e.Attempts.Min, e.Attempts.Max, len(sel), "attempts at most (x-envoy-attempt-count)")
+		case e.Messages != nil:
+			c = messagesCheck(e.Messages, samples)
+		case e.Deadline != nil:
+			c = deadlineCheck(e.Deadline, samples)
 		case e.Security != nil:
 			sec := e.Security
 			c = check.Bounds(fmt.Sprintf("%s requests to %s", sec.Policy, sec.Service), "security", mc.security[sec.Service][sec.Policy], sec.Min, sec.Max, len(samples), "requests received with connection_security_policy="+sec.Policy)

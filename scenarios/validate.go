@@ -480,6 +480,7 @@ func (v *validator) topology() bool {
 			l.at(p+".path", "path %q must start with /", svc.Path)
 		}
 		v.protocol(p, svc)
+		v.grpcCall(p, svc)
 		if len(svc.Versions) == 0 {
 			l.at(p, "service %s has no versions; give it at least one, like {name: v1}", svc.Name)
 		}
@@ -727,7 +728,8 @@ func (v *validator) expectations() {
 			set  bool
 		}{{"status", e.Status != nil}, {"retries", e.Retries != nil}, {"ejections", e.Ejections != nil},
 			{"overflows", e.Overflows != nil}, {"responseFlags", e.ResponseFlags != nil}, {"attempts", e.Attempts != nil},
-			{"security", e.Security != nil}, {"rotations", e.Rotations != nil}, {"latencyShift", e.LatencyShift != nil}} {
+			{"security", e.Security != nil}, {"rotations", e.Rotations != nil}, {"latencyShift", e.LatencyShift != nil},
+			{"messages", e.Messages != nil}, {"deadline", e.Deadline != nil}} {
 			if k.set {
 				set = append(set, k.name)
 			}
@@ -771,6 +773,11 @@ func (v *validator) expectations() {
 		case e.Attempts != nil:
 			v.count(p+".attempts", e.Attempts.Service, e.Attempts.Min, e.Attempts.Max)
 			v.variant(p+".attempts.variant", e.Attempts.Variant)
+		case e.Messages != nil:
+			v.count(p+".messages", e.Messages.Service, e.Messages.Min, e.Messages.Max)
+			v.variant(p+".messages.variant", e.Messages.Variant)
+		case e.Deadline != nil:
+			v.deadline(p+".deadline", e.Deadline)
 		case e.Security != nil:
 			sp := p + ".security"
 			v.count(sp, e.Security.Service, e.Security.Min, e.Security.Max)
@@ -852,7 +859,7 @@ func (v *validator) split(p string, e *SplitExpect) {
 }
 
 // ExpectationKinds are the keys an expectation may have.
-var ExpectationKinds = []string{"split", "successRate", "latency", "status", "retries", "ejections", "overflows", "responseFlags", "attempts", "security", "rotations", "latencyShift"}
+var ExpectationKinds = []string{"split", "successRate", "latency", "status", "retries", "ejections", "overflows", "responseFlags", "attempts", "security", "rotations", "latencyShift", "messages", "deadline"}
 
 // ResponseFlagNames are the Envoy response flags the builtin sidecar sets
 // (Envoy access log docs, %RESPONSE_FLAGS%).

@@ -69,3 +69,54 @@ expect:
 	assert.Contains(t, msg, `b.yaml:14: topology.services[3].protocol: invalid protocol "Grpc_Echo"`)
 	assert.Contains(t, msg, `b.yaml:17: topology.services[4].appProtocol: protocol "mongo" is TCP to Istio`)
 }
+
+// grpcCall says how a caller makes its gRPC calls; a bad method, stream parameters on a unary call or a grpcCall on a
+// caller of no gRPC service are refused at their line.
+func TestGRPCCallValidation(t *testing.T) {
+	good := `name: grpc-call
+topology:
+  services:
+    - name: order
+      calls: [payment]
+      grpcCall: {deadline: 100ms}
+      versions:
+        - name: v1
+        - {name: v2, grpcCall: {method: Stream, count: 10, interval: 100ms}}
+    - name: payment
+      protocol: grpc
+      versions: [{name: v1}]
+load: {target: order, rate: 10/s, duration: 1s}
+expect:
+  - successRate: {min: 0.5}
+`
+	sc, err := LoadFS(fstest.MapFS{"g.yaml": {Data: []byte(good)}}, "g.yaml", "g.yaml")
+	require.NoError(t, err)
+	order := sc.Topology.Services[0]
+	assert.Equal(t, "100ms", order.GRPCCallOf("v1").Deadline.D().String())
+	assert.Equal(t, 10, order.GRPCCallOf("v2").Count)
+
+	bad := `name: grpc-call
+topology:
+  services:
+    - name: order
+      calls: [payment, web]
+      grpcCall: {method: Bidi}
+      versions:
+        - {name: v1, grpcCall: {count: 3}}
+        - {name: v2, calls: [web], grpcCall: {deadline: 1s}}
+    - name: payment
+      protocol: grpc
+      versions: [{name: v1}]
+    - name: web
+      versions: [{name: v1}]
+load: {target: order, rate: 10/s, duration: 1s}
+expect:
+  - successRate: {min: 0.5}
+`
+	_, err = LoadFS(fstest.MapFS{"b.yaml": {Data: []byte(bad)}}, "b.yaml", "b.yaml")
+	require.Error(t, err)
+	msg := err.Error()
+	assert.Contains(t, msg, `b.yaml:6: topology.services[0].grpcCall.method: method "Bidi" is not one of the echo service's`)
+	assert.Contains(t, msg, `b.yaml:8: topology.services[0].versions[0].grpcCall.count: count applies to method Stream only`)
+	assert.Contains(t, msg, `b.yaml:9: topology.services[0].versions[1].grpcCall: grpcCall applies to gRPC calls, and none of [web] is a gRPC service`)
+}

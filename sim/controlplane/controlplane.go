@@ -393,6 +393,7 @@ func (c *ControlPlane) AppConfig(p *registry.Pod, proxy string) fakesvc.Config {
 		Service: p.Service, Version: p.Version, Pod: p.Name, Namespace: p.Namespace,
 		Latency: ver.Latency, ErrorRate: ver.ErrorRate, ErrorStatus: ver.ErrorStatus, GRPCCode: ver.GRPCErrorCode,
 		Calls: calls, Proxy: proxy, Seed: seed, OnCalleeError: svc.OnCalleeErrorOf(p.Version),
+		GRPCCall: svc.GRPCCallOf(p.Version),
 	}
 	if c.Proxyless(p) && c.xds.Addr() != "" {
 		// The bootstrap names the node's token and the server; it cannot fail

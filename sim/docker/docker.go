@@ -38,6 +38,7 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/meshbench/meshbench/fakesvc"
 	"github.com/meshbench/meshbench/sim/controlplane"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -288,6 +289,7 @@ func (m *Mesh) appArgs(p *registry.Pod) []string {
 	if cfg.GRPCCode != 0 {
 		args = append(args, "-grpc-error-code", strconv.Itoa(cfg.GRPCCode))
 	}
+	args = append(args, fakesvc.GRPCCallArgs(cfg.GRPCCall)...)
 	var calls, eps []string
 	for _, c := range cfg.Calls {
 		calls = append(calls, c.String())

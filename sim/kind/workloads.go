@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/meshbench/meshbench/fakesvc"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -98,6 +99,9 @@ func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Versi
 	}
 	if v.GRPCErrorCode != 0 {
 		args = append(args, "-grpc-error-code", strconv.Itoa(v.GRPCErrorCode))
+	}
+	for _, a := range fakesvc.GRPCCallArgs(s.GRPCCallOf(v.Name)) {
+		args = append(args, a)
 	}
 	var calls string
 	for _, c := range s.CallsOf(v.Name) {

@@ -40,6 +40,46 @@ type Service struct {
 	// AppProtocol is the Service port's appProtocol, which wins over the
 	// port name (pkg/config/kube/conversion.go ConvertProtocol).
 	AppProtocol string `yaml:"appProtocol,omitempty" json:"appProtocol,omitempty"`
+	// GRPCCall is how the pods call the gRPC services among their Calls
+	// (a version's own replaces it).
+	GRPCCall *GRPCCall `yaml:"grpcCall,omitempty" json:"grpcCall,omitempty"`
+}
+
+// GRPCCall is how an app makes its gRPC calls: the deadline its client
+// sets, and which method of the callee's echo service it calls.
+type GRPCCall struct {
+	// Deadline is each call's deadline, as a gRPC client sets it
+	// (grpc-go: context.WithTimeout), sent on the wire as grpc-timeout.
+	// 0: none, as gRPC's own default.
+	Deadline units.Duration `yaml:"deadline,omitempty" json:"deadline,omitempty"`
+	// Method is the echo service's method: Unary (the default) or Stream
+	// (server streaming: Count replies, Interval apart).
+	Method string `yaml:"method,omitempty" json:"method,omitempty"`
+	// Count is how many replies a Stream call asks for (default 3).
+	Count int `yaml:"count,omitempty" json:"count,omitempty"`
+	// Interval is the pause between a Stream call's replies.
+	Interval units.Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
+}
+
+// Methods of the echo service a GRPCCall names.
+const (
+	GRPCMethodUnary  = "Unary"
+	GRPCMethodStream = "Stream"
+)
+
+// GRPCCallOf is how the pods of the named version make their gRPC calls:
+// the version's GRPCCall, else the service's, else the zero value (Unary,
+// no deadline).
+func (s Service) GRPCCallOf(version string) GRPCCall {
+	for _, v := range s.Versions {
+		if v.Name == version && v.GRPCCall != nil {
+			return *v.GRPCCall
+		}
+	}
+	if s.GRPCCall != nil {
+		return *s.GRPCCall
+	}
+	return GRPCCall{}
 }
 
 // Version is one Deployment of a service: pods labelled version=<name>.
@@ -69,6 +109,8 @@ type Version struct {
 	Calls []string `yaml:"calls,omitempty" json:"calls"`
 	// OnCalleeError, when set, replaces the service's for this version.
 	OnCalleeError string `yaml:"onCalleeError,omitempty" json:"onCalleeError,omitempty"`
+	// GRPCCall, when set, replaces the service's for this version.
+	GRPCCall *GRPCCall `yaml:"grpcCall,omitempty" json:"grpcCall,omitempty"`
 }
 
 // OnCalleeErrorOf is what the pods of the named version do when a call

@@ -23,7 +23,7 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 	global := cr.routerTimeout(x.grpc, r.Header)
 	if global > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, global)
+		ctx, cancel = context.WithTimeoutCause(ctx, global, errRouteTimeout)
 		defer cancel()
 	}
 	if d := cr.streamDuration(r.Header); d > 0 {
@@ -205,7 +205,7 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			if x.retryOverflow {
 				x.flags = flagOverflow
 			}
-			s.copyResponse(w, resp, x, cr)
+			s.copyResponse(ctx, w, resp, x, cr)
 			return
 		}
 		if resp != nil {
@@ -335,7 +335,15 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (s *Sidecar) copyResponse(w http.ResponseWriter, resp *http.Response, x *exchange, cr *compiledRoute) {
+// errRouteTimeout is the cause of a request's context when the router's
+// global timeout ends it.
+var errRouteTimeout = errors.New("upstream request timeout")
+
+// copyResponse sends the answer downstream as it streams in. ctx is the
+// request's under the router's timeout, which runs until the response is
+// complete, body and trailers (router.cc onRequestComplete arms
+// response_timeout_, cleared only when the upstream response ends).
+func (s *Sidecar) copyResponse(ctx context.Context, w http.ResponseWriter, resp *http.Response, x *exchange, cr *compiledRoute) {
 	defer resp.Body.Close()
 	for _, h := range hopHeaders {
 		resp.Header.Del(h)
@@ -362,19 +370,40 @@ func (s *Sidecar) copyResponse(w http.ResponseWriter, resp *http.Response, x *ex
 	}
 	w.WriteHeader(resp.StatusCode)
 	if err := streamBody(w, resp.Body, x.idle.touch); err != nil {
-		if x.idle.fired() {
+		if x.grpc {
+			// No grpc-status came: Istio's stats filter takes the one
+			// Grpc::Common::getGrpcStatus infers from the response code
+			// (httpToGrpcStatus: 200 is UNKNOWN).
+			x.grpcStatus = strconv.Itoa(httpToGRPCStatus(x.code))
+		}
+		switch {
+		case x.idle.fired():
 			// Idle after the headers: the stream is reset, flag SI.
 			x.flags = flagStreamIdle
-			panic(http.ErrAbortHandler)
-		}
-		if x.duration.fired() {
+		case x.duration.fired():
 			// Out of time after the headers: a local reply can no longer
 			// be sent, so the stream is reset.
-			panic(http.ErrAbortHandler)
+		case errors.Is(context.Cause(ctx), errRouteTimeout):
+			// The route timeout after the headers: onResponseTimeout
+			// resets the upstream request and flags UT, and its local
+			// reply (onUpstreamAbort → sendLocalReply) becomes a reset of
+			// the downstream stream, since headers were sent
+			// (FilterManager::sendLocalReply: "Prior headers have already
+			// been sent"). A stream cut so keeps its 200.
+			x.flags = flagUpstreamTimeout
+		default:
+			// The upstream failed mid-body: onUpstreamReset →
+			// onUpstreamAbort resets the downstream stream as well,
+			// rather than end it as if the body were whole.
+			if x.flags == flagNone {
+				x.flags = flagUpstreamTermination
+			}
 		}
-		if x.flags == flagNone {
-			x.flags = flagUpstreamTermination
-		}
+		// Envoy's HTTP/2 codec resets with NO_ERROR (reasonToReset of
+		// LocalReset), Go's server with INTERNAL_ERROR (handlerPanicRST):
+		// grpc-go maps both to INTERNAL (http2ErrConvTab); an HTTP/1.1
+		// downstream has its connection closed in both.
+		panic(http.ErrAbortHandler)
 	}
 	for k, vs := range resp.Trailer {
 		dst[http.TrailerPrefix+k] = vs
