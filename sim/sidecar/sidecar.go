@@ -171,10 +171,11 @@ func (s *state) clone() *state {
 	return n
 }
 
-// outboundChain finds the filter chain of the per-port outbound listener.
+// outboundChain finds the HTTP filter chain of the per-port outbound
+// listener (a TCP port's <VIP>_<port> listener is reached by CONNECT, tcpconnect.go).
 func (s *state) outboundChain(port int) *chainConf {
 	for _, l := range s.listeners {
-		if l.port != port || l.bind || l.virtual != "" || len(l.chains) == 0 {
+		if l.port != port || l.bind || l.virtual != "" || len(l.chains) == 0 || !l.chains[0].hcm {
 			continue
 		}
 		return &l.chains[0]
@@ -646,6 +647,12 @@ func (s *Sidecar) applyListeners(next *state, res []*anypb.Any) (map[string][]st
 			}
 		case lc.virtual == "virtualInbound":
 			for _, c := range lc.chains {
+				if c.tcp != nil && c.destPort != 0 {
+					// A TCP port: its connections are sorted and proxied
+					// as under interception, on the pod's address.
+					want[c.destPort] = "tcpin:" + lc.name
+					continue
+				}
 				if c.destPort == 0 || !c.hcm {
 					continue
 				}
@@ -725,7 +732,9 @@ func (s *Sidecar) rebind(want map[int]string, listeners map[string]*listenerConf
 		var b *boundServer
 		var err error
 		if name, ok := strings.CutPrefix(key, "intercept:"); ok {
-			b, err = s.serveIntercept(s.interceptBind(listeners[name]), key, name)
+			b, err = s.serveIntercept(s.interceptBind(listeners[name]), key, name, false)
+		} else if name, ok := strings.CutPrefix(key, "tcpin:"); ok {
+			b, err = s.serveIntercept(s.listenAddr(port), key, name, true)
 		} else {
 			b, err = s.serveWith(s.listenAddr(port), key, s.handler(key, port), s.inboundWrap(key, port, listeners))
 		}
