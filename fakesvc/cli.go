@@ -74,6 +74,7 @@ func ParseFlags(name string, args []string, out io.Writer) (Flags, error) {
 	fs.IntVar(&errorStatus, "error-status", DefaultErrorStatus, "status of injected errors")
 	fs.StringVar(&cfg.OnCalleeError, "on-callee-error", OnCalleeErrorFail, "when a call fails: fail (pass the failure up) or degrade (answer 200 with a partial body)")
 	fs.IntVar(&cfg.GRPCCode, "grpc-error-code", int(DefaultGRPCCode), "gRPC status of injected errors on gRPC calls, in 1..16")
+	fs.BoolVar(&cfg.TCP, "tcp", false, "serve the raw TCP echo (one line in, the reply as one JSON line out) instead of HTTP")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed of the latency/error random stream")
 	seedByPod := fs.Bool("seed-by-pod", false, "mix the pod name into -seed, so that the replicas of one Deployment, started with the same arguments, draw different streams")
 	if err := fs.Parse(args); err != nil {

@@ -288,6 +288,9 @@ func (m *Mesh) appArgs(p *registry.Pod) []string {
 	if cfg.GRPCCode != 0 {
 		args = append(args, "-grpc-error-code", strconv.Itoa(cfg.GRPCCode))
 	}
+	if cfg.TCP {
+		args = append(args, "-tcp")
+	}
 	var calls, eps []string
 	for _, c := range cfg.Calls {
 		calls = append(calls, c.String())
