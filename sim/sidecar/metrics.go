@@ -262,7 +262,8 @@ func (c *tcpConn) labels() prometheus.Labels {
 }
 
 // tcpOpened counts a connection tcp_proxy took, once its upstream is
-// chosen: the labels of the destination are known then.
+// connected (the labels name the destination then), or at its end when it
+// got none.
 func (m *metrics) tcpOpened(c *tcpConn) { m.tcp.opened.With(c.labels()).Inc() }
 
 // tcpClosed counts a connection's end and the bytes it carried: sent to

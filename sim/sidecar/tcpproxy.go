@@ -32,8 +32,16 @@ func (s *Sidecar) tcpProxy(down net.Conn, tp *tcpProxyConf, info *connInfo) {
 			tc.source.principal = info.principal
 		}
 	}
+	// Opened is counted once the upstream is known (its labels name it),
+	// or at the end of a connection that never got one (flags NC, UH, UF).
 	var sent, received int64
-	defer func() { s.metrics.tcpClosed(tc, sent, received) }()
+	opened := false
+	defer func() {
+		if !opened {
+			s.metrics.tcpOpened(tc)
+		}
+		s.metrics.tcpClosed(tc, sent, received)
+	}()
 	name := tp.cluster
 	if len(tp.weighted) > 0 {
 		n := s.randUint64() % tp.total
@@ -48,7 +56,6 @@ func (s *Sidecar) tcpProxy(down net.Conn, tp *tcpProxyConf, info *connInfo) {
 	if _, _, _, h, ok := xdsgen.ParseClusterName(name); ok && h != "" && !info.inbound {
 		tc.service = h
 	}
-	s.metrics.tcpOpened(tc)
 	u := st.clusters[name]
 	if u == nil || !u.warm.Load() {
 		s.log.Debug("tcp_proxy: no cluster", "cluster", name, "flag", flagNoCluster)
@@ -81,6 +88,8 @@ func (s *Sidecar) tcpProxy(down net.Conn, tp *tcpProxyConf, info *connInfo) {
 	if up == nil {
 		return
 	}
+	s.metrics.tcpOpened(tc)
+	opened = true
 	received, sent = splice(down, up, tp.idle)
 }
 

@@ -142,9 +142,14 @@ func (s *Sidecar) serveUpgraded(w http.ResponseWriter, resp *http.Response, x *e
 	return nil
 }
 
-// upgradedBody finds the upstream connection under the body's wrappers.
+// upgradedBody finds the upstream connection under the body's wrappers
+// (the attempt's and the connection slot's streamEnd).
 func upgradedBody(b io.ReadCloser) (io.ReadWriteCloser, bool) {
-	if se, ok := b.(*streamEnd); ok {
+	for {
+		se, ok := b.(*streamEnd)
+		if !ok {
+			break
+		}
 		b = se.ReadCloser
 	}
 	rwc, ok := b.(io.ReadWriteCloser)
