@@ -122,3 +122,27 @@ load: {target: order, rate: 10/s, duration: 1s}
 	assert.Contains(t, msg, `t.yaml:17: mesh[0].spec.http: db is a TCP service`)
 	assert.Contains(t, msg, `t.yaml:20: mesh[0].spec.tcp[0].match[0].destinationSubnets: destinationSubnets is not supported`)
 }
+
+// delay and abort are HTTP route faults: aimed at a TCP service, refused.
+func TestRouteFaultOnTCPServiceRefused(t *testing.T) {
+	src := `name: tcp-chaos
+topology:
+  services:
+    - name: order
+      calls: [db]
+      versions: [{name: v1}]
+    - name: db
+      port: 5432
+      protocol: tcp
+      versions: [{name: v1}]
+load: {target: order, rate: 10/s, duration: 2s}
+chaos:
+  - fault: {type: delay, delay: 10ms, percent: 50}
+    target: {service: db}
+expect:
+  - successRate: {min: 0.5}
+`
+	_, err := LoadFS(fstest.MapFS{"c.yaml": {Data: []byte(src)}}, "c.yaml", "c.yaml")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `c.yaml:14: chaos[0].target.service: db is a TCP service: delay and abort act on HTTP routes`)
+}
