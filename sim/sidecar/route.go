@@ -117,6 +117,9 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 	}
 	var shadows []shadow
 	for _, m := range cr.mirrors {
+		if x.upgrade != "" {
+			break // an upgraded stream is not shadowed: a shadow's 101 would hold a connection nobody reads
+		}
 		if mu := st.clusters[m.cluster]; mu != nil && s.chance(m.perMil) {
 			shadows = append(shadows, shadow{u: mu, noSuffix: m.noSuffix})
 		}
