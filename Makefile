@@ -45,16 +45,20 @@ scenario-kind:
 docker-engine:
 	bash scripts/docker-engine.sh
 
-## test: every test, with the race detector on the concurrent parts; the
+## test: every test, with the race detector on the concurrent parts, and
+## last the proxyless gRPC comparison, whose table of verdicts it prints; the
 ## docker and kind runtimes' tests skip, saying why, where no engine answers
 ## (or no kind images are built). Each runtime's tests run alone, after the
 ## others: containers or a cluster beside other packages' tests on the same
 ## 2 cores skew the latency bounds of the chaos scenarios they run.
+PROXYLESS_TEST := ^TestProxylessGRPCMatchesBuiltin$$
 test:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /sim/docker -e /sim/kind)
+	$(GO) test -count=1 -skip '$(PROXYLESS_TEST)' $$($(GO) list ./... | grep -v -e /sim/docker -e /sim/kind)
 	$(GO) test -count=1 ./sim/docker/
 	$(GO) test -count=1 ./sim/kind/
-	$(GO) test -race -count=1 $$($(GO) list ./sim/... ./fakesvc/... ./scenarios/... | grep -v -e /sim/docker -e /sim/kind)
+	$(GO) test -race -count=1 -skip '$(PROXYLESS_TEST)' $$($(GO) list ./sim/... ./fakesvc/... ./scenarios/... | grep -v -e /sim/docker -e /sim/kind)
+	@echo "proxyless gRPC against the builtin sidecar, the catalog's gRPC scenarios:"
+	$(GO) test -count=1 -v -run '$(PROXYLESS_TEST)' ./scenarios/ | grep -v -e '^=== RUN'
 
 ## fuzz: every fuzz target, one after another (the parsers of scenario
 ## files, the units, the sidecar's xDS compilers), each for a number of

@@ -27,6 +27,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/resolver"
 
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -186,6 +187,10 @@ type Config struct {
 	// into a pod address, as a ClusterIP and kube-proxy would; nil dials the
 	// name as written.
 	Resolve func(service string, port int) (string, error)
+	// XDSBootstrap, when set, makes the gRPC calls proxyless
+	// (proxyless.go): grpc-go's xDS resolver with this bootstrap, straight
+	// to the endpoints it picks, not through Proxy.
+	XDSBootstrap []byte
 	// OnCalleeError is what the instance answers when a call fails (a
 	// transport error or a 4xx/5xx answer): OnCalleeErrorFail ("" too)
 	// passes the failure up and makes no further calls; OnCalleeErrorDegrade
@@ -233,6 +238,7 @@ type Server struct {
 	dialer    *net.Dialer
 	proxy     string
 	resolve   func(service string, port int) (string, error)
+	xds       resolver.Builder // proxyless gRPC calls (proxyless.go); nil: none
 }
 
 // New validates cfg and returns a Server ready to serve.
@@ -336,8 +342,15 @@ func New(cfg Config) (*Server, error) {
 		},
 	}
 	s.dialer, s.proxy, s.resolve = dialer, cfg.Proxy, cfg.Resolve
+	if s.xds, err = xdsResolver(cfg.XDSBootstrap); err != nil {
+		return nil, err
+	}
 	s.grpc = newGRPCServer(s)
 	s.settings.Store(&settings{latency: lat, errorRate: cfg.ErrorRate, errorStatus: status, grpcCode: grpcCode})
+	if err := s.connectProxyless(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -119,7 +119,7 @@ func (e grpcEcho) begin(ctx context.Context) (*Reply, error) {
 	r := &Reply{
 		Service: e.s.service, Version: e.s.version, Pod: e.s.pod, Namespace: e.s.namespace,
 		Peer:      peerFromXFCC(md.Get("x-forwarded-client-cert")),
-		Attempt:   first("x-envoy-attempt-count"),
+		Attempt:   attemptOf(md),
 		RequestID: first("x-request-id"),
 		Code:      http.StatusOK,
 	}

@@ -28,12 +28,23 @@ const CallGRPC = "grpc"
 // conn returns the client connection for a call's target, made once.
 func (s *Server) conn(c Call) (*grpc.ClientConn, error) {
 	authority := net.JoinHostPort(c.Service, strconv.Itoa(c.Port))
-	if s.viaProxy {
+	if s.viaProxy || s.xds != nil {
 		authority = net.JoinHostPort(c.Service+"."+s.namespace+".svc.cluster.local", strconv.Itoa(c.Port))
 	}
 	s.grpcMu.Lock()
 	defer s.grpcMu.Unlock()
 	if cc := s.grpcConns[authority]; cc != nil {
+		return cc, nil
+	}
+	if s.xds != nil {
+		cc, err := s.dialProxyless(c)
+		if err != nil {
+			return nil, err
+		}
+		if s.grpcConns == nil {
+			s.grpcConns = map[string]*grpc.ClientConn{}
+		}
+		s.grpcConns[authority] = cc
 		return cc, nil
 	}
 	dial := func(ctx context.Context, addr string) (net.Conn, error) {

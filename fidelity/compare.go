@@ -472,6 +472,14 @@ func flattenRouteAction(p string, a *route.RouteAction, out map[string]string) {
 	}
 	// Unset, Envoy's route timeout is 15s.
 	out[p+".timeout"] = durationOr(a.GetTimeout(), 15*time.Second)
+	// A gRPC caller's deadline in the router and the connection manager.
+	//lint:ignore SA1019 Istio sets the deprecated field, and the sidecar acts on it
+	if d := a.GetMaxGrpcTimeout(); d != nil {
+		out[p+".max_grpc_timeout"] = d.AsDuration().String()
+	} else {
+		out[p+".max_grpc_timeout"] = Absent
+	}
+	flattenMessage(p+".max_stream_duration", a.GetMaxStreamDuration(), out)
 	if rp := a.GetRetryPolicy(); rp != nil {
 		rp = proto.Clone(rp).(*route.RetryPolicy)
 		// retry_on is a set of conditions and retriable_status_codes a set

@@ -112,6 +112,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 		counters = newMeshCounters()
 	}
 	res.Hops = hops
+	counters.proxyless = proxylessCallees(opts.Runtime, topo)
 	judge(res, samples, &run, counters)
 	res.Duration = time.Since(res.Started).Seconds()
 	return res, nil
@@ -323,6 +324,10 @@ func judge(res *reports.Result, samples []sample, sc *Scenario, mc *meshCounters
 				}
 				c = check.Bounds(name, check.KindStatus, share, e.Status.Min, e.Status.Max, n, fmt.Sprintf("share of %d (%d of %d)", e.Status.Code, k, n))
 			}
+		case e.Retries != nil && mc.proxyless[e.Retries.Service]:
+			c = serverSideRetries(e.Retries, samples)
+		case e.ResponseFlags != nil && mc.proxyless[e.ResponseFlags.Service]:
+			c = refuseFlags(e.ResponseFlags)
 		case e.Retries != nil:
 			c = check.Bounds("retries to "+e.Retries.Service, "retries", mc.retries[e.Retries.Service], e.Retries.Min, e.Retries.Max, len(samples), "retries")
 		case e.Ejections != nil:

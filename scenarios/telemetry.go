@@ -68,6 +68,10 @@ type meshCounters struct {
 	security  map[string]map[string]float64
 	rotations float64
 	flags     map[string]map[string]float64 // service → single flag → responses
+	// proxyless are the services whose callers call them proxyless (gRPC
+	// services with -data-plane grpc): no sidecar on the caller's side
+	// counts their retries or sets response flags (proxyless_checks.go).
+	proxyless map[string]bool
 }
 
 func newMeshCounters() *meshCounters {

@@ -47,15 +47,19 @@ func resolve(args []string) ([]*scenarios.Scenario, error) {
 // runtimeFlags are the flags that pick and set up a runtime.
 type runtimeFlags struct {
 	name, kubeconfig, context, image, entry string
+	cluster                                 string
 	keep                                    bool
+	dataPlane                               string
 }
 
 func (f *runtimeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.name, "runtime", "local", "where the mesh runs: local (loopback, this process), docker (containers), kind (a kind cluster with the real istiod; make kind-images first) or kube (an existing cluster running Istio, in a namespace of its own)")
 	fs.BoolVar(&f.keep, "keep", false, "kind: leave the cluster running after the run, for debugging (meshbench down deletes it)")
+	fs.StringVar(&f.cluster, "cluster", "", "kind: run in this cluster, one an earlier -keep run left (meshbench-…), instead of creating one; what earlier scenarios made there is removed first, and it is left running")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kube: the cluster's kubeconfig (default $KUBECONFIG, then ~/.kube/config)")
 	fs.StringVar(&f.context, "context", "", "kube: the kubeconfig context (default its current one)")
 	fs.StringVar(&f.entry, "entry", "", "kube: the ingress gateway's http://HOST:PORT where this machine reaches it directly (a LoadBalancer address); default a port forward to the gateway pod")
+	fs.StringVar(&f.dataPlane, "data-plane", "builtin", "local: builtin (every call through the pod's sidecar) or grpc (gRPC calls proxyless, with grpc-go's own xDS client; the sidecar keeps the inbound side and the HTTP calls)")
 	fs.StringVar(&f.image, "image", "", "kube: the app image, holding this static meshbench binary at /meshbench, that the cluster's nodes can pull")
 }
 
@@ -63,13 +67,25 @@ func (f *runtimeFlags) runtime() (runtime.Runtime, error) {
 	if f.name != "kube" && (f.kubeconfig != "" || f.context != "" || f.image != "" || f.entry != "") {
 		return nil, fmt.Errorf("-kubeconfig, -context, -image and -entry are for -runtime kube")
 	}
+	if f.name != "kind" && (f.keep || f.cluster != "") {
+		return nil, fmt.Errorf("-keep and -cluster are for -runtime kind")
+	}
+	switch f.dataPlane {
+	case "builtin":
+	case "grpc":
+		if f.name != "local" {
+			return nil, fmt.Errorf("-data-plane grpc runs on -runtime local only")
+		}
+	default:
+		return nil, fmt.Errorf("unknown data plane %q (builtin, grpc)", f.dataPlane)
+	}
 	switch f.name {
 	case "local":
-		return local.Runtime{}, nil
+		return local.Runtime{ProxylessGRPC: f.dataPlane == "grpc"}, nil
 	case "docker":
 		return docker.Runtime{}, nil
 	case "kind":
-		return kind.Runtime{Keep: f.keep}, nil
+		return kind.Runtime{Keep: f.keep, Cluster: f.cluster}, nil
 	case "kube":
 		if f.image == "" {
 			return nil, fmt.Errorf("-runtime kube needs -image: the app image the cluster's nodes pull (build it with make kind-images or docker build FROM scratch with bin/meshbench at /meshbench)")
@@ -114,11 +130,23 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		progress = stderr
 	}
 	suite := &reports.Suite{Schema: reports.SchemaVersion, Started: time.Now().UTC()}
+	next := func() runtime.Runtime { return rt }
+	if kr, ok := rt.(kind.Runtime); ok && len(scs) > 1 {
+		// The command's scenarios share one cluster, deleted at the end
+		// (Ctrl-C included) unless -keep.
+		sess := kind.NewSession(kr)
+		defer func() {
+			if err := sess.Close(context.Background()); err != nil {
+				fmt.Fprintf(stderr, "deleting kind cluster %s: %v\n", sess.Cluster(), err)
+			}
+		}()
+		next = func() runtime.Runtime { return sess.Runtime() }
+	}
 	failed := 0
 	for _, sc := range scs {
 		fmt.Fprintf(stdout, "▶ %s — %s\n", sc.Name, sc.Description)
 		printWarnings(stdout, sc)
-		res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: rt, Log: log, Progress: progress})
+		res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: next(), Log: log, Progress: progress})
 		if ctx.Err() != nil {
 			return &exitError{code: 1, err: errors.New("interrupted: mesh torn down")}
 		}

@@ -63,6 +63,8 @@ type ControlPlane struct {
 	// each caller: caller (pod or gateway name) → host:port; "" means every caller.
 	redirects map[string]map[string]string
 	stopped   bool
+	// proxyless makes the gRPC calls of pods proxyless (proxyless.go).
+	proxyless bool
 }
 
 // New makes the control plane of a mesh whose pods reg holds and whose
@@ -77,7 +79,10 @@ func New(spec runtime.Spec, reg *registry.Registry, gw xdsgen.Gateway) (*Control
 	if err != nil {
 		return nil, err
 	}
-	c := &ControlPlane{log: log, seed: spec.Seed, reg: reg, gw: gw, cfg: spec.Config, certs: map[string]*ca.Cert{}, tokens: tokens}
+	c := &ControlPlane{log: log, seed: spec.Seed, reg: reg, gw: gw, cfg: spec.Config, certs: map[string]*ca.Cert{}, tokens: tokens, proxyless: spec.ProxylessGRPC}
+	if err := c.checkProxyless(); err != nil {
+		return nil, err
+	}
 	if c.ca, err = ca.New(xdsgen.TrustDomain, spec.Config.Mesh.CertTTL); err != nil {
 		return nil, err
 	}
@@ -237,6 +242,11 @@ func (c *ControlPlane) Push(ctx context.Context) error {
 		if err := c.xds.SetSnapshot(ctx, p.NodeID(), snap); err != nil {
 			return err
 		}
+		if c.Proxyless(p) {
+			if err := c.pushProxyless(ctx, gen, p, v); err != nil {
+				return err
+			}
+		}
 	}
 	res := gen.ForGateway(c.gw)
 	c.redirect(c.gw.Name, res.Endpoints)
@@ -383,12 +393,18 @@ func (c *ControlPlane) AppConfig(p *registry.Pod, proxy string) fakesvc.Config {
 		}
 	}
 	seed := fakesvc.PodSeed(c.seed, p.Name)
-	return fakesvc.Config{
+	cfg := fakesvc.Config{
 		Service: p.Service, Version: p.Version, Pod: p.Name, Namespace: p.Namespace,
 		Latency: ver.Latency, ErrorRate: ver.ErrorRate, ErrorStatus: ver.ErrorStatus, GRPCCode: ver.GRPCErrorCode,
 		Calls: calls, Proxy: proxy, Seed: seed, OnCalleeError: svc.OnCalleeErrorOf(p.Version),
 		TCP: xdsgen.IsTCP(svc),
 	}
+	if c.Proxyless(p) && c.xds.Addr() != "" {
+		// The bootstrap names the node's token and the server; it cannot fail
+		// for values the control plane made.
+		cfg.XDSBootstrap, _ = c.bootstrap(p)
+	}
+	return cfg
 }
 
 // Resolve picks a ready pod of a service, as kube-proxy does for a
@@ -418,6 +434,9 @@ func (c *ControlPlane) Nodes(running func(pod string) bool) []string {
 	for _, p := range c.reg.Pods {
 		if p.Sidecar && running(p.Name) {
 			out = append(out, p.NodeID())
+		}
+		if c.Proxyless(p) && running(p.Name) {
+			out = append(out, ProxylessNodeID(p))
 		}
 	}
 	sort.Strings(out)

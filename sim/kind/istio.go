@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -76,8 +77,14 @@ func (m *Mesh) installIstio(ctx context.Context, im Images, proxy string, settin
 	if err := m.apply.apply(ctx, namespaceObj(istioNamespace, false)); err != nil {
 		return err
 	}
+	restart := m.reused && !reflect.DeepEqual(m.istiodInputsInCluster(ctx), istiodInputsOf(objs))
 	if err := m.apply.applyAll(ctx, objs); err != nil {
 		return fmt.Errorf("installing Istio: %w", err)
+	}
+	if restart {
+		if err := m.restartIstiod(ctx); err != nil {
+			return err
+		}
 	}
 	// istiod must serve before any pod is made: its webhook injects them.
 	return m.waitDeployment(ctx, istioNamespace, "istiod", 3*time.Minute)

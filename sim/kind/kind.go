@@ -51,6 +51,12 @@ type Runtime struct {
 	Binary string
 	// Keep leaves the cluster running after Stop, for debugging.
 	Keep bool
+	// Cluster, when set, names a kind cluster an earlier run kept (Keep)
+	// to run in instead of creating one: what earlier scenarios made there
+	// is removed first, and the cluster is left running after Stop.
+	Cluster string
+	// ClusterName is the name of the cluster to create; empty: meshbench-<random>.
+	ClusterName string
 	// Log receives kind's and the runtime's progress.
 	Log *slog.Logger
 }
@@ -96,12 +102,14 @@ type Mesh struct {
 	// ownNamespace: Stop deletes the topology's namespace (kube).
 	ownNamespace bool
 	keep         bool
-	kube         kubernetes.Interface
-	rest         *rest.Config
-	apply        *applier
-	reg          *registry.Registry
-	entry        string
-	metrics      *metricsProxy
+	// reused: the cluster is one an earlier run kept (Runtime.Cluster).
+	reused  bool
+	kube    kubernetes.Interface
+	rest    *rest.Config
+	apply   *applier
+	reg     *registry.Registry
+	entry   string
+	metrics *metricsProxy
 
 	mu      sync.Mutex
 	version int
@@ -172,20 +180,37 @@ func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	}
 
 	t0 := time.Now()
-	name := ClusterPrefix + runID()
-	log.Info("kind: creating cluster", "name", name, "node", im.Node)
-	c, err := createCluster(ctx, cli, name, im, kindLogger{debugf: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }})
+	logger := kindLogger{debugf: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }}
+	var c *cluster
+	if r.Cluster != "" {
+		log.Info("kind: reusing cluster", "name", r.Cluster)
+		c, err = openCluster(ctx, cli, r.Cluster, logger)
+	} else {
+		name := r.ClusterName
+		if name == "" {
+			name = NewClusterName()
+		}
+		log.Info("kind: creating cluster", "name", name, "node", im.Node)
+		c, err = createCluster(ctx, cli, name, im, logger)
+	}
 	if err != nil {
 		return nil, err
 	}
-	m := &Mesh{name: "kind", gatewayNS: istioNamespace, log: log, cluster: c, keep: r.Keep, reg: reg, entry: "http://" + c.ingress}
-	log.Info("kind: cluster up", "name", name, "took", time.Since(t0).Round(time.Millisecond))
+	reused := r.Cluster != ""
+	m := &Mesh{name: "kind", gatewayNS: istioNamespace, log: log, cluster: c, keep: r.Keep || reused, reused: reused, reg: reg, entry: "http://" + c.ingress}
+	log.Info("kind: cluster up", "name", c.name, "took", time.Since(t0).Round(time.Millisecond))
 	kc, err := c.kubeconfig()
 	if err != nil {
 		return m, err
 	}
 	if err := m.connect([]byte(kc)); err != nil {
 		return m, err
+	}
+	if reused {
+		if err := m.clearScenario(ctx); err != nil {
+			return m, err
+		}
+		log.Info("kind: the last scenario cleared", "took", time.Since(t0).Round(time.Millisecond))
 	}
 	if err := c.load(ctx, im.Istiod, proxy, apps.App); err != nil {
 		// Another meshbench build's run prunes the app images it does not
@@ -211,20 +236,30 @@ func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 // containers' imagePullPolicy.
 func (m *Mesh) deployTopology(ctx context.Context, spec runtime.Spec, appImage, pull string, t0 time.Time) error {
 	var err error
-	if err = m.apply.apply(ctx, namespaceObj(m.reg.Namespace, true)); err != nil {
+	ns := namespaceObj(m.reg.Namespace, true)
+	markManaged(ns)
+	if err = m.apply.apply(ctx, ns); err != nil {
 		return err
 	}
 	if _, err = m.Apply(ctx, spec.Config); err != nil {
 		return err
 	}
-	if err = m.deploy(ctx, topologyObjects(m.reg, appImage, pull, spec.Seed)); err != nil {
+	objs := topologyObjects(m.reg, appImage, pull, spec.Seed)
+	for _, o := range objs {
+		markManaged(o)
+	}
+	if err = m.deploy(ctx, objs); err != nil {
 		return err
 	}
 	if err = m.waitPodsReady(ctx); err != nil {
 		return err
 	}
 	m.log.Info(m.name+": pods ready", "took", time.Since(t0).Round(time.Millisecond))
-	if err = m.waitSynced(ctx, time.Time{}); err != nil {
+	var since time.Time
+	if m.reused {
+		since = m.appliedAt["1"] // see WaitConverged
+	}
+	if err = m.waitSynced(ctx, since); err != nil {
 		return err
 	}
 	if m.metrics, err = startMetricsProxy(m.kube); err != nil {
@@ -233,6 +268,10 @@ func (m *Mesh) deployTopology(ctx context.Context, spec runtime.Spec, appImage, 
 	m.log.Info(m.name+": mesh converged", "took", time.Since(t0).Round(time.Millisecond), "entry", m.entry)
 	return nil
 }
+
+// NewClusterName is a name for a cluster of the runtime's own,
+// meshbench-<six random hex digits>.
+func NewClusterName() string { return ClusterPrefix + runID() }
 
 // runID is six random hex digits: clusters of concurrent runs never collide.
 func runID() string {
@@ -276,6 +315,9 @@ func (m *Mesh) Cluster() string {
 	return m.cluster.name
 }
 
+// Dynamic is a client of the cluster's API server for any kind.
+func (m *Mesh) Dynamic() dynamic.Interface { return m.apply.dyn }
+
 // Kube is a client of the cluster's API server.
 func (m *Mesh) Kube() kubernetes.Interface { return m.kube }
 
@@ -295,6 +337,7 @@ func (m *Mesh) Apply(ctx context.Context, cfg meshconfig.Config) (string, error)
 	v := fmt.Sprint(m.version + 1)
 	for _, o := range objs {
 		o.SetAnnotations(map[string]string{configVersionAnnotation: v})
+		markManaged(o)
 	}
 	// istiod's pushes after this instant carry the change (it debounces
 	// config events, then pushes to every proxy it affects).
@@ -340,8 +383,10 @@ func (m *Mesh) WaitConverged(ctx context.Context, version string) error {
 	since := m.appliedAt[version]
 	first := version == "1"
 	m.mu.Unlock()
-	if first {
-		// The first config went in before the pods existed.
+	if first && !m.reused {
+		// The first config went in before the pods existed. In a reused
+		// cluster the gateway was there, serving the last scenario's
+		// routes: it must have had a push since.
 		since = time.Time{}
 	}
 	return m.waitSynced(ctx, since)

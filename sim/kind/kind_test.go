@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/testcontainers/testcontainers-go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
 	"github.com/meshbench/meshbench/internal/staticbin"
@@ -201,3 +202,51 @@ func TestKubeRuntimeOnExistingCluster(t *testing.T) {
 	assert.Contains(t, err.Error(), "mtls-mesh-strict.yaml:")
 	assert.Contains(t, err.Error(), "is in namespace istio-system")
 }
+
+// The scenarios of one command share a cluster (Session): the first makes
+// it and keeps it, the next one starts from it cleared of what the first
+// made (its mesh-wide STRICT PeerAuthentication, its legacy Deployment)
+// and passes, and Close deletes cluster and network.
+func TestSessionSharesOneClusterAndClearsIt(t *testing.T) {
+	needKind(t)
+	ctx := context.Background()
+	sess := kind.NewSession(kind.Runtime{Binary: binary})
+	name := sess.Cluster()
+	defer sess.Close(ctx)
+	first, err := scenarios.CatalogScenario("mtls-strict-refuses-plaintext")
+	require.NoError(t, err)
+	res, err := scenarios.Run(ctx, first, scenarios.Options{Runtime: sess.Runtime()})
+	require.NoError(t, err)
+	assert.True(t, reports.Verdict(res), strings.TrimSpace(res.Error))
+	require.Equal(t, []string{"cluster " + name, "network " + name}, leftovers(t, name), "the first scenario left the session's cluster")
+	require.Equal(t, name, sess.Runtime().Cluster, "the next scenario reuses it")
+
+	second, err := scenarios.CatalogScenario("canary-90-10")
+	require.NoError(t, err)
+	m, err := sess.Runtime().Start(ctx, runtime.Spec{Topology: *second.Topology, Config: second.Config, Seed: 1})
+	require.NoError(t, err)
+	km := m.(*kind.Mesh)
+	pas, err := km.Dynamic().Resource(peerAuthentications).Namespace("").List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, pas.Items, "the first scenario's PeerAuthentication survived into the second")
+	deps, err := km.Kube().AppsV1().Deployments("default").List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	var names []string
+	for _, d := range deps.Items {
+		names = append(names, d.Name)
+	}
+	assert.ElementsMatch(t, []string{"order-v1", "payment-v1", "payment-v2"}, names)
+	require.NoError(t, m.Stop(ctx))
+
+	res, err = scenarios.Run(ctx, second, scenarios.Options{Runtime: sess.Runtime()})
+	require.NoError(t, err)
+	for _, c := range res.Checks {
+		assert.True(t, c.Passed, "%s: %s", c.Name, c.Summary)
+	}
+	assert.True(t, reports.Verdict(res), strings.TrimSpace(res.Error))
+	assert.Equal(t, []string{"cluster " + name, "network " + name}, leftovers(t, name), "a reused cluster is left running")
+	require.NoError(t, sess.Close(ctx))
+	assert.Empty(t, leftovers(t, name))
+}
+
+var peerAuthentications = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}

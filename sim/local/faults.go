@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/meshbench/meshbench/sim/controlplane"
 	"github.com/meshbench/meshbench/sim/runtime"
 )
 
@@ -39,6 +40,7 @@ func (m *Mesh) CrashPod(ctx context.Context, name string) error {
 	m.mu.Unlock()
 	pd.stop()
 	m.xds.ClearSnapshot(pd.info.NodeID())
+	m.xds.ClearSnapshot(controlplane.ProxylessNodeID(pd.info))
 	return nil
 }
 

@@ -34,16 +34,25 @@ import (
 var Gateway = controlplane.Gateway
 
 // Runtime is the local runtime.
-type Runtime struct{}
+type Runtime struct {
+	// ProxylessGRPC makes the pods' gRPC calls proxyless (runtime.Spec.ProxylessGRPC).
+	ProxylessGRPC bool
+}
 
 // Name implements runtime.Runtime.
 func (Runtime) Name() string { return "local" }
 
 // DataPlane implements runtime.Runtime.
-func (Runtime) DataPlane() string { return "builtin" }
+func (r Runtime) DataPlane() string {
+	if r.ProxylessGRPC {
+		return runtime.DataPlaneProxylessGRPC
+	}
+	return "builtin"
+}
 
 // Start implements runtime.Runtime.
-func (Runtime) Start(ctx context.Context, spec runtime.Spec) (runtime.Mesh, error) {
+func (r Runtime) Start(ctx context.Context, spec runtime.Spec) (runtime.Mesh, error) {
+	spec.ProxylessGRPC = spec.ProxylessGRPC || r.ProxylessGRPC
 	m, err := start(ctx, spec)
 	if err != nil {
 		if m != nil {
@@ -295,6 +304,7 @@ func (m *Mesh) KillPod(ctx context.Context, name string) error {
 	pd.stop()
 	m.reg.SetReady(name, false)
 	m.xds.ClearSnapshot(pd.info.NodeID())
+	m.xds.ClearSnapshot(controlplane.ProxylessNodeID(pd.info))
 	return m.push(ctx)
 }
 

@@ -22,7 +22,16 @@ type Spec struct {
 	Config   meshconfig.Config
 	Seed     int64
 	Log      *slog.Logger
+	// ProxylessGRPC makes every pod's gRPC calls proxyless: grpc-go's own
+	// xDS client instead of the pod's sidecar on the outbound path
+	// (fakesvc/proxyless.go); the sidecar keeps the pod's inbound side and
+	// its HTTP calls. Only the local runtime supports it.
+	ProxylessGRPC bool
 }
+
+// DataPlaneProxylessGRPC is DataPlane of a runtime whose pods call gRPC
+// services proxyless (Spec.ProxylessGRPC), beside builtin sidecars.
+const DataPlaneProxylessGRPC = "builtin+grpc-proxyless"
 
 // Runtime starts meshes.
 type Runtime interface {

@@ -104,6 +104,7 @@ type compiledRoute struct {
 	hostRewrite   string
 	mirrors       []mirrorConf
 	hashHeader    string // consistent hash on this request header
+	deadlines     grpcTimeouts
 	// upgrades are the route's upgrade_configs: upgrade type → enabled.
 	upgrades map[string]bool
 }
@@ -477,6 +478,7 @@ func compileRoute(r *route.Route) (*compiledRoute, error) {
 	if a.GetTimeout() == nil {
 		cr.timeout = 15 * time.Second // Envoy's default route timeout; Istio always sets one
 	}
+	cr.deadlines = compileGRPCTimeouts(a)
 	if rp := a.GetRetryPolicy(); rp != nil {
 		p, err := compileRetry(rp)
 		if err != nil {

@@ -20,10 +20,16 @@ import (
 // and streams the answer back.
 func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, vh *vhost, cr *compiledRoute, u *upstream, shadows []shadow) {
 	ctx := r.Context()
-	if cr.timeout > 0 {
+	global := cr.routerTimeout(x.grpc, r.Header)
+	if global > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cr.timeout)
+		ctx, cancel = context.WithTimeout(ctx, global)
 		defer cancel()
+	}
+	if d := cr.streamDuration(r.Header); d > 0 {
+		var stop context.CancelFunc
+		ctx, x.duration, stop = newDurationTimer(ctx, d)
+		defer stop()
 	}
 	if x.streamIdle > 0 {
 		ctx, x.idle = newIdleTimer(ctx, x.streamIdle)
@@ -115,6 +121,15 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		if vh.attemptCount {
 			ur.header.Set(HeaderAttemptCount, strconv.Itoa(attempt))
 		}
+		if cr.rewritesGRPCTimeout(x.grpc) {
+			var perTry time.Duration
+			if retry != nil {
+				perTry = retry.perTryTimeout
+			}
+			if e := expectedTimeout(global, perTry, time.Since(x.start)); e > 0 {
+				ur.header.Set("grpc-timeout", formatGRPCTimeout(e))
+			}
+		}
 		release, overflow := u.acquire(ctx)
 		if overflow {
 			s.metrics.pendingOverflow.WithLabelValues(u.name).Inc()
@@ -130,7 +145,7 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			// connection, as Envoy's router sends them with the upstream
 			// request: a request that ends UH or UO is not mirrored.
 			for _, sh := range shadows {
-				s.mirror(ur, sh, cr.timeout)
+				s.mirror(ur, sh, global)
 			}
 		}
 		resp, failure := s.attempt(ctx, ur, h, u, retry)
@@ -211,6 +226,14 @@ func (s *Sidecar) endFailed(w http.ResponseWriter, r *http.Request, ctx context.
 		// ConnectionManagerImpl::ActiveStream::onIdleTimeout: 408 before
 		// any response header, with flag SI.
 		s.local(w, x, http.StatusRequestTimeout, flagStreamIdle, "stream timeout")
+		return
+	}
+	if x.duration.fired() {
+		// ConnectionManagerImpl::ActiveStream::onStreamMaxDurationReached:
+		// 504 for a request received whole (408 otherwise; this sidecar
+		// has the body before it forwards), gRPC DEADLINE_EXCEEDED, no
+		// response flag.
+		s.localGRPC(w, x, http.StatusGatewayTimeout, grpcDeadlineExceeded, "downstream duration timeout")
 		return
 	}
 	if ctx.Err() != nil {
@@ -348,6 +371,11 @@ func (s *Sidecar) copyResponse(w http.ResponseWriter, resp *http.Response, x *ex
 		if x.idle.fired() {
 			// Idle after the headers: the stream is reset, flag SI.
 			x.flags = flagStreamIdle
+			panic(http.ErrAbortHandler)
+		}
+		if x.duration.fired() {
+			// Out of time after the headers: a local reply can no longer
+			// be sent, so the stream is reset.
 			panic(http.ErrAbortHandler)
 		}
 		if x.flags == flagNone {

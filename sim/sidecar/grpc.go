@@ -50,12 +50,16 @@ func httpToGRPCStatus(code int) int {
 	return 2 // UNKNOWN
 }
 
+// grpcDeadlineExceeded is gRPC's DEADLINE_EXCEEDED.
+const grpcDeadlineExceeded = 4
+
 // grpcLocalReply answers a gRPC request as Envoy's sendLocalReply does
 // (source/common/http/utility.cc, is_grpc): a trailers-only answer, HTTP
-// 200 with content-type application/grpc, grpc-status from the HTTP code
-// and grpc-message the body, percent-encoded.
-func grpcLocalReply(w http.ResponseWriter, x *exchange, code int, body string) {
-	g := strconv.Itoa(httpToGRPCStatus(code))
+// 200 with content-type application/grpc, grpc-status the one given (the
+// HTTP code's, httpToGRPCStatus, unless the caller names another) and
+// grpc-message the body, percent-encoded.
+func grpcLocalReply(w http.ResponseWriter, x *exchange, status int, body string) {
+	g := strconv.Itoa(status)
 	h := w.Header()
 	h.Set("content-type", "application/grpc")
 	h.Set("grpc-status", g)

@@ -31,6 +31,9 @@ type exchange struct {
 	// runs, restarts it on every sign of upstream life.
 	streamIdle time.Duration
 	idle       *idleTimer
+	// duration is the connection manager's max stream duration timer
+	// (grpc_timeout.go), nil where the route sets none.
+	duration *durationTimer
 	// grpc: a gRPC request (grpc.go); grpcStatus its answer's grpc-status.
 	grpc       bool
 	grpcStatus string
@@ -136,6 +139,16 @@ func (s *Sidecar) randUint64() uint64 { return rand.Uint64() }
 
 // local answers from the proxy itself, as Envoy's local replies.
 func (s *Sidecar) local(w http.ResponseWriter, x *exchange, code int, flag, body string) {
+	s.localReply(w, x, code, flag, body, httpToGRPCStatus(code))
+}
+
+// localGRPC is a local reply with no response flag whose gRPC status is
+// not the one its HTTP code maps to (sendLocalReply's grpc_status).
+func (s *Sidecar) localGRPC(w http.ResponseWriter, x *exchange, code, grpcStatus int, body string) {
+	s.localReply(w, x, code, flagNone, body, grpcStatus)
+}
+
+func (s *Sidecar) localReply(w http.ResponseWriter, x *exchange, code int, flag, body string, grpcStatus int) {
 	x.code, x.flags = code, flag
 	if body == "" {
 		switch flag {
@@ -154,7 +167,7 @@ func (s *Sidecar) local(w http.ResponseWriter, x *exchange, code int, flag, body
 	w.Header().Set("server", "envoy")
 	w.Header().Set(HeaderResponseFlags, flag)
 	if x.grpc {
-		grpcLocalReply(w, x, code, body)
+		grpcLocalReply(w, x, grpcStatus, body)
 		return
 	}
 	w.Header().Set("content-type", "text/plain")

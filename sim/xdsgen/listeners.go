@@ -152,9 +152,15 @@ func (g *Generator) virtualInboundListener(p *registry.Pod, s registry.ServiceIn
 			Routes: []*route.Route{{
 				Name:  DefaultRouteName,
 				Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+				// BuildDefaultHTTPInboundRoute: no timeout, and a max stream
+				// duration of none that takes a gRPC caller's grpc-timeout.
 				Action: &route.Route_Route{Route: &route.RouteAction{
 					ClusterSpecifier: &route.RouteAction_Cluster{Cluster: cname},
 					Timeout:          durationZero(),
+					MaxStreamDuration: &route.RouteAction_MaxStreamDuration{
+						MaxStreamDuration:    durationZero(),
+						GrpcTimeoutHeaderMax: durationZero(),
+					},
 				}},
 			}},
 		}},

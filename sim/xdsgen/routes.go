@@ -23,6 +23,20 @@ import (
 // default off (pilot/pkg/networking/core/route/route.go setTimeout).
 func durationZero() *durationpb.Duration { return durationpb.New(0) }
 
+// setTimeout is route.go setTimeout for a proxy that is not proxyless
+// gRPC: the VirtualService's timeout or none, and the same value as
+// max_grpc_timeout (deprecated, which Istio still uses "as the replacement
+// MaxStreamDuration has some regressions"), so that a gRPC caller's
+// grpc-timeout bounds its request, capped by the route's timeout.
+func setTimeout(action *route.RouteAction, vsTimeout *durationpb.Duration) {
+	action.Timeout = durationZero()
+	if vsTimeout != nil {
+		action.Timeout = vsTimeout
+	}
+	//lint:ignore SA1019 Istio sets the deprecated field (route.go setTimeout)
+	action.MaxGrpcTimeout = action.Timeout
+}
+
 // outboundRoutes builds one RouteConfiguration per service port, named by
 // the port, with a virtual host per service on that port.
 func (g *Generator) outboundRoutes() []*route.RouteConfiguration {
@@ -130,10 +144,10 @@ func (g *Generator) defaultRoute(s registry.ServiceInfo) *route.Route {
 		Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
 		Action: &route.Route_Route{Route: &route.RouteAction{
 			ClusterSpecifier: &route.RouteAction_Cluster{Cluster: ClusterName(OutboundDirection, s.Port, "", s.FQDN())},
-			Timeout:          durationZero(),
 			RetryPolicy:      g.retryPolicy(g.cfg.Mesh.DefaultHTTPRetryPolicy, false),
 		}},
 	}
+	setTimeout(r.GetRoute(), nil) // BuildDefaultHTTPOutboundRoute
 	// A DestinationRule's consistent hash applies to the default route too (route.go buildSidecarVirtualHostForService).
 	if dr := g.destinationRule(s); dr != nil {
 		if hp := hashPolicy(dr.Spec.GetTrafficPolicy().GetLoadBalancer().GetConsistentHash()); hp != nil {
@@ -190,10 +204,8 @@ func (g *Generator) translateHTTPRoute(s registry.ServiceInfo, hr *networking.HT
 // routeAction builds the action of an http route: timeout, rewrite,
 // mirrors, destinations, hash policy and retries (route.go applyHTTPRouteDestination).
 func (g *Generator) routeAction(s registry.ServiceInfo, hr *networking.HTTPRoute, authority string) *route.RouteAction {
-	action := &route.RouteAction{Timeout: durationZero()}
-	if t := hr.GetTimeout(); t != nil {
-		action.Timeout = t
-	}
+	action := &route.RouteAction{}
+	setTimeout(action, hr.GetTimeout())
 	if rw := hr.GetRewrite(); rw != nil {
 		if rr := rw.GetUriRegexRewrite(); rr != nil {
 			action.RegexRewrite = &matcher.RegexMatchAndSubstitute{Pattern: &matcher.RegexMatcher{Regex: rr.GetMatch()}, Substitution: rr.GetRewrite()}

@@ -83,7 +83,10 @@ func (s *Server) onStreamOpen(ctx context.Context, id int64, _ string) error {
 	return nil
 }
 
-func (s *Server) onStreamClosed(id int64, _ *core.Node) { s.streams.Delete(id) }
+func (s *Server) onStreamClosed(id int64, _ *core.Node) {
+	s.streams.Delete(id)
+	s.forgetStream(id)
+}
 
 // authorize checks a request against its stream's credential and returns
 // the node id the request acts for.

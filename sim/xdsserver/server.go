@@ -41,7 +41,9 @@ type Nack struct {
 // Server is the control plane's transport. It never knows where config comes from.
 type Server struct {
 	cache cache.SnapshotCache
-	log   *slog.Logger
+	// grpcCache serves proxyless gRPC clients (grpc.go): non-ADS mode.
+	grpcCache cache.SnapshotCache
+	log       *slog.Logger
 
 	mu       sync.Mutex
 	addr     string
@@ -61,6 +63,9 @@ type Server struct {
 	tokens    *Tokens      // nil: every stream is served (tests of the transport alone)
 	streams   sync.Map     // stream id → *streamAuth
 	outsiders atomic.Int64 // requests refused by authorize
+	// seen is what each proxyless node's streams asked for and were sent,
+	// by type (grpc.go): their convergence follows the resource chain.
+	seen map[string]map[int64]map[string]*seenType
 }
 
 // New returns a server with an ADS snapshot cache; Start binds it. A nil log discards.
@@ -78,6 +83,7 @@ func New(log *slog.Logger) *Server {
 	// of the node's snapshot, as Envoy does after CDS and LDS; per-node
 	// snapshots hold exactly what that node asks for.
 	s.cache = cache.NewSnapshotCache(true, cache.IDHash{}, nil)
+	s.grpcCache = cache.NewSnapshotCache(false, cache.IDHash{}, nil)
 	s.sent = map[sentKey]string{}
 	s.wantsSecrets = map[string]bool{}
 	return s
@@ -88,7 +94,7 @@ func New(log *slog.Logger) *Server {
 // version, as istiod does. Without it the cache sees the proxy on an older
 // version and answers at once, and proxy and server loop.
 type holdNacked struct {
-	cache.SnapshotCache
+	cache.Cache
 	s *Server
 }
 
@@ -98,13 +104,13 @@ func (h holdNacked) CreateWatch(req *cache.Request, sub cache.Subscription, out 
 		refused := h.s.sent[sentKey{req.GetNode().GetId(), req.GetResponseNonce()}]
 		h.s.mu.Unlock()
 		// Hold only when the refused version is still the newest; a newer one is sent at once.
-		if snap, err := h.GetSnapshot(req.GetNode().GetId()); err == nil && refused != "" && snap.GetVersion(req.GetTypeUrl()) == refused {
+		if snap, err := h.s.cacheFor(req.GetNode()).GetSnapshot(req.GetNode().GetId()); err == nil && refused != "" && snap.GetVersion(req.GetTypeUrl()) == refused {
 			r := proto.Clone(req).(*discovery.DiscoveryRequest)
 			r.VersionInfo = refused
 			req = r
 		}
 	}
-	return h.SnapshotCache.CreateWatch(req, sub, out)
+	return h.Cache.CreateWatch(req, sub, out)
 }
 
 // SplitAddr splits a listen address into a network and an address:
@@ -146,7 +152,7 @@ func (s *Server) Start(ctx context.Context, addr string) error {
 		s.addr = "unix://" + address
 	}
 	g := grpc.NewServer()
-	srv := xds.NewServer(context.Background(), holdNacked{s.cache, s}, xds.CallbackFuncs{
+	srv := xds.NewServer(context.Background(), holdNacked{s.mux(), s}, xds.CallbackFuncs{
 		StreamOpenFunc: s.onStreamOpen, StreamClosedFunc: s.onStreamClosed,
 		StreamRequestFunc: s.onRequest, StreamResponseFunc: s.onResponse,
 	})
@@ -195,6 +201,7 @@ func (s *Server) SetSnapshot(ctx context.Context, node string, snap *cache.Snaps
 // ClearSnapshot forgets a node.
 func (s *Server) ClearSnapshot(node string) {
 	s.cache.ClearSnapshot(node)
+	s.grpcCache.ClearSnapshot(node)
 	s.mu.Lock()
 	delete(s.snapshot, node)
 	delete(s.acked, node)
@@ -207,10 +214,13 @@ type sentKey struct {
 	nonce string
 }
 
-func (s *Server) onResponse(_ context.Context, _ int64, req *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
+func (s *Server) onResponse(_ context.Context, stream int64, req *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sent[sentKey{req.GetNode().GetId(), resp.GetNonce()}] = resp.GetVersionInfo()
+	if IsProxyless(req.GetNode()) {
+		s.noteProxylessResponse(req.GetNode().GetId(), stream, resp)
+	}
 }
 
 func (s *Server) onRequest(streamID int64, req *discovery.DiscoveryRequest) error {
@@ -221,6 +231,11 @@ func (s *Server) onRequest(streamID int64, req *discovery.DiscoveryRequest) erro
 	if req.GetTypeUrl() == resource.SecretType && len(req.GetResourceNames()) > 0 && node != "" {
 		s.mu.Lock()
 		s.wantsSecrets[node] = true
+		s.mu.Unlock()
+	}
+	if node != "" && IsProxyless(req.GetNode()) {
+		s.mu.Lock()
+		s.noteProxylessRequest(node, streamID, req)
 		s.mu.Unlock()
 	}
 	if node == "" || req.GetResponseNonce() == "" {
@@ -280,6 +295,12 @@ func (s *Server) WaitConverged(ctx context.Context, nodes []string, version stri
 		s.mu.Lock()
 		var missing []string
 		for _, n := range nodes {
+			if _, err := s.grpcCache.GetSnapshot(n); err == nil {
+				if !s.proxylessConverged(n, version) {
+					missing = append(missing, n+" (proxyless: its listeners' chain)")
+				}
+				continue
+			}
 			types := TypeURLs
 			if s.wantsSecrets[n] {
 				types = append(append([]string(nil), TypeURLs...), resource.SecretType)
