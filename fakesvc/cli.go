@@ -80,6 +80,7 @@ func ParseFlags(name string, args []string, out io.Writer) (Flags, error) {
 	fs.StringVar(&cfg.GRPCCall.Method, "grpc-method", registry.GRPCMethodUnary, "echo method of the gRPC calls: Unary or Stream")
 	fs.IntVar(&cfg.GRPCCall.Count, "grpc-stream-count", 0, "replies a Stream call asks for (0: the server's default, 3)")
 	fs.DurationVar(&grpcGap, "grpc-stream-interval", 0, "pause between a Stream call's replies")
+	fs.BoolVar(&cfg.TCP, "tcp", false, "serve the raw TCP echo (one line in, the reply as one JSON line out) instead of HTTP")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed of the latency/error random stream")
 	seedByPod := fs.Bool("seed-by-pod", false, "mix the pod name into -seed, so that the replicas of one Deployment, started with the same arguments, draw different streams")
 	if err := fs.Parse(args); err != nil {

@@ -76,18 +76,28 @@ type Call struct {
 	// Path is the request path; "" means "/".
 	Path string `json:"path,omitempty" yaml:"path,omitempty"`
 	// Protocol "grpc" calls the service's gRPC echo service (grpc_call.go)
-	// instead of sending an HTTP request; "" is HTTP.
+	// instead of sending an HTTP request, "tcp" its TCP echo (tcp.go); "" is HTTP.
 	Protocol string `json:"protocol,omitempty" yaml:"protocol,omitempty"`
+	// Addr is the service's address as cluster DNS answers its name (its
+	// VIP): a TCP call through a sidecar names it, as an app connects to it.
+	Addr string `json:"addr,omitempty" yaml:"addr,omitempty"`
 }
 
-// String formats the call as [grpc://]service:port/path, the syntax ParseCalls reads.
+// String formats the call as [grpc://]service:port/path or
+// tcp://service:port[@addr], the syntax ParseCalls reads.
 func (c Call) String() string {
 	c = c.normalized()
-	scheme := ""
-	if c.Protocol == CallGRPC {
-		scheme = "grpc://"
+	switch c.Protocol {
+	case CallGRPC:
+		return "grpc://" + c.Service + ":" + strconv.Itoa(c.Port) + c.Path
+	case CallTCP:
+		s := "tcp://" + c.Service + ":" + strconv.Itoa(c.Port)
+		if c.Addr != "" {
+			s += "@" + c.Addr
+		}
+		return s
 	}
-	return scheme + c.Service + ":" + strconv.Itoa(c.Port) + c.Path
+	return c.Service + ":" + strconv.Itoa(c.Port) + c.Path
 }
 
 func (c Call) normalized() Call {
@@ -103,7 +113,8 @@ func (c Call) normalized() Call {
 }
 
 // ParseCalls reads a comma-separated list of calls written
-// [grpc://]service[:port][/path], e.g. "payment:80/pay,grpc://echo:80".
+// [grpc://]service[:port][/path] or tcp://service[:port][@addr], e.g.
+// "payment:80/pay,grpc://echo:80,tcp://db:5432@10.96.0.3".
 // Empty items are skipped; an empty string yields no calls.
 func ParseCalls(s string) ([]Call, error) {
 	var calls []Call
@@ -112,15 +123,23 @@ func ParseCalls(s string) ([]Call, error) {
 		if item == "" {
 			continue
 		}
-		proto := ""
+		proto, addr := "", ""
 		if rest, ok := strings.CutPrefix(item, "grpc://"); ok {
 			proto, item = CallGRPC, rest
+		} else if rest, ok := strings.CutPrefix(item, "tcp://"); ok {
+			proto, item = CallTCP, rest
+			if i := strings.IndexByte(item, '@'); i >= 0 {
+				item, addr = item[:i], item[i+1:]
+				if net.ParseIP(addr) == nil {
+					return nil, fmt.Errorf("call %q: address %q is not an IP address", rest, addr)
+				}
+			}
 		}
 		hostport, path := item, ""
 		if i := strings.IndexByte(item, '/'); i >= 0 {
 			hostport, path = item[:i], item[i:]
 		}
-		c := Call{Service: hostport, Path: path, Protocol: proto}
+		c := Call{Service: hostport, Path: path, Protocol: proto, Addr: addr}
 		if name, port, ok := strings.Cut(hostport, ":"); ok {
 			p, err := strconv.Atoi(port)
 			if err != nil || p <= 0 || p > 65535 {
@@ -181,6 +200,9 @@ type Config struct {
 	// makes the remaining calls and answers 200 with a partial body
 	// (Reply.Degraded), as a front end that catches the error does.
 	OnCalleeError string
+	// TCP makes the instance a raw TCP service: every connection of its
+	// Listener gets the TCP echo (tcp.go), none reaches HTTP.
+	TCP bool
 	// Seed seeds the latency/error random stream. Every seed, 0 included,
 	// gives a reproducible stream; give each instance its own seed for
 	// independent behaviour.
@@ -203,6 +225,7 @@ type Server struct {
 	grpcCall                         registry.GRPCCall
 	viaProxy                         bool
 	degrade                          bool // Config.OnCalleeError is degrade
+	tcp                              bool // Config.TCP
 
 	settings atomic.Pointer[settings]
 
@@ -317,6 +340,7 @@ func New(cfg Config) (*Server, error) {
 		grpcCall:  cfg.GRPCCall,
 		viaProxy:  cfg.Proxy != "",
 		degrade:   cfg.OnCalleeError == OnCalleeErrorDegrade,
+		tcp:       cfg.TCP,
 		rng:       newRand(cfg.Seed),
 		transport: tr,
 		client: &http.Client{
@@ -615,13 +639,18 @@ func (s *Server) url(c Call) string {
 // call makes one downstream call. It returns the Reply to record, the HTTP
 // status (0 on a transport failure) and the transport error, if any.
 func (s *Server) call(ctx context.Context, c Call, hdr http.Header) (Reply, int, error) {
-	if c.Protocol == CallGRPC {
+	switch c.Protocol {
+	case CallGRPC:
 		// The safety bound is no deadline: grpc-go would send it as
 		// grpc-timeout, where a gRPC client that sets none sends none.
 		ctx, cancel := context.WithCancel(ctx)
 		defer time.AfterFunc(callTimeout, cancel).Stop()
 		defer cancel()
 		return s.callGRPC(ctx, c, hdr)
+	case CallTCP:
+		ctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		return s.callTCP(ctx, c, hdr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()

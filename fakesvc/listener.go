@@ -19,7 +19,13 @@ import (
 // A gRPC call that reaches ServeHTTP instead (HTTP/2 on a server that was
 // not given this listener) is still served, by grpc-go's ServeHTTP
 // transport, which always sends the status as trailers.
+//
+// A TCP instance (Config.TCP) serves every connection with the TCP echo
+// instead, and the returned listener's Accept gives nothing until closed.
 func (s *Server) Listener(l net.Listener) net.Listener {
+	if s.tcp {
+		return s.tcpListener(l)
+	}
 	gl := &queueListener{addr: l.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
 	w := &grpcSplit{Listener: l, s: s, grpcL: gl, http: make(chan net.Conn), done: make(chan struct{})}
 	go func() { _ = s.grpc.Serve(gl) }()

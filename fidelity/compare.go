@@ -23,6 +23,7 @@ import (
 	// unpacked and compared field by field.
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
@@ -67,6 +68,11 @@ func (d Diff) String() string {
 type Scope struct {
 	// Hosts maps the FQDN of each registry service to its service ports.
 	Hosts map[string]map[int]bool
+	// TCPListeners are the names of the registry's TCP services' outbound
+	// listeners, <VIP>_<port>, which are compared as the 0.0.0.0_<port>
+	// ones are (Istio sends such listeners for services outside the
+	// registry too, which are not).
+	TCPListeners map[string]bool
 }
 
 // hasHost reports whether host is a registry service.
@@ -168,7 +174,7 @@ func Flatten(s Side, scope Scope) map[string]string {
 		flattenRouteConfig(rc, scope, out)
 	}
 	for _, l := range s.Listeners {
-		if !outboundListenerName(l.GetName()) {
+		if !outboundListenerName(l.GetName()) && !scope.TCPListeners[l.GetName()] {
 			continue
 		}
 		flattenListener(l, out)
@@ -313,6 +319,50 @@ func flattenListener(l *listener.Listener, out map[string]string) {
 	}
 	sort.Strings(rds)
 	out[p+".rds"] = strings.Join(uniq(rds), ",")
+	// A TCP listener: per filter chain (by position), its match and the
+	// tcp_proxy fields the sidecar acts on: cluster or weighted_clusters,
+	// idle_timeout (unset: 1h) and max_connect_attempts (unset: 1).
+	var tcp []string
+	for i, fc := range l.GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			if f.GetName() != wellknown.TCPProxy {
+				continue
+			}
+			tp := &tcpproxy.TcpProxy{}
+			if err := f.GetTypedConfig().UnmarshalTo(tp); err != nil {
+				continue
+			}
+			c := fmt.Sprintf("filter_chains[%d]", i)
+			tcp = append(tcp, c)
+			if m := fc.GetFilterChainMatch(); m != nil {
+				out[p+"."+c+".filter_chain_match"] = m.String()
+			}
+			if tp.GetCluster() != "" {
+				out[p+"."+c+".tcp_proxy.cluster"] = tp.GetCluster()
+			}
+			var wc []string
+			for _, w := range tp.GetWeightedClusters().GetClusters() {
+				wc = append(wc, fmt.Sprintf("%s=%d", w.GetName(), w.GetWeight()))
+			}
+			if len(wc) > 0 {
+				sort.Strings(wc)
+				out[p+"."+c+".tcp_proxy.weighted_clusters"] = strings.Join(wc, ",")
+			}
+			idle := "1h0m0s"
+			if tp.GetIdleTimeout() != nil {
+				idle = tp.GetIdleTimeout().AsDuration().String()
+			}
+			out[p+"."+c+".tcp_proxy.idle_timeout"] = idle
+			attempts := "1"
+			if tp.GetMaxConnectAttempts() != nil {
+				attempts = fmt.Sprint(tp.GetMaxConnectAttempts().GetValue())
+			}
+			out[p+"."+c+".tcp_proxy.max_connect_attempts"] = attempts
+		}
+	}
+	if len(tcp) > 0 {
+		out[p+".tcp_proxy"] = strings.Join(tcp, ",")
+	}
 }
 
 func flattenRouteConfig(rc *route.RouteConfiguration, scope Scope, out map[string]string) {

@@ -61,11 +61,12 @@ func quietIstio() {
 // controller would (the fake client runs no controllers).
 func kubeObjects(reg *registry.Registry) ([]runtime.Object, error) {
 	var objs []runtime.Object
-	vip := serviceCIDR.Addr()
 	for _, s := range reg.Services {
-		vip = vip.Next()
+		// The registry's VIP: meshbench binds a TCP port's outbound
+		// listener there, as istiod binds <ClusterIP>_<port>.
+		vip := s.VIP
 		if !serviceCIDR.Contains(vip) {
-			return nil, fmt.Errorf("more services than %s holds", serviceCIDR)
+			return nil, fmt.Errorf("VIP %s of %s is outside %s", vip, s.Name, serviceCIDR)
 		}
 		objs = append(objs, &corev1.Service{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},

@@ -249,16 +249,24 @@ func oracle(t *testing.T, sc *scenarios.Scenario) []Diff {
 			"meshbench.flat.txt": flatText(Flatten(ours, scope)),
 		})
 	}
-	requireObjects(t, scope, map[string]Side{"istio": istio, "meshbench": ours}, outboundClusters(reg))
+	want := outboundClusters(reg)
+	for name := range scope.TCPListeners {
+		// A TCP service's <VIP>_<port> listener, with its tcp_proxy.
+		want = append(want, "listeners["+name+"].tcp_proxy")
+	}
+	requireObjects(t, scope, map[string]Side{"istio": istio, "meshbench": ours}, want)
 	return Compare(istio, ours, scope)
 }
 
 // registryScope is what the oracle compares: the registry's services, each
 // on its service port.
 func registryScope(reg *registry.Registry) Scope {
-	scope := Scope{Hosts: map[string]map[int]bool{}}
+	scope := Scope{Hosts: map[string]map[int]bool{}, TCPListeners: map[string]bool{}}
 	for _, s := range reg.Services {
 		scope.Hosts[s.FQDN()] = map[int]bool{s.Port: true}
+		if xdsgen.IsTCP(s) {
+			scope.TCPListeners[xdsgen.TCPListenerName(s)] = true
+		}
 	}
 	return scope
 }

@@ -556,6 +556,10 @@ func (l *loader) chaosTarget(v *validator, s *Scenario, p string, t ChaosTarget,
 			l.at(p+".pod", "pod %s is not a pod of %s", t.Pod, t.Service)
 		}
 	}
+	if routes && v.isTCP(t.Service) {
+		// delay and abort are HTTP route faults; a TCP port has no routes.
+		l.at(p+".service", "%s is a TCP service: delay and abort act on HTTP routes (use a network fault: latency, reset, blackhole)", t.Service)
+	}
 	if routes {
 		for _, k := range []string{"pod", "percent", "count"} {
 			if l.ix.has(p + "." + k) {

@@ -366,7 +366,7 @@ func judge(res *reports.Result, samples []sample, sc *Scenario, mc *meshCounters
 			c = deadlineCheck(e.Deadline, samples)
 		case e.Security != nil:
 			sec := e.Security
-			c = check.Bounds(fmt.Sprintf("%s requests to %s", sec.Policy, sec.Service), "security", mc.security[sec.Service][sec.Policy], sec.Min, sec.Max, len(samples), "requests received with connection_security_policy="+sec.Policy)
+			c = check.Bounds(fmt.Sprintf("%s requests to %s", sec.Policy, sec.Service), "security", mc.security[sec.Service][sec.Policy], sec.Min, sec.Max, len(samples), "requests and TCP connections received with connection_security_policy="+sec.Policy)
 		case e.Rotations != nil:
 			c = check.Bounds("certificate rotations", "rotations", mc.rotations, e.Rotations.Min, e.Rotations.Max, len(samples), "certificate rotations seen by the proxies")
 		default:

@@ -63,7 +63,8 @@ func timeline(samples []sample, splitService string) []reports.TimelinePoint {
 // and response flags, keyed by service short name.
 type meshCounters struct {
 	retries, ejections, overflows map[string]float64
-	// security counts requests received by service and connection_security_policy.
+	// security counts requests and TCP connections received by service and
+	// connection_security_policy.
 	security  map[string]map[string]float64
 	rotations float64
 	flags     map[string]map[string]float64 // service → single flag → responses
@@ -189,6 +190,51 @@ func scrapeAll(ctx context.Context, endpoints map[string]string, seconds float64
 						counters.flags[svc][one] += float64(n)
 					}
 				}
+			}
+		}
+		// TCP connections (istio_tcp_connections_opened_total): at the
+		// destination, each counts under its connection_security_policy
+		// as a request does; at the source, each is an edge's request,
+		// failed when a response flag (UF, UH, NC) marks it.
+		if f := fams["istio_tcp_connections_opened_total"]; f != nil {
+			for _, m := range f.GetMetric() {
+				l, src := get(m)
+				n := m.GetCounter().GetValue()
+				if !src {
+					if l["connection_security_policy"] == "mutual_tls" {
+						mtls[key{l["source_workload"], l["destination_workload"], l["destination_service"]}] = true
+					}
+					svc := l["destination_service_name"]
+					if counters.security[svc] == nil {
+						counters.security[svc] = map[string]float64{}
+					}
+					counters.security[svc][l["connection_security_policy"]] += n
+					continue
+				}
+				e := edge(l)
+				e.Requests += int(n)
+				e.ok += int(n)
+			}
+		}
+		if f := fams["istio_tcp_connections_closed_total"]; f != nil {
+			for _, m := range f.GetMetric() {
+				l, src := get(m)
+				fl := l["response_flags"]
+				if !src || fl == "-" || fl == "" {
+					continue
+				}
+				n := int(m.GetCounter().GetValue())
+				e := edge(l)
+				e.ok -= n
+				if e.Flags == nil {
+					e.Flags = map[string]int{}
+				}
+				e.Flags[fl] += n
+				svc := l["destination_service_name"]
+				if counters.flags[svc] == nil {
+					counters.flags[svc] = map[string]float64{}
+				}
+				counters.flags[svc][fl] += float64(n)
 			}
 		}
 		if f := fams["istio_request_duration_milliseconds"]; f != nil {

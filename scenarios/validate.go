@@ -639,6 +639,8 @@ func (v *validator) load() {
 		l.at("load.target", "load.target is required: the service the requests go to (services: %s)", v.serviceList())
 	case v.services[ld.Target] == nil:
 		l.at("load.target", "target %q matches no service in the topology (services: %s)", ld.Target, v.serviceList())
+	default:
+		v.tcpTarget("load.target", ld.Target)
 	}
 	if ld.Path != "" && !strings.HasPrefix(ld.Path, "/") {
 		l.at("load.path", "path %q must start with /", ld.Path)
@@ -681,6 +683,8 @@ func (v *validator) load() {
 		v.headers(p+".headers", vr.Headers)
 		if vr.Target != "" && v.services[vr.Target] == nil {
 			l.at(p+".target", "target %q matches no service in the topology (services: %s)", vr.Target, v.serviceList())
+		} else if vr.Target != "" {
+			v.tcpTarget(p+".target", vr.Target)
 		}
 	}
 }
@@ -1239,6 +1243,7 @@ func (v *validator) virtualService(o *meshObject, gateways map[string]bool) {
 	if len(spec.Http) == 0 && len(spec.Tcp) == 0 && len(spec.Tls) == 0 {
 		v.objErr(o, "spec", "http, tcp or tls must be provided in virtual service")
 	}
+	v.tcpRoutes(o)
 	for i, r := range spec.Http {
 		p := item("spec.http", i)
 		if len(r.Route) == 0 && r.Redirect == nil && r.DirectResponse == nil && r.Delegate == nil {

@@ -382,8 +382,12 @@ func (c *ControlPlane) AppConfig(p *registry.Pod, proxy string) fakesvc.Config {
 		if t, ok := c.reg.Service(name); ok {
 			call := fakesvc.Call{Service: t.Name, Port: t.Port, Path: t.Path}
 			// A gRPC service is called as a gRPC app calls it.
-			if xdsgen.ServiceProtocol(t).IsGRPC() {
+			switch {
+			case xdsgen.ServiceProtocol(t).IsGRPC():
 				call.Protocol = fakesvc.CallGRPC
+			case xdsgen.IsTCP(t):
+				// A TCP service is reached at its VIP, as DNS answers.
+				call.Protocol, call.Addr = fakesvc.CallTCP, t.VIP.String()
 			}
 			calls = append(calls, call)
 		}
@@ -394,6 +398,7 @@ func (c *ControlPlane) AppConfig(p *registry.Pod, proxy string) fakesvc.Config {
 		Latency: ver.Latency, ErrorRate: ver.ErrorRate, ErrorStatus: ver.ErrorStatus, GRPCCode: ver.GRPCErrorCode,
 		Calls: calls, Proxy: proxy, Seed: seed, OnCalleeError: svc.OnCalleeErrorOf(p.Version),
 		GRPCCall: svc.GRPCCallOf(p.Version),
+		TCP:      xdsgen.IsTCP(svc),
 	}
 	if c.Proxyless(p) && c.xds.Addr() != "" {
 		// The bootstrap names the node's token and the server; it cannot fail

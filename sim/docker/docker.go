@@ -290,6 +290,9 @@ func (m *Mesh) appArgs(p *registry.Pod) []string {
 		args = append(args, "-grpc-error-code", strconv.Itoa(cfg.GRPCCode))
 	}
 	args = append(args, fakesvc.GRPCCallArgs(cfg.GRPCCall)...)
+	if cfg.TCP {
+		args = append(args, "-tcp")
+	}
 	var calls, eps []string
 	for _, c := range cfg.Calls {
 		calls = append(calls, c.String())

@@ -103,6 +103,9 @@ func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Versi
 	for _, a := range fakesvc.GRPCCallArgs(s.GRPCCallOf(v.Name)) {
 		args = append(args, a)
 	}
+	if xdsgen.IsTCP(s) {
+		args = append(args, "-tcp") // fakesvc's TCP echo
+	}
 	var calls string
 	for _, c := range s.CallsOf(v.Name) {
 		if t, ok := reg.Service(c); ok {
@@ -116,8 +119,14 @@ func deployment(reg *registry.Registry, s registry.ServiceInfo, v registry.Versi
 			if t.Namespace != s.Namespace {
 				host += "." + t.Namespace
 			}
-			if xdsgen.ServiceProtocol(t).IsGRPC() {
+			switch {
+			case xdsgen.ServiceProtocol(t).IsGRPC():
 				calls += "grpc://" // a gRPC service is called with gRPC
+			case xdsgen.IsTCP(t):
+				// Raw TCP to the name: DNS gives the ClusterIP and
+				// istio-iptables captures the connection.
+				calls += "tcp://" + host + ":" + strconv.Itoa(t.Port)
+				continue
 			}
 			calls += host + ":" + strconv.Itoa(t.Port) + t.Path
 		}
@@ -219,8 +228,8 @@ func istioObjects(cfg meshconfig.Config, reg *registry.Registry, gatewayNS strin
 			"servers":  []any{map[string]any{"port": map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"}, "hosts": hosts}},
 		}}))
 	for _, s := range reg.Services {
-		if bound[s.FQDN()] || bound[s.Name] {
-			continue
+		if bound[s.FQDN()] || bound[s.Name] || xdsgen.IsTCP(s) {
+			continue // a TCP service is not reached through the gateway's HTTP port
 		}
 		out = append(out, obj(map[string]any{"apiVersion": net, "kind": "VirtualService",
 			"metadata": map[string]any{"name": ingressGateway + "-" + s.Name, "namespace": s.Namespace},

@@ -47,7 +47,16 @@ func (p *Pod) NodeID() string {
 type ServiceInfo struct {
 	Service
 	Namespace string
+	// VIP is the service's ClusterIP: the address cluster DNS answers for
+	// its name, and where istiod binds the outbound listener of a TCP port
+	// (<VIP>_<port>). Services get 10.96.0.1, 10.96.0.2, ... in order, from
+	// ServiceCIDR as a Kubernetes API server's default allocator would.
+	VIP netip.Addr
 }
+
+// ServiceCIDR is where the services' VIPs come from (kubeadm's and kind's
+// default service subnet).
+var ServiceCIDR = netip.MustParsePrefix("10.96.0.0/16")
 
 // FQDN is the service's cluster-local hostname, e.g. payment.default.svc.cluster.local.
 func (s ServiceInfo) FQDN() string {
@@ -106,8 +115,13 @@ func WithDefaults(t Topology) Topology {
 func New(t Topology, alloc func() (netip.Addr, error)) (*Registry, error) {
 	t = WithDefaults(t)
 	r := &Registry{Namespace: t.Namespace, notReady: map[string]bool{}}
+	vip := ServiceCIDR.Addr()
 	for _, s := range t.Services {
-		r.Services = append(r.Services, ServiceInfo{Service: s, Namespace: t.Namespace})
+		vip = vip.Next()
+		if !ServiceCIDR.Contains(vip) {
+			return nil, fmt.Errorf("more services than %s holds", ServiceCIDR)
+		}
+		r.Services = append(r.Services, ServiceInfo{Service: s, Namespace: t.Namespace, VIP: vip})
 		for _, v := range s.Versions {
 			for i := 0; i < v.Replicas; i++ {
 				ip, err := alloc()

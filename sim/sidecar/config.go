@@ -67,6 +67,8 @@ type chainConf struct {
 	normalizePath bool
 	// statPrefix is the HCM's stat_prefix, which names its http.* stats.
 	statPrefix string
+	// upgrades are the HCM's upgrade_configs: upgrade type → enabled.
+	upgrades map[string]bool
 }
 
 // routeTable is a compiled RouteConfiguration.
@@ -103,6 +105,8 @@ type compiledRoute struct {
 	mirrors       []mirrorConf
 	hashHeader    string // consistent hash on this request header
 	deadlines     grpcTimeouts
+	// upgrades are the route's upgrade_configs: upgrade type → enabled.
+	upgrades map[string]bool
 }
 
 // faultConf is the route's HTTP fault filter config; percentages in millionths.
@@ -302,6 +306,9 @@ func compileChain(fc *listener.FilterChain) (chainConf, error) {
 			return err
 		}
 		cc.statPrefix = m.GetStatPrefix()
+		if cc.upgrades, err = compileHCMUpgrades(m); err != nil {
+			return err
+		}
 		cc.streamIdle = defaultStreamIdle // Envoy's default (http_connection_manager.proto)
 		if d := m.GetStreamIdleTimeout(); d != nil {
 			cc.streamIdle = d.AsDuration()
@@ -462,6 +469,11 @@ func compileRoute(r *route.Route) (*compiledRoute, error) {
 	if err := compileRouteExtras(cr, r, a); err != nil {
 		return nil, fmt.Errorf("route %q: %w", r.GetName(), err)
 	}
+	up, err := compileRouteUpgrades(a)
+	if err != nil {
+		return nil, fmt.Errorf("route %q: %w", r.GetName(), err)
+	}
+	cr.upgrades = up
 	cr.timeout = a.GetTimeout().AsDuration()
 	if a.GetTimeout() == nil {
 		cr.timeout = 15 * time.Second // Envoy's default route timeout; Istio always sets one

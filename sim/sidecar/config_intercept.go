@@ -339,10 +339,11 @@ func checkHTTPFilters(fs []*hcm.HttpFilter) error {
 // verdicts read: use_remote_address and xff_num_trusted_hops (x-forwarded-for
 // and the internal/external decision feed no route istiod builds),
 // request_id_extension (x-request-id is kept or made as Envoy's uuid
-// extension does), upgrade_configs (no WebSocket traffic), server_name,
+// extension does), server_name,
 // stat_prefix, access_log, tracing, proxy_100_continue (Go's server answers
-// Expect: 100-continue itself). Refused: a path_with_escaped_slashes_action
-// that rewrites paths.
+// Expect: 100-continue itself). upgrade_configs is read with the routes
+// (upgrade.go). Refused: a path_with_escaped_slashes_action that rewrites
+// paths.
 func compileHCMExtras(cc *chainConf, m *hcm.HttpConnectionManager) error {
 	if err := checkHTTPFilters(m.GetHttpFilters()); err != nil {
 		return err

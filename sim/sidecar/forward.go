@@ -274,7 +274,9 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 	case ur.stream != nil:
 		rb = ur.stream
 	}
-	transport, scheme := u.transportFor(h, u.conf.Load().useH2(ur.downstreamH2))
+	// An upgrade is an HTTP/1.1 exchange end to end: Envoy's HTTP/2
+	// upstream would carry it as an extended CONNECT, which is not done.
+	transport, scheme := u.transportFor(h, !ur.upgrade && u.conf.Load().useH2(ur.downstreamH2))
 	req, err := http.NewRequestWithContext(ctx, ur.method, scheme+h.addr+ur.uri, rb)
 	if err != nil {
 		cancel()
@@ -344,6 +346,17 @@ var errRouteTimeout = errors.New("upstream request timeout")
 // complete, body and trailers (router.cc onRequestComplete arms
 // response_timeout_, cleared only when the upstream response ends).
 func (s *Sidecar) copyResponse(ctx context.Context, w http.ResponseWriter, resp *http.Response, x *exchange, cr *compiledRoute) {
+	if x.upgrade != "" && resp.StatusCode == http.StatusSwitchingProtocols {
+		if err := s.serveUpgraded(w, resp, x, cr); err != nil {
+			s.log.Debug("upgrade failed", "upgrade", x.upgrade, "err", err)
+			x.code, x.flags = resp.StatusCode, flagUpstreamTermination
+			if errors.Is(err, errUpgradeDownstream) {
+				// HTTP/2 downstream: there is no connection to hand over.
+				s.local(w, x, http.StatusForbidden, flagNone, "")
+			}
+		}
+		return
+	}
 	defer resp.Body.Close()
 	for _, h := range hopHeaders {
 		resp.Header.Del(h)

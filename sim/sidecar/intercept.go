@@ -36,6 +36,11 @@ type connInfo struct {
 	transport string // "tls" or "raw_buffer"
 	sni       string
 	alpn      []string // from the ClientHello, or "http/1.1", "http/1.0", "h2c" from http_inspector
+	// inbound: the listener's traffic_direction is INBOUND; security and
+	// principal are the connection's mTLS (mutual_tls or none) and peer,
+	// for the TCP metrics the destination reports.
+	inbound             bool
+	security, principal string
 }
 
 // chainConn is a connection on its way to a chain's terminal filter.
@@ -67,25 +72,28 @@ func connOf(ctx context.Context) *chainConn {
 
 // interceptServer is one bound listener under interception.
 type interceptServer struct {
-	s     *Sidecar
-	name  string
-	lis   net.Listener
-	conns chan net.Conn // to srv, through chanListener
-	done  chan struct{}
-	once  sync.Once
-	wg    sync.WaitGroup
+	s      *Sidecar
+	name   string
+	direct bool // no hand-off: an inbound TCP port outside interception
+	lis    net.Listener
+	conns  chan net.Conn // to srv, through chanListener
+	done   chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
 
 	mu   sync.Mutex
 	open map[net.Conn]struct{}
 }
 
-// serveIntercept binds addr for the listener name.
-func (s *Sidecar) serveIntercept(addr, key, name string) (*boundServer, error) {
+// serveIntercept binds addr for the listener name. direct is an inbound
+// TCP port outside interception (the pod's address and the port, no
+// iptables): its connections take the listener's chains, never a hand-off.
+func (s *Sidecar) serveIntercept(addr, key, name string, direct bool) (*boundServer, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	ic := &interceptServer{s: s, name: name, lis: lis, conns: make(chan net.Conn), done: make(chan struct{}), open: map[net.Conn]struct{}{}}
+	ic := &interceptServer{s: s, name: name, lis: lis, direct: direct, conns: make(chan net.Conn), done: make(chan struct{}), open: map[net.Conn]struct{}{}}
 	b := &boundServer{key: key, done: make(chan struct{}), ic: ic, srv: &http.Server{
 		Handler:           http.HandlerFunc(s.serveIntercepted),
 		Protocols:         downstreamProtocols(),
@@ -203,7 +211,7 @@ func (ic *interceptServer) handle(c net.Conn) {
 		}
 	}
 	target := lc
-	if lc.handOff {
+	if lc.handOff && !ic.direct {
 		// ActiveTcpSocket::newConnection (active_tcp_socket.cc): a
 		// connection whose destination was restored goes to the listener
 		// of that address, exactly or on 0.0.0.0 (findActiveListenerByAddress),
@@ -248,11 +256,16 @@ func (ic *interceptServer) handle(c net.Conn) {
 			}
 			_ = tc.SetDeadline(time.Time{})
 		}
-		if len(chain.netRBAC) > 0 {
-			var principal string
-			if tc, ok := conn.(*tls.Conn); ok && len(tc.ConnectionState().PeerCertificates) > 0 {
+		var principal string
+		info.inbound, info.security = target.inbound, "none"
+		if tc, ok := conn.(*tls.Conn); ok {
+			info.security = "mutual_tls"
+			if len(tc.ConnectionState().PeerCertificates) > 0 {
 				principal = principalOf(tc.ConnectionState().PeerCertificates[0])
 			}
+		}
+		info.principal = principal
+		if len(chain.netRBAC) > 0 {
 			if !allowed(chain.netRBAC, rbacInput{principal: principal}) {
 				// Envoy's network RBAC closes a denied connection
 				// (rbac_filter.cc onData: closeConnection).
@@ -323,7 +336,7 @@ func (s *Sidecar) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 	s.metrics.downstream(chain, r)
 	chain.clientCert.mutate(r, s.cfg.Principal)
 	host, _ := hostPort(r.Host, 80)
-	s.route(w, r, st, st.routesOf(chain), chain.streamIdle, host, "source")
+	s.route(w, r, st, st.routesOf(chain), chain, host, "source")
 }
 
 // interceptBind is where a listener under interception binds.

@@ -29,30 +29,33 @@ func (s *Sidecar) handler(key string, port int) http.Handler {
 // serveOutbound routes an app's call by its Host through the outbound
 // listener of the destination port.
 func (s *Sidecar) serveOutbound(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		s.serveConnect(w, r) // raw TCP (tcpconnect.go)
+		return
+	}
 	st := s.state.Load()
 	host, port := hostPort(r.Host, 80)
 	chain := st.outboundChain(port)
-	idle := defaultStreamIdle
 	if chain != nil {
 		s.metrics.downstream(chain, r)
 		chain.clientCert.mutate(r, s.cfg.Principal)
-		idle = chain.streamIdle
 	}
-	s.route(w, r, st, st.routesOf(chain), idle, host, "source")
+	s.route(w, r, st, st.routesOf(chain), chain, host, "source")
 }
 
 // serveRouter is the gateway: its listener's RDS routes the request.
 func (s *Sidecar) serveRouter(w http.ResponseWriter, r *http.Request, listenerName string) {
 	st := s.state.Load()
 	var rt *routeTable
-	idle := defaultStreamIdle
+	var chain *chainConf
 	if l := st.listeners[listenerName]; l != nil && len(l.chains) > 0 {
-		s.metrics.downstream(&l.chains[0], r)
-		l.chains[0].clientCert.mutate(r, s.cfg.Principal)
-		rt, idle = st.routesOf(&l.chains[0]), l.chains[0].streamIdle
+		chain = &l.chains[0]
+		s.metrics.downstream(chain, r)
+		chain.clientCert.mutate(r, s.cfg.Principal)
+		rt = st.routesOf(chain)
 	}
 	host, _ := hostPort(r.Host, 80)
-	s.route(w, r, st, rt, idle, host, "source")
+	s.route(w, r, st, rt, chain, host, "source")
 }
 
 // serveInbound hands a request to the app through the inline route of the
@@ -100,7 +103,7 @@ func (s *Sidecar) serveInboundChain(w http.ResponseWriter, r *http.Request, st *
 		return
 	}
 	host, _ := hostPort(r.Host, 80)
-	s.route(w, r, st, chain.inline, chain.streamIdle, host, "destination")
+	s.route(w, r, st, chain.inline, chain, host, "destination")
 }
 
 // normalizePath is the HCM's normalize_path: the path's dot segments

@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,7 @@ type metrics struct {
 	// and downstream_rq_http2_total: requests by the protocol they came in.
 	downstreamH1, downstreamH2 *prometheus.CounterVec
 	rotations                  prometheus.Counter
+	tcp                        *tcpMetrics
 	// series caches the children of a label set: resolving 18 labels on every
 	// request would cost more than the rest of the metrics work.
 	series sync.Map // seriesKey → *series
@@ -86,6 +88,7 @@ func newMetrics() *metrics {
 	m.downstreamH2 = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_http_downstream_rq_http2_total", Help: "HTTP/2 requests an HTTP connection manager took."}, hl)
 	m.rotations = prometheus.NewCounter(prometheus.CounterOpts{Name: "meshbench_sds_certificate_rotations_total", Help: "Times the workload certificate changed after the first."})
 	m.reg.MustRegister(m.rotations)
+	m.tcp = newTCPMetrics(m.reg)
 	m.reg.MustRegister(m.requests, m.duration, m.retries, m.ejectionsActive, m.ejectionsEnforced, m.ejectionsOverflow,
 		m.pendingOverflow, m.retryOverflow, m.faultsDelayed, m.faultsAborted, m.downstreamH1, m.downstreamH2)
 	return m
@@ -187,4 +190,88 @@ func requestProtocol(grpc bool) string {
 		return "grpc"
 	}
 	return "http"
+}
+
+// tcpLabels are the labels of Istio's TCP metrics: the standard labels
+// without request_protocol's HTTP meaning (it is "tcp"), response_code and
+// grpc_response_status (istio.io reference/config/metrics: "TCP Byte
+// Sent/Received, Connections Opened/Closed" carry the common labels,
+// response_flags and connection_security_policy).
+var tcpLabels = []string{
+	"reporter",
+	"source_workload", "source_workload_namespace", "source_app", "source_version", "source_principal",
+	"destination_workload", "destination_workload_namespace", "destination_app", "destination_version", "destination_principal",
+	"destination_service", "destination_service_name", "destination_service_namespace",
+	"request_protocol", "response_flags", "connection_security_policy",
+}
+
+// tcpMetrics are Istio's four TCP metrics (istio/proxy
+// source/extensions/filters/http/istio_stats: istio_tcp_connections_opened_total,
+// _closed_total, istio_tcp_sent_bytes_total, _received_bytes_total).
+type tcpMetrics struct {
+	opened, closed, sent, received *prometheus.CounterVec
+}
+
+func newTCPMetrics(reg *prometheus.Registry) *tcpMetrics {
+	c := func(name, help string) *prometheus.CounterVec {
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, tcpLabels)
+		reg.MustRegister(v)
+		return v
+	}
+	return &tcpMetrics{
+		opened:   c("istio_tcp_connections_opened_total", "TCP connections opened, as Istio's standard metric."),
+		closed:   c("istio_tcp_connections_closed_total", "TCP connections closed, as Istio's standard metric."),
+		sent:     c("istio_tcp_sent_bytes_total", "Bytes sent to the downstream of a TCP connection (the response), as Istio's standard metric."),
+		received: c("istio_tcp_received_bytes_total", "Bytes received from the downstream of a TCP connection (the request), as Istio's standard metric."),
+	}
+}
+
+// tcpConn is one proxied TCP connection as the metrics label it.
+type tcpConn struct {
+	reporter     string
+	source, dest peer
+	service      string // destination_service FQDN
+	flags        string
+	security     string
+}
+
+func (c *tcpConn) labels() prometheus.Labels {
+	svcName, svcNS := "unknown", "unknown"
+	if parts := strings.SplitN(c.service, ".", 3); len(parts) >= 2 {
+		svcName, svcNS = parts[0], parts[1]
+	}
+	return prometheus.Labels{
+		"reporter":                       c.reporter,
+		"source_workload":                c.source.workload,
+		"source_workload_namespace":      c.source.namespace,
+		"source_app":                     c.source.app,
+		"source_version":                 c.source.version,
+		"source_principal":               c.source.principal,
+		"destination_workload":           c.dest.workload,
+		"destination_workload_namespace": c.dest.namespace,
+		"destination_app":                c.dest.app,
+		"destination_version":            c.dest.version,
+		"destination_principal":          c.dest.principal,
+		"destination_service":            orUnknown(c.service),
+		"destination_service_name":       svcName,
+		"destination_service_namespace":  svcNS,
+		"request_protocol":               "tcp",
+		"response_flags":                 c.flags,
+		"connection_security_policy":     c.security,
+	}
+}
+
+// tcpOpened counts a connection tcp_proxy took, once its upstream is
+// connected (the labels name the destination then), or at its end when it
+// got none.
+func (m *metrics) tcpOpened(c *tcpConn) { m.tcp.opened.With(c.labels()).Inc() }
+
+// tcpClosed counts a connection's end and the bytes it carried: sent to
+// the downstream (the response) and received from it (the request), with
+// the response flags of its end (UF: no upstream connection).
+func (m *metrics) tcpClosed(c *tcpConn, sent, received int64) {
+	l := c.labels()
+	m.tcp.closed.With(l).Inc()
+	m.tcp.sent.With(l).Add(float64(sent))
+	m.tcp.received.With(l).Add(float64(received))
 }

@@ -37,9 +37,17 @@ type exchange struct {
 	// grpc: a gRPC request (grpc.go); grpcStatus its answer's grpc-status.
 	grpc       bool
 	grpcStatus string
+	// upgrade is the HTTP/1.1 upgrade (websocket) the route allowed.
+	upgrade string
 }
 
-func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *routeTable, idle time.Duration, host, reporter string) {
+// route routes a request an HCM chain took (nil: no listener on its port).
+func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *routeTable, chain *chainConf, host, reporter string) {
+	idle := defaultStreamIdle
+	var hcmUpgrades map[string]bool
+	if chain != nil {
+		idle, hcmUpgrades = chain.streamIdle, chain.upgrades
+	}
 	x := &exchange{start: time.Now(), reporter: reporter, dest: unknownPeer, flags: flagNone, security: "unknown", streamIdle: idle, grpc: isGRPCRequest(r)}
 	if reporter == "destination" {
 		x.source = peerFromHeaders(r.Header)
@@ -65,6 +73,13 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 	if cr == nil {
 		s.local(w, x, http.StatusNotFound, flagNoRoute, "")
 		return
+	}
+	if up := upgradeOf(r); up != "" {
+		if !upgradeAllowed(hcmUpgrades, cr.upgrades, up) {
+			s.refuseUpgrade(w, x)
+			return
+		}
+		x.upgrade = up
 	}
 	if rt.version != "" {
 		w.Header().Set(HeaderConfigVersion, rt.version)
@@ -105,6 +120,9 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 	}
 	var shadows []shadow
 	for _, m := range cr.mirrors {
+		if x.upgrade != "" {
+			break // an upgraded stream is not shadowed: a shadow's 101 would hold a connection nobody reads
+		}
 		if mu := st.clusters[m.cluster]; mu != nil && s.chance(m.perMil) {
 			shadows = append(shadows, shadow{u: mu, noSuffix: m.noSuffix})
 		}
@@ -181,6 +199,8 @@ type upstreamRequest struct {
 	stream            io.Reader // a body too large to buffer: one attempt only
 	// downstreamH2: the request came over HTTP/2 (use_downstream_protocol).
 	downstreamH2 bool
+	// upgrade: an allowed HTTP/1.1 upgrade (upgrade.go).
+	upgrade bool
 }
 
 // prepare applies the route's rewrites and header edits once per request.
@@ -195,6 +215,13 @@ func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upst
 	// mutateRequestHeaders, sanitizeTEHeader).
 	if teTrailers(te) {
 		out.Set("Te", "trailers")
+	}
+	if x.upgrade != "" {
+		// An allowed upgrade goes upstream as asked (Envoy's HCM keeps
+		// Upgrade and Connection: upgrade on upgrade requests,
+		// ConnectionManagerUtility::mutateRequestHeaders).
+		out.Set("Connection", "Upgrade")
+		out.Set("Upgrade", r.Header.Get("Upgrade"))
 	}
 	if out.Get(headerRequestID) == "" {
 		out.Set(headerRequestID, newRequestID())
@@ -216,7 +243,7 @@ func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upst
 	for _, kv := range cr.headers.reqAdd {
 		out.Add(kv[0], kv[1])
 	}
-	ur := &upstreamRequest{method: r.Method, uri: r.URL.RequestURI(), host: r.Host, header: out, downstreamH2: r.ProtoMajor == 2}
+	ur := &upstreamRequest{method: r.Method, uri: r.URL.RequestURI(), host: r.Host, header: out, downstreamH2: r.ProtoMajor == 2, upgrade: x.upgrade != ""}
 	if path, ok := rewritePath(r.URL.EscapedPath(), cr); ok {
 		ur.uri = path
 		if r.URL.RawQuery != "" {

@@ -12,7 +12,10 @@
 // picks (upstream.go), and judges each failure, a typed value, against
 // the retry policy (retry.go); shadow copies go out with the first attempt
 // (mirror.go); the answer streams back and the exchange is recorded in
-// Istio's metrics (metrics.go).
+// Istio's metrics (metrics.go). An upgrade (WebSocket) the HCM and route
+// allow goes upstream as asked and, after a 101, carries bytes both ways
+// (upgrade.go). A tcp_proxy chain (tcpproxy.go) copies a connection's
+// bytes to a host of its cluster and counts it in Istio's TCP metrics.
 //
 // Interception mode (Config.Intercept), for pods whose traffic
 // istio-iptables redirects and whose config is istiod's own: every listener
@@ -36,7 +39,11 @@
 //     runtime, the pod's loopback on docker), and the destination port comes
 //     from the Host header; the inbound chains of virtualInbound bind the pod
 //     IP on their destination ports, so EDS endpoints (pod IP:targetPort)
-//     reach them directly.
+//     reach them directly. Raw TCP comes as an HTTP/1.1 CONNECT naming the
+//     service's VIP and port, which stand for the original destination: the
+//     tunnel is handed to that address's outbound TCP listener and its
+//     tcp_proxy (tcpconnect.go); an inbound TCP port is served as under
+//     interception, without the hand-off.
 //   - A CDS, LDS or RDS update with one bad resource is NACKed whole, where
 //     Envoy may accept the good resources of the update.
 //   - HTTP/1.1 and HTTP/2 are spoken downstream on every HTTP listener
@@ -171,10 +178,11 @@ func (s *state) clone() *state {
 	return n
 }
 
-// outboundChain finds the filter chain of the per-port outbound listener.
+// outboundChain finds the HTTP filter chain of the per-port outbound
+// listener (a TCP port's <VIP>_<port> listener is reached by CONNECT, tcpconnect.go).
 func (s *state) outboundChain(port int) *chainConf {
 	for _, l := range s.listeners {
-		if l.port != port || l.bind || l.virtual != "" || len(l.chains) == 0 {
+		if l.port != port || l.bind || l.virtual != "" || len(l.chains) == 0 || !l.chains[0].hcm {
 			continue
 		}
 		return &l.chains[0]
@@ -646,6 +654,12 @@ func (s *Sidecar) applyListeners(next *state, res []*anypb.Any) (map[string][]st
 			}
 		case lc.virtual == "virtualInbound":
 			for _, c := range lc.chains {
+				if c.tcp != nil && c.destPort != 0 {
+					// A TCP port: its connections are sorted and proxied
+					// as under interception, on the pod's address.
+					want[c.destPort] = "tcpin:" + lc.name
+					continue
+				}
 				if c.destPort == 0 || !c.hcm {
 					continue
 				}
@@ -725,7 +739,9 @@ func (s *Sidecar) rebind(want map[int]string, listeners map[string]*listenerConf
 		var b *boundServer
 		var err error
 		if name, ok := strings.CutPrefix(key, "intercept:"); ok {
-			b, err = s.serveIntercept(s.interceptBind(listeners[name]), key, name)
+			b, err = s.serveIntercept(s.interceptBind(listeners[name]), key, name, false)
+		} else if name, ok := strings.CutPrefix(key, "tcpin:"); ok {
+			b, err = s.serveIntercept(s.listenAddr(port), key, name, true)
 		} else {
 			b, err = s.serveWith(s.listenAddr(port), key, s.handler(key, port), s.inboundWrap(key, port, listeners))
 		}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
 // tcpProxy is Envoy's tcp_proxy network filter (source/common/tcp_proxy/
@@ -18,9 +20,28 @@ import (
 // ways, passing on each half-close, until both sides are done or nothing
 // moved for idle_timeout. No cluster, no host (BlackHoleCluster: a STATIC
 // cluster without endpoints) or no connection closes the downstream, as
-// Envoy does with flags NC, UH and UF.
+// Envoy does with flags NC, UH and UF. Each connection is counted in
+// Istio's TCP metrics (metrics.go), as the reporter of its direction.
 func (s *Sidecar) tcpProxy(down net.Conn, tp *tcpProxyConf, info *connInfo) {
 	st := s.state.Load()
+	tc := &tcpConn{reporter: "source", source: s.self, dest: unknownPeer, flags: flagNone, security: "unknown"}
+	if info.inbound {
+		tc.reporter, tc.source, tc.dest, tc.security = "destination", unknownPeer, s.self, info.security
+		tc.service = s.cfg.App + "." + s.cfg.Namespace + ".svc.cluster.local"
+		if info.principal != "" {
+			tc.source.principal = info.principal
+		}
+	}
+	// Opened is counted once the upstream is known (its labels name it),
+	// or at the end of a connection that never got one (flags NC, UH, UF).
+	var sent, received int64
+	opened := false
+	defer func() {
+		if !opened {
+			s.metrics.tcpOpened(tc)
+		}
+		s.metrics.tcpClosed(tc, sent, received)
+	}()
 	name := tp.cluster
 	if len(tp.weighted) > 0 {
 		n := s.randUint64() % tp.total
@@ -32,9 +53,13 @@ func (s *Sidecar) tcpProxy(down net.Conn, tp *tcpProxyConf, info *connInfo) {
 			n -= w.weight
 		}
 	}
+	if _, _, _, h, ok := xdsgen.ParseClusterName(name); ok && h != "" && !info.inbound {
+		tc.service = h
+	}
 	u := st.clusters[name]
 	if u == nil || !u.warm.Load() {
 		s.log.Debug("tcp_proxy: no cluster", "cluster", name, "flag", flagNoCluster)
+		tc.flags = flagNoCluster
 		return
 	}
 	var up net.Conn
@@ -42,19 +67,30 @@ func (s *Sidecar) tcpProxy(down net.Conn, tp *tcpProxyConf, info *connInfo) {
 		h := u.hostFor(info.dst)
 		if h == nil {
 			s.log.Debug("tcp_proxy: no healthy upstream", "cluster", name, "flag", flagNoHealthy)
+			tc.flags = flagNoHealthy
 			return
 		}
 		c, err := u.dialTCP(s.ctx, h)
 		if err != nil {
 			s.log.Debug("tcp_proxy: connect failed", "cluster", name, "host", h.addr, "err", err, "flag", flagConnectFailure)
+			tc.flags = flagConnectFailure
 			continue
+		}
+		tc.flags = flagNone
+		if !info.inbound && h.workload != "" {
+			tc.dest = peer{workload: h.workload, namespace: h.namespace, app: h.app, version: h.version, principal: "unknown"}
+			if t, ok := c.(*tls.Conn); ok && len(t.ConnectionState().PeerCertificates) > 0 {
+				tc.dest.principal = principalOf(t.ConnectionState().PeerCertificates[0])
+			}
 		}
 		up = c
 	}
 	if up == nil {
 		return
 	}
-	splice(down, up, tp.idle)
+	s.metrics.tcpOpened(tc)
+	opened = true
+	received, sent = splice(down, up, tp.idle)
 }
 
 // hostFor is the host a connection to dst goes to: dst itself on an
@@ -152,7 +188,8 @@ func (u *upstream) dialTCP(ctx context.Context, h *host) (net.Conn, error) {
 // splice copies a→b and b→a. A side's end of data half-closes the other
 // side's write; an error, or idle (0: none) without a byte either way,
 // closes both.
-func splice(a, b net.Conn, idle time.Duration) {
+// It returns the bytes copied a→b and b→a.
+func splice(a, b net.Conn, idle time.Duration) (ab, ba int64) {
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
 	var once sync.Once
@@ -183,16 +220,17 @@ func splice(a, b net.Conn, idle time.Duration) {
 		}()
 	}
 	var wg sync.WaitGroup
-	cp := func(dst, src net.Conn) {
+	cp := func(dst, src net.Conn, n *int64) {
 		defer wg.Done()
 		bp := bodyBuffers.Get().(*[]byte)
 		defer bodyBuffers.Put(bp)
 		buf := *bp
 		for {
-			n, err := src.Read(buf)
-			if n > 0 {
+			k, err := src.Read(buf)
+			if k > 0 {
 				last.Store(time.Now().UnixNano())
-				if _, werr := dst.Write(buf[:n]); werr != nil {
+				*n += int64(k)
+				if _, werr := dst.Write(buf[:k]); werr != nil {
 					closeBoth()
 					return
 				}
@@ -211,9 +249,10 @@ func splice(a, b net.Conn, idle time.Duration) {
 		}
 	}
 	wg.Add(2)
-	go cp(b, a)
-	go cp(a, b)
+	go cp(b, a, &ab)
+	go cp(a, b, &ba)
 	wg.Wait()
 	close(done)
 	closeBoth()
+	return ab, ba
 }

@@ -86,7 +86,7 @@ func (g *Generator) ForSidecar(p *registry.Pod) Resources {
 	r.Clusters, r.Endpoints = g.outboundClusters(true)
 	svc, _ := g.reg.Service(p.Service)
 	r.Clusters = append(r.Clusters, inboundCluster(p, svc))
-	r.Listeners = append(r.Listeners, g.outboundListeners()...)
+	r.Listeners = append(r.Listeners, g.outboundListeners(p)...)
 	r.Listeners = append(r.Listeners, virtualOutboundListener(), g.virtualInboundListener(p, svc))
 	r.Routes = g.outboundRoutes()
 	return r

@@ -59,6 +59,10 @@ func httpFilterChain(statPrefix, rdsName string, inline *route.RouteConfiguratio
 		// Istio sets use_remote_address false on sidecars
 		// (pilot/pkg/networking/core/listener_builder.go).
 		UseRemoteAddress: wrapperspb.Bool(false),
+		// Every HCM istiod builds allows WebSocket upgrades
+		// (listener_builder.go buildHTTPConnectionManager: "Allow
+		// websocket upgrades", UpgradeType "websocket").
+		UpgradeConfigs: []*hcm.HttpConnectionManager_UpgradeConfig{{UpgradeType: WebSocketUpgrade}},
 	}
 	if strings.HasPrefix(statPrefix, "inbound_") {
 		// Istio's inbound sidecar chains forward x-forwarded-client-cert as
@@ -87,10 +91,17 @@ func httpFilterChain(statPrefix, rdsName string, inline *route.RouteConfiguratio
 	}
 }
 
-// outboundListeners builds one 0.0.0.0_<port> HTTP listener per distinct service port, each with RDS "<port>".
-func (g *Generator) outboundListeners() []*listener.Listener {
+// outboundListeners builds one 0.0.0.0_<port> HTTP listener per distinct
+// HTTP service port, each with RDS "<port>", and one <VIP>_<port>
+// tcp_proxy listener per TCP service port (tcp.go).
+func (g *Generator) outboundListeners(p *registry.Pod) []*listener.Listener {
 	ports := map[int]bool{}
+	var tcp []*listener.Listener
 	for _, s := range g.reg.Services {
+		if IsTCP(s) {
+			tcp = append(tcp, g.tcpOutboundListener(p, s))
+			continue
+		}
 		ports[s.Port] = true
 	}
 	var sorted []int
@@ -109,7 +120,7 @@ func (g *Generator) outboundListeners() []*listener.Listener {
 			FilterChains: []*listener.FilterChain{httpFilterChain("outbound_0.0.0.0_"+strconv.Itoa(p), OutboundRouteName(p), nil, nil)},
 		})
 	}
-	return out
+	return append(out, tcp...)
 }
 
 // virtualOutboundListener is the 15001 capture listener. In Istio it hands
@@ -177,6 +188,9 @@ func (g *Generator) virtualInboundListener(p *registry.Pod, s registry.ServiceIn
 		chains = []*listener.FilterChain{plainChain()}
 	default:
 		chains = []*listener.FilterChain{tlsChain(), plainChain()}
+	}
+	if IsTCP(s) {
+		chains = g.inboundTCPChains(p, s)
 	}
 	return &listener.Listener{
 		Name:             VirtualInboundListener,

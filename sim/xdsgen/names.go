@@ -60,3 +60,7 @@ func GatewayRouteName(port int) string { return fmt.Sprintf("http.%d", port) }
 
 // VirtualHostName is host:port, as Istio names outbound virtual hosts.
 func VirtualHostName(host string, port int) string { return fmt.Sprintf("%s:%d", host, port) }
+
+// WebSocketUpgrade is the upgrade type istiod allows on every HTTP
+// connection manager (listener_builder.go).
+const WebSocketUpgrade = "websocket"

@@ -42,6 +42,9 @@ func setTimeout(action *route.RouteAction, vsTimeout *durationpb.Duration) {
 func (g *Generator) outboundRoutes() []*route.RouteConfiguration {
 	byPort := map[int][]*route.VirtualHost{}
 	for _, s := range g.reg.Services {
+		if IsTCP(s) {
+			continue // a TCP port has no routes: tcp_proxy (tcp.go)
+		}
 		byPort[s.Port] = append(byPort[s.Port], g.virtualHost(s, "mesh"))
 	}
 	var ports []int
@@ -74,6 +77,9 @@ func (g *Generator) gatewayRoute(gw Gateway) *route.RouteConfiguration {
 		}
 	}
 	for _, s := range g.reg.Services {
+		if IsTCP(s) {
+			continue // the gateway's HTTP server port carries HTTP only
+		}
 		var bound []string
 		for _, n := range names {
 			if len(g.virtualServices(s, n)) > 0 {
