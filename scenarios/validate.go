@@ -480,7 +480,9 @@ func (v *validator) topology() bool {
 			l.at(p+".path", "path %q must start with /", svc.Path)
 		}
 		v.protocol(p, svc)
-		if len(svc.Versions) == 0 {
+		if svc.Selects != nil {
+			v.selectingService(p, svc) // validate_gamma.go
+		} else if len(svc.Versions) == 0 {
 			l.at(p, "service %s has no versions; give it at least one, like {name: v1}", svc.Name)
 		}
 		seen := map[string]bool{}
@@ -1058,6 +1060,7 @@ func (v *validator) mesh(objs []*meshObject) {
 			v.gateway(o)
 		}
 	}
+	v.gamma(objs)      // Gateway API routes (validate_gamma.go)
 	v.resilience(objs) // Istio's checks of timeouts, retries, faults, mirrors and traffic policies (validate_resilience.go)
 	v.security(objs)   // Istio's checks of PeerAuthentications and AuthorizationPolicies (validate_security.go)
 }

@@ -40,6 +40,38 @@ type Service struct {
 	// AppProtocol is the Service port's appProtocol, which wins over the
 	// port name (pkg/config/kube/conversion.go ConvertProtocol).
 	AppProtocol string `yaml:"appProtocol,omitempty" json:"appProtocol,omitempty"`
+	// Selects makes this a Service over another service's pods, as a
+	// Kubernetes Service whose selector adds a version label
+	// (app=<service>,version=<version>): how Gateway API routes, whose
+	// backends are Services and know no subsets, split by version (Istio's
+	// samples/bookinfo/platform/kube/bookinfo-versions.yaml). It has no pods
+	// of its own; its ports and path are the selected service's.
+	Selects *Selector `yaml:"selects,omitempty" json:"selects,omitempty"`
+}
+
+// Selector names the pods a selecting Service takes: those of Service,
+// only Version's when set.
+type Selector struct {
+	Service string `yaml:"service" json:"service"`
+	Version string `yaml:"version,omitempty" json:"version,omitempty"`
+}
+
+// Labels is the Kubernetes Service selector: app=<service>[,version=<version>].
+func (s *Selector) Labels() map[string]string {
+	out := map[string]string{"app": s.Service}
+	if s.Version != "" {
+		out["version"] = s.Version
+	}
+	return out
+}
+
+// SelectorLabels is the service's Kubernetes selector: app=<name>, or its
+// Selects labels.
+func (s Service) SelectorLabels() map[string]string {
+	if s.Selects != nil {
+		return s.Selects.Labels()
+	}
+	return map[string]string{"app": s.Name}
 }
 
 // Version is one Deployment of a service: pods labelled version=<name>.

@@ -105,7 +105,7 @@ func (g *Generator) virtualHost(s registry.ServiceInfo, gateway string) *route.V
 	var vss []*VirtualServiceRef
 	if gateway != "" {
 		for _, vs := range g.virtualServices(s, gateway) {
-			vss = append(vss, &VirtualServiceRef{Name: vs.Name, Namespace: vs.Namespace, Spec: &vs.Spec})
+			vss = append(vss, &VirtualServiceRef{Name: vs.Name, Namespace: vs.Namespace, Spec: &vs.Spec, GatewaySemantics: usesGatewaySemantics(vs)})
 		}
 	}
 	if gateway == "mesh" && len(vss) > 1 {
@@ -115,7 +115,11 @@ func (g *Generator) virtualHost(s registry.ServiceInfo, gateway string) *route.V
 	}
 	for _, vs := range vss {
 		for _, hr := range vs.Spec.GetHttp() {
-			vh.Routes = append(vh.Routes, g.translateHTTPRoute(s, hr)...)
+			routes := g.translateHTTPRoute(s, hr)
+			if vs.GatewaySemantics {
+				routes = gatewayRoutes(routes, hr) // gamma.go
+			}
+			vh.Routes = append(vh.Routes, routes...)
 		}
 	}
 	if len(vh.Routes) == 0 {
@@ -128,6 +132,8 @@ func (g *Generator) virtualHost(s registry.ServiceInfo, gateway string) *route.V
 type VirtualServiceRef struct {
 	Name, Namespace string
 	Spec            *networking.VirtualService
+	// GatewaySemantics marks one istiod made from Gateway API routes (gamma.go).
+	GatewaySemantics bool
 }
 
 // defaultRoute is BuildDefaultHTTPOutboundRoute: prefix "/" to the service
