@@ -387,6 +387,7 @@ func (v *validator) httpRoute(o *meshObject) {
 			// conversion.go convertHTTPRoute: no backend of weight > 0 becomes a direct response 500.
 			v.objErr(o, p, "no backendRef with a weight above 0: istiod answers such a rule with a direct response 500, which the builtin sidecar does not implement")
 		}
+		v.splitFilters(o, p, len(r.BackendRefs), func(j int) (*int32, int) { return r.BackendRefs[j].Weight, len(r.BackendRefs[j].Filters) })
 		if r.Timeouts != nil {
 			req := v.gatewayDuration(o, p+".timeouts.request", r.Timeouts.Request)
 			back := v.gatewayDuration(o, p+".timeouts.backendRequest", r.Timeouts.BackendRequest)
@@ -703,6 +704,7 @@ func (v *validator) grpcRoute(o *meshObject) {
 		if weights == 0 {
 			v.objErr(o, p, "no backendRef with a weight above 0: istiod answers such a rule with a direct response 500, which the builtin sidecar does not implement")
 		}
+		v.splitFilters(o, p, len(r.BackendRefs), func(j int) (*int32, int) { return r.BackendRefs[j].Weight, len(r.BackendRefs[j].Filters) })
 		if r.SessionPersistence != nil {
 			v.objErr(o, p+".sessionPersistence", "sessionPersistence is in the Gateway API's experimental channel only and not translated")
 		}
@@ -823,3 +825,24 @@ func backendDefaults(b *gatewayv1.BackendRef) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// splitFilters refuses a backend's filters in a weighted split: istiod
+// puts them on the weighted cluster (route.go), which meshbench does not
+// translate; on a rule's only backend they go on the route, as for a
+// VirtualService's single destination.
+func (v *validator) splitFilters(o *meshObject, p string, n int, backend func(int) (weight *int32, filters int)) {
+	live := 0
+	for j := 0; j < n; j++ {
+		if w, _ := backend(j); w == nil || *w > 0 {
+			live++
+		}
+	}
+	if live < 2 {
+		return
+	}
+	for j := 0; j < n; j++ {
+		if _, f := backend(j); f > 0 {
+			v.objErr(o, item(p+".backendRefs", j)+".filters", "a backendRef's filters in a weighted split are not translated by meshbench (istiod puts them on the weighted cluster); put them on the rule, or give the rule one backend")
+		}
+	}
+}
