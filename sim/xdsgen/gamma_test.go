@@ -128,16 +128,15 @@ func TestGAMMARulesSortedAndTranslatedWithGatewaySemantics(t *testing.T) {
 	for _, r := range routes {
 		got = append(got, r.GetName()+" "+r.GetMatch().String())
 	}
-	require.Len(t, routes, 5, "%v", got)
+	require.Len(t, routes, 4, "%v", got)
 	// Exact first; then prefixes, longer first, a header match before none
-	// of the same path; then the regex.
+	// of the same path, a catch-all, after which istiod drops the regex.
 	assert.Equal(t, "/x", routes[0].GetMatch().GetPath())
 	assert.Equal(t, "default.a.1", routes[0].GetName())
 	assert.Equal(t, "/strip", routes[1].GetMatch().GetPathSeparatedPrefix())
 	assert.Equal(t, "default.a.1", routes[2].GetName())
 	assert.Equal(t, "end-user", routes[2].GetMatch().GetHeaders()[0].GetName())
 	assert.Equal(t, "default.a.0", routes[3].GetName())
-	assert.Equal(t, "/r/[0-9]+", routes[4].GetMatch().GetSafeRegex().GetRegex())
 
 	assert.Equal(t, "2s", routes[0].GetRoute().GetTimeout().AsDuration().String(), "backendRequest replaces request without a retry")
 	rw := routes[1].GetRoute()
@@ -209,4 +208,22 @@ func TestGAMMAGRPCMethodMatches(t *testing.T) {
 	assert.Equal(t, `/echo\..*/.+`, routes[3].GetMatch().GetSafeRegex().GetRegex())
 	assert.Equal(t, "/", routes[4].GetMatch().GetPrefix())
 	assert.Equal(t, "default.echo.0", routes[4].GetName())
+}
+
+// istiod stops a VirtualService's routes at a catch-all (route.go
+// BuildHTTPRoutesForVirtualService): a rule without matches, merged from a
+// second route, hides the regex rule sorted after it.
+func TestGAMMARoutesStopAtACatchAll(t *testing.T) {
+	routes := gammaRoutes(t, `  - apiVersion: gateway.networking.k8s.io/v1
+    kind: HTTPRoute
+    metadata: {name: a}
+    spec:
+      parentRefs: [{group: "", kind: Service, name: payment}]
+      rules:
+        - matches: [{path: {type: RegularExpression, value: "/r/.*"}}]
+          backendRefs: [{name: payment-v2, port: 80}]
+        - backendRefs: [{name: payment-v1, port: 80}]
+`, paymentHost)
+	require.Len(t, routes, 1)
+	assert.Equal(t, "/", routes[0].GetMatch().GetPrefix())
 }
