@@ -92,6 +92,12 @@ func ChaosVirtualService(service string) string { return "meshbench-chaos-" + se
 // new one does not set.
 func RouteFault(ns string, t Target, f *networking.HTTPFaultInjection) ConfigChange {
 	return func(cfg *meshconfig.Config) error {
+		if r := gatewayRouteOf(cfg, ns, t.Service); r != "" {
+			// istiod puts Gateway API routes before VirtualServices
+			// (model/virtualservice.go SelectVirtualServices): a fault put
+			// in a VirtualService would never apply.
+			return fmt.Errorf("%s is routed by %s, and a mesh fault is a VirtualService fault, which sidecars would ignore beside it; mesh faults on Gateway API routes are not supported", t.Service, r)
+		}
 		var vss []*networkingv1.VirtualService
 		for _, vs := range cfg.VirtualServices {
 			if !boundToMesh(vs) {
@@ -207,4 +213,24 @@ func mergeFault(old, add *networking.HTTPFaultInjection) *networking.HTTPFaultIn
 		out.Abort = add.GetAbort()
 	}
 	return out
+}
+
+// gatewayRouteOf names the first HTTPRoute or GRPCRoute whose parent is the
+// Service service of namespace ns, or "".
+func gatewayRouteOf(cfg *meshconfig.Config, ns, service string) string {
+	for _, r := range cfg.HTTPRoutes {
+		for _, p := range r.Spec.ParentRefs {
+			if p.Kind != nil && *p.Kind == "Service" && string(p.Name) == service && (p.Namespace == nil || string(*p.Namespace) == ns) {
+				return "HTTPRoute " + r.Name
+			}
+		}
+	}
+	for _, r := range cfg.GRPCRoutes {
+		for _, p := range r.Spec.ParentRefs {
+			if p.Kind != nil && *p.Kind == "Service" && string(p.Name) == service && (p.Namespace == nil || string(*p.Namespace) == ns) {
+				return "GRPCRoute " + r.Name
+			}
+		}
+	}
+	return ""
 }

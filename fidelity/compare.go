@@ -470,6 +470,9 @@ func flattenRouteAction(p string, a *route.RouteAction, out map[string]string) {
 	default:
 		out[p+".cluster_specifier"] = fmt.Sprintf("%T", cs)
 	}
+	// What a missing cluster answers: 503 unless set (Istio sets 500 for
+	// Gateway API routes, route.go applyHTTPRouteDestination).
+	out[p+".cluster_not_found_response_code"] = a.GetClusterNotFoundResponseCode().String()
 	// Unset, Envoy's route timeout is 15s.
 	out[p+".timeout"] = durationOr(a.GetTimeout(), 15*time.Second)
 	// A gRPC caller's deadline in the router and the connection manager.

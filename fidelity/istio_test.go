@@ -74,7 +74,8 @@ func kubeObjects(reg *registry.Registry) ([]runtime.Object, error) {
 			Spec: corev1.ServiceSpec{
 				ClusterIP:  vip.String(),
 				ClusterIPs: []string{vip.String()},
-				Selector:   map[string]string{"app": s.Name},
+				// app=<name>, or a selecting Service's app and version.
+				Selector: s.SelectorLabels(),
 				Ports: []corev1.ServicePort{{
 					Name:        s.Protocol,
 					AppProtocol: appProtocol(s.AppProtocol),
@@ -110,36 +111,39 @@ func kubeObjects(reg *registry.Registry) ([]runtime.Object, error) {
 			for k, v := range p.Labels {
 				labels[k] = v
 			}
-			objs = append(objs, &corev1.Pod{
-				TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-				ObjectMeta: metav1.ObjectMeta{
-					Name:         p.Name,
-					GenerateName: p.Workload + "-" + hash + "-",
-					Namespace:    p.Namespace,
-					Labels:       labels,
-					OwnerReferences: []metav1.OwnerReference{{
-						APIVersion: "apps/v1",
-						Kind:       "ReplicaSet",
-						Name:       p.Workload + "-" + hash,
-						UID:        types.UID("rs-" + p.Workload),
-						Controller: ptr(true),
-					}},
-				},
-				Spec: corev1.PodSpec{
-					ServiceAccountName: p.ServiceAccount,
-					Containers: []corev1.Container{{
-						Name:  "app",
-						Image: "meshbench/fakesvc",
-						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(p.Port), Protocol: corev1.ProtocolTCP}},
-					}},
-				},
-				Status: corev1.PodStatus{
-					Phase:      corev1.PodRunning,
-					PodIP:      p.IP.String(),
-					PodIPs:     []corev1.PodIP{{IP: p.IP.String()}},
-					Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: podCondition(ready)}},
-				},
-			})
+			// A selecting Service lists pods its target already made.
+			if s.Selects == nil {
+				objs = append(objs, &corev1.Pod{
+					TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+					ObjectMeta: metav1.ObjectMeta{
+						Name:         p.Name,
+						GenerateName: p.Workload + "-" + hash + "-",
+						Namespace:    p.Namespace,
+						Labels:       labels,
+						OwnerReferences: []metav1.OwnerReference{{
+							APIVersion: "apps/v1",
+							Kind:       "ReplicaSet",
+							Name:       p.Workload + "-" + hash,
+							UID:        types.UID("rs-" + p.Workload),
+							Controller: ptr(true),
+						}},
+					},
+					Spec: corev1.PodSpec{
+						ServiceAccountName: p.ServiceAccount,
+						Containers: []corev1.Container{{
+							Name:  "app",
+							Image: "meshbench/fakesvc",
+							Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(p.Port), Protocol: corev1.ProtocolTCP}},
+						}},
+					},
+					Status: corev1.PodStatus{
+						Phase:      corev1.PodRunning,
+						PodIP:      p.IP.String(),
+						PodIPs:     []corev1.PodIP{{IP: p.IP.String()}},
+						Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: podCondition(ready)}},
+					},
+				})
+			}
 			slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
 				Addresses:  []string{p.IP.String()},
 				Conditions: discoveryv1.EndpointConditions{Ready: ptr(ready), Serving: ptr(ready), Terminating: ptr(false)},
@@ -285,7 +289,7 @@ func istioConfigs(yamlText string, want int) ([]config.Config, error) {
 	if len(cfgs) != want {
 		return nil, fmt.Errorf("Istio parsed %d resources, want %d", len(cfgs), want)
 	}
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	t0 := configTime
 	for i := range cfgs {
 		// Parsed configs get no Domain, and without it a short host such
 		// as "payment" silently resolves to nothing.
@@ -302,11 +306,19 @@ func istioConfigs(yamlText string, want int) ([]config.Config, error) {
 // istioSide runs Istio's translator (a fake istiod: Kubernetes registry,
 // config store, push context, xDS generators) over the registry and config
 // and returns the xDS it builds for the sidecar of pod.
-func istioSide(t *testing.T, reg *registry.Registry, cfgs []config.Config, settings meshconfig.MeshSettings, pod *registry.Pod) Side {
+func istioSide(t *testing.T, reg *registry.Registry, cfgs []config.Config, cfg meshconfig.Config, pod *registry.Pod) Side {
+	settings := cfg.Mesh
 	t.Helper()
 	objs, err := kubeObjects(reg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Gateway API routes are Kubernetes objects to istiod: its gateway
+	// controller reads them from the API server (as Istio's own
+	// sidecar_simulation_test.go feeds HTTPRoutes), with the creation time
+	// of the other configs, so that it orders them by name as meshbench does.
+	for _, r := range gatewayRoutes(cfg) {
+		objs = append(objs, r)
 	}
 	s := xdsfake.NewFakeDiscoveryServer(t, xdsfake.FakeOptions{
 		KubernetesObjects: objs,
@@ -358,4 +370,25 @@ func appProtocol(p string) *string {
 		return nil
 	}
 	return &p
+}
+
+// configTime is the creation time the oracle gives every config, so that
+// Istio orders them by name, as meshbench does.
+var configTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// gatewayRoutes are the scenario's HTTPRoutes and GRPCRoutes as the API
+// server would hold them: copies with the oracle's creation time.
+func gatewayRoutes(cfg meshconfig.Config) []runtime.Object {
+	var out []runtime.Object
+	for _, r := range cfg.HTTPRoutes {
+		c := r.DeepCopy()
+		c.CreationTimestamp = metav1.NewTime(configTime)
+		out = append(out, c)
+	}
+	for _, r := range cfg.GRPCRoutes {
+		c := r.DeepCopy()
+		c.CreationTimestamp = metav1.NewTime(configTime)
+		out = append(out, c)
+	}
+	return out
 }

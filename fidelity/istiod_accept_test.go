@@ -45,7 +45,7 @@ func istiodFor(t *testing.T, sc *scenarios.Scenario, base netip.Addr) (Side, *re
 	if err != nil {
 		t.Fatalf("%v\n%s", err, text)
 	}
-	return istioSide(t, reg, cfgs, sc.Config.Mesh, pod), reg, pod
+	return istioSide(t, reg, cfgs, sc.Config, pod), reg, pod
 }
 
 // snapshotOf is istiod's output, unmodified, as one xDS snapshot.

@@ -233,7 +233,7 @@ func oracle(t *testing.T, sc *scenarios.Scenario) []Diff {
 		t.Fatalf("%v\n%s", err, text)
 	}
 
-	istio := istioSide(t, reg, cfgs, sc.Config.Mesh, pod)
+	istio := istioSide(t, reg, cfgs, sc.Config, pod)
 	r := xdsgen.New(reg, sc.Config).ForSidecar(pod)
 	ours := Side{Clusters: r.Clusters, Endpoints: r.Endpoints, Listeners: r.Listeners, Routes: r.Routes}
 

@@ -21,6 +21,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -345,6 +346,7 @@ func applyDefaults(s *Scenario) {
 			}
 		}
 	}
+	selectingServiceDefaults(t) // validate_gamma.go
 	ld := &s.Load
 	if ld.Method == "" {
 		ld.Method = "POST"
@@ -385,6 +387,8 @@ type meshObject struct {
 	gw *networkingv1.Gateway
 	pa *securityv1.PeerAuthentication
 	ap *securityv1.AuthorizationPolicy
+	hr *gatewayv1.HTTPRoute // Gateway API (validate_gamma.go)
+	gr *gatewayv1.GRPCRoute
 }
 
 // field is the full field path of p (relative to the object) in its file.
@@ -466,7 +470,7 @@ var (
 	canonicalAPIVersion = "networking.istio.io/v1"
 	apiVersions         = []string{"networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"}
 	securityAPIVersions = []string{"security.istio.io/v1", "security.istio.io/v1beta1"}
-	kinds               = []string{"VirtualService", "DestinationRule", "Gateway", "PeerAuthentication", "AuthorizationPolicy"}
+	kinds               = []string{"VirtualService", "DestinationRule", "Gateway", "PeerAuthentication", "AuthorizationPolicy", "HTTPRoute", "GRPCRoute"}
 	objectKeys          = []string{"apiVersion", "kind", "metadata", "spec"}
 	metaKeys            = []string{"name", "namespace", "labels", "annotations"}
 	// Kubernetes object names (DNS-1123 subdomain) and namespaces (DNS-1123 label).
@@ -551,8 +555,12 @@ func (l *loader) parseObject(n *yaml.Node, file, prefix string) *meshObject {
 	}
 	apiVersion, kind := str("apiVersion"), str("kind")
 	security := kind == "PeerAuthentication" || kind == "AuthorizationPolicy"
+	gatewayAPI := kind == "HTTPRoute" || kind == "GRPCRoute"
 	switch {
 	case apiVersion == "":
+	case gatewayAPI && apiVersion != gatewayAPIVersion:
+		bad("apiVersion", "unsupported apiVersion %q for %s; want %s", apiVersion, kind, gatewayAPIVersion)
+	case gatewayAPI:
 	case security && !contains(securityAPIVersions, apiVersion):
 		bad("apiVersion", "unsupported apiVersion %q for %s; want %s", apiVersion, kind, strings.Join(securityAPIVersions, ", "))
 	case !security && !contains(apiVersions, apiVersion):
@@ -649,6 +657,18 @@ func (l *loader) parseObject(n *yaml.Node, file, prefix string) *meshObject {
 			o.ap.APIVersion, o.ap.Kind = "security.istio.io/v1", kind
 			setMeta(&o.ap.ObjectMeta)
 			c.decode(spec, "spec", &o.ap.Spec)
+		case "HTTPRoute":
+			o.hr = &gatewayv1.HTTPRoute{}
+			o.hr.APIVersion, o.hr.Kind = gatewayAPIVersion, kind
+			setMeta(&o.hr.ObjectMeta)
+			decodeGatewaySpec(spec, "spec", &o.hr.Spec, c.add)
+			httpRouteDefaults(&o.hr.Spec)
+		case "GRPCRoute":
+			o.gr = &gatewayv1.GRPCRoute{}
+			o.gr.APIVersion, o.gr.Kind = gatewayAPIVersion, kind
+			setMeta(&o.gr.ObjectMeta)
+			decodeGatewaySpec(spec, "spec", &o.gr.Spec, c.add)
+			grpcRouteDefaults(&o.gr.Spec)
 		}
 	}
 	if len(l.errs) == before {
@@ -675,6 +695,10 @@ func buildConfig(objs []*meshObject) meshconfig.Config {
 			cfg.PeerAuthentications = append(cfg.PeerAuthentications, o.pa)
 		case o.ap != nil:
 			cfg.AuthorizationPolicies = append(cfg.AuthorizationPolicies, o.ap)
+		case o.hr != nil:
+			cfg.HTTPRoutes = append(cfg.HTTPRoutes, o.hr)
+		case o.gr != nil:
+			cfg.GRPCRoutes = append(cfg.GRPCRoutes, o.gr)
 		}
 		cfg.Origin[meshconfig.Key(o.kind, o.namespace, o.name)] = fmt.Sprintf("%s:%d", o.file, o.node.Line)
 	}

@@ -481,7 +481,9 @@ func (v *validator) topology() bool {
 		}
 		v.protocol(p, svc)
 		v.grpcCall(p, svc)
-		if len(svc.Versions) == 0 {
+		if svc.Selects != nil {
+			v.selectingService(p, svc) // validate_gamma.go
+		} else if len(svc.Versions) == 0 {
 			l.at(p, "service %s has no versions; give it at least one, like {name: v1}", svc.Name)
 		}
 		seen := map[string]bool{}
@@ -1069,6 +1071,7 @@ func (v *validator) mesh(objs []*meshObject) {
 			v.gateway(o)
 		}
 	}
+	v.gamma(objs)      // Gateway API routes (validate_gamma.go)
 	v.resilience(objs) // Istio's checks of timeouts, retries, faults, mirrors and traffic policies (validate_resilience.go)
 	v.security(objs)   // Istio's checks of PeerAuthentications and AuthorizationPolicies (validate_security.go)
 }

@@ -556,11 +556,20 @@ EOF
 # CRDs, and a file naming every image built.
 step_config() {
   step_begin config "cluster-config.yaml, istio-crds.yaml, istio-install.yaml, images.env"
-  local idir
+  local idir gdir f
   vars_istiod; vars_proxy
   "$BIN/istioctl" manifest generate -f "$HERE/istio-operator.yaml" \
     --set "values.pilot.image=$ISTIOD_IMAGE" --set "values.global.proxy.image=$PROXY_IMAGE" \
     --set "values.global.proxy_init.image=$PROXY_IMAGE" > "$OUT/istio-install.yaml.tmp"
+  # Istio's install has no Gateway API CRDs: add the standard channel's
+  # (HTTPRoute, GRPCRoute, Gateway, ...) from the gateway-api module at the
+  # version meshbench's go.mod pins, read at build time, never committed.
+  gdir=$(cd "$HERE/istio" && go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | jq -r .Dir)
+  for f in "$gdir"/config/crd/standard/gateway.networking.k8s.io_*.yaml; do
+    case $f in *_vap_*) continue ;; esac # a ValidatingAdmissionPolicy, not a CRD
+    printf -- '---\n' >> "$OUT/istio-install.yaml.tmp"
+    cat "$f" >> "$OUT/istio-install.yaml.tmp"
+  done
   mv "$OUT/istio-install.yaml.tmp" "$OUT/istio-install.yaml"
   idir=$(cd "$HERE/istio" && go mod download -json "istio.io/istio@$ISTIO_VERSION" | jq -r .Dir)
   cp "$idir/manifests/charts/base/files/crd-all.gen.yaml" "$OUT/istio-crds.yaml"

@@ -55,6 +55,8 @@ var scenarioKinds = []schema.GroupVersionResource{
 	{Group: "networking.istio.io", Version: "v1", Resource: "gateways"},
 	{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"},
 	{Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"},
+	{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"},
+	{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "grpcroutes"},
 }
 
 // openCluster finds a kind cluster an earlier run kept (-keep), to run in

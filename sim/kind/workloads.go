@@ -54,7 +54,8 @@ func topologyObjects(reg *registry.Registry, appImage, pull string, seed int64) 
 			obj(map[string]any{"apiVersion": "v1", "kind": "Service",
 				"metadata": map[string]any{"name": s.Name, "namespace": s.Namespace, "labels": map[string]any{"app": s.Name}},
 				"spec": map[string]any{
-					"selector": map[string]any{"app": s.Name},
+					// app=<name>, or a selecting Service's app and version.
+					"selector": labelsAny(s.SelectorLabels()),
 					"ports":    []any{servicePort(s)},
 				}}))
 		for _, v := range s.Versions {
@@ -178,7 +179,7 @@ func istioObjects(cfg meshconfig.Config, reg *registry.Registry, gatewayNS strin
 			"metadata": map[string]any{"name": name, "namespace": namespace}, "spec": m}))
 		return nil
 	}
-	const net, sec = "networking.istio.io/v1", "security.istio.io/v1"
+	const net, sec, gatewayAPI = "networking.istio.io/v1", "security.istio.io/v1", "gateway.networking.k8s.io/v1"
 	bound := map[string]bool{}
 	for _, r := range cfg.VirtualServices {
 		if err := add(net, "VirtualService", r.Name, r.Namespace, &r.Spec); err != nil {
@@ -197,6 +198,18 @@ func istioObjects(cfg meshconfig.Config, reg *registry.Registry, gatewayNS strin
 	}
 	for _, r := range cfg.Gateways {
 		if err := add(net, "Gateway", r.Name, r.Namespace, &r.Spec); err != nil {
+			return nil, err
+		}
+	}
+	// Gateway API routes (GAMMA); their CRDs come with the Istio install
+	// (images/kind/build.sh adds the Gateway API's standard channel).
+	for _, r := range cfg.HTTPRoutes {
+		if err := add(gatewayAPI, "HTTPRoute", r.Name, r.Namespace, &r.Spec); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range cfg.GRPCRoutes {
+		if err := add(gatewayAPI, "GRPCRoute", r.Name, r.Namespace, &r.Spec); err != nil {
 			return nil, err
 		}
 	}
@@ -251,4 +264,12 @@ func servicePort(s registry.ServiceInfo) map[string]any {
 		p["appProtocol"] = s.AppProtocol
 	}
 	return p
+}
+
+func labelsAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }

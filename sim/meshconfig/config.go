@@ -8,6 +8,7 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // Config is the set of Istio resources in force.
@@ -18,6 +19,10 @@ type Config struct {
 	// Security resources (security.istio.io).
 	PeerAuthentications   []*securityv1.PeerAuthentication
 	AuthorizationPolicies []*securityv1.AuthorizationPolicy
+	// Gateway API routes for mesh traffic (GAMMA: a Service as parentRef),
+	// which istiod turns into VirtualServices (sim/xdsgen gamma.go).
+	HTTPRoutes []*gatewayv1.HTTPRoute
+	GRPCRoutes []*gatewayv1.GRPCRoute
 	// Mesh holds mesh-wide settings.
 	Mesh MeshSettings
 	// Origin maps "Kind/namespace/name" to "file:line" where the resource was read.
@@ -52,6 +57,8 @@ func (c Config) DeepCopy() Config {
 	out.Gateways = deepCopyAll(c.Gateways)
 	out.PeerAuthentications = deepCopyAll(c.PeerAuthentications)
 	out.AuthorizationPolicies = deepCopyAll(c.AuthorizationPolicies)
+	out.HTTPRoutes = deepCopyAll(c.HTTPRoutes)
+	out.GRPCRoutes = deepCopyAll(c.GRPCRoutes)
 	if c.Origin != nil {
 		out.Origin = make(map[string]string, len(c.Origin))
 		for k, v := range c.Origin {

@@ -107,6 +107,19 @@ func WithDefaults(t Topology) Topology {
 		s.Versions = vs
 		svcs[i] = s
 	}
+	// A selecting Service serves the selected one's pods on its ports.
+	for i, s := range svcs {
+		if s.Selects == nil {
+			continue
+		}
+		for _, target := range svcs {
+			if target.Name == s.Selects.Service && target.Selects == nil {
+				s.Port, s.TargetPort, s.Protocol, s.AppProtocol, s.Path = target.Port, target.TargetPort, target.Protocol, target.AppProtocol, target.Path
+				s.Versions = nil
+			}
+		}
+		svcs[i] = s
+	}
 	t.Services = svcs
 	return t
 }
@@ -179,11 +192,18 @@ func (r *Registry) Pod(name string) (*Pod, bool) {
 	return nil, false
 }
 
-// PodsOf returns the pods of a service, sorted by name.
+// PodsOf returns the pods of a service, sorted by name: for a selecting
+// Service (Service.Selects), the selected service's pods its labels select.
 func (r *Registry) PodsOf(service string) []*Pod {
+	sel := map[string]string{"app": service}
+	for _, s := range r.Services {
+		if s.Name == service {
+			sel = s.SelectorLabels()
+		}
+	}
 	var out []*Pod
 	for _, p := range r.Pods {
-		if p.Service == service {
+		if Selects(sel, p.Labels) {
 			out = append(out, p)
 		}
 	}

@@ -196,3 +196,30 @@ func TestOnCalleeErrorOfVersion(t *testing.T) {
 	assert.Equal(t, "fail", s.OnCalleeErrorOf("v2"))
 	assert.Equal(t, "", Service{}.OnCalleeErrorOf("v1"), "unset: fakesvc's default, fail")
 }
+
+// A selecting Service (the per-version Services GAMMA canaries route to)
+// serves the selected version's pods on the selected service's ports, and
+// has none of its own.
+func TestSelectingServiceTakesTheVersionsPods(t *testing.T) {
+	topo := DefaultTopology()
+	topo.Services[1].Port, topo.Services[1].TargetPort = 8000, 9000
+	topo.Services = append(topo.Services,
+		Service{Name: "payment-v2", Selects: &Selector{Service: "payment", Version: "v2"}},
+		Service{Name: "payment-all", Selects: &Selector{Service: "payment"}})
+	reg, err := New(topo, counter())
+	require.NoError(t, err)
+	assert.Len(t, reg.Pods, 5, "a selecting Service adds no pods")
+	var names []string
+	for _, p := range reg.PodsOf("payment-v2") {
+		names = append(names, p.Name)
+	}
+	assert.Equal(t, []string{"payment-v2-0"}, names)
+	assert.Len(t, reg.PodsOf("payment-all"), 3)
+	s, ok := reg.Service("payment-v2")
+	require.True(t, ok)
+	assert.Equal(t, 8000, s.Port)
+	assert.Equal(t, 9000, s.TargetPort)
+	assert.Equal(t, "/pay", s.Path)
+	assert.Equal(t, map[string]string{"app": "payment", "version": "v2"}, s.SelectorLabels())
+	assert.Equal(t, map[string]string{"app": "payment"}, reg.Services[1].SelectorLabels())
+}

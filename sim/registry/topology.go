@@ -43,6 +43,13 @@ type Service struct {
 	// GRPCCall is how the pods call the gRPC services among their Calls
 	// (a version's own replaces it).
 	GRPCCall *GRPCCall `yaml:"grpcCall,omitempty" json:"grpcCall,omitempty"`
+	// Selects makes this a Service over another service's pods, as a
+	// Kubernetes Service whose selector adds a version label
+	// (app=<service>,version=<version>): how Gateway API routes, whose
+	// backends are Services and know no subsets, split by version (Istio's
+	// samples/bookinfo/platform/kube/bookinfo-versions.yaml). It has no pods
+	// of its own; its ports and path are the selected service's.
+	Selects *Selector `yaml:"selects,omitempty" json:"selects,omitempty"`
 }
 
 // GRPCCall is how an app makes its gRPC calls: the deadline its client
@@ -80,6 +87,31 @@ func (s Service) GRPCCallOf(version string) GRPCCall {
 		return *s.GRPCCall
 	}
 	return GRPCCall{}
+}
+
+// Selector names the pods a selecting Service takes: those of Service,
+// only Version's when set.
+type Selector struct {
+	Service string `yaml:"service" json:"service"`
+	Version string `yaml:"version,omitempty" json:"version,omitempty"`
+}
+
+// Labels is the Kubernetes Service selector: app=<service>[,version=<version>].
+func (s *Selector) Labels() map[string]string {
+	out := map[string]string{"app": s.Service}
+	if s.Version != "" {
+		out["version"] = s.Version
+	}
+	return out
+}
+
+// SelectorLabels is the service's Kubernetes selector: app=<name>, or its
+// Selects labels.
+func (s Service) SelectorLabels() map[string]string {
+	if s.Selects != nil {
+		return s.Selects.Labels()
+	}
+	return map[string]string{"app": s.Name}
 }
 
 // Version is one Deployment of a service: pods labelled version=<name>.

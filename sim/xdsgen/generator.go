@@ -70,11 +70,15 @@ func (g Gateway) NodeID() string {
 type Generator struct {
 	reg *registry.Registry
 	cfg meshconfig.Config
+	// gamma are the VirtualServices istiod makes of the Gateway API routes (gamma.go).
+	gamma []*networkingv1.VirtualService
 }
 
 // New returns a generator for the registry and Istio config.
 func New(reg *registry.Registry, cfg meshconfig.Config) *Generator {
-	return &Generator{reg: reg, cfg: cfg}
+	g := &Generator{reg: reg, cfg: cfg}
+	g.gamma = g.GAMMAVirtualServices()
+	return g
 }
 
 // ForSidecar builds what istiod sends the sidecar of pod p: outbound clusters
@@ -161,6 +165,19 @@ func (g *Generator) virtualServices(s registry.ServiceInfo, gateway string) []*n
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	if gateway == "mesh" {
+		// istiod selects the Gateway API routes of the proxy's namespace
+		// before any VirtualService (model/virtualservice.go
+		// SelectVirtualServices, gwMatch first), so for a host that has
+		// both, the route wins on sidecars.
+		var gamma []*networkingv1.VirtualService
+		for _, vs := range g.gamma {
+			if registry.MatchesHost(s.Name, s.Namespace, vs.Spec.GetHosts()[0]) {
+				gamma = append(gamma, vs)
+			}
+		}
+		out = append(gamma, out...)
+	}
 	return out
 }
 

@@ -111,7 +111,7 @@ func (g *Generator) virtualHost(s registry.ServiceInfo, gateway string) *route.V
 	var vss []*VirtualServiceRef
 	if gateway != "" {
 		for _, vs := range g.virtualServices(s, gateway) {
-			vss = append(vss, &VirtualServiceRef{Name: vs.Name, Namespace: vs.Namespace, Spec: &vs.Spec})
+			vss = append(vss, &VirtualServiceRef{Name: vs.Name, Namespace: vs.Namespace, Spec: &vs.Spec, GatewaySemantics: usesGatewaySemantics(vs)})
 		}
 	}
 	if gateway == "mesh" && len(vss) > 1 {
@@ -121,7 +121,23 @@ func (g *Generator) virtualHost(s registry.ServiceInfo, gateway string) *route.V
 	}
 	for _, vs := range vss {
 		for _, hr := range vs.Spec.GetHttp() {
-			vh.Routes = append(vh.Routes, g.translateHTTPRoute(s, hr)...)
+			routes := g.translateHTTPRoute(s, hr)
+			if vs.GatewaySemantics {
+				routes = gatewayRoutes(routes, hr) // gamma.go
+			}
+			// Routes after a catch-all are never reached: istiod stops
+			// there (route.go BuildHTTPRoutesForVirtualService, IsCatchAllRoute).
+			catchAll := len(hr.GetMatch()) == 0
+			for i, r := range routes {
+				if isCatchAllRoute(r) {
+					routes, catchAll = routes[:i+1], true
+					break
+				}
+			}
+			vh.Routes = append(vh.Routes, routes...)
+			if catchAll {
+				break
+			}
 		}
 	}
 	if len(vh.Routes) == 0 {
@@ -134,6 +150,8 @@ func (g *Generator) virtualHost(s registry.ServiceInfo, gateway string) *route.V
 type VirtualServiceRef struct {
 	Name, Namespace string
 	Spec            *networking.VirtualService
+	// GatewaySemantics marks one istiod made from Gateway API routes (gamma.go).
+	GatewaySemantics bool
 }
 
 // defaultRoute is BuildDefaultHTTPOutboundRoute: prefix "/" to the service
@@ -535,4 +553,19 @@ func deprecatedDelayPercent(d *networking.HTTPFaultInjection_Delay) int32 {
 func DeprecatedMirrorPercent(hr *networking.HTTPRoute) *wrapperspb.UInt32Value {
 	//lint:ignore SA1019 Istio still honours the deprecated field.
 	return hr.GetMirrorPercent()
+}
+
+// isCatchAllRoute is route.go IsCatchAllRoute: prefix "/" (or
+// path-separated "/", or regex ".*") with no header or query match.
+func isCatchAllRoute(r *route.Route) bool {
+	catchAll := false
+	switch m := r.GetMatch().GetPathSpecifier().(type) {
+	case *route.RouteMatch_Prefix:
+		catchAll = m.Prefix == "/"
+	case *route.RouteMatch_PathSeparatedPrefix:
+		catchAll = m.PathSeparatedPrefix == "/"
+	case *route.RouteMatch_SafeRegex:
+		catchAll = m.SafeRegex.GetRegex() == ".*"
+	}
+	return catchAll && len(r.GetMatch().GetHeaders()) == 0 && len(r.GetMatch().GetQueryParameters()) == 0 && len(r.GetMatch().GetDynamicMetadata()) == 0
 }
