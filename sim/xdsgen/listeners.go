@@ -167,7 +167,7 @@ func (g *Generator) virtualInboundListener(p *registry.Pod, s registry.ServiceIn
 		ValidateClusters: wrapperspb.Bool(false),
 	}
 	var filters []*hcm.HttpFilter
-	for _, r := range g.rbacFilters(p) {
+	for _, r := range g.rbacFilters(p, false) {
 		filters = append(filters, &hcm.HttpFilter{Name: RBACFilter, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(r)}})
 	}
 	prefix := "inbound_0.0.0.0_" + strconv.Itoa(s.TargetPort)

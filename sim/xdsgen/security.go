@@ -13,6 +13,7 @@ import (
 	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
@@ -226,7 +227,13 @@ func subsetName(cluster string) string {
 
 // rbacFilters translates the AuthorizationPolicies that select a workload
 // into Envoy RBAC filters, DENY before ALLOW (pilot/pkg/security/authz/builder).
-func (g *Generator) rbacFilters(p *registry.Pod) []*rbacfilter.RBAC {
+//
+// forTCP builds them for a TCP chain, as istiod's authz builder does with
+// forTCP (model.go checkError, builder.go build): a rule with fields only
+// HTTP has is skipped in an ALLOW policy (a smaller allow), and in a DENY
+// policy those fields are dropped and the rest kept (a wider deny), so
+// that neither fails open.
+func (g *Generator) rbacFilters(p *registry.Pod, forTCP bool) []*rbacfilter.RBAC {
 	var deny, allow []*securityv1.AuthorizationPolicy
 	for _, ap := range g.cfg.AuthorizationPolicies {
 		if ap.Namespace != p.Namespace && ap.Namespace != meshconfig.RootNamespace {
@@ -253,11 +260,53 @@ func (g *Generator) rbacFilters(p *registry.Pod) []*rbacfilter.RBAC {
 		rules := &rbacconfig.RBAC{Action: set.action, Policies: map[string]*rbacconfig.Policy{}}
 		for _, ap := range set.aps {
 			for i, r := range ap.Spec.GetRules() {
+				if forTCP && hasHTTPOnlyFields(r) {
+					if set.action == rbacconfig.RBAC_ALLOW {
+						continue
+					}
+					r = withoutHTTPOnlyFields(r)
+				}
 				rules.Policies[fmt.Sprintf("ns[%s]-policy[%s]-rule[%d]", ap.Namespace, ap.Name, i)] = translateRule(r)
 			}
 		}
 		out = append(out, &rbacfilter.RBAC{Rules: rules})
 	}
+	return out
+}
+
+// hasHTTPOnlyFields reports whether a rule names what only an HTTP request
+// has: operation paths, methods or hosts, or a request.* condition (the
+// generators that refuse forTCP, authz/model/generator.go).
+func hasHTTPOnlyFields(r *security.Rule) bool {
+	for _, t := range r.GetTo() {
+		op := t.GetOperation()
+		if len(op.GetPaths())+len(op.GetNotPaths())+len(op.GetMethods())+len(op.GetNotMethods())+len(op.GetHosts())+len(op.GetNotHosts()) > 0 {
+			return true
+		}
+	}
+	for _, w := range r.GetWhen() {
+		if strings.HasPrefix(w.GetKey(), "request.") {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutHTTPOnlyFields is a rule with its HTTP-only fields dropped.
+func withoutHTTPOnlyFields(r *security.Rule) *security.Rule {
+	out := proto.Clone(r).(*security.Rule)
+	for _, t := range out.GetTo() {
+		if op := t.GetOperation(); op != nil {
+			op.Paths, op.NotPaths, op.Methods, op.NotMethods, op.Hosts, op.NotHosts = nil, nil, nil, nil, nil, nil
+		}
+	}
+	var when []*security.Condition
+	for _, w := range out.GetWhen() {
+		if !strings.HasPrefix(w.GetKey(), "request.") {
+			when = append(when, w)
+		}
+	}
+	out.When = when
 	return out
 }
 

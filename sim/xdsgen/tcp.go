@@ -132,7 +132,7 @@ func (g *Generator) inboundTCPChains(p *registry.Pod, s registry.ServiceInfo) []
 	cname := InboundClusterName(s.TargetPort)
 	filters := func() []*listener.Filter {
 		var fs []*listener.Filter
-		for _, r := range g.rbacFilters(p) {
+		for _, r := range g.rbacFilters(p, true) {
 			fs = append(fs, &listener.Filter{Name: NetworkRBACFilter, ConfigType: &listener.Filter_TypedConfig{
 				TypedConfig: mustAny(&netrbac.RBAC{Rules: r.GetRules(), StatPrefix: "tcp."})}})
 		}

@@ -206,3 +206,52 @@ func TestEveryHCMAllowsWebSocket(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, n, 4, "outbound 0.0.0.0_80, two inbound chains, the gateway")
 }
+
+// On a TCP chain an AuthorizationPolicy's HTTP-only fields cannot be
+// judged, and istiod never lets that fail open (authz/model/model.go
+// checkError): an ALLOW rule naming paths is skipped (nothing it would
+// allow is allowed), and a DENY rule naming paths keeps its source and
+// loses the paths (every connection from that source is denied). On the
+// HTTP chains of the same pod the paths stay.
+func TestTCPChainsDropHTTPOnlyAuthzFieldsAsIstiod(t *testing.T) {
+	reg := tcpRegistry(t)
+	db, _ := reg.Pod("db-v1-0")
+	rule := func(ns string) *security.Rule {
+		return &security.Rule{
+			From: []*security.Rule_From{{Source: &security.Source{Namespaces: []string{ns}}}},
+			To:   []*security.Rule_To{{Operation: &security.Operation{Paths: []string{"/admin"}, Methods: []string{"POST"}}}},
+			When: []*security.Condition{{Key: "request.headers[x-user]", Values: []string{"eve"}}},
+		}
+	}
+	ap := func(name string, action security.AuthorizationPolicy_Action, ns string) *securityv1.AuthorizationPolicy {
+		return &securityv1.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+			Spec: security.AuthorizationPolicy{Action: action, Rules: []*security.Rule{rule(ns)}}}
+	}
+	cfg := meshconfig.Config{AuthorizationPolicies: []*securityv1.AuthorizationPolicy{
+		ap("deny-eve", security.AuthorizationPolicy_DENY, "eve"),
+		ap("allow-admin", security.AuthorizationPolicy_ALLOW, "ops"),
+	}}
+	chains := listenerNamed(t, xdsgen.New(reg, cfg).ForSidecar(db).Listeners, xdsgen.VirtualInboundListener).GetFilterChains()
+	require.NotEmpty(t, chains)
+	var rbacs []*netrbac.RBAC
+	for _, f := range chains[0].GetFilters() {
+		if f.GetName() == xdsgen.NetworkRBACFilter {
+			r := &netrbac.RBAC{}
+			require.NoError(t, f.GetTypedConfig().UnmarshalTo(r))
+			rbacs = append(rbacs, r)
+		}
+	}
+	require.Len(t, rbacs, 2, "a DENY filter, then an ALLOW one")
+	deny, allow := rbacs[0].GetRules(), rbacs[1].GetRules()
+	assert.Equal(t, "DENY", deny.GetAction().String())
+	require.Len(t, deny.GetPolicies(), 1)
+	for _, p := range deny.GetPolicies() {
+		text := fmt.Sprint(p)
+		assert.Contains(t, text, "/ns/eve/", "the deny keeps its source")
+		assert.NotContains(t, text, "/admin", "the deny keeps an HTTP path a connection cannot match")
+		assert.NotContains(t, text, ":method")
+		assert.NotContains(t, text, "x-user")
+	}
+	assert.Equal(t, "ALLOW", allow.GetAction().String())
+	assert.Empty(t, allow.GetPolicies(), "an ALLOW rule with HTTP-only fields allows nothing on TCP")
+}

@@ -126,13 +126,24 @@ func (m *proxylessMesh) dial(t *testing.T, token string) *grpc.ClientConn {
 
 func versionOf(t *testing.T, cc *grpc.ClientConn) string {
 	t.Helper()
+	v, err := tryVersion(cc)
+	require.NoError(t, err)
+	return v
+}
+
+// tryVersion makes one call and returns the version that answered it.
+func tryVersion(cc *grpc.ClientConn) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out := &wrapperspb.BytesValue{}
-	require.NoError(t, cc.Invoke(ctx, fakesvc.GRPCUnaryMethod, wrapperspb.Bytes(nil), out, grpc.WaitForReady(true)))
+	if err := cc.Invoke(ctx, fakesvc.GRPCUnaryMethod, wrapperspb.Bytes(nil), out, grpc.WaitForReady(true)); err != nil {
+		return "", err
+	}
 	var r fakesvc.Reply
-	require.NoError(t, json.Unmarshal(out.GetValue(), &r))
-	return r.Version
+	if err := json.Unmarshal(out.GetValue(), &r); err != nil {
+		return "", err
+	}
+	return r.Version, nil
 }
 
 // grpc-go asks for the listener of its target, then the route it names,
@@ -155,10 +166,21 @@ func TestProxylessClientServedByName(t *testing.T) {
 	require.NoError(t, m.srv.WaitConverged(ctx, []string{m.node}, "2"))
 	// grpc-go ACKs the last endpoints as it parses them, before its
 	// resolver and balancers switch over (docs/fidelity.md): a call or two
-	// may still take the old route. Bounded by calls, not by time.
+	// may still take the old route, or fail UNAVAILABLE "unknown cluster
+	// selected for RPC" while its cluster manager has not yet built the new
+	// route's cluster. grpc-go exposes no event for its picker's switch,
+	// and such a failure is immediate: a failed call waits 5 ms before the
+	// next. Bounded by calls (at most 200, about a second of failures).
 	switched := false
-	for range 50 {
-		if versionOf(t, cc) == "v1" {
+	for range 200 {
+		v, err := tryVersion(cc)
+		if err != nil {
+			require.Equal(t, codes.Unavailable, status.Code(err), err)
+			require.Contains(t, err.Error(), "unknown cluster selected for RPC")
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		if v == "v1" {
 			switched = true
 			break
 		}
