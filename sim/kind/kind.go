@@ -55,6 +55,8 @@ type Runtime struct {
 	// to run in instead of creating one: what earlier scenarios made there
 	// is removed first, and the cluster is left running after Stop.
 	Cluster string
+	// session is set by a Session, whose cluster outlives each scenario.
+	session bool
 	// ClusterName is the name of the cluster to create; empty: meshbench-<random>.
 	ClusterName string
 	// Log receives kind's and the runtime's progress.
@@ -103,7 +105,9 @@ type Mesh struct {
 	ownNamespace bool
 	keep         bool
 	// reused: the cluster is one an earlier run kept (Runtime.Cluster).
-	reused  bool
+	reused bool
+	// shared: the cluster is a Session's.
+	shared  bool
 	kube    kubernetes.Interface
 	rest    *rest.Config
 	apply   *applier
@@ -197,7 +201,7 @@ func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 		return nil, err
 	}
 	reused := r.Cluster != ""
-	m := &Mesh{name: "kind", gatewayNS: istioNamespace, log: log, cluster: c, keep: r.Keep || reused, reused: reused, reg: reg, entry: "http://" + c.ingress}
+	m := &Mesh{name: "kind", gatewayNS: istioNamespace, log: log, cluster: c, keep: r.Keep || reused, reused: reused, shared: r.session, reg: reg, entry: "http://" + c.ingress}
 	log.Info("kind: cluster up", "name", c.name, "took", time.Since(t0).Round(time.Millisecond))
 	kc, err := c.kubeconfig()
 	if err != nil {
@@ -488,6 +492,9 @@ func (m *Mesh) Stop(ctx context.Context) error {
 		return m.deleteNamespace(ctx)
 	}
 	if m.keep {
+		if m.shared {
+			return nil // the session deletes it after its last scenario
+		}
 		m.log.Warn("kind: cluster kept", "name", m.cluster.name, "kubeconfig", "kind get kubeconfig --name "+m.cluster.name)
 		return nil
 	}

@@ -44,6 +44,11 @@ func markManaged(o *unstructured.Unstructured) {
 	}
 }
 
+// keptNamespaces are the namespaces a scenario may use that are not its
+// to delete: Kubernetes refuses to delete default and kube-*, and Istio
+// lives in istio-system. What the scenario made in them is deleted.
+var keptNamespaces = map[string]bool{"default": true, "kube-system": true, "kube-public": true, "kube-node-lease": true, istioNamespace: true}
+
 // scenarioKinds are the kinds of namespaced objects a run makes for a
 // scenario: its workloads and every Istio kind the scenario format takes.
 var scenarioKinds = []schema.GroupVersionResource{
@@ -121,6 +126,9 @@ func (m *Mesh) clearScenario(ctx context.Context) error {
 		return err
 	}
 	for _, ns := range nss.Items {
+		if keptNamespaces[ns.Name] {
+			continue // emptied above; Kubernetes will not delete it
+		}
 		if err := m.kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("clearing the last scenario: %w", err)
 		}
@@ -133,11 +141,17 @@ func (m *Mesh) clearScenario(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("clearing the last scenario: %w", err)
 		}
-		nss, err := m.kube.CoreV1().Namespaces().List(ctx, sel)
+		list, err := m.kube.CoreV1().Namespaces().List(ctx, sel)
 		if err != nil {
 			return fmt.Errorf("clearing the last scenario: %w", err)
 		}
-		if len(pods.Items) == 0 && len(nss.Items) == 0 {
+		var nss []string
+		for _, ns := range list.Items {
+			if !keptNamespaces[ns.Name] {
+				nss = append(nss, ns.Name)
+			}
+		}
+		if len(pods.Items) == 0 && len(nss) == 0 {
 			return nil
 		}
 		for _, p := range pods.Items {
@@ -147,7 +161,7 @@ func (m *Mesh) clearScenario(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("clearing the last scenario: %d pods and %d namespaces of it still there: %w", len(pods.Items), len(nss.Items), ctx.Err())
+			return fmt.Errorf("clearing the last scenario: %d pods and namespaces %q of it still there: %w", len(pods.Items), nss, ctx.Err())
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

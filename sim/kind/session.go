@@ -33,6 +33,7 @@ func NewSession(r Runtime) *Session {
 // Runtime is the runtime for the session's next scenario.
 func (s *Session) Runtime() Runtime {
 	r := s.base
+	r.session = s.base.Cluster == ""
 	if r.Cluster != "" || clusterExists(s.name) {
 		r.Cluster = s.name
 		return r
