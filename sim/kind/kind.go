@@ -149,6 +149,9 @@ func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if err := unsupportedTopology(spec.Topology); err != nil {
+		return nil, err
+	}
 	im, err := FindImages()
 	if err != nil {
 		return nil, err
@@ -276,6 +279,21 @@ func (m *Mesh) deployTopology(ctx context.Context, spec runtime.Spec, appImage, 
 // NewClusterName is a name for a cluster of the runtime's own,
 // meshbench-<six random hex digits>.
 func NewClusterName() string { return ClusterPrefix + runID() }
+
+// unsupportedTopology says what of a topology a cluster cannot give, before
+// anything is made: a pod's certificate is the one pilot-agent gets from
+// istiod's CA for the pod's service account, so a foreign or expired one
+// (topology cert) cannot be handed to it.
+func unsupportedTopology(t registry.Topology) error {
+	for _, s := range t.Services {
+		for _, v := range s.Versions {
+			if v.Cert != "" {
+				return fmt.Errorf("%s %s: a %s certificate (cert) is %w on %s: pilot-agent gets every pod's certificate from istiod's CA", s.Name, v.Name, v.Cert, runtime.ErrUnsupported, "a Kubernetes cluster")
+			}
+		}
+	}
+	return nil
+}
 
 // runID is six random hex digits: clusters of concurrent runs never collide.
 func runID() string {

@@ -108,6 +108,9 @@ func (k Kube) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	if err := checkEntry(k.Entry); err != nil {
 		return nil, err
 	}
+	if err := unsupportedTopology(spec.Topology); err != nil {
+		return nil, err
+	}
 	ns := ClusterPrefix + runID()
 	if err := kubeRefusals(spec, ns); err != nil {
 		return nil, err

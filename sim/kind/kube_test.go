@@ -31,3 +31,17 @@ func TestKubeRateFollowsTheEntry(t *testing.T) {
 	assert.Equal(t, Runtime{}.MaxRate(), Kube{Entry: "http://127.0.0.1:1"}.MaxRate())
 	assert.Less(t, Kube{}.MaxRate(), Runtime{}.MaxRate())
 }
+
+// A bad certificate (topology cert) cannot be given to a pod whose
+// certificate pilot-agent gets from istiod's CA: both cluster runtimes
+// refuse it before anything is made (the kubeconfig names no cluster, and
+// no image is looked for).
+func TestClusterRuntimesRefuseABadCertificate(t *testing.T) {
+	topo := registry.DefaultTopology()
+	topo.Services[1].Versions[0].Cert = "foreign"
+	for _, rt := range []runtime.Runtime{Runtime{}, Kube{Kubeconfig: "/nonexistent", AppImage: "app"}} {
+		_, err := rt.Start(context.Background(), runtime.Spec{Topology: topo})
+		require.ErrorIs(t, err, runtime.ErrUnsupported, rt.Name())
+		assert.Contains(t, err.Error(), "istiod's CA", rt.Name())
+	}
+}
