@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -51,13 +52,24 @@ func verdictsOf(res *reports.Result) verdicts {
 			v.latencyOK = c.Passed
 		}
 	}
-	var codes []string
+	// The codes, most frequent first: a route timeout races the deadline it
+	// sets in the upstream's grpc-timeout, so a few calls end with the
+	// server's DEADLINE_EXCEEDED even where the sidecar's UNAVAILABLE rules.
+	var failed []string
 	fail := 0
 	for code, n := range res.Status.Codes {
 		if code != "200" {
 			fail += n
-			codes = append(codes, fmt.Sprintf("%s×%d", code, n))
+			failed = append(failed, code)
 		}
+	}
+	sort.Slice(failed, func(i, j int) bool {
+		ni, nj := res.Status.Codes[failed[i]], res.Status.Codes[failed[j]]
+		return ni > nj || ni == nj && failed[i] < failed[j]
+	})
+	codes := make([]string, len(failed))
+	for i, code := range failed {
+		codes[i] = fmt.Sprintf("%s×%d", code, res.Status.Codes[code])
 	}
 	v.codes = strings.Join(codes, " ")
 	if res.Load.Requests > 0 {
@@ -130,6 +142,6 @@ func TestProxylessGRPCMatchesBuiltin(t *testing.T) {
 		assert.GreaterOrEqual(t, d[i].failShare, 0.15)
 		assert.LessOrEqual(t, d[i].failShare, 0.30)
 	}
-	assert.True(t, strings.HasPrefix(d[0].codes, "503×"), "builtin: Envoy's local reply, UNAVAILABLE: %s", d[0].codes)
-	assert.True(t, strings.HasPrefix(d[1].codes, "504×"), "proxyless: grpc-go's DEADLINE_EXCEEDED: %s", d[1].codes)
+	assert.True(t, strings.HasPrefix(d[0].codes, "503×"), "builtin: mostly Envoy's local reply, UNAVAILABLE: %s", d[0].codes)
+	assert.True(t, strings.HasPrefix(d[1].codes, "504×"), "proxyless: mostly grpc-go's DEADLINE_EXCEEDED: %s", d[1].codes)
 }
