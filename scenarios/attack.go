@@ -131,10 +131,22 @@ func attackWithProgress(ctx context.Context, url string, sc *Scenario, ns string
 		// piling up thousands of connections, and the wait shows up as latency
 		// because latency counts from the intended send time.
 		atk := vegeta.NewAttacker(vegeta.Client(client), vegeta.MaxBody(64<<10), vegeta.Workers(16), vegeta.MaxWorkers(512))
-		n := int(math.Round(float64(p.rate.Freq) * float64(l.Duration.D()) / float64(p.rate.Per)))
+		perSecond := float64(p.rate.Freq) * float64(time.Second) / float64(p.rate.Per)
+		n := int(math.Round(perSecond * l.Duration.D().Seconds()))
+		var pacer vegeta.Pacer = vegeta.ConstantPacer{Freq: p.rate.Freq, Per: p.rate.Per}
+		if l.rampFrom > 0 {
+			// The warm-up: a linear ramp up to the measured rate, so that
+			// connection pools grow to what the measured phase needs.
+			from := max(1, int(math.Round(l.rampFrom*perSecond)))
+			pacer = vegeta.LinearPacer{
+				StartAt: vegeta.Rate{Freq: from, Per: time.Second},
+				Slope:   (perSecond - float64(from)) / l.Duration.D().Seconds(),
+			}
+			n = int(math.Round((float64(from) + perSecond) / 2 * l.Duration.D().Seconds()))
+		}
 		// Bounded in count (rate × duration requests, whatever the machine's
 		// load) and in time (sendLimit).
-		streams = append(streams, stream{plan: p, atk: atk, results: atk.Attack(countedTargeter(target, n), vegeta.ConstantPacer{Freq: p.rate.Freq, Per: p.rate.Per}, l.sendLimit(), p.variant)})
+		streams = append(streams, stream{plan: p, atk: atk, results: atk.Attack(countedTargeter(target, n), pacer, l.sendLimit(), p.variant)})
 	}
 	stop := context.AfterFunc(ctx, func() {
 		for _, s := range streams {

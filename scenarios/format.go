@@ -133,6 +133,10 @@ type Load struct {
 
 	// timeLimit is Options.LoadTimeLimit, for the run's load phases.
 	timeLimit time.Duration
+	// rampFrom, when above 0, makes the phase a linear ramp from this share
+	// of each stream's rate up to the full rate (the warm-up), not a
+	// constant rate.
+	rampFrom float64
 }
 
 // Variant is a named share of the requests with its own headers.
