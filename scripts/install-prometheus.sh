@@ -1,11 +1,12 @@
 #!/bin/sh
 # Installs Debian's prometheus package for the live Prometheus test in
-# observe/prometheus_test.go. Idempotent and non-interactive: does nothing
-# when `prometheus --version` works. The test starts its own server, so the
-# package's system service is never started: a policy-rc.d that refuses
-# every start (exit 101, invoke-rc.d's "action forbidden") is in place while
-# the package installs, which also keeps its postinst from failing in a
-# container without systemd.
+# observe/prometheus_test.go, which starts a server of its own. Idempotent
+# and non-interactive: does nothing when `prometheus --version` works.
+# The package's system service is never started: while it installs, a
+# policy-rc.d that forbids every start (exit 101, invoke-rc.d's "action
+# forbidden") stands in for any other, which also keeps its postinst from
+# failing in a container without systemd; afterwards the service is
+# disabled, so no boot starts it either.
 set -eu
 
 if prometheus --version >/dev/null 2>&1; then
@@ -18,16 +19,23 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 policy=/usr/sbin/policy-rc.d
-own_policy=false
-if [ ! -e "$policy" ]; then
-	printf '#!/bin/sh\nexit 101\n' >"$policy"
-	chmod 755 "$policy"
-	own_policy=true
-fi
-cleanup() { if $own_policy; then rm -f "$policy"; fi; }
-trap cleanup EXIT
+saved=$policy.meshbench-saved
+restore() {
+	rm -f "$policy"
+	if [ -e "$saved" ]; then mv "$saved" "$policy"; fi
+}
+if [ -e "$policy" ]; then mv "$policy" "$saved"; fi
+trap restore EXIT
+printf '#!/bin/sh\nexit 101\n' >"$policy"
+chmod 755 "$policy"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends prometheus
+
+if [ -d /run/systemd/system ]; then
+	systemctl disable prometheus.service || true
+elif command -v update-rc.d >/dev/null 2>&1; then
+	update-rc.d prometheus disable >/dev/null 2>&1 || true
+fi
 prometheus --version
