@@ -13,7 +13,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 BENCHTIME   ?= 2000x
 
-.PHONY: all scenario scenario-docker scenario-kind test-kind test test-docker race lint bench fidelity fidelity-live ci build clean docker-engine
+.PHONY: all scenario scenario-docker scenario-kind test-kind test test-docker race lint bench fidelity fidelity-live ci build clean docker-engine prometheus
 
 all: build test
 
@@ -44,6 +44,12 @@ scenario-kind:
 ## root) install docker.io, configure and start dockerd
 docker-engine:
 	bash scripts/docker-engine.sh
+
+## prometheus: nothing where `prometheus --version` works; otherwise (Debian,
+## root) install Debian's prometheus package, its service not started, for
+## the live Prometheus test (observe/prometheus_test.go), which skips without it
+prometheus:
+	bash scripts/install-prometheus.sh
 
 ## test: every test, with the race detector on the concurrent parts, and
 ## last the proxyless gRPC comparison, whose table of verdicts it prints; the

@@ -38,48 +38,99 @@ type Options struct {
 // on every path. A run that cannot happen returns an error; a check that
 // fails is in the result.
 func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, error) {
+	res := newResult(sc, opts)
+	mesh, err := StartMesh(ctx, sc, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := mesh.Stop(context.Background()); err != nil {
+			logger(opts, sc).Warn("mesh stop", "err", err)
+		}
+	}()
+	return drive(ctx, mesh, sc, opts, res)
+}
+
+// StartMesh brings the scenario's mesh up on opts.Runtime, within the
+// runtime's start limit, and returns once every proxy has ACKed the
+// scenario's config. The caller stops the mesh.
+func StartMesh(ctx context.Context, sc *Scenario, opts Options) (runtime.Mesh, error) {
+	startCtx, cancel := context.WithTimeout(ctx, runtime.StartLimit(opts.Runtime))
+	defer cancel()
+	mesh, err := opts.Runtime.Start(startCtx, runtime.Spec{Topology: sc.MeshTopology(), Config: sc.Config, Seed: sc.RunSeed(), Log: logger(opts, sc)})
+	if err != nil {
+		return nil, fmt.Errorf("start mesh: %w", err)
+	}
+	return mesh, nil
+}
+
+// Drive runs the scenario's load through a mesh StartMesh brought up and
+// judges the expectations, as Run does; the mesh is left running.
+func Drive(ctx context.Context, mesh runtime.Mesh, sc *Scenario, opts Options) (*reports.Result, error) {
+	return drive(ctx, mesh, sc, opts, newResult(sc, opts))
+}
+
+// MeshTopology is the topology the scenario's mesh runs: its own or the
+// default sample, with defaults filled in.
+func (s *Scenario) MeshTopology() registry.Topology {
+	topo := registry.DefaultTopology()
+	if s.Topology != nil {
+		topo = *s.Topology
+	}
+	return registry.WithDefaults(topo)
+}
+
+// LoadTarget is where the scenario's load goes through the gateway: the
+// Host it names (the target service's FQDN) and the path (the load's own,
+// else the service's).
+func (s *Scenario) LoadTarget() (host, path string) {
+	topo := s.MeshTopology()
+	svc := registry.ServiceInfo{Service: registry.Service{Name: s.Load.Target}, Namespace: topo.Namespace}
+	path = s.Load.Path
+	if path == "" {
+		if info, ok := (&registry.Registry{Services: servicesOf(topo)}).Service(s.Load.Target); ok {
+			path = info.Path
+		}
+	}
+	return svc.FQDN(), path
+}
+
+// RunSeed is the scenario's seed; 1 when it gives none.
+func (s *Scenario) RunSeed() int64 {
+	if s.Seed == 0 {
+		return 1
+	}
+	return s.Seed
+}
+
+func logger(opts Options, sc *Scenario) *slog.Logger {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("scenario", sc.Name)
-	topo := registry.DefaultTopology()
-	if sc.Topology != nil {
-		topo = *sc.Topology
-	}
-	topo = registry.WithDefaults(topo)
-	seed := sc.Seed
-	if seed == 0 {
-		seed = 1
-	}
-	res := &reports.Result{
+	return log.With("scenario", sc.Name)
+}
+
+func newResult(sc *Scenario, opts Options) *reports.Result {
+	return &reports.Result{
 		Schema: reports.SchemaVersion, Scenario: sc.Name, Description: sc.Description, File: sc.Path,
 		Warnings: sc.Warnings.Lines(), Started: time.Now().UTC(),
 		Environment: reports.Environment{
 			Runtime: opts.Runtime.Name(), DataPlane: opts.Runtime.DataPlane(),
-			GoVersion: goruntime.Version(), OS: goruntime.GOOS, Arch: goruntime.GOARCH, CPUs: goruntime.NumCPU(), Seed: seed,
+			GoVersion: goruntime.Version(), OS: goruntime.GOOS, Arch: goruntime.GOARCH, CPUs: goruntime.NumCPU(), Seed: sc.RunSeed(),
 		},
 	}
-	startCtx, cancel := context.WithTimeout(ctx, runtime.StartLimit(opts.Runtime))
-	mesh, err := opts.Runtime.Start(startCtx, runtime.Spec{Topology: topo, Config: sc.Config, Seed: seed, Log: log})
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("start mesh: %w", err)
-	}
-	defer func() {
-		if err := mesh.Stop(context.Background()); err != nil {
-			log.Warn("mesh stop", "err", err)
-		}
-	}()
+}
+
+// drive is Drive into res.
+func drive(ctx context.Context, mesh runtime.Mesh, sc *Scenario, opts Options, res *reports.Result) (*reports.Result, error) {
+	log := logger(opts, sc)
+	topo := sc.MeshTopology()
 	version := mesh.Version()
 	log.Info("mesh converged; load starts", "config_version", version, "entry", mesh.Entry().URL)
 
 	l := sc.Load
-	if l.Path == "" {
-		if s, ok := (&registry.Registry{Services: servicesOf(topo)}).Service(l.Target); ok {
-			l.Path = s.Path
-		}
-	}
+	_, l.Path = sc.LoadTarget()
 	if l.Method == "" {
 		l.Method = "POST"
 	}

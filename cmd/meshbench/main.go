@@ -28,7 +28,8 @@ Usage:
   meshbench xds [flags] SCENARIO|FILE         print the Envoy config a proxy would receive
   meshbench report compare BASE.json NEW.json [--threshold 10%] [--confidence 0.95] [--markdown FILE]
   meshbench report html RESULT.json [-o FILE]  render a result as a self-contained HTML page
-  meshbench down [-all]                       remove the containers and networks that dead runs left (-all: every run's)
+  meshbench up [flags] SCENARIO|FILE          bring a scenario's mesh up and keep it running (prometheus.yml, Grafana dashboard)
+  meshbench down [-all] [-up]                 stop running ups; remove the containers and networks that dead runs left (-all: every run's)
 
 Run 'meshbench COMMAND -h' for a command's flags.
 `
@@ -121,6 +122,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdXDS(ctx, args[1:], stdout, stderr)
 	case "report":
 		return cmdReport(args[1:], stdout, stderr)
+	case "up":
+		return cmdUp(ctx, args[1:], stdout, stderr)
 	case "down":
 		return cmdDown(ctx, args[1:], stdout, stderr)
 	case "proxy":
