@@ -101,7 +101,7 @@ func TestPrometheusAgreesWithTheRunsResult(t *testing.T) {
 	prom.waitScraped(t, ctx, len(targets), loadEnd)
 
 	n := float64(res.Load.Requests)
-	warm := sc.Load.Rate.PerSecond() / 5 * scenarios.WarmupDuration.Seconds()
+	warm := float64(scenarios.WarmupRequests(sc.Load.Rate.PerSecond()))
 	require.Equal(t, 500.0, n)
 
 	// Success rate: the gateway's requests to order, as the load saw them.

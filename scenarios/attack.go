@@ -137,12 +137,12 @@ func attackWithProgress(ctx context.Context, url string, sc *Scenario, ns string
 		if l.rampFrom > 0 {
 			// The warm-up: a linear ramp up to the measured rate, so that
 			// connection pools grow to what the measured phase needs.
-			from := max(1, int(math.Round(l.rampFrom*perSecond)))
+			var from int
+			from, n = ramp(l.rampFrom, perSecond, l.Duration.D())
 			pacer = vegeta.LinearPacer{
 				StartAt: vegeta.Rate{Freq: from, Per: time.Second},
 				Slope:   (perSecond - float64(from)) / l.Duration.D().Seconds(),
 			}
-			n = int(math.Round((float64(from) + perSecond) / 2 * l.Duration.D().Seconds()))
 		}
 		// Bounded in count (rate × duration requests, whatever the machine's
 		// load) and in time (sendLimit).
@@ -199,6 +199,13 @@ func attackWithProgress(ctx context.Context, url string, sc *Scenario, ns string
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].intended.Before(out[j].intended) })
 	return out, time.Since(start)
+}
+
+// ramp is a linear ramp's starting rate (per second) and its number of
+// requests, from share×perSecond up to perSecond over d.
+func ramp(share, perSecond float64, d time.Duration) (from, n int) {
+	from = max(1, int(math.Round(share*perSecond)))
+	return from, int(math.Round((float64(from) + perSecond) / 2 * d.Seconds()))
 }
 
 // sendLimit is how long a load phase may take to send its requests:

@@ -206,6 +206,13 @@ const WarmupDuration = time.Second
 // warmupFrom is the share of the load's rate the warm-up starts at.
 const warmupFrom = 0.2
 
+// WarmupRequests is how many requests the warm-up of a load at perSecond
+// sends (a load with variants sends it per variant, give or take one).
+func WarmupRequests(perSecond float64) int {
+	_, n := ramp(warmupFrom, perSecond, WarmupDuration)
+	return n
+}
+
 // warm ramps the load from a fifth of its rate to the full rate over
 // WarmupDuration and drops the samples. It returns once every warm-up
 // request has its answer, so the measured phase starts on an empty pipe:
