@@ -103,44 +103,14 @@ func steadyPhase(ctx context.Context, mesh runtime.Mesh, sc *Scenario, ns string
 	ss := sc.SteadyState
 	s := *sc
 	s.Load.Rate, s.Load.Duration = ss.Rate, ss.Duration
-	_, c0, err0 := scrapeAll(ctx, mesh.MetricsEndpoints(), 0)
+	s0, err0 := snapshotMetrics(ctx, mesh.MetricsEndpoints())
 	samples, took := attack(ctx, mesh.Entry().URL, &s, ns)
-	_, c1, err1 := scrapeAll(ctx, mesh.MetricsEndpoints(), 0)
+	s1, err1 := snapshotMetrics(ctx, mesh.MetricsEndpoints())
 	pr := &phaseResult{samples: samples, took: took, counters: newMeshCounters()}
-
 	if err0 == nil && err1 == nil {
-		pr.counters = c1.minus(c0)
+		_, pr.counters = summarize(s1.since(s0), 0)
 	}
 	return pr
-}
-
-// minus is the counts of c less those of base, by service; a count that
-// went down (a proxy restarted) counts from zero.
-func (c *meshCounters) minus(base *meshCounters) *meshCounters {
-	d := func(a, b float64) float64 {
-		if a < b {
-			return a
-		}
-		return a - b
-	}
-	sub := func(a, b map[string]float64) map[string]float64 {
-		out := map[string]float64{}
-		for k, v := range a {
-			out[k] = d(v, b[k])
-		}
-		return out
-	}
-	sub2 := func(a, b map[string]map[string]float64) map[string]map[string]float64 {
-		out := map[string]map[string]float64{}
-		for k, v := range a {
-			out[k] = sub(v, b[k])
-		}
-		return out
-	}
-	return &meshCounters{
-		retries: sub(c.retries, base.retries), ejections: sub(c.ejections, base.ejections), overflows: sub(c.overflows, base.overflows),
-		security: sub2(c.security, base.security), flags: sub2(c.flags, base.flags), rotations: d(c.rotations, base.rotations),
-	}
 }
 
 // finish adds what the phases showed to the result.

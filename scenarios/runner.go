@@ -128,6 +128,12 @@ func drive(ctx context.Context, mesh runtime.Mesh, sc *Scenario, opts Options, r
 	topo := sc.MeshTopology()
 	version := mesh.Version()
 	log.Info("mesh converged; load starts", "config_version", version, "entry", mesh.Entry().URL)
+	// The counters the checks read are what this run moved: a proxy that
+	// outlives a scenario (a reused kind cluster's gateway) keeps counting.
+	before, err := snapshotMetrics(ctx, mesh.MetricsEndpoints())
+	if err != nil {
+		log.Warn("reading the sidecars' metrics before the load", "err", err)
+	}
 
 	l := sc.Load
 	_, l.Path = sc.LoadTarget()
@@ -157,12 +163,12 @@ func drive(ctx context.Context, mesh runtime.Mesh, sc *Scenario, opts Options, r
 	summarise(res, samples, took, &run, mesh.Entry().URL)
 	res.Load.Note = note
 	res.Timeline = timeline(samples, splitService(sc))
-	hops, counters, err := scrapeAll(ctx, mesh.MetricsEndpoints(), took.Seconds())
-	if err != nil {
+	counters := newMeshCounters()
+	if after, err := snapshotMetrics(ctx, mesh.MetricsEndpoints()); err != nil {
 		log.Warn("reading the sidecars' metrics", "err", err)
-		counters = newMeshCounters()
+	} else {
+		res.Hops, counters = summarize(after.since(before), took.Seconds())
 	}
-	res.Hops = hops
 	counters.proxyless = proxylessCallees(opts.Runtime, topo)
 	judge(res, samples, &run, counters)
 	res.Duration = time.Since(res.Started).Seconds()

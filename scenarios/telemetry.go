@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net/http"
 	"sort"
@@ -93,12 +92,17 @@ func serviceOfCluster(name string) string {
 // scrape reads every proxy's Prometheus endpoint and folds the
 // source-reported istio_requests_total into service-graph edges.
 func scrape(ctx context.Context, endpoints map[string]string, seconds float64) ([]reports.Hop, error) {
-	hops, _, err := scrapeAll(ctx, endpoints, seconds)
-	return hops, err
+	snap, err := snapshotMetrics(ctx, endpoints)
+	if err != nil {
+		return nil, err
+	}
+	hops, _ := summarize(snap, seconds)
+	return hops, nil
 }
 
-// scrapeAll is scrape plus the per-service counters the checks read.
-func scrapeAll(ctx context.Context, endpoints map[string]string, seconds float64) ([]reports.Hop, *meshCounters, error) {
+// summarize folds a snapshot (or what moved between two) into
+// service-graph edges and the per-service counters the checks read.
+func summarize(snap metricsSnapshot, seconds float64) ([]reports.Hop, *meshCounters) {
 	counters := newMeshCounters()
 	type key struct{ src, dst, svc string }
 	type acc struct {
@@ -109,18 +113,14 @@ func scrapeAll(ctx context.Context, endpoints map[string]string, seconds float64
 	}
 	edges := map[key]*acc{}
 	mtls := map[key]bool{}
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
-	defer client.CloseIdleConnections()
-	names := make([]string, 0, len(endpoints))
-	for n := range endpoints {
+	names := make([]string, 0, len(snap))
+	for n := range snap {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		fams, err := fetchMetrics(ctx, client, endpoints[name])
-		if err != nil {
-			return nil, nil, fmt.Errorf("scrape %s: %w", name, err)
-		}
+		fams := snap[name]
+
 		sumByCluster := func(metric string, into map[string]float64) {
 			for _, m := range fams[metric].GetMetric() {
 				for _, lp := range m.GetLabel() {
@@ -269,7 +269,7 @@ func scrapeAll(ctx context.Context, endpoints map[string]string, seconds float64
 		}
 		return out[i].Destination < out[j].Destination
 	})
-	return out, counters, nil
+	return out, counters
 }
 
 func fetchMetrics(ctx context.Context, c *http.Client, url string) (map[string]*dto.MetricFamily, error) {
