@@ -22,24 +22,40 @@ func (limited) Start(context.Context, runtime.Spec) (runtime.Mesh, error) {
 func (l limited) MaxRate() float64 { return l.max }
 
 func TestCapRateKeepsTheRequests(t *testing.T) {
-	l := Load{Rate: units.Rate{Freq: 500, Per: time.Second}, Duration: units.Duration(10 * time.Second)}
-	note := capRate(&l, &Scenario{}, limited{150})
-	assert.Equal(t, 150.0, l.Rate.PerSecond())
-	assert.Equal(t, 33333*time.Millisecond, l.Duration.D())
+	sc := &Scenario{Load: Load{Rate: units.Rate{Freq: 500, Per: time.Second}, Duration: units.Duration(10 * time.Second)}}
+	note := capRate(sc, limited{150})
+	assert.Equal(t, 150.0, sc.Load.Rate.PerSecond())
+	assert.Equal(t, 33333*time.Millisecond, sc.Load.Duration.D())
 	assert.Contains(t, note, "500/s for 10s asked, run at 150/s for 33.333s")
 
-	// Under the limit, with a chaos schedule, or on a runtime without one: unchanged.
+	// Under the limit, or on a runtime without one: unchanged.
 	for _, c := range []struct {
 		sc *Scenario
 		rt runtime.Runtime
-		l  Load
 	}{
-		{&Scenario{}, limited{150}, Load{Rate: units.Rate{Freq: 100, Per: time.Second}, Duration: units.Duration(time.Second)}},
-		{&Scenario{Chaos: []ChaosStep{{}}}, limited{150}, Load{Rate: units.Rate{Freq: 500, Per: time.Second}, Duration: units.Duration(time.Second)}},
-		{&Scenario{}, struct{ runtime.Runtime }{limited{150}}, Load{Rate: units.Rate{Freq: 500, Per: time.Second}, Duration: units.Duration(time.Second)}},
+		{&Scenario{Load: Load{Rate: units.Rate{Freq: 100, Per: time.Second}, Duration: units.Duration(time.Second)}}, limited{150}},
+		{&Scenario{Load: Load{Rate: units.Rate{Freq: 500, Per: time.Second}, Duration: units.Duration(time.Second)}}, struct{ runtime.Runtime }{limited{150}}},
 	} {
-		before := c.l
-		assert.Empty(t, capRate(&c.l, c.sc, c.rt))
-		assert.Equal(t, before, c.l)
+		before := *c.sc
+		assert.Empty(t, capRate(c.sc, c.rt))
+		assert.Equal(t, before, *c.sc)
 	}
+}
+
+// A scenario with a fault schedule or steady-state phases keeps its
+// timing: the rate is capped, the duration kept, and the steady state's
+// own rate capped in a copy (the caller's scenario is left as it was).
+func TestCapRateKeepsTheScheduleOfTimedScenarios(t *testing.T) {
+	ss := &SteadyState{Duration: units.Duration(2 * time.Second), Rate: units.Rate{Freq: 200, Per: time.Second}}
+	sc := &Scenario{
+		Load:        Load{Rate: units.Rate{Freq: 200, Per: time.Second}, Duration: units.Duration(10 * time.Second)},
+		Chaos:       []ChaosStep{{}},
+		SteadyState: ss,
+	}
+	note := capRate(sc, limited{150})
+	assert.Equal(t, 150.0, sc.Load.Rate.PerSecond())
+	assert.Equal(t, 10*time.Second, sc.Load.Duration.D())
+	assert.Equal(t, 150.0, sc.SteadyState.Rate.PerSecond())
+	assert.Equal(t, 200.0, ss.Rate.PerSecond(), "the steady state was changed in place")
+	assert.Contains(t, note, "run at 150/s for the same 10s (1500 requests")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	goruntime "runtime"
 	"slices"
 	"strconv"
@@ -144,9 +145,10 @@ func drive(ctx context.Context, mesh runtime.Mesh, sc *Scenario, opts Options, r
 		l.Timeout = DefaultTimeout
 	}
 	l.timeLimit = opts.LoadTimeLimit
-	note := capRate(&l, sc, opts.Runtime)
 	run := *sc
 	run.Load = l
+	note := capRate(&run, opts.Runtime)
+	l = run.Load
 	warm(ctx, mesh.Entry().URL, &run, topo.Namespace)
 	var pr *progress
 	if opts.Progress != nil {
@@ -481,19 +483,35 @@ func orDefault(c float64) float64 {
 // (runtime.RateLimiter), and lengthens the load so that the same number of
 // requests is sent: the checks keep their power. Scenarios with steady-state
 // phases or a chaos schedule keep their rate: their timing is the point.
-func capRate(l *Load, sc *Scenario, rt runtime.Runtime) string {
+func capRate(sc *Scenario, rt runtime.Runtime) string {
 	lim, ok := rt.(runtime.RateLimiter)
-	if !ok || len(sc.Chaos) > 0 || sc.SteadyState != nil {
+	if !ok {
 		return ""
 	}
+	l := &sc.Load
 	asked, limit := l.Rate.PerSecond(), lim.MaxRate()
 	if asked <= limit || limit <= 0 {
 		return ""
 	}
+	capped := units.Rate{Freq: int(limit), Per: time.Second}
+	if len(sc.Chaos) > 0 || sc.SteadyState != nil {
+		// Faults and steady-state phases are scheduled in time: the phases
+		// keep their length and send fewer requests.
+		n := int(math.Round(limit * l.Duration.D().Seconds()))
+		note := fmt.Sprintf("the %s runtime holds %.0f requests/s: %.0f/s for %s asked, run at %.0f/s for the same %s (%d requests; faults and steady-state phases are scheduled in time)",
+			rt.Name(), limit, asked, l.Duration.D(), limit, l.Duration.D(), n)
+		l.Rate = capped
+		if ss := sc.SteadyState; ss != nil && ss.Rate.PerSecond() > limit {
+			c := *ss
+			c.Rate = capped
+			sc.SteadyState = &c
+		}
+		return note
+	}
 	d := time.Duration(float64(l.Duration.D()) * asked / limit).Round(time.Millisecond)
 	note := fmt.Sprintf("the %s runtime holds %.0f requests/s: %.0f/s for %s asked, run at %.0f/s for %s (the same requests)",
 		rt.Name(), limit, asked, l.Duration.D(), limit, d)
-	l.Rate = units.Rate{Freq: int(limit), Per: time.Second}
+	l.Rate = capped
 	l.Duration = units.Duration(d)
 	return note
 }
