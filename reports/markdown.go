@@ -211,3 +211,16 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// notCheckedMarkdown writes the promises no scenario exercised, with why.
+func notCheckedMarkdown(w io.Writer, ns []NotChecked) error {
+	if len(ns) == 0 {
+		return nil
+	}
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "\n## Not checked\n\n| source | resource | promise | why |\n|---|---|---|---|\n")
+	for _, n := range ns {
+		fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", cell(n.Source), cell(n.Resource), cell(n.Promise), cell(n.Why))
+	}
+	return bw.Flush()
+}

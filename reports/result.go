@@ -16,6 +16,18 @@ type Suite struct {
 	Started   time.Time `json:"started"`
 	Duration  float64   `json:"durationSeconds"`
 	Scenarios []*Result `json:"scenarios"`
+	// NotChecked lists the promises of the input that no scenario
+	// exercises (meshbench check), each with why.
+	NotChecked []NotChecked `json:"notChecked,omitempty"`
+}
+
+// NotChecked is a promise that was read but not exercised.
+type NotChecked struct {
+	Resource string `json:"resource"`
+	// Source is "file:line" of the promise.
+	Source  string `json:"source"`
+	Promise string `json:"promise"`
+	Why     string `json:"why"`
 }
 
 // Result is everything one scenario run produced.

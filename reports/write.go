@@ -49,8 +49,13 @@ func WriteSuite(dir string, s *Suite) ([]string, error) {
 	}
 	return writeFiles(dir, []output{
 		{SuiteFile, func(b *bytes.Buffer) error { return writeSuiteJSON(b, s) }},
-		{SummaryFile, func(b *bytes.Buffer) error { return Markdown(b, s.Scenarios...) }},
-		{JUnitFile, func(b *bytes.Buffer) error { return JUnit(b, junitDefault, s.Scenarios...) }},
+		{SummaryFile, func(b *bytes.Buffer) error {
+			if err := Markdown(b, s.Scenarios...); err != nil {
+				return err
+			}
+			return notCheckedMarkdown(b, s.NotChecked)
+		}},
+		{JUnitFile, func(b *bytes.Buffer) error { return junitSuiteFile(b, s) }},
 		{IndexFile, func(b *bytes.Buffer) error { return HTMLIndex(b, s, nil) }},
 	})
 }
