@@ -158,4 +158,3 @@ func firstRouteTaking(routes []*networking.HTTPRoute, r request) (int, bool) {
 	}
 	return -1, true
 }
-

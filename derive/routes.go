@@ -326,7 +326,7 @@ func (d *deriver) retries(r *route) {
 	}
 	d.add(Check{
 		Name: r.o.Name + "-retries", Resource: r.resource(),
-		Promise: promise + fmt.Sprintf(": with %.0f%% %d errors, success ≥ %.1f%% (1-p^%d = %.2f%%) and at most %d attempts", 100*p, code, 100*min, a+1, 100*expected, a+1),
+		Promise:  promise + fmt.Sprintf(": with %.0f%% %d errors, success ≥ %.1f%% (1-p^%d = %.2f%%) and at most %d attempts", 100*p, code, 100*min, a+1, 100*expected, a+1),
 		Source:   r.at(".retries"),
 		Scenario: d.scenario(r, load, expect, failing(dst.Name, p, code), nil),
 	})

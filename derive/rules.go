@@ -124,7 +124,7 @@ func (d *deriver) outlier(o *scenarios.IstioObject, svc *Service) {
 	})
 	d.add(Check{
 		Name: o.Name + "-outlier", Resource: res, Source: src,
-		Promise: promise + fmt.Sprintf(": with one %s pod failing every request, it is ejected and success stays ≥ %.2f%%", version, 100*min),
+		Promise:  promise + fmt.Sprintf(": with one %s pod failing every request, it is ejected and success stays ≥ %.2f%%", version, 100*min),
 		Scenario: &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect, Chaos: chaos},
 	})
 }

@@ -18,13 +18,13 @@ const MeshFile = "istio.yaml"
 // Scenario is a derived scenario as its file says it (scenarios/format.go):
 // Write puts it in YAML that scenarios.LoadFile reads unchanged.
 type Scenario struct {
-	Name        string             `yaml:"name"`
-	Description string             `yaml:"description"`
-	Seed        int64              `yaml:"seed"`
-	Topology    *registry.Topology `yaml:"topology"`
+	Name        string              `yaml:"name"`
+	Description string              `yaml:"description"`
+	Seed        int64               `yaml:"seed"`
+	Topology    *registry.Topology  `yaml:"topology"`
 	Mesh        []map[string]string `yaml:"mesh"`
-	Load        Load               `yaml:"load"`
-	Chaos       []map[string]any   `yaml:"chaos,omitempty"`
+	Load        Load                `yaml:"load"`
+	Chaos       []map[string]any    `yaml:"chaos,omitempty"`
 	// Expect holds each check as {kind: {field: value}}.
 	Expect []map[string]any `yaml:"expect"`
 }

@@ -165,4 +165,3 @@ func printNotChecked(w io.Writer, p *derive.Plan) {
 		}
 	}
 }
-
