@@ -34,7 +34,7 @@ type Options struct {
 	// Shift is the smallest deviation of a share (a split's weight, an
 	// abort's percentage) that a check must catch; default 0.05.
 	Shift float64
-	// Rate is the load's requests per second; default 400.
+	// Rate is the load's requests per second; default 200.
 	Rate int
 }
 
@@ -44,6 +44,9 @@ const (
 	DefaultAlpha = 1e-6
 	DefaultPower = 0.999
 	DefaultShift = 0.05
+	// DefaultRate is the derived loads' requests per second: a rate two
+	// shared cores sustain beside the mesh they run.
+	DefaultRate = 200
 )
 
 func (o Options) withDefaults() Options {
@@ -60,7 +63,7 @@ func (o Options) withDefaults() Options {
 		o.Shift = DefaultShift
 	}
 	if o.Rate <= 0 {
-		o.Rate = 400
+		o.Rate = DefaultRate
 	}
 	return o
 }

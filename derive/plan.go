@@ -18,9 +18,9 @@ const (
 // shareRequests is how many requests a two-sided test at level alpha
 // needs to tell a share p0 from p0 ± shift with the given power (the
 // normal approximation to the binomial: n = ((z₁₋α/₂·√(p₀q₀) + z_power·√(p₁q₁)) / shift)²).
-// The shift is taken towards ½, where the variance, and so n, is larger.
-// At α = 1e-6, power 0.999 and a 5-point shift from 30% it gives about
-// 5,100, as DESIGN.md states for the split check.
+// The shift is taken towards ½, where the variance, and so n, is larger,
+// so that a shift either way is caught: at α = 1e-6, power 0.999 and 5
+// points from 30% that is about 5,500 (DESIGN.md's 5,100 is the shift to 25%).
 func shareRequests(p0, alpha, power, shift float64) int {
 	p1 := p0 + shift
 	if p0 > 0.5 {

@@ -22,15 +22,20 @@ type request struct {
 // can see on the client's call.
 var propagatedHeaders = []string{"end-user", "x-meshbench-user"}
 
+// callMethod is the method of the sample app's calls (fakesvc Server.call).
+const callMethod = "POST"
+
 // satisfy is a request that a match clause matches, or why there is none.
 // Only uri (exact, prefix) and the propagated headers (exact, prefix) can
 // be sent; a clause on anything else cannot be exercised.
 func satisfy(m *networking.HTTPMatchRequest, path string) (request, string) {
 	r := request{path: path, headers: map[string]string{}}
 	switch {
-	case m.GetQueryParams() != nil, m.GetMethod() != nil, m.GetAuthority() != nil, m.GetScheme() != nil,
+	case m.GetQueryParams() != nil, m.GetAuthority() != nil, m.GetScheme() != nil,
 		m.GetPort() != 0, m.GetSourceLabels() != nil, m.GetSourceNamespace() != "", len(m.GetGateways()) > 0:
 		return r, "the match names what the sample client cannot send (only uri and the end-user or x-meshbench-user header reach a call)"
+	case m.GetMethod() != nil && stringMatch(m.GetMethod(), callMethod, false) != matched:
+		return r, "the sample app calls with " + callMethod + " only"
 	}
 	if u := m.GetUri(); u != nil {
 		switch {
@@ -90,9 +95,17 @@ func routeTakes(hr *networking.HTTPRoute, r request) matchState {
 
 // clauseTakes judges one match clause (all its conditions must hold).
 func clauseTakes(m *networking.HTTPMatchRequest, r request) matchState {
-	if m.GetQueryParams() != nil || m.GetMethod() != nil || m.GetAuthority() != nil || m.GetScheme() != nil ||
+	if m.GetAuthority() != nil || m.GetScheme() != nil ||
 		m.GetPort() != 0 || m.GetSourceLabels() != nil || m.GetSourceNamespace() != "" || len(m.GetGateways()) > 0 {
 		return unknown
+	}
+	if len(m.GetQueryParams()) > 0 {
+		return noMatch // the sample app's calls carry no query
+	}
+	if m.GetMethod() != nil {
+		if s := stringMatch(m.GetMethod(), callMethod, false); s != matched {
+			return s
+		}
 	}
 	if u := m.GetUri(); u != nil {
 		if s := stringMatch(u, r.path, m.GetIgnoreUriCase()); s != matched {

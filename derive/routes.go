@@ -57,6 +57,18 @@ func (r *route) at(field string) Source {
 	return Source{r.o.File, r.o.LineOf(r.field + field)}
 }
 
+// name names a check of the route: the VirtualService's, and the
+// route's when the VirtualService has several.
+func (r *route) name(kind string) string {
+	if len(r.o.VirtualService.Spec.Http) == 1 {
+		return r.o.Name + "-" + kind
+	}
+	if n := r.hr.GetName(); n != "" {
+		return r.o.Name + "-" + n + "-" + kind
+	}
+	return fmt.Sprintf("%s-http%d-%s", r.o.Name, r.i, kind)
+}
+
 func (r *route) label() string {
 	if r.hr.GetName() != "" {
 		return fmt.Sprintf("route %q", r.hr.GetName())
@@ -78,6 +90,13 @@ func (d *deriver) virtualService(o *scenarios.IstioObject) {
 	if svc == nil {
 		d.notChecked(res, Source{o.File, o.LineOf("spec.hosts")}, "its routes",
 			"no host names a service of the namespace "+d.plan.Topology.Namespace)
+		return
+	}
+	if hr := d.gatewayRouteFor(svc.Name); hr != nil {
+		// istiod selects a Service's Gateway API routes over its
+		// VirtualServices for mesh traffic (README, GAMMA).
+		d.notChecked(res, Source{o.File, o.LineOf("spec.hosts")}, "its routes",
+			fmt.Sprintf("%s %s routes %s, so the sidecars ignore this VirtualService", hr.Kind, hr.Name, svc.Name))
 		return
 	}
 	if gws := spec.Gateways; len(gws) > 0 && !slices.Contains(gws, "mesh") {
@@ -113,6 +132,21 @@ func (d *deriver) virtualService(o *scenarios.IstioObject) {
 			d.mirror(r)
 		}
 	}
+}
+
+// gatewayRouteFor is an HTTPRoute or GRPCRoute whose parent is the
+// service, or nil.
+func (d *deriver) gatewayRouteFor(service string) *scenarios.IstioObject {
+	for _, o := range d.plan.Objects {
+		if o.HTTPRoute == nil && o.GRPCRoute == nil {
+			continue
+		}
+		parents, _ := gatewayRoute(o)
+		if slices.Contains(parents, service) {
+			return o
+		}
+	}
+	return nil
 }
 
 // reach finds a request that the route takes and no route before it
@@ -193,7 +227,7 @@ func (d *deriver) routing(r *route, routes []*networking.HTTPRoute) {
 		promise = fmt.Sprintf("routes requests with %s %s", r.req, describeWeights(w))
 	}
 	if why != "" {
-		d.notChecked(r.resource(), r.at(".route"), promise, why)
+		d.notChecked(r.resource(), r.at(".route"), "routes to its destinations", why)
 		return
 	}
 	conf := 1 - d.opt.Alpha
@@ -208,6 +242,7 @@ func (d *deriver) routing(r *route, routes []*networking.HTTPRoute) {
 			if k, ok := firstRouteTaking(routes, others); ok && k >= 0 && k != r.i {
 				if odst, ow, why := d.weights(routes[k]); why == "" {
 					load.Variants = append(load.Variants, Variant{Name: "others", Weight: 1})
+					n = max(n, splitRequests(shares(ow), d.opt))
 					load = d.opt.load(load.Target, 2*n).withVariants(load.Variants)
 					expect = append(expect, map[string]any{"split": map[string]any{"service": odst.Name, "weights": ow, "confidence": conf, "variant": "others"}})
 					promise += fmt.Sprintf(", and the others %s (http[%d])", describeWeights(ow), k)
@@ -223,7 +258,7 @@ func (d *deriver) routing(r *route, routes []*networking.HTTPRoute) {
 		kind = "match"
 	}
 	d.add(Check{
-		Name: r.o.Name + "-" + kind, Resource: r.resource(), Promise: promise, Source: r.at(""),
+		Name: r.name(kind), Resource: r.resource(), Promise: promise, Source: r.at(""),
 		Scenario: d.scenario(r, load, expect, nil, nil),
 	})
 }
@@ -258,7 +293,7 @@ func (d *deriver) timeout(r *route) {
 		{"latency": map[string]any{"variant": "matching", "p50": map[string]string{"min": (t * 9 / 10).String()}, "p90": map[string]string{"max": (2*t + 200*time.Millisecond).String()}}},
 	}
 	d.add(Check{
-		Name: r.o.Name + "-timeout", Resource: r.resource(), Promise: promise, Source: r.at(".timeout"),
+		Name: r.name("timeout"), Resource: r.resource(), Promise: promise, Source: r.at(".timeout"),
 		Scenario: d.scenario(r, load, expect, func(s *registry.Service) {
 			if dst != nil && s.Name == dst.Name {
 				for i := range s.Versions {
@@ -325,7 +360,7 @@ func (d *deriver) retries(r *route) {
 		{"retries": map[string]any{"service": dst.Name, "min": 1}},
 	}
 	d.add(Check{
-		Name: r.o.Name + "-retries", Resource: r.resource(),
+		Name: r.name("retries"), Resource: r.resource(),
 		Promise:  promise + fmt.Sprintf(": with %.0f%% %d errors, success ≥ %.1f%% (1-p^%d = %.2f%%) and at most %d attempts", 100*p, code, 100*min, a+1, 100*expected, a+1),
 		Source:   r.at(".retries"),
 		Scenario: d.scenario(r, load, expect, failing(dst.Name, p, code), nil),
@@ -353,7 +388,7 @@ func (d *deriver) defaultRetries(r *route) bool {
 		{"retries": map[string]any{"service": dst.Name, "max": 0}},
 	}
 	d.add(Check{
-		Name: r.o.Name + "-default-retries", Resource: r.resource(),
+		Name: r.name("default-retries"), Resource: r.resource(),
 		Promise: fmt.Sprintf("sets no retries, so Istio's default policy applies: a 503 is not retried (with %.0f%% 503s, %.0f%% reach the client)", 100*p, 100*p),
 		Source:  r.at(""), Scenario: d.scenario(r, load, expect, failing(dst.Name, p, 503), nil),
 	})
@@ -424,7 +459,7 @@ func (d *deriver) fault(r *route) {
 	}
 	load.Variants = []Variant{{Name: "faulted", Weight: 1, Headers: r.req.headers}}
 	d.add(Check{
-		Name: r.o.Name + "-fault", Resource: r.resource(), Promise: strings.Join(promises, " and "),
+		Name: r.name("fault"), Resource: r.resource(), Promise: strings.Join(promises, " and "),
 		Source: r.at(".fault"), Scenario: d.scenario(r, load, expect, nil, nil),
 	})
 }
@@ -450,7 +485,7 @@ func (d *deriver) mirror(r *route) {
 	load.Headers = r.req.headers
 	expect := []map[string]any{{"successRate": map[string]any{"min": 0.99, "confidence": 1 - d.opt.Alpha}}}
 	d.add(Check{
-		Name: r.o.Name + "-mirror", Resource: r.resource(),
+		Name: r.name("mirror"), Resource: r.resource(),
 		Promise: promise + ": a mirror that fails every request changes nothing for the client (that the copies arrive is not checked: only the mirror's sidecar metrics show them)",
 		Source:  r.at(".mirror"),
 		Scenario: d.scenario(r, load, expect, func(s *registry.Service) {

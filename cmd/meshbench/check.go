@@ -29,7 +29,7 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.Float64Var(&opt.Alpha, "alpha", derive.DefaultAlpha, "each statistical check's false-failure rate")
 	fs.Float64Var(&opt.Power, "power", derive.DefaultPower, "the chance that a check catches a deviation of -shift from its promise")
 	fs.Float64Var(&opt.Shift, "shift", derive.DefaultShift, "the smallest deviation of a share (a weight, an abort percentage) a check must catch")
-	fs.IntVar(&opt.Rate, "rate", 400, "requests per second of each derived load")
+	fs.IntVar(&opt.Rate, "rate", derive.DefaultRate, "requests per second of each derived load")
 	verbose := fs.Bool("v", false, "print every inferred service, version and check with its source line")
 	var rf runtimeFlags
 	rf.register(fs)
