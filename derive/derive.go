@@ -131,6 +131,12 @@ func Derive(inputs []scenarios.IstioInput, opt Options) (*Plan, error) {
 		return nil, fmt.Errorf("no Istio or Gateway API resources in the input")
 	}
 	d.infer(objs)
+	d.plan.Topology.paths = map[string]string{}
+	for _, s := range d.plan.Topology.Services {
+		if a := d.access(s); a.path != "" {
+			d.plan.Topology.paths[s.Name] = a.path
+		}
+	}
 	d.derive(objs)
 	return p, nil
 }

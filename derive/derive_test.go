@@ -279,6 +279,21 @@ spec:
 			want: []string{"default-mtls@5", "legacy-mtls@12"},
 		},
 		{
+			name: "authorization rules that cannot be exercised are listed",
+			yaml: `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: pay}
+spec:
+  selector: {matchLabels: {app: payment}}
+  rules:
+    - to: [{operation: {methods: [GET]}}]
+    - from: [{source: {ipBlocks: [10.0.0.0/8]}}]
+    - when: [{key: source.ip, values: [10.0.0.1]}]
+    - from: [{source: {namespaces: [default]}}]
+`,
+			want: []string{"not checked@7: allows every caller's", "not checked@8: allows its principals'", "not checked@9: allows every caller's", "pay-rule3-authz@10"},
+		},
+		{
 			name: "kinds meshbench does not simulate are listed, never dropped",
 			yaml: `apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -361,10 +376,47 @@ spec:
   http: [{route: [{destination: {host: payment, subset: v1}}]}]
 `)
 	for _, c := range p.Checks {
-		if c.Scenario != nil {
+		if c.Scenario != nil && !strings.HasSuffix(c.Name, "-authz") {
 			assert.Equal(t, "checkout", c.Scenario.Load.Target, c.Name)
 		}
 	}
+}
+
+// AuthorizationPolicy: the callers a rule allows get 200 and one it does
+// not 403; a DENY rule is shown on an allowed caller, on the path its
+// ALLOW rule needs, and wins.
+func TestAuthorizationPolicyChecks(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "scenarios", "catalog", "istio", "authz-payment.yaml"))
+	require.NoError(t, err)
+	p := plan(t, string(data))
+	type verdict struct{ variant, target, want string }
+	got := map[string][]verdict{}
+	for _, c := range p.Checks {
+		if c.Scenario == nil {
+			got["not checked@"+fmt.Sprint(c.Source.Line)] = nil
+			continue
+		}
+		for i, v := range c.Scenario.Load.Variants {
+			want := "200"
+			if st, ok := c.Scenario.Expect[i]["status"].(map[string]any); ok {
+				want = fmt.Sprint(st["code"])
+			}
+			if v.Headers["end-user"] != "" {
+				want += " with end-user " + v.Headers["end-user"]
+			}
+			got[c.Name] = append(got[c.Name], verdict{v.Name, v.Target, want})
+		}
+		for _, s := range c.Scenario.Topology.Services {
+			if s.Name == "payment" {
+				assert.Equal(t, "/pay", s.Path, "%s: the path the ALLOW rule allows", c.Name)
+			}
+		}
+	}
+	assert.Equal(t, map[string][]verdict{
+		"payment-callers-rule0-authz": {{"order", "order", "200"}, {"client", "client", "403"}},
+		"not checked@22":              nil, // the gateway's principal is of istio-system
+		"deny-mallory-rule0-authz":    {{"order", "order", "403 with end-user mallory"}},
+	}, got)
 }
 
 func TestReadListStdinAndIgnoredKinds(t *testing.T) {

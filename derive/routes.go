@@ -2,6 +2,7 @@ package derive
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -28,8 +29,7 @@ func (d *deriver) derive(objs []*scenarios.IstioObject) {
 		case o.PeerAuthentication != nil:
 			d.peerAuthentication(o, objs)
 		case o.AuthorizationPolicy != nil:
-			d.notChecked(res, src, "who may call what",
-				"deriving checks from AuthorizationPolicy is not implemented yet (the catalog's authz-only-order-may-pay shows how to write one)")
+			d.authorizationPolicy(o)
 		case o.HTTPRoute != nil || o.GRPCRoute != nil:
 			d.notChecked(res, src, "the route's rules",
 				"deriving checks from Gateway API routes is not implemented yet")
@@ -529,7 +529,7 @@ func (d *deriver) scenario(r *route, load Load, expect []map[string]any, mutate 
 	caller := load.Target
 	topo := d.plan.Topology.registryTopology(map[string][]string{caller: {r.service.Name}}, func(s *registry.Service) {
 		if s.Name == r.service.Name && r.req.path != "/"+s.Name {
-			s.Path = r.req.path
+			s.Path = r.req.path // the route's match needs it
 		}
 		if mutate != nil {
 			mutate(s)
@@ -538,25 +538,44 @@ func (d *deriver) scenario(r *route, load Load, expect []map[string]any, mutate 
 	return &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect, Chaos: chaos}
 }
 
-// callerFor is the service that calls service in a check: one an ALLOW
-// AuthorizationPolicy guarding it lets in, else the client.
-func (d *deriver) callerFor(service *Service) string {
+// callerFor is the service that calls service in checks that are not
+// about authorization: the client, or a caller the AuthorizationPolicies
+// on it let in (access).
+func (d *deriver) callerFor(service *Service) string { return d.access(service).caller }
+
+// access finds a caller and a path that the AuthorizationPolicies on the
+// service let through: the client on the default path when they do, else
+// the first caller a policy's principals name, on a path its rule allows.
+func (d *deriver) access(service *Service) access {
+	def := "/" + service.Name
+	callers := []string{d.plan.Topology.Client}
+	paths := []string{""}
 	for _, o := range d.plan.Objects {
 		ap := o.AuthorizationPolicy
-		if ap == nil || ap.Spec.GetAction() != 0 || ap.Spec.GetSelector().GetMatchLabels()["app"] != service.Name {
-			continue // action 0 is ALLOW, the default (authorization_policy.proto)
+		if ap == nil || ap.Spec.GetSelector().GetMatchLabels()["app"] != service.Name {
+			continue
 		}
-		for _, rule := range ap.Spec.Rules {
-			for _, f := range rule.From {
-				for _, pr := range f.GetSource().GetPrincipals() {
-					if name, ok := principalService(pr, d.plan.Topology.Namespace); ok {
-						return name
-					}
-				}
+		for _, r := range ap.Spec.Rules {
+			if p, ok := rulePath(r); ok && p != "" {
+				paths = append(paths, p)
+			}
+			if cs, _, ok := ruleCallers(r, d.plan.Topology.Namespace); ok {
+				callers = append(callers, cs...)
 			}
 		}
 	}
-	return d.plan.Topology.Client
+	for _, c := range callers {
+		for _, p := range paths {
+			path := p
+			if path == "" {
+				path = def
+			}
+			if d.allowed(service.Name, c, path, nil) {
+				return access{caller: c, path: p}
+			}
+		}
+	}
+	return access{caller: d.plan.Topology.Client}
 }
 
 // shares are the weights as fractions of their sum.
@@ -591,18 +610,18 @@ func describeWeights(w map[string]float64) string {
 }
 
 func (r request) String() string {
-	var parts []string
-	if len(r.headers) > 0 {
-		var ks []string
-		for k := range r.headers {
-			ks = append(ks, k)
-		}
-		sort.Strings(ks)
-		for _, k := range ks {
-			parts = append(parts, k+": "+r.headers[k])
-		}
+	if len(r.headers) == 0 {
+		return "path " + r.path
 	}
-	parts = append(parts, "path "+r.path)
+	return r.headerText() + ", path " + r.path
+}
+
+// headerText is "name: value, ..." in name order.
+func (r request) headerText() string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(r.headers)) {
+		parts = append(parts, k+": "+r.headers[k])
+	}
 	return strings.Join(parts, ", ")
 }
 

@@ -17,6 +17,9 @@ type Topology struct {
 	// Client is the service in the mesh that sends the load, and calls the
 	// service a check is about.
 	Client string
+	// paths are the services' paths where AuthorizationPolicies let
+	// callers in on one path only.
+	paths map[string]string
 }
 
 // Service is one inferred service.
@@ -286,7 +289,7 @@ func (t *Topology) registryTopology(calls map[string][]string, mutate func(s *re
 		out.Services = append(out.Services, rs)
 	}
 	for _, s := range t.Services {
-		rs := registry.Service{Name: s.Name, Port: s.Port, Protocol: s.Protocol}
+		rs := registry.Service{Name: s.Name, Port: s.Port, Protocol: s.Protocol, Path: t.paths[s.Name]}
 		for _, v := range s.Versions {
 			rs.Versions = append(rs.Versions, registry.Version{Name: v.Name, Replicas: v.Replicas, Labels: maps.Clone(v.Labels)})
 		}
