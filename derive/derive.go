@@ -214,3 +214,43 @@ func sanitize(s string) string {
 	}
 	return out
 }
+
+// Item is one inferred service, version or check, with its source.
+type Item struct {
+	Kind   string // service, caller, version, check
+	Name   string
+	Source Source
+	Detail string
+}
+
+// Inventory lists every inferred service (and caller), version and
+// derived check, in that order, each with its source line.
+func (p *Plan) Inventory() []Item {
+	var out []Item
+	for _, s := range p.Topology.Services {
+		kind, detail := "service", ""
+		if s.Caller {
+			kind, detail = "caller", "calls what its AuthorizationPolicy guards"
+		}
+		if s.Port != 0 {
+			detail = fmt.Sprintf("port %d", s.Port)
+		}
+		if s.Protocol != "" {
+			detail = strings.TrimSpace(detail + " " + s.Protocol)
+		}
+		out = append(out, Item{kind, s.Name, s.Source, detail})
+		for _, v := range s.Versions {
+			detail := fmt.Sprintf("%d pods", v.Replicas)
+			if len(v.Subsets) > 0 {
+				detail += ", subsets " + strings.Join(v.Subsets, ", ")
+			}
+			out = append(out, Item{"version", s.Name + "/" + v.Name, v.Source, detail})
+		}
+	}
+	for _, c := range p.Checks {
+		if c.Scenario != nil {
+			out = append(out, Item{"check", c.Name, c.Source, c.Resource + " " + c.Promise})
+		}
+	}
+	return out
+}

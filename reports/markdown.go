@@ -224,3 +224,16 @@ func notCheckedMarkdown(w io.Writer, ns []NotChecked) error {
 	}
 	return bw.Flush()
 }
+
+// inferredMarkdown writes what meshbench check inferred, with source lines.
+func inferredMarkdown(w io.Writer, is []Inferred) error {
+	if len(is) == 0 {
+		return nil
+	}
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "\n## Inferred from the input\n\n| kind | name | source | detail |\n|---|---|---|---|\n")
+	for _, i := range is {
+		fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", cell(i.Kind), cell(i.Name), cell(i.Source), cell(i.Detail))
+	}
+	return bw.Flush()
+}

@@ -19,6 +19,18 @@ type Suite struct {
 	// NotChecked lists the promises of the input that no scenario
 	// exercises (meshbench check), each with why.
 	NotChecked []NotChecked `json:"notChecked,omitempty"`
+	// Inferred lists what meshbench check inferred from the input: each
+	// service, version and check with its source line.
+	Inferred []Inferred `json:"inferred,omitempty"`
+}
+
+// Inferred is one item meshbench check inferred from the input.
+type Inferred struct {
+	Kind string `json:"kind"` // service, caller, version, check
+	Name string `json:"name"`
+	// Source is "file:line" where it was read.
+	Source string `json:"source"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // NotChecked is a promise that was read but not exercised.

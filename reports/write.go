@@ -53,7 +53,10 @@ func WriteSuite(dir string, s *Suite) ([]string, error) {
 			if err := Markdown(b, s.Scenarios...); err != nil {
 				return err
 			}
-			return notCheckedMarkdown(b, s.NotChecked)
+			if err := notCheckedMarkdown(b, s.NotChecked); err != nil {
+				return err
+			}
+			return inferredMarkdown(b, s.Inferred)
 		}},
 		{JUnitFile, func(b *bytes.Buffer) error { return junitSuiteFile(b, s) }},
 		{IndexFile, func(b *bytes.Buffer) error { return HTMLIndex(b, s, nil) }},

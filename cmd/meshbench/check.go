@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/meshbench/meshbench/derive"
@@ -102,6 +101,9 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		progress = stderr
 	}
 	suite := &reports.Suite{Schema: reports.SchemaVersion, Started: time.Now().UTC()}
+	for _, it := range plan.Inventory() {
+		suite.Inferred = append(suite.Inferred, reports.Inferred{Kind: it.Kind, Name: it.Name, Source: it.Source.String(), Detail: it.Detail})
+	}
 	for _, c := range plan.Checks {
 		if c.Scenario == nil {
 			suite.NotChecked = append(suite.NotChecked, reports.NotChecked{Resource: c.Resource, Source: c.Source.String(), Promise: c.Promise, Why: c.NotChecked})
@@ -126,34 +128,13 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 // printPlan writes every inferred service, version and check with its
 // source line.
 func printPlan(w io.Writer, p *derive.Plan) {
-	t := p.Topology
-	fmt.Fprintf(w, "topology (namespace %s; the load is sent by %s):\n", t.Namespace, t.Client)
-	for _, s := range t.Services {
-		role := "service"
-		if s.Caller {
-			role = "caller"
+	fmt.Fprintf(w, "inferred (namespace %s; the load is sent by %s):\n", p.Topology.Namespace, p.Topology.Client)
+	for _, it := range p.Inventory() {
+		indent := "  "
+		if it.Kind == "version" {
+			indent = "    "
 		}
-		port := ""
-		if s.Port != 0 {
-			port = fmt.Sprintf(" port %d", s.Port)
-		}
-		if s.Protocol != "" {
-			port += " " + s.Protocol
-		}
-		fmt.Fprintf(w, "  %s %s%s  (%s)\n", role, s.Name, port, s.Source)
-		for _, v := range s.Versions {
-			extra := ""
-			if len(v.Subsets) > 0 {
-				extra = " subsets " + strings.Join(v.Subsets, ",")
-			}
-			fmt.Fprintf(w, "    version %s ×%d%s  (%s)\n", v.Name, v.Replicas, extra, v.Source)
-		}
-	}
-	fmt.Fprintln(w, "checks:")
-	for _, c := range p.Checks {
-		if c.Scenario != nil {
-			fmt.Fprintf(w, "  %s  %s: %s %s\n", c.Name, c.Source, c.Resource, c.Promise)
-		}
+		fmt.Fprintf(w, "%s%s %s  %s  %s\n", indent, it.Kind, it.Name, it.Source, it.Detail)
 	}
 }
 

@@ -44,6 +44,9 @@ func TestCheckFoldersPass(t *testing.T) {
 			}
 			junit, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
 			require.NoError(t, err)
+			summary, err := os.ReadFile(filepath.Join(dir, "summary.md"))
+			require.NoError(t, err)
+			assert.Contains(t, string(summary), "## Inferred from the input")
 			if strings.Contains(out, "not checked:") {
 				assert.Contains(t, string(junit), "<skipped")
 			}
