@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
 	"github.com/meshbench/meshbench/scenarios"
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -238,31 +240,32 @@ type backend struct {
 // gatewayRoute is the parent Services and each rule's backends of an
 // HTTPRoute or GRPCRoute.
 func gatewayRoute(o *scenarios.IstioObject) (parents []string, rules [][]backend) {
-	if hr := o.HTTPRoute; hr != nil {
-		for _, p := range hr.Spec.ParentRefs {
-			parents = append(parents, string(p.Name))
+	var refs []gatewayv1.ParentReference
+	if o.HTTPRoute != nil {
+		refs = o.HTTPRoute.Spec.ParentRefs
+		for _, r := range o.HTTPRoute.Spec.Rules {
+			rules = append(rules, backends(r.BackendRefs, func(b gatewayv1.HTTPBackendRef) gatewayv1.BackendRef { return b.BackendRef }))
 		}
-		for _, r := range hr.Spec.Rules {
-			var bs []backend
-			for _, b := range r.BackendRefs {
-				bs = append(bs, newBackend(string(b.Name), b.Port, b.Weight))
-			}
-			rules = append(rules, bs)
+	} else {
+		refs = o.GRPCRoute.Spec.ParentRefs
+		for _, r := range o.GRPCRoute.Spec.Rules {
+			rules = append(rules, backends(r.BackendRefs, func(b gatewayv1.GRPCBackendRef) gatewayv1.BackendRef { return b.BackendRef }))
 		}
-		return parents, rules
 	}
-	gr := o.GRPCRoute
-	for _, p := range gr.Spec.ParentRefs {
+	for _, p := range refs {
 		parents = append(parents, string(p.Name))
 	}
-	for _, r := range gr.Spec.Rules {
-		var bs []backend
-		for _, b := range r.BackendRefs {
-			bs = append(bs, newBackend(string(b.Name), b.Port, b.Weight))
-		}
-		rules = append(rules, bs)
-	}
 	return parents, rules
+}
+
+// backends reads a rule's backendRefs.
+func backends[R any](refs []R, ref func(R) gatewayv1.BackendRef) []backend {
+	var out []backend
+	for _, r := range refs {
+		b := ref(r)
+		out = append(out, newBackend(string(b.Name), b.Port, b.Weight))
+	}
+	return out
 }
 
 func newBackend[P ~int32](name string, port *P, weight *int32) backend {

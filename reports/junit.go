@@ -66,6 +66,11 @@ func JUnit(w io.Writer, suiteName string, rs ...*Result) error {
 	if err != nil {
 		return err
 	}
+	return encodeJUnit(w, doc)
+}
+
+// encodeJUnit writes doc as an indented XML document.
+func encodeJUnit(w io.Writer, doc *JUnitTestSuites) error {
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
@@ -77,7 +82,7 @@ func JUnit(w io.Writer, suiteName string, rs ...*Result) error {
 	if err := enc.Close(); err != nil {
 		return err
 	}
-	_, err = io.WriteString(w, "\n")
+	_, err := io.WriteString(w, "\n")
 	return err
 }
 
@@ -102,19 +107,7 @@ func junitSuiteFile(w io.Writer, s *Suite) error {
 	ts.Tests = len(ts.TestCases)
 	doc.Tests += ts.Tests
 	doc.Suites = append(doc.Suites, ts)
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		return fmt.Errorf("reports: encode JUnit: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return err
-	}
-	_, err = io.WriteString(w, "\n")
-	return err
+	return encodeJUnit(w, doc)
 }
 
 func junitDoc(suiteName string, rs []*Result) (*JUnitTestSuites, error) {

@@ -1,10 +1,7 @@
 package scenarios
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"strings"
 
@@ -92,27 +89,11 @@ func ReadIstio(inputs []IstioInput, namespace string) ([]*IstioObject, []Skipped
 			l.add(in.Name, 0, "", "the files add up to more than %s", sizeText(MaxTotalInput))
 			break
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(in.Data))
-		for {
-			var doc yaml.Node
-			err := dec.Decode(&doc)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				l.yamlError(in.Name, err)
-				break
-			}
-			if !l.checkBudget(&doc, in.Name) {
-				break
-			}
-			if len(doc.Content) == 0 || isNull(doc.Content[0]) {
-				continue
-			}
-			o, s := l.readIstioDocument(doc.Content[0], in.Name)
+		l.eachDocument(in.Data, in.Name, func(n *yaml.Node) {
+			o, s := l.readIstioDocument(n, in.Name)
 			objs = append(objs, o...)
 			skipped = append(skipped, s...)
-		}
+		})
 	}
 	if len(l.errs) > 0 {
 		l.errs.sort()
