@@ -251,9 +251,29 @@ spec:
   host: payment
   trafficPolicy:
     outlierDetection: {consecutive5xxErrors: 2, baseEjectionTime: 1m, maxEjectionPercent: 50}
-    connectionPool: {tcp: {maxConnections: 1}}
+    connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}
 `,
-			want: []string{"payment-outlier@7", "not checked@8: connection pool limits"},
+			want: []string{"payment-outlier@7", "payment-connection-pool@8"},
+		},
+		{
+			name: "a pool without a pending limit only queues; limits too high are not exceeded",
+			yaml: `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: payment}
+spec:
+  host: payment
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 1}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ledger}
+spec:
+  host: ledger
+  trafficPolicy:
+    connectionPool: {http: {http2MaxRequests: 1000}}
+`,
+			want: []string{"not checked@7: connection pool limits", "not checked@15: refuses requests beyond 1000 in flight"},
 		},
 		{
 			name: "PeerAuthentication: mesh-wide STRICT overridden for one workload",

@@ -38,8 +38,7 @@ func (d *deriver) destinationRule(o *scenarios.IstioObject) {
 		d.outlier(o, svc)
 	}
 	if tp.GetConnectionPool() != nil {
-		d.notChecked(res, at("spec.trafficPolicy.connectionPool"), "connection pool limits (503 UO above them)",
-			"deriving the overflow check is not implemented yet (the catalog's circuit-breaker-sheds-load shows how to write one)")
+		d.connectionPool(o, svc)
 	}
 	if tp.GetLoadBalancer() != nil {
 		d.notChecked(res, at("spec.trafficPolicy.loadBalancer"), "the load balancing policy", "no check judges how requests spread over pods")
@@ -53,6 +52,61 @@ func (d *deriver) destinationRule(o *scenarios.IstioObject) {
 				"a subset's own traffic policy is not derived yet")
 		}
 	}
+}
+
+// poolLatency is the app's service time in a connection pool check.
+const poolLatency = 100 * time.Millisecond
+
+// maxPoolRate bounds the load a connection pool check may drive.
+const maxPoolRate = 1000
+
+// connectionPool: requests beyond the pool's connections and pending
+// queue (or its active request limit) are refused at once, 503 UO
+// (Envoy's circuit breakers: max_connections + max_pending_requests,
+// max_requests; Istio maps tcp.maxConnections, http.http1MaxPendingRequests
+// and http.http2MaxRequests to them, and leaves the others at 2^32-1).
+func (d *deriver) connectionPool(o *scenarios.IstioObject, svc *Service) {
+	cp := o.DestinationRule.Spec.GetTrafficPolicy().GetConnectionPool()
+	res := "DestinationRule " + o.Namespace + "/" + o.Name
+	src := Source{o.File, o.LineOf("spec.trafficPolicy.connectionPool")}
+	c, p, r := int(cp.GetTcp().GetMaxConnections()), int(cp.GetHttp().GetHttp1MaxPendingRequests()), int(cp.GetHttp().GetHttp2MaxRequests())
+	limit := 0
+	if c > 0 && p > 0 {
+		limit = c + p
+	}
+	if r > 0 && (limit == 0 || r < limit) {
+		limit = r
+	}
+	promise := fmt.Sprintf("refuses requests beyond %d in flight with 503 UO", limit)
+	if limit == 0 {
+		d.notChecked(res, src, "connection pool limits",
+			"no pending or active request limit: requests beyond the connections queue, and no check counts connections")
+		return
+	}
+	// In flight ≈ rate × latency (Little's law): twice the limit overflows.
+	rate := int(math.Ceil(2 * float64(limit) / poolLatency.Seconds()))
+	if rate > maxPoolRate {
+		d.notChecked(res, src, promise, fmt.Sprintf("exceeding it needs %d requests/s, more than the derived load sends (%d/s)", rate, maxPoolRate))
+		return
+	}
+	caller := d.callerFor(svc)
+	load := Options{Rate: rate}.load(caller, minRequests)
+	expect := []map[string]any{
+		{"overflows": map[string]any{"service": svc.Name, "min": 1}},
+		{"responseFlags": map[string]any{"service": svc.Name, "flag": "UO", "min": 1}},
+	}
+	topo := d.plan.Topology.registryTopology(map[string][]string{caller: {svc.Name}}, func(s *registry.Service) {
+		if s.Name == svc.Name {
+			for i := range s.Versions {
+				s.Versions[i].Latency = registry.Latency{Mean: units.Duration(poolLatency)}
+			}
+		}
+	})
+	d.add(Check{
+		Name: o.Name + "-connection-pool", Resource: res, Source: src,
+		Promise:  promise + fmt.Sprintf(": at %d requests/s of %s each, some overflow", rate, poolLatency),
+		Scenario: &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect},
+	})
 }
 
 // outlier: one pod that fails every request is ejected, and the success
