@@ -120,3 +120,44 @@ func TestCheckCatchesBrokenCopies(t *testing.T) {
 		})
 	}
 }
+
+// Bad input is exit status 2 with file and line, and nothing is started
+// or written.
+func TestCheckBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "vs.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec:\n  hosts: [a]\n  http:\n    - route: [{destination: {host: a}, weight: \"90\"}]\n"), 0o644))
+	out := filepath.Join(dir, "out")
+	code, _, stderr := runCLI(t, "check", "-o", out, bad)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, bad+":7:")
+	assert.NoDirExists(t, out)
+
+	code, _, stderr = runCLI(t, "check")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "name at least one file or folder")
+	code, _, _ = runCLI(t, "check", "-runtime", "moon", checkFolders[0])
+	assert.Equal(t, 2, code)
+}
+
+// -v shows every inferred service, version and check with its line; -o
+// writes the scenarios and the mesh they apply, and runs nothing.
+func TestCheckVerboseAndWrite(t *testing.T) {
+	dir := t.TempDir()
+	code, out, stderr := runCLI(t, "check", "-v", "-o", dir, checkFolders[0])
+	require.Equal(t, 0, code, stderr)
+	src := checkFolders[0] + "/"
+	for _, want := range []string{
+		"service catalog  " + src + "catalog-routing.yaml:10",
+		"version catalog/v3  " + src + "destination-rules.yaml:16  2 pods, subsets v3",
+		"service stock  " + src + "destination-rules.yaml:25",
+		"check catalog-shift-split  " + src + "catalog-routing.yaml:21  VirtualService default/catalog routes by weight: v1 70, v3 30",
+		"check stock-http0-fault  " + src + "stock-faults.yaml:19",
+		"note: " + src + "deployment.yaml:2: ignored Deployment catalog-v1",
+	} {
+		assert.Contains(t, out, want)
+	}
+	assert.NotContains(t, out, "▶", "-o runs nothing")
+	assert.FileExists(t, filepath.Join(dir, "istio.yaml"))
+	assert.FileExists(t, filepath.Join(dir, "catalog-shift-split.yaml"))
+}
