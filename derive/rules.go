@@ -64,7 +64,9 @@ const maxPoolRate = 1000
 // queue (or its active request limit) are refused at once, 503 UO
 // (Envoy's circuit breakers: max_connections + max_pending_requests,
 // max_requests; Istio maps tcp.maxConnections, http.http1MaxPendingRequests
-// and http.http2MaxRequests to them, and leaves the others at 2^32-1).
+// and http.http2MaxRequests to them and leaves the others at 2^32-1:
+// cluster_traffic_policy.go applyConnectionPool and
+// getDefaultCircuitBreakerThresholds, as sim/xdsgen applyConnectionPool).
 func (d *deriver) connectionPool(o *scenarios.IstioObject, svc *Service) {
 	cp := o.DestinationRule.Spec.GetTrafficPolicy().GetConnectionPool()
 	res := "DestinationRule " + o.Namespace + "/" + o.Name
@@ -120,7 +122,9 @@ func (d *deriver) outlier(o *scenarios.IstioObject, svc *Service) {
 	case od.GetConsecutive_5XxErrors() != nil:
 		k = int(od.GetConsecutive_5XxErrors().GetValue())
 	case od.GetConsecutiveGatewayErrors() != nil:
-		k = int(od.GetConsecutiveGatewayErrors().GetValue()) // a 503 is a gateway error
+		// A 503 is a gateway error (502, 503, 504: Envoy's outlier
+		// detection docs, consecutive gateway failure).
+		k = int(od.GetConsecutiveGatewayErrors().GetValue())
 	}
 	base := envoyBaseEjectionTime
 	if od.GetBaseEjectionTime() != nil {
