@@ -440,13 +440,22 @@ func TestAuthorizationPolicyChecks(t *testing.T) {
 }
 
 func TestReadListStdinAndIgnoredKinds(t *testing.T) {
+	// As kubectl get -o yaml prints it: server-set metadata and status.
 	list := `apiVersion: v1
 kind: List
 items:
   - apiVersion: networking.istio.io/v1beta1
     kind: DestinationRule
-    metadata: {name: payment, namespace: default, resourceVersion: "1"}
+    metadata:
+      name: payment
+      namespace: default
+      resourceVersion: "1"
+      uid: 2a7c1f0e-1b9e-4f6d-9a53-0c4b7d3e1f00
+      creationTimestamp: "2026-01-01T00:00:00Z"
+      generation: 1
+      annotations: {kubectl.kubernetes.io/last-applied-configuration: "{}"}
     spec: {host: payment}
+    status: {}
   - apiVersion: v1
     kind: Service
     metadata: {name: payment}
@@ -454,20 +463,18 @@ items:
 `
 	inputs, err := derive.ReadPaths([]string{derive.Stdin}, strings.NewReader(list))
 	require.NoError(t, err)
-	_, err = derive.Derive(inputs, derive.Options{})
-	// kubectl's output carries server-set metadata: the strict loader
-	// refuses it with its line, as it refuses it in a mesh file.
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), `<stdin>:6: metadata.resourceVersion: unknown field "resourceVersion"`)
-
-	inputs, err = derive.ReadPaths([]string{derive.Stdin}, strings.NewReader(strings.Replace(list, `, resourceVersion: "1"`, "", 1)))
-	require.NoError(t, err)
 	p, err := derive.Derive(inputs, derive.Options{})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"payment@7: v1×2@7"}, topology(p))
+	assert.Equal(t, []string{"payment@14: v1×2@14"}, topology(p))
 	require.Len(t, p.Notes, 1)
-	assert.Equal(t, "<stdin>:8", p.Notes[0].Source.String())
+	assert.Equal(t, "<stdin>:16", p.Notes[0].Source.String())
 	assert.Contains(t, p.Notes[0].Text, "ignored Service payment (v1)")
+
+	// The spec is checked as strictly as anywhere.
+	inputs, err = derive.ReadPaths([]string{derive.Stdin}, strings.NewReader(strings.Replace(list, "{host: payment}", "{host: payment, hots: x}", 1)))
+	require.NoError(t, err)
+	_, err = derive.Derive(inputs, derive.Options{})
+	assert.ErrorContains(t, err, `<stdin>:14: spec.hots: unknown field "hots"`)
 }
 
 func TestBadInputNamesFileAndLine(t *testing.T) {

@@ -141,6 +141,7 @@ func (l *loader) readIstioDocument(n *yaml.Node, file string) ([]*IstioObject, [
 		}
 		return nil, []Skipped{{File: file, Line: n.Line, APIVersion: apiVersion, Kind: kind, Name: name, Istio: istio}}
 	}
+	n = withoutServerFields(n)
 	mo := l.parseObject(n, file, "")
 	if mo == nil {
 		return nil, nil
@@ -177,4 +178,32 @@ func scalarField(n *yaml.Node, key string) string {
 // String is "Kind namespace/name (file:line)".
 func (o *IstioObject) String() string {
 	return fmt.Sprintf("%s %s/%s (%s:%d)", o.Kind, o.Namespace, o.Name, o.File, o.Line)
+}
+
+// serverMetadata are the metadata fields the API server sets, which
+// kubectl get -o yaml prints (ObjectMeta in k8s.io/apimachinery
+// pkg/apis/meta/v1/types.go): they say nothing of the mesh.
+var serverMetadata = []string{"resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "finalizers"}
+
+// withoutServerFields is the object without what the API server adds to
+// what was applied: its status and server-set metadata. The spec is left
+// as it is, to be checked strictly.
+func withoutServerFields(n *yaml.Node) *yaml.Node {
+	drop := func(m *yaml.Node, keys []string) *yaml.Node {
+		out := *m
+		out.Content = nil
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if !contains(keys, m.Content[i].Value) {
+				out.Content = append(out.Content, m.Content[i], m.Content[i+1])
+			}
+		}
+		return &out
+	}
+	out := drop(n, []string{"status"})
+	for i := 0; i+1 < len(out.Content); i += 2 {
+		if out.Content[i].Value == "metadata" && deref(out.Content[i+1]).Kind == yaml.MappingNode {
+			out.Content[i+1] = drop(deref(out.Content[i+1]), serverMetadata)
+		}
+	}
+	return out
 }
