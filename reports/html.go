@@ -67,7 +67,7 @@ func HTMLIndex(w io.Writer, s *Suite, links map[string]string) error {
 	if s == nil {
 		return errors.New("reports: nil suite")
 	}
-	v := indexView{Started: formatStarted(s.Started), Duration: num(s.Duration)}
+	v := indexView{Started: formatStarted(s.Started), Duration: num(s.Duration), NotChecked: s.NotChecked, Inferred: s.Inferred}
 	for i, r := range s.Scenarios {
 		if r == nil {
 			return fmt.Errorf("reports: suite scenario %d is nil", i)
@@ -186,6 +186,8 @@ type indexView struct {
 	Passed, Total     int
 	AllPassed         bool
 	Rows              []indexRow
+	NotChecked        []NotChecked
+	Inferred          []Inferred
 }
 
 type indexRow struct {
@@ -1380,6 +1382,28 @@ const htmlIndex = `{{define "index"}}<!DOCTYPE html>
 {{- end}}
 </tbody>
 </table>
+{{- if .NotChecked}}
+<h2>Not checked</h2>
+<table>
+<thead><tr><th>source</th><th>resource</th><th>promise</th><th>why</th></tr></thead>
+<tbody>
+{{- range .NotChecked}}
+<tr><td>{{.Source}}</td><td>{{.Resource}}</td><td>{{.Promise}}</td><td>{{.Why}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+{{- end}}
+{{- if .Inferred}}
+<h2>Inferred from the input</h2>
+<table>
+<thead><tr><th>kind</th><th>name</th><th>source</th><th>detail</th></tr></thead>
+<tbody>
+{{- range .Inferred}}
+<tr><td>{{.Kind}}</td><td>{{.Name}}</td><td>{{.Source}}</td><td>{{.Detail}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+{{- end}}
 </main>
 </body>
 </html>

@@ -46,6 +46,7 @@ type JUnitTestCase struct {
 	Time      string        `xml:"time,attr,omitempty"`
 	Failure   *JUnitProblem `xml:"failure,omitempty"`
 	Error     *JUnitProblem `xml:"error,omitempty"`
+	Skipped   *JUnitProblem `xml:"skipped,omitempty"`
 }
 
 // JUnitProblem is the body of a <failure> or <error> element.
@@ -65,6 +66,11 @@ func JUnit(w io.Writer, suiteName string, rs ...*Result) error {
 	if err != nil {
 		return err
 	}
+	return encodeJUnit(w, doc)
+}
+
+// encodeJUnit writes doc as an indented XML document.
+func encodeJUnit(w io.Writer, doc *JUnitTestSuites) error {
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
@@ -76,8 +82,32 @@ func JUnit(w io.Writer, suiteName string, rs ...*Result) error {
 	if err := enc.Close(); err != nil {
 		return err
 	}
-	_, err = io.WriteString(w, "\n")
+	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// junitSuiteFile writes a suite's junit.xml: its scenarios, and a
+// <testsuite> "not-checked" whose <skipped> testcases are the promises no
+// scenario exercises.
+func junitSuiteFile(w io.Writer, s *Suite) error {
+	if len(s.NotChecked) == 0 {
+		return JUnit(w, junitDefault, s.Scenarios...)
+	}
+	doc, err := junitDoc(junitDefault, s.Scenarios)
+	if err != nil {
+		return err
+	}
+	ts := JUnitTestSuite{Name: "not-checked", Time: "0"}
+	for _, n := range s.NotChecked {
+		ts.TestCases = append(ts.TestCases, JUnitTestCase{
+			ClassName: "meshbench.not-checked", Name: n.Source + ": " + n.Resource + " " + n.Promise,
+			Skipped: &JUnitProblem{Message: "not checked: " + n.Why},
+		})
+	}
+	ts.Tests = len(ts.TestCases)
+	doc.Tests += ts.Tests
+	doc.Suites = append(doc.Suites, ts)
+	return encodeJUnit(w, doc)
 }
 
 func junitDoc(suiteName string, rs []*Result) (*JUnitTestSuites, error) {

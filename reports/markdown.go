@@ -211,3 +211,38 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// notCheckedMarkdown writes the promises no scenario exercised, with why.
+func notCheckedMarkdown(w io.Writer, ns []NotChecked) error {
+	rows := make([][]string, len(ns))
+	for i, n := range ns {
+		rows[i] = []string{n.Source, n.Resource, n.Promise, n.Why}
+	}
+	return markdownTable(w, "Not checked", []string{"source", "resource", "promise", "why"}, rows)
+}
+
+// inferredMarkdown writes what meshbench check inferred, with source lines.
+func inferredMarkdown(w io.Writer, is []Inferred) error {
+	rows := make([][]string, len(is))
+	for i, it := range is {
+		rows[i] = []string{it.Kind, it.Name, it.Source, it.Detail}
+	}
+	return markdownTable(w, "Inferred from the input", []string{"kind", "name", "source", "detail"}, rows)
+}
+
+// markdownTable writes a section of one table; nothing when rows is empty.
+func markdownTable(w io.Writer, title string, header []string, rows [][]string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "\n## %s\n\n| %s |\n|%s\n", title, strings.Join(header, " | "), strings.Repeat("---|", len(header)))
+	for _, r := range rows {
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = cell(c)
+		}
+		fmt.Fprintf(bw, "| %s |\n", strings.Join(cells, " | "))
+	}
+	return bw.Flush()
+}

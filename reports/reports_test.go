@@ -287,3 +287,40 @@ func TestWriteSuite(t *testing.T) {
 	_, err = WriteSuite(dir, &Suite{Scenarios: []*Result{nil}})
 	assert.Error(t, err)
 }
+
+// meshbench check's promises that no scenario exercised are skipped
+// testcases in junit.xml and listed, with what it inferred, in summary.md
+// and index.html.
+func TestWriteSuiteNotCheckedAndInferred(t *testing.T) {
+	s := &Suite{
+		Scenarios:  []*Result{fixture()},
+		NotChecked: []NotChecked{{Resource: "DestinationRule default/payment", Source: "dr.yaml:9", Promise: "connection pool limits", Why: "not derived | yet"}},
+		Inferred:   []Inferred{{Kind: "service", Name: "payment", Source: "dr.yaml:5"}},
+	}
+	dir := t.TempDir()
+	_, err := WriteSuite(dir, s)
+	require.NoError(t, err)
+
+	x, err := os.ReadFile(filepath.Join(dir, JUnitFile))
+	require.NoError(t, err)
+	var doc JUnitTestSuites
+	require.NoError(t, xml.Unmarshal(x, &doc))
+	require.Len(t, doc.Suites, 2)
+	nc := doc.Suites[1]
+	assert.Equal(t, "not-checked", nc.Name)
+	require.Len(t, nc.TestCases, 1)
+	assert.Equal(t, "dr.yaml:9: DestinationRule default/payment connection pool limits", nc.TestCases[0].Name)
+	require.NotNil(t, nc.TestCases[0].Skipped)
+	assert.Equal(t, "not checked: not derived | yet", nc.TestCases[0].Skipped.Message)
+	assert.Equal(t, doc.Suites[0].Tests+1, doc.Tests, "the skipped promise counts as a test")
+
+	md, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "| dr.yaml:9 | DestinationRule default/payment | connection pool limits | not derived \\| yet |")
+	assert.Contains(t, string(md), "| service | payment | dr.yaml:5 |")
+
+	html, err := os.ReadFile(filepath.Join(dir, IndexFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(html), "<td>dr.yaml:9</td>")
+	assert.Contains(t, string(html), "<td>dr.yaml:5</td>")
+}

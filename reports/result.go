@@ -16,6 +16,30 @@ type Suite struct {
 	Started   time.Time `json:"started"`
 	Duration  float64   `json:"durationSeconds"`
 	Scenarios []*Result `json:"scenarios"`
+	// NotChecked lists the promises of the input that no scenario
+	// exercises (meshbench check), each with why.
+	NotChecked []NotChecked `json:"notChecked,omitempty"`
+	// Inferred lists what meshbench check inferred from the input: each
+	// service, version and check with its source line.
+	Inferred []Inferred `json:"inferred,omitempty"`
+}
+
+// Inferred is one item meshbench check inferred from the input.
+type Inferred struct {
+	Kind string `json:"kind"` // service, caller, version, check
+	Name string `json:"name"`
+	// Source is "file:line" where it was read.
+	Source string `json:"source"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// NotChecked is a promise that was read but not exercised.
+type NotChecked struct {
+	Resource string `json:"resource"`
+	// Source is "file:line" of the promise.
+	Source  string `json:"source"`
+	Promise string `json:"promise"`
+	Why     string `json:"why"`
 }
 
 // Result is everything one scenario run produced.

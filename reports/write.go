@@ -49,8 +49,16 @@ func WriteSuite(dir string, s *Suite) ([]string, error) {
 	}
 	return writeFiles(dir, []output{
 		{SuiteFile, func(b *bytes.Buffer) error { return writeSuiteJSON(b, s) }},
-		{SummaryFile, func(b *bytes.Buffer) error { return Markdown(b, s.Scenarios...) }},
-		{JUnitFile, func(b *bytes.Buffer) error { return JUnit(b, junitDefault, s.Scenarios...) }},
+		{SummaryFile, func(b *bytes.Buffer) error {
+			if err := Markdown(b, s.Scenarios...); err != nil {
+				return err
+			}
+			if err := notCheckedMarkdown(b, s.NotChecked); err != nil {
+				return err
+			}
+			return inferredMarkdown(b, s.Inferred)
+		}},
+		{JUnitFile, func(b *bytes.Buffer) error { return junitSuiteFile(b, s) }},
 		{IndexFile, func(b *bytes.Buffer) error { return HTMLIndex(b, s, nil) }},
 	})
 }

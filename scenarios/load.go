@@ -433,33 +433,42 @@ func (l *loader) readMeshFile(file, field string) []*meshObject {
 		return nil
 	}
 	var objs []*meshObject
-	dec := yaml.NewDecoder(bytes.NewReader(data))
 	docs := 0
+	ok := l.eachDocument(data, display, func(n *yaml.Node) {
+		docs++
+		if o := l.parseDocument(n, display); o != nil {
+			objs = append(objs, o)
+		}
+	})
+	if ok && docs == 0 {
+		l.at(fieldPath, "mesh file %s holds no Istio resources", display)
+	}
+	return objs
+}
+
+// eachDocument calls f with the root of each non-empty document of a
+// multi-document file, within the node budget; a YAML error or a limit
+// broken is reported for file, ends the reading and returns false.
+func (l *loader) eachDocument(data []byte, file string, f func(*yaml.Node)) bool {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
-			break
+			return true
 		}
 		if err != nil {
-			l.yamlError(display, err)
-			return objs
+			l.yamlError(file, err)
+			return false
 		}
-		if !l.checkBudget(&doc, display) {
-			return objs
+		if !l.checkBudget(&doc, file) {
+			return false
 		}
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 			continue // an empty document, as after a trailing ---
 		}
-		docs++
-		if o := l.parseDocument(doc.Content[0], display); o != nil {
-			objs = append(objs, o)
-		}
+		f(doc.Content[0])
 	}
-	if docs == 0 {
-		l.at(fieldPath, "mesh file %s holds no Istio resources", display)
-	}
-	return objs
 }
 
 // Supported Istio API versions and kinds. The three versions serve the same

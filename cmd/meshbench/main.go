@@ -23,6 +23,7 @@ const usage = `meshbench: check that a service mesh's config does what it promis
 
 Usage:
   meshbench run [flags] [SCENARIO|FILE ...]   run scenarios (default: the whole catalog)
+  meshbench check [flags] PATH...             derive checks from Istio YAML (files, folders, - for stdin) and run them (-o DIR: write them)
   meshbench list                              list the catalog
   meshbench validate FILE|SCENARIO ...        check scenario files; nothing is started
   meshbench xds [flags] SCENARIO|FILE         print the Envoy config a proxy would receive
@@ -114,6 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "run":
 		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "check":
+		return cmdCheck(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "list":
 		return cmdList(stdout)
 	case "validate":

@@ -130,6 +130,26 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		progress = stderr
 	}
 	suite := &reports.Suite{Schema: reports.SchemaVersion, Started: time.Now().UTC()}
+	failed, err := runScenarios(ctx, scs, rt, log, progress, suite, suiteDir, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	suite.Duration = time.Since(suite.Started).Seconds()
+	if _, err := reports.WriteSuite(suiteDir, suite); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%d of %d scenarios passed; reports in %s\n", len(scs)-failed, len(scs), suiteDir)
+	if failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d scenario(s) failed", failed)}
+	}
+	return nil
+}
+
+// runScenarios runs the scenarios one after another on rt, printing each
+// one's verdict lines and writing its reports under suiteDir, and adds
+// their results to suite. It returns how many failed.
+func runScenarios(ctx context.Context, scs []*scenarios.Scenario, rt runtime.Runtime, log *slog.Logger, progress io.Writer,
+	suite *reports.Suite, suiteDir string, stdout, stderr io.Writer) (int, error) {
 	next := func() runtime.Runtime { return rt }
 	if kr, ok := rt.(kind.Runtime); ok && len(scs) > 1 {
 		// The command's scenarios share one cluster, deleted at the end
@@ -148,29 +168,21 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		printWarnings(stdout, sc)
 		res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: next(), Log: log, Progress: progress})
 		if ctx.Err() != nil {
-			return &exitError{code: 1, err: errors.New("interrupted: mesh torn down")}
+			return failed, &exitError{code: 1, err: errors.New("interrupted: mesh torn down")}
 		}
 		if err != nil {
 			res = &reports.Result{Schema: reports.SchemaVersion, Scenario: sc.Name, Description: sc.Description, File: sc.Path, Started: time.Now().UTC(), Error: err.Error()}
 		}
 		suite.Scenarios = append(suite.Scenarios, res)
 		if _, err := reports.WriteRun(filepath.Join(suiteDir, sc.Name), res); err != nil {
-			return err
+			return failed, err
 		}
 		printResult(stdout, res)
 		if !reports.Verdict(res) {
 			failed++
 		}
 	}
-	suite.Duration = time.Since(suite.Started).Seconds()
-	if _, err := reports.WriteSuite(suiteDir, suite); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "\n%d of %d scenarios passed; reports in %s\n", len(scs)-failed, len(scs), suiteDir)
-	if failed > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d scenario(s) failed", failed)}
-	}
-	return nil
+	return failed, nil
 }
 
 // isTerminal reports whether w is a character device, as a terminal is;

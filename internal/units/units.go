@@ -48,6 +48,9 @@ func ParseDuration(s string) (Duration, error) {
 	return Duration(v), nil
 }
 
+// MarshalYAML writes the duration as text, which UnmarshalYAML reads back.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
 // MarshalJSON writes the duration as text.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 

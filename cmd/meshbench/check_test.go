@@ -1,0 +1,163 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The end-to-end folders, written in the shape of Istio's sample tasks:
+// request routing, traffic shifting and fault injection; circuit breaking
+// (outlier detection), timeouts, retries, mTLS migration, authorization.
+var checkFolders = []string{
+	filepath.Join("..", "..", "derive", "testdata", "routing"),
+	filepath.Join("..", "..", "derive", "testdata", "resilience"),
+}
+
+// Small loads: the checks' power is planned for a 25-point shift here,
+// which the broken copies below exceed by far.
+var smallLoad = []string{"-shift", "0.25", "-rate", "100"}
+
+// Every promise of the two folders holds on the local runtime, each
+// verdict line under the file and line of its promise, and what is not
+// checked is listed, in the output and in the reports.
+func TestCheckFoldersPass(t *testing.T) {
+	if testing.Short() {
+		t.Skip("brings up meshes; skipped with -short")
+	}
+	for _, folder := range checkFolders {
+		t.Run(filepath.Base(folder), func(t *testing.T) {
+			dir := t.TempDir()
+			args := append(append([]string{"check"}, smallLoad...), "-dir", dir, folder)
+			code, out, stderr := runCLI(t, args...)
+			assert.Equal(t, 0, code, "%s\n%s", out, stderr)
+			assert.NotContains(t, out, "✗")
+			assert.Contains(t, out, "▶ ")
+			for _, line := range strings.Split(out, "\n") {
+				if strings.HasPrefix(line, "▶ ") {
+					assert.Contains(t, line, folder+"/", "a verdict's heading cites its promise")
+				}
+			}
+			junit, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
+			require.NoError(t, err)
+			summary, err := os.ReadFile(filepath.Join(dir, "summary.md"))
+			require.NoError(t, err)
+			assert.Contains(t, string(summary), "## Inferred from the input")
+			if strings.Contains(out, "not checked:") {
+				assert.Contains(t, string(junit), "<skipped")
+			}
+		})
+	}
+}
+
+// brokenCopy derives the scenarios of folder into a directory, then
+// replaces the mesh they apply with folder's resources after edits to
+// file: the promises stay, the mesh that runs gets the altered config.
+func brokenCopy(t *testing.T, folder, file string, edits [][2]string) string {
+	t.Helper()
+	promises := t.TempDir()
+	code, out, stderr := runCLI(t, append(append([]string{"check"}, smallLoad...), "-o", promises, folder)...)
+	require.Equal(t, 0, code, "%s\n%s", out, stderr)
+
+	altered := t.TempDir()
+	entries, err := os.ReadDir(folder)
+	require.NoError(t, err)
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(folder, e.Name()))
+		require.NoError(t, err)
+		if e.Name() == file {
+			for _, ed := range edits {
+				require.Contains(t, string(data), ed[0])
+				data = []byte(strings.Replace(string(data), ed[0], ed[1], 1))
+			}
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(altered, e.Name()), data, 0o644))
+	}
+	mesh := t.TempDir()
+	code, out, stderr = runCLI(t, "check", "-o", mesh, altered)
+	require.Equal(t, 0, code, "%s\n%s", out, stderr)
+	data, err := os.ReadFile(filepath.Join(mesh, "istio.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(promises, "istio.yaml"), data, 0o644))
+	return promises
+}
+
+// Each broken copy fails the check its promise derived.
+func TestCheckCatchesBrokenCopies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("brings up meshes; skipped with -short")
+	}
+	for _, tc := range []struct {
+		name, folder, file string
+		edits              [][2]string
+		scenario, failing  string
+	}{
+		{
+			name: "weights changed in the mesh", folder: checkFolders[0], file: "catalog-routing.yaml",
+			edits:    [][2]string{{"weight: 70", "weight: 20"}, {"weight: 30", "weight: 80"}},
+			scenario: "catalog-shift-split", failing: "✗ split catalog",
+		},
+		{
+			name: "a retry removed", folder: checkFolders[1], file: "payment-routes.yaml",
+			edits:    [][2]string{{"      retries:\n        attempts: 3\n        retryOn: 5xx\n", ""}},
+			scenario: "payment-retries", failing: "✗ success rate",
+		},
+		{
+			name: "a STRICT policy dropped", folder: checkFolders[1], file: "mtls.yaml",
+			edits:    [][2]string{{"mode: STRICT", "mode: PERMISSIVE"}},
+			scenario: "default-mtls", failing: "✗ status 502 share (plaintext)",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := brokenCopy(t, tc.folder, tc.file, tc.edits)
+			code, out, stderr := runCLI(t, "run", "-dir", t.TempDir(), filepath.Join(dir, tc.scenario+".yaml"))
+			assert.Equal(t, 1, code, "%s\n%s", out, stderr)
+			assert.Contains(t, out, tc.failing)
+		})
+	}
+}
+
+// Bad input is exit status 2 with file and line, and nothing is started
+// or written.
+func TestCheckBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "vs.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec:\n  hosts: [a]\n  http:\n    - route: [{destination: {host: a}, weight: \"90\"}]\n"), 0o644))
+	out := filepath.Join(dir, "out")
+	code, _, stderr := runCLI(t, "check", "-o", out, bad)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, bad+":7:")
+	assert.NoDirExists(t, out)
+
+	code, _, stderr = runCLI(t, "check")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "name at least one file or folder")
+	code, _, _ = runCLI(t, "check", "-runtime", "moon", checkFolders[0])
+	assert.Equal(t, 2, code)
+}
+
+// -v shows every inferred service, version and check with its line; -o
+// writes the scenarios and the mesh they apply, and runs nothing.
+func TestCheckVerboseAndWrite(t *testing.T) {
+	dir := t.TempDir()
+	code, out, stderr := runCLI(t, "check", "-v", "-o", dir, checkFolders[0])
+	require.Equal(t, 0, code, stderr)
+	src := checkFolders[0] + "/"
+	for _, want := range []string{
+		"service catalog  " + src + "catalog-routing.yaml:10",
+		"version catalog/v3  " + src + "destination-rules.yaml:16  2 pods, subsets v3",
+		"service stock  " + src + "destination-rules.yaml:25",
+		"check catalog-shift-split  " + src + "catalog-routing.yaml:21  VirtualService default/catalog routes by weight: v1 70, v3 30",
+		"check stock-http0-fault  " + src + "stock-faults.yaml:19",
+		"note: " + src + "deployment.yaml:2: ignored Deployment catalog-v1",
+	} {
+		assert.Contains(t, out, want)
+	}
+	assert.NotContains(t, out, "▶", "-o runs nothing")
+	assert.FileExists(t, filepath.Join(dir, "istio.yaml"))
+	assert.FileExists(t, filepath.Join(dir, "catalog-shift-split.yaml"))
+}

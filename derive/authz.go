@@ -1,0 +1,288 @@
+package derive
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	securityapi "istio.io/api/security/v1beta1"
+
+	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/sim/registry"
+)
+
+// access is how a caller reaches a service that AuthorizationPolicies
+// guard: who calls, and on which path.
+type access struct {
+	caller string
+	path   string // "" keeps the service's default path
+}
+
+// rulePath is a path a rule's operations allow that a call can use, or
+// "" when the rule names none; ok is false when no call can match them.
+// Istio's paths match exactly, by prefix ("/api/*") or suffix ("*.html")
+// (authorization_policy.proto, Operation.paths).
+func rulePath(r *securityapi.Rule) (path string, ok bool) {
+	if len(r.To) == 0 {
+		return "", true
+	}
+	for _, to := range r.To {
+		op := to.GetOperation()
+		if len(op.GetNotMethods()) > 0 || len(op.GetNotPaths()) > 0 || len(op.GetHosts()) > 0 || len(op.GetNotHosts()) > 0 ||
+			len(op.GetPorts()) > 0 || len(op.GetNotPorts()) > 0 {
+			continue
+		}
+		if len(op.GetMethods()) > 0 && !slices.Contains(op.GetMethods(), callMethod) {
+			continue
+		}
+		if len(op.GetPaths()) == 0 {
+			return "", true
+		}
+		p := op.GetPaths()[0]
+		switch {
+		case p == "*":
+			return "", true
+		case strings.HasSuffix(p, "*"):
+			return strings.TrimSuffix(p, "*") + "x", true
+		case strings.HasPrefix(p, "*"):
+			return "/x" + strings.TrimPrefix(p, "*"), true
+		}
+		return p, true
+	}
+	return "", false
+}
+
+// ruleHeaders are the request headers a rule's conditions need, or ok
+// false when a condition is on anything but a header the sample app
+// passes on to its calls (authorization_policy.proto, Condition; keys as
+// in Istio's conditions reference: request.headers[name]).
+func ruleHeaders(r *securityapi.Rule) (map[string]string, bool) {
+	h := map[string]string{}
+	for _, c := range r.When {
+		name, found := strings.CutPrefix(c.GetKey(), "request.headers[")
+		name = strings.ToLower(strings.TrimSuffix(name, "]"))
+		if !found || !slices.Contains(propagatedHeaders, name) || len(c.GetValues()) == 0 || len(c.GetNotValues()) > 0 ||
+			strings.Contains(c.GetValues()[0], "*") {
+			return nil, false
+		}
+		h[name] = c.GetValues()[0]
+	}
+	return h, true
+}
+
+// ruleCallers are the services a rule's sources allow: its principals of
+// the namespace; all when it names no source; ok is false when a source
+// names what the inferred callers cannot be (other namespaces, negations,
+// IP blocks, request principals).
+func ruleCallers(r *securityapi.Rule, ns string) (callers []string, anyone, ok bool) {
+	if len(r.From) == 0 {
+		return nil, true, true
+	}
+	for _, f := range r.From {
+		src := f.GetSource()
+		if len(src.GetNotPrincipals()) > 0 || len(src.GetNotNamespaces()) > 0 || len(src.GetIpBlocks()) > 0 ||
+			len(src.GetNotIpBlocks()) > 0 || len(src.GetRequestPrincipals()) > 0 || len(src.GetNotRequestPrincipals()) > 0 ||
+			len(src.GetRemoteIpBlocks()) > 0 || len(src.GetNotRemoteIpBlocks()) > 0 {
+			return nil, false, false
+		}
+		if slices.Contains(src.GetNamespaces(), ns) {
+			anyone = true
+		}
+		for _, p := range src.GetPrincipals() {
+			if name, ok := principalService(p, ns); ok {
+				callers = append(callers, name)
+			}
+		}
+	}
+	return callers, anyone, true
+}
+
+// authorizationPolicy: callers an ALLOW policy allows get 200, others 403;
+// those a DENY policy names get 403 whatever an ALLOW policy says (Envoy
+// runs the DENY filter first: pilot/pkg/security/authz/builder).
+func (d *deriver) authorizationPolicy(o *scenarios.IstioObject) {
+	spec := &o.AuthorizationPolicy.Spec
+	res := "AuthorizationPolicy " + o.Namespace + "/" + o.Name
+	src := Source{o.File, o.Line}
+	ns := d.plan.Topology.Namespace
+	app := spec.GetSelector().GetMatchLabels()["app"]
+	switch {
+	case o.Namespace != ns || app == "" || len(spec.GetSelector().GetMatchLabels()) != 1:
+		d.notChecked(res, src, "who may call what", "only a policy of the namespace selecting one app (matchLabels app) is derived")
+		return
+	case spec.GetAction() != securityapi.AuthorizationPolicy_ALLOW && spec.GetAction() != securityapi.AuthorizationPolicy_DENY:
+		d.notChecked(res, src, "who may call what", "AUDIT and CUSTOM actions are not judged by status codes")
+		return
+	}
+	svc := d.plan.Topology.Service(app)
+	for i, r := range spec.Rules {
+		at := Source{o.File, o.LineOf(fmt.Sprintf("spec.rules[%d]", i))}
+		path, okPath := rulePath(r)
+		callers, anyone, okFrom := ruleCallers(r, ns)
+		verb := "allows"
+		if spec.GetAction() == securityapi.AuthorizationPolicy_DENY {
+			verb = "denies"
+		}
+		promise := fmt.Sprintf("%s %s calls to %s", verb, describeCallers(callers, anyone), app)
+		if path != "" {
+			promise += " on " + path
+		}
+		headers, okWhen := ruleHeaders(r)
+		if len(headers) > 0 {
+			promise += " with " + request{headers: headers}.headerText()
+		}
+		switch {
+		case !okWhen:
+			d.notChecked(res, at, promise, "its conditions name more than the end-user or x-meshbench-user header, which the sample app passes on")
+			continue
+		case len(callers) == 0 && !anyone:
+			d.notChecked(res, at, promise, "its principals are of other namespaces than the inferred services'")
+			continue
+		case !okPath:
+			d.notChecked(res, at, promise, "its operations name what the sample app's calls (POST, one path) cannot match")
+			continue
+		case !okFrom:
+			d.notChecked(res, at, promise, "its sources name what the inferred callers cannot be (other namespaces, negations, IPs, JWTs)")
+			continue
+		}
+		d.authzRule(o, i, svc, path, headers, callers, anyone, promise, at)
+	}
+}
+
+// authzRule derives one rule's check: each caller it names gets what the
+// policies in force give it, judged against the rule's action, and, for
+// an ALLOW rule, a caller it does not name is refused.
+func (d *deriver) authzRule(o *scenarios.IstioObject, i int, svc *Service, path string, headers map[string]string, callers []string, anyone bool, promise string, at Source) {
+	deny := o.AuthorizationPolicy.Spec.GetAction() == securityapi.AuthorizationPolicy_DENY
+	res := "AuthorizationPolicy " + o.Namespace + "/" + o.Name
+	callPath := path
+	if callPath == "" {
+		callPath = "/" + svc.Name
+	}
+	var load Load
+	var expect []map[string]any
+	calls := map[string][]string{}
+	variant := func(caller string, allowed bool) {
+		calls[caller] = []string{svc.Name}
+		load.Variants = append(load.Variants, Variant{Name: caller, Weight: 1, Target: caller, Headers: headers})
+		if allowed {
+			expect = append(expect, map[string]any{"successRate": map[string]any{"min": 0.99, "variant": caller}})
+		} else {
+			expect = append(expect, map[string]any{"status": map[string]any{"code": 403, "min": 0.99, "variant": caller}})
+		}
+	}
+	load = d.opt.load(d.plan.Topology.Client, minRequests)
+	named := callers
+	if anyone {
+		// A DENY for everyone is shown on a caller the ALLOW policies let
+		// in: DENY wins over ALLOW.
+		a := d.access(svc)
+		named = append(named, a.caller)
+		if path == "" && a.path != "" {
+			callPath, path = a.path, a.path
+		}
+	}
+	for _, c := range named {
+		allowed := d.allowed(svc.Name, c, callPath, headers)
+		if deny == allowed {
+			// The policies in force contradict the rule's own word for
+			// this caller (another DENY wins over this ALLOW): judge what
+			// they give, and say so.
+			promise += fmt.Sprintf(" (%s is %s by the policies together)", c, map[bool]string{true: "allowed", false: "denied"}[allowed])
+		}
+		variant(c, allowed)
+	}
+	if !deny && !anyone && !slices.Contains(callers, d.plan.Topology.Client) {
+		variant(d.plan.Topology.Client, d.allowed(svc.Name, d.plan.Topology.Client, callPath, headers))
+	}
+	if len(load.Variants) == 0 {
+		return
+	}
+	topo := d.plan.Topology.registryTopology(calls, func(s *registry.Service) {
+		if s.Name == svc.Name && path != "" {
+			s.Path = path
+		}
+	})
+	d.add(Check{
+		Name: fmt.Sprintf("%s-rule%d-authz", o.Name, i), Resource: res, Promise: promise, Source: at,
+		Scenario: &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect},
+	})
+}
+
+// allowed is whether the policies on service let caller POST to path
+// with headers:
+// no DENY rule matches, and no ALLOW policy exists or one of its rules
+// matches (Istio's authorization semantics, authorization_policy.proto).
+// Rules with conditions it cannot judge are taken as not matching.
+func (d *deriver) allowed(service, caller, path string, headers map[string]string) bool {
+	ns := d.plan.Topology.Namespace
+	matches := func(r *securityapi.Rule) bool {
+		need, ok := ruleHeaders(r)
+		if !ok {
+			return false
+		}
+		for k, v := range need {
+			if headers[k] != v {
+				return false
+			}
+		}
+		p, ok := rulePath(r)
+		if !ok || (p != "" && !pathMatches(r, path)) {
+			return false
+		}
+		callers, anyone, ok := ruleCallers(r, ns)
+		return ok && (anyone || slices.Contains(callers, caller))
+	}
+	hasAllow, allowed := false, false
+	for _, o := range d.plan.Objects {
+		ap := o.AuthorizationPolicy
+		if ap == nil || o.Namespace != ns || ap.Spec.GetSelector().GetMatchLabels()["app"] != service {
+			continue
+		}
+		for _, r := range ap.Spec.Rules {
+			switch ap.Spec.GetAction() {
+			case securityapi.AuthorizationPolicy_DENY:
+				if matches(r) {
+					return false
+				}
+			case securityapi.AuthorizationPolicy_ALLOW:
+				allowed = allowed || matches(r)
+			}
+		}
+		if ap.Spec.GetAction() == securityapi.AuthorizationPolicy_ALLOW {
+			hasAllow = true
+		}
+	}
+	return !hasAllow || allowed
+}
+
+// pathMatches is whether one of the rule's operation paths takes path.
+func pathMatches(r *securityapi.Rule, path string) bool {
+	for _, to := range r.To {
+		paths := to.GetOperation().GetPaths()
+		if len(paths) == 0 {
+			return true
+		}
+		for _, p := range paths {
+			switch {
+			case p == "*", p == path:
+				return true
+			case strings.HasSuffix(p, "*") && strings.HasPrefix(path, strings.TrimSuffix(p, "*")):
+				return true
+			case strings.HasPrefix(p, "*") && strings.HasSuffix(path, strings.TrimPrefix(p, "*")):
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func describeCallers(callers []string, anyone bool) string {
+	switch {
+	case anyone:
+		return "every caller's"
+	case len(callers) == 0:
+		return "its principals'"
+	}
+	return strings.Join(callers, " and ") + "'s"
+}

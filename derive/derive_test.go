@@ -1,0 +1,554 @@
+package derive_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshbench/meshbench/derive"
+	"github.com/meshbench/meshbench/scenarios"
+)
+
+// plan derives the plan of one file of YAML named in.yaml.
+func plan(t *testing.T, yaml string) *derive.Plan {
+	t.Helper()
+	p, err := derive.Derive([]scenarios.IstioInput{{Name: "in.yaml", Data: []byte(yaml)}}, derive.Options{})
+	require.NoError(t, err)
+	return p
+}
+
+// topology renders the inferred topology as "service@line: version@line ..."
+// lines, callers marked.
+func topology(p *derive.Plan) []string {
+	var out []string
+	for _, s := range p.Topology.Services {
+		line := fmt.Sprintf("%s@%d:", s.Name, s.Source.Line)
+		if s.Caller {
+			line = "caller " + line
+		}
+		if s.Port != 0 || s.Protocol != "" {
+			line = fmt.Sprintf("%s port=%d/%s", line, s.Port, s.Protocol)
+		}
+		for _, v := range s.Versions {
+			line += fmt.Sprintf(" %s×%d@%d", v.Name, v.Replicas, v.Source.Line)
+			if len(v.Labels) > 0 {
+				line += fmt.Sprintf("%v", v.Labels)
+			}
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// checks renders the checks as "name@line" or "not checked@line: why".
+func checks(p *derive.Plan) []string {
+	var out []string
+	for _, c := range p.Checks {
+		if c.Scenario == nil {
+			out = append(out, fmt.Sprintf("not checked@%d: %s", c.Source.Line, c.Promise))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s@%d", c.Name, c.Source.Line))
+	}
+	return out
+}
+
+const subsets = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: payment}
+spec:
+  host: payment
+  subsets:
+    - {name: v1, labels: {version: v1}}
+    - {name: canary, labels: {version: v2, track: canary}}
+---
+`
+
+func TestInferTopology(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{
+			name: "subsets become versions with their labels and lines",
+			yaml: subsets,
+			want: []string{"payment@5: v1×2@7 v2×2@8map[track:canary]"},
+		},
+		{
+			name: "every host a route names, full names too, with the port",
+			yaml: `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: front}
+spec:
+  hosts: [front]
+  http:
+    - route:
+        - destination: {host: payment.default.svc.cluster.local, port: {number: 9080}}
+      mirror: {host: audit}
+`,
+			want: []string{"front@5: v1×2@5", "payment@8: port=9080/ v1×2@8", "audit@9: v1×2@9"},
+		},
+		{
+			name: "tcp routes make a tcp service",
+			yaml: `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db}
+spec:
+  hosts: [db]
+  tcp:
+    - route:
+        - destination: {host: db, port: {number: 5432}}
+`,
+			want: []string{"db@5: port=5432/tcp v1×2@5"},
+		},
+		{
+			name: "callers from principals of the namespace only, one pod",
+			yaml: `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: pay}
+spec:
+  selector: {matchLabels: {app: payment}}
+  rules:
+    - from:
+        - source:
+            principals: ["cluster.local/ns/default/sa/order", "cluster.local/ns/other/sa/spy", "*"]
+`,
+			want: []string{"payment@5: v1×2@5", "caller order@9: v1×1@9"},
+		},
+		{
+			name: "hosts of other namespaces and wildcards name no service",
+			yaml: `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: x}
+spec:
+  hosts: ["*.example.com", "payment.other.svc.cluster.local", "ledger"]
+  http:
+    - route: [{destination: {host: ledger}}]
+`,
+			want: []string{"ledger@5: v1×2@5"},
+		},
+		{
+			name: "a namespace the objects share is the topology's",
+			yaml: `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: cart, namespace: shop}
+spec:
+  host: cart.shop.svc.cluster.local
+  subsets: [{name: v1, labels: {version: v1}}]
+`,
+			want: []string{"cart@5: v1×2@6"},
+		},
+		{
+			name: "a PeerAuthentication's workload",
+			yaml: `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: legacy-in}
+spec:
+  selector: {matchLabels: {app: inventory}}
+  mtls: {mode: PERMISSIVE}
+`,
+			want: []string{"inventory@5: v1×2@5"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, topology(plan(t, tc.yaml)))
+		})
+	}
+}
+
+func TestDeriveChecks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{
+			name: "weights give a split; no retries the default-retries check",
+			yaml: subsets + `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: payment}
+spec:
+  hosts: [payment]
+  http:
+    - route:
+        - {destination: {host: payment, subset: v1}, weight: 90}
+        - {destination: {host: payment, subset: canary}, weight: 10}
+`,
+			want: []string{"payment-split@16", "payment-default-retries@16"},
+		},
+		{
+			name: "a header match gives a match check; a query match is not checked, nor does it catch the others",
+			yaml: subsets + `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: payment}
+spec:
+  hosts: [payment]
+  http:
+    - match: [{queryParams: {beta: {exact: "1"}}}]
+      route: [{destination: {host: payment, subset: canary}}]
+    - match: [{headers: {end-user: {exact: jason}}}]
+      route: [{destination: {host: payment, subset: canary}}]
+    - route: [{destination: {host: payment, subset: v1}}]
+`,
+			want: []string{"not checked@16: http[0]'s promises", "payment-http1-match@18", "payment-http1-default-retries@18", "payment-http2-split@20"},
+		},
+		{
+			name: "a header that the app does not pass on is not checked",
+			yaml: subsets + `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: payment}
+spec:
+  hosts: [payment]
+  http:
+    - name: beta
+      match: [{headers: {x-beta: {exact: "1"}}}]
+      route: [{destination: {host: payment, subset: canary}}]
+    - name: main
+      route: [{destination: {host: payment, subset: v1}}]
+`,
+			want: []string{"not checked@16: route \"beta\"'s promises", "payment-main-split@19", "payment-main-default-retries@19"},
+		},
+		{
+			name: "timeout, retries and fault",
+			yaml: subsets + `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: payment}
+spec:
+  hosts: [payment]
+  http:
+    - route: [{destination: {host: payment, subset: v1}}]
+      timeout: 500ms
+      retries: {attempts: 2, retryOn: "connect-failure,503"}
+      fault: {abort: {httpStatus: 503, percentage: {value: 10}}}
+`,
+			want: []string{"payment-split@16", "payment-timeout@17", "payment-retries@18", "payment-fault@19"},
+		},
+		{
+			name: "retries on connection failures only are not checked",
+			yaml: `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: payment}
+spec:
+  hosts: [payment]
+  http:
+    - route: [{destination: {host: payment}}]
+      retries: {attempts: 2, retryOn: "connect-failure,reset"}
+`,
+			want: []string{"not checked@7: routes to its destinations", "not checked@8: retries up to 2 times"},
+		},
+		{
+			name: "outlier detection, and what is not derived",
+			yaml: `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: payment}
+spec:
+  host: payment
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 2, baseEjectionTime: 1m, maxEjectionPercent: 50}
+    connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}
+`,
+			want: []string{"payment-outlier@7", "payment-connection-pool@8"},
+		},
+		{
+			name: "a pool without a pending limit only queues; limits too high are not exceeded",
+			yaml: `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: payment}
+spec:
+  host: payment
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 1}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ledger}
+spec:
+  host: ledger
+  trafficPolicy:
+    connectionPool: {http: {http2MaxRequests: 1000}}
+`,
+			want: []string{"not checked@7: connection pool limits", "not checked@15: refuses requests beyond 1000 in flight"},
+		},
+		{
+			name: "PeerAuthentication: mesh-wide STRICT overridden for one workload",
+			yaml: `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec:
+  mtls: {mode: STRICT}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: legacy, namespace: default}
+spec:
+  selector: {matchLabels: {app: inventory}}
+  mtls: {mode: DISABLE}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: payment}
+spec:
+  host: payment
+`,
+			want: []string{"default-mtls@5", "legacy-mtls@12"},
+		},
+		{
+			name: "authorization rules that cannot be exercised are listed",
+			yaml: `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: pay}
+spec:
+  selector: {matchLabels: {app: payment}}
+  rules:
+    - to: [{operation: {methods: [GET]}}]
+    - from: [{source: {ipBlocks: [10.0.0.0/8]}}]
+    - when: [{key: source.ip, values: [10.0.0.1]}]
+    - from: [{source: {namespaces: [default]}}]
+`,
+			want: []string{"not checked@7: allows every caller's", "not checked@8: allows its principals'", "not checked@9: allows every caller's", "pay-rule3-authz@10"},
+		},
+		{
+			name: "kinds meshbench does not simulate are listed, never dropped",
+			yaml: `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default}
+spec: {egress: [{hosts: ["./*"]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: payment}
+spec: {host: payment}
+`,
+			want: []string{"not checked@1: what networking.istio.io/v1 Sidecar promises"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := checks(plan(t, tc.yaml))
+			require.Len(t, got, len(tc.want), "%q", got)
+			for i, w := range tc.want {
+				assert.True(t, strings.HasPrefix(got[i], w), "check %d: got %q, want %q…", i, got[i], w)
+			}
+		})
+	}
+}
+
+// Each PeerAuthentication's check covers the services whose pods it
+// governs, by Istio's precedence: workload over namespace over mesh.
+func TestPeerAuthenticationTargets(t *testing.T) {
+	p := plan(t, `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec:
+  mtls: {mode: STRICT}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: legacy}
+spec:
+  selector: {matchLabels: {app: inventory}}
+  mtls: {mode: PERMISSIVE}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: front}
+spec:
+  hosts: [front]
+  http: [{route: [{destination: {host: payment}}]}]
+`)
+	got := map[string]string{}
+	for _, c := range p.Checks {
+		if c.Scenario != nil && strings.HasSuffix(c.Name, "-mtls") {
+			got[c.Name] = c.Promise[strings.LastIndex(c.Promise, "("):]
+		}
+	}
+	assert.Equal(t, map[string]string{"default-mtls": "(front, payment)", "legacy-mtls": "(inventory)"}, got)
+}
+
+// A route's check calls the service as a caller that an ALLOW policy lets
+// in, so that the policy does not refuse the check's load.
+func TestCallerAllowedByAuthorizationPolicy(t *testing.T) {
+	p := plan(t, subsets+`apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: pay}
+spec:
+  selector: {matchLabels: {app: payment}}
+  rules: [{from: [{source: {principals: ["cluster.local/ns/default/sa/checkout"]}}]}]
+`)
+	assert.Equal(t, []string{"payment@5: v1×2@7 v2×2@8map[track:canary]", "caller checkout@15: v1×1@15"}, topology(p))
+	p = plan(t, subsets+`apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: pay}
+spec:
+  selector: {matchLabels: {app: payment}}
+  rules: [{from: [{source: {principals: ["cluster.local/ns/default/sa/checkout"]}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: payment}
+spec:
+  hosts: [payment]
+  http: [{route: [{destination: {host: payment, subset: v1}}]}]
+`)
+	for _, c := range p.Checks {
+		if c.Scenario != nil && !strings.HasSuffix(c.Name, "-authz") {
+			assert.Equal(t, "checkout", c.Scenario.Load.Target, c.Name)
+		}
+	}
+}
+
+// AuthorizationPolicy: the callers a rule allows get 200 and one it does
+// not 403; a DENY rule is shown on an allowed caller, on the path its
+// ALLOW rule needs, and wins.
+func TestAuthorizationPolicyChecks(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "scenarios", "catalog", "istio", "authz-payment.yaml"))
+	require.NoError(t, err)
+	p := plan(t, string(data))
+	type verdict struct{ variant, target, want string }
+	got := map[string][]verdict{}
+	for _, c := range p.Checks {
+		if c.Scenario == nil {
+			got["not checked@"+fmt.Sprint(c.Source.Line)] = nil
+			continue
+		}
+		for i, v := range c.Scenario.Load.Variants {
+			want := "200"
+			if st, ok := c.Scenario.Expect[i]["status"].(map[string]any); ok {
+				want = fmt.Sprint(st["code"])
+			}
+			if v.Headers["end-user"] != "" {
+				want += " with end-user " + v.Headers["end-user"]
+			}
+			got[c.Name] = append(got[c.Name], verdict{v.Name, v.Target, want})
+		}
+		for _, s := range c.Scenario.Topology.Services {
+			if s.Name == "payment" {
+				assert.Equal(t, "/pay", s.Path, "%s: the path the ALLOW rule allows", c.Name)
+			}
+		}
+	}
+	assert.Equal(t, map[string][]verdict{
+		"payment-callers-rule0-authz": {{"order", "order", "200"}, {"client", "client", "403"}},
+		"not checked@22":              nil, // the gateway's principal is of istio-system
+		"deny-mallory-rule0-authz":    {{"order", "order", "403 with end-user mallory"}},
+	}, got)
+}
+
+func TestReadListStdinAndIgnoredKinds(t *testing.T) {
+	// As kubectl get -o yaml prints it: server-set metadata and status.
+	list := `apiVersion: v1
+kind: List
+items:
+  - apiVersion: networking.istio.io/v1beta1
+    kind: DestinationRule
+    metadata:
+      name: payment
+      namespace: default
+      resourceVersion: "1"
+      uid: 2a7c1f0e-1b9e-4f6d-9a53-0c4b7d3e1f00
+      creationTimestamp: "2026-01-01T00:00:00Z"
+      generation: 1
+      annotations: {kubectl.kubernetes.io/last-applied-configuration: "{}"}
+    spec: {host: payment}
+    status: {}
+  - apiVersion: v1
+    kind: Service
+    metadata: {name: payment}
+    spec: {ports: [{port: 80}]}
+`
+	inputs, err := derive.ReadPaths([]string{derive.Stdin}, strings.NewReader(list))
+	require.NoError(t, err)
+	p, err := derive.Derive(inputs, derive.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"payment@14: v1×2@14"}, topology(p))
+	require.Len(t, p.Notes, 1)
+	assert.Equal(t, "<stdin>:16", p.Notes[0].Source.String())
+	assert.Contains(t, p.Notes[0].Text, "ignored Service payment (v1)")
+
+	// The spec is checked as strictly as anywhere.
+	inputs, err = derive.ReadPaths([]string{derive.Stdin}, strings.NewReader(strings.Replace(list, "{host: payment}", "{host: payment, hots: x}", 1)))
+	require.NoError(t, err)
+	_, err = derive.Derive(inputs, derive.Options{})
+	assert.ErrorContains(t, err, `<stdin>:14: spec.hots: unknown field "hots"`)
+}
+
+func TestBadInputNamesFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "vs.yaml")
+	require.NoError(t, os.WriteFile(f, []byte(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: payment}
+spec:
+  hosts: [payment]
+  http:
+    - route: [{destination: {host: payment}}]
+      retries: {atempts: 3}
+`), 0o644))
+	inputs, err := derive.ReadPaths([]string{dir}, nil)
+	require.NoError(t, err)
+	_, err = derive.Derive(inputs, derive.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), f+":8: spec.http[0].retries.atempts: unknown field")
+
+	_, err = derive.ReadPaths([]string{filepath.Join(dir, "missing")}, nil)
+	assert.ErrorContains(t, err, "missing: no such file or directory")
+}
+
+// The derived scenarios of the end-to-end folders are ordinary scenario
+// files: the scenario loader reads every one unchanged.
+func TestDerivedScenariosLoad(t *testing.T) {
+	for _, folder := range []string{"testdata/routing", "testdata/resilience"} {
+		inputs, err := derive.ReadPaths([]string{folder}, nil)
+		require.NoError(t, err)
+		p, err := derive.Derive(inputs, derive.Options{})
+		require.NoError(t, err)
+		files, err := p.Write(t.TempDir())
+		require.NoError(t, err)
+		require.NotEmpty(t, files)
+		for _, f := range files {
+			sc, err := scenarios.LoadFile(f)
+			require.NoError(t, err, f)
+			assert.Contains(t, sc.Description, folder, "each scenario cites its promise's file and line")
+		}
+	}
+}
+
+// The Istio files of each catalog scenario (its mesh files) derive
+// scenarios that the loader reads.
+func TestCatalogIstioFilesDerive(t *testing.T) {
+	scs, err := scenarios.Catalog()
+	require.NoError(t, err)
+	derived := 0
+	for _, sc := range scs {
+		var paths []string
+		for _, m := range sc.Mesh {
+			if m.File == "" {
+				paths = nil
+				break
+			}
+			paths = append(paths, filepath.Join("..", "scenarios", "catalog", m.File))
+		}
+		if len(paths) == 0 {
+			continue
+		}
+		t.Run(sc.Name, func(t *testing.T) {
+			inputs, err := derive.ReadPaths(paths, nil)
+			require.NoError(t, err)
+			p, err := derive.Derive(inputs, derive.Options{})
+			require.NoError(t, err)
+			files, err := p.Write(t.TempDir())
+			require.NoError(t, err)
+			for _, f := range files {
+				_, err := scenarios.LoadFile(f)
+				require.NoError(t, err, f)
+				derived++
+			}
+		})
+	}
+	assert.Positive(t, derived)
+}

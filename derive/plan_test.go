@@ -1,0 +1,35 @@
+package derive
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// DESIGN.md: at α = 1e-6, detecting a 5-point shift from 70/30 with 99.9%
+// power needs about 5,100 requests (to 75/25); the plan takes the shift
+// towards ½ (to 65/35), which needs more, about 5,500, so that a shift
+// either way is caught.
+func TestShareRequestsAsTheDesignPlans(t *testing.T) {
+	n := shareRequests(0.3, 1e-6, 0.999, 0.05)
+	assert.InDelta(t, 5520, n, 50)
+	// Less power, a larger shift or a looser α need fewer.
+	assert.Less(t, shareRequests(0.3, 1e-6, 0.9, 0.05), n)
+	assert.Less(t, shareRequests(0.3, 1e-6, 0.999, 0.1), n)
+	assert.Less(t, shareRequests(0.3, 1e-3, 0.999, 0.05), n)
+	// A share near ½ varies most.
+	assert.Greater(t, shareRequests(0.5, 1e-6, 0.999, 0.05), n)
+}
+
+func TestSplitRequests(t *testing.T) {
+	o := Options{}.withDefaults()
+	// All traffic to one version is judged by stray responses alone.
+	assert.Equal(t, minRequests, splitRequests([]float64{1}, o))
+	assert.Equal(t, shareRequests(0.3, o.Alpha, o.Power, o.Shift), splitRequests([]float64{0.7, 0.3}, o))
+}
+
+func TestLoadDuration(t *testing.T) {
+	o := Options{Rate: 100}.withDefaults()
+	assert.Equal(t, Load{Target: "a", Rate: "100/s", Duration: "2s"}, o.load("a", 10))
+	assert.Equal(t, "5.1s", o.load("a", 510).Duration)
+}

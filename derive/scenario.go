@@ -1,0 +1,94 @@
+package derive
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/meshbench/meshbench/sim/registry"
+)
+
+// MeshFile is the file, beside the scenarios, that holds the Istio
+// resources every derived scenario applies.
+const MeshFile = "istio.yaml"
+
+// Scenario is a derived scenario as its file says it (scenarios/format.go):
+// Write puts it in YAML that scenarios.LoadFile reads unchanged.
+type Scenario struct {
+	Name        string              `yaml:"name"`
+	Description string              `yaml:"description"`
+	Seed        int64               `yaml:"seed"`
+	Topology    *registry.Topology  `yaml:"topology"`
+	Mesh        []map[string]string `yaml:"mesh"`
+	Load        Load                `yaml:"load"`
+	Chaos       []map[string]any    `yaml:"chaos,omitempty"`
+	// Expect holds each check as {kind: {field: value}}.
+	Expect []map[string]any `yaml:"expect"`
+}
+
+// Load is the scenario's load.
+type Load struct {
+	Target   string            `yaml:"target"`
+	Rate     string            `yaml:"rate"`
+	Duration string            `yaml:"duration"`
+	Timeout  string            `yaml:"timeout,omitempty"`
+	Headers  map[string]string `yaml:"headers,omitempty"`
+	Variants []Variant         `yaml:"variants,omitempty"`
+}
+
+// Variant is a named share of the load.
+type Variant struct {
+	Name    string            `yaml:"name"`
+	Weight  int               `yaml:"weight"`
+	Headers map[string]string `yaml:"headers,omitempty"`
+	Target  string            `yaml:"target,omitempty"`
+}
+
+// Write writes the plan into dir: MeshFile with every Istio resource as
+// read (each after a comment naming its file and line), and a scenario
+// file per checked promise. It returns the scenario files' paths.
+func (p *Plan) Write(dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var mesh bytes.Buffer
+	for _, o := range p.Objects {
+		fmt.Fprintf(&mesh, "---\n# %s %s/%s from %s:%d\n", o.Kind, o.Namespace, o.Name, o.File, o.Line)
+		enc := yaml.NewEncoder(&mesh)
+		enc.SetIndent(2)
+		if err := enc.Encode(o.Node); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", o.File, o.Line, err)
+		}
+		if err := enc.Close(); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, MeshFile), mesh.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, c := range p.Checks {
+		if c.Scenario == nil {
+			continue
+		}
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "# Derived by meshbench check from %s (%s): %s\n", c.Source, c.Resource, c.Promise)
+		enc := yaml.NewEncoder(&b)
+		enc.SetIndent(2)
+		if err := enc.Encode(c.Scenario); err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		if err := enc.Close(); err != nil {
+			return nil, err
+		}
+		f := filepath.Join(dir, c.Name+".yaml")
+		if err := os.WriteFile(f, b.Bytes(), 0o644); err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}

@@ -1,0 +1,303 @@
+package derive
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/sim/registry"
+)
+
+// Topology is the mesh the resources speak of.
+type Topology struct {
+	Namespace string
+	Services  []*Service
+	// Client is the service in the mesh that sends the load, and calls the
+	// service a check is about.
+	Client string
+	// paths are the services' paths where AuthorizationPolicies let
+	// callers in on one path only.
+	paths map[string]string
+}
+
+// Service is one inferred service.
+type Service struct {
+	Name     string
+	Port     int    // 0: the registry's default, 80
+	Protocol string // "": http
+	Versions []*Version
+	Source   Source
+	// Caller is true for a service inferred from an AuthorizationPolicy's
+	// principals: it calls the services the policy guards.
+	Caller bool
+}
+
+// Version is one inferred version: a DestinationRule subset, or v1 for a
+// service that has none.
+type Version struct {
+	Name string
+	// Subsets are the DestinationRule subsets that select this version's pods.
+	Subsets  []string
+	Labels   map[string]string
+	Replicas int
+	Source   Source
+}
+
+// Service returns the service of that name, or nil.
+func (t *Topology) Service(name string) *Service {
+	for _, s := range t.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// versionOfSubset is the version a subset of the service selects, or "".
+func (s *Service) versionOfSubset(subset string) string {
+	for _, v := range s.Versions {
+		if slices.Contains(v.Subsets, subset) {
+			return v.Name
+		}
+	}
+	return ""
+}
+
+// infer builds the topology: a service per host the routes and rules name,
+// a version per DestinationRule subset, callers per principal.
+func (d *deriver) infer(objs []*scenarios.IstioObject) {
+	t := &d.plan.Topology
+	t.Namespace = commonNamespace(objs)
+	service := func(host string, src Source) *Service {
+		name, ok := d.serviceName(host)
+		if !ok {
+			return nil
+		}
+		if s := t.Service(name); s != nil {
+			return s
+		}
+		s := &Service{Name: name, Source: src}
+		t.Services = append(t.Services, s)
+		return s
+	}
+	at := func(o *scenarios.IstioObject, field string) Source { return Source{o.File, o.LineOf(field)} }
+	setPort := func(s *Service, port uint32, proto string) {
+		if s == nil {
+			return
+		}
+		if s.Port == 0 && port > 0 {
+			s.Port = int(port)
+		}
+		if s.Protocol == "" {
+			s.Protocol = proto
+		}
+	}
+	for _, o := range objs {
+		switch {
+		case o.VirtualService != nil:
+			spec := &o.VirtualService.Spec
+			for i, h := range spec.Hosts {
+				service(h, at(o, fmt.Sprintf("spec.hosts[%d]", i)))
+			}
+			for i, r := range spec.Http {
+				for j, dst := range r.Route {
+					f := fmt.Sprintf("spec.http[%d].route[%d].destination.host", i, j)
+					setPort(service(dst.GetDestination().GetHost(), at(o, f)), dst.GetDestination().GetPort().GetNumber(), "")
+				}
+				if m := r.GetMirror(); m != nil {
+					service(m.GetHost(), at(o, fmt.Sprintf("spec.http[%d].mirror.host", i)))
+				}
+			}
+			for i, r := range spec.Tcp {
+				for j, dst := range r.Route {
+					f := fmt.Sprintf("spec.tcp[%d].route[%d].destination.host", i, j)
+					setPort(service(dst.GetDestination().GetHost(), at(o, f)), dst.GetDestination().GetPort().GetNumber(), "tcp")
+				}
+			}
+		case o.DestinationRule != nil:
+			spec := &o.DestinationRule.Spec
+			s := service(spec.Host, at(o, "spec.host"))
+			if s == nil {
+				continue
+			}
+			for i, sub := range spec.Subsets {
+				d.addVersion(s, sub.Name, sub.Labels, at(o, fmt.Sprintf("spec.subsets[%d]", i)))
+			}
+		case o.HTTPRoute != nil || o.GRPCRoute != nil:
+			proto := ""
+			parents, rules := gatewayRoute(o)
+			if o.GRPCRoute != nil {
+				proto = "grpc"
+			}
+			for i, name := range parents {
+				setPort(service(name, at(o, fmt.Sprintf("spec.parentRefs[%d].name", i))), 0, proto)
+			}
+			for i, backends := range rules {
+				for j, b := range backends {
+					setPort(service(b.name, at(o, fmt.Sprintf("spec.rules[%d].backendRefs[%d].name", i, j))), b.port, proto)
+				}
+			}
+		case o.AuthorizationPolicy != nil:
+			spec := &o.AuthorizationPolicy.Spec
+			if app := spec.GetSelector().GetMatchLabels()["app"]; app != "" {
+				service(app, at(o, "spec.selector.matchLabels.app"))
+			}
+			for i, r := range spec.Rules {
+				for j, f := range r.From {
+					for k, pr := range f.GetSource().GetPrincipals() {
+						name, ok := principalService(pr, t.Namespace)
+						if !ok {
+							continue
+						}
+						s := service(name, at(o, fmt.Sprintf("spec.rules[%d].from[%d].source.principals[%d]", i, j, k)))
+						if s != nil && len(s.Versions) == 0 {
+							s.Caller = true
+						}
+					}
+				}
+			}
+		case o.PeerAuthentication != nil:
+			if app := o.PeerAuthentication.Spec.GetSelector().GetMatchLabels()["app"]; app != "" {
+				service(app, at(o, "spec.selector.matchLabels.app"))
+			}
+		}
+	}
+	for _, s := range t.Services {
+		if len(s.Versions) == 0 {
+			s.Versions = []*Version{{Name: "v1", Replicas: d.opt.Replicas, Source: s.Source}}
+		}
+		if s.Caller {
+			// A caller only calls: one pod is enough.
+			s.Versions[0].Replicas = 1
+		}
+	}
+	t.Client = "client"
+	for i := 2; t.Service(t.Client) != nil; i++ {
+		t.Client = fmt.Sprintf("client%d", i)
+	}
+}
+
+// addVersion adds the version a subset selects: named by its version label,
+// else by the subset. Subsets that select the same labels share a version.
+func (d *deriver) addVersion(s *Service, subset string, labels map[string]string, src Source) {
+	name := labels["version"]
+	if name == "" {
+		name = subset
+	}
+	extra := map[string]string{}
+	for k, v := range labels {
+		if k != "version" && k != "app" {
+			extra[k] = v
+		}
+	}
+	for _, v := range s.Versions {
+		if v.Name == name {
+			v.Subsets = append(v.Subsets, subset)
+			maps.Copy(v.Labels, extra)
+			return
+		}
+	}
+	s.Versions = append(s.Versions, &Version{Name: sanitize(name), Subsets: []string{subset}, Labels: extra, Replicas: d.opt.Replicas, Source: src})
+}
+
+// serviceName is the service a host names in the topology's namespace:
+// "payment", "payment.<ns>", "payment.<ns>.svc" and
+// "payment.<ns>.svc.cluster.local" all name payment
+// (registry.MatchesHost). Wildcards and other namespaces' hosts name none.
+func (d *deriver) serviceName(host string) (string, bool) {
+	if host == "" || strings.Contains(host, "*") {
+		return "", false
+	}
+	name, _, _ := strings.Cut(host, ".")
+	if !registry.MatchesHost(name, d.plan.Topology.Namespace, host) {
+		return "", false
+	}
+	return name, true
+}
+
+// principalService is the service account a principal names in namespace
+// ns ("cluster.local/ns/default/sa/order" → order), as the registry names a
+// service's account after the service.
+func principalService(principal, ns string) (string, bool) {
+	parts := strings.Split(strings.TrimPrefix(principal, "spiffe://"), "/")
+	if len(parts) != 5 || parts[1] != "ns" || parts[2] != ns || parts[3] != "sa" || parts[4] == "" || strings.Contains(parts[4], "*") {
+		return "", false
+	}
+	return parts[4], true
+}
+
+// backend is one backendRef of a Gateway API rule.
+type backend struct {
+	name   string
+	port   uint32
+	weight int32
+}
+
+// gatewayRoute is the parent Services and each rule's backends of an
+// HTTPRoute or GRPCRoute.
+func gatewayRoute(o *scenarios.IstioObject) (parents []string, rules [][]backend) {
+	var refs []gatewayv1.ParentReference
+	if o.HTTPRoute != nil {
+		refs = o.HTTPRoute.Spec.ParentRefs
+		for _, r := range o.HTTPRoute.Spec.Rules {
+			rules = append(rules, backends(r.BackendRefs, func(b gatewayv1.HTTPBackendRef) gatewayv1.BackendRef { return b.BackendRef }))
+		}
+	} else {
+		refs = o.GRPCRoute.Spec.ParentRefs
+		for _, r := range o.GRPCRoute.Spec.Rules {
+			rules = append(rules, backends(r.BackendRefs, func(b gatewayv1.GRPCBackendRef) gatewayv1.BackendRef { return b.BackendRef }))
+		}
+	}
+	for _, p := range refs {
+		parents = append(parents, string(p.Name))
+	}
+	return parents, rules
+}
+
+// backends reads a rule's backendRefs.
+func backends[R any](refs []R, ref func(R) gatewayv1.BackendRef) []backend {
+	var out []backend
+	for _, r := range refs {
+		b := ref(r)
+		out = append(out, newBackend(string(b.Name), b.Port, b.Weight))
+	}
+	return out
+}
+
+func newBackend[P ~int32](name string, port *P, weight *int32) backend {
+	b := backend{name: name, weight: 1}
+	if port != nil {
+		b.port = uint32(*port)
+	}
+	if weight != nil {
+		b.weight = *weight
+	}
+	return b
+}
+
+// registryTopology is the topology of one scenario: every inferred
+// service and the client, each calling what calls gives it, with what
+// mutate changes.
+func (t *Topology) registryTopology(calls map[string][]string, mutate func(s *registry.Service)) *registry.Topology {
+	out := &registry.Topology{Namespace: t.Namespace}
+	add := func(rs registry.Service) {
+		rs.Calls = calls[rs.Name]
+		if mutate != nil {
+			mutate(&rs)
+		}
+		out.Services = append(out.Services, rs)
+	}
+	for _, s := range t.Services {
+		rs := registry.Service{Name: s.Name, Port: s.Port, Protocol: s.Protocol, Path: t.paths[s.Name]}
+		for _, v := range s.Versions {
+			rs.Versions = append(rs.Versions, registry.Version{Name: v.Name, Replicas: v.Replicas, Labels: maps.Clone(v.Labels)})
+		}
+		add(rs)
+	}
+	add(registry.Service{Name: t.Client, Versions: []registry.Version{{Name: "v1"}}})
+	return out
+}
