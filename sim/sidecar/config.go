@@ -73,11 +73,13 @@ type chainConf struct {
 
 // routeTable is a compiled RouteConfiguration.
 type routeTable struct {
-	name       string
-	version    string
-	vhosts     []*vhost
-	exact      map[string]*vhost
-	ignorePort bool
+	name    string
+	version string
+	// versionValue is version as the header value every response carries.
+	versionValue []string
+	vhosts       []*vhost
+	exact        map[string]*vhost
+	ignorePort   bool
 }
 
 type vhost struct {
@@ -331,7 +333,7 @@ func compileChain(fc *listener.FilterChain) (chainConf, error) {
 }
 
 func compileRoutes(rc *route.RouteConfiguration, version string) (*routeTable, error) {
-	rt := &routeTable{name: rc.GetName(), version: version, exact: map[string]*vhost{}, ignorePort: rc.GetIgnorePortInHostMatching()}
+	rt := &routeTable{name: rc.GetName(), version: version, versionValue: []string{version}, exact: map[string]*vhost{}, ignorePort: rc.GetIgnorePortInHostMatching()}
 	seen := map[string]bool{}
 	for _, v := range rc.GetVirtualHosts() {
 		vh := &vhost{name: v.GetName(), domains: v.GetDomains(), attemptCount: v.GetIncludeRequestAttemptCount()}

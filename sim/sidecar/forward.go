@@ -119,7 +119,7 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			ur.header = ur.header.Clone()
 		}
 		if vh.attemptCount {
-			ur.header.Set(HeaderAttemptCount, strconv.Itoa(attempt))
+			ur.header[headerAttemptCountKey] = attemptCountValue(attempt)
 		}
 		if cr.rewritesGRPCTimeout(x.grpc) {
 			var perTry time.Duration

@@ -68,7 +68,7 @@ func (cr *compiledRoute) routerTimeout(grpc bool, h http.Header) time.Duration {
 	case g.newTimeouts:
 		return 0
 	case grpc && g.hasMaxGRPC:
-		t, _ := parseGRPCTimeout(h.Get("grpc-timeout"))
+		t, _ := parseGRPCTimeout(headerValue(h, headerGRPCTimeout))
 		// The offset applies only where it leaves time (0 is infinite).
 		if g.grpcOffset < t {
 			t -= g.grpcOffset
@@ -92,7 +92,7 @@ func (cr *compiledRoute) streamDuration(h http.Header) time.Duration {
 	if !g.newTimeouts {
 		return 0
 	}
-	if t, ok := parseGRPCTimeout(h.Get("grpc-timeout")); ok && g.hasHeaderMax {
+	if t, ok := parseGRPCTimeout(headerValue(h, headerGRPCTimeout)); ok && g.hasHeaderMax {
 		if g.headerMax != 0 && t > g.headerMax {
 			t = g.headerMax
 		}

@@ -149,6 +149,10 @@ func securityOf(r *http.Request) string {
 }
 
 func hostPort(h string, def int) (string, int) {
+	if !strings.Contains(h, ":") {
+		// No port: skip SplitHostPort, whose error allocates.
+		return strings.ToLower(h), def
+	}
 	host, p, err := net.SplitHostPort(h)
 	if err != nil {
 		return strings.ToLower(h), def

@@ -2,7 +2,6 @@ package sidecar
 
 import (
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -236,10 +235,7 @@ type tcpConn struct {
 }
 
 func (c *tcpConn) labels() prometheus.Labels {
-	svcName, svcNS := "unknown", "unknown"
-	if parts := strings.SplitN(c.service, ".", 3); len(parts) >= 2 {
-		svcName, svcNS = parts[0], parts[1]
-	}
+	svcName, svcNS := serviceNameNamespace(c.service)
 	return prometheus.Labels{
 		"reporter":                       c.reporter,
 		"source_workload":                c.source.workload,

@@ -106,7 +106,7 @@ func (p *retryPolicy) retriable(resp *http.Response, f failure) bool {
 		return false
 	}
 	// A rate-limited answer is retried only under envoy-ratelimited, never as a 5xx.
-	if resp.Header.Get("x-envoy-ratelimited") != "" {
+	if headerValue(resp.Header, headerRateLimited) != "" {
 		return p.on["envoy-ratelimited"]
 	}
 	c := resp.StatusCode
@@ -120,7 +120,7 @@ func (p *retryPolicy) retriable(resp *http.Response, f failure) bool {
 	case p.on["retriable-status-codes"] && p.codes[c]:
 		return true
 	}
-	if g := resp.Header.Get("grpc-status"); g != "" {
+	if g := headerValue(resp.Header, headerGRPCStatus); g != "" {
 		switch g {
 		case "1":
 			return p.on["cancelled"]

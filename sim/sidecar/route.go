@@ -52,7 +52,7 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 	if reporter == "destination" {
 		x.source = peerFromHeaders(r.Header)
 		x.dest = s.self
-		x.service = s.cfg.App + "." + s.cfg.Namespace + ".svc.cluster.local"
+		x.service = s.inboundService
 		x.security = securityOf(r)
 		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 			x.source.principal = principalOf(r.TLS.PeerCertificates[0])
@@ -82,7 +82,7 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 		x.upgrade = up
 	}
 	if rt.version != "" {
-		w.Header().Set(HeaderConfigVersion, rt.version)
+		w.Header()[headerConfigVersionKey] = rt.versionValue
 	}
 	clusterName := cr.pickCluster(s.randUint64)
 	if _, _, _, h, ok := xdsgen.ParseClusterName(clusterName); ok && h != "" {
@@ -176,10 +176,7 @@ func (s *Sidecar) localReply(w http.ResponseWriter, x *exchange, code int, flag,
 }
 
 func (s *Sidecar) finish(x *exchange) {
-	svcName, svcNS := "unknown", "unknown"
-	if parts := strings.SplitN(x.service, ".", 3); len(parts) >= 2 {
-		svcName, svcNS = parts[0], parts[1]
-	}
+	svcName, svcNS := serviceNameNamespace(x.service)
 	s.metrics.observe(record{
 		reporter: x.reporter, source: x.source, dest: x.dest,
 		service: orUnknown(x.service), serviceName: svcName, serviceNS: svcNS,
@@ -223,17 +220,17 @@ func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upst
 		out.Set("Connection", "Upgrade")
 		out.Set("Upgrade", r.Header.Get("Upgrade"))
 	}
-	if out.Get(headerRequestID) == "" {
-		out.Set(headerRequestID, newRequestID())
+	if vs := out[headerRequestIDKey]; len(vs) == 0 || vs[0] == "" {
+		out[headerRequestIDKey] = []string{newRequestID()}
 	}
 	if x.reporter == "source" {
 		out[headerPeerIDKey] = s.peerID
 		out[headerPeerMetadataKey] = s.peerMetadata
 	} else {
-		out.Del(HeaderPeerID)
-		out.Del(HeaderPeerMetadata)
+		delete(out, headerPeerIDKey)
+		delete(out, headerPeerMetadataKey)
 	}
-	out.Set("x-forwarded-proto", "http")
+	out[headerForwardedProto] = forwardedProtoHTTP
 	for _, h := range cr.headers.reqRemove {
 		out.Del(h)
 	}
@@ -277,16 +274,36 @@ func rewritePath(raw string, cr *compiledRoute) (string, bool) {
 	return "", false
 }
 
+// serviceNameNamespace are destination_service_name and _namespace: the
+// first two labels of the service's FQDN, or unknown.
+func serviceNameNamespace(fqdn string) (name, namespace string) {
+	name, rest, ok := strings.Cut(fqdn, ".")
+	if !ok {
+		return "unknown", "unknown"
+	}
+	namespace, _, _ = strings.Cut(rest, ".")
+	return name, namespace
+}
+
+// peerFromHeaders reads the caller's peer metadata, its fields split
+// without allocating (the fifth runs to the end, as the caller may add more).
 func peerFromHeaders(h http.Header) peer {
-	md := h.Get(HeaderPeerMetadata)
+	var md string
+	if vs := h[headerPeerMetadataKey]; len(vs) > 0 {
+		md = vs[0]
+	}
 	if md == "" {
 		return unknownPeer
 	}
-	p := strings.Split(md, ";")
-	if len(p) < 5 {
-		return unknownPeer
+	var p peer
+	var ok bool
+	for _, f := range []*string{&p.workload, &p.namespace, &p.app, &p.version} {
+		if *f, md, ok = strings.Cut(md, ";"); !ok {
+			return unknownPeer
+		}
 	}
-	return peer{workload: p[0], namespace: p[1], app: p[2], version: p[3], principal: p[4]}
+	p.principal, _, _ = strings.Cut(md, ";")
+	return p
 }
 
 // newRequestID makes a random UUID (version 4), as Envoy's x-request-id.

@@ -240,6 +240,8 @@ type Sidecar struct {
 
 	// Header values this proxy sends on every outbound request, made once.
 	peerID, peerMetadata []string
+	// inboundService is destination_service of what the inbound side serves.
+	inboundService string
 
 	admin *adminState // Envoy's admin API and the bootstrap's static listeners (admin.go)
 }
@@ -273,6 +275,7 @@ func Start(cfg Config) (*Sidecar, error) {
 		sessions: tls.NewLRUClientSessionCache(1024),
 	}
 	s.peerID = []string{cfg.NodeID}
+	s.inboundService = cfg.App + "." + cfg.Namespace + ".svc.cluster.local"
 	s.peerMetadata = []string{strings.Join([]string{s.self.workload, s.self.namespace, s.self.app, s.self.version, s.self.principal}, ";")}
 	s.state.Store(&state{listeners: map[string]*listenerConf{}, routes: map[string]*routeTable{}, clusters: map[string]*upstream{}, versions: map[string]string{}})
 	apply := s.apply

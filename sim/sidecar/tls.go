@@ -478,7 +478,7 @@ const headerXFCC = "x-forwarded-client-cert"
 func (c clientCertConf) mutate(r *http.Request, self string) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		if c.mode != hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY {
-			r.Header.Del(headerXFCC)
+			delete(r.Header, headerXFCCKey)
 		}
 		return
 	}
@@ -489,7 +489,7 @@ func (c clientCertConf) mutate(r *http.Request, self string) {
 	case hcm.HttpConnectionManager_SANITIZE_SET:
 		r.Header.Set(headerXFCC, c.element(self, r.TLS.PeerCertificates))
 	default: // SANITIZE
-		r.Header.Del(headerXFCC)
+		delete(r.Header, headerXFCCKey)
 	}
 
 }
