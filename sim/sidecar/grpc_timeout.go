@@ -1,8 +1,6 @@
 package sidecar
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -183,24 +181,4 @@ func formatGRPCTimeout(d time.Duration) string {
 		t = 99999999
 	}
 	return strconv.FormatUint(t, 10) + string(units[i].unit)
-}
-
-// durationTimer is the connection manager's max stream duration timer for
-// one stream: it cancels the stream's context when the time is up.
-type durationTimer struct {
-	t   *time.Timer
-	ctx context.Context
-}
-
-var errMaxStreamDuration = errors.New("downstream duration timeout")
-
-func newDurationTimer(parent context.Context, d time.Duration) (context.Context, *durationTimer, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(parent)
-	dt := &durationTimer{ctx: ctx}
-	dt.t = time.AfterFunc(d, func() { cancel(errMaxStreamDuration) })
-	return ctx, dt, func() { dt.t.Stop(); cancel(nil) }
-}
-
-func (dt *durationTimer) fired() bool {
-	return dt != nil && errors.Is(context.Cause(dt.ctx), errMaxStreamDuration)
 }

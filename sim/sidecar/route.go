@@ -27,13 +27,10 @@ type exchange struct {
 	// retryOverflow: a retry was refused by max_retries (flag UO).
 	retryOverflow bool
 	security      string // connection_security_policy: mutual_tls or none (unknown at the source)
-	// streamIdle is the HCM's stream_idle_timeout; idle, once forward
-	// runs, restarts it on every sign of upstream life.
+	// streamIdle is the HCM's stream_idle_timeout.
 	streamIdle time.Duration
-	idle       *idleTimer
-	// duration is the connection manager's max stream duration timer
-	// (grpc_timeout.go), nil where the route sets none.
-	duration *durationTimer
+	// stream holds the timers that may end the stream while forward runs.
+	stream stream
 	// grpc: a gRPC request (grpc.go); grpcStatus its answer's grpc-status.
 	grpc       bool
 	grpcStatus string
