@@ -148,7 +148,7 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			x.stream.touch() // the answer's headers are activity
 		}
 		if resp != nil && resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 && x.reporter == "source" {
-			x.dest.principal = principalOf(resp.TLS.PeerCertificates[0])
+			x.dest.principal = h.principalOf(resp.TLS.PeerCertificates[0])
 		}
 		switch {
 		case failure != noFailure && r.Context().Err() != nil:

@@ -80,10 +80,7 @@ func (s *Sidecar) serveInbound(w http.ResponseWriter, r *http.Request, port int)
 // serveInboundChain applies an inbound chain's RBAC and XFCC and routes
 // the request to the app with the chain's inline routes.
 func (s *Sidecar) serveInboundChain(w http.ResponseWriter, r *http.Request, st *state, chain *chainConf) {
-	principal := ""
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		principal = principalOf(r.TLS.PeerCertificates[0])
-	}
+	principal := peerPrincipal(r)
 	s.metrics.downstream(chain, r)
 	// Istio's inbound sidecar appends the client's certificate details
 	// (APPEND_FORWARD); the chain says what to do.

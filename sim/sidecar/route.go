@@ -52,7 +52,7 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 		x.service = s.inboundService
 		x.security = securityOf(r)
 		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-			x.source.principal = principalOf(r.TLS.PeerCertificates[0])
+			x.source.principal = peerPrincipal(r)
 		}
 	} else {
 		x.source = s.self

@@ -423,6 +423,7 @@ func (s *Sidecar) serveWith(addr, key string, h http.Handler, wrap func(net.List
 		Protocols:         downstreamProtocols(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
+		ConnContext:       withConnCert,
 	}}
 	var l net.Listener = lis
 	if wrap != nil {

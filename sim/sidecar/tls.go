@@ -485,9 +485,9 @@ func (c clientCertConf) mutate(r *http.Request, self string) {
 	switch c.mode {
 	case hcm.HttpConnectionManager_FORWARD_ONLY, hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY:
 	case hcm.HttpConnectionManager_APPEND_FORWARD:
-		r.Header.Add(headerXFCC, c.element(self, r.TLS.PeerCertificates))
+		r.Header.Add(headerXFCC, xfccElementOf(r, c, self))
 	case hcm.HttpConnectionManager_SANITIZE_SET:
-		r.Header.Set(headerXFCC, c.element(self, r.TLS.PeerCertificates))
+		r.Header.Set(headerXFCC, xfccElementOf(r, c, self))
 	default: // SANITIZE
 		delete(r.Header, headerXFCCKey)
 	}

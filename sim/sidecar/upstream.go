@@ -67,6 +67,7 @@ type host struct {
 	endpointInfo
 	active atomic.Int64
 	out    atomic.Bool // ejected by outlier detection
+	cert   atomic.Pointer[hostCert]
 
 	mu           sync.Mutex
 	cons5xx      uint32
