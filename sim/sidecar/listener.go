@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
 // The listener stage of the request path: which listener took the
@@ -62,14 +60,7 @@ func (s *Sidecar) serveRouter(w http.ResponseWriter, r *http.Request, listenerNa
 // virtualInbound chain for this port.
 func (s *Sidecar) serveInbound(w http.ResponseWriter, r *http.Request, port int) {
 	st := s.state.Load()
-	var chain *chainConf
-	if l := st.listeners[xdsgen.VirtualInboundListener]; l != nil {
-		for i, c := range l.chains {
-			if c.hcm && c.destPort == port && (c.tls != nil) == (r.TLS != nil) {
-				chain = &l.chains[i]
-			}
-		}
-	}
+	chain := st.inbound[inboundChainKey{port: port, tls: r.TLS != nil}]
 	if chain == nil {
 		// The listener was rebound since this connection was sorted: no chain takes it now.
 		panic(http.ErrAbortHandler)

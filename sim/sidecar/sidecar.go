@@ -83,6 +83,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
 // PrometheusPort serves /stats/prometheus, as Envoy's stats endpoint in Istio.
@@ -156,9 +158,13 @@ type Config struct {
 // state is the config in force: swapped whole on every accepted update.
 type state struct {
 	listeners map[string]*listenerConf
-	routes    map[string]*routeTable
-	clusters  map[string]*upstream
-	versions  map[string]string
+	// outbound and inbound index the HTTP chains the request path looks
+	// up on every request; made with listeners (setListeners), never changed.
+	outbound map[int]*chainConf
+	inbound  map[inboundChainKey]*chainConf
+	routes   map[string]*routeTable
+	clusters map[string]*upstream
+	versions map[string]string
 }
 
 func (s *state) clone() *state {
@@ -166,6 +172,7 @@ func (s *state) clone() *state {
 	for k, v := range s.listeners {
 		n.listeners[k] = v
 	}
+	n.outbound, n.inbound = s.outbound, s.inbound
 	for k, v := range s.routes {
 		n.routes[k] = v
 	}
@@ -178,17 +185,46 @@ func (s *state) clone() *state {
 	return n
 }
 
-// outboundChain finds the HTTP filter chain of the per-port outbound
-// listener (a TCP port's <VIP>_<port> listener is reached by CONNECT, tcpconnect.go).
-func (s *state) outboundChain(port int) *chainConf {
-	for _, l := range s.listeners {
-		if l.port != port || l.bind || l.virtual != "" || len(l.chains) == 0 || !l.chains[0].hcm {
+// inboundChainKey is what picks a virtualInbound HTTP chain for a request:
+// the port it came to and whether it came over TLS.
+type inboundChainKey struct {
+	port int
+	tls  bool
+}
+
+// setListeners puts listeners in force with their indexes: the HTTP chain
+// of each per-port outbound listener (a TCP port's <VIP>_<port> listener
+// is reached by CONNECT, tcpconnect.go), the first by name where several
+// take a port, and virtualInbound's HTTP chains, the last where several
+// match, as the request path looked them up.
+func (s *state) setListeners(listeners map[string]*listenerConf) {
+	s.listeners = listeners
+	s.outbound, s.inbound = map[int]*chainConf{}, map[inboundChainKey]*chainConf{}
+	names := make([]string, 0, len(listeners))
+	for name := range listeners {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		l := listeners[name]
+		if l.bind || l.virtual != "" || len(l.chains) == 0 || !l.chains[0].hcm {
 			continue
 		}
-		return &l.chains[0]
+		if _, ok := s.outbound[l.port]; !ok {
+			s.outbound[l.port] = &l.chains[0]
+		}
 	}
-	return nil
+	if l := listeners[xdsgen.VirtualInboundListener]; l != nil {
+		for i, c := range l.chains {
+			if c.hcm {
+				s.inbound[inboundChainKey{port: c.destPort, tls: c.tls != nil}] = &l.chains[i]
+			}
+		}
+	}
 }
+
+// outboundChain is the HTTP filter chain of the per-port outbound listener.
+func (s *state) outboundChain(port int) *chainConf { return s.outbound[port] }
 
 // routesOf is the route table a chain routes with.
 func (s *state) routesOf(c *chainConf) *routeTable {
@@ -684,7 +720,7 @@ func (s *Sidecar) applyListeners(next *state, res []*anypb.Any) (map[string][]st
 	if err := s.rebind(want, listeners); err != nil {
 		return nil, err
 	}
-	next.listeners = listeners
+	next.setListeners(listeners)
 	sort.Strings(rds)
 	return map[string][]string{resource.RouteType: dedupe(rds), resource.SecretType: nonEmpty(secrets)}, nil
 }
