@@ -26,7 +26,7 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 	ur := s.prepare(r, x, cr)
 	retry := cr.retry
 	if r.Body != nil && r.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(r.Body, maxRetryBuffer+1))
+		b, err := readBody(r)
 		if err != nil {
 			x.code, x.flags = 0, flagDownstreamCancel
 			return
@@ -60,7 +60,8 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 	if retry != nil {
 		maxAttempts += retry.numRetries
 	}
-	var tried []*host
+	var triedBuf [4]*host // a first try and Istio's default 2 retries fit without allocating
+	tried := triedBuf[:0]
 	heldRetry := false
 	defer func() {
 		if heldRetry {
@@ -94,7 +95,9 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			s.local(w, x, http.StatusServiceUnavailable, flagNoHealthy, "")
 			return
 		}
-		tried = append(tried, h)
+		if retry != nil && retry.previousHosts {
+			tried = append(tried, h) // only previous_hosts reads it
+		}
 		if x.reporter == "destination" {
 			x.dest = s.self
 		} else {
@@ -202,6 +205,21 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			return
 		}
 	}
+}
+
+// readBody reads a request's body to keep it for retries and shadows:
+// whole, or maxRetryBuffer+1 bytes of a larger one. A body of a declared
+// length that fits is read into a buffer of that size, which the server's
+// body reader holds to the length; others grow as they come.
+func readBody(r *http.Request) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= maxRetryBuffer {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(r.Body, maxRetryBuffer+1))
 }
 
 // endFailed answers for a request whose last attempt got no response.

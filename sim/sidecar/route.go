@@ -199,7 +199,7 @@ type upstreamRequest struct {
 
 // prepare applies the route's rewrites and header edits once per request.
 func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upstreamRequest {
-	out := r.Header.Clone()
+	out := cloneHeader(r.Header, preparedHeaders)
 	te := r.Header.Values("Te")
 	for _, h := range hopHeaders {
 		out.Del(h)
@@ -248,6 +248,33 @@ func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upst
 		ur.host = cr.hostRewrite
 	}
 	return ur
+}
+
+// preparedHeaders is how many headers prepare and an attempt may add to a
+// request's own: x-request-id, the two peer metadata headers,
+// x-forwarded-proto, x-envoy-attempt-count and grpc-timeout.
+const preparedHeaders = 6
+
+// cloneHeader is h.Clone with room for extra more keys, so that the
+// headers the proxy adds do not grow the map. Like Clone, it copies every
+// value into one backing array.
+func cloneHeader(h http.Header, extra int) http.Header {
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	values := make([]string, n)
+	out := make(http.Header, len(h)+extra)
+	for k, vs := range h {
+		if vs == nil {
+			out[k] = nil // Clone keeps a nil value nil
+			continue
+		}
+		c := copy(values, vs)
+		out[k] = values[:c:c]
+		values = values[c:]
+	}
+	return out
 }
 
 // rewritePath applies the route's path rewrite to the path as it came, its
