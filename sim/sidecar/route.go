@@ -36,6 +36,9 @@ type exchange struct {
 	grpcStatus string
 	// upgrade is the HTTP/1.1 upgrade (websocket) the route allowed.
 	upgrade string
+	// upstream is the request as it goes upstream (prepare), kept here
+	// to save it an allocation of its own.
+	upstream upstreamRequest
 }
 
 // route routes a request an HCM chain took (nil: no listener on its port).
@@ -197,7 +200,8 @@ type upstreamRequest struct {
 	upgrade bool
 }
 
-// prepare applies the route's rewrites and header edits once per request.
+// prepare applies the route's rewrites and header edits once per request,
+// into x.upstream.
 func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upstreamRequest {
 	out := cloneHeader(r.Header, preparedHeaders)
 	te := r.Header.Values("Te")
@@ -237,7 +241,8 @@ func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upst
 	for _, kv := range cr.headers.reqAdd {
 		out.Add(kv[0], kv[1])
 	}
-	ur := &upstreamRequest{method: r.Method, uri: r.URL.RequestURI(), host: r.Host, header: out, downstreamH2: r.ProtoMajor == 2, upgrade: x.upgrade != ""}
+	ur := &x.upstream
+	*ur = upstreamRequest{method: r.Method, uri: r.URL.RequestURI(), host: r.Host, header: out, downstreamH2: r.ProtoMajor == 2, upgrade: x.upgrade != ""}
 	if path, ok := rewritePath(r.URL.EscapedPath(), cr); ok {
 		ur.uri = path
 		if r.URL.RawQuery != "" {
