@@ -4,13 +4,16 @@
 //
 // The request path, one file a stage: the listener that took the request
 // picks the route table (listener.go: outbound, inbound with its RBAC and
-// x-forwarded-client-cert, or the gateway's); the route is matched, its
-// fault filter applied and the request prepared as it will go upstream,
-// rewrites and header edits included (route.go); forward makes attempts
-// under the route's timeout and retry policy (forward.go), each through
-// the cluster's circuit breakers (breakers.go) to a host the balancer
-// picks (upstream.go), and judges each failure, a typed value, against
-// the retry policy (retry.go); shadow copies go out with the first attempt
+// x-forwarded-client-cert, or the gateway's; the chains are indexed by
+// port, and a connection's client-certificate facts are derived once,
+// peercert.go); the route is matched, its fault filter applied and the
+// request prepared as it will go upstream, rewrites and header edits
+// included (route.go); forward makes attempts under the stream's timers,
+// the route timeout, max stream duration and idle timeout, which end one
+// context (stream.go), and the retry policy (forward.go), each through the
+// cluster's circuit breakers (breakers.go) to a host the balancer picks
+// (upstream.go), and judges each failure, a typed value, against the retry
+// policy (retry.go); shadow copies go out with the first attempt
 // (mirror.go); the answer streams back and the exchange is recorded in
 // Istio's metrics (metrics.go). An upgrade (WebSocket) the HCM and route
 // allow goes upstream as asked and, after a 101, carries bytes both ways
