@@ -67,9 +67,11 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -203,12 +205,7 @@ type inboundChainKey struct {
 func (s *state) setListeners(listeners map[string]*listenerConf) {
 	s.listeners = listeners
 	s.outbound, s.inbound = map[int]*chainConf{}, map[inboundChainKey]*chainConf{}
-	names := make([]string, 0, len(listeners))
-	for name := range listeners {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(listeners)) {
 		l := listeners[name]
 		if l.bind || l.virtual != "" || len(l.chains) == 0 || !l.chains[0].hcm {
 			continue
