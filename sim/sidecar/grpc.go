@@ -25,10 +25,10 @@ func isGRPCRequest(r *http.Request) bool {
 // whichever map it is given; Istio's stats filter reads the trailers, then
 // the headers).
 func grpcStatusOf(h, trailer http.Header) string {
-	if g := headerValue(trailer, headerGRPCStatus); g != "" {
+	if g := trailer.Get("grpc-status"); g != "" {
 		return g
 	}
-	return headerValue(h, headerGRPCStatus)
+	return h.Get("grpc-status")
 }
 
 // httpToGRPCStatus is Grpc::Utility::httpToGrpcStatus

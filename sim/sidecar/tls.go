@@ -478,18 +478,18 @@ const headerXFCC = "x-forwarded-client-cert"
 func (c clientCertConf) mutate(r *http.Request, self string) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		if c.mode != hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY {
-			delete(r.Header, headerXFCCKey)
+			r.Header.Del(headerXFCC)
 		}
 		return
 	}
 	switch c.mode {
 	case hcm.HttpConnectionManager_FORWARD_ONLY, hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY:
 	case hcm.HttpConnectionManager_APPEND_FORWARD:
-		r.Header.Add(headerXFCC, xfccElementOf(r, c, self))
+		r.Header.Add(headerXFCC, c.element(self, r.TLS.PeerCertificates))
 	case hcm.HttpConnectionManager_SANITIZE_SET:
-		r.Header.Set(headerXFCC, xfccElementOf(r, c, self))
+		r.Header.Set(headerXFCC, c.element(self, r.TLS.PeerCertificates))
 	default: // SANITIZE
-		delete(r.Header, headerXFCCKey)
+		r.Header.Del(headerXFCC)
 	}
 
 }

@@ -67,7 +67,6 @@ type host struct {
 	endpointInfo
 	active atomic.Int64
 	out    atomic.Bool // ejected by outlier detection
-	cert   atomic.Pointer[hostCert]
 
 	mu           sync.Mutex
 	cons5xx      uint32
@@ -207,14 +206,6 @@ func (u *upstream) intn(n int) int {
 	return u.rng.IntN(n)
 }
 
-// intn2 is two draws of intn under one lock, in the same order.
-func (u *upstream) intn2(n int) (int, int) {
-	u.rngMu.Lock()
-	defer u.rngMu.Unlock()
-	a := u.rng.IntN(n)
-	return a, u.rng.IntN(n)
-}
-
 // usable reports whether a host may be picked outside panic mode.
 func usable(h *host) bool { return !h.unhealthy && !h.out.Load() }
 
@@ -296,8 +287,7 @@ func (u *upstream) pickOnce(hs []*host) *host {
 	case cluster.Cluster_LEAST_REQUEST:
 		// Envoy's least request with equal weights is power of two choices:
 		// two random hosts, the one with fewer active requests wins (choice_count 2).
-		i, j := u.intn2(len(hs))
-		a, b := hs[i], hs[j]
+		a, b := hs[u.intn(len(hs))], hs[u.intn(len(hs))]
 		if b.active.Load() < a.active.Load() {
 			return b
 		}
