@@ -277,8 +277,10 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 	// An upgrade is an HTTP/1.1 exchange end to end: Envoy's HTTP/2
 	// upstream would carry it as an extended CONNECT, which is not done.
 	transport, scheme := u.transportFor(h, !ur.upgrade && u.conf.Load().useH2(ur.downstreamH2))
-	req, err := http.NewRequestWithContext(ctx, ur.method, scheme+h.addr+ur.uri, rb)
+	rctx, connWaitDone := waitForConn(ctx)
+	req, err := http.NewRequestWithContext(rctx, ur.method, scheme+h.addr+ur.uri, rb)
 	if err != nil {
+		connWaitDone()
 		cancel()
 		return nil, connectionTermination
 	}
@@ -291,6 +293,7 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 	// stream ends, as in Envoy, not when the answer's headers arrive.
 	h.active.Add(1)
 	resp, err := transport.RoundTrip(req)
+	connWaitDone()
 	if err != nil {
 		h.active.Add(-1)
 		failure := classify(ctx, err, retry)

@@ -78,8 +78,8 @@ type host struct {
 func newUpstream(c *clusterConf, seed uint64, m *metrics, tlsFor func(*upstreamTLS) *tls.Config) *upstream {
 	u := &upstream{name: c.name, rng: rand.New(rand.NewPCG(seed, 0x6d657368)), metrics: m, tlsFor: tlsFor, stop: make(chan struct{}), done: make(chan struct{})}
 	u.conf.Store(c)
-	u.transport = newTransport(c, nil)
-	u.h2transport = newTransport(c, nil)
+	u.transport = newTransport(c, nil, false)
+	u.h2transport = newTransport(c, nil, true)
 	h2Protocols(u.h2transport, nil)
 	u.setTLS(c)
 	u.hosts.Store(&hostSet{})
@@ -90,14 +90,20 @@ func newUpstream(c *clusterConf, seed uint64, m *metrics, tlsFor func(*upstreamT
 	return u
 }
 
-func newTransport(c *clusterConf, tlsCfg *tls.Config) *http.Transport {
+// newTransport makes a transport for a cluster; multiplexed when it speaks
+// HTTP/2, whose connections carry any number of requests.
+func newTransport(c *clusterConf, tlsCfg *tls.Config, multiplexed bool) *http.Transport {
 	d := dialerFor(c)
+	gate := &connectGate{multiplexed: multiplexed}
+	open := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if path, ok := pipes.Load(addr); ok {
+			return d.DialContext(ctx, "unix", path.(string))
+		}
+		return d.DialContext(ctx, network, addr)
+	}
 	t := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if path, ok := pipes.Load(addr); ok {
-				return d.DialContext(ctx, "unix", path.(string))
-			}
-			return d.DialContext(ctx, network, addr)
+			return gate.dial(ctx, network, addr, open)
 		},
 		// Envoy pools connections per host without a small idle cap.
 		MaxIdleConnsPerHost: 1024,
@@ -109,7 +115,10 @@ func newTransport(c *clusterConf, tlsCfg *tls.Config) *http.Transport {
 		t.IdleConnTimeout = c.idleTimeout
 	}
 	if tlsCfg != nil {
-		t.DialTLSContext = dialTLS(d, tlsCfg)
+		openTLS := dialTLS(d, tlsCfg)
+		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return gate.dial(ctx, network, addr, openTLS)
+		}
 	}
 	return t
 }
@@ -129,7 +138,7 @@ func (u *upstream) setTLS(c *clusterConf) {
 		cfg := u.tlsFor(c.tls)
 		h2cfg := cfg.Clone()
 		h2cfg.NextProtos = h2ALPN(cfg.NextProtos)
-		next = &tlsTransports{h1: newTransport(c, cfg), h2: newTransport(c, h2cfg)}
+		next = &tlsTransports{h1: newTransport(c, cfg, false), h2: newTransport(c, h2cfg, true)}
 		h2Protocols(next.h2, h2cfg)
 	}
 	if old := u.tlsTransport.Swap(next); old != nil {
