@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/meshbench/meshbench/sim/runtime"
 )
@@ -27,19 +28,46 @@ func (Partition) Inject(ctx context.Context, t Target) (Rollback, error) {
 	if len(t.Peers) == 0 {
 		return nil, errors.New("a partition needs a peer: the other side")
 	}
-	in, err := each(ctx, t.Pods, func(p runtime.Pod) (Rollback, error) {
-		return t.In.Network(ctx, p, t.Peers, NetEffect{Blackhole: true})
+	// The two directions go in, and come off, at the same time: one after
+	// the other, a partition would be one-way for as long as a rule takes
+	// to put in place (a third of a second, with docker exec).
+	var in, out Rollback
+	var inErr, outErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		in, inErr = each(ctx, t.Pods, func(p runtime.Pod) (Rollback, error) {
+			return t.In.Network(ctx, p, t.Peers, NetEffect{Blackhole: true})
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	out, err := each(ctx, t.Peers, func(p runtime.Pod) (Rollback, error) {
-		return t.In.Network(ctx, p, t.Pods, NetEffect{Blackhole: true})
+	wg.Go(func() {
+		out, outErr = each(ctx, t.Peers, func(p runtime.Pod) (Rollback, error) {
+			return t.In.Network(ctx, p, t.Pods, NetEffect{Blackhole: true})
+		})
 	})
-	if err != nil {
+	wg.Wait()
+	if err := errors.Join(inErr, outErr); err != nil {
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
-		return nil, errors.Join(err, in(cctx))
+		var undo []error
+		for _, rb := range []Rollback{in, out} {
+			if rb != nil {
+				undo = append(undo, rb(cctx))
+			}
+		}
+		return nil, errors.Join(append([]error{err}, undo...)...)
 	}
-	return all([]Rollback{in, out}), nil
+	return together(in, out), nil
+}
+
+// together runs rollbacks at the same time and joins their errors.
+func together(rbs ...Rollback) Rollback {
+	return func(ctx context.Context) error {
+		errs := make([]error, len(rbs))
+		var wg sync.WaitGroup
+		for i, rb := range rbs {
+			wg.Go(func() { errs[i] = rb(ctx) })
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
 }

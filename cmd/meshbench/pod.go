@@ -119,7 +119,7 @@ func cmdAppctl(ctx context.Context, args []string, stderr io.Writer) error {
 // cmdNetfault changes the packet filter of the network namespace it runs in:
 //
 //	netfault drop -id F -ports 8080[,…] [-from IP,…]
-//	netfault hold -id F -ports 8080[,…] [-from IP,…]   drop, print "held", and undo on SIGTERM
+//	netfault hold -id F -ports 8080[,…] [-from IP,…] [-stdin]   drop, print "held", and undo on SIGTERM (or at the end of stdin)
 //	netfault remove -id F
 //	netfault probe -link eth0        prints {"netem": "…", "tbf": "…"} ("" where the qdisc works)
 func cmdNetfault(args []string, stdout, stderr io.Writer) error {
@@ -132,6 +132,7 @@ func cmdNetfault(args []string, stdout, stderr io.Writer) error {
 	ports := fs.String("ports", "", "TCP ports whose packets are dropped")
 	from := fs.String("from", "", "source addresses (empty: every source)")
 	link := fs.String("link", "eth0", "link to probe")
+	untilEOF := fs.Bool("stdin", false, "hold: undo also when standard input ends")
 	if err := fs.Parse(args[1:]); err != nil {
 		return badInput(err)
 	}
@@ -157,13 +158,25 @@ func cmdNetfault(args []string, stdout, stderr io.Writer) error {
 		}
 		// hold: the rules last as long as this process, so that taking them
 		// off is a signal to a running helper, not a new container to start.
+		// With -stdin, they also end with its input: a caller that attached
+		// to it (docker exec) takes them off by closing it, or by dying.
 		stop := make(chan os.Signal, 1)
 		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+		eof := make(chan struct{})
+		if *untilEOF {
+			go func() {
+				_, _ = io.Copy(io.Discard, os.Stdin)
+				close(eof)
+			}()
+		}
 		if err := netfault.Add(d); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, "held")
-		<-stop
+		select {
+		case <-stop:
+		case <-eof:
+		}
 		return netfault.Remove(*id)
 	case "remove":
 		return netfault.Remove(*id)

@@ -15,7 +15,6 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
-	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/meshbench/meshbench/sim/runtime"
 )
@@ -131,9 +130,8 @@ func (m *Mesh) FaultProxyHost() string { return m.net.host.String() }
 
 // DropInbound implements runtime.PacketDropper: an nftables chain in the
 // pod's network namespace drops the TCP packets that reach its port from
-// the pods in from (from anywhere when from is empty), put there by a
-// helper container with CAP_NET_ADMIN that joins the namespace, as Istio's
-// init container does.
+// the pods in from (from anywhere when from is empty), put there and held
+// by a privileged process run in the pod (netfault_hold.go).
 func (m *Mesh) DropInbound(ctx context.Context, name string, from []string) (func(context.Context) error, error) {
 	pd, err := m.runningPod(name)
 	if err != nil {
@@ -159,10 +157,7 @@ func (m *Mesh) DropInbound(ctx context.Context, name string, from []string) (fun
 	if len(srcs) > 0 {
 		args = append(args, "-from", strings.Join(srcs, ","))
 	}
-	// The helper holds the rules until it is signalled: taking them off is
-	// a signal, not a helper container to create and start, which takes a
-	// second here and would stretch the fault past its window.
-	c, err := m.holdNetfault(ctx, pd, id, args)
+	h, err := m.holdNetfault(ctx, pd, args)
 	if err != nil {
 		return nil, err
 	}
@@ -170,54 +165,11 @@ func (m *Mesh) DropInbound(ctx context.Context, name string, from []string) (fun
 		m.mu.Lock()
 		running := pd.running
 		m.mu.Unlock()
-		defer m.removeContainer(ctx, c.GetContainerID())
-		timeout := 5 * time.Second
-		if err := c.Stop(ctx, &timeout); err != nil {
-			return fmt.Errorf("netfault helper: %w", err)
-		}
-		st, err := c.State(ctx)
-		if err != nil {
+		if err := h.release(ctx); err != nil && running {
 			return err
-		}
-		if st.ExitCode != 0 && running {
-			var out bytes.Buffer
-			if logs, err := c.Logs(ctx); err == nil {
-				_, _ = io.Copy(&out, logs)
-				logs.Close()
-			}
-			return fmt.Errorf("netfault remove: exit %d: %s", st.ExitCode, strings.TrimSpace(out.String()))
 		}
 		return nil // a pod killed meanwhile came back with a fresh namespace
 	}, nil
-}
-
-// holdNetfault starts `meshbench netfault hold ARGS` in a helper container
-// in pod's network namespace and returns once the rules are in place.
-func (m *Mesh) holdNetfault(ctx context.Context, pd *pod, id string, args []string) (testcontainers.Container, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{Started: true, Logger: quiet{}, ContainerRequest: testcontainers.ContainerRequest{
-		Name: m.name(pd.info.Name, "netfault", "hold", id), Image: m.images.Sidecar, Labels: m.labelsFor("netfault", ""),
-		Entrypoint: []string{"/meshbench", "netfault"}, Cmd: args,
-		HostConfigModifier: func(hc *container.HostConfig) {
-			hc.NetworkMode = container.NetworkMode("container:" + pd.app)
-			hc.CapAdd = []string{"NET_ADMIN"}
-		},
-		WaitingFor: wait.ForLog("held").WithStartupTimeout(20 * time.Second),
-	}})
-	if err != nil {
-		if c != nil {
-			m.removeContainer(context.WithoutCancel(ctx), c.GetContainerID())
-		}
-		return nil, fmt.Errorf("netfault hold: %w", err)
-	}
-	return c, nil
-}
-
-func (m *Mesh) removeContainer(ctx context.Context, id string) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_, _ = m.cli.ContainerRemove(rctx, id, client.ContainerRemoveOptions{Force: true})
 }
 
 // netfault runs `meshbench netfault ARGS` in a helper container in pod's
@@ -308,7 +260,7 @@ func (m *Mesh) Mechanism(kind string) string {
 	case "pause":
 		return "docker pause of the app's container (cgroup freezer)"
 	case "blackhole", "partition":
-		return "nftables drop rules in the pod's network namespace (helper container with NET_ADMIN)"
+		return "nftables drop rules in the pod's network namespace, held by a privileged docker exec in the pod"
 	case "latency", "bandwidth", "reset", "slowClose":
 		why := "tc cannot do per-connection resets and slow closes"
 		switch kind {
