@@ -114,6 +114,7 @@ type Mesh struct {
 	reg     *registry.Registry
 	entry   string
 	metrics *metricsProxy
+	watch   *podWatch // the pods, for MetricsEndpoints
 
 	mu      sync.Mutex
 	version int
@@ -270,6 +271,9 @@ func (m *Mesh) deployTopology(ctx context.Context, spec runtime.Spec, appImage, 
 		return err
 	}
 	if m.metrics, err = startMetricsProxy(m.kube); err != nil {
+		return err
+	}
+	if m.watch, err = startPodWatch(ctx, m.kube, m.reg.Namespace); err != nil {
 		return err
 	}
 	m.log.Info(m.name+": mesh converged", "took", time.Since(t0).Round(time.Millisecond), "entry", m.entry)
@@ -455,21 +459,22 @@ func (m *Mesh) KillPod(ctx context.Context, name string) error {
 // endpoint (15090), through the API server's pod proxy.
 func (m *Mesh) MetricsEndpoints() map[string]string {
 	out := map[string]string{}
-	if m.metrics == nil {
+	if m.metrics == nil || m.watch == nil {
 		return out
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	pods, err := m.pods(ctx)
+	list, err := m.watch.pods()
 	if err != nil {
 		m.log.Warn("kind: listing pods", "err", err)
 	}
+	m.namesMu.Lock()
+	pods := m.names.assign(list)
+	m.namesMu.Unlock()
 	for name, p := range pods {
 		if hasProxy(p) && p.Status.Phase == corev1.PodRunning {
 			out[name] = m.metrics.url(p.Namespace, p.Name)
 		}
 	}
-	gws, err := m.gatewayPods(ctx)
+	gws, err := m.watch.gateways()
 	if err != nil {
 		m.log.Warn("kind: listing pods", "err", err)
 		return out
@@ -500,6 +505,9 @@ func (m *Mesh) Stop(ctx context.Context) error {
 	}
 	m.stopped = true
 	m.mu.Unlock()
+	if m.watch != nil {
+		m.watch.stop()
+	}
 	if m.metrics != nil {
 		m.metrics.close()
 	}
