@@ -73,11 +73,13 @@ type chainConf struct {
 
 // routeTable is a compiled RouteConfiguration.
 type routeTable struct {
-	name       string
-	version    string
-	vhosts     []*vhost
-	exact      map[string]*vhost
-	ignorePort bool
+	name    string
+	version string
+	// versionValue is version as the header value every response carries.
+	versionValue []string
+	vhosts       []*vhost
+	exact        map[string]*vhost
+	ignorePort   bool
 }
 
 type vhost struct {
@@ -168,7 +170,7 @@ type stringMatch struct {
 // retryPolicy is a compiled Envoy RetryPolicy.
 type retryPolicy struct {
 	numRetries    int
-	on            map[string]bool
+	on            retryOn
 	codes         map[int]bool
 	perTryTimeout time.Duration
 	previousHosts bool
@@ -331,7 +333,7 @@ func compileChain(fc *listener.FilterChain) (chainConf, error) {
 }
 
 func compileRoutes(rc *route.RouteConfiguration, version string) (*routeTable, error) {
-	rt := &routeTable{name: rc.GetName(), version: version, exact: map[string]*vhost{}, ignorePort: rc.GetIgnorePortInHostMatching()}
+	rt := &routeTable{name: rc.GetName(), version: version, versionValue: []string{version}, exact: map[string]*vhost{}, ignorePort: rc.GetIgnorePortInHostMatching()}
 	seen := map[string]bool{}
 	for _, v := range rc.GetVirtualHosts() {
 		vh := &vhost{name: v.GetName(), domains: v.GetDomains(), attemptCount: v.GetIncludeRequestAttemptCount()}
@@ -489,13 +491,41 @@ func compileRoute(r *route.Route) (*compiledRoute, error) {
 	return cr, nil
 }
 
+// retryOn is a set of retry_on conditions, a bit each, so that judging an
+// answer tests bits rather than looking names up.
+type retryOn uint32
+
+const (
+	retry5xx retryOn = 1 << iota
+	retryGatewayError
+	retryReset
+	retryResetBeforeRequest
+	retryConnectFailure
+	retryEnvoyRateLimited
+	retryRetriable4xx
+	retryRefusedStream
+	retryRetriableStatusCodes
+	retryRetriableHeaders
+	retryHTTP3PostConnectFailure
+	retryCancelled
+	retryDeadlineExceeded
+	retryInternal
+	retryResourceExhausted
+	retryUnavailable
+)
+
+// has reports whether any of cs is in the set.
+func (o retryOn) has(cs retryOn) bool { return o&cs != 0 }
+
 // retryOnTokens are the retry_on values the sidecar understands (Envoy's
 // router filter docs, x-envoy-retry-on and x-envoy-retry-grpc-on).
-var retryOnTokens = map[string]bool{
-	"5xx": true, "gateway-error": true, "reset": true, "reset-before-request": true, "connect-failure": true,
-	"envoy-ratelimited": true, "retriable-4xx": true, "refused-stream": true, "retriable-status-codes": true,
-	"retriable-headers": true, "http3-post-connect-failure": true,
-	"cancelled": true, "deadline-exceeded": true, "internal": true, "resource-exhausted": true, "unavailable": true,
+var retryOnTokens = map[string]retryOn{
+	"5xx": retry5xx, "gateway-error": retryGatewayError, "reset": retryReset, "reset-before-request": retryResetBeforeRequest,
+	"connect-failure": retryConnectFailure, "envoy-ratelimited": retryEnvoyRateLimited, "retriable-4xx": retryRetriable4xx,
+	"refused-stream": retryRefusedStream, "retriable-status-codes": retryRetriableStatusCodes,
+	"retriable-headers": retryRetriableHeaders, "http3-post-connect-failure": retryHTTP3PostConnectFailure,
+	"cancelled": retryCancelled, "deadline-exceeded": retryDeadlineExceeded, "internal": retryInternal,
+	"resource-exhausted": retryResourceExhausted, "unavailable": retryUnavailable,
 }
 
 func compileRetry(rp *route.RetryPolicy) (*retryPolicy, error) {
@@ -504,7 +534,6 @@ func compileRetry(rp *route.RetryPolicy) (*retryPolicy, error) {
 	}
 	p := &retryPolicy{
 		numRetries:    1, // Envoy's default num_retries (route_components.proto)
-		on:            map[string]bool{},
 		codes:         map[int]bool{},
 		perTryTimeout: rp.GetPerTryTimeout().AsDuration(),
 		hostSelectMax: int(rp.GetHostSelectionRetryMaxAttempts()),
@@ -519,10 +548,11 @@ func compileRetry(rp *route.RetryPolicy) (*retryPolicy, error) {
 		if t == "" {
 			continue
 		}
-		if !retryOnTokens[t] {
+		c, ok := retryOnTokens[t]
+		if !ok {
 			return nil, fmt.Errorf("unknown retry_on value %q", t)
 		}
-		p.on[t] = true
+		p.on |= c
 	}
 	for _, c := range rp.GetRetriableStatusCodes() {
 		p.codes[int(c)] = true

@@ -47,8 +47,9 @@ type connect struct {
 // connWaiter is a request waiting for a connection: done once it has one
 // or has given up.
 type connWaiter struct {
-	once sync.Once
-	done chan struct{}
+	once  sync.Once
+	done  chan struct{}
+	trace httptrace.ClientTrace
 }
 
 func (w *connWaiter) release() { w.once.Do(func() { close(w.done) }) }
@@ -66,11 +67,11 @@ type connWaiterKey struct{}
 
 // waitForConn marks ctx's request as waiting for a connection until the
 // transport gives it one (httptrace's GotConn) or release is called.
-func waitForConn(ctx context.Context) (context.Context, func()) {
+func waitForConn(ctx context.Context) (context.Context, *connWaiter) {
 	w := &connWaiter{done: make(chan struct{})}
+	w.trace.GotConn = func(httptrace.GotConnInfo) { w.release() }
 	ctx = context.WithValue(ctx, connWaiterKey{}, w)
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { w.release() }})
-	return ctx, w.release
+	return httptrace.WithClientTrace(ctx, &w.trace), w
 }
 
 // errHandedOver ends a dial whose request got a connection another way;

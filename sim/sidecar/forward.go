@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,26 +20,13 @@ import (
 // policy and the cluster's circuit breakers, as Envoy's router filter does,
 // and streams the answer back.
 func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, vh *vhost, cr *compiledRoute, u *upstream, shadows []shadow) {
-	ctx := r.Context()
 	global := cr.routerTimeout(x.grpc, r.Header)
-	if global > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, global, errRouteTimeout)
-		defer cancel()
-	}
-	if d := cr.streamDuration(r.Header); d > 0 {
-		var stop context.CancelFunc
-		ctx, x.duration, stop = newDurationTimer(ctx, d)
-		defer stop()
-	}
-	if x.streamIdle > 0 {
-		ctx, x.idle = newIdleTimer(ctx, x.streamIdle)
-		defer x.idle.stop()
-	}
+	ctx := x.stream.start(r.Context(), global, cr.streamDuration(r.Header), x.streamIdle)
+	defer x.stream.stop()
 	ur := s.prepare(r, x, cr)
 	retry := cr.retry
 	if r.Body != nil && r.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(r.Body, maxRetryBuffer+1))
+		b, err := readBody(r)
 		if err != nil {
 			x.code, x.flags = 0, flagDownstreamCancel
 			return
@@ -72,7 +60,8 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 	if retry != nil {
 		maxAttempts += retry.numRetries
 	}
-	var tried []*host
+	var triedBuf [4]*host // a first try and Istio's default 2 retries fit without allocating
+	tried := triedBuf[:0]
 	heldRetry := false
 	defer func() {
 		if heldRetry {
@@ -106,7 +95,9 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			s.local(w, x, http.StatusServiceUnavailable, flagNoHealthy, "")
 			return
 		}
-		tried = append(tried, h)
+		if retry != nil && retry.previousHosts {
+			tried = append(tried, h) // only previous_hosts reads it
+		}
 		if x.reporter == "destination" {
 			x.dest = s.self
 		} else {
@@ -119,7 +110,7 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			ur.header = ur.header.Clone()
 		}
 		if vh.attemptCount {
-			ur.header.Set(HeaderAttemptCount, strconv.Itoa(attempt))
+			ur.header[headerAttemptCountKey] = attemptCountValue(attempt)
 		}
 		if cr.rewritesGRPCTimeout(x.grpc) {
 			var perTry time.Duration
@@ -155,19 +146,12 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 				s.mirror(ur, sh, global)
 			}
 		}
-		resp, failure := s.attempt(ctx, ur, h, u, retry)
+		resp, failure := s.attempt(ctx, ur, h, u, retry, release)
 		if resp != nil {
-			x.idle.touch() // the answer's headers are activity
-		}
-		if resp != nil {
-			// The connection is busy until the answer's body is whole:
-			// max_connections counts it to the stream's end.
-			onStreamEnd(resp, release)
-		} else {
-			release()
+			x.stream.touch() // the answer's headers are activity
 		}
 		if resp != nil && resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 && x.reporter == "source" {
-			x.dest.principal = principalOf(resp.TLS.PeerCertificates[0])
+			x.dest.principal = h.principalOf(resp.TLS.PeerCertificates[0])
 		}
 		switch {
 		case failure != noFailure && r.Context().Err() != nil:
@@ -223,19 +207,34 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 	}
 }
 
+// readBody reads a request's body to keep it for retries and shadows:
+// whole, or maxRetryBuffer+1 bytes of a larger one. A body of a declared
+// length that fits is read into a buffer of that size, which the server's
+// body reader holds to the length; others grow as they come.
+func readBody(r *http.Request) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= maxRetryBuffer {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(r.Body, maxRetryBuffer+1))
+}
+
 // endFailed answers for a request whose last attempt got no response.
 func (s *Sidecar) endFailed(w http.ResponseWriter, r *http.Request, ctx context.Context, x *exchange, f failure, retry *retryPolicy, attempt, maxAttempts int) {
 	if r.Context().Err() != nil {
 		x.code, x.flags = 0, flagDownstreamCancel
 		return
 	}
-	if x.idle.fired() {
+	if x.stream.ended(errStreamIdle) {
 		// ConnectionManagerImpl::ActiveStream::onIdleTimeout: 408 before
 		// any response header, with flag SI.
 		s.local(w, x, http.StatusRequestTimeout, flagStreamIdle, "stream timeout")
 		return
 	}
-	if x.duration.fired() {
+	if x.stream.ended(errMaxStreamDuration) {
 		// ConnectionManagerImpl::ActiveStream::onStreamMaxDurationReached:
 		// 504 for a request received whole (408 otherwise; this sidecar
 		// has the body before it forwards), gRPC DEADLINE_EXCEEDED, no
@@ -262,11 +261,15 @@ func (s *Sidecar) endFailed(w http.ResponseWriter, r *http.Request, ctx context.
 }
 
 // attempt makes one try; the failure says why it got no response.
-func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *upstream, retry *retryPolicy) (*http.Response, failure) {
-	var cancel context.CancelFunc = func() {}
+// release gives back the attempt's connection slot: at once on a failure,
+// at the end of the answer's body otherwise (max_connections counts the
+// connection busy until then).
+func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *upstream, retry *retryPolicy, release func()) (*http.Response, failure) {
+	var cancel context.CancelFunc
 	if retry != nil && retry.perTryTimeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, retry.perTryTimeout)
 	}
+	end := &streamEnd{cancel: cancel, release: release}
 	var rb io.Reader = http.NoBody
 	switch {
 	case ur.body != nil:
@@ -277,11 +280,11 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 	// An upgrade is an HTTP/1.1 exchange end to end: Envoy's HTTP/2
 	// upstream would carry it as an extended CONNECT, which is not done.
 	transport, scheme := u.transportFor(h, !ur.upgrade && u.conf.Load().useH2(ur.downstreamH2))
-	rctx, connWaitDone := waitForConn(ctx)
+	rctx, waiter := waitForConn(ctx)
 	req, err := http.NewRequestWithContext(rctx, ur.method, scheme+h.addr+ur.uri, rb)
 	if err != nil {
-		connWaitDone()
-		cancel()
+		waiter.release()
+		end.done()
 		return nil, connectionTermination
 	}
 	req.Header = ur.header
@@ -293,37 +296,48 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 	// stream ends, as in Envoy, not when the answer's headers arrive.
 	h.active.Add(1)
 	resp, err := transport.RoundTrip(req)
-	connWaitDone()
+	waiter.release()
 	if err != nil {
 		h.active.Add(-1)
 		failure := classify(ctx, err, retry)
 		s.log.Debug("upstream attempt failed", "cluster", u.name, "host", h.addr, "failure", failure, "err", err)
-		cancel()
+		end.done()
 		return nil, failure
 	}
-	onStreamEnd(resp, func() {
-		cancel()
-		h.active.Add(-1)
-	})
+	end.ReadCloser, end.h = resp.Body, h
+	resp.Body = end
 	return resp, noFailure
 }
 
-// onStreamEnd runs done once when resp's body is closed: the end of the
-// upstream stream, where Envoy gives back what the request held.
-func onStreamEnd(resp *http.Response, done func()) {
-	resp.Body = &streamEnd{ReadCloser: resp.Body, done: done}
-}
-
+// streamEnd is an attempt's answer body: closing it ends the upstream
+// stream, where Envoy gives back what the request held. One value holds
+// all of it, so that an attempt allocates one wrapper and no closures.
 type streamEnd struct {
 	io.ReadCloser
-	once sync.Once
-	done func()
+	ended   atomic.Bool
+	h       *host              // counted active until the end (LEAST_REQUEST), once the request went out
+	cancel  context.CancelFunc // the per-try timeout's, or nil
+	release func()             // the connection slot
 }
 
 func (c *streamEnd) Close() error {
 	err := c.ReadCloser.Close()
-	c.once.Do(c.done)
+	c.done()
 	return err
+}
+
+// done gives back, once, what the attempt holds.
+func (c *streamEnd) done() {
+	if c.ended.Swap(true) {
+		return
+	}
+	if c.cancel != nil {
+		c.cancel()
+	}
+	if c.h != nil {
+		c.h.active.Add(-1)
+	}
+	c.release()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -339,10 +353,6 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
-
-// errRouteTimeout is the cause of a request's context when the router's
-// global timeout ends it.
-var errRouteTimeout = errors.New("upstream request timeout")
 
 // copyResponse sends the answer downstream as it streams in. ctx is the
 // request's under the router's timeout, which runs until the response is
@@ -385,7 +395,7 @@ func (s *Sidecar) copyResponse(ctx context.Context, w http.ResponseWriter, resp 
 		dst.Set(HeaderResponseFlags, x.flags)
 	}
 	w.WriteHeader(resp.StatusCode)
-	if err := streamBody(w, resp.Body, x.idle.touch); err != nil {
+	if err := streamBody(w, resp.Body, x.stream.touch); err != nil {
 		if x.grpc {
 			// No grpc-status came: Istio's stats filter takes the one
 			// Grpc::Common::getGrpcStatus infers from the response code
@@ -393,13 +403,13 @@ func (s *Sidecar) copyResponse(ctx context.Context, w http.ResponseWriter, resp 
 			x.grpcStatus = strconv.Itoa(httpToGRPCStatus(x.code))
 		}
 		switch {
-		case x.idle.fired():
+		case x.stream.ended(errStreamIdle):
 			// Idle after the headers: the stream is reset, flag SI.
 			x.flags = flagStreamIdle
-		case x.duration.fired():
+		case x.stream.ended(errMaxStreamDuration):
 			// Out of time after the headers: a local reply can no longer
 			// be sent, so the stream is reset.
-		case errors.Is(context.Cause(ctx), errRouteTimeout):
+		case x.stream.ended(errRouteTimeout):
 			// The route timeout after the headers: onResponseTimeout
 			// resets the upstream request and flags UT, and its local
 			// reply (onUpstreamAbort → sendLocalReply) becomes a reset of
@@ -458,37 +468,4 @@ func streamBody(w http.ResponseWriter, body io.Reader, activity func()) error {
 			return err
 		}
 	}
-}
-
-// idleTimer is an HCM's stream_idle_timeout for one stream: it cancels the
-// stream's context when no activity came for d. A nil timer is never idle.
-type idleTimer struct {
-	d      time.Duration
-	t      *time.Timer
-	cancel context.CancelCauseFunc
-	ctx    context.Context
-}
-
-var errStreamIdle = errors.New("stream idle timeout")
-
-func newIdleTimer(parent context.Context, d time.Duration) (context.Context, *idleTimer) {
-	ctx, cancel := context.WithCancelCause(parent)
-	it := &idleTimer{d: d, cancel: cancel, ctx: ctx}
-	it.t = time.AfterFunc(d, func() { cancel(errStreamIdle) })
-	return ctx, it
-}
-
-func (it *idleTimer) touch() {
-	if it != nil {
-		it.t.Reset(it.d)
-	}
-}
-
-func (it *idleTimer) fired() bool {
-	return it != nil && errors.Is(context.Cause(it.ctx), errStreamIdle)
-}
-
-func (it *idleTimer) stop() {
-	it.t.Stop()
-	it.cancel(nil)
 }

@@ -25,10 +25,10 @@ func isGRPCRequest(r *http.Request) bool {
 // whichever map it is given; Istio's stats filter reads the trailers, then
 // the headers).
 func grpcStatusOf(h, trailer http.Header) string {
-	if g := trailer.Get("grpc-status"); g != "" {
+	if g := headerValue(trailer, headerGRPCStatus); g != "" {
 		return g
 	}
-	return h.Get("grpc-status")
+	return headerValue(h, headerGRPCStatus)
 }
 
 // httpToGRPCStatus is Grpc::Utility::httpToGrpcStatus

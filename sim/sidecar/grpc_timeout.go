@@ -1,8 +1,6 @@
 package sidecar
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -68,7 +66,7 @@ func (cr *compiledRoute) routerTimeout(grpc bool, h http.Header) time.Duration {
 	case g.newTimeouts:
 		return 0
 	case grpc && g.hasMaxGRPC:
-		t, _ := parseGRPCTimeout(h.Get("grpc-timeout"))
+		t, _ := parseGRPCTimeout(headerValue(h, headerGRPCTimeout))
 		// The offset applies only where it leaves time (0 is infinite).
 		if g.grpcOffset < t {
 			t -= g.grpcOffset
@@ -92,7 +90,7 @@ func (cr *compiledRoute) streamDuration(h http.Header) time.Duration {
 	if !g.newTimeouts {
 		return 0
 	}
-	if t, ok := parseGRPCTimeout(h.Get("grpc-timeout")); ok && g.hasHeaderMax {
+	if t, ok := parseGRPCTimeout(headerValue(h, headerGRPCTimeout)); ok && g.hasHeaderMax {
 		if g.headerMax != 0 && t > g.headerMax {
 			t = g.headerMax
 		}
@@ -183,24 +181,4 @@ func formatGRPCTimeout(d time.Duration) string {
 		t = 99999999
 	}
 	return strconv.FormatUint(t, 10) + string(units[i].unit)
-}
-
-// durationTimer is the connection manager's max stream duration timer for
-// one stream: it cancels the stream's context when the time is up.
-type durationTimer struct {
-	t   *time.Timer
-	ctx context.Context
-}
-
-var errMaxStreamDuration = errors.New("downstream duration timeout")
-
-func newDurationTimer(parent context.Context, d time.Duration) (context.Context, *durationTimer, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(parent)
-	dt := &durationTimer{ctx: ctx}
-	dt.t = time.AfterFunc(d, func() { cancel(errMaxStreamDuration) })
-	return ctx, dt, func() { dt.t.Stop(); cancel(nil) }
-}
-
-func (dt *durationTimer) fired() bool {
-	return dt != nil && errors.Is(context.Cause(dt.ctx), errMaxStreamDuration)
 }

@@ -100,6 +100,7 @@ func (s *Sidecar) serveIntercept(addr, key, name string, direct bool) (*boundSer
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			ctx = withConnCert(ctx, c)
 			if tc, ok := c.(*tls.Conn); ok {
 				c = tc.NetConn()
 			}

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
 // The listener stage of the request path: which listener took the
@@ -62,14 +60,7 @@ func (s *Sidecar) serveRouter(w http.ResponseWriter, r *http.Request, listenerNa
 // virtualInbound chain for this port.
 func (s *Sidecar) serveInbound(w http.ResponseWriter, r *http.Request, port int) {
 	st := s.state.Load()
-	var chain *chainConf
-	if l := st.listeners[xdsgen.VirtualInboundListener]; l != nil {
-		for i, c := range l.chains {
-			if c.hcm && c.destPort == port && (c.tls != nil) == (r.TLS != nil) {
-				chain = &l.chains[i]
-			}
-		}
-	}
+	chain := st.inbound[inboundChainKey{port: port, tls: r.TLS != nil}]
 	if chain == nil {
 		// The listener was rebound since this connection was sorted: no chain takes it now.
 		panic(http.ErrAbortHandler)
@@ -80,10 +71,7 @@ func (s *Sidecar) serveInbound(w http.ResponseWriter, r *http.Request, port int)
 // serveInboundChain applies an inbound chain's RBAC and XFCC and routes
 // the request to the app with the chain's inline routes.
 func (s *Sidecar) serveInboundChain(w http.ResponseWriter, r *http.Request, st *state, chain *chainConf) {
-	principal := ""
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		principal = principalOf(r.TLS.PeerCertificates[0])
-	}
+	principal := peerPrincipal(r)
 	s.metrics.downstream(chain, r)
 	// Istio's inbound sidecar appends the client's certificate details
 	// (APPEND_FORWARD); the chain says what to do.
@@ -149,6 +137,10 @@ func securityOf(r *http.Request) string {
 }
 
 func hostPort(h string, def int) (string, int) {
+	if !strings.Contains(h, ":") {
+		// No port: skip SplitHostPort, whose error allocates.
+		return strings.ToLower(h), def
+	}
 	host, p, err := net.SplitHostPort(h)
 	if err != nil {
 		return strings.ToLower(h), def

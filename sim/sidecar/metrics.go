@@ -2,7 +2,6 @@ package sidecar
 
 import (
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,8 +38,11 @@ type metrics struct {
 	// downstreamH1, downstreamH2 are an HCM's http.<stat_prefix>.downstream_rq_http1_total
 	// and downstream_rq_http2_total: requests by the protocol they came in.
 	downstreamH1, downstreamH2 *prometheus.CounterVec
-	rotations                  prometheus.Counter
-	tcp                        *tcpMetrics
+	// downstreamBy caches the counter of each downstreamKey, so that a
+	// request does not resolve its label value.
+	downstreamBy sync.Map
+	rotations    prometheus.Counter
+	tcp          *tcpMetrics
 	// series caches the children of a label set: resolving 18 labels on every
 	// request would cost more than the rest of the metrics work.
 	series sync.Map // seriesKey → *series
@@ -168,16 +170,28 @@ var statusText = func() [500]string {
 	return t
 }()
 
+// downstreamKey names one of an HCM's downstream_rq_http1_total and
+// _http2_total counters.
+type downstreamKey struct {
+	statPrefix string
+	h2         bool
+}
+
 // downstream counts a request an HTTP connection manager took, by its protocol.
 func (m *metrics) downstream(c *chainConf, r *http.Request) {
 	if c == nil {
 		return
 	}
-	if r.ProtoMajor == 2 {
-		m.downstreamH2.WithLabelValues(c.statPrefix).Inc()
-	} else {
-		m.downstreamH1.WithLabelValues(c.statPrefix).Inc()
+	k := downstreamKey{statPrefix: c.statPrefix, h2: r.ProtoMajor == 2}
+	v, ok := m.downstreamBy.Load(k)
+	if !ok {
+		vec := m.downstreamH1
+		if k.h2 {
+			vec = m.downstreamH2
+		}
+		v, _ = m.downstreamBy.LoadOrStore(k, vec.WithLabelValues(c.statPrefix))
 	}
+	v.(prometheus.Counter).Inc()
 }
 
 // requestProtocol is Istio's request_protocol: grpc for a gRPC request,
@@ -236,10 +250,7 @@ type tcpConn struct {
 }
 
 func (c *tcpConn) labels() prometheus.Labels {
-	svcName, svcNS := "unknown", "unknown"
-	if parts := strings.SplitN(c.service, ".", 3); len(parts) >= 2 {
-		svcName, svcNS = parts[0], parts[1]
-	}
+	svcName, svcNS := serviceNameNamespace(c.service)
 	return prometheus.Labels{
 		"reporter":                       c.reporter,
 		"source_workload":                c.source.workload,

@@ -98,9 +98,9 @@ func TestVirtualHostRetryPolicyAppliesToRoutesWithoutOne(t *testing.T) {
 	routes := rt.vhosts[0].routes
 	require.NotNil(t, routes[0].retry)
 	assert.Equal(t, 4, routes[0].retry.numRetries)
-	assert.True(t, routes[0].retry.on["5xx"])
+	assert.True(t, routes[0].retry.on.has(retry5xx))
 	assert.Equal(t, 1, routes[1].retry.numRetries)
-	assert.False(t, routes[1].retry.on["5xx"], "not merged")
+	assert.False(t, routes[1].retry.on.has(retry5xx), "not merged")
 }
 
 // A CDS update that one cluster makes a NACK changes no cluster in force:

@@ -89,49 +89,49 @@ func (p *retryPolicy) retriable(resp *http.Response, f failure) bool {
 		// before the request went out; reset any reset.
 		switch f {
 		case connectFailure:
-			return p.on["connect-failure"] || p.on["reset-before-request"] || p.on["5xx"] || p.on["gateway-error"] || p.on["reset"]
+			return p.on.has(retryConnectFailure | retryResetBeforeRequest | retry5xx | retryGatewayError | retryReset)
 		case perTryTimeout:
 			// A per-try timeout is a local reset of a request already sent
 			// (router.cc onPerTryTimeoutCommon calls maybeRetryReset with
 			// LocalReset): wouldRetryFromReset retries it under 5xx,
 			// gateway-error and reset.
-			return p.on["5xx"] || p.on["gateway-error"] || p.on["reset"]
+			return p.on.has(retry5xx | retryGatewayError | retryReset)
 		case routeTimeout:
 			return false
 		default: // connectionTermination
-			return p.on["reset"] || p.on["5xx"] || p.on["gateway-error"]
+			return p.on.has(retryReset | retry5xx | retryGatewayError)
 		}
 	}
 	if resp == nil {
 		return false
 	}
 	// A rate-limited answer is retried only under envoy-ratelimited, never as a 5xx.
-	if resp.Header.Get("x-envoy-ratelimited") != "" {
-		return p.on["envoy-ratelimited"]
+	if headerValue(resp.Header, headerRateLimited) != "" {
+		return p.on.has(retryEnvoyRateLimited)
 	}
 	c := resp.StatusCode
 	switch {
-	case p.on["5xx"] && c >= 500:
+	case p.on.has(retry5xx) && c >= 500:
 		return true
-	case p.on["gateway-error"] && (c == 502 || c == 503 || c == 504):
+	case p.on.has(retryGatewayError) && (c == 502 || c == 503 || c == 504):
 		return true
-	case p.on["retriable-4xx"] && c == 409:
+	case p.on.has(retryRetriable4xx) && c == 409:
 		return true
-	case p.on["retriable-status-codes"] && p.codes[c]:
+	case p.on.has(retryRetriableStatusCodes) && p.codes[c]:
 		return true
 	}
-	if g := resp.Header.Get("grpc-status"); g != "" {
+	if g := headerValue(resp.Header, headerGRPCStatus); g != "" {
 		switch g {
 		case "1":
-			return p.on["cancelled"]
+			return p.on.has(retryCancelled)
 		case "4":
-			return p.on["deadline-exceeded"]
+			return p.on.has(retryDeadlineExceeded)
 		case "8":
-			return p.on["resource-exhausted"]
+			return p.on.has(retryResourceExhausted)
 		case "13":
-			return p.on["internal"]
+			return p.on.has(retryInternal)
 		case "14":
-			return p.on["unavailable"]
+			return p.on.has(retryUnavailable)
 		}
 	}
 	return false

@@ -27,18 +27,18 @@ type exchange struct {
 	// retryOverflow: a retry was refused by max_retries (flag UO).
 	retryOverflow bool
 	security      string // connection_security_policy: mutual_tls or none (unknown at the source)
-	// streamIdle is the HCM's stream_idle_timeout; idle, once forward
-	// runs, restarts it on every sign of upstream life.
+	// streamIdle is the HCM's stream_idle_timeout.
 	streamIdle time.Duration
-	idle       *idleTimer
-	// duration is the connection manager's max stream duration timer
-	// (grpc_timeout.go), nil where the route sets none.
-	duration *durationTimer
+	// stream holds the timers that may end the stream while forward runs.
+	stream stream
 	// grpc: a gRPC request (grpc.go); grpcStatus its answer's grpc-status.
 	grpc       bool
 	grpcStatus string
 	// upgrade is the HTTP/1.1 upgrade (websocket) the route allowed.
 	upgrade string
+	// upstream is the request as it goes upstream (prepare), kept here
+	// to save it an allocation of its own.
+	upstream upstreamRequest
 }
 
 // route routes a request an HCM chain took (nil: no listener on its port).
@@ -52,10 +52,10 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 	if reporter == "destination" {
 		x.source = peerFromHeaders(r.Header)
 		x.dest = s.self
-		x.service = s.cfg.App + "." + s.cfg.Namespace + ".svc.cluster.local"
+		x.service = s.inboundService
 		x.security = securityOf(r)
 		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-			x.source.principal = principalOf(r.TLS.PeerCertificates[0])
+			x.source.principal = peerPrincipal(r)
 		}
 	} else {
 		x.source = s.self
@@ -82,7 +82,7 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 		x.upgrade = up
 	}
 	if rt.version != "" {
-		w.Header().Set(HeaderConfigVersion, rt.version)
+		w.Header()[headerConfigVersionKey] = rt.versionValue
 	}
 	clusterName := cr.pickCluster(s.randUint64)
 	if _, _, _, h, ok := xdsgen.ParseClusterName(clusterName); ok && h != "" {
@@ -176,10 +176,7 @@ func (s *Sidecar) localReply(w http.ResponseWriter, x *exchange, code int, flag,
 }
 
 func (s *Sidecar) finish(x *exchange) {
-	svcName, svcNS := "unknown", "unknown"
-	if parts := strings.SplitN(x.service, ".", 3); len(parts) >= 2 {
-		svcName, svcNS = parts[0], parts[1]
-	}
+	svcName, svcNS := serviceNameNamespace(x.service)
 	s.metrics.observe(record{
 		reporter: x.reporter, source: x.source, dest: x.dest,
 		service: orUnknown(x.service), serviceName: svcName, serviceNS: svcNS,
@@ -203,9 +200,10 @@ type upstreamRequest struct {
 	upgrade bool
 }
 
-// prepare applies the route's rewrites and header edits once per request.
+// prepare applies the route's rewrites and header edits once per request,
+// into x.upstream.
 func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upstreamRequest {
-	out := r.Header.Clone()
+	out := cloneHeader(r.Header, preparedHeaders)
 	te := r.Header.Values("Te")
 	for _, h := range hopHeaders {
 		out.Del(h)
@@ -223,17 +221,17 @@ func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upst
 		out.Set("Connection", "Upgrade")
 		out.Set("Upgrade", r.Header.Get("Upgrade"))
 	}
-	if out.Get(headerRequestID) == "" {
-		out.Set(headerRequestID, newRequestID())
+	if vs := out[headerRequestIDKey]; len(vs) == 0 || vs[0] == "" {
+		out[headerRequestIDKey] = []string{newRequestID()}
 	}
 	if x.reporter == "source" {
 		out[headerPeerIDKey] = s.peerID
 		out[headerPeerMetadataKey] = s.peerMetadata
 	} else {
-		out.Del(HeaderPeerID)
-		out.Del(HeaderPeerMetadata)
+		delete(out, headerPeerIDKey)
+		delete(out, headerPeerMetadataKey)
 	}
-	out.Set("x-forwarded-proto", "http")
+	out[headerForwardedProto] = forwardedProtoHTTP
 	for _, h := range cr.headers.reqRemove {
 		out.Del(h)
 	}
@@ -243,7 +241,8 @@ func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upst
 	for _, kv := range cr.headers.reqAdd {
 		out.Add(kv[0], kv[1])
 	}
-	ur := &upstreamRequest{method: r.Method, uri: r.URL.RequestURI(), host: r.Host, header: out, downstreamH2: r.ProtoMajor == 2, upgrade: x.upgrade != ""}
+	ur := &x.upstream
+	*ur = upstreamRequest{method: r.Method, uri: r.URL.RequestURI(), host: r.Host, header: out, downstreamH2: r.ProtoMajor == 2, upgrade: x.upgrade != ""}
 	if path, ok := rewritePath(r.URL.EscapedPath(), cr); ok {
 		ur.uri = path
 		if r.URL.RawQuery != "" {
@@ -254,6 +253,33 @@ func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upst
 		ur.host = cr.hostRewrite
 	}
 	return ur
+}
+
+// preparedHeaders is how many headers prepare and an attempt may add to a
+// request's own: x-request-id, the two peer metadata headers,
+// x-forwarded-proto, x-envoy-attempt-count and grpc-timeout.
+const preparedHeaders = 6
+
+// cloneHeader is h.Clone with room for extra more keys, so that the
+// headers the proxy adds do not grow the map. Like Clone, it copies every
+// value into one backing array.
+func cloneHeader(h http.Header, extra int) http.Header {
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	values := make([]string, n)
+	out := make(http.Header, len(h)+extra)
+	for k, vs := range h {
+		if vs == nil {
+			out[k] = nil // Clone keeps a nil value nil
+			continue
+		}
+		c := copy(values, vs)
+		out[k] = values[:c:c]
+		values = values[c:]
+	}
+	return out
 }
 
 // rewritePath applies the route's path rewrite to the path as it came, its
@@ -277,16 +303,36 @@ func rewritePath(raw string, cr *compiledRoute) (string, bool) {
 	return "", false
 }
 
+// serviceNameNamespace are destination_service_name and _namespace: the
+// first two labels of the service's FQDN, or unknown.
+func serviceNameNamespace(fqdn string) (name, namespace string) {
+	name, rest, ok := strings.Cut(fqdn, ".")
+	if !ok {
+		return "unknown", "unknown"
+	}
+	namespace, _, _ = strings.Cut(rest, ".")
+	return name, namespace
+}
+
+// peerFromHeaders reads the caller's peer metadata, its fields split
+// without allocating (the fifth runs to the end, as the caller may add more).
 func peerFromHeaders(h http.Header) peer {
-	md := h.Get(HeaderPeerMetadata)
+	var md string
+	if vs := h[headerPeerMetadataKey]; len(vs) > 0 {
+		md = vs[0]
+	}
 	if md == "" {
 		return unknownPeer
 	}
-	p := strings.Split(md, ";")
-	if len(p) < 5 {
-		return unknownPeer
+	var p peer
+	var ok bool
+	for _, f := range []*string{&p.workload, &p.namespace, &p.app, &p.version} {
+		if *f, md, ok = strings.Cut(md, ";"); !ok {
+			return unknownPeer
+		}
 	}
-	return peer{workload: p[0], namespace: p[1], app: p[2], version: p[3], principal: p[4]}
+	p.principal, _, _ = strings.Cut(md, ";")
+	return p
 }
 
 // newRequestID makes a random UUID (version 4), as Envoy's x-request-id.

@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"net/http"
+	"strconv"
 )
 
 // Headers the sidecar reads or writes.
@@ -21,11 +22,52 @@ const (
 	headerRequestID     = "x-request-id"
 )
 
-// Canonical forms of the peer headers, to set them without canonicalising on each request.
+// Canonical forms of the header names the request path reads and writes:
+// indexing an http.Header with them directly skips the canonicalisation
+// (an allocation for a lower-case name) that Get, Set and Del do.
 var (
-	headerPeerIDKey       = http.CanonicalHeaderKey(HeaderPeerID)
-	headerPeerMetadataKey = http.CanonicalHeaderKey(HeaderPeerMetadata)
+	headerPeerIDKey        = http.CanonicalHeaderKey(HeaderPeerID)
+	headerPeerMetadataKey  = http.CanonicalHeaderKey(HeaderPeerMetadata)
+	headerConfigVersionKey = http.CanonicalHeaderKey(HeaderConfigVersion)
+	headerAttemptCountKey  = http.CanonicalHeaderKey(HeaderAttemptCount)
+	headerRequestIDKey     = http.CanonicalHeaderKey(headerRequestID)
+	headerXFCCKey          = http.CanonicalHeaderKey(headerXFCC)
+	headerForwardedProto   = http.CanonicalHeaderKey("x-forwarded-proto")
+	headerGRPCStatus       = http.CanonicalHeaderKey("grpc-status")
+	headerGRPCTimeout      = http.CanonicalHeaderKey("grpc-timeout")
+	headerRateLimited      = http.CanonicalHeaderKey("x-envoy-ratelimited")
 )
+
+// Header values the request path sets on every request, made once. They
+// are shared between requests: nothing writes into a header value slice in
+// place (Add appends, which copies a full slice).
+var (
+	forwardedProtoHTTP = []string{"http"}
+	// attemptCounts[n] is the x-envoy-attempt-count value of attempt n.
+	attemptCounts = func() [][]string {
+		out := make([][]string, 17)
+		for n := range out {
+			out[n] = []string{strconv.Itoa(n)}
+		}
+		return out
+	}()
+)
+
+// headerValue is h.Get(key) for a key already canonical.
+func headerValue(h http.Header, key string) string {
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// attemptCountValue is the x-envoy-attempt-count header value of attempt n.
+func attemptCountValue(n int) []string {
+	if n < len(attemptCounts) {
+		return attemptCounts[n]
+	}
+	return []string{strconv.Itoa(n)}
+}
 
 // Response flags, as Envoy's access log prints them.
 const (

@@ -4,13 +4,16 @@
 //
 // The request path, one file a stage: the listener that took the request
 // picks the route table (listener.go: outbound, inbound with its RBAC and
-// x-forwarded-client-cert, or the gateway's); the route is matched, its
-// fault filter applied and the request prepared as it will go upstream,
-// rewrites and header edits included (route.go); forward makes attempts
-// under the route's timeout and retry policy (forward.go), each through
-// the cluster's circuit breakers (breakers.go) to a host the balancer
-// picks (upstream.go), and judges each failure, a typed value, against
-// the retry policy (retry.go); shadow copies go out with the first attempt
+// x-forwarded-client-cert, or the gateway's; the chains are indexed by
+// port, and a connection's client-certificate facts are derived once,
+// peercert.go); the route is matched, its fault filter applied and the
+// request prepared as it will go upstream, rewrites and header edits
+// included (route.go); forward makes attempts under the stream's timers,
+// the route timeout, max stream duration and idle timeout, which end one
+// context (stream.go), and the retry policy (forward.go), each through the
+// cluster's circuit breakers (breakers.go) to a host the balancer picks
+// (upstream.go), and judges each failure, a typed value, against the retry
+// policy (retry.go); shadow copies go out with the first attempt
 // (mirror.go); the answer streams back and the exchange is recorded in
 // Istio's metrics (metrics.go). An upgrade (WebSocket) the HCM and route
 // allow goes upstream as asked and, after a 101, carries bytes both ways
@@ -64,9 +67,11 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,6 +88,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
 // PrometheusPort serves /stats/prometheus, as Envoy's stats endpoint in Istio.
@@ -156,9 +163,13 @@ type Config struct {
 // state is the config in force: swapped whole on every accepted update.
 type state struct {
 	listeners map[string]*listenerConf
-	routes    map[string]*routeTable
-	clusters  map[string]*upstream
-	versions  map[string]string
+	// outbound and inbound index the HTTP chains the request path looks
+	// up on every request; made with listeners (setListeners), never changed.
+	outbound map[int]*chainConf
+	inbound  map[inboundChainKey]*chainConf
+	routes   map[string]*routeTable
+	clusters map[string]*upstream
+	versions map[string]string
 }
 
 func (s *state) clone() *state {
@@ -166,6 +177,7 @@ func (s *state) clone() *state {
 	for k, v := range s.listeners {
 		n.listeners[k] = v
 	}
+	n.outbound, n.inbound = s.outbound, s.inbound
 	for k, v := range s.routes {
 		n.routes[k] = v
 	}
@@ -178,17 +190,41 @@ func (s *state) clone() *state {
 	return n
 }
 
-// outboundChain finds the HTTP filter chain of the per-port outbound
-// listener (a TCP port's <VIP>_<port> listener is reached by CONNECT, tcpconnect.go).
-func (s *state) outboundChain(port int) *chainConf {
-	for _, l := range s.listeners {
-		if l.port != port || l.bind || l.virtual != "" || len(l.chains) == 0 || !l.chains[0].hcm {
+// inboundChainKey is what picks a virtualInbound HTTP chain for a request:
+// the port it came to and whether it came over TLS.
+type inboundChainKey struct {
+	port int
+	tls  bool
+}
+
+// setListeners puts listeners in force with their indexes: the HTTP chain
+// of each per-port outbound listener (a TCP port's <VIP>_<port> listener
+// is reached by CONNECT, tcpconnect.go), the first by name where several
+// take a port, and virtualInbound's HTTP chains, the last where several
+// match, as the request path looked them up.
+func (s *state) setListeners(listeners map[string]*listenerConf) {
+	s.listeners = listeners
+	s.outbound, s.inbound = map[int]*chainConf{}, map[inboundChainKey]*chainConf{}
+	for _, name := range slices.Sorted(maps.Keys(listeners)) {
+		l := listeners[name]
+		if l.bind || l.virtual != "" || len(l.chains) == 0 || !l.chains[0].hcm {
 			continue
 		}
-		return &l.chains[0]
+		if _, ok := s.outbound[l.port]; !ok {
+			s.outbound[l.port] = &l.chains[0]
+		}
 	}
-	return nil
+	if l := listeners[xdsgen.VirtualInboundListener]; l != nil {
+		for i, c := range l.chains {
+			if c.hcm {
+				s.inbound[inboundChainKey{port: c.destPort, tls: c.tls != nil}] = &l.chains[i]
+			}
+		}
+	}
 }
+
+// outboundChain is the HTTP filter chain of the per-port outbound listener.
+func (s *state) outboundChain(port int) *chainConf { return s.outbound[port] }
 
 // routesOf is the route table a chain routes with.
 func (s *state) routesOf(c *chainConf) *routeTable {
@@ -240,6 +276,8 @@ type Sidecar struct {
 
 	// Header values this proxy sends on every outbound request, made once.
 	peerID, peerMetadata []string
+	// inboundService is destination_service of what the inbound side serves.
+	inboundService string
 
 	admin *adminState // Envoy's admin API and the bootstrap's static listeners (admin.go)
 }
@@ -273,6 +311,7 @@ func Start(cfg Config) (*Sidecar, error) {
 		sessions: tls.NewLRUClientSessionCache(1024),
 	}
 	s.peerID = []string{cfg.NodeID}
+	s.inboundService = cfg.App + "." + cfg.Namespace + ".svc.cluster.local"
 	s.peerMetadata = []string{strings.Join([]string{s.self.workload, s.self.namespace, s.self.app, s.self.version, s.self.principal}, ";")}
 	s.state.Store(&state{listeners: map[string]*listenerConf{}, routes: map[string]*routeTable{}, clusters: map[string]*upstream{}, versions: map[string]string{}})
 	apply := s.apply
@@ -420,6 +459,7 @@ func (s *Sidecar) serveWith(addr, key string, h http.Handler, wrap func(net.List
 		Protocols:         downstreamProtocols(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
+		ConnContext:       withConnCert,
 	}}
 	var l net.Listener = lis
 	if wrap != nil {
@@ -680,7 +720,7 @@ func (s *Sidecar) applyListeners(next *state, res []*anypb.Any) (map[string][]st
 	if err := s.rebind(want, listeners); err != nil {
 		return nil, err
 	}
-	next.listeners = listeners
+	next.setListeners(listeners)
 	sort.Strings(rds)
 	return map[string][]string{resource.RouteType: dedupe(rds), resource.SecretType: nonEmpty(secrets)}, nil
 }

@@ -478,18 +478,18 @@ const headerXFCC = "x-forwarded-client-cert"
 func (c clientCertConf) mutate(r *http.Request, self string) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		if c.mode != hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY {
-			r.Header.Del(headerXFCC)
+			delete(r.Header, headerXFCCKey)
 		}
 		return
 	}
 	switch c.mode {
 	case hcm.HttpConnectionManager_FORWARD_ONLY, hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY:
 	case hcm.HttpConnectionManager_APPEND_FORWARD:
-		r.Header.Add(headerXFCC, c.element(self, r.TLS.PeerCertificates))
+		r.Header.Add(headerXFCC, xfccElementOf(r, c, self))
 	case hcm.HttpConnectionManager_SANITIZE_SET:
-		r.Header.Set(headerXFCC, c.element(self, r.TLS.PeerCertificates))
+		r.Header.Set(headerXFCC, xfccElementOf(r, c, self))
 	default: // SANITIZE
-		r.Header.Del(headerXFCC)
+		delete(r.Header, headerXFCCKey)
 	}
 
 }

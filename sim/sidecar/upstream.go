@@ -67,6 +67,7 @@ type host struct {
 	endpointInfo
 	active atomic.Int64
 	out    atomic.Bool // ejected by outlier detection
+	cert   atomic.Pointer[hostCert]
 
 	mu           sync.Mutex
 	cons5xx      uint32
@@ -215,6 +216,14 @@ func (u *upstream) intn(n int) int {
 	return u.rng.IntN(n)
 }
 
+// intn2 is two draws of intn under one lock, in the same order.
+func (u *upstream) intn2(n int) (int, int) {
+	u.rngMu.Lock()
+	defer u.rngMu.Unlock()
+	a := u.rng.IntN(n)
+	return a, u.rng.IntN(n)
+}
+
 // usable reports whether a host may be picked outside panic mode.
 func usable(h *host) bool { return !h.unhealthy && !h.out.Load() }
 
@@ -296,7 +305,8 @@ func (u *upstream) pickOnce(hs []*host) *host {
 	case cluster.Cluster_LEAST_REQUEST:
 		// Envoy's least request with equal weights is power of two choices:
 		// two random hosts, the one with fewer active requests wins (choice_count 2).
-		a, b := hs[u.intn(len(hs))], hs[u.intn(len(hs))]
+		i, j := u.intn2(len(hs))
+		a, b := hs[i], hs[j]
 		if b.active.Load() < a.active.Load() {
 			return b
 		}

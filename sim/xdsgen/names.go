@@ -36,17 +36,20 @@ func ClusterName(direction string, port int, subset, host string) string {
 // InboundClusterName is inbound|<port>|| as Istio names inbound clusters since 1.10.
 func InboundClusterName(port int) string { return ClusterName(InboundDirection, port, "", "") }
 
-// ParseClusterName splits an Istio cluster name into its parts.
+// ParseClusterName splits an Istio cluster name into its parts. It does
+// not allocate: sidecars call it on every request.
 func ParseClusterName(name string) (direction string, port int, subset, host string, ok bool) {
-	parts := strings.Split(name, "|")
-	if len(parts) != 4 {
+	direction, rest, ok1 := strings.Cut(name, "|")
+	portText, rest, ok2 := strings.Cut(rest, "|")
+	subset, host, ok3 := strings.Cut(rest, "|")
+	if !ok1 || !ok2 || !ok3 || strings.Contains(host, "|") {
 		return "", 0, "", "", false
 	}
-	p, err := strconv.Atoi(parts[1])
+	p, err := strconv.Atoi(portText)
 	if err != nil {
 		return "", 0, "", "", false
 	}
-	return parts[0], p, parts[2], parts[3], true
+	return direction, p, subset, host, true
 }
 
 // OutboundListenerName is the per-port outbound HTTP listener, e.g. 0.0.0.0_80.

@@ -286,6 +286,8 @@ func TestClusterNameHelpers(t *testing.T) {
 		_, _, _, _, ok := xdsgen.ParseClusterName(bad)
 		assert.False(t, ok, bad)
 	}
+	name := "outbound|80|v1|" + paymentHost
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _, _, _, _ = xdsgen.ParseClusterName(name) }), "parsed on every request")
 	assert.Equal(t, "0.0.0.0_80", xdsgen.OutboundListenerName(80))
 	assert.Equal(t, "80", xdsgen.OutboundRouteName(80))
 	assert.Equal(t, "http.8080", xdsgen.GatewayRouteName(8080))
