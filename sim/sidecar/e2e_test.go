@@ -331,3 +331,18 @@ func TestE2ESubnetAddressesRefuse(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, fmt.Sprint(err), "refused")
 }
+
+// The config version a response carries is the one of the sidecar that
+// routed it: one an upstream (its app, or its own sidecar) sent is not let
+// through over it.
+func TestResponseKeepsTheRoutingSidecarsConfigVersion(t *testing.T) {
+	m := newRig(t, rigOpts{topo: rigTopology(registry.Version{Name: "v1"}), seed: e2eSeed, handlers: map[string]func(http.ResponseWriter, *http.Request){
+		"payment-v1-0": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(HeaderConfigVersion, "from-the-app")
+			_, _ = w.Write([]byte("payment-v1-0"))
+		},
+	}})
+	r := m.get("", "/pay")
+	require.Equal(t, http.StatusOK, r.code, r.body)
+	assert.Equal(t, []string{"1"}, r.hdr.Values(HeaderConfigVersion))
+}

@@ -385,7 +385,7 @@ func (s *Sidecar) copyResponse(ctx context.Context, w http.ResponseWriter, resp 
 	}
 	dst := w.Header()
 	for k, vs := range resp.Header {
-		if k == HeaderConfigVersion && dst.Get(k) != "" {
+		if k == headerConfigVersionKey && len(dst[k]) > 0 {
 			continue
 		}
 		dst[k] = vs

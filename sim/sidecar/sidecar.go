@@ -12,7 +12,8 @@
 // the route timeout, max stream duration and idle timeout, which end one
 // context (stream.go), and the retry policy (forward.go), each through the
 // cluster's circuit breakers (breakers.go) to a host the balancer picks
-// (upstream.go), and judges each failure, a typed value, against the retry
+// (upstream.go; connections opened as Envoy's pool opens them,
+// connectgate.go), and judges each failure, a typed value, against the retry
 // policy (retry.go); shadow copies go out with the first attempt
 // (mirror.go); the answer streams back and the exchange is recorded in
 // Istio's metrics (metrics.go). An upgrade (WebSocket) the HCM and route
