@@ -466,10 +466,7 @@ func (m *Mesh) MetricsEndpoints() map[string]string {
 	if err != nil {
 		m.log.Warn("kind: listing pods", "err", err)
 	}
-	m.namesMu.Lock()
-	pods := m.names.assign(list)
-	m.namesMu.Unlock()
-	for name, p := range pods {
+	for name, p := range m.named(list) {
 		if hasProxy(p) && p.Status.Phase == corev1.PodRunning {
 			out[name] = m.metrics.url(p.Namespace, p.Name)
 		}

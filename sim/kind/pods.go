@@ -75,9 +75,14 @@ func (m *Mesh) pods(ctx context.Context) (map[string]*corev1.Pod, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.named(list.Items), nil
+}
+
+// named gives list's pods their registry names.
+func (m *Mesh) named(list []corev1.Pod) map[string]*corev1.Pod {
 	m.namesMu.Lock()
 	defer m.namesMu.Unlock()
-	return m.names.assign(list.Items), nil
+	return m.names.assign(list)
 }
 
 // pod is one pod of the topology, by its registry name.

@@ -77,7 +77,7 @@ func (w *podWatch) gateways() ([]string, error) {
 	}
 	var out []string
 	for _, p := range ps {
-		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+		if running(p) {
 			out = append(out, p.Name)
 		}
 	}

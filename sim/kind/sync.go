@@ -59,11 +59,16 @@ func (m *Mesh) istiodPod(ctx context.Context) (string, error) {
 		return "", err
 	}
 	for _, p := range pods.Items {
-		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+		if running(&p) {
 			return p.Name, nil
 		}
 	}
 	return "", errors.New("istiod is not running")
+}
+
+// running reports whether a pod runs and is not being deleted.
+func running(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil
 }
 
 // gatewayPods are the names of the running istio-ingressgateway pods.
@@ -74,7 +79,7 @@ func (m *Mesh) gatewayPods(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, p := range list.Items {
-		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+		if running(&p) {
 			out = append(out, p.Name)
 		}
 	}
