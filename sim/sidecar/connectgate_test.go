@@ -85,8 +85,8 @@ func newStallRelay(t *testing.T, addr, target string) *stallRelay {
 // opened again, as in Envoy's pool (connectgate.go): 15 requests that each
 // time out while payment v1's endpoint holds their connect open one
 // connection between them, where Go's Transport alone opens 15. When the
-// network heals, that connection completes and serves the next request;
-// nothing more is opened.
+// network heals, that connection completes and the next request opens at
+// most one more.
 func TestAHangingConnectIsTakenOverNotOpenedAgain(t *testing.T) {
 	const timeout = 100 * time.Millisecond
 	cfg := meshconfig.Config{
@@ -111,5 +111,10 @@ func TestAHangingConnectIsTakenOverNotOpenedAgain(t *testing.T) {
 	r := m.call()
 	assert.Equal(t, http.StatusOK, r.code, r.body)
 	assert.Equal(t, 1, m.apps["payment-v2-0"].count(), "relayed to v2's sidecar")
-	assert.EqualValues(t, 1, relay.accepted.Load(), "the connection that hung serves the first request after the heal")
+	// The connection that hung completes at the heal and goes to the
+	// transport's idle pool. A request that comes in between the connect's
+	// end and the pool's taking it opens one more (a window Envoy's
+	// single-threaded pool does not have): at most one, where Go's
+	// Transport alone completes all 15.
+	assert.LessOrEqual(t, relay.accepted.Load(), int64(2), "connections opened by the first request after the heal")
 }
