@@ -139,6 +139,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdAppctl(ctx, args[1:], stderr)
 	case "netfault":
 		return cmdNetfault(args[1:], stdout, stderr)
+	case "pause":
+		return cmdPause(ctx)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -29,6 +29,15 @@ import (
 	"github.com/meshbench/meshbench/sim/sidecar"
 )
 
+// cmdPause is a docker pod's sandbox, the part Kubernetes' pause container
+// plays: it holds the pod's network namespace and does nothing else until
+// it is stopped. The images hold only this binary, so it plays the part
+// itself.
+func cmdPause(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
 // cmdProxy runs the builtin sidecar (or, with -router, the ingress gateway)
 // until ctx ends.
 func cmdProxy(ctx context.Context, args []string, stderr io.Writer) error {

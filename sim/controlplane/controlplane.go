@@ -285,6 +285,32 @@ func (c *ControlPlane) SetPodReady(ctx context.Context, name string, ready bool)
 	return c.Push(ctx)
 }
 
+// readinessTimeout bounds how long a restarted pod's proxy may take to
+// initialize before its restart counts as failed.
+const readinessTimeout = 30 * time.Second
+
+// Readmit brings a restarted pod back as Kubernetes does: start runs its
+// containers again, and its endpoint turns ready only once its proxy has
+// initialized (Istio's readiness probe), so that no caller is sent to a
+// pod whose sidecar has no config or certificate yet.
+func (c *ControlPlane) Readmit(ctx context.Context, p *registry.Pod, start func() error) error {
+	// Killing the pod cleared its snapshot: publish one for it to fetch.
+	if err := c.Push(ctx); err != nil {
+		return err
+	}
+	if err := start(); err != nil {
+		return err
+	}
+	if p.Sidecar {
+		wctx, cancel := context.WithTimeout(ctx, readinessTimeout)
+		defer cancel()
+		if err := c.xds.WaitInitialized(wctx, p.NodeID()); err != nil {
+			return fmt.Errorf("pod %s: its proxy did not become ready: %w", p.Name, err)
+		}
+	}
+	return c.SetPodReady(ctx, p.Name, true)
+}
+
 // Redirect makes the endpoint of pod in the EDS of the proxies named in from
 // (every proxy when from is empty) say addr instead of the pod's own
 // inbound address, and pushes; addr "" undoes it.

@@ -137,7 +137,9 @@ func (r Runtime) Start(ctx context.Context, spec runtime.Spec) (runtime.Mesh, er
 
 // pod is one pod's containers.
 type pod struct {
-	info         *registry.Pod
+	info *registry.Pod
+	// sandbox holds the network namespace; it runs as long as the mesh.
+	sandbox      string
 	appC         testcontainers.Container
 	app, sidecar string // container ids
 	running      bool
@@ -340,12 +342,16 @@ func (m *Mesh) proxyArgs(nodeID string, ip netip.Addr, router bool, workload, ns
 	return args
 }
 
-// startPod creates and starts a pod's app container, on the run's network
-// with the pod's address, and its sidecar container in the app's network
-// namespace.
+// startPod starts a pod as a kubelet does: a sandbox container holds the
+// pod's network namespace (its address on the run's network), and the app
+// and its sidecar join it. A crashed app or sidecar then leaves the
+// namespace in place, as a pod's containers do when they die (the kubelet
+// restarts them in the same sandbox): its address refuses connections at
+// once, and a restart touches no network.
 func (m *Mesh) startPod(ctx context.Context, p *registry.Pod) error {
-	appC, err := m.create(ctx, testcontainers.ContainerRequest{
-		Name: m.name(p.Name, "app"), Image: m.images.App, Cmd: m.appArgs(p), Labels: m.labelsFor("app", p.Name),
+	sandbox, err := m.create(ctx, testcontainers.ContainerRequest{
+		Name: m.name(p.Name, "pod"), Image: m.images.App, Entrypoint: []string{"/meshbench", "pause"},
+		Labels:   m.labelsFor("pod", p.Name),
 		Networks: []string{m.net.name}, NetworkAliases: map[string][]string{m.net.name: {p.Name}},
 		EndpointSettingsModifier: func(es map[string]*network.EndpointSettings) {
 			if e := es[m.net.name]; e != nil {
@@ -354,10 +360,19 @@ func (m *Mesh) startPod(ctx context.Context, p *registry.Pod) error {
 		},
 	})
 	if err != nil {
+		return fmt.Errorf("pod %s sandbox: %w", p.Name, err)
+	}
+	sandboxID := sandbox.GetContainerID()
+	inPod := func(hc *container.HostConfig) { hc.NetworkMode = container.NetworkMode("container:" + sandboxID) }
+	appC, err := m.create(ctx, testcontainers.ContainerRequest{
+		Name: m.name(p.Name, "app"), Image: m.images.App, Cmd: m.appArgs(p), Labels: m.labelsFor("app", p.Name),
+		HostConfigModifier: inPod,
+	})
+	if err != nil {
 		return fmt.Errorf("pod %s app: %w", p.Name, err)
 	}
 	appID := appC.GetContainerID()
-	pd := &pod{info: p, appC: appC, app: appID}
+	pd := &pod{info: p, sandbox: sandboxID, appC: appC, app: appID}
 	m.mu.Lock()
 	m.pods[p.Name] = pd
 	m.mu.Unlock()
@@ -371,7 +386,7 @@ func (m *Mesh) startPod(ctx context.Context, p *registry.Pod) error {
 			Cmd: m.proxyArgs(p.NodeID(), p.IP, false, p.Workload, p.Namespace, p.Service, p.Version, p.SPIFFEID(xdsgen.TrustDomain), seed),
 			Env: map[string]string{TokenEnv: m.cp.Token(p.NodeID())},
 			HostConfigModifier: func(hc *container.HostConfig) {
-				hc.NetworkMode = container.NetworkMode("container:" + appID)
+				inPod(hc)
 				hc.Binds = []string{m.xdsDir + ":" + xdsMount + ":ro"}
 			},
 		})
@@ -541,8 +556,9 @@ func (m *Mesh) KillPod(ctx context.Context, name string) error {
 	return m.cp.SetPodReady(ctx, name, false)
 }
 
-// RestartPod implements runtime.Mesh: the same containers start again, so
-// the pod keeps its name, address and identity.
+// RestartPod implements runtime.Mesh: the same containers start again in
+// the pod's sandbox, so the pod keeps its name, address and identity, and
+// it is ready once its sidecar is.
 func (m *Mesh) RestartPod(ctx context.Context, name string) error {
 	m.mu.Lock()
 	pd := m.pods[name]
@@ -555,16 +571,19 @@ func (m *Mesh) RestartPod(ctx context.Context, name string) error {
 		return fmt.Errorf("pod %q is running", name)
 	}
 	m.mu.Unlock()
-	if _, err := m.cli.ContainerStart(ctx, pd.app, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("restart %s: %w", name, err)
-	}
-	if err := m.cp.SetPodReady(ctx, name, true); err != nil {
-		return err
-	}
-	if pd.sidecar != "" {
-		if _, err := m.cli.ContainerStart(ctx, pd.sidecar, client.ContainerStartOptions{}); err != nil {
-			return fmt.Errorf("restart %s sidecar: %w", name, err)
+	start := func() error {
+		for _, id := range []string{pd.app, pd.sidecar} {
+			if id == "" {
+				continue
+			}
+			if _, err := m.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+				return fmt.Errorf("restart %s: %w", name, err)
+			}
 		}
+		return nil
+	}
+	if err := m.cp.Readmit(ctx, pd.info, start); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	pd.running = true

@@ -161,15 +161,7 @@ func (m *Mesh) DropInbound(ctx context.Context, name string, from []string) (fun
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) error {
-		m.mu.Lock()
-		running := pd.running
-		m.mu.Unlock()
-		if err := h.release(ctx); err != nil && running {
-			return err
-		}
-		return nil // a pod killed meanwhile came back with a fresh namespace
-	}, nil
+	return h.release, nil
 }
 
 // netfault runs `meshbench netfault ARGS` in a helper container in pod's
@@ -187,7 +179,7 @@ func (m *Mesh) netfault(ctx context.Context, pd *pod, args ...string) (string, e
 	}
 	target := m.gateway
 	if pd != nil {
-		target = pd.app
+		target = pd.sandbox
 	}
 	c, err := m.createOnly(ctx, testcontainers.ContainerRequest{
 		Name: name, Image: m.images.Sidecar, Labels: m.labelsFor("netfault", ""),

@@ -17,13 +17,15 @@ import (
 // process keeps in a pod's network namespace for as long as its standard
 // input stays open.
 //
-// The process is a privileged docker exec in the pod's app container, not
-// a helper container: creating and starting a container took 0.85 s here
+// The process is a privileged docker exec in the pod's sandbox container
+// (which holds the namespace and outlives a crash of the app or sidecar,
+// so the rules do too, as they would in a Kubernetes pod), not a helper
+// container: creating and starting a container took 0.85 s here
 // and stalled every request of the mesh for up to 280 ms while it did
 // (runc, overlay mounts and cgroups on 2 cores), so a fault came in late
 // and slowed what it was not aimed at; an exec took 0.35 s and stalled
-// nothing measurable. The app itself gains no capability: only the exec'd
-// process is privileged, and the rules go when its stdin closes, which is
+// nothing measurable. The pod's containers gain no capability: only the
+// exec'd process is privileged, and the rules go when its stdin closes, which is
 // also what happens when this process dies.
 type heldRules struct {
 	att  client.ExecAttachResult
@@ -39,7 +41,7 @@ func (m *Mesh) holdNetfault(ctx context.Context, pd *pod, args []string) (*heldR
 	defer cancel()
 	cmd := append([]string{"/meshbench", "netfault"}, args...)
 	cmd = append(cmd, "-stdin")
-	ex, err := m.cli.ExecCreate(ctx, pd.app, client.ExecCreateOptions{
+	ex, err := m.cli.ExecCreate(ctx, pd.sandbox, client.ExecCreateOptions{
 		Privileged: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, Cmd: cmd,
 	})
 	if err != nil {
@@ -107,8 +109,7 @@ func (h *heldRules) release(ctx context.Context) error {
 // output is what the process printed besides "held": nothing when it did
 // its part, the error it exits with otherwise (its exit status is not
 // read: the engine records it a moment after the stream ends, and has no
-// event for it but polling; a process killed with its pod prints nothing,
-// and the caller ignores a dead pod's rules anyway).
+// event for it but polling).
 func (h *heldRules) output() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -321,17 +321,15 @@ func (m *Mesh) RestartPod(ctx context.Context, name string) error {
 		return fmt.Errorf("pod %q is running", name)
 	}
 	m.mu.Unlock()
-	if err := m.startApp(p); err != nil {
-		return err
-	}
-	m.reg.SetReady(name, true)
-	if err := m.push(ctx); err != nil {
-		return err
-	}
-	if !p.Sidecar {
-		return nil
-	}
-	return m.startProxy(p)
+	return m.cp.Readmit(ctx, p, func() error {
+		if err := m.startApp(p); err != nil {
+			return err
+		}
+		if !p.Sidecar {
+			return nil
+		}
+		return m.startProxy(p)
+	})
 }
 
 func (pd *pod) stop() {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshbench/meshbench/fakesvc"
@@ -132,4 +133,34 @@ func TestOnCalleeErrorDegradePerVersion(t *testing.T) {
 			require.False(t, r.Degraded)
 		}
 	})
+}
+
+// A restarted pod's endpoint turns ready only once its sidecar has
+// initialized, as Kubernetes waits for Istio's readiness probe: a pod whose
+// proxy never takes its config stays out of EDS.
+func TestARestartedPodIsReadyOnlyOnceItsSidecarIs(t *testing.T) {
+	m := startMesh(t, meshconfig.Config{}).(*Mesh)
+	ctx := context.Background()
+	const name = "payment-v2-0"
+	p, ok := m.reg.Pod(name)
+	require.True(t, ok)
+	require.NoError(t, m.KillPod(ctx, name))
+	require.False(t, m.reg.Ready(name))
+
+	// Its containers "start" but no proxy comes: the wait ends unready.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	err := m.cp.Readmit(short, p, func() error { return nil })
+	require.ErrorContains(t, err, "did not become ready")
+	require.False(t, m.reg.Ready(name), "no endpoint for a pod whose sidecar has no config")
+
+	require.NoError(t, m.RestartPod(ctx, name))
+	require.True(t, m.reg.Ready(name))
+	require.NotEmpty(t, m.XDS().Acked(p.NodeID(), resource.SecretType), "ready means its certificate is in force")
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	for i := 0; i < 30; i++ {
+		code, r := order(t, c, m, nil)
+		require.Equal(t, 200, code, "%+v", r)
+	}
 }

@@ -291,8 +291,7 @@ func (s *Server) Acked(node, typeURL string) string {
 // WaitConverged blocks until every node has ACKed version for every type.
 // A NACK of that version by any of them ends the wait with an error naming it.
 func (s *Server) WaitConverged(ctx context.Context, nodes []string, version string) error {
-	for {
-		s.mu.Lock()
+	return s.waitFor(ctx, "config "+version, func() ([]string, error) {
 		var missing []string
 		for _, n := range nodes {
 			if _, err := s.grpcCache.GetSnapshot(n); err == nil {
@@ -301,26 +300,57 @@ func (s *Server) WaitConverged(ctx context.Context, nodes []string, version stri
 				}
 				continue
 			}
-			types := TypeURLs
-			if s.wantsSecrets[n] {
-				types = append(append([]string(nil), TypeURLs...), resource.SecretType)
-			}
-			for _, t := range types {
+			for _, t := range s.typesOf(n) {
 				if s.acked[n][t] != version {
 					missing = append(missing, n+" "+shortType(t))
 				}
 			}
 		}
-		var nacked *Nack
 		for i := range s.nacks {
 			if contains(nodes, s.nacks[i].Node) && s.nacks[i].Refused == version {
-				nacked = &s.nacks[i]
+				return nil, fmt.Errorf("%s rejected config %s (%s): %s", s.nacks[i].Node, version, shortType(s.nacks[i].TypeURL), s.nacks[i].Reason)
 			}
 		}
+		return missing, nil
+	})
+}
+
+// WaitInitialized blocks until node, since it was last cleared
+// (ClearSnapshot), has ACKed some version of every type it is sent, its
+// secrets included: its proxy has initialized, as Envoy's init manager
+// does once CDS, LDS and what they name are in, which is what Istio's
+// readiness probe waits for before the pod's endpoint turns ready
+// (pilot-agent's /healthz/ready asks Envoy's /ready for LIVE).
+func (s *Server) WaitInitialized(ctx context.Context, node string) error {
+	return s.waitFor(ctx, node+"'s first config", func() ([]string, error) {
+		var missing []string
+		for _, t := range s.typesOf(node) {
+			if s.acked[node][t] == "" {
+				missing = append(missing, node+" "+shortType(t))
+			}
+		}
+		return missing, nil
+	})
+}
+
+// typesOf lists the types a sidecar node must ACK; s.mu held.
+func (s *Server) typesOf(node string) []string {
+	if s.wantsSecrets[node] {
+		return append(append([]string(nil), TypeURLs...), resource.SecretType)
+	}
+	return TypeURLs
+}
+
+// waitFor re-evaluates pending, under s.mu, at every ACK or NACK until it
+// reports nothing missing or an error, or ctx ends.
+func (s *Server) waitFor(ctx context.Context, what string, pending func() ([]string, error)) error {
+	for {
+		s.mu.Lock()
+		missing, err := pending()
 		ch := s.changed
 		s.mu.Unlock()
-		if nacked != nil {
-			return fmt.Errorf("%s rejected config %s (%s): %s", nacked.Node, version, shortType(nacked.TypeURL), nacked.Reason)
+		if err != nil {
+			return err
 		}
 		if len(missing) == 0 {
 			return nil
@@ -328,7 +358,7 @@ func (s *Server) WaitConverged(ctx context.Context, nodes []string, version stri
 		select {
 		case <-ctx.Done():
 			sort.Strings(missing)
-			return fmt.Errorf("config %s not ACKed by %d proxies/types (first: %s): %w", version, len(missing), missing[0], ctx.Err())
+			return fmt.Errorf("%s not ACKed by %d proxies/types (first: %s): %w", what, len(missing), missing[0], ctx.Err())
 		case <-ch:
 		}
 	}
