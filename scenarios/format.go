@@ -277,6 +277,12 @@ type SplitExpect struct {
 	Weights map[string]float64 `yaml:"weights"`
 	// Confidence of the statistical test, in (0,1); default 0.999.
 	Confidence float64 `yaml:"confidence"`
+	// Tolerance, in percentage points, makes the check an equivalence test:
+	// it passes unless some version's share is shown to lie further than
+	// this from its weight's. For splits a load balancer makes, which lean
+	// towards faster pods; a weighted route is judged exactly (0, the
+	// default).
+	Tolerance float64 `yaml:"tolerance"`
 	// Variant restricts the check to one load variant's requests.
 	Variant string `yaml:"variant"`
 }

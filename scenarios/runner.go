@@ -344,7 +344,7 @@ func judge(res *reports.Result, samples []sample, sc *Scenario, mc *meshCounters
 					}
 				}
 			}
-			c = check.Split(e.Split.Service, e.Split.Weights, counts, orDefault(e.Split.Confidence))
+			c = check.SplitWithin(e.Split.Service, e.Split.Weights, counts, orDefault(e.Split.Confidence), e.Split.Tolerance)
 			if e.Split.Variant != "" {
 				c.Name += " (" + e.Split.Variant + ")"
 			}

@@ -860,6 +860,9 @@ func (v *validator) split(p string, e *SplitExpect) {
 	if len(e.Weights) > 0 && !(sum > 0) {
 		l.at(p+".weights", "the weights sum to 0; they are shares of the responses")
 	}
+	if e.Tolerance < 0 || e.Tolerance >= 100 || math.IsNaN(e.Tolerance) {
+		l.at(p+".tolerance", "tolerance %g must be percentage points, 0 <= tolerance < 100", e.Tolerance)
+	}
 	v.confidence(p+".confidence", e.Confidence)
 	v.variant(p+".variant", e.Variant)
 }

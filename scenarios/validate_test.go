@@ -200,3 +200,15 @@ func TestProtoErrorLine(t *testing.T) {
 	assert.Equal(t, []string{`4 spec.http[0].retries.atempts unknown field "atempts"`}, got)
 	assert.True(t, c.bad)
 }
+
+func TestValidateSplitTolerance(t *testing.T) {
+	const head = "name: x\nload: {target: order, rate: 100/s, duration: 1s}\nexpect:\n  - split:\n      service: payment\n      weights: {v1: 2, v2: 1}\n"
+	s, err := LoadFS(fstest.MapFS{"x.yaml": {Data: []byte(head + "      tolerance: 5\n")}}, "x.yaml", "x.yaml")
+	require.NoError(t, err)
+	assert.InDelta(t, 5, s.Expect[0].Split.Tolerance, 0)
+	for _, bad := range []string{"-1", "100"} {
+		_, err := LoadFS(fstest.MapFS{"x.yaml": {Data: []byte(head + "      tolerance: " + bad + "\n")}}, "x.yaml", "x.yaml")
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "x.yaml:7: expect[0].split.tolerance: tolerance "+bad+" must be percentage points")
+	}
+}

@@ -39,6 +39,8 @@ const (
 const (
 	// SplitTest is the test Split uses when at least two versions carry weight.
 	SplitTest = "Pearson chi-square goodness of fit, df=k-1"
+	// SplitWithinTest is the test SplitWithin uses with a tolerance.
+	SplitWithinTest = "one-sided exact binomial tests of each share against its weight ± the tolerance, Bonferroni over the 2k tests"
 	// SplitSingleTest is what Split does when only one version carries weight.
 	SplitSingleTest = "single weighted version: every response must come from it"
 	// SuccessRateTest is the test SuccessRate uses.
@@ -70,6 +72,20 @@ const minExpected = 5
 //
 // Observed and Expected hold each version's share in percent.
 func Split(service string, weights map[string]float64, counts map[string]int, confidence float64) reports.Check {
+	return SplitWithin(service, weights, counts, confidence, 0)
+}
+
+// SplitWithin is Split with an equivalence margin: with tolerance > 0
+// (percentage points) the null hypothesis is that every weighted version's
+// share lies within tolerance of its weight's share, and the check fails
+// only when the data show at the given confidence that some share lies
+// outside that band: for each version, one-sided exact binomial tests
+// against the band's two edges, Bonferroni-corrected over all of them.
+// It is for splits a load balancer makes, where the shares follow the pods'
+// speed as well as their count (Envoy's LEAST_REQUEST picks the less busy
+// of two hosts), not for weighted routes, which Envoy draws at random and
+// Split judges exactly. tolerance 0 is Split.
+func SplitWithin(service string, weights map[string]float64, counts map[string]int, confidence, tolerance float64) reports.Check {
 	c := reports.Check{
 		Name: "split " + service,
 		Kind: KindSplit,
@@ -164,6 +180,10 @@ func Split(service string, weights map[string]float64, counts map[string]int, co
 		return c
 	}
 
+	if tolerance != 0 {
+		return splitEquivalence(c, service, versions, weighted, share, counts, n, alpha, tolerance)
+	}
+
 	chi2 := 0.0
 	weak := false
 	for _, v := range weighted {
@@ -193,6 +213,46 @@ func Split(service string, weights map[string]float64, counts map[string]int, co
 		service, shares(versions, c.Observed, c.Expected), n, chi2, fmtP(p), pcmp(c.Passed), fmtP(alpha))
 	if weak {
 		fmt.Fprintf(&b, " (weak test: an expected count is below %d)", minExpected)
+	}
+	c.Summary = b.String()
+	return c
+}
+
+// splitEquivalence is SplitWithin's test with a positive tolerance.
+func splitEquivalence(c reports.Check, service string, versions, weighted []string, share map[string]float64, counts map[string]int, n int, alpha, tolerance float64) reports.Check {
+	c.Test = SplitWithinTest
+	if !(tolerance > 0 && tolerance < 100) {
+		return fail(c, fmt.Sprintf("%s: invalid tolerance %v, want 0 < tolerance < 100 percentage points", service, tolerance))
+	}
+	tol := tolerance / 100
+	tests := float64(2 * len(weighted))
+	p, worst := 1.0, ""
+	for _, v := range weighted {
+		k := float64(counts[v])
+		// P[X >= k] under the band's upper edge, P[X <= k] under its lower one.
+		above := 1.0
+		if hi := share[v] + tol; hi < 1 && k > 0 {
+			above = distuv.Binomial{N: float64(n), P: hi}.Survival(k - 1)
+		}
+		below := 1.0
+		if lo := share[v] - tol; lo > 0 {
+			below = distuv.Binomial{N: float64(n), P: lo}.CDF(k)
+		}
+		pv := clamp01(math.Min(1, tests*math.Min(above, below)))
+		if math.IsNaN(pv) {
+			pv = 0
+		}
+		if pv < p {
+			p, worst = pv, v
+		}
+	}
+	c.PValue = ptr(p)
+	c.Passed = p >= alpha
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s; N=%d, each share within ±%s points: p=%s %s alpha=%s",
+		service, shares(versions, c.Observed, c.Expected), n, fmtNum(tolerance, 3), fmtP(p), pcmp(c.Passed), fmtP(alpha))
+	if !c.Passed {
+		fmt.Fprintf(&b, " (%s outside the band)", worst)
 	}
 	c.Summary = b.String()
 	return c

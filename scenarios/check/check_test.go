@@ -358,3 +358,52 @@ func TestBounds(t *testing.T) {
 	require.False(t, Bounds("retries payment", "retries", 0, &one, nil, 100, "retries").Passed)
 	require.False(t, Bounds("retries payment", "retries", 11, nil, &ten, 100, "retries").Passed)
 }
+
+var twoToOne = map[string]float64{"v1": 66.667, "v2": 33.333}
+
+// A load balancer's split that leans 2.5 points towards a faster pod fails
+// the exact test at N=5000 and passes a 5-point tolerance; one 10 points
+// off fails both.
+func TestSplitWithinTolerance(t *testing.T) {
+	lean := sample(3, 5000, 0.642)
+	assert.False(t, Split("payment", twoToOne, lean, 0.999).Passed, "the exact test sees the lean")
+	c := SplitWithin("payment", twoToOne, lean, 0.999, 5)
+	assert.True(t, c.Passed, c.Summary)
+	assert.Equal(t, SplitWithinTest, c.Test)
+	assert.Contains(t, c.Summary, "within ±5 points")
+
+	far := sample(4, 5000, 0.567)
+	c = SplitWithin("payment", twoToOne, far, 0.999, 5)
+	assert.False(t, c.Passed, c.Summary)
+	require.NotNil(t, c.PValue)
+	assert.Less(t, *c.PValue, 1e-6)
+	assert.Contains(t, c.Summary, "outside the band")
+
+	// Hand-computed: 3,000 of 5,000 (60%) against 66.667% ± 5: the lower
+	// edge 61.667% gives P[X <= 3000] = 0.0087 for X ~ Binomial(5000,
+	// 0.61667); times the 4 tests: 0.035.
+	c = SplitWithin("payment", twoToOne, map[string]int{"v1": 3000, "v2": 2000}, 0.99, 5)
+	require.NotNil(t, c.PValue)
+	assert.InDelta(t, 4*distuv.Binomial{N: 5000, P: 0.61667}.CDF(3000), *c.PValue, 1e-4)
+	assert.True(t, c.Passed, c.Summary)
+}
+
+// At the band's edge a correct mesh fails no more often than 1-confidence.
+func TestSplitWithinFalseFailureRate(t *testing.T) {
+	failures := 0
+	for i := range 200 {
+		if !SplitWithin("payment", twoToOne, sample(uint64(2000+i), 5000, 0.66667-0.05), 0.99, 5).Passed {
+			failures++
+		}
+	}
+	assert.LessOrEqual(t, failures, 6, "%d of 200 at alpha 0.01", failures)
+}
+
+func TestSplitWithinInvalidTolerance(t *testing.T) {
+	counts := map[string]int{"v1": 9, "v2": 1}
+	for _, tol := range []float64{-1, 100, math.NaN()} {
+		c := SplitWithin("s", ninetyTen, counts, 0.99, tol)
+		assert.False(t, c.Passed, "%v", tol)
+		assert.Contains(t, c.Summary, "invalid tolerance")
+	}
+}
