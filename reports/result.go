@@ -133,6 +133,8 @@ type Step struct {
 // Latency holds exact percentiles in milliseconds from an HDR histogram,
 // corrected for coordinated omission at the constant target rate.
 type Latency struct {
+	// Min is the fastest request; left out of files written before it was kept.
+	Min  float64 `json:"min,omitempty"`
 	P50  float64 `json:"p50"`
 	P90  float64 `json:"p90"`
 	P99  float64 `json:"p99"`
