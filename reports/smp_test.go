@@ -1,7 +1,9 @@
 package reports
 
 import (
+	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -65,4 +67,42 @@ func TestSMPExport(t *testing.T) {
 	assert.Equal(t, "canary-90-10", cfg.Name)
 	assert.Equal(t, "25s", cfg.Duration)
 	assert.Equal(t, []SMPClient{{Internal: true, LoadGenerator: "vegeta", Protocol: "http", RPS: 200, EndpointURL: []string{"http://127.0.0.1:15001/checkout"}}}, cfg.Clients)
+}
+
+// planFixture is the fixture with a three-step plan whose third step breaks
+// a capacity check's p99 bound of 20 ms.
+func planFixture() *Result {
+	r := fixture()
+	r.Load.Plan = "steps 200/s for 5s, 400/s for 5s, 800/s for 5s"
+	for i, p99 := range []float64{5.5, 12.25, 31} {
+		rate := 200 * math.Pow(2, float64(i))
+		r.Steps = append(r.Steps, Step{Index: i + 1, Start: float64(5 * i), End: float64(5 * (i + 1)), TargetRate: rate, AchievedRate: rate - 0.5,
+			Requests: int(5 * rate), Successes: int(5 * rate), SuccessRate: 1, Latency: Latency{P50: 1, P90: 2, P99: p99, P999: 2 * p99}})
+	}
+	r.Checks = append(r.Checks, Check{Name: "capacity", Kind: "capacity", Summary: "held up to 400/s (want >= 800/s)",
+		Expected: map[string]float64{"min": 800, "p99": 20}, Observed: map[string]float64{"capacity": 400}})
+	return r
+}
+
+func TestReportsShowThePlansSteps(t *testing.T) {
+	var html, md bytes.Buffer
+	require.NoError(t, HTML(&html, planFixture()))
+	require.NoError(t, Markdown(&md, planFixture()))
+
+	page := html.String()
+	assert.Contains(t, page, `<table id="steps">`)
+	assert.Contains(t, page, `<p id="step-break">p99 first exceeds the capacity bound of 20 ms at step 3 (800 req/s): 31 ms.</p>`)
+	assert.Contains(t, page, `<td class="num bad">31</td>`)
+	assert.Contains(t, page, `<td class="num">12.2</td>`)
+	assert.Contains(t, page, "<dt>plan</dt><dd>steps 200/s for 5s, 400/s for 5s, 800/s for 5s</dd>")
+
+	text := md.String()
+	assert.Contains(t, text, "**Plan:** steps 200/s for 5s, 400/s for 5s, 800/s for 5s")
+	assert.Contains(t, text, "| 3 | 10–15 s | 800 | 799.5 | 4000 | 100% | 1 | 2 | 31 ⚠ | 62 |")
+	assert.Contains(t, text, "p99 first exceeds the capacity bound of 20 ms at step 3 (800 req/s): 31 ms.")
+
+	// Without a plan, nothing of it shows.
+	html.Reset()
+	require.NoError(t, HTML(&html, fixture()))
+	assert.NotContains(t, html.String(), `id="steps"`)
 }
