@@ -8,7 +8,7 @@ import (
 // stepRow is one step of a load plan as the reports show it.
 type stepRow struct {
 	Index, Window, Target, Achieved, Requests, Success string
-	P50, P90, P99, P999                               string
+	P50, P90, P99, P999                                string
 	// Over is set when the step's p99 is above a capacity check's bound.
 	Over bool
 }
