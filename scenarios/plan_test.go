@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshbench/meshbench/internal/units"
+	"github.com/meshbench/meshbench/reports"
 )
 
 func rate(perSecond int) units.Rate { return units.Rate{Freq: perSecond, Per: time.Second} }
@@ -155,4 +156,38 @@ func TestPlanDrivesARealServer(t *testing.T) {
 			assert.InDelta(t, total, sent, 2, "requests sent within the plan's length")
 		})
 	}
+}
+
+// The run's summary carries the plan's steps, and a capacity expectation
+// is judged on them.
+func TestSummaryAndCapacityOfAPlan(t *testing.T) {
+	sc := &Scenario{Load: stepsLoad(), Expect: []Expectation{
+		{Capacity: &CapacityExpect{P99: millis(20), Min: rate(100), Confidence: 0.999}},
+	}}
+	sc.Load.Duration = units.Duration(sc.Load.Plan.Length())
+	p := newPlanPacer(sc.Load.segments(1))
+	start := time.Now()
+	var samples []sample
+	for seq := range p.total() {
+		at := p.offsetOf(uint64(seq))
+		lat := 5 * time.Millisecond
+		if at >= 800*time.Millisecond {
+			lat = 30 * time.Millisecond // the 100/s step breaks the bound
+		}
+		samples = append(samples, sample{code: 200, intended: start.Add(at), planned: at, sent: at, latency: lat})
+	}
+	res := &reports.Result{}
+	summarise(res, samples, 1200*time.Millisecond, sc, "http://gw")
+	judge(res, samples, sc, newMeshCounters())
+
+	assert.Equal(t, "steps 25/s for 400ms, 50/s for 400ms, 100/s for 400ms", res.Load.Plan)
+	assert.InDelta(t, 70/1.2, res.Load.TargetRate, 1e-9, "a plan's asked rate is its mean")
+	require.Len(t, res.Steps, 3)
+	assert.Equal(t, 40, res.Steps[2].Requests)
+	require.Len(t, res.Checks, 1)
+	c := res.Checks[0]
+	assert.False(t, c.Passed)
+	assert.Equal(t, 50.0, c.Observed["capacity"])
+	assert.Equal(t, 3.0, c.Observed["firstBreakStep"])
+	assert.False(t, res.Passed)
 }
