@@ -161,6 +161,8 @@ type reportView struct {
 	Codes       []codeRow
 	Errors      []codeRow
 	Checks      []checkRow
+	Steps       []stepRow
+	StepBreak   string
 	Timeline    svgPlot
 	Percentiles svgPlot
 	Histogram   svgPlot
@@ -218,6 +220,9 @@ func newReportView(r *Result) reportView {
 		{"throughput", num(l.Throughput) + " ok/s"}, {"requests", strconv.Itoa(l.Requests)},
 		{"duration", num(l.Duration) + " s"},
 	}
+	if l.Plan != "" {
+		v.Load = append(v.Load, kv{"plan", l.Plan})
+	}
 	lat := r.Latency
 	v.Latency = []kv{
 		{"p50", fmtNum(lat.P50)}, {"p90", fmtNum(lat.P90)}, {"p99", fmtNum(lat.P99)},
@@ -250,6 +255,8 @@ func newReportView(r *Result) reportView {
 		v.Checks = append(v.Checks, row)
 	}
 
+	bound := p99Bound(r)
+	v.Steps, v.StepBreak = stepRows(r, bound), firstBreak(r, bound)
 	v.Timeline = timelinePlot(r.Timeline, faultWindows(r))
 	v.Percentiles = percentilePlot(r.Latency, requestsOf(r))
 	v.Histogram = timelineHistogram(r)
@@ -1332,6 +1339,22 @@ const htmlReport = `{{define "report"}}<!DOCTYPE html>
 </table>
 {{- else}}
 <p class="muted">No checks.</p>
+{{- end}}
+
+{{- if .Steps}}
+<h2>Load plan steps</h2>
+<p class="muted">Each step's requests are those its pacer planned in its window, their latency counted from the planned send; achieved is the rate they were actually sent at.</p>
+{{- if .StepBreak}}
+<p id="step-break">{{.StepBreak}}</p>
+{{- end}}
+<table id="steps">
+<thead><tr><th class="num">step</th><th>window</th><th class="num">rate asked</th><th class="num">achieved</th><th class="num">requests</th><th class="num">success</th><th class="num">p50</th><th class="num">p90</th><th class="num">p99</th><th class="num">p99.9</th></tr></thead>
+<tbody>
+{{- range .Steps}}
+<tr><td class="num">{{.Index}}</td><td>{{.Window}}</td><td class="num">{{.Target}}</td><td class="num">{{.Achieved}}</td><td class="num">{{.Requests}}</td><td class="num">{{.Success}}</td><td class="num">{{.P50}}</td><td class="num">{{.P90}}</td><td class="num{{if .Over}} bad{{end}}">{{.P99}}</td><td class="num">{{.P999}}</td></tr>
+{{- end}}
+</tbody>
+</table>
 {{- end}}
 
 <h2>Latency</h2>

@@ -100,6 +100,22 @@ func markdownResult(p func(string, ...any), r *Result) {
 	lat := r.Latency
 	p("| latency | p50 | p90 | p99 | p99.9 | max |\n|---|--:|--:|--:|--:|--:|\n")
 	p("| ms | %.2f | %.2f | %.2f | %.2f | %.2f |\n\n", lat.P50, lat.P90, lat.P99, lat.P999, lat.Max)
+	if len(r.Steps) > 0 {
+		bound := p99Bound(r)
+		p("**Plan:** %s\n\n", cell(l.Plan))
+		p("| step | window | req/s asked | achieved | requests | success | p50 | p90 | p99 | p99.9 |\n|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, s := range stepRows(r, bound) {
+			over := ""
+			if s.Over {
+				over = " ⚠"
+			}
+			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s%s | %s |\n", s.Index, s.Window, s.Target, s.Achieved, s.Requests, s.Success, s.P50, s.P90, s.P99, over, s.P999)
+		}
+		p("\n")
+		if b := firstBreak(r, bound); b != "" {
+			p("%s\n\n", b)
+		}
+	}
 
 	total := 0
 	for _, n := range r.Status.Codes {

@@ -227,6 +227,7 @@ func TestWriteRun(t *testing.T) {
 		filepath.Join(dir, "summary.md"),
 		filepath.Join(dir, "junit.xml"),
 		filepath.Join(dir, "report.html"),
+		filepath.Join(dir, "smp.json"),
 	}, paths)
 	st, err := os.Stat(dir)
 	require.NoError(t, err)
@@ -241,7 +242,7 @@ func TestWriteRun(t *testing.T) {
 
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	assert.Len(t, entries, 4, "no temporary files left behind")
+	assert.Len(t, entries, 5, "no temporary files left behind")
 
 	_, err = WriteRun(dir, nil)
 	assert.Error(t, err)

@@ -66,6 +66,9 @@ type Result struct {
 	ConfigVersions map[string]int `json:"configVersions,omitempty"`
 	// Timeline has one point per second of load, for plots over time.
 	Timeline []TimelinePoint `json:"timeline,omitempty"`
+	// Steps are the figures of each step of a load plan (each bucket of a
+	// ramp), in order; none for a constant load.
+	Steps []Step `json:"steps,omitempty"`
 	// Faults are the windows in which the scenario's faults were in place, in
 	// the order they started.
 	Faults []FaultWindow `json:"faults,omitempty"`
@@ -104,11 +107,34 @@ type Load struct {
 	// Note says how the runtime changed the load the scenario asked for
 	// (a lower rate for longer, the same requests), if it did.
 	Note string `json:"note,omitempty"`
+	// Plan describes a steps or ramp plan ("steps 200/s for 5s, 400/s for
+	// 5s"); TargetRate is then its mean rate. Empty for a constant rate.
+	Plan string `json:"plan,omitempty"`
+}
+
+// Step is one step of a load plan, or one bucket of a ramp. Its requests
+// are those the pacer planned in its window, so a request that queued
+// counts, with its queueing, in the step that asked for it.
+type Step struct {
+	Index int     `json:"index"` // 1-based
+	Start float64 `json:"start"` // seconds since the load started
+	End   float64 `json:"end"`
+	// TargetRate is the rate the plan asked for, per second (a ramp
+	// bucket's mean); AchievedRate the requests actually sent in the
+	// window, per second.
+	TargetRate   float64 `json:"targetRate"`
+	AchievedRate float64 `json:"achievedRate"`
+	Requests     int     `json:"requests"`
+	Successes    int     `json:"successes"`
+	SuccessRate  float64 `json:"successRate"`
+	Latency      Latency `json:"latency"`
 }
 
 // Latency holds exact percentiles in milliseconds from an HDR histogram,
 // corrected for coordinated omission at the constant target rate.
 type Latency struct {
+	// Min is the fastest request; left out of files written before it was kept.
+	Min  float64 `json:"min,omitempty"`
 	P50  float64 `json:"p50"`
 	P90  float64 `json:"p90"`
 	P99  float64 `json:"p99"`

@@ -24,8 +24,9 @@ const (
 // WriteSuite write.
 const junitDefault = "meshbench"
 
-// WriteRun writes result.json, summary.md and junit.xml for one result into
-// dir, creating dir (mode 0755) if needed, and returns the paths written.
+// WriteRun writes result.json, summary.md, junit.xml, report.html and
+// smp.json (smp.go) for one result into dir, creating dir (mode 0755) if
+// needed, and returns the paths written.
 // Each file is written to a temporary name and renamed, so a reader never
 // sees a half-written file.
 func WriteRun(dir string, r *Result) ([]string, error) {
@@ -37,6 +38,7 @@ func WriteRun(dir string, r *Result) ([]string, error) {
 		{SummaryFile, func(b *bytes.Buffer) error { return Markdown(b, r) }},
 		{JUnitFile, func(b *bytes.Buffer) error { return JUnit(b, junitDefault, r) }},
 		{HTMLFile, func(b *bytes.Buffer) error { return HTML(b, r) }},
+		{SMPFile, func(b *bytes.Buffer) error { return WriteSMP(b, r) }},
 	})
 }
 

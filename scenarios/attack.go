@@ -29,6 +29,10 @@ type sample struct {
 	// from it, so a stalled system cannot hide its queueing (coordinated omission).
 	intended time.Time
 	latency  time.Duration
+	// planned is when, from the start of its stream, the pacer meant to
+	// send it, and sent when it was sent: a plan's steps are reported by
+	// the one (plan.go), their achieved rates by the other.
+	planned, sent time.Duration
 	// versions maps each service that answered to the version and pod that served it.
 	versions map[string]string
 	pods     map[string]string
@@ -55,6 +59,8 @@ type attackPlan struct {
 	header  http.Header
 	target  string // service the requests go to ("" the load's target)
 	path    string
+	// share is the stream's part of the load, by which a plan's rates are scaled.
+	share float64
 }
 
 // plans splits the load into one constant-rate stream per variant, each at
@@ -66,7 +72,7 @@ func plans(l Load) []attackPlan {
 	}
 	perSec := l.Rate.PerSecond()
 	if len(l.Variants) == 0 {
-		return []attackPlan{{rate: vegeta.Rate{Freq: l.Rate.Freq, Per: l.Rate.Per}, header: base}}
+		return []attackPlan{{rate: vegeta.Rate{Freq: l.Rate.Freq, Per: l.Rate.Per}, header: base, share: 1}}
 	}
 	total := 0
 	for _, v := range l.Variants {
@@ -80,7 +86,8 @@ func plans(l Load) []attackPlan {
 		}
 		// Requests per minute, so that shares of small rates keep their precision.
 		perMin := int(math.Round(perSec * 60 * float64(v.Weight) / float64(total)))
-		out = append(out, attackPlan{variant: v.Name, rate: vegeta.Rate{Freq: max(perMin, 1), Per: time.Minute}, header: h, target: v.Target, path: v.Path})
+		out = append(out, attackPlan{variant: v.Name, rate: vegeta.Rate{Freq: max(perMin, 1), Per: time.Minute}, header: h, target: v.Target, path: v.Path,
+			share: float64(v.Weight) / float64(total)})
 	}
 	return out
 }
@@ -111,6 +118,8 @@ func attackWithProgress(ctx context.Context, url string, sc *Scenario, ns string
 		plan    attackPlan
 		results <-chan *vegeta.Result
 		atk     *vegeta.Attacker
+		// offsetOf is when, from the stream's start, the pacer plans request seq.
+		offsetOf func(seq uint64) time.Duration
 	}
 	start := time.Now()
 	var streams []stream
@@ -134,7 +143,13 @@ func attackWithProgress(ctx context.Context, url string, sc *Scenario, ns string
 		perSecond := float64(p.rate.Freq) * float64(time.Second) / float64(p.rate.Per)
 		n := int(math.Round(perSecond * l.Duration.D().Seconds()))
 		var pacer vegeta.Pacer = vegeta.ConstantPacer{Freq: p.rate.Freq, Per: p.rate.Per}
-		if l.rampFrom > 0 {
+		interval := time.Duration(float64(p.rate.Per) / float64(p.rate.Freq))
+		offsetOf := func(seq uint64) time.Duration { return time.Duration(seq) * interval }
+		if segs := l.segments(p.share); segs != nil && l.rampFrom == 0 {
+			// A steps or ramp plan (plan.go).
+			pp := newPlanPacer(segs)
+			pacer, n, offsetOf = pp, pp.total(), pp.offsetOf
+		} else if l.rampFrom > 0 {
 			// The warm-up: a linear ramp up to the measured rate, so that
 			// connection pools grow to what the measured phase needs.
 			var from int
@@ -146,7 +161,7 @@ func attackWithProgress(ctx context.Context, url string, sc *Scenario, ns string
 		}
 		// Bounded in count (rate × duration requests, whatever the machine's
 		// load) and in time (sendLimit).
-		streams = append(streams, stream{plan: p, atk: atk, results: atk.Attack(countedTargeter(target, n), pacer, l.sendLimit(), p.variant)})
+		streams = append(streams, stream{plan: p, atk: atk, offsetOf: offsetOf, results: atk.Attack(countedTargeter(target, n), pacer, l.sendLimit(), p.variant)})
 	}
 	stop := context.AfterFunc(ctx, func() {
 		for _, s := range streams {
@@ -179,12 +194,11 @@ func attackWithProgress(ctx context.Context, url string, sc *Scenario, ns string
 	wg.Wait()
 	var out []sample
 	for i, s := range streams {
-		interval := time.Duration(float64(s.plan.rate.Per) / float64(s.plan.rate.Freq))
 		rs := collected[i]
 		// The pacer's start: the earliest send, less its sequence's share of time.
 		var began time.Time
 		for _, r := range rs {
-			b := r.Timestamp.Add(-time.Duration(r.Seq) * interval)
+			b := r.Timestamp.Add(-s.offsetOf(r.Seq))
 			if began.IsZero() || b.Before(began) {
 				began = b
 			}
@@ -194,7 +208,9 @@ func attackWithProgress(ctx context.Context, url string, sc *Scenario, ns string
 			target = s.plan.target
 		}
 		for _, r := range rs {
-			out = append(out, toSample(r, s.plan.variant, target, began.Add(time.Duration(r.Seq)*interval)))
+			sm := toSample(r, s.plan.variant, target, began.Add(s.offsetOf(r.Seq)))
+			sm.planned, sm.sent = s.offsetOf(r.Seq), r.Timestamp.Sub(began)
+			out = append(out, sm)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].intended.Before(out[j].intended) })

@@ -59,3 +59,11 @@ func TestCapRateKeepsTheScheduleOfTimedScenarios(t *testing.T) {
 	assert.Equal(t, 200.0, ss.Rate.PerSecond(), "the steady state was changed in place")
 	assert.Contains(t, note, "run at 150/s for the same 10s (1500 requests")
 }
+
+// A plan keeps its rates; the note says when they exceed what the runtime holds.
+func TestCapRateKeepsAPlan(t *testing.T) {
+	sc := &Scenario{Load: stepsLoad()}
+	assert.Contains(t, capRate(sc, limited{60}), "the plan's steps above it (up to 100/s) run as asked")
+	assert.Equal(t, stepsLoad().Plan, sc.Load.Plan)
+	assert.Empty(t, capRate(sc, limited{150}))
+}

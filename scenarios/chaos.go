@@ -269,6 +269,9 @@ func (l *loader) steadyState(v *validator, s *Scenario, ss *SteadyState) {
 	if ss.Duration < MinDuration || ss.Duration > units.Duration(time.Minute) {
 		l.at("steadyState.duration", "duration %s is not in %s..1m", ss.Duration, MinDuration)
 	}
+	if ss.Rate.Per == 0 && s.Load.Plan != nil {
+		l.at("steadyState", "steadyState.rate is required with a load plan: the steady-state phases run at one constant rate")
+	}
 	if ss.Rate.Per == 0 {
 		ss.Rate = s.Load.Rate
 	} else {
@@ -281,6 +284,10 @@ func (l *loader) steadyState(v *validator, s *Scenario, ss *SteadyState) {
 		if e.LatencyShift != nil {
 			l.at(item("steadyState.expect", i)+".latencyShift", "latencyShift compares the faults with the steady state; it belongs in expect, not steadyState.expect")
 			e.LatencyShift = nil
+		}
+		if e.Capacity != nil {
+			l.at(item("steadyState.expect", i)+".capacity", "capacity judges the steps of a load plan; it belongs in expect, not steadyState.expect (the steady-state phases run at one rate)")
+			e.Capacity = nil
 		}
 		if e.Split != nil && e.Split.Confidence == 0 {
 			e.Split.Confidence = DefaultConfidence

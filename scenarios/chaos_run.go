@@ -102,7 +102,7 @@ type phaseResult struct {
 func steadyPhase(ctx context.Context, mesh runtime.Mesh, sc *Scenario, ns string) *phaseResult {
 	ss := sc.SteadyState
 	s := *sc
-	s.Load.Rate, s.Load.Duration = ss.Rate, ss.Duration
+	s.Load.Rate, s.Load.Duration, s.Load.Plan = ss.Rate, ss.Duration, nil
 	s0, err0 := snapshotMetrics(ctx, mesh.MetricsEndpoints())
 	samples, took := attack(ctx, mesh.Entry().URL, &s, ns)
 	s1, err1 := snapshotMetrics(ctx, mesh.MetricsEndpoints())
@@ -190,7 +190,7 @@ func (cr *chaosRun) faultsCheck() reports.Check {
 func steadyChecks(prefix string, p *phaseResult, sc *Scenario) []reports.Check {
 	s := *sc
 	s.Expect = sc.SteadyState.Expect
-	s.Load.Rate, s.Load.Duration = sc.SteadyState.Rate, sc.SteadyState.Duration
+	s.Load.Rate, s.Load.Duration, s.Load.Plan = sc.SteadyState.Rate, sc.SteadyState.Duration, nil
 	r := &reports.Result{Latency: latencyOf(p.samples)}
 	judge(r, p.samples, &s, p.counters)
 	for i := range r.Checks {

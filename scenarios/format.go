@@ -119,10 +119,14 @@ type Load struct {
 	Path string `yaml:"path"`
 	// Method of the requests; default POST.
 	Method string `yaml:"method"`
-	// Rate of requests; required, > 0.
+	// Rate of requests; required, > 0, unless Plan is set.
 	Rate units.Rate `yaml:"rate"`
-	// Duration of the load phase; required, 100ms to 10m.
+	// Duration of the load phase; required, 100ms to 10m, unless Plan is
+	// set (then it is filled in as the plan's length).
 	Duration units.Duration `yaml:"duration"`
+	// Plan replaces the constant Rate with steps or a ramp (plan.go); it
+	// is refused together with rate or duration.
+	Plan *Plan `yaml:"plan"`
 	// Timeout of one request; default 5s.
 	Timeout units.Duration `yaml:"timeout"`
 	// Headers sent with every request.
@@ -198,6 +202,9 @@ type Expectation struct {
 	// Deadline bounds the time a gRPC caller's deadline left the calls a
 	// service answered, as they reached it (grpc_checks.go).
 	Deadline *DeadlineExpect `yaml:"deadline"`
+	// Capacity asks of a steps or ramp plan the highest rate at which p99
+	// and the success rate still held (plan.go).
+	Capacity *CapacityExpect `yaml:"capacity"`
 
 	// Line is where the expectation starts in the scenario file.
 	Line int `yaml:"-"`

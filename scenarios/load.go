@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -348,6 +349,11 @@ func applyDefaults(s *Scenario) {
 	}
 	selectingServiceDefaults(t) // validate_gamma.go
 	ld := &s.Load
+	if ld.Plan != nil && ld.Duration == 0 {
+		// Chaos schedules, the progress line and the send limit read the
+		// load's length.
+		ld.Duration = units.Duration(ld.Plan.Length())
+	}
 	if ld.Method == "" {
 		ld.Method = "POST"
 	}
@@ -371,6 +377,12 @@ func applyDefaults(s *Scenario) {
 		if e.Status != nil && e.Status.Confidence == 0 {
 			e.Status.Confidence = DefaultConfidence
 		}
+		if e.Capacity != nil && e.Capacity.Confidence == 0 {
+			e.Capacity.Confidence = DefaultConfidence
+		}
+	}
+	if r := ld.Plan; r != nil && r.Ramp != nil && r.Ramp.Every == 0 {
+		r.Ramp.Every = DefaultRampEvery
 	}
 }
 

@@ -232,6 +232,11 @@ func warm(ctx context.Context, url string, sc *Scenario, ns string) (drained tim
 	w := *sc
 	w.Load.Duration = units.Duration(WarmupDuration)
 	w.Load.rampFrom = warmupFrom
+	if p := w.Load.Plan; p != nil {
+		// A plan warms up to its first rate: the pools grow as its
+		// first step needs, and the later steps show what more load does.
+		w.Load.Rate, w.Load.Plan = p.firstRate(), nil
+	}
 	_, _ = attack(ctx, url, &w, ns)
 	return time.Now()
 }
@@ -274,6 +279,11 @@ func summarise(res *reports.Result, samples []sample, took time.Duration, sc *Sc
 		if span > 0 {
 			res.Load.AchievedRate = float64(len(samples)-1) / span
 		}
+	}
+	if p := l.Plan; p != nil {
+		res.Load.TargetRate = p.Requests() / p.Length().Seconds()
+		res.Load.Plan = p.String()
+		res.Steps = steps(samples, l.windows())
 	}
 	res.Latency = latencyOf(samples)
 	res.Status = reports.Status{Codes: map[string]int{}}
@@ -324,7 +334,7 @@ func latencyOf(samples []sample) reports.Latency {
 		return reports.Latency{}
 	}
 	return reports.Latency{
-		P50: ms(h.ValueAtQuantile(50)), P90: ms(h.ValueAtQuantile(90)), P99: ms(h.ValueAtQuantile(99)),
+		Min: ms(h.Min()), P50: ms(h.ValueAtQuantile(50)), P90: ms(h.ValueAtQuantile(90)), P99: ms(h.ValueAtQuantile(99)),
 		P999: ms(h.ValueAtQuantile(99.9)), Max: ms(h.Max()), Mean: h.Mean() / 1000,
 	}
 }
@@ -440,6 +450,8 @@ func judge(res *reports.Result, samples []sample, sc *Scenario, mc *meshCounters
 			c = messagesCheck(e.Messages, samples)
 		case e.Deadline != nil:
 			c = deadlineCheck(e.Deadline, samples)
+		case e.Capacity != nil:
+			c = capacityCheck(e.Capacity, res.Steps)
 		case e.Security != nil:
 			sec := e.Security
 			c = check.Bounds(fmt.Sprintf("%s requests to %s", sec.Policy, sec.Service), "security", mc.security[sec.Service][sec.Policy], sec.Min, sec.Max, len(samples), "requests and TCP connections received with connection_security_policy="+sec.Policy)
@@ -489,6 +501,14 @@ func capRate(sc *Scenario, rt runtime.Runtime) string {
 		return ""
 	}
 	l := &sc.Load
+	if p := l.Plan; p != nil {
+		// A plan asks where load starts to break things: lowering its
+		// rates would answer another question, so they run as asked.
+		if limit := lim.MaxRate(); limit > 0 && p.Peak() > limit {
+			return fmt.Sprintf("the %s runtime holds about %.0f requests/s; the plan's steps above it (up to %.0f/s) run as asked and measure the runtime too", rt.Name(), limit, p.Peak())
+		}
+		return ""
+	}
 	asked, limit := l.Rate.PerSecond(), lim.MaxRate()
 	if asked <= limit || limit <= 0 {
 		return ""

@@ -650,11 +650,14 @@ func (v *validator) load() {
 	if !contains(httpMethods, ld.Method) {
 		l.at("load.method", "unsupported method %q; want one of %s", ld.Method, strings.Join(httpMethods, ", "))
 	}
-	if ld.Rate.Per == 0 || ld.Rate.Freq <= 0 {
-		l.at("load.rate", "load.rate is required, like 500/s")
+	if ld.Plan != nil {
+		v.plan() // validate_plan.go
+	} else if ld.Rate.Per == 0 || ld.Rate.Freq <= 0 {
+		l.at("load.rate", "load.rate is required, like 500/s (or a load.plan)")
 	}
 	v.rateLimit("load.rate", ld.Rate)
 	switch {
+	case ld.Plan != nil:
 	case ld.Duration == 0:
 		l.at("load.duration", "load.duration is required, like 10s")
 	case ld.Duration < MinDuration || ld.Duration > MaxDuration:
@@ -735,7 +738,7 @@ func (v *validator) expectations() {
 		}{{"status", e.Status != nil}, {"retries", e.Retries != nil}, {"ejections", e.Ejections != nil},
 			{"overflows", e.Overflows != nil}, {"responseFlags", e.ResponseFlags != nil}, {"attempts", e.Attempts != nil},
 			{"security", e.Security != nil}, {"rotations", e.Rotations != nil}, {"latencyShift", e.LatencyShift != nil},
-			{"messages", e.Messages != nil}, {"deadline", e.Deadline != nil}} {
+			{"messages", e.Messages != nil}, {"deadline", e.Deadline != nil}, {"capacity", e.Capacity != nil}} {
 			if k.set {
 				set = append(set, k.name)
 			}
@@ -784,6 +787,8 @@ func (v *validator) expectations() {
 			v.variant(p+".messages.variant", e.Messages.Variant)
 		case e.Deadline != nil:
 			v.deadline(p+".deadline", e.Deadline)
+		case e.Capacity != nil:
+			v.capacity(p+".capacity", e.Capacity) // validate_plan.go
 		case e.Security != nil:
 			sp := p + ".security"
 			v.count(sp, e.Security.Service, e.Security.Min, e.Security.Max)
@@ -868,7 +873,7 @@ func (v *validator) split(p string, e *SplitExpect) {
 }
 
 // ExpectationKinds are the keys an expectation may have.
-var ExpectationKinds = []string{"split", "successRate", "latency", "status", "retries", "ejections", "overflows", "responseFlags", "attempts", "security", "rotations", "latencyShift", "messages", "deadline"}
+var ExpectationKinds = []string{"split", "successRate", "latency", "status", "retries", "ejections", "overflows", "responseFlags", "attempts", "security", "rotations", "latencyShift", "messages", "deadline", "capacity"}
 
 // ResponseFlagNames are the Envoy response flags the builtin sidecar sets
 // (Envoy access log docs, %RESPONSE_FLAGS%).

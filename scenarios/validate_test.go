@@ -74,7 +74,7 @@ func TestValidateScenarioErrors(t *testing.T) {
 			{Line: 6, Field: "load.duration", Msg: "duration 20m0s is not in 100ms..10m0s"},
 			{Line: 9, Field: "load.variants[0].weight", Msg: "variant weight must be > 0"},
 			{Line: 10, Field: "load.variants[1].name", Msg: "variant jason is declared twice"},
-			{Line: 13, Field: "expect[0]", Msg: "an expectation sets exactly one of split, successRate, latency, status, retries, ejections, overflows, responseFlags, attempts, security, rotations, latencyShift, messages, deadline; this one sets split and successRate"},
+			{Line: 13, Field: "expect[0]", Msg: "an expectation sets exactly one of split, successRate, latency, status, retries, ejections, overflows, responseFlags, attempts, security, rotations, latencyShift, messages, deadline, capacity; this one sets split and successRate"},
 			{Line: 21, Field: "expect[1].split.variant", Msg: `variant "bob" is not a load variant (variants: jason)`},
 			{Line: 23, Field: "expect[2].successRate.min", Msg: "min 1.5 is not in (0,1]"},
 			{Line: 25, Field: "expect[3].latency.p95", Msg: `unknown latency statistic "p95"`},
