@@ -98,15 +98,18 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 ## bench: the sidecar benchmarks (hop latency against direct and ReverseProxy,
-## throughput) and the benchmark scenarios, results and reports in one run
+## throughput), the xDS push at scale (1,000 services x 3 pods to 100
+## sidecars, to full ACK) and the benchmark scenarios (canary-knee: the canary
+## path's capacity, stepped to 4,000/s), results and reports in one run
 ## folder; BASELINE=path/to/result.json compares canary-90-10 against it and
 ## fails on a statistically real regression.
 BENCH_STAMP := $(shell date -u +%Y%m%d-%H%M%S)
 BENCH_DIR   ?= $(RUNS)/bench-$(BENCH_STAMP)
-BENCH_SCENARIOS ?= canary-90-10 no-mesh-config
+BENCH_SCENARIOS ?= canary-90-10 no-mesh-config scenarios/bench/canary-knee.yaml
 bench:
 	mkdir -p $(BENCH_DIR)
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 3 ./sim/sidecar/ | tee $(BENCH_DIR)/bench.txt
+	$(GO) test -run '^$$' -bench PushToFullACK -benchtime 5x -count 3 ./sim/xdsserver/ | tee -a $(BENCH_DIR)/bench.txt
 	$(GO) run $(BENCHSTAT) $(BENCH_DIR)/bench.txt | tee $(BENCH_DIR)/benchstat.txt
 	$(GO) run ./cmd/meshbench run -dir $(BENCH_DIR)/scenarios $(BENCH_SCENARIOS)
 	@if [ -n "$(BASELINE)" ]; then \
