@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -121,4 +122,23 @@ func TestAccessLogUnknownOperatorNACK(t *testing.T) {
 	err := m.waitConverged(v)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "unsupported access log command operator %UPSTREAM_PEER_URI_SAN%")
+}
+
+// tcp_proxy: a line per connection at its end, with its bytes, the
+// upstream and the cluster; the HTTP operators print "-", the code 0.
+func TestAccessLogTCPConnection(t *testing.T) {
+	sinks := map[string]*logSink{rigCaller: {}}
+	var cfg meshconfig.Config
+	cfg.Mesh.AccessLog = meshconfig.AccessLog{File: "/dev/stdout"}
+	m := newRig(t, rigOpts{topo: tcpRigTopology(), cfg: cfg, seed: 3, accessLogs: sinks, listeners: map[string]func(net.Listener) net.Listener{
+		"db-v1-0": tcpEcho("db-v1-0"), "db-v2-0": tcpEcho("db-v2-0"),
+	}})
+	got, err := m.echo(m.dbVIP(), "hello-00")
+	require.NoError(t, err)
+	pod, _, _ := strings.Cut(got, " ")
+	p, ok := m.reg.Pod(pod)
+	require.True(t, ok)
+	l := m.waitLines(rigCaller, sinks[rigCaller], 1)[0]
+	// "hello-00\n" is 9 bytes in; "db-v?-0 hello-00\n" 17 bytes out.
+	assert.Regexp(t, `^\[\S+\] "- - -" 0 - - - "-" 9 17 \d+ - "-" "-" "-" "-" "`+p.IP.String()+`:\d+" outbound\|5432\|\|db\.default\.svc\.cluster\.local \S+:\d+ `+strings.ReplaceAll(m.dbVIP(), ".", `\.`)+` \S+ - -$`, l)
 }
