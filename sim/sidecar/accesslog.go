@@ -12,6 +12,7 @@ import (
 	"time"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -89,8 +90,17 @@ func compileLogFormat(fl *filev3.FileAccessLog) (*accesslog.Format, error) {
 		return accesslog.ParseJSON(labels)
 	case sf.GetTextFormatSource().GetInlineString() != "":
 		return accesslog.ParseText(sf.GetTextFormatSource().GetInlineString())
-	case sf.GetTextFormat() != "":
-		return accesslog.ParseText(sf.GetTextFormat())
+	default:
+		return compileDeprecatedTextFormat(sf)
+	}
+}
+
+// compileDeprecatedTextFormat reads text_format, deprecated for
+// text_format_source but still honoured by Envoy.
+func compileDeprecatedTextFormat(sf *core.SubstitutionFormatString) (*accesslog.Format, error) {
+	//lint:ignore SA1019 Envoy still reads the deprecated field.
+	if t := sf.GetTextFormat(); t != "" {
+		return accesslog.ParseText(t)
 	}
 	return nil, fmt.Errorf("only inline text and JSON access log formats are supported")
 }

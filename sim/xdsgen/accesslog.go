@@ -29,6 +29,7 @@ func FileAccessLog(a meshconfig.AccessLog) *accesslogv3.AccessLog {
 	sf := &core.SubstitutionFormatString{}
 	if a.JSON {
 		sf.Format = &core.SubstitutionFormatString_JsonFormat{JsonFormat: jsonLabels(a.Format)}
+		//lint:ignore SA1019 istiod sets the deprecated field (FileAccessLogFromMeshConfig).
 		sf.JsonFormatOptions = &core.JsonFormatOptions{SortProperties: false}
 	} else {
 		sf.Format = &core.SubstitutionFormatString_TextFormatSource{TextFormatSource: &core.DataSource{

@@ -74,6 +74,7 @@ func TestAccessLogEncodings(t *testing.T) {
 		got[k] = v.GetStringValue()
 	}
 	assert.Equal(t, accesslog.DefaultJSON, got)
+	//lint:ignore SA1019 istiod sets the deprecated field.
 	assert.False(t, sf.GetJsonFormatOptions().GetSortProperties())
 
 	http, _ = accessLogsOf(t, meshconfig.AccessLog{File: "/tmp/x.log", Format: "%RESPONSE_CODE%"})
