@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -28,6 +29,7 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -319,6 +321,9 @@ func flattenListener(l *listener.Listener, out map[string]string) {
 	}
 	sort.Strings(rds)
 	out[p+".rds"] = strings.Join(uniq(rds), ",")
+	if als := filterAccessLogs(l); len(als) > 0 {
+		out[p+".access_log"] = strings.Join(als, " | ")
+	}
 	// A TCP listener: per filter chain (by position), its match and the
 	// tcp_proxy fields the sidecar acts on: cluster or weighted_clusters,
 	// idle_timeout (unset: 1h) and max_connect_attempts (unset: 1).
@@ -664,4 +669,42 @@ func unpackAny(m protoreflect.Message) (proto.Message, string, bool) {
 		return nil, a.GetTypeUrl(), true
 	}
 	return inner, a.GetTypeUrl(), true
+}
+
+// filterAccessLogs describes the access_log entries of a listener's HCM and
+// tcp_proxy filters (each distinct one once, sorted): logger name and its
+// config as text. istiod's listener-level access log (response flag NR) is
+// not compared: xdsgen does not build it.
+func filterAccessLogs(l *listener.Listener) []string {
+	var out []string
+	for _, fc := range l.GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			var als []*accesslogv3.AccessLog
+			switch f.GetName() {
+			case wellknown.HTTPConnectionManager:
+				m := &hcm.HttpConnectionManager{}
+				if f.GetTypedConfig().UnmarshalTo(m) == nil {
+					als = m.GetAccessLog()
+				}
+			case wellknown.TCPProxy:
+				tp := &tcpproxy.TcpProxy{}
+				if f.GetTypedConfig().UnmarshalTo(tp) == nil {
+					als = tp.GetAccessLog()
+				}
+			}
+			for _, al := range als {
+				desc := al.GetName()
+				if m, err := al.GetTypedConfig().UnmarshalNew(); err == nil {
+					b, _ := protojson.MarshalOptions{}.Marshal(m)
+					desc += " " + string(b)
+				}
+				if al.GetFilter() != nil {
+					desc += " filter " + al.GetFilter().String()
+				}
+				out = append(out, desc)
+			}
+		}
+	}
+	sort.Strings(out)
+	return uniq(out)
 }

@@ -20,6 +20,7 @@ import (
 
 	meshapi "istio.io/api/mesh/v1alpha1"
 	networking "istio.io/api/networking/v1alpha3"
+	istiocore "istio.io/istio/pilot/pkg/networking/core"
 
 	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pilot/pkg/model"
@@ -261,6 +262,11 @@ func retries123(vs *networking.VirtualService) *networking.VirtualService {
 func istioMeshConfig(s meshconfig.MeshSettings) *meshapi.MeshConfig {
 	m := mesh.DefaultMeshConfig()
 	m.DefaultHttpRetryPolicy = s.DefaultHTTPRetryPolicy
+	m.AccessLogFile = s.AccessLog.File
+	m.AccessLogFormat = s.AccessLog.Format
+	if s.AccessLog.JSON {
+		m.AccessLogEncoding = meshapi.MeshConfig_JSON
+	}
 	if s.Retry503ByDefault {
 		if m.DefaultHttpRetryPolicy == nil {
 			// 1.23's built-in default: 2 attempts, retryOn as above.
@@ -320,6 +326,10 @@ func istioSide(t *testing.T, reg *registry.Registry, cfgs []config.Config, cfg m
 	for _, r := range gatewayRoutes(cfg) {
 		objs = append(objs, r)
 	}
+	// The mesh's access log is cached across pushes in a package variable
+	// until the mesh config changes (accesslog.go cachedMeshConfigAccessLog):
+	// each case is a new mesh config, as istiod's MeshConfigChanged says.
+	istiocore.NewConfigGenerator(nil).MeshConfigChanged(nil)
 	s := xdsfake.NewFakeDiscoveryServer(t, xdsfake.FakeOptions{
 		KubernetesObjects: objs,
 		Configs:           cfgs,

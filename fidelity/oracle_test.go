@@ -202,6 +202,9 @@ func meshVariants() []meshVariant {
 		{"defaultHttpRetryPolicy", meshconfig.MeshSettings{DefaultHTTPRetryPolicy: policy}},
 		{"compat-1.23", meshconfig.MeshSettings{Retry503ByDefault: true}},
 		{"compat-1.23+defaultHttpRetryPolicy", meshconfig.MeshSettings{DefaultHTTPRetryPolicy: bare, Retry503ByDefault: true}},
+		// meshConfig access logging: every HCM's and tcp_proxy's access_log.
+		{"accessLogFile", meshconfig.MeshSettings{AccessLog: meshconfig.AccessLog{File: "/dev/stdout"}}},
+		{"accessLogFile+JSON", meshconfig.MeshSettings{AccessLog: meshconfig.AccessLog{File: "/dev/stdout", JSON: true}}},
 	}
 }
 

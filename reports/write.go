@@ -24,6 +24,10 @@ const (
 // WriteSuite write.
 const junitDefault = "meshbench"
 
+// AccessLogDir is the folder of a scenario's run that holds one access log
+// per proxy, <proxy>.log, when the scenario sets meshConfig.accessLogFile.
+const AccessLogDir = "access-logs"
+
 // WriteRun writes result.json, summary.md, junit.xml, report.html and
 // smp.json (smp.go) for one result into dir, creating dir (mode 0755) if
 // needed, and returns the paths written.

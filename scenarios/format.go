@@ -265,6 +265,15 @@ type MeshConfigSpec struct {
 	// CertTTL is the lifetime of workload certificates (Istio's default 24h);
 	// a few seconds makes the run rotate them under load.
 	CertTTL units.Duration `yaml:"certTTL"`
+	// AccessLogFile is meshConfig.accessLogFile (usually /dev/stdout): every
+	// proxy logs each request there. On local, every path becomes one file
+	// per proxy in the run folder (access-logs/<proxy>.log).
+	AccessLogFile string `yaml:"accessLogFile"`
+	// AccessLogEncoding is meshConfig.accessLogEncoding: TEXT (default) or JSON.
+	AccessLogEncoding string `yaml:"accessLogEncoding"`
+	// AccessLogFormat is meshConfig.accessLogFormat: a text format string,
+	// or under JSON an object of labels; empty: Istio's default.
+	AccessLogFormat string `yaml:"accessLogFormat"`
 }
 
 // DefaultTimeout is the per-request timeout when the scenario gives none.

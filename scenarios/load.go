@@ -24,6 +24,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/meshbench/meshbench/internal/units"
+	"github.com/meshbench/meshbench/sim/accesslog"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -139,6 +140,7 @@ func (l *loader) meshSettings(s *Scenario) meshconfig.MeshSettings {
 		out.DefaultHTTPRetryPolicy = &networking.HTTPRetry{}
 		c.decode(n, "meshConfig.defaultHttpRetryPolicy", out.DefaultHTTPRetryPolicy)
 	}
+	out.AccessLog = l.accessLog(mc)
 	out.CertTTL = mc.CertTTL.D()
 	if mc.CertTTL != 0 && mc.CertTTL.D() < time.Second {
 		l.at("meshConfig.certTTL", "certTTL %s is below 1s; rotation happens at half the lifetime", mc.CertTTL)
@@ -153,6 +155,43 @@ func (l *loader) meshSettings(s *Scenario) meshconfig.MeshSettings {
 			// 1.24 made EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY true.
 			out.Retry503ByDefault = m <= 23
 		}
+	}
+	return out
+}
+
+// accessLog reads accessLogFile, accessLogEncoding and accessLogFormat.
+// Stricter than Istio, which checks none of them (ValidateMeshConfig) and
+// falls back to its default format on a JSON format that does not parse
+// (FileAccessLogFromMeshConfig in pilot/pkg/model/telemetry_logging.go):
+// a format is parsed here as the builtin sidecar parses it, since Envoy
+// refuses a listener whose format it cannot read, and a format or an
+// encoding without a file would silently do nothing.
+func (l *loader) accessLog(mc *MeshConfigSpec) meshconfig.AccessLog {
+	out := meshconfig.AccessLog{File: mc.AccessLogFile, Format: mc.AccessLogFormat}
+	switch mc.AccessLogEncoding {
+	case "", "TEXT":
+	case "JSON":
+		out.JSON = true
+	default:
+		l.at("meshConfig.accessLogEncoding", "accessLogEncoding %q is not TEXT or JSON", mc.AccessLogEncoding)
+	}
+	if mc.AccessLogFile == "" {
+		for _, f := range []struct{ name, value string }{{"accessLogEncoding", mc.AccessLogEncoding}, {"accessLogFormat", mc.AccessLogFormat}} {
+			if f.value != "" {
+				l.at("meshConfig."+f.name, "%s has no effect without meshConfig.accessLogFile (e.g. /dev/stdout)", f.name)
+			}
+		}
+		return out
+	}
+	if out.Format == "" {
+		return out
+	}
+	parse := func(s string) error { _, err := accesslog.ParseText(accesslog.TextFormat(s)); return err }
+	if out.JSON {
+		parse = func(s string) error { _, err := accesslog.ParseJSONText(s); return err }
+	}
+	if err := parse(out.Format); err != nil {
+		l.at("meshConfig.accessLogFormat", "accessLogFormat: %v (implemented: %s)", err, strings.Join(accesslog.Operators(), ", "))
 	}
 	return out
 }

@@ -32,6 +32,10 @@ type Options struct {
 	// on a slow machine (the race detector, other builds) sets it generous,
 	// so that its load is bounded by count, not by time.
 	LoadTimeLimit time.Duration
+	// AccessLogDir is where each proxy's access log goes when the scenario
+	// sets meshConfig.accessLogFile (runtime.Spec.AccessLogDir); the CLI
+	// sets <run folder>/<scenario>/access-logs.
+	AccessLogDir string
 }
 
 // Run brings the scenario's mesh up, waits until every proxy has ACKed its
@@ -58,7 +62,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 func StartMesh(ctx context.Context, sc *Scenario, opts Options) (runtime.Mesh, error) {
 	startCtx, cancel := context.WithTimeout(ctx, runtime.StartLimit(opts.Runtime))
 	defer cancel()
-	mesh, err := opts.Runtime.Start(startCtx, runtime.Spec{Topology: sc.MeshTopology(), Config: sc.Config, Seed: sc.RunSeed(), Log: logger(opts, sc)})
+	mesh, err := opts.Runtime.Start(startCtx, runtime.Spec{Topology: sc.MeshTopology(), Config: sc.Config, Seed: sc.RunSeed(), Log: logger(opts, sc), AccessLogDir: opts.AccessLogDir})
 	if err != nil {
 		return nil, fmt.Errorf("start mesh: %w", err)
 	}

@@ -166,7 +166,8 @@ func runScenarios(ctx context.Context, scs []*scenarios.Scenario, rt runtime.Run
 	for _, sc := range scs {
 		fmt.Fprintf(stdout, "▶ %s — %s\n", sc.Name, sc.Description)
 		printWarnings(stdout, sc)
-		res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: next(), Log: log, Progress: progress})
+		res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: next(), Log: log, Progress: progress,
+			AccessLogDir: filepath.Join(suiteDir, sc.Name, reports.AccessLogDir)})
 		if ctx.Err() != nil {
 			return failed, &exitError{code: 1, err: errors.New("interrupted: mesh torn down")}
 		}

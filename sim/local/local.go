@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -83,6 +84,8 @@ type Mesh struct {
 	xds  *xdsserver.Server
 	gw   xdsgen.Gateway
 	dir  string // the private directory of the mesh's Unix sockets
+	// accessLogDir holds one access log per proxy (runtime.Spec.AccessLogDir).
+	accessLogDir string
 
 	mu      sync.Mutex
 	pods    map[string]*pod
@@ -120,6 +123,9 @@ func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 		return nil, err
 	}
 	m := &Mesh{log: log, seed: spec.Seed, cp: cp, reg: reg, xds: cp.XDS(), gw: gw, pods: map[string]*pod{}, dir: dir}
+	if spec.Config.Mesh.AccessLog.File != "" {
+		m.accessLogDir = spec.AccessLogDir
+	}
 	if err := cp.Start(ctx, "unix://"+filepath.Join(dir, "xds.sock")); err != nil {
 		return m, err
 	}
@@ -144,6 +150,7 @@ func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 		Workload: m.gw.Name, Namespace: m.gw.Namespace, App: m.gw.Name, Version: "unknown",
 		Principal: controlplane.GatewayID,
 		Log:       log, Seed: uint64(spec.Seed),
+		OpenAccessLog: m.accessLogOpener(m.gw.Name),
 	})
 	if err != nil {
 		return m, fmt.Errorf("start ingress gateway: %w", err)
@@ -245,6 +252,7 @@ func (m *Mesh) startProxy(p *registry.Pod) error {
 		Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version,
 		Principal: p.SPIFFEID(xdsgen.TrustDomain),
 		Log:       m.log, Seed: uint64(m.seed) + uint64(n),
+		OpenAccessLog: m.accessLogOpener(p.Name),
 	})
 	if err != nil {
 		return fmt.Errorf("pod %s sidecar: %w", p.Name, err)
@@ -391,4 +399,19 @@ func (m *Mesh) Stop(ctx context.Context) error {
 	m.cp.Stop()
 	errs = append(errs, os.RemoveAll(m.dir))
 	return errors.Join(errs...)
+}
+
+// accessLogOpener sends a proxy's access log, whatever its path, to
+// <accessLogDir>/<proxy>.log, appended to (a restarted pod goes on in its
+// file); nil when no directory is given: the proxy opens the path itself.
+func (m *Mesh) accessLogOpener(proxy string) func(string) (io.Writer, error) {
+	if m.accessLogDir == "" {
+		return nil
+	}
+	return func(string) (io.Writer, error) {
+		if err := os.MkdirAll(m.accessLogDir, 0o755); err != nil {
+			return nil, err
+		}
+		return os.OpenFile(filepath.Join(m.accessLogDir, proxy+".log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	}
 }

@@ -44,6 +44,22 @@ type MeshSettings struct {
 	Retry503ByDefault bool
 	// CertTTL is the lifetime of workload certificates (0: Istio's 24h).
 	CertTTL time.Duration
+	// AccessLog is meshConfig's access logging (accessLogFile,
+	// accessLogEncoding, accessLogFormat); off when File is empty.
+	AccessLog AccessLog
+}
+
+// AccessLog is the file access log of meshConfig: every proxy writes one
+// line per request (per connection on TCP) to File, in Format, as Envoy's
+// file access logger.
+type AccessLog struct {
+	// File is meshConfig.accessLogFile, e.g. /dev/stdout; empty: no log.
+	File string
+	// JSON is accessLogEncoding: JSON (TEXT, the default, when false).
+	JSON bool
+	// Format is accessLogFormat: a text format string, or for JSON an
+	// object of labels to command operators; empty: Istio's default.
+	Format string
 }
 
 // RootNamespace is Istio's default meshConfig.rootNamespace.

@@ -27,6 +27,12 @@ type Spec struct {
 	// (fakesvc/proxyless.go); the sidecar keeps the pod's inbound side and
 	// its HTTP calls. Only the local runtime supports it.
 	ProxylessGRPC bool
+	// AccessLogDir, when set, is where the proxies' access logs go when
+	// meshConfig.accessLogFile is set: <AccessLogDir>/<proxy>.log, one file
+	// per proxy (pod name, or the gateway's), whatever the path says (on
+	// local every proxy shares this process and its stdout). Only the local
+	// runtime supports it; empty: each proxy writes the path itself.
+	AccessLogDir string
 }
 
 // DataPlaneProxylessGRPC is DataPlane of a runtime whose pods call gRPC

@@ -69,6 +69,8 @@ type chainConf struct {
 	statPrefix string
 	// upgrades are the HCM's upgrade_configs: upgrade type → enabled.
 	upgrades map[string]bool
+	// accessLogs are the HCM's access_log (accesslog.go).
+	accessLogs []*accessLogConf
 }
 
 // routeTable is a compiled RouteConfiguration.
@@ -308,6 +310,9 @@ func compileChain(fc *listener.FilterChain) (chainConf, error) {
 			return err
 		}
 		cc.statPrefix = m.GetStatPrefix()
+		if cc.accessLogs, err = compileAccessLogs(m.GetAccessLog()); err != nil {
+			return err
+		}
 		if cc.upgrades, err = compileHCMUpgrades(m); err != nil {
 			return err
 		}

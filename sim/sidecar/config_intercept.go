@@ -74,7 +74,9 @@ type chainMatch struct {
 
 // tcpProxyConf is a compiled TcpProxy.
 type tcpProxyConf struct {
-	statPrefix  string
+	statPrefix string
+	// accessLogs are tcp_proxy's access_log: a line per connection.
+	accessLogs  []*accessLogConf
 	cluster     string
 	weighted    []weightedCluster
 	total       uint64
@@ -290,6 +292,11 @@ func compileNetworkFilters(cc *chainConf, fs []*listener.Filter, hcmFn func(*hcm
 // max_connect_attempts (default 1).
 func compileTCPProxy(tp *tcpproxy.TcpProxy) (*tcpProxyConf, error) {
 	t := &tcpProxyConf{statPrefix: tp.GetStatPrefix(), idle: time.Hour, maxAttempts: 1}
+	als, err := compileAccessLogs(tp.GetAccessLog())
+	if err != nil {
+		return nil, err
+	}
+	t.accessLogs = als
 	switch cs := tp.GetClusterSpecifier().(type) {
 	case *tcpproxy.TcpProxy_Cluster:
 		t.cluster = cs.Cluster
@@ -340,7 +347,7 @@ func checkHTTPFilters(fs []*hcm.HttpFilter) error {
 // and the internal/external decision feed no route istiod builds),
 // request_id_extension (x-request-id is kept or made as Envoy's uuid
 // extension does), server_name,
-// stat_prefix, access_log, tracing, proxy_100_continue (Go's server answers
+// stat_prefix, tracing, proxy_100_continue (Go's server answers
 // Expect: 100-continue itself). upgrade_configs is read with the routes
 // (upgrade.go). Refused: a path_with_escaped_slashes_action that rewrites
 // paths.

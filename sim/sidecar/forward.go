@@ -98,6 +98,9 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		if retry != nil && retry.previousHosts {
 			tried = append(tried, h) // only previous_hosts reads it
 		}
+		if x.log != nil {
+			x.log.upstream = h.addr
+		}
 		if x.reporter == "destination" {
 			x.dest = s.self
 		} else {

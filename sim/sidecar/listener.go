@@ -82,6 +82,13 @@ func (s *Sidecar) serveInboundChain(w http.ResponseWriter, r *http.Request, st *
 		if principal != "" {
 			x.source.principal = principal
 		}
+		if len(chain.accessLogs) > 0 {
+			w = s.startLog(w, r, x, chain.accessLogs)
+			if x.log != nil {
+				// Envoy's RBAC filter denial (rbac_filter.cc).
+				x.log.details = "rbac_access_denied_matched_policy[none]"
+			}
+		}
 		defer s.finish(x)
 		// Envoy's RBAC filter answers 403 "RBAC: access denied" with flag RBAC... Istio shows it as response code 403.
 		x.code, x.flags = http.StatusForbidden, "-"

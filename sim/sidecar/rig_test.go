@@ -196,6 +196,8 @@ type rigOpts struct {
 	// listeners, by pod, wrap the app's listener (fakesvc.Listener takes
 	// the gRPC connections out for its gRPC server).
 	listeners map[string]func(net.Listener) net.Listener
+	// accessLogs, by pod, receive the sidecar's access log lines.
+	accessLogs map[string]*logSink
 }
 
 type rig struct {
@@ -275,6 +277,12 @@ func newRig(t *testing.T, o rigOpts) *rig {
 			Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version,
 			Principal: p.SPIFFEID(xdsgen.TrustDomain),
 			Seed:      o.seed,
+			OpenAccessLog: func(string) (io.Writer, error) {
+				if s := o.accessLogs[p.Name]; s != nil {
+					return s, nil
+				}
+				return io.Discard, nil
+			},
 		})
 		require.NoError(t, err, p.Name)
 		t.Cleanup(func() { require.NoError(t, sc.Close()) })

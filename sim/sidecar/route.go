@@ -39,6 +39,8 @@ type exchange struct {
 	// upstream is the request as it goes upstream (prepare), kept here
 	// to save it an allocation of its own.
 	upstream upstreamRequest
+	// log is set when the chain has an access log (accesslog.go).
+	log *exchangeLog
 }
 
 // route routes a request an HCM chain took (nil: no listener on its port).
@@ -59,6 +61,9 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 		}
 	} else {
 		x.source = s.self
+	}
+	if chain != nil && len(chain.accessLogs) > 0 {
+		w = s.startLog(w, r, x, chain.accessLogs)
 	}
 	defer s.finish(x)
 	if rt == nil {
@@ -85,6 +90,9 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 		w.Header()[headerConfigVersionKey] = rt.versionValue
 	}
 	clusterName := cr.pickCluster(s.randUint64)
+	if x.log != nil {
+		x.log.cluster, x.log.route = clusterName, cr.name
+	}
 	if _, _, _, h, ok := xdsgen.ParseClusterName(clusterName); ok && h != "" {
 		x.service = h
 	}
@@ -183,6 +191,9 @@ func (s *Sidecar) finish(x *exchange) {
 		code: x.code, flags: x.flags, security: x.security, grpc: x.grpc, grpcStatus: x.grpcStatus,
 		durationMillis: float64(time.Since(x.start).Microseconds()) / 1000,
 	})
+	if x.log != nil {
+		s.writeLog(x)
+	}
 }
 
 // hop-by-hop headers are not forwarded (RFC 9110 §7.6.1).

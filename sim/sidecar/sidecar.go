@@ -159,6 +159,11 @@ type Config struct {
 	DrainTime time.Duration
 	// Bootstrap is the bootstrap in force, for the admin's /config_dump.
 	Bootstrap *bootstrapv3.Bootstrap
+	// OpenAccessLog, when set, opens the file a file access logger names
+	// (e.g. /dev/stdout), once per path; a returned io.Closer is closed
+	// with the sidecar. Nil opens the path as Envoy does: appending,
+	// created if absent.
+	OpenAccessLog func(path string) (io.Writer, error)
 }
 
 // state is the config in force: swapped whole on every accepted update.
@@ -281,6 +286,8 @@ type Sidecar struct {
 	inboundService string
 
 	admin *adminState // Envoy's admin API and the bootstrap's static listeners (admin.go)
+	// logFiles are the access log files open (accesslog.go).
+	logFiles logFiles
 }
 
 type boundServer struct {
@@ -309,6 +316,7 @@ func Start(cfg Config) (*Sidecar, error) {
 		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
 		seeded:   cfg.Seed,
+		logFiles: logFiles{open: cfg.OpenAccessLog},
 		sessions: tls.NewLRUClientSessionCache(1024),
 	}
 	s.peerID = []string{cfg.NodeID}
@@ -424,6 +432,9 @@ func (s *Sidecar) Close() error {
 		b.close()
 	}
 	s.mirrors.Wait()
+	// Requests still ending write their lines first (closed connections
+	// end their handlers); a hijacked stream is not waited for long.
+	s.logFiles.close(2 * time.Second)
 	for _, u := range s.state.Load().clusters {
 		u.close()
 	}
@@ -673,6 +684,9 @@ func (s *Sidecar) applyListeners(next *state, res []*anypb.Any) (map[string][]st
 		}
 		lc, err := compileListener(l)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.openAccessLogs(lc); err != nil {
 			return nil, err
 		}
 		listeners[lc.name] = lc

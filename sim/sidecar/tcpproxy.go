@@ -36,11 +36,18 @@ func (s *Sidecar) tcpProxy(down net.Conn, tp *tcpProxyConf, info *connInfo) {
 	// or at the end of a connection that never got one (flags NC, UH, UF).
 	var sent, received int64
 	opened := false
+	var cl *connLog
+	if len(tp.accessLogs) > 0 && s.logFiles.begin() {
+		cl = &connLog{start: time.Now(), info: info, down: down}
+	}
 	defer func() {
 		if !opened {
 			s.metrics.tcpOpened(tc)
 		}
 		s.metrics.tcpClosed(tc, sent, received)
+		if cl != nil {
+			s.writeConnLog(tp.accessLogs, cl, tc.flags, sent, received)
+		}
 	}()
 	name := tp.cluster
 	if len(tp.weighted) > 0 {
@@ -52,6 +59,9 @@ func (s *Sidecar) tcpProxy(down net.Conn, tp *tcpProxyConf, info *connInfo) {
 			}
 			n -= w.weight
 		}
+	}
+	if cl != nil {
+		cl.cluster = name
 	}
 	if _, _, _, h, ok := xdsgen.ParseClusterName(name); ok && h != "" && !info.inbound {
 		tc.service = h
@@ -70,6 +80,9 @@ func (s *Sidecar) tcpProxy(down net.Conn, tp *tcpProxyConf, info *connInfo) {
 			tc.flags = flagNoHealthy
 			return
 		}
+		if cl != nil {
+			cl.upstream = h.addr
+		}
 		c, err := u.dialTCP(s.ctx, h)
 		if err != nil {
 			s.log.Debug("tcp_proxy: connect failed", "cluster", name, "host", h.addr, "err", err, "flag", flagConnectFailure)
@@ -84,6 +97,9 @@ func (s *Sidecar) tcpProxy(down net.Conn, tp *tcpProxyConf, info *connInfo) {
 			}
 		}
 		up = c
+		if cl != nil {
+			cl.upstreamLocal = c.LocalAddr().String()
+		}
 	}
 	if up == nil {
 		return

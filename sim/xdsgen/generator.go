@@ -92,6 +92,7 @@ func (g *Generator) ForSidecar(p *registry.Pod) Resources {
 	r.Clusters = append(r.Clusters, inboundCluster(p, svc))
 	r.Listeners = append(r.Listeners, g.outboundListeners(p)...)
 	r.Listeners = append(r.Listeners, virtualOutboundListener(), g.virtualInboundListener(p, svc))
+	r.Listeners = g.withAccessLog(r.Listeners)
 	r.Routes = g.outboundRoutes()
 	return r
 }
@@ -101,7 +102,7 @@ func (g *Generator) ForSidecar(p *registry.Pod) Resources {
 func (g *Generator) ForGateway(gw Gateway) Resources {
 	var r Resources
 	r.Clusters, r.Endpoints = g.outboundClusters(false)
-	r.Listeners = []*listener.Listener{gatewayListener(gw)}
+	r.Listeners = g.withAccessLog([]*listener.Listener{gatewayListener(gw)})
 	r.Routes = []*route.RouteConfiguration{g.gatewayRoute(gw)}
 	return r
 }

@@ -1,0 +1,74 @@
+package local
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/runtime"
+)
+
+// meshConfig.accessLogFile: each proxy writes its own file in the given
+// folder, a line per request it passed: the gateway and payment one each,
+// order two (in from the gateway, out to payment).
+func TestAccessLogOneFilePerProxy(t *testing.T) {
+	topo := registry.Topology{Services: []registry.Service{
+		{Name: "order", Path: "/orders", Versions: []registry.Version{{Name: "v1"}}, Calls: []string{"payment"}},
+		{Name: "payment", Versions: []registry.Version{{Name: "v1"}}},
+	}}
+	var cfg meshconfig.Config
+	cfg.Mesh.AccessLog = meshconfig.AccessLog{File: "/dev/stdout"}
+	dir := filepath.Join(t.TempDir(), "access-logs")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := Runtime{}.Start(ctx, runtime.Spec{Topology: topo, Config: cfg, Seed: 1, AccessLogDir: dir})
+	require.NoError(t, err)
+	c := &http.Client{Transport: &http.Transport{}}
+	const n = 5
+	for range n {
+		code, r := order(t, c, m, nil)
+		require.Equal(t, 200, code, "%+v", r)
+	}
+	c.CloseIdleConnections()
+	require.NoError(t, m.Stop(context.Background()))
+
+	lines := func(proxy string) []string {
+		b, err := os.ReadFile(filepath.Join(dir, proxy+".log"))
+		require.NoError(t, err, proxy)
+		return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	}
+	gw := lines(Gateway.Name)
+	require.Len(t, gw, n)
+	assert.Contains(t, gw[0], `"POST /orders HTTP/1.1" 200 - via_upstream`)
+	assert.Len(t, lines("order-v1-0"), 2*n)
+	pay := lines("payment-v1-0")
+	require.Len(t, pay, n)
+	assert.Contains(t, pay[0], " inbound|")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 3, "one file per proxy")
+}
+
+// Without accessLogFile no file is made.
+func TestAccessLogOffByDefault(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "access-logs")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := Runtime{}.Start(ctx, runtime.Spec{Topology: registry.DefaultTopology(), Seed: 1, AccessLogDir: dir})
+	require.NoError(t, err)
+	c := &http.Client{Transport: &http.Transport{}}
+	code, _ := order(t, c, m, nil)
+	require.Equal(t, 200, code)
+	c.CloseIdleConnections()
+	require.NoError(t, m.Stop(context.Background()))
+	assert.NoDirExists(t, dir)
+}
