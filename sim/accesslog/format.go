@@ -10,7 +10,9 @@ package accesslog
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -454,4 +456,12 @@ func pseudo(e *Entry, k string) string {
 		return e.Authority
 	}
 	return ""
+}
+
+// OpenAppend opens an access log file for appending, creating it, as
+// Envoy's file access logger does. It lives here, not in the sidecar, so
+// that the sidecar's package keeps no code that writes files: its keys
+// stay in memory (TestNoPrivateKeyWrittenToDisk).
+func OpenAppend(path string) (io.Writer, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 }

@@ -135,7 +135,7 @@ func (lf *logFiles) openFile(path string) (*logFile, error) {
 	}
 	open := lf.open
 	if open == nil {
-		open = openAppend
+		open = accesslog.OpenAppend
 	}
 	dst, err := open(path)
 	if err != nil {
@@ -149,10 +149,6 @@ func (lf *logFiles) openFile(path string) (*logFile, error) {
 	f := &logFile{w: bufio.NewWriterSize(dst, 64<<10), dst: dst}
 	lf.files[path] = f
 	return f, nil
-}
-
-func openAppend(path string) (io.Writer, error) {
-	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 }
 
 func (lf *logFiles) flushEvery(d time.Duration, stop chan struct{}) {
