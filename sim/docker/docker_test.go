@@ -257,7 +257,7 @@ func TestStopLeavesNothingOfTheRun(t *testing.T) {
 	cli := engine(t)
 	label := docker.LabelRun + "=" + m.Run()
 	c, n := resources(t, cli, label)
-	require.Equal(t, 11, c, "5 pods × (app + sidecar) + the gateway")
+	require.Equal(t, 16, c, "5 pods × (sandbox + app + sidecar) + the gateway")
 	require.Equal(t, 1, n)
 	require.NoError(t, m.Stop(context.Background()))
 	c, n = resources(t, cli, label)
