@@ -1,11 +1,9 @@
 package scenarios
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,30 +12,13 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
+	"github.com/meshbench/meshbench/internal/syncbuf"
 	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/sim/local"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/runtime"
 )
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func startScenarioMesh(t *testing.T, sc *Scenario, log *slog.Logger) runtime.Mesh {
 	t.Helper()
@@ -123,7 +104,7 @@ func TestConfigPushDuringLoadLosesNoRequest(t *testing.T) {
 
 func TestNackLeavesLastGoodConfigAndReachesTheLog(t *testing.T) {
 	sc := withDefaults(loadString(t, scenarioYAML(10, 10)))
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	m := startScenarioMesh(t, sc, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 
 	// A route whose regex RE2 cannot compile: validation would refuse it in a

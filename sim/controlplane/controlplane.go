@@ -294,9 +294,14 @@ const readinessTimeout = 30 * time.Second
 // initialized (Istio's readiness probe), so that no caller is sent to a
 // pod whose sidecar has no config or certificate yet.
 func (c *ControlPlane) Readmit(ctx context.Context, p *registry.Pod, start func() error) error {
-	// Killing the pod cleared its snapshot: publish one for it to fetch.
-	if err := c.Push(ctx); err != nil {
-		return err
+	// A crash cleared the pod's snapshots and pushed nothing: publish them
+	// for it to fetch. A kill has pushed already.
+	stale := p.Sidecar && !c.xds.HasSnapshot(p.NodeID()) ||
+		c.Proxyless(p) && !c.xds.HasSnapshot(ProxylessNodeID(p))
+	if stale {
+		if err := c.Push(ctx); err != nil {
+			return err
+		}
 	}
 	if err := start(); err != nil {
 		return err

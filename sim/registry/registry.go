@@ -73,11 +73,11 @@ type Registry struct {
 
 	mu       sync.Mutex
 	notReady map[string]bool
-	// podsOf memoizes PodsOf for len(Pods) pods: xdsgen asks it for every
-	// cluster of every proxy, and a scan of every pod each time made a push
-	// of 1,000 services to 100 proxies take 30 s (BenchmarkPushToFullACK).
-	podsOf    map[string][]*Pod
-	podsOfLen int
+	// podsOf indexes the pods by service, once in New: xdsgen asks PodsOf
+	// for every cluster of every proxy, and a scan of every pod each time
+	// made a push of 1,000 services to 100 proxies take 30 s
+	// (BenchmarkPushToFullACK).
+	podsOf map[string][]*Pod
 }
 
 // WithDefaults fills in the defaults of a topology: namespace "default", port
@@ -167,6 +167,10 @@ func New(t Topology, alloc func() (netip.Addr, error)) (*Registry, error) {
 			}
 		}
 	}
+	r.podsOf = make(map[string][]*Pod, len(r.Services))
+	for _, s := range r.Services {
+		r.podsOf[s.Name] = r.selectPods(s.Name)
+	}
 	return r, nil
 }
 
@@ -201,20 +205,10 @@ func (r *Registry) Pod(name string) (*Pod, bool) {
 // PodsOf returns the pods of a service, sorted by name: for a selecting
 // Service (Service.Selects), the selected service's pods its labels select.
 func (r *Registry) PodsOf(service string) []*Pod {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.podsOf == nil || r.podsOfLen != len(r.Pods) {
-		r.podsOf, r.podsOfLen = map[string][]*Pod{}, len(r.Pods)
-	}
-	out, ok := r.podsOf[service]
-	if !ok {
-		out = r.selectPods(service)
-		r.podsOf[service] = out
-	}
-	return slices.Clone(out)
+	return slices.Clone(r.podsOf[service])
 }
 
-// selectPods is PodsOf without the memo.
+// selectPods finds the pods a service selects, for the index in New.
 func (r *Registry) selectPods(service string) []*Pod {
 	sel := map[string]string{"app": service}
 	for _, s := range r.Services {

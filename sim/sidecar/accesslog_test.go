@@ -1,62 +1,37 @@
 package sidecar
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshbench/meshbench/internal/syncbuf"
 	"github.com/meshbench/meshbench/sim/accesslog"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
-// logSink collects a sidecar's access log.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *logSink) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(b)
-}
-
-func (s *logSink) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSuffix(s.buf.String(), "\n"), "\n")
-}
-
-func (s *logSink) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.buf.String(), "\n")
-}
-
 // waitLines flushes pod's access log until it holds n lines: a line is
 // written once the handler returns, just after the caller has its answer.
-func (m *rig) waitLines(pod string, sink *logSink, n int) []string {
+func (m *rig) waitLines(pod string, sink *syncbuf.Buffer, n int) []string {
 	m.t.Helper()
 	require.Eventually(m.t, func() bool {
 		m.proxies[pod].logFiles.flush()
-		return sink.count() >= n
+		return len(sink.Lines()) >= n
 	}, rigWait, 5*time.Millisecond)
-	lines := sink.lines()
+	lines := sink.Lines()
 	require.Len(m.t, lines, n, "one line per request")
 	return lines
 }
 
-func accessLogRig(t *testing.T, a meshconfig.AccessLog, dead ...string) (*rig, map[string]*logSink) {
-	sinks := map[string]*logSink{rigCaller: {}, "payment-v1-0": {}}
+func accessLogRig(t *testing.T, a meshconfig.AccessLog, dead ...string) (*rig, map[string]*syncbuf.Buffer) {
+	sinks := map[string]*syncbuf.Buffer{rigCaller: {}, "payment-v1-0": {}}
 	var cfg meshconfig.Config
 	cfg.Mesh.AccessLog = a
 	m := newRig(t, rigOpts{topo: rigTopology(registry.Version{Name: "v1"}), cfg: cfg, dead: dead, accessLogs: sinks, seed: 3})
@@ -127,7 +102,7 @@ func TestAccessLogUnknownOperatorNACK(t *testing.T) {
 // tcp_proxy: a line per connection at its end, with its bytes, the
 // upstream and the cluster; the HTTP operators print "-", the code 0.
 func TestAccessLogTCPConnection(t *testing.T) {
-	sinks := map[string]*logSink{rigCaller: {}}
+	sinks := map[string]*syncbuf.Buffer{rigCaller: {}}
 	var cfg meshconfig.Config
 	cfg.Mesh.AccessLog = meshconfig.AccessLog{File: "/dev/stdout"}
 	m := newRig(t, rigOpts{topo: tcpRigTopology(), cfg: cfg, seed: 3, accessLogs: sinks, listeners: map[string]func(net.Listener) net.Listener{

@@ -29,6 +29,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshbench/meshbench/internal/syncbuf"
 	"github.com/meshbench/meshbench/sim/ca"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -197,7 +198,7 @@ type rigOpts struct {
 	// the gRPC connections out for its gRPC server).
 	listeners map[string]func(net.Listener) net.Listener
 	// accessLogs, by pod, receive the sidecar's access log lines.
-	accessLogs map[string]*logSink
+	accessLogs map[string]*syncbuf.Buffer
 }
 
 type rig struct {

@@ -198,6 +198,16 @@ func (s *Server) SetSnapshot(ctx context.Context, node string, snap *cache.Snaps
 	return s.cache.SetSnapshot(ctx, node, snap)
 }
 
+// HasSnapshot reports whether a snapshot is published for node, in either
+// the sidecars' or the proxyless clients' cache.
+func (s *Server) HasSnapshot(node string) bool {
+	if _, err := s.cache.GetSnapshot(node); err == nil {
+		return true
+	}
+	_, err := s.grpcCache.GetSnapshot(node)
+	return err == nil
+}
+
 // ClearSnapshot forgets a node.
 func (s *Server) ClearSnapshot(node string) {
 	s.cache.ClearSnapshot(node)

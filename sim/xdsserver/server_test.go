@@ -500,3 +500,16 @@ func TestStopAndStartAgainOnTheSameAddress(t *testing.T) {
 		assert.Equal(t, "1", resp.GetVersionInfo(), typ)
 	}
 }
+
+// TestHasSnapshotFollowsSetAndClear: a restarted pod's control plane pushes
+// only when a crash left its node with no snapshot (ControlPlane.Readmit).
+func TestHasSnapshotFollowsSetAndClear(t *testing.T) {
+	m := newMesh(t)
+	s := xdsserver.New(slog.New(slog.DiscardHandler))
+	assert.False(t, s.HasSnapshot(m.node(0)), "nothing published yet")
+	m.publish(t, s, 0, "1")
+	assert.True(t, s.HasSnapshot(m.node(0)))
+	assert.False(t, s.HasSnapshot(m.node(1)), "another node's snapshot is its own")
+	s.ClearSnapshot(m.node(0))
+	assert.False(t, s.HasSnapshot(m.node(0)))
+}
