@@ -96,6 +96,8 @@ lint:
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+	cd fidelity && $(GO) mod tidy -diff
 
 ## bench: the sidecar benchmarks (hop latency against direct and ReverseProxy,
 ## throughput), the xDS push at scale (1,000 services x 3 pods to 100
