@@ -22,7 +22,7 @@ const (
 	wfSvcW     = 240.0
 	wfKindX    = 256.0
 	wfNameX    = 318.0
-	wfNameRune = 32
+	wfNameRune = 30
 	wfBarX0    = 550.0
 	wfBarX1    = 1040.0
 	wfDurX     = 1110.0 // right edge of the duration
