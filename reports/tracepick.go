@@ -220,16 +220,3 @@ func isRetry(annotation string) bool {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// forCheck returns the entry of check i, if it failed.
-func (refs *TraceRefs) forCheck(i int) (CheckTrace, bool) {
-	if refs == nil {
-		return CheckTrace{}, false
-	}
-	for _, ct := range refs.Checks {
-		if ct.Index == i {
-			return ct, true
-		}
-	}
-	return CheckTrace{}, false
-}

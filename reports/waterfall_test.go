@@ -126,6 +126,11 @@ func TestWriteRunWithTraces(t *testing.T) {
 	html, err := os.ReadFile(filepath.Join(dir, HTMLFile))
 	require.NoError(t, err)
 	assert.Contains(t, string(html), `id="trace-`+fixSlow+`"`)
+	md, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "**Traces** (4 sampled in `traces.zipkin.json`):\n\n- slowest: `"+fixSlow+"`\n"+
+		"- split payment: no trace — a split is a share of many requests; no single trace fails it\n"+
+		"- latency: `"+fixSlow+"` — the slowest of 4 sampled traces (48.7 ms)\n")
 
 	// A run folder without traces: no traces section at all.
 	plain := t.TempDir()
