@@ -243,6 +243,9 @@ func spanOf(m *zipkin.SpanModel) *Span {
 		ID: m.ID.String(), Name: m.Name, Kind: string(m.Kind), Shared: m.Shared,
 		Start: m.Timestamp, Duration: m.Duration, Tags: m.Tags,
 	}
+	if s.Duration < 0 { // a duration past 292 years wraps in zipkin-go's µs → ns conversion
+		s.Duration = 0
+	}
 	if m.ParentID != nil && *m.ParentID != 0 {
 		s.ParentID = m.ParentID.String()
 	}

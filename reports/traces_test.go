@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -332,4 +333,49 @@ func TestTraceRefs(t *testing.T) {
 	}}, ts.Refs(r), "passed checks get no entry")
 	var none *Traces
 	assert.Nil(t, none.Refs(r))
+}
+
+// FuzzDecodeTraces feeds DecodeTraces arbitrary files: it returns an error
+// or traces whose trees are sound, every span drawn once, below its parent
+// and no earlier than it.
+func FuzzDecodeTraces(f *testing.F) {
+	fixture, err := os.ReadFile(filepath.Join("testdata", TracesFile))
+	require.NoError(f, err)
+	f.Add(fixture)
+	f.Add([]byte(zipkinJSON(
+		zspan{id: "a1", service: "gateway", kind: "CLIENT", start: 1000, dur: 2000},
+		zspan{id: "a1", service: "order", kind: "SERVER", shared: true, start: 900, dur: 1000},
+		zspan{id: "b1", parent: "a1", service: "order", kind: "CLIENT", start: 950, dur: 100},
+		zspan{id: "c1", parent: "c2", service: "x", kind: "CLIENT", start: 0, dur: 1},
+		zspan{id: "c2", parent: "c1", service: "y", kind: "CLIENT", start: 0, dur: 1},
+	)))
+	f.Add([]byte(`[{"traceId":"1","id":"1","parentId":"1","annotations":[{"timestamp":1,"value":"retry"}]}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ts, err := DecodeTraces(bytes.NewReader(data), "f.json")
+		if err != nil {
+			require.True(t, strings.HasPrefix(err.Error(), "reports: f.json"), "error names the file: %v", err)
+			return
+		}
+		n := 0
+		for _, tr := range ts.List {
+			seen := map[*Span]bool{}
+			for _, s := range tr.Spans {
+				require.False(t, seen[s], "span %s listed twice", s.ID)
+				seen[s] = true
+				if s.Parent == nil {
+					require.Equal(t, 0, s.Depth)
+					continue
+				}
+				require.Equal(t, s.Parent.Depth+1, s.Depth)
+				require.GreaterOrEqual(t, s.Offset, s.Parent.Offset)
+				require.GreaterOrEqual(t, s.Duration, time.Duration(0))
+			}
+			n += len(tr.Spans)
+			if len(tr.Spans) > 0 {
+				p := waterfallPlot(tr, "fuzz")
+				require.Len(t, p.Series, min(len(tr.Spans), wfMaxRows))
+			}
+		}
+		require.Equal(t, ts.Spans, n, "every span is in a tree")
+	})
 }

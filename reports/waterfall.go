@@ -28,6 +28,9 @@ const (
 	wfDurX     = 1110.0 // right edge of the duration
 	wfStatusX  = 1122.0
 	wfCharW    = 7.0 // a rough width of one character at 12 px
+	// wfMaxRows bounds a waterfall, so that a retry storm cannot make the
+	// report huge; depth-first order keeps every drawn span's parent drawn.
+	wfMaxRows = 300
 )
 
 // Bar colours by span kind; a failed span is red whatever its kind.
@@ -42,7 +45,11 @@ func traceAnchor(id string) string { return "trace-" + id }
 
 // waterfallPlot draws tr; why says why the report shows it.
 func waterfallPlot(tr *Trace, why string) svgPlot {
-	rows := float64(len(tr.Spans))
+	spans := tr.Spans
+	if len(spans) > wfMaxRows {
+		spans = spans[:wfMaxRows]
+	}
+	rows := float64(len(spans))
 	f := frame{W: wfWidth, H: wfTop + rows*wfRowH + 8, L: wfBarX0, R: wfWidth - wfBarX1, T: wfTop, B: 8}
 	p := f.plot(traceAnchor(tr.ID), fmt.Sprintf("Trace %s — %s ms, %d spans", tr.ID, fmtNum(ms(tr.Duration)), len(tr.Spans)))
 	total := ms(tr.Duration)
@@ -64,7 +71,7 @@ func waterfallPlot(tr *Trace, why string) svgPlot {
 
 	row := map[*Span]int{}
 	skewed, annotated := 0, 0
-	for i, s := range tr.Spans {
+	for i, s := range spans {
 		row[s] = i
 		y := wfTop + float64(i)*wfRowH
 		mid := y + wfRowH/2
@@ -121,6 +128,9 @@ func waterfallPlot(tr *Trace, why string) svgPlot {
 	notes := []string{why, fmt.Sprintf("started %s", tr.Start.UTC().Format("15:04:05.000000 UTC"))}
 	if tr.Status != 0 {
 		notes = append(notes, fmt.Sprintf("root answered %d", tr.Status))
+	}
+	if len(spans) < len(tr.Spans) {
+		notes = append(notes, fmt.Sprintf("the first %d of %d spans drawn", len(spans), len(tr.Spans)))
 	}
 	if orphans := countOrphans(tr); orphans > 0 {
 		notes = append(notes, fmt.Sprintf("%d span(s) whose parent was not reported drawn as roots of their own", orphans))

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -101,6 +102,18 @@ func TestWaterfallClampsSkew(t *testing.T) {
 	assert.Contains(t, orphan.Title, "parent 0000000000000ff0 not in the trace")
 	assert.Contains(t, p.Caption, "1 span(s) whose parent was not reported drawn as roots of their own")
 	assert.Contains(t, p.Caption, "1 span(s) started before their parent (clock skew) and are drawn from the parent's start")
+}
+
+func TestWaterfallRowLimit(t *testing.T) {
+	spans := []zspan{{id: "a1", service: "order", kind: "CLIENT", start: 0, dur: 1000000}}
+	for i := range wfMaxRows + 50 {
+		spans = append(spans, zspan{id: fmt.Sprintf("%x", 0x1000+i), parent: "a1", service: "payment", kind: "SERVER", start: 10 * i, dur: 5})
+	}
+	ts, err := DecodeTraces(strings.NewReader(zipkinJSON(spans...)), "t.json")
+	require.NoError(t, err)
+	p := waterfallPlot(ts.List[0], "test")
+	assert.Len(t, p.Series, wfMaxRows)
+	assert.Contains(t, p.Caption, fmt.Sprintf("the first %d of %d spans drawn", wfMaxRows, wfMaxRows+51))
 }
 
 func TestWriteRunWithTraces(t *testing.T) {
