@@ -99,8 +99,11 @@ type Span struct {
 	Orphan bool
 	// Offset is where the waterfall draws the span, from the trace's start.
 	// A span that starts before its parent (clocks of two hosts disagree)
-	// is drawn from its parent's start, as Zipkin's and Jaeger's UIs clamp
-	// it, and Skew says by how much it was moved.
+	// is drawn from its parent's start, clamped as trace UIs draw it, and
+	// Skew says by how much it was moved. (Zipkin's UI, skew.js
+	// correctForClockSkew, and Jaeger's query service go further and shift
+	// a server's subtree by the skew they infer from its client span; we
+	// only clamp, and the waterfall says so.)
 	Offset time.Duration
 	Skew   time.Duration
 }
@@ -301,7 +304,10 @@ func buildTraces(spans []*Span, name string) *Traces {
 //   - a shared span is a server that reused its client's span id (Envoy's
 //     ZipkinConfig.shared_span_context, on by default: envoy
 //     api/envoy/config/trace/v3/zipkin.proto), so its parent is the
-//     non-shared span with its own id;
+//     non-shared span with its own id. Istio turns sharing off and asks for
+//     128-bit trace ids (istio/istio pilot/pkg/networking/core/tracing.go,
+//     zipkinConfig: SharedSpanContext false, TraceId_128Bit true), so its
+//     server spans have ids of their own and the next rule links them;
 //   - any other span's parent is the shared span with its parentId on the
 //     same host (a server span whose service went on to call out), else
 //     the span with that id.
