@@ -85,6 +85,7 @@ fuzz:
 	$(call FUZZ,FuzzCompileRoutes,50000x,./sim/sidecar)
 	$(call FUZZ,FuzzRouteRegexMatch,200000x,./sim/sidecar)
 	$(call FUZZ,FuzzCompileRBAC,150000x,./sim/sidecar)
+	$(call FUZZ,FuzzDecodeTraces,60000x,./reports)
 
 ## test-docker: the docker runtime's tests alone, verbose
 test-docker:

@@ -217,6 +217,83 @@ func TestBrowserReport(t *testing.T) {
 	assert.Empty(t, console, "console errors and warnings")
 	assert.Empty(t, exceptions, "uncaught exceptions")
 
+	// A failing run with traces: the waterfalls are laid out and drawn,
+	// one bar per span, and each failed check's link lands on its trace.
+	t.Run("traces", func(t *testing.T) {
+		traces := loadFixtureTraces(t)
+		tr := tracedResult()
+		tr.Traces = traces.Refs(tr)
+		traced := filepath.Join(dir, "traced.html")
+		var b strings.Builder
+		require.NoError(t, HTMLWithTraces(&b, tr, traces))
+		require.NoError(t, os.WriteFile(traced, []byte(b.String()), 0o644))
+		events.reset()
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("file://"+traced), chromedp.WaitVisible(chromedp.CSS("#trace-"+fixSlow+" svg"))))
+
+		raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](plotsJS))
+		require.NoError(t, err)
+		var plots []plotInfo
+		require.NoError(t, json.Unmarshal(raw, &plots))
+		spans := map[string]int{}
+		for _, p := range plots {
+			if !strings.HasPrefix(p.ID, "trace-") {
+				continue
+			}
+			spans[p.ID] = p.Series
+			assert.Equal(t, p.Declared, p.Series, "%s: one series per span", p.ID)
+			assert.Equal(t, p.Series, p.Drawn, "%s: every span's bar is visible", p.ID)
+			assert.Greater(t, p.Width, 600.0, "%s is laid out full width", p.ID)
+		}
+		assert.Equal(t, map[string]int{"trace-" + fixSlow: 4, "trace-" + fixRetried: 6}, spans)
+
+		// Every bar has an area on screen, deeper rows' labels start further right.
+		bars, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`Array.from(document.querySelectorAll('#traces ~ .plots .span-bar')).map(e => { const r = e.getBoundingClientRect(); return r.width * r.height; })`))
+		require.NoError(t, err)
+		require.Len(t, bars, 10)
+		for i, a := range bars {
+			assert.Greater(t, a, 0.0, "bar %d has an area", i)
+		}
+		lefts, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`Array.from(document.querySelectorAll('#trace-`+fixSlow+` .span-svc')).map(e => e.getBoundingClientRect().left)`))
+		require.NoError(t, err)
+		require.Len(t, lefts, 4)
+		for i := 1; i < len(lefts); i++ {
+			assert.Greater(t, lefts[i], lefts[i-1], "row %d is indented under its parent", i)
+		}
+		marks, err := chromedp.Run(ctx, chromedp.Evaluate[int](`Array.from(document.querySelectorAll('#trace-`+fixRetried+` .annotation')).filter(e => e.getBBox().width > 0).length`))
+		require.NoError(t, err)
+		assert.Equal(t, 2, marks, "the two retries are drawn as markers")
+
+		// The failed checks' links: the status check's lands on the 503 trace.
+		targets, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#checks a.trace-link')).map(a => a.hash)`))
+		require.NoError(t, err)
+		assert.Equal(t, []string{"#trace-" + fixSlow, "#trace-" + fixRetried}, targets)
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#checks a.trace-link[href="#trace-`+fixRetried+`"]`))))
+		var landed struct {
+			Hash   string  `json:"hash"`
+			Top    float64 `json:"top"`
+			Height float64 `json:"height"`
+			View   float64 `json:"view"`
+		}
+		require.Eventually(t, func() bool {
+			raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](`(() => { const r = document.getElementById('trace-`+fixRetried+`').getBoundingClientRect(); return {hash: location.hash, top: r.top, height: r.height, view: innerHeight}; })()`))
+			return err == nil && json.Unmarshal(raw, &landed) == nil && landed.Hash == "#trace-"+fixRetried
+		}, 10*time.Second, 50*time.Millisecond, "the link navigates to the trace")
+		assert.GreaterOrEqual(t, landed.Top, 0.0, "the trace is scrolled into view")
+		assert.Less(t, landed.Top, landed.View)
+		assert.Greater(t, landed.Height, 100.0)
+
+		png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS("#trace-"+fixRetried)))
+		require.NoError(t, err)
+		shot := filepath.Join(artifactDir(t), "report-trace.png")
+		require.NoError(t, os.WriteFile(shot, png, 0o644))
+		t.Logf("screenshot: %s", shot)
+		requests, failed, console, exceptions := events.snapshot()
+		assert.Equal(t, []string{"file://" + traced}, requests, "the report requests nothing but itself")
+		assert.Empty(t, failed)
+		assert.Empty(t, console)
+		assert.Empty(t, exceptions)
+	})
+
 	// The suite index, with a link to the report.
 	t.Run("index", func(t *testing.T) {
 		second := synthResult(synthOptions{Seed: 2, P99Scale: 1.3})

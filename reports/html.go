@@ -47,11 +47,19 @@ const IndexFile = "index.html"
 // the traffic split per version against the configured weights; and the
 // service graph the sidecars' metrics describe.
 func HTML(w io.Writer, r *Result) error {
+	return HTMLWithTraces(w, r, nil)
+}
+
+// HTMLWithTraces is HTML with a Traces section drawn from t: a waterfall
+// of the slowest sampled trace and of the trace r.Traces ties to each
+// failed check, linked from the check's row. A nil t draws no traces
+// (and says why, when r.Traces records a traces file that failed to read).
+func HTMLWithTraces(w io.Writer, r *Result, t *Traces) error {
 	if r == nil {
 		return errors.New("reports: nil result")
 	}
 	var b bytes.Buffer
-	if err := htmlTemplates.ExecuteTemplate(&b, "report", newReportView(r)); err != nil {
+	if err := htmlTemplates.ExecuteTemplate(&b, "report", newReportView(r, t)); err != nil {
 		return fmt.Errorf("reports: render HTML: %w", err)
 	}
 	_, err := w.Write(b.Bytes())
@@ -169,6 +177,16 @@ type reportView struct {
 	Splits      []svgPlot
 	SplitNote   string
 	Graph       svgPlot
+	Traces      *traceView
+}
+
+// traceView is the Traces section: its waterfalls, or why there are none.
+type traceView struct {
+	File       string
+	Count      int
+	Spans      int
+	Error      string
+	Waterfalls []svgPlot
 }
 
 type kv struct{ K, V string }
@@ -181,6 +199,9 @@ type codeRow struct {
 type checkRow struct {
 	Name, Kind, Test, N, PValue, Summary string
 	Passed                               bool
+	// TraceAnchor links a failed check to its trace's waterfall; else
+	// NoTrace says why it has none.
+	TraceAnchor, TraceID, NoTrace string
 }
 
 type indexView struct {
@@ -198,7 +219,7 @@ type indexRow struct {
 	Passed                                 bool
 }
 
-func newReportView(r *Result) reportView {
+func newReportView(r *Result, t *Traces) reportView {
 	v := reportView{R: r, Passed: Verdict(r), Started: formatStarted(r.Started)}
 	if r.File != "" {
 		v.Meta = append(v.Meta, kv{"file", r.File})
@@ -254,6 +275,7 @@ func newReportView(r *Result) reportView {
 		}
 		v.Checks = append(v.Checks, row)
 	}
+	v.Traces = newTraceView(r, t, v.Checks)
 
 	bound := p99Bound(r)
 	v.Steps, v.StepBreak = stepRows(r, bound), firstBreak(r, bound)
@@ -1259,6 +1281,14 @@ svg .node.load { fill: #eceff1; stroke-dasharray: 4 3; }
 svg .node-label { font-size: 12.5px; font-weight: 600; }
 svg .edge-label { font-size: 11px; paint-order: stroke; stroke: #ffffff; stroke-width: 4px; stroke-linejoin: round; }
 svg .lock-bg { fill: #ffffff; } svg .lock-body { fill: #455a64; } svg .lock-shackle { fill: none; stroke: #455a64; stroke-width: 1.6; }
+svg .zebra { fill: #f6f8fa; }
+svg .tree { fill: none; stroke: #b0bac5; stroke-width: 1; }
+svg .span-svc { font-size: 12px; font-weight: 600; }
+svg .span-kind, svg .span-dur, svg .span-status { font-size: 11.5px; fill: #5f6b7a; font-variant-numeric: tabular-nums; }
+svg .span-name { font-size: 12px; }
+svg .span-status.bad { fill: #c62828; font-weight: 600; }
+svg .annotation { fill: #ef6c00; stroke: #ffffff; stroke-width: .8; }
+a.trace-link { display: block; font-size: 12px; }
 a { color: #1565c0; }
 </style>{{end}}`
 
@@ -1333,7 +1363,7 @@ const htmlReport = `{{define "report"}}<!DOCTYPE html>
 <thead><tr><th>check</th><th>verdict</th><th class="num">N</th><th class="num">p-value</th><th>summary</th></tr></thead>
 <tbody>
 {{- range .Checks}}
-<tr><td>{{.Name}}</td><td><span class="tag {{if .Passed}}pass{{else}}fail{{end}}">{{if .Passed}}PASS{{else}}FAIL{{end}}</span></td><td class="num">{{.N}}</td><td class="num">{{.PValue}}</td><td>{{.Summary}}{{if .Test}}<span class="test">test: {{.Test}}</span>{{end}}</td></tr>
+<tr><td>{{.Name}}</td><td><span class="tag {{if .Passed}}pass{{else}}fail{{end}}">{{if .Passed}}PASS{{else}}FAIL{{end}}</span></td><td class="num">{{.N}}</td><td class="num">{{.PValue}}</td><td>{{.Summary}}{{if .Test}}<span class="test">test: {{.Test}}</span>{{end}}{{if .TraceAnchor}}<a class="trace-link" href="#{{.TraceAnchor}}">trace {{.TraceID}}</a>{{else if .NoTrace}}<span class="test">no trace: {{.NoTrace}}</span>{{end}}</td></tr>
 {{- end}}
 </tbody>
 </table>
@@ -1377,6 +1407,18 @@ const htmlReport = `{{define "report"}}<!DOCTYPE html>
 <div class="plots">
 {{template "plot" .Graph}}
 </div>
+{{- with .Traces}}
+
+<h2 id="traces">Traces</h2>
+{{- if .Error}}
+<p class="muted">No traces drawn: {{.Error}}</p>
+{{- else}}
+<p class="muted">{{.Count}} sampled traces ({{.Spans}} spans) in {{.File}}, which Jaeger and Zipkin import. One row per span, children under their parent; bars to scale from the trace's start.</p>
+<div class="plots">
+{{range .Waterfalls}}{{template "plot" .}}{{end}}
+</div>
+{{- end}}
+{{- end}}
 </main>
 </body>
 </html>

@@ -172,6 +172,30 @@ func markdownResult(p func(string, ...any), r *Result) {
 	} else {
 		p("No checks.\n")
 	}
+	markdownTraces(p, r.Traces)
+}
+
+// markdownTraces lists the traces report.html draws, by id, to look up in
+// the traces file or a Jaeger that imported it.
+func markdownTraces(p func(string, ...any), t *TraceRefs) {
+	switch {
+	case t == nil:
+		return
+	case t.Error != "":
+		p("\n**Traces:** none drawn: %s\n", oneLine(t.Error))
+		return
+	}
+	p("\n**Traces** (%d sampled in `%s`):\n\n", t.Traces, t.File)
+	if t.Slowest != "" {
+		p("- slowest: %s\n", codeSpan(t.Slowest))
+	}
+	for _, c := range t.Checks {
+		if c.Trace != "" {
+			p("- %s: %s — %s\n", oneLine(c.Check), codeSpan(c.Trace), oneLine(c.Why))
+		} else {
+			p("- %s: no trace — %s\n", oneLine(c.Check), oneLine(c.Why))
+		}
+	}
 }
 
 func verdictWord(ok bool) string {

@@ -78,6 +78,9 @@ type Result struct {
 	// Hops are the edges of the service graph as the sidecars' metrics saw them.
 	Hops   []Hop   `json:"hops,omitempty"`
 	Checks []Check `json:"checks"`
+	// Traces points at the run's sampled traces and the ones the report
+	// draws; only when the run folder has a traces file (traces.go).
+	Traces *TraceRefs `json:"traces,omitempty"`
 	// Passed is true when every check held.
 	Passed bool `json:"passed"`
 	// Error is set when the run itself failed (not a check).

@@ -31,17 +31,29 @@ const AccessLogDir = "access-logs"
 // WriteRun writes result.json, summary.md, junit.xml, report.html and
 // smp.json (smp.go) for one result into dir, creating dir (mode 0755) if
 // needed, and returns the paths written.
+// When dir already holds the run's traces (TracesFile), WriteRun sets
+// r.Traces to the traces that matter and draws them in report.html; a
+// traces file that cannot be read is recorded in r.Traces.Error and the
+// reports are written without traces, since the run's verdict stands
+// without them.
 // Each file is written to a temporary name and renamed, so a reader never
 // sees a half-written file.
 func WriteRun(dir string, r *Result) ([]string, error) {
 	if r == nil {
 		return nil, errors.New("reports: nil result")
 	}
+	traces, err := LoadTraces(dir)
+	switch {
+	case err != nil:
+		r.Traces = &TraceRefs{File: TracesFile, Error: err.Error()}
+	case traces != nil:
+		r.Traces = traces.Refs(r)
+	}
 	return writeFiles(dir, []output{
 		{ResultFile, func(b *bytes.Buffer) error { return WriteJSON(b, r) }},
 		{SummaryFile, func(b *bytes.Buffer) error { return Markdown(b, r) }},
 		{JUnitFile, func(b *bytes.Buffer) error { return JUnit(b, junitDefault, r) }},
-		{HTMLFile, func(b *bytes.Buffer) error { return HTML(b, r) }},
+		{HTMLFile, func(b *bytes.Buffer) error { return HTMLWithTraces(b, r, traces) }},
 		{SMPFile, func(b *bytes.Buffer) error { return WriteSMP(b, r) }},
 	})
 }

@@ -127,8 +127,14 @@ func cmdReportHTML(args []string, stdout, stderr io.Writer) error {
 	if path == "" {
 		path = filepath.Join(filepath.Dir(pos[0]), reports.HTMLFile)
 	}
+	// The run's traces, when its folder has them, are drawn as WriteRun
+	// drew them; a file that cannot be read leaves them out, not the report.
+	traces, err := reports.LoadTraces(filepath.Dir(pos[0]))
+	if err != nil {
+		fmt.Fprintf(stderr, "report html: no traces drawn: %v\n", err)
+	}
 	var b bytes.Buffer
-	if err := reports.HTML(&b, r); err != nil {
+	if err := reports.HTMLWithTraces(&b, r, traces); err != nil {
 		return err
 	}
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
