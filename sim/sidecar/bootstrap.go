@@ -94,8 +94,21 @@ func yamlToJSON(data []byte) ([]byte, error) {
 var bootstrapIgnored = map[protoreflect.Name]bool{
 	"application_log_config": true, "layered_runtime": true, "stats_config": true,
 	"stats_flush_interval": true, "stats_eviction_interval": true, "overload_manager": true,
-	"tracing": true, "stats_sinks": true, "deferred_stat_options": true, "cluster_manager": true,
+	"stats_sinks": true, "deferred_stat_options": true, "cluster_manager": true,
 	"bootstrap_extensions": true, // checked below: only the internal listener extension
+}
+
+// bootstrapTracing refuses the bootstrap's tracing provider: Envoy uses it
+// for an HCM whose tracing names no provider, which the sidecar does not
+// do (istiod puts the provider in each HCM's tracing, sim/sidecar
+// tracing.go); an empty tracing is nothing.
+func bootstrapTracing(b *bootstrapv3.Bootstrap) error {
+	h := b.GetTracing().GetHttp()
+	if h == nil {
+		return nil
+	}
+	return fmt.Errorf("bootstrap tracing provider %q (%s) is not supported by meshbench's sidecar: it traces with the provider of each HTTP connection manager's tracing",
+		h.GetName(), h.GetTypedConfig().GetTypeUrl())
 }
 
 // FromBootstrap derives the sidecar's config from the bootstrap pilot-agent
@@ -109,6 +122,9 @@ func FromBootstrap(b *bootstrapv3.Bootstrap, cwd string) (Config, error) {
 		switch n := fd.Name(); {
 		case n == "node" || n == "static_resources" || n == "dynamic_resources" || n == "admin":
 		case bootstrapIgnored[n]:
+		case n == "tracing":
+			bad = bootstrapTracing(b)
+			return bad == nil
 		default:
 			bad = fmt.Errorf("bootstrap field %s is not supported by meshbench's sidecar", n)
 			return false

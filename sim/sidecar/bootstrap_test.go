@@ -17,6 +17,7 @@ import (
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tracev3 "github.com/envoyproxy/go-control-plane/envoy/config/trace/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	secretv3 "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -453,6 +454,9 @@ func TestBootstrapRefusesWhatItWouldIgnore(t *testing.T) {
 		"hds_config": func() { b.HdsConfig = &core.ApiConfigSource{} },
 		"metadata_discovery": func() {
 			b.BootstrapExtensions = append(b.BootstrapExtensions, &core.TypedExtensionConfig{Name: "metadata_discovery"})
+		},
+		"envoy.tracers.datadog": func() {
+			b.Tracing = &tracev3.Tracing{Http: &tracev3.Tracing_Http{Name: "envoy.tracers.datadog"}}
 		},
 	} {
 		b, err = LoadBootstrap(u.path, "", true)

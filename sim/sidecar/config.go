@@ -71,6 +71,8 @@ type chainConf struct {
 	upgrades map[string]bool
 	// accessLogs are the HCM's access_log (accesslog.go).
 	accessLogs []*accessLogConf
+	// tracing is the HCM's tracing (tracing.go); nil traces nothing.
+	tracing *tracingConf
 }
 
 // routeTable is a compiled RouteConfiguration.
@@ -108,6 +110,8 @@ type compiledRoute struct {
 	hostRewrite   string
 	mirrors       []mirrorConf
 	hashHeader    string // consistent hash on this request header
+	// decorator is the route's decorator.operation: the span's name.
+	decorator string
 	deadlines     grpcTimeouts
 	// upgrades are the route's upgrade_configs: upgrade type → enabled.
 	upgrades map[string]bool
@@ -310,6 +314,9 @@ func compileChain(fc *listener.FilterChain) (chainConf, error) {
 			return err
 		}
 		cc.statPrefix = m.GetStatPrefix()
+		if cc.tracing, err = compileTracing(m); err != nil {
+			return err
+		}
 		if cc.accessLogs, err = compileAccessLogs(m.GetAccessLog()); err != nil {
 			return err
 		}
@@ -410,7 +417,7 @@ func compileHeaderMatch(h *route.HeaderMatcher) (headerMatch, error) {
 }
 
 func compileRoute(r *route.Route) (*compiledRoute, error) {
-	cr := &compiledRoute{name: r.GetName()}
+	cr := &compiledRoute{name: r.GetName(), decorator: r.GetDecorator().GetOperation()}
 	m := r.GetMatch()
 	if m.GetRuntimeFraction() != nil {
 		return nil, fmt.Errorf("route %q: match.runtime_fraction is not supported", r.GetName())

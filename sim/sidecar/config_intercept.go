@@ -347,10 +347,10 @@ func checkHTTPFilters(fs []*hcm.HttpFilter) error {
 // and the internal/external decision feed no route istiod builds),
 // request_id_extension (x-request-id is kept or made as Envoy's uuid
 // extension does), server_name,
-// stat_prefix, tracing, proxy_100_continue (Go's server answers
+// stat_prefix, proxy_100_continue (Go's server answers
 // Expect: 100-continue itself). upgrade_configs is read with the routes
 // (upgrade.go). Refused: a path_with_escaped_slashes_action that rewrites
-// paths.
+// paths. tracing is compiled on its own (tracing.go).
 func compileHCMExtras(cc *chainConf, m *hcm.HttpConnectionManager) error {
 	if err := checkHTTPFilters(m.GetHttpFilters()); err != nil {
 		return err

@@ -41,6 +41,8 @@ type exchange struct {
 	upstream upstreamRequest
 	// log is set when the chain has an access log (accesslog.go).
 	log *exchangeLog
+	// trace is set when the chain traces (tracing.go).
+	trace *traceState
 }
 
 // route routes a request an HCM chain took (nil: no listener on its port).
@@ -64,6 +66,9 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 	}
 	if chain != nil && len(chain.accessLogs) > 0 {
 		w = s.startLog(w, r, x, chain.accessLogs)
+	}
+	if chain != nil && chain.tracing != nil {
+		w = s.startTrace(w, r, x, chain.tracing)
 	}
 	defer s.finish(x)
 	if rt == nil {
@@ -92,6 +97,12 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 	clusterName := cr.pickCluster(s.randUint64)
 	if x.log != nil {
 		x.log.cluster, x.log.route = clusterName, cr.name
+	}
+	if x.trace != nil {
+		x.trace.cluster = clusterName
+		if cr.decorator != "" {
+			x.trace.name = cr.decorator
+		}
 	}
 	if _, _, _, h, ok := xdsgen.ParseClusterName(clusterName); ok && h != "" {
 		x.service = h
@@ -194,6 +205,9 @@ func (s *Sidecar) finish(x *exchange) {
 	if x.log != nil {
 		s.writeLog(x)
 	}
+	if x.trace != nil {
+		s.finishTrace(x, time.Now())
+	}
 }
 
 // hop-by-hop headers are not forwarded (RFC 9110 §7.6.1).
@@ -234,6 +248,9 @@ func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upst
 	}
 	if vs := out[headerRequestIDKey]; len(vs) == 0 || vs[0] == "" {
 		out[headerRequestIDKey] = []string{newRequestID()}
+	}
+	if x.trace != nil {
+		injectTrace(out, x.trace, x.trace.ctx)
 	}
 	if x.reporter == "source" {
 		out[headerPeerIDKey] = s.peerID

@@ -288,6 +288,8 @@ type Sidecar struct {
 	admin *adminState // Envoy's admin API and the bootstrap's static listeners (admin.go)
 	// logFiles are the access log files open (accesslog.go).
 	logFiles logFiles
+	// tracers batch spans to the collectors (tracing.go).
+	tracers tracers
 }
 
 type boundServer struct {
@@ -435,6 +437,8 @@ func (s *Sidecar) Close() error {
 	// Requests still ending write their lines first (closed connections
 	// end their handlers); a hijacked stream is not waited for long.
 	s.logFiles.close(2 * time.Second)
+	// Spans still queued go out while the collector's cluster is open.
+	s.closeTracers()
 	for _, u := range s.state.Load().clusters {
 		u.close()
 	}

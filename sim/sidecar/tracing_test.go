@@ -1,0 +1,372 @@
+package sidecar
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	trace "github.com/envoyproxy/go-control-plane/envoy/config/trace/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tracingv3 "github.com/envoyproxy/go-control-plane/envoy/type/tracing/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/stat/distuv"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/tracing"
+	"github.com/meshbench/meshbench/sim/xdsgen"
+)
+
+const collectorCluster = "zipkin"
+
+// istioTracing is the HCM tracing istiod sends for a Zipkin provider
+// (pilot/pkg/networking/core/tracing.go: random_sampling from the
+// Telemetry or meshConfig, trace_id_128bit, collector_endpoint
+// /api/v2/spans, the istio.* custom tags), at the given sampling.
+func istioTracing(t *testing.T, percent float64, edit ...func(*trace.ZipkinConfig)) *hcm.HttpConnectionManager_Tracing {
+	z := &trace.ZipkinConfig{
+		CollectorCluster: collectorCluster, CollectorEndpoint: tracing.ZipkinPath, TraceId_128Bit: true,
+		CollectorEndpointVersion: trace.ZipkinConfig_HTTP_JSON, SharedSpanContext: wrapperspb.Bool(false),
+		CollectorHostname: "zipkin.istio-system",
+	}
+	for _, e := range edit {
+		e(z)
+	}
+	tc, err := anypb.New(z)
+	require.NoError(t, err)
+	return &hcm.HttpConnectionManager_Tracing{
+		RandomSampling: &typev3.Percent{Value: percent},
+		Provider:       &trace.Tracing_Http{Name: zipkinTracerName, ConfigType: &trace.Tracing_Http_TypedConfig{TypedConfig: tc}},
+		CustomTags: []*tracingv3.CustomTag{
+			{Tag: "istio.mesh_id", Type: &tracingv3.CustomTag_Literal_{Literal: &tracingv3.CustomTag_Literal{Value: "cluster.local"}}},
+			{Tag: "istio.canonical_service", Type: &tracingv3.CustomTag_Environment_{Environment: &tracingv3.CustomTag_Environment{Name: "MESHBENCH_TEST_UNSET_VAR", DefaultValue: "svc"}}},
+			{Tag: "x-test", Type: &tracingv3.CustomTag_RequestHeader{RequestHeader: &tracingv3.CustomTag_Header{Name: "x-test", DefaultValue: "none"}}},
+		},
+	}
+}
+
+// withTracing sets tr on every HTTP connection manager and adds the
+// collector's cluster, a STATIC one at addr.
+func withTracing(t *testing.T, addr string, tr *hcm.HttpConnectionManager_Tracing) func(*xdsgen.Resources) {
+	host, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	return func(res *xdsgen.Resources) {
+		for _, l := range res.Listeners {
+			for _, fc := range l.GetFilterChains() {
+				for _, f := range fc.GetFilters() {
+					if f.GetName() != wellknown.HTTPConnectionManager {
+						continue
+					}
+					m := &hcm.HttpConnectionManager{}
+					require.NoError(t, f.GetTypedConfig().UnmarshalTo(m))
+					m.Tracing = proto.Clone(tr).(*hcm.HttpConnectionManager_Tracing)
+					a, err := anypb.New(m)
+					require.NoError(t, err)
+					f.ConfigType = &listener.Filter_TypedConfig{TypedConfig: a}
+				}
+			}
+		}
+		sock := &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{Address: host, PortSpecifier: &core.SocketAddress_PortValue{PortValue: uint32(p)}}}}
+		res.Clusters = append(res.Clusters, &cluster.Cluster{
+			Name: collectorCluster, ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+			ConnectTimeout: durationpb.New(time.Second), LbPolicy: cluster.Cluster_ROUND_ROBIN,
+			LoadAssignment: &endpoint.ClusterLoadAssignment{ClusterName: collectorCluster, Endpoints: []*endpoint.LocalityLbEndpoints{{
+				LbEndpoints: []*endpoint.LbEndpoint{{HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: sock}}}},
+			}}},
+		})
+	}
+}
+
+// headerLog records the headers payment's app got, by x-request-id.
+type headerLog struct {
+	mu   sync.Mutex
+	byID map[string]http.Header
+}
+
+func (h *headerLog) handle(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	h.byID[r.Header.Get("x-request-id")] = r.Header.Clone()
+	h.mu.Unlock()
+	_, _ = w.Write([]byte("paid"))
+}
+
+func (h *headerLog) get(id string) http.Header {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.byID[id]
+}
+
+// tracingRig is the two-sidecar rig (the test → order's outbound sidecar
+// → payment's inbound sidecar → payment's app) with a real Zipkin
+// receiver as the collector cluster and tr on every HCM.
+func tracingRig(t *testing.T, tr *hcm.HttpConnectionManager_Tracing) (*rig, *tracing.Receiver, *headerLog) {
+	rc := tracing.NewReceiver(0)
+	var hosts sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hosts.Store(r.Host, true)
+		rc.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	hl := &headerLog{byID: map[string]http.Header{}}
+	m := newRig(t, rigOpts{topo: rigTopology(registry.Version{Name: "v1"}), handlers: map[string]func(http.ResponseWriter, *http.Request){"payment-v1-0": hl.handle}})
+	v := m.publish(withTracing(t, srv.Listener.Addr().String(), tr))
+	m.converge(v)
+	t.Cleanup(func() {
+		// Every POST named collector_hostname as its Host.
+		hosts.Range(func(k, _ any) bool {
+			assert.Equal(t, "zipkin.istio-system", k)
+			return true
+		})
+	})
+	return m, rc, hl
+}
+
+func spansOf(spans []tracing.Span, requestID string) []tracing.Span {
+	var out []tracing.Span
+	for _, s := range spans {
+		if s.Tags["guid:x-request-id"] == requestID {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func waitSpans(t *testing.T, rc *tracing.Receiver, requestID string, n int) []tracing.Span {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), rigWait)
+	defer cancel()
+	require.NoError(t, rc.Wait(ctx, func(ss []tracing.Span) bool { return len(spansOf(ss, requestID)) >= n }),
+		"spans of %s: %+v", requestID, spansOf(rc.Spans(), requestID))
+	return spansOf(rc.Spans(), requestID)
+}
+
+func byKind(t *testing.T, spans []tracing.Span) (client, server tracing.Span) {
+	t.Helper()
+	require.Len(t, spans, 2)
+	for _, s := range spans {
+		switch s.Kind {
+		case tracing.Client:
+			client = s
+		case tracing.Server:
+			server = s
+		}
+	}
+	require.NotEmpty(t, client.ID, "a CLIENT span")
+	require.NotEmpty(t, server.ID, "a SERVER span")
+	return client, server
+}
+
+// A request through two sidecars at 100% sampling makes a CLIENT span on
+// the caller's sidecar and a SERVER span on the callee's, in one trace,
+// the server's the child of the client's, with Envoy's and the HCM's tags;
+// the app gets the B3 headers of the server span.
+func TestTracingTwoSidecars(t *testing.T) {
+	m, rc, hl := tracingRig(t, istioTracing(t, 100))
+	r := m.call("x-test", "hello", "user-agent", "tracing-test")
+	require.Equal(t, http.StatusOK, r.code, r.body)
+	client, server := byKind(t, waitSpans(t, rc, r.id, 2))
+
+	assert.Len(t, client.TraceID, 32, "trace_id_128bit")
+	assert.Equal(t, client.TraceID, server.TraceID)
+	assert.Empty(t, client.ParentID, "the caller sent no context: a root span")
+	assert.Equal(t, client.ID, server.ParentID, "shared_span_context false: the server span is the client's child")
+	assert.NotEqual(t, client.ID, server.ID)
+	assert.False(t, server.Shared)
+	assert.Equal(t, "order.default", client.LocalEndpoint.ServiceName)
+	assert.Equal(t, "payment.default", server.LocalEndpoint.ServiceName)
+	assert.Equal(t, rigPaymentHost, client.Name, "no decorator: the Zipkin driver names the span after the host")
+	assert.LessOrEqual(t, client.Timestamp, server.Timestamp)
+	assert.GreaterOrEqual(t, client.Duration, server.Duration)
+
+	for _, s := range []tracing.Span{client, server} {
+		assert.Equal(t, "proxy", s.Tags["component"])
+		assert.Equal(t, "GET", s.Tags["http.method"])
+		assert.Equal(t, "200", s.Tags["http.status_code"])
+		assert.Equal(t, "-", s.Tags["response_flags"])
+		assert.Equal(t, "HTTP/1.1", s.Tags["http.protocol"])
+		assert.Equal(t, "tracing-test", s.Tags["user_agent"])
+		assert.Equal(t, "4", s.Tags["response_size"])
+		assert.Equal(t, "cluster.local", s.Tags["istio.mesh_id"])
+		assert.Equal(t, "svc", s.Tags["istio.canonical_service"])
+		assert.Equal(t, "hello", s.Tags["x-test"])
+		assert.NotContains(t, s.Tags, "error")
+		assert.Equal(t, s.Tags["upstream_cluster"], s.Tags["upstream_cluster.name"])
+		assert.NotEmpty(t, s.Tags["peer.address"])
+	}
+	assert.Equal(t, "http://"+rigPaymentHost+"/pay", client.Tags["http.url"])
+	assert.Equal(t, "outbound|80||"+rigPaymentHost, client.Tags["upstream_cluster"])
+	assert.True(t, strings.HasPrefix(server.Tags["upstream_cluster"], "inbound|"), server.Tags["upstream_cluster"])
+	assert.Equal(t, m.pods[0].NodeID(), client.Tags["node_id"])
+
+	// The app got the server span's context, to pass on.
+	h := hl.get(r.id)
+	require.NotNil(t, h)
+	assert.Equal(t, server.TraceID, h.Get("x-b3-traceid"))
+	assert.Equal(t, server.ID, h.Get("x-b3-spanid"))
+	assert.Equal(t, client.ID, h.Get("x-b3-parentspanid"))
+	assert.Equal(t, "1", h.Get("x-b3-sampled"))
+	assert.Empty(t, h.Get("traceparent"), "USE_B3: no traceparent")
+
+	// A caller's own context: the client span is its child, in its trace.
+	const parentTrace, parentSpan = "463ac35c9f6413ad48485a3953bb6124", "a2fb4a1d1a96d312"
+	r = m.call("x-b3-traceid", parentTrace, "x-b3-spanid", parentSpan)
+	require.Equal(t, http.StatusOK, r.code)
+	client, server = byKind(t, waitSpans(t, rc, r.id, 2))
+	assert.Equal(t, parentTrace, client.TraceID)
+	assert.Equal(t, parentTrace, server.TraceID)
+	assert.Equal(t, parentSpan, client.ParentID)
+	assert.Equal(t, client.ID, server.ParentID)
+}
+
+// With shared_span_context (Zipkin's default), the SERVER span shares the
+// CLIENT span's id and is marked shared; with USE_B3_WITH_W3C_PROPAGATION
+// a traceparent comes in and goes out.
+func TestTracingSharedSpanAndW3C(t *testing.T) {
+	m, rc, hl := tracingRig(t, istioTracing(t, 0, func(z *trace.ZipkinConfig) {
+		z.SharedSpanContext = nil
+		z.TraceContextOption = trace.ZipkinConfig_USE_B3_WITH_W3C_PROPAGATION
+	}))
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	r := m.call("traceparent", tp)
+	require.Equal(t, http.StatusOK, r.code)
+	client, server := byKind(t, waitSpans(t, rc, r.id, 2))
+	assert.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", client.TraceID, "the traceparent's trace, sampled by its flags at random_sampling 0")
+	assert.Equal(t, "00f067aa0ba902b7", client.ParentID)
+	assert.Equal(t, client.ID, server.ID)
+	assert.True(t, server.Shared)
+	assert.Equal(t, client.ParentID, server.ParentID)
+	h := hl.get(r.id)
+	require.NotNil(t, h)
+	assert.Equal(t, "00-4bf92f3577b34da6a3ce929d0e0e4736-"+server.ID+"-01", h.Get("traceparent"))
+}
+
+// At random_sampling 0, an incoming x-b3-sampled decides: 0 is not
+// traced (and goes on as 0), 1 is; with no decision nothing is.
+func TestTracingIncomingSampledAtZero(t *testing.T) {
+	m, rc, hl := tracingRig(t, istioTracing(t, 0))
+	no := m.call("x-b3-sampled", "0")
+	none := m.call()
+	yes := m.call("x-b3-sampled", "1")
+	for _, r := range []rigResp{no, none, yes} {
+		require.Equal(t, http.StatusOK, r.code)
+	}
+	waitSpans(t, rc, yes.id, 2)
+	// Each sidecar reports its spans in order: those of earlier requests
+	// would have come first.
+	assert.Empty(t, spansOf(rc.Spans(), no.id))
+	assert.Empty(t, spansOf(rc.Spans(), none.id))
+	assert.Equal(t, "0", hl.get(no.id).Get("x-b3-sampled"), "a decision not to sample is passed on")
+	assert.Equal(t, "0", hl.get(none.id).Get("x-b3-sampled"))
+	assert.NotEmpty(t, hl.get(none.id).Get("x-b3-traceid"), "an unsampled trace still has ids")
+	assert.Equal(t, "1", hl.get(yes.id).Get("x-b3-sampled"))
+
+	// x-client-trace-id forces a trace at client_sampling (default 100%).
+	forced := m.call("x-client-trace-id", "abc")
+	waitSpans(t, rc, forced.id, 2)
+}
+
+// At random_sampling 10%, the share of requests traced is within a
+// two-sided exact binomial bound at α = 0.001.
+func TestTracingRandomSamplingShare(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5,000 requests")
+	}
+	m, rc, hl := tracingRig(t, istioTracing(t, 10))
+	const n = 5000
+	ids := make([]string, 0, n)
+	for range n {
+		r := m.call()
+		require.Equal(t, http.StatusOK, r.code)
+		ids = append(ids, r.id)
+	}
+	sampled := 0
+	for _, id := range ids {
+		if hl.get(id).Get("x-b3-sampled") == "1" {
+			sampled++
+		}
+	}
+	b := distuv.Binomial{N: n, P: 0.1}
+	pLow, pHigh := b.CDF(float64(sampled)), 1-b.CDF(float64(sampled-1))
+	assert.Greater(t, 2*min(pLow, pHigh), 0.001, "%d of %d sampled at 10%%", sampled, n)
+	// Each sampled request makes two spans, which all reach the collector.
+	ctx, cancel := context.WithTimeout(context.Background(), rigWait)
+	defer cancel()
+	require.NoError(t, rc.Wait(ctx, func(ss []tracing.Span) bool { return len(ss) >= 2*sampled }))
+	assert.Len(t, rc.Spans(), 2*sampled)
+}
+
+// A provider the sidecar cannot run is NACKed by name, never ignored.
+func TestTracingUnknownProviderNacked(t *testing.T) {
+	m := newRig(t, rigOpts{topo: rigTopology(registry.Version{Name: "v1"})})
+	tr := istioTracing(t, 100)
+	otel, err := anypb.New(&trace.OpenTelemetryConfig{})
+	require.NoError(t, err)
+	tr.Provider = &trace.Tracing_Http{Name: "envoy.tracers.opentelemetry", ConfigType: &trace.Tracing_Http_TypedConfig{TypedConfig: otel}}
+	bad := m.publish(withTracing(t, "127.0.0.1:9411", tr))
+	err = m.waitConverged(bad)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `tracing provider "envoy.tracers.opentelemetry" (type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig) is not supported`)
+}
+
+func TestCompileTracingRefuses(t *testing.T) {
+	dd, err := anypb.New(&trace.DatadogConfig{})
+	require.NoError(t, err)
+	for name, edit := range map[string]func(*hcm.HttpConnectionManager_Tracing){
+		"datadog": func(tr *hcm.HttpConnectionManager_Tracing) {
+			tr.Provider = &trace.Tracing_Http{Name: "envoy.tracers.datadog", ConfigType: &trace.Tracing_Http_TypedConfig{TypedConfig: dd}}
+		},
+		"zipkin name, datadog config": func(tr *hcm.HttpConnectionManager_Tracing) {
+			tr.Provider.ConfigType = &trace.Tracing_Http_TypedConfig{TypedConfig: dd}
+		},
+		"metadata tag": func(tr *hcm.HttpConnectionManager_Tracing) {
+			tr.CustomTags = append(tr.CustomTags, &tracingv3.CustomTag{Tag: "m", Type: &tracingv3.CustomTag_Metadata_{Metadata: &tracingv3.CustomTag_Metadata{}}})
+		},
+		"operation": func(tr *hcm.HttpConnectionManager_Tracing) { tr.Operation = "%REQ(:path)%" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			tr := istioTracing(t, 1)
+			edit(tr)
+			_, err := compileTracing(&hcm.HttpConnectionManager{Tracing: tr})
+			assert.Error(t, err)
+		})
+	}
+	for name, edit := range map[string]func(*trace.ZipkinConfig){
+		"proto":             func(z *trace.ZipkinConfig) { z.CollectorEndpointVersion = trace.ZipkinConfig_HTTP_PROTO },
+		"no cluster":        func(z *trace.ZipkinConfig) { z.CollectorCluster = "" },
+		"split spans":       func(z *trace.ZipkinConfig) { z.SplitSpansForRequest = true },
+		"collector_service": func(z *trace.ZipkinConfig) { z.CollectorService = &core.HttpService{} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := compileTracing(&hcm.HttpConnectionManager{Tracing: istioTracing(t, 1, edit)})
+			assert.Error(t, err)
+		})
+	}
+	tc, err := compileTracing(&hcm.HttpConnectionManager{Tracing: istioTracing(t, 12.5)})
+	require.NoError(t, err)
+	assert.Equal(t, uint32(125_000), tc.random)
+	assert.Equal(t, uint32(1_000_000), tc.client, "client_sampling defaults to 100%")
+	assert.Equal(t, uint32(1_000_000), tc.overall)
+	assert.Equal(t, 256, tc.maxPathTag)
+	assert.Equal(t, "zipkin.istio-system", tc.zipkin.dest.hostname)
+	tc, err = compileTracing(&hcm.HttpConnectionManager{})
+	assert.NoError(t, err)
+	assert.Nil(t, tc, "no tracing, no tracer")
+}
