@@ -112,7 +112,7 @@ type compiledRoute struct {
 	hashHeader    string // consistent hash on this request header
 	// decorator is the route's decorator.operation: the span's name.
 	decorator string
-	deadlines     grpcTimeouts
+	deadlines grpcTimeouts
 	// upgrades are the route's upgrade_configs: upgrade type → enabled.
 	upgrades map[string]bool
 }
