@@ -149,7 +149,15 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 				s.mirror(ur, sh, global)
 			}
 		}
+		var as attemptSpan
+		spawn := x.trace != nil && x.trace.conf.spawnUpstream
+		if spawn {
+			as = s.startAttempt(x, ur.header, attempt)
+		}
 		resp, failure := s.attempt(ctx, ur, h, u, retry, release)
+		if spawn {
+			s.endAttempt(x, as, h, resp, failure)
+		}
 		if resp != nil {
 			x.stream.touch() // the answer's headers are activity
 		}

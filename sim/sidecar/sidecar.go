@@ -324,6 +324,7 @@ func Start(cfg Config) (*Sidecar, error) {
 	s.peerID = []string{cfg.NodeID}
 	s.inboundService = cfg.App + "." + cfg.Namespace + ".svc.cluster.local"
 	s.peerMetadata = []string{strings.Join([]string{s.self.workload, s.self.namespace, s.self.app, s.self.version, s.self.principal}, ";")}
+	s.registerTracingMetrics(s.metrics.reg)
 	s.state.Store(&state{listeners: map[string]*listenerConf{}, routes: map[string]*routeTable{}, clusters: map[string]*upstream{}, versions: map[string]string{}})
 	apply := s.apply
 	if cfg.Admin != "" {

@@ -17,6 +17,7 @@ import (
 	trace "github.com/envoyproxy/go-control-plane/envoy/config/trace/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshbench/meshbench/sim/tracing"
 )
@@ -176,7 +177,6 @@ type traceState struct {
 	kind    tracing.Kind
 	name    string
 	cluster string
-	// spanB3 are the header values this span sends upstream, made once.
 	request *http.Request
 	w       *countingWriter
 	body    *countingBody
@@ -235,7 +235,12 @@ func (s *Sidecar) startTrace(w http.ResponseWriter, r *http.Request, x *exchange
 	}
 	ts := &traceState{conf: tc, request: r}
 	ts.ctx.Sampled, ts.ctx.Debug = sampled, in.Debug
-	if x.reporter == "destination" {
+	// The HCM's span is SERVER on the inbound side, CLIENT on the outbound;
+	// with spawn_upstream_span the proxy is a hop of its own, its
+	// downstream span SERVER and each attempt a CLIENT child
+	// (http_connection_manager.proto spawn_upstream_span; zipkin/tracer.cc
+	// Tracer::startSpan).
+	if x.reporter == "destination" || tc.spawnUpstream {
 		ts.kind = tracing.Server
 	} else {
 		ts.kind = tracing.Client
@@ -297,6 +302,58 @@ func injectTrace(h http.Header, ts *traceState, c tracing.Context) {
 	if ts.conf.zipkin.w3c {
 		tracing.SetTraceparent(h, c)
 	}
+}
+
+// attemptSpan is one upstream attempt's CLIENT span, under
+// spawn_upstream_span: the router's upstream request span (Envoy's
+// UpstreamRequest: "router <cluster> egress", retry.count on a retry).
+type attemptSpan struct {
+	ctx     tracing.Context
+	start   time.Time
+	attempt int
+}
+
+// startAttempt makes an attempt's span and sends its context upstream
+// instead of the HCM span's.
+func (s *Sidecar) startAttempt(x *exchange, h http.Header, attempt int) attemptSpan {
+	ts := x.trace
+	as := attemptSpan{ctx: ts.ctx, start: time.Now(), attempt: attempt}
+	as.ctx.ParentID, as.ctx.SpanID = ts.ctx.SpanID, s.newSpanID()
+	injectTrace(h, ts, as.ctx)
+	return as
+}
+
+// endAttempt reports an attempt's span once its answer's headers came or
+// it failed.
+func (s *Sidecar) endAttempt(x *exchange, as attemptSpan, h *host, resp *http.Response, f failure) {
+	ts := x.trace
+	if as.ctx.Sampled != tracing.SamplingYes {
+		return
+	}
+	tags := map[string]string{
+		"component": "proxy", "upstream_address": h.addr,
+		"upstream_cluster": orDash(ts.cluster), "upstream_cluster.name": orDash(ts.cluster),
+		"http.protocol": envoyProtocol(ts.request),
+	}
+	if as.attempt > 1 {
+		tags["retry.count"] = strconv.Itoa(as.attempt - 1)
+	}
+	switch {
+	case f != noFailure:
+		tags["error"], tags["response_flags"] = "true", f.flag()
+		tags["http.status_code"] = "0"
+	default:
+		tags["http.status_code"] = strconv.Itoa(resp.StatusCode)
+		if resp.StatusCode >= 500 {
+			tags["error"] = "true"
+		}
+	}
+	s.reporterFor(ts.conf.zipkin.dest).Report(tracing.Span{
+		TraceID: as.ctx.TraceID.String(), ID: hexSpanID(as.ctx.SpanID), ParentID: hexSpanID(as.ctx.ParentID),
+		Name: "router " + ts.cluster + " egress", Kind: tracing.Client,
+		Timestamp: as.start.UnixMicro(), Duration: max(time.Since(as.start).Microseconds(), 1),
+		LocalEndpoint: s.localEndpoint(), Tags: tags,
+	})
 }
 
 // envoyProtocol is a request's protocol as Envoy's http.protocol tag writes it.
@@ -363,7 +420,7 @@ func (s *Sidecar) finishTrace(x *exchange, end time.Time) {
 	if x.grpc && x.grpcStatus != "" {
 		tags["grpc.status_code"] = x.grpcStatus
 	}
-	if x.retries > 0 {
+	if x.retries > 0 && !ts.conf.spawnUpstream {
 		// Not an Envoy tag: without spawn_upstream_span, Envoy shows no
 		// retry on the span; we name the count (docs/fidelity.md).
 		tags["retry.count"] = strconv.Itoa(x.retries)
@@ -444,6 +501,29 @@ func (s *Sidecar) reporterFor(d zipkinDest) *tracing.Reporter {
 	}
 	s.tracers.by[d] = r
 	return r
+}
+
+// registerTracingMetrics exports the reporters' counts: Envoy's
+// tracing.zipkin.spans_sent (zipkin_tracer_impl.h ZIPKIN_TRACER_STATS),
+// and the spans dropped by a full queue or a failed POST, which Envoy
+// counts per report (reports_dropped, reports_failed) and we per span.
+func (s *Sidecar) registerTracingMetrics(reg *prometheus.Registry) {
+	sum := func(f func(*tracing.Reporter) int64) func() float64 {
+		return func() float64 {
+			s.tracers.mu.Lock()
+			defer s.tracers.mu.Unlock()
+			var n int64
+			for _, r := range s.tracers.by {
+				n += f(r)
+			}
+			return float64(n)
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "envoy_tracing_zipkin_spans_sent", Help: "Spans the Zipkin collector took."}, sum((*tracing.Reporter).Sent)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "meshbench_tracing_zipkin_spans_dropped", Help: "Spans dropped: the report queue was full."}, sum((*tracing.Reporter).Dropped)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "meshbench_tracing_zipkin_spans_failed", Help: "Spans in batches the collector did not take."}, sum((*tracing.Reporter).Failed)),
+	)
 }
 
 // closeTracers flushes what is queued, as Envoy's reporter flushes on

@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +28,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+	networking "istio.io/api/networking/v1alpha3"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/tracing"
@@ -216,6 +219,10 @@ func TestTracingTwoSidecars(t *testing.T) {
 	assert.True(t, strings.HasPrefix(server.Tags["upstream_cluster"], "inbound|"), server.Tags["upstream_cluster"])
 	assert.Equal(t, m.pods[0].NodeID(), client.Tags["node_id"])
 
+	// The spans sent are counted on each proxy's stats.
+	m.eventuallyCounter(rigCaller, "envoy_tracing_zipkin_spans_sent", nil, 1)
+	assert.Zero(t, m.metric(rigCaller, "meshbench_tracing_zipkin_spans_dropped", nil))
+
 	// The app got the server span's context, to pass on.
 	h := hl.get(r.id)
 	require.NotNil(t, h)
@@ -369,4 +376,134 @@ func TestCompileTracingRefuses(t *testing.T) {
 	tc, err = compileTracing(&hcm.HttpConnectionManager{})
 	assert.NoError(t, err)
 	assert.Nil(t, tc, "no tracing, no tracer")
+}
+
+// tracingRigVS is tracingRig with payment's VirtualService routes and
+// payment's app answering with handle.
+func tracingRigVS(t *testing.T, tr *hcm.HttpConnectionManager_Tracing, handle func(http.ResponseWriter, *http.Request), routes ...*networking.HTTPRoute) (*rig, *tracing.Receiver) {
+	rc := tracing.NewReceiver(0)
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	m := newRig(t, rigOpts{topo: rigTopology(registry.Version{Name: "v1"}), handlers: map[string]func(http.ResponseWriter, *http.Request){"payment-v1-0": handle}})
+	m.cfg.VirtualServices = []*networkingv1.VirtualService{rigVS(routes...)}
+	m.converge(m.publish(withTracing(t, srv.Listener.Addr().String(), tr)))
+	return m, rc
+}
+
+// Fault injection and timeouts show in the span's response_flags and error.
+func TestTracingFaultsAndTimeouts(t *testing.T) {
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-r.Context().Done() // held until the caller's sidecar times out
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}
+	m, rc := tracingRigVS(t, istioTracing(t, 100), slow,
+		&networking.HTTPRoute{
+			Match: []*networking.HTTPMatchRequest{{Uri: &networking.StringMatch{MatchType: &networking.StringMatch_Exact{Exact: "/pay"}}}},
+			Route: rigRoute(""),
+			Fault: &networking.HTTPFaultInjection{
+				Delay: &networking.HTTPFaultInjection_Delay{HttpDelayType: &networking.HTTPFaultInjection_Delay_FixedDelay{FixedDelay: durationpb.New(time.Millisecond)}, Percentage: &networking.Percent{Value: 100}},
+				Abort: &networking.HTTPFaultInjection_Abort{ErrorType: &networking.HTTPFaultInjection_Abort_HttpStatus{HttpStatus: 503}, Percentage: &networking.Percent{Value: 100}},
+			},
+		},
+		&networking.HTTPRoute{Route: rigRoute(""), Timeout: durationpb.New(50 * time.Millisecond)},
+	)
+	r := m.call()
+	require.Equal(t, http.StatusServiceUnavailable, r.code)
+	spans := waitSpans(t, rc, r.id, 1)
+	require.Len(t, spans, 1, "the abort never reaches payment")
+	assert.Equal(t, tracing.Client, spans[0].Kind)
+	assert.Equal(t, "DI,FI", spans[0].Tags["response_flags"])
+	assert.Equal(t, "503", spans[0].Tags["http.status_code"])
+	assert.Equal(t, "true", spans[0].Tags["error"])
+
+	id := fmt.Sprintf("rz-timeout-%d", m.nextID.Add(1))
+	to := m.get("", "/slow", "x-request-id", id)
+	require.Equal(t, http.StatusGatewayTimeout, to.code)
+	client := waitSpans(t, rc, id, 1)[0]
+	assert.Equal(t, tracing.Client, client.Kind)
+	assert.Equal(t, "UT", client.Tags["response_flags"])
+	assert.Equal(t, "504", client.Tags["http.status_code"])
+	assert.Equal(t, "true", client.Tags["error"])
+}
+
+// Retries: without spawn_upstream_span the hop's span counts them
+// (retry.count, with URX); with it each attempt is a CLIENT span of its
+// own, the child of the hop's SERVER span, retry.count on each retry, and
+// payment's spans are children of the attempts.
+func TestTracingRetries(t *testing.T) {
+	for _, spawn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("spawn_upstream_span=%v", spawn), func(t *testing.T) {
+			tr := istioTracing(t, 100)
+			tr.SpawnUpstreamSpan = wrapperspb.Bool(spawn)
+			m, rc := tracingRigVS(t, tr, rigFail(http.StatusServiceUnavailable),
+				&networking.HTTPRoute{Route: rigRoute(""), Retries: &networking.HTTPRetry{Attempts: 2, RetryOn: "5xx"}})
+			r := m.call()
+			require.Equal(t, http.StatusServiceUnavailable, r.code)
+			if !spawn {
+				// Order's CLIENT span, and payment's SERVER span per attempt.
+				spans := waitSpans(t, rc, r.id, 4)
+				var client []tracing.Span
+				for _, s := range spans {
+					if s.Kind == tracing.Client {
+						client = append(client, s)
+					}
+				}
+				require.Len(t, client, 1)
+				assert.Equal(t, "2", client[0].Tags["retry.count"])
+				assert.Equal(t, "URX", client[0].Tags["response_flags"])
+				for _, s := range spans {
+					if s.Kind == tracing.Server {
+						assert.Equal(t, client[0].ID, s.ParentID)
+					}
+				}
+				return
+			}
+			// Order: a SERVER span and 3 attempt spans; payment: a SERVER
+			// span and one attempt span per request it got.
+			hop := waitSpans(t, rc, r.id, 1)
+			ctx, cancel := context.WithTimeout(context.Background(), rigWait)
+			defer cancel()
+			trace := hop[0].TraceID
+			inTrace := func(ss []tracing.Span) []tracing.Span {
+				var out []tracing.Span
+				for _, s := range ss {
+					if s.TraceID == trace {
+						out = append(out, s)
+					}
+				}
+				return out
+			}
+			require.NoError(t, rc.Wait(ctx, func(ss []tracing.Span) bool { return len(inTrace(ss)) >= 10 }))
+			spans := inTrace(rc.Spans())
+			assert.Len(t, spans, 10)
+			var orderServer tracing.Span
+			attempts := map[string]tracing.Span{}
+			for _, s := range spans {
+				if s.LocalEndpoint.ServiceName == "order.default" {
+					if s.Kind == tracing.Server {
+						orderServer = s
+					} else {
+						attempts[s.ID] = s
+					}
+				}
+			}
+			require.Len(t, attempts, 3)
+			retries := map[string]int{}
+			for _, a := range attempts {
+				assert.Equal(t, orderServer.ID, a.ParentID)
+				assert.Equal(t, "router outbound|80||"+rigPaymentHost+" egress", a.Name)
+				assert.Equal(t, "503", a.Tags["http.status_code"])
+				retries[a.Tags["retry.count"]]++
+			}
+			assert.Equal(t, map[string]int{"": 1, "1": 1, "2": 1}, retries)
+			for _, s := range spans {
+				if s.LocalEndpoint.ServiceName == "payment.default" && s.Kind == tracing.Server {
+					assert.Contains(t, attempts, s.ParentID, "payment's hop is the child of one attempt")
+				}
+			}
+		})
+	}
 }
