@@ -103,6 +103,7 @@ var bootstrapIgnored = map[protoreflect.Name]bool{
 // do (istiod puts the provider in each HCM's tracing, sim/sidecar
 // tracing.go); an empty tracing is nothing.
 func bootstrapTracing(b *bootstrapv3.Bootstrap) error {
+	//lint:ignore SA1019 a deprecated field set must still be refused, not ignored
 	h := b.GetTracing().GetHttp()
 	if h == nil {
 		return nil

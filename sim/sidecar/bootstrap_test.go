@@ -456,6 +456,7 @@ func TestBootstrapRefusesWhatItWouldIgnore(t *testing.T) {
 			b.BootstrapExtensions = append(b.BootstrapExtensions, &core.TypedExtensionConfig{Name: "metadata_discovery"})
 		},
 		"envoy.tracers.datadog": func() {
+			//lint:ignore SA1019 the deprecated field is what is refused
 			b.Tracing = &tracev3.Tracing{Http: &tracev3.Tracing_Http{Name: "envoy.tracers.datadog"}}
 		},
 	} {

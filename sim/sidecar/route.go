@@ -41,8 +41,10 @@ type exchange struct {
 	upstream upstreamRequest
 	// log is set when the chain has an access log (accesslog.go).
 	log *exchangeLog
-	// trace is set when the chain traces (tracing.go).
-	trace *traceState
+	// trace is set when the chain traces (tracing.go), to traceBuf,
+	// which saves it an allocation of its own.
+	trace    *traceState
+	traceBuf traceState
 }
 
 // route routes a request an HCM chain took (nil: no listener on its port).
@@ -228,7 +230,11 @@ type upstreamRequest struct {
 // prepare applies the route's rewrites and header edits once per request,
 // into x.upstream.
 func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upstreamRequest {
-	out := cloneHeader(r.Header, preparedHeaders)
+	extra := preparedHeaders
+	if x.trace != nil {
+		extra += tracedHeaders
+	}
+	out := cloneHeader(r.Header, extra)
 	te := r.Header.Values("Te")
 	for _, h := range hopHeaders {
 		out.Del(h)
@@ -287,6 +293,10 @@ func (s *Sidecar) prepare(r *http.Request, x *exchange, cr *compiledRoute) *upst
 // request's own: x-request-id, the two peer metadata headers,
 // x-forwarded-proto, x-envoy-attempt-count and grpc-timeout.
 const preparedHeaders = 6
+
+// tracedHeaders are the headers a traced request may add: the four B3
+// ones and traceparent.
+const tracedHeaders = 5
 
 // cloneHeader is h.Clone with room for extra more keys, so that the
 // headers the proxy adds do not grow the map. Like Clone, it copies every

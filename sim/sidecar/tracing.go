@@ -147,6 +147,7 @@ func compileZipkin(z *trace.ZipkinConfig) (zipkinConf, error) {
 	switch {
 	case z.GetCollectorService() != nil:
 		return zc, errors.New("zipkin collector_service is not supported: use collector_cluster and collector_endpoint")
+	//lint:ignore SA1019 a deprecated field set must still be refused, not ignored
 	case z.GetSplitSpansForRequest():
 		return zc, errors.New("zipkin split_spans_for_request is not supported: use the HCM's spawn_upstream_span")
 	case z.GetCollectorEndpointVersion() != trace.ZipkinConfig_HTTP_JSON:
@@ -233,7 +234,8 @@ func (s *Sidecar) startTrace(w http.ResponseWriter, r *http.Request, x *exchange
 			sampled = tracing.SamplingYes
 		}
 	}
-	ts := &traceState{conf: tc, request: r}
+	ts := &x.traceBuf
+	*ts = traceState{conf: tc, request: r}
 	ts.ctx.Sampled, ts.ctx.Debug = sampled, in.Debug
 	// The HCM's span is SERVER on the inbound side, CLIENT on the outbound;
 	// with spawn_upstream_span the proxy is a hop of its own, its

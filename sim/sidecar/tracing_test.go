@@ -356,8 +356,9 @@ func TestCompileTracingRefuses(t *testing.T) {
 		})
 	}
 	for name, edit := range map[string]func(*trace.ZipkinConfig){
-		"proto":             func(z *trace.ZipkinConfig) { z.CollectorEndpointVersion = trace.ZipkinConfig_HTTP_PROTO },
-		"no cluster":        func(z *trace.ZipkinConfig) { z.CollectorCluster = "" },
+		"proto":      func(z *trace.ZipkinConfig) { z.CollectorEndpointVersion = trace.ZipkinConfig_HTTP_PROTO },
+		"no cluster": func(z *trace.ZipkinConfig) { z.CollectorCluster = "" },
+		//lint:ignore SA1019 the deprecated field is what is refused
 		"split spans":       func(z *trace.ZipkinConfig) { z.SplitSpansForRequest = true },
 		"collector_service": func(z *trace.ZipkinConfig) { z.CollectorService = &core.HttpService{} },
 	} {
@@ -506,4 +507,23 @@ func TestTracingRetries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A request not sampled costs reading its headers and the B3 ids it sends
+// on (Envoy sends them unsampled too): one string and one value slice.
+func TestTracingNotSampledAllocs(t *testing.T) {
+	s := &Sidecar{}
+	tc := &tracingConf{random: 0, client: 1_000_000, overall: 1_000_000, maxPathTag: 256}
+	r := httptest.NewRequest(http.MethodGet, "http://payment/pay", nil)
+	r.Header.Set("x-request-id", "abc")
+	w := httptest.NewRecorder()
+	x := &exchange{reporter: "source"}
+	out := make(http.Header, 8)
+	allocs := testing.AllocsPerRun(100, func() {
+		s.startTrace(w, r, x, tc)
+		injectTrace(out, x.trace, x.trace.ctx)
+	})
+	assert.Equal(t, 2.0, allocs)
+	assert.Equal(t, "0", out.Get("x-b3-sampled"))
+	assert.Len(t, out.Get("x-b3-traceid"), 16, "trace_id_128bit false: 64-bit ids")
 }

@@ -198,13 +198,29 @@ func FormatB3Single(c Context) string {
 }
 
 // SetB3 sets the multi B3 headers of c on h, as Envoy's Zipkin tracer
-// injects them (zipkin_core_types / span_context injection: trace id,
-// span id, parent span id when there is one, sampled 1 or 0).
+// injects them (zipkin_core_types.cc Span::injectContext: trace id, span
+// id, parent span id when there is one, sampled 1 or 0). The ids share
+// one string and the values one slice: two allocations in all.
 func SetB3(h http.Header, c Context) {
-	h[keyTraceID] = []string{c.TraceID.String()}
-	h[keySpanID] = []string{hexID(c.SpanID)}
+	var buf [64]byte
+	n := 0
+	if c.TraceID.Is128 {
+		n += putHex(buf[n:], c.TraceID.Hi)
+	}
+	n += putHex(buf[n:], c.TraceID.Lo)
+	tEnd := n
+	n += putHex(buf[n:], c.SpanID)
+	sEnd := n
 	if c.ParentID != 0 {
-		h[keyParentSpanID] = []string{hexID(c.ParentID)}
+		n += putHex(buf[n:], c.ParentID)
+	}
+	ids := string(buf[:n])
+	vals := make([]string, 3)
+	vals[0], vals[1], vals[2] = ids[:tEnd], ids[tEnd:sEnd], ids[sEnd:]
+	h[keyTraceID] = vals[0:1:1]
+	h[keySpanID] = vals[1:2:2]
+	if c.ParentID != 0 {
+		h[keyParentSpanID] = vals[2:3:3]
 	} else {
 		delete(h, keyParentSpanID)
 	}
@@ -217,6 +233,18 @@ func SetB3(h http.Header, c Context) {
 	delete(h, keyFlags)
 }
 
+const hexDigits = "0123456789abcdef"
+
+// putHex writes v as 16 lower-case hex digits into b.
+func putHex(b []byte, v uint64) int {
+	for i := 15; i >= 0; i-- {
+		b[i] = hexDigits[v&0xf]
+		v >>= 4
+	}
+	return 16
+}
+
+// Shared header values: nothing writes into a header value slice in place.
 var sampledOne, sampledZero = []string{"1"}, []string{"0"}
 
 // FromTraceparent reads a request's W3C traceparent (found false without one).

@@ -130,6 +130,16 @@ func TestParseNoAllocs(t *testing.T) {
 	assert.Zero(t, allocs)
 }
 
+func TestSetB3Allocs(t *testing.T) {
+	h := make(http.Header, 8)
+	c := Context{TraceID: TraceID{Hi: 1, Lo: 2, Is128: true}, SpanID: 3, ParentID: 4, Sampled: SamplingNo}
+	assert.Equal(t, 2.0, testing.AllocsPerRun(100, func() { SetB3(h, c) }))
+	assert.Equal(t, "00000000000000010000000000000002", h.Get("x-b3-traceid"))
+	assert.Equal(t, "0000000000000003", h.Get("x-b3-spanid"))
+	assert.Equal(t, "0000000000000004", h.Get("x-b3-parentspanid"))
+	assert.Equal(t, "0", h.Get("x-b3-sampled"))
+}
+
 func FuzzFromB3(f *testing.F) {
 	f.Add("463ac35c9f6413ad48485a3953bb6124", "a2fb4a1d1a96d312", "0020000000000001", "1", "")
 	f.Add("463ac35c9f6413ad", "a2fb4a1d1a96d312", "", "0", "80f198ee56343ba8-e457b5a2e4d86bd1-d-05e3ac9a4f6e3b90")
