@@ -20,6 +20,9 @@
 // allow goes upstream as asked and, after a 101, carries bytes both ways
 // (upgrade.go). A tcp_proxy chain (tcpproxy.go) copies a connection's
 // bytes to a host of its cluster and counts it in Istio's TCP metrics.
+// An HCM with tracing decides whether each request is sampled, sends its
+// B3 context upstream and reports its span, batched to the Zipkin
+// collector cluster off the request path (tracing.go).
 //
 // Interception mode (Config.Intercept), for pods whose traffic
 // istio-iptables redirects and whose config is istiod's own: every listener
