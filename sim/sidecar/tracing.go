@@ -209,9 +209,11 @@ var (
 func (s *Sidecar) startTrace(w http.ResponseWriter, r *http.Request, x *exchange, tc *tracingConf) http.ResponseWriter {
 	in, found, err := tracing.FromB3(r.Header)
 	if err != nil {
-		// Envoy's extractor throws on malformed B3 and the request starts
-		// a new trace.
-		in, found = tracing.Context{}, false
+		// Envoy's extractor throws on malformed B3, and the driver
+		// answers with a NullSpan (Driver::startSpan catches
+		// ExtractorException): the request is not traced, its headers
+		// pass as they came.
+		return w
 	}
 	if !found && tc.zipkin.w3c {
 		if c, ok, err := tracing.FromTraceparent(r.Header); ok && err == nil {

@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -219,6 +220,13 @@ func TestTracingTwoSidecars(t *testing.T) {
 	assert.True(t, strings.HasPrefix(server.Tags["upstream_cluster"], "inbound|"), server.Tags["upstream_cluster"])
 	assert.Equal(t, m.pods[0].NodeID(), client.Tags["node_id"])
 
+	// The collected spans come out as OTLP/JSON that protojson reads back.
+	var otlp bytes.Buffer
+	require.NoError(t, tracing.WriteOTLP(&otlp, []tracing.Span{client, server}))
+	td, err := tracing.ReadOTLP(&otlp)
+	require.NoError(t, err)
+	assert.Len(t, td.GetResourceSpans(), 2, "one resource per service")
+
 	// The spans sent are counted on each proxy's stats.
 	m.eventuallyCounter(rigCaller, "envoy_tracing_zipkin_spans_sent", nil, 1)
 	assert.Zero(t, m.metric(rigCaller, "meshbench_tracing_zipkin_spans_dropped", nil))
@@ -285,9 +293,15 @@ func TestTracingIncomingSampledAtZero(t *testing.T) {
 	assert.NotEmpty(t, hl.get(none.id).Get("x-b3-traceid"), "an unsampled trace still has ids")
 	assert.Equal(t, "1", hl.get(yes.id).Get("x-b3-sampled"))
 
+	// Malformed B3 is not traced and passes as it came (Envoy's NullSpan).
+	bad := m.call("x-b3-traceid", "XYZ", "x-b3-spanid", "a2fb4a1d1a96d312", "x-b3-sampled", "1")
+	require.Equal(t, http.StatusOK, bad.code)
+	assert.Equal(t, "XYZ", hl.get(bad.id).Get("x-b3-traceid"))
+
 	// x-client-trace-id forces a trace at client_sampling (default 100%).
 	forced := m.call("x-client-trace-id", "abc")
 	waitSpans(t, rc, forced.id, 2)
+	assert.Empty(t, spansOf(rc.Spans(), bad.id))
 }
 
 // At random_sampling 10%, the share of requests traced is within a

@@ -89,6 +89,30 @@ func TestZipkinJaegerShape(t *testing.T) {
 	assert.Equal(t, "[]\n", buf.String())
 }
 
+func FuzzReadZipkin(f *testing.F) {
+	var buf bytes.Buffer
+	_ = WriteZipkin(&buf, sampleSpans())
+	f.Add(buf.String())
+	f.Add(`[{"traceId":"0","id":"1"}]`)
+	f.Fuzz(func(t *testing.T, body string) {
+		spans, err := ReadZipkin(strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		// What is taken writes out and reads back, and converts to OTLP.
+		var out bytes.Buffer
+		if err := WriteZipkin(&out, spans); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadZipkin(&out); err != nil {
+			t.Fatalf("re-read: %v", err)
+		}
+		if _, err := ToOTLP(spans); err != nil {
+			t.Fatalf("OTLP: %v", err)
+		}
+	})
+}
+
 func TestOTLPJSON(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, WriteOTLP(&buf, sampleSpans()))

@@ -63,6 +63,8 @@ func (s *Span) Validate() error {
 		return errors.New("id must be 16 lower-case hex digits, got " + strconv.Quote(s.ID))
 	case s.ParentID != "" && (!isHex(s.ParentID) || len(s.ParentID) != 16):
 		return errors.New("parentId must be 16 lower-case hex digits, got " + strconv.Quote(s.ParentID))
+	case s.Timestamp < 0 || s.Duration < 0:
+		return errors.New("timestamp and duration must not be negative")
 	case s.Kind != "" && s.Kind != Client && s.Kind != Server && s.Kind != "PRODUCER" && s.Kind != "CONSUMER":
 		return errors.New("unknown span kind " + strconv.Quote(string(s.Kind)))
 	}
