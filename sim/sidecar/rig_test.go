@@ -199,6 +199,8 @@ type rigOpts struct {
 	listeners map[string]func(net.Listener) net.Listener
 	// accessLogs, by pod, receive the sidecar's access log lines.
 	accessLogs map[string]*syncbuf.Buffer
+	// tracingFlush is every sidecar's Config.TracingFlushInterval.
+	tracingFlush time.Duration
 }
 
 type rig struct {
@@ -277,7 +279,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 			NodeID: p.NodeID(), IP: p.IP, XDS: m.xds.Addr(),
 			Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version,
 			Principal: p.SPIFFEID(xdsgen.TrustDomain),
-			Seed:      o.seed,
+			Seed:      o.seed, TracingFlushInterval: o.tracingFlush,
 			OpenAccessLog: func(string) (io.Writer, error) {
 				if s := o.accessLogs[p.Name]; s != nil {
 					return s, nil

@@ -167,6 +167,10 @@ type Config struct {
 	// with the sidecar. Nil opens the path as Envoy does: appending,
 	// created if absent.
 	OpenAccessLog func(path string) (io.Writer, error)
+	// TracingFlushInterval is Envoy's runtime key
+	// tracing.zipkin.flush_interval_ms: how long spans wait for a batch
+	// of min_flush_spans (0: Envoy's 5 s).
+	TracingFlushInterval time.Duration
 }
 
 // state is the config in force: swapped whole on every accepted update.

@@ -496,7 +496,8 @@ func (s *Sidecar) reporterFor(d zipkinDest) *tracing.Reporter {
 	if r := s.tracers.by[d]; r != nil {
 		return r
 	}
-	r := tracing.NewReporter(func(ctx context.Context, body []byte) error { return s.postSpans(ctx, d, body) }, tracing.ReporterOptions{})
+	r := tracing.NewReporter(func(ctx context.Context, body []byte) error { return s.postSpans(ctx, d, body) },
+		tracing.ReporterOptions{FlushInterval: s.cfg.TracingFlushInterval})
 	if s.tracers.closed {
 		r.Close() // spans after Close are dropped
 	}
@@ -571,7 +572,9 @@ func (s *Sidecar) postSpans(ctx context.Context, d zipkinDest, body []byte) erro
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode/100 != 2 {
+	if resp.StatusCode != http.StatusAccepted {
+		// Envoy counts a report the collector did not answer 202 as
+		// dropped (ReporterImpl::onSuccess).
 		return fmt.Errorf("zipkin collector: %s", resp.Status)
 	}
 	return nil

@@ -130,7 +130,7 @@ func tracingRig(t *testing.T, tr *hcm.HttpConnectionManager_Tracing) (*rig, *tra
 	}))
 	t.Cleanup(srv.Close)
 	hl := &headerLog{byID: map[string]http.Header{}}
-	m := newRig(t, rigOpts{topo: rigTopology(registry.Version{Name: "v1"}), handlers: map[string]func(http.ResponseWriter, *http.Request){"payment-v1-0": hl.handle}})
+	m := newRig(t, rigOpts{topo: rigTopology(registry.Version{Name: "v1"}), tracingFlush: 50 * time.Millisecond, handlers: map[string]func(http.ResponseWriter, *http.Request){"payment-v1-0": hl.handle}})
 	v := m.publish(withTracing(t, srv.Listener.Addr().String(), tr))
 	m.converge(v)
 	t.Cleanup(func() {
@@ -399,7 +399,7 @@ func tracingRigVS(t *testing.T, tr *hcm.HttpConnectionManager_Tracing, handle fu
 	rc := tracing.NewReceiver(0)
 	srv := httptest.NewServer(rc)
 	t.Cleanup(srv.Close)
-	m := newRig(t, rigOpts{topo: rigTopology(registry.Version{Name: "v1"}), handlers: map[string]func(http.ResponseWriter, *http.Request){"payment-v1-0": handle}})
+	m := newRig(t, rigOpts{topo: rigTopology(registry.Version{Name: "v1"}), tracingFlush: 50 * time.Millisecond, handlers: map[string]func(http.ResponseWriter, *http.Request){"payment-v1-0": handle}})
 	m.cfg.VirtualServices = []*networkingv1.VirtualService{rigVS(routes...)}
 	m.converge(m.publish(withTracing(t, srv.Listener.Addr().String(), tr)))
 	return m, rc

@@ -9,14 +9,14 @@ import (
 )
 
 // Envoy's Zipkin reporter sends a batch once min_flush_spans spans are
-// buffered or every flush interval, whichever comes first (runtime keys
+// buffered or every flush interval, whichever comes first: runtime keys
 // tracing.zipkin.min_flush_spans, default 5, and
-// tracing.zipkin.flush_interval_ms, default 1000: Envoy's docs,
-// config/trace/v3/zipkin.proto and source/extensions/tracers/zipkin/
-// zipkin_tracer_impl.cc ReporterImpl).
+// tracing.zipkin.flush_interval_ms, default 5000 (source/extensions/
+// tracers/zipkin/zipkin_tracer_impl.cc, ReporterImpl::reportSpan and
+// enableTimer).
 const (
 	DefaultMinFlush      = 5
-	DefaultFlushInterval = time.Second
+	DefaultFlushInterval = 5 * time.Second
 	// DefaultQueue bounds the spans waiting to be sent; past it spans are
 	// dropped and counted, so a dead collector never grows the proxy.
 	DefaultQueue = 10_000
