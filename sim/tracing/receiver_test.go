@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	zipkinmodel "github.com/openzipkin/zipkin-go/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -87,6 +88,22 @@ func TestZipkinJaegerShape(t *testing.T) {
 	buf.Reset()
 	require.NoError(t, WriteZipkin(&buf, nil))
 	assert.Equal(t, "[]\n", buf.String())
+}
+
+// zipkin-go's model (what the reports read) takes the array as written.
+func TestZipkinGoReadsIt(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, WriteZipkin(&buf, sampleSpans()))
+	var spans []zipkinmodel.SpanModel
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &spans))
+	require.Len(t, spans, 3)
+	assert.Equal(t, "463ac35c9f6413ad48485a3953bb6124", spans[0].TraceID.String())
+	assert.Equal(t, zipkinmodel.Client, spans[0].Kind)
+	assert.Equal(t, 1500*time.Microsecond, spans[0].Duration)
+	assert.True(t, spans[1].Shared)
+	require.NotNil(t, spans[2].ParentID)
+	assert.Equal(t, "a2fb4a1d1a96d312", spans[2].ParentID.String())
+	assert.Equal(t, "order.default", spans[0].LocalEndpoint.ServiceName)
 }
 
 func FuzzReadZipkin(f *testing.F) {
