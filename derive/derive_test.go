@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -537,7 +538,10 @@ spec:
 // The derived scenarios of the end-to-end folders are ordinary scenario
 // files: the scenario loader reads every one unchanged.
 func TestDerivedScenariosLoad(t *testing.T) {
-	for _, folder := range []string{"testdata/routing", "testdata/resilience"} {
+	folders, err := filepath.Glob("testdata/*")
+	require.NoError(t, err)
+	require.Len(t, folders, 7)
+	for _, folder := range folders {
 		inputs, err := derive.ReadPaths([]string{folder}, nil)
 		require.NoError(t, err)
 		p, err := derive.Derive(inputs, derive.Options{})
@@ -642,4 +646,35 @@ spec:
 			}
 		})
 	}
+}
+
+// A match check's variants are sized by what each must show: the
+// matching requests a split among the route's own destinations, the
+// others only that none reach them when their route has a split check
+// of its own (which needs the larger sample).
+func TestMatchVariantsSizedByNeed(t *testing.T) {
+	p := plan(t, subsets+`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: payment}
+spec:
+  hosts: [payment]
+  http:
+    - match: [{headers: {end-user: {exact: jason}}}]
+      route: [{destination: {host: payment, subset: canary}}]
+    - route:
+        - {destination: {host: payment, subset: v1}, weight: 70}
+        - {destination: {host: payment, subset: canary}, weight: 30}
+`)
+	sizes := map[string][]int{}
+	for _, c := range p.Checks {
+		if c.Scenario == nil {
+			continue
+		}
+		for _, v := range c.Scenario.Load.Variants {
+			sizes[c.Name] = append(sizes[c.Name], v.Weight)
+		}
+	}
+	assert.Equal(t, []int{200, 200}, sizes["payment-http0-match"])
+	split := p.Checks[slices.IndexFunc(p.Checks, func(c derive.Check) bool { return c.Name == "payment-http1-split" })]
+	assert.Equal(t, "27.7s", split.Scenario.Load.Duration, "about 5,530 requests at 200/s for 70/30 at the default power")
 }

@@ -242,9 +242,17 @@ func (d *deriver) routing(r *route, routes []*networking.HTTPRoute) {
 		if len(r.req.headers) > 0 {
 			if k, ok := firstRouteTaking(routes, others); ok && k >= 0 && k != r.i {
 				if odst, ow, why := d.weights(routes[k]); why == "" {
-					load.Variants = append(load.Variants, Variant{Name: "others", Weight: 1})
-					n = max(n, splitRequests(shares(ow), d.opt))
-					load = d.opt.load(load.Target, 2*n).withVariants(load.Variants)
+					// Each variant gets the requests its own split needs. When
+					// http[k] is judged by a split check of its own, these
+					// requests need only show that none reach this route's
+					// destinations: a stray share judged like a weight of 0.
+					no := splitRequests(shares(ow), d.opt)
+					if f := routes[k].GetFault().GetAbort(); f == nil || abortPercent(f) < 100 {
+						no = minRequests
+					}
+					load.Variants[0].Weight = n
+					load.Variants = append(load.Variants, Variant{Name: "others", Weight: no})
+					load = d.opt.load(load.Target, n+no).withVariants(load.Variants)
 					expect = append(expect, map[string]any{"split": map[string]any{"service": odst.Name, "weights": ow, "confidence": conf, "variant": "others"}})
 					promise += fmt.Sprintf(", and the others %s (http[%d])", describeWeights(ow), k)
 				}
