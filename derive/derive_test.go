@@ -72,6 +72,16 @@ spec:
 ---
 `
 
+// paymentRoutes starts a VirtualService for payment, after its subsets;
+// its http routes follow.
+const paymentRoutes = subsets + `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: payment}
+spec:
+  hosts: [payment]
+  http:
+`
+
 func TestInferTopology(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -234,13 +244,7 @@ spec:
 		},
 		{
 			name: "a per-try timeout retried gives its own check; one not retried, or not below the route's timeout, is not checked",
-			yaml: subsets + `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: payment}
-spec:
-  hosts: [payment]
-  http:
-    - name: retried
+			yaml: paymentRoutes + `    - name: retried
       match: [{headers: {end-user: {exact: a}}}]
       route: [{destination: {host: payment, subset: v1}}]
       retries: {attempts: 3, perTryTimeout: 50ms, retryOn: "gateway-error,connect-failure"}
@@ -613,13 +617,7 @@ func TestPerTryTimeoutCheck(t *testing.T) {
 		{"a longer back-off", "retries: {attempts: 3, perTryTimeout: 50ms, retryOn: gateway-error, backoff: 100ms}", 0.8946, "1.15s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := plan(t, subsets+`apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: payment}
-spec:
-  hosts: [payment]
-  http:
-    - route: [{destination: {host: payment, subset: v1}}]
+			p := plan(t, paymentRoutes+`    - route: [{destination: {host: payment, subset: v1}}]
       `+tc.policy+"\n")
 			var c *derive.Check
 			for i := range p.Checks {
@@ -653,13 +651,7 @@ spec:
 // others only that none reach them when their route has a split check
 // of its own (which needs the larger sample).
 func TestMatchVariantsSizedByNeed(t *testing.T) {
-	p := plan(t, subsets+`apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: payment}
-spec:
-  hosts: [payment]
-  http:
-    - match: [{headers: {end-user: {exact: jason}}}]
+	p := plan(t, paymentRoutes+`    - match: [{headers: {end-user: {exact: jason}}}]
       route: [{destination: {host: payment, subset: canary}}]
     - route:
         - {destination: {host: payment, subset: v1}, weight: 70}
