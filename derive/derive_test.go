@@ -2,10 +2,13 @@ package derive_test
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,6 +70,16 @@ spec:
     - {name: v1, labels: {version: v1}}
     - {name: canary, labels: {version: v2, track: canary}}
 ---
+`
+
+// paymentRoutes starts a VirtualService for payment, after its subsets;
+// its http routes follow.
+const paymentRoutes = subsets + `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: payment}
+spec:
+  hosts: [payment]
+  http:
 `
 
 func TestInferTopology(t *testing.T) {
@@ -228,6 +241,33 @@ spec:
       fault: {abort: {httpStatus: 503, percentage: {value: 10}}}
 `,
 			want: []string{"payment-split@16", "payment-timeout@17", "payment-retries@18", "payment-fault@19"},
+		},
+		{
+			name: "a per-try timeout retried gives its own check; one not retried, or not below the route's timeout, is not checked",
+			yaml: paymentRoutes + `    - name: retried
+      match: [{headers: {end-user: {exact: a}}}]
+      route: [{destination: {host: payment, subset: v1}}]
+      retries: {attempts: 3, perTryTimeout: 50ms, retryOn: "gateway-error,connect-failure"}
+    - name: unretried
+      match: [{headers: {end-user: {exact: b}}}]
+      route: [{destination: {host: payment, subset: v1}}]
+      retries: {attempts: 2, perTryTimeout: 50ms, retryOn: "connect-failure,503"}
+    - name: capped
+      match: [{headers: {end-user: {exact: c}}}]
+      route: [{destination: {host: payment, subset: v1}}]
+      timeout: 40ms
+      retries: {attempts: 2, perTryTimeout: 50ms, retryOn: 5xx}
+    - name: one-try
+      route: [{destination: {host: payment, subset: v1}}]
+      timeout: 60ms
+      retries: {attempts: 2, perTryTimeout: 50ms, retryOn: 5xx}
+`,
+			want: []string{
+				"payment-retried-match@16", "payment-retried-retries@19", "payment-retried-per-try-timeout@19",
+				"payment-unretried-match@20", "payment-unretried-retries@23", "not checked@23: cuts each of up to 3 tries at 50ms",
+				"payment-capped-match@24", "payment-capped-timeout@27", "payment-capped-retries@28", "not checked@28: cuts each",
+				"payment-one-try-split@29", "payment-one-try-timeout@31", "payment-one-try-retries@32", "not checked@32: cuts each",
+			},
 		},
 		{
 			name: "retries on connection failures only are not checked",
@@ -502,7 +542,10 @@ spec:
 // The derived scenarios of the end-to-end folders are ordinary scenario
 // files: the scenario loader reads every one unchanged.
 func TestDerivedScenariosLoad(t *testing.T) {
-	for _, folder := range []string{"testdata/routing", "testdata/resilience"} {
+	folders, err := filepath.Glob("testdata/*")
+	require.NoError(t, err)
+	require.Len(t, folders, 7)
+	for _, folder := range folders {
 		inputs, err := derive.ReadPaths([]string{folder}, nil)
 		require.NoError(t, err)
 		p, err := derive.Derive(inputs, derive.Options{})
@@ -551,4 +594,79 @@ func TestCatalogIstioFilesDerive(t *testing.T) {
 		})
 	}
 	assert.Positive(t, derived)
+}
+
+// A per-try timeout's check: an app slower than the per-try timeout in a
+// share p of its answers (each independently), success at least what
+// 1-p^k implies less the retries check's margin, at most attempts+1
+// tries, and latency bounded by the tries and their back-offs, or by a
+// route timeout that leaves room for fewer tries.
+func TestPerTryTimeoutCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name, policy string
+		minSuccess   float64
+		p99          string
+	}{
+		// 4 tries: 1-0.3^4 = 99.19%, less a third of its gain over 70%;
+		// 4×50ms plus back-offs of at most 25, 50 and 100ms, plus 250ms.
+		{"four tries", "retries: {attempts: 3, perTryTimeout: 50ms, retryOn: 5xx}", 0.8946, "625ms"},
+		// Under 150ms only two tries surely fit (2×50ms + 25ms): 1-0.3^2 = 91%,
+		// less a third of 21 points; latency within the route timeout.
+		{"two tries fit the route timeout", "timeout: 150ms\n      retries: {attempts: 3, perTryTimeout: 50ms, retryOn: reset}", 0.84, "400ms"},
+		// A back-off base of 100ms: 4×50ms + 100, 200 and 400ms.
+		{"a longer back-off", "retries: {attempts: 3, perTryTimeout: 50ms, retryOn: gateway-error, backoff: 100ms}", 0.8946, "1.15s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := plan(t, paymentRoutes+`    - route: [{destination: {host: payment, subset: v1}}]
+      `+tc.policy+"\n")
+			var c *derive.Check
+			for i := range p.Checks {
+				if p.Checks[i].Name == "payment-per-try-timeout" {
+					c = &p.Checks[i]
+				}
+			}
+			require.NotNil(t, c, "%q", checks(p))
+			sc := c.Scenario
+			assert.Equal(t, map[string]any{"min": tc.minSuccess, "confidence": 1 - derive.DefaultAlpha}, sc.Expect[0]["successRate"])
+			assert.Equal(t, map[string]any{"service": "payment", "min": 2, "max": 4}, sc.Expect[1]["attempts"])
+			assert.Equal(t, map[string]any{"service": "payment", "min": 1}, sc.Expect[2]["retries"])
+			assert.Equal(t, map[string]any{"p99": map[string]string{"max": tc.p99}}, sc.Expect[3]["latency"])
+			for _, s := range sc.Topology.Services {
+				if s.Name != "payment" {
+					continue
+				}
+				for _, v := range s.Versions {
+					l := v.Latency
+					assert.Equal(t, "exponential", l.Dist)
+					// P(service time > 50ms) = exp(-50ms/mean) = 30%.
+					assert.InDelta(t, 0.3, math.Exp(-float64(50*time.Millisecond)/float64(l.Mean)), 1e-6)
+				}
+			}
+		})
+	}
+}
+
+// A match check's variants are sized by what each must show: the
+// matching requests a split among the route's own destinations, the
+// others only that none reach them when their route has a split check
+// of its own (which needs the larger sample).
+func TestMatchVariantsSizedByNeed(t *testing.T) {
+	p := plan(t, paymentRoutes+`    - match: [{headers: {end-user: {exact: jason}}}]
+      route: [{destination: {host: payment, subset: canary}}]
+    - route:
+        - {destination: {host: payment, subset: v1}, weight: 70}
+        - {destination: {host: payment, subset: canary}, weight: 30}
+`)
+	sizes := map[string][]int{}
+	for _, c := range p.Checks {
+		if c.Scenario == nil {
+			continue
+		}
+		for _, v := range c.Scenario.Load.Variants {
+			sizes[c.Name] = append(sizes[c.Name], v.Weight)
+		}
+	}
+	assert.Equal(t, []int{200, 200}, sizes["payment-http0-match"])
+	split := p.Checks[slices.IndexFunc(p.Checks, func(c derive.Check) bool { return c.Name == "payment-http1-split" })]
+	assert.Equal(t, "27.7s", split.Scenario.Load.Duration, "about 5,530 requests at 200/s for 70/30 at the default power")
 }

@@ -122,6 +122,7 @@ func (d *deriver) virtualService(o *scenarios.IstioObject) {
 		switch {
 		case hr.GetRetries() != nil:
 			d.retries(r)
+			d.perTryTimeout(r)
 		case !defaultRetriesChecked && hr.GetFault() == nil:
 			defaultRetriesChecked = d.defaultRetries(r)
 		}
@@ -241,9 +242,17 @@ func (d *deriver) routing(r *route, routes []*networking.HTTPRoute) {
 		if len(r.req.headers) > 0 {
 			if k, ok := firstRouteTaking(routes, others); ok && k >= 0 && k != r.i {
 				if odst, ow, why := d.weights(routes[k]); why == "" {
-					load.Variants = append(load.Variants, Variant{Name: "others", Weight: 1})
-					n = max(n, splitRequests(shares(ow), d.opt))
-					load = d.opt.load(load.Target, 2*n).withVariants(load.Variants)
+					// Each variant gets the requests its own split needs. When
+					// http[k] is judged by a split check of its own, these
+					// requests need only show that none reach this route's
+					// destinations: a stray share judged like a weight of 0.
+					no := splitRequests(shares(ow), d.opt)
+					if f := routes[k].GetFault().GetAbort(); f == nil || abortPercent(f) < 100 {
+						no = minRequests
+					}
+					load.Variants[0].Weight = n
+					load.Variants = append(load.Variants, Variant{Name: "others", Weight: no})
+					load = d.opt.load(load.Target, n+no).withVariants(load.Variants)
 					expect = append(expect, map[string]any{"split": map[string]any{"service": odst.Name, "weights": ow, "confidence": conf, "variant": "others"}})
 					promise += fmt.Sprintf(", and the others %s (http[%d])", describeWeights(ow), k)
 				}
@@ -282,6 +291,18 @@ func (d *deriver) timeout(r *route) {
 		dst = d.destService(r.hr)
 	}
 	slow := 3*t + 300*time.Millisecond
+	// The earliest a slow request can end: the route's timeout, or the
+	// end of its last try when a per-try timeout cuts every try first.
+	earliest := t
+	if rp := r.hr.GetRetries(); rp.GetAttempts() > 0 {
+		if pt := rp.GetPerTryTimeout().AsDuration(); pt > 0 && pt < t {
+			tries := 1
+			if retriesPerTryTimeout(rp.GetRetryOn()) {
+				tries += int(rp.GetAttempts())
+			}
+			earliest = min(t, time.Duration(tries)*pt)
+		}
+	}
 	load := d.opt.load(d.callerFor(r.service), minRequests)
 	load.Rate = "100/s"
 	load.Duration = "2s"
@@ -290,7 +311,7 @@ func (d *deriver) timeout(r *route) {
 	expect := []map[string]any{
 		{"status": map[string]any{"code": 504, "min": 0.95, "variant": "matching"}},
 		{"responseFlags": map[string]any{"service": r.service.Name, "flag": "UT", "min": 1, "variant": "matching"}},
-		{"latency": map[string]any{"variant": "matching", "p50": map[string]string{"min": (t * 9 / 10).String()}, "p90": map[string]string{"max": (2*t + 200*time.Millisecond).String()}}},
+		{"latency": map[string]any{"variant": "matching", "p50": map[string]string{"min": (earliest * 9 / 10).String()}, "p90": map[string]string{"max": (2*t + 200*time.Millisecond).String()}}},
 	}
 	d.add(Check{
 		Name: r.name("timeout"), Resource: r.resource(), Promise: promise, Source: r.at(".timeout"),

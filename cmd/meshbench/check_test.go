@@ -11,11 +11,15 @@ import (
 )
 
 // The end-to-end folders, written in the shape of Istio's sample tasks:
-// request routing, traffic shifting and fault injection; circuit breaking
-// (outlier detection), timeouts, retries, mTLS migration, authorization.
-var checkFolders = []string{
-	filepath.Join("..", "..", "derive", "testdata", "routing"),
-	filepath.Join("..", "..", "derive", "testdata", "resilience"),
+// request routing, traffic shifting, fault injection, circuit breaking,
+// mTLS migration and authorization, and timeouts, retries and per-try
+// timeouts (resilience).
+var checkFolders = map[string]string{}
+
+func init() {
+	for _, f := range []string{"routing", "traffic-shifting", "fault-injection", "circuit-breaking", "mtls-migration", "authorization", "resilience"} {
+		checkFolders[f] = filepath.Join("..", "..", "derive", "testdata", f)
+	}
 }
 
 // Small loads: the checks' power is planned for a 25-point shift here,
@@ -29,8 +33,12 @@ func TestCheckFoldersPass(t *testing.T) {
 	if testing.Short() {
 		t.Skip("brings up meshes; skipped with -short")
 	}
-	for _, folder := range checkFolders {
-		t.Run(filepath.Base(folder), func(t *testing.T) {
+	// The loads pace themselves and leave the cores mostly idle, and each
+	// mesh has a loopback /24 of its own (sim/local newSubnet): the folders
+	// run side by side, as many at once as -parallel allows.
+	for name, folder := range checkFolders {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			args := append(append([]string{"check"}, smallLoad...), "-dir", dir, folder)
 			code, out, stderr := runCLI(t, args...)
@@ -97,22 +105,48 @@ func TestCheckCatchesBrokenCopies(t *testing.T) {
 		scenario, failing  string
 	}{
 		{
-			name: "weights changed in the mesh", folder: checkFolders[0], file: "catalog-routing.yaml",
-			edits:    [][2]string{{"weight: 70", "weight: 20"}, {"weight: 30", "weight: 80"}},
-			scenario: "catalog-shift-split", failing: "✗ split catalog",
+			name: "a match's header changed", folder: checkFolders["routing"], file: "catalog-routing.yaml",
+			edits:    [][2]string{{"exact: tester", "exact: someone-else"}},
+			scenario: "catalog-tester-match", failing: "✗ split catalog (matching)",
 		},
 		{
-			name: "a retry removed", folder: checkFolders[1], file: "payment-routes.yaml",
-			edits:    [][2]string{{"      retries:\n        attempts: 3\n        retryOn: 5xx\n", ""}},
-			scenario: "payment-retries", failing: "✗ success rate",
+			name: "weights changed in the mesh", folder: checkFolders["traffic-shifting"], file: "reviews.yaml",
+			edits:    [][2]string{{"weight: 50", "weight: 90"}, {"weight: 50", "weight: 10"}},
+			scenario: "reviews-split", failing: "✗ split reviews",
 		},
 		{
-			name: "a STRICT policy dropped", folder: checkFolders[1], file: "mtls.yaml",
+			name: "an abort's share lowered", folder: checkFolders["fault-injection"], file: "stock-faults.yaml",
+			edits:    [][2]string{{"value: 100", "value: 20"}},
+			scenario: "stock-http0-fault", failing: "✗ status 500 share (faulted)",
+		},
+		{
+			name: "the pool's limits dropped", folder: checkFolders["circuit-breaking"], file: "httpbin.yaml",
+			edits:    [][2]string{{"maxConnections: 1", "maxConnections: 100"}, {"http1MaxPendingRequests: 1", "http1MaxPendingRequests: 100"}},
+			scenario: "httpbin-connection-pool", failing: "✗ overflows",
+		},
+		{
+			name: "a STRICT policy dropped", folder: checkFolders["mtls-migration"], file: "peer-authentication.yaml",
 			edits:    [][2]string{{"mode: STRICT", "mode: PERMISSIVE"}},
 			scenario: "default-mtls", failing: "✗ status 502 share (plaintext)",
 		},
+		{
+			name: "an allowed principal renamed", folder: checkFolders["authorization"], file: "ratings.yaml",
+			edits:    [][2]string{{"sa/reviews", "sa/reviewer"}},
+			scenario: "ratings-viewer-rule0-authz", failing: "✗ success rate (reviews)",
+		},
+		{
+			name: "a retry removed", folder: checkFolders["resilience"], file: "payment-routes.yaml",
+			edits:    [][2]string{{"      retries:\n        attempts: 3\n        perTryTimeout: 100ms\n        retryOn: 5xx\n", ""}},
+			scenario: "payment-retries", failing: "✗ success rate",
+		},
+		{
+			name: "a per-try timeout removed", folder: checkFolders["resilience"], file: "payment-routes.yaml",
+			edits:    [][2]string{{"        perTryTimeout: 100ms\n", ""}},
+			scenario: "payment-per-try-timeout", failing: "✗ attempts at payment",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := brokenCopy(t, tc.folder, tc.file, tc.edits)
 			code, out, stderr := runCLI(t, "run", "-dir", t.TempDir(), filepath.Join(dir, tc.scenario+".yaml"))
 			assert.Equal(t, 1, code, "%s\n%s", out, stderr)
@@ -136,7 +170,7 @@ func TestCheckBadInput(t *testing.T) {
 	code, _, stderr = runCLI(t, "check")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "name at least one file or folder")
-	code, _, _ = runCLI(t, "check", "-runtime", "moon", checkFolders[0])
+	code, _, _ = runCLI(t, "check", "-runtime", "moon", checkFolders["routing"])
 	assert.Equal(t, 2, code)
 }
 
@@ -144,15 +178,14 @@ func TestCheckBadInput(t *testing.T) {
 // writes the scenarios and the mesh they apply, and runs nothing.
 func TestCheckVerboseAndWrite(t *testing.T) {
 	dir := t.TempDir()
-	code, out, stderr := runCLI(t, "check", "-v", "-o", dir, checkFolders[0])
+	code, out, stderr := runCLI(t, "check", "-v", "-o", dir, checkFolders["routing"])
 	require.Equal(t, 0, code, stderr)
-	src := checkFolders[0] + "/"
+	src := checkFolders["routing"] + "/"
 	for _, want := range []string{
 		"service catalog  " + src + "catalog-routing.yaml:10",
 		"version catalog/v3  " + src + "destination-rules.yaml:16  2 pods, subsets v3",
-		"service stock  " + src + "destination-rules.yaml:25",
+		"check catalog-tester-match  " + src + "catalog-routing.yaml:12",
 		"check catalog-shift-split  " + src + "catalog-routing.yaml:21  VirtualService default/catalog routes by weight: v1 70, v3 30",
-		"check stock-http0-fault  " + src + "stock-faults.yaml:19",
 		"note: " + src + "deployment.yaml:2: ignored Deployment catalog-v1",
 	} {
 		assert.Contains(t, out, want)

@@ -277,6 +277,7 @@ func (s *Sidecar) endFailed(w http.ResponseWriter, r *http.Request, ctx context.
 // connection busy until then).
 func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *upstream, retry *retryPolicy, release func()) (*http.Response, failure) {
 	var cancel context.CancelFunc
+	routeCtx := ctx
 	if retry != nil && retry.perTryTimeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, retry.perTryTimeout)
 	}
@@ -311,6 +312,12 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 	if err != nil {
 		h.active.Add(-1)
 		failure := classify(ctx, err, retry)
+		if failure == perTryTimeout && routeCtx.Err() != nil {
+			// The route's deadline came first: Envoy never arms a per-try
+			// timer at or past it (router.cc FilterUtility::finalTimeout),
+			// and a route timeout is not retried.
+			failure = routeTimeout
+		}
 		s.log.Debug("upstream attempt failed", "cluster", u.name, "host", h.addr, "failure", failure, "err", err)
 		end.done()
 		return nil, failure

@@ -509,6 +509,25 @@ func TestPerTryTimeoutIsRetriedUnderReset(t *testing.T) {
 	assert.Equal(t, 1.0, m.metric(rigCaller, "envoy_cluster_upstream_rq_retry", rigCluster))
 }
 
+// A per-try timeout not below the route's is ignored (router.cc
+// FilterUtility::finalTimeout sets it to 0), so the route timeout ends the
+// try: 504 UT, and no retry is sent or counted.
+func TestPerTryTimeoutNotBelowTheRouteTimeoutIsIgnored(t *testing.T) {
+	cfg := meshconfig.Config{VirtualServices: []*networkingv1.VirtualService{rigVS(&networking.HTTPRoute{
+		Route:   rigRoute(""),
+		Timeout: durationpb.New(100 * time.Millisecond),
+		Retries: &networking.HTTPRetry{Attempts: 2, RetryOn: "reset", PerTryTimeout: durationpb.New(100 * time.Millisecond)},
+	})}}
+	m := newRZMesh(t, rigTopology(registry.Version{Name: "v1"}), cfg, map[string]func(http.ResponseWriter, *http.Request){
+		"payment-v1-0": func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
+	})
+	r := m.call()
+	assert.Equal(t, http.StatusGatewayTimeout, r.code)
+	assert.Equal(t, "UT", r.flags)
+	assert.Equal(t, 1, m.apps["payment-v1-0"].count())
+	assert.Zero(t, m.metric(rigCaller, "envoy_cluster_upstream_rq_retry", rigCluster))
+}
+
 // An HTTP/1.1 upstream that closes its connection before answering is a
 // stream reset with reason ConnectionTermination in Envoy's HTTP/1 codec:
 // 503 with flag UC, not UR (a remote reset, HTTP/2 only). Istio's default
