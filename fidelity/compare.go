@@ -22,9 +22,11 @@ import (
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	// Linked in so that the Any configs Istio and meshbench set can be
 	// unpacked and compared field by field.
+	_ "github.com/envoyproxy/go-control-plane/envoy/config/trace/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/request_id/uuid/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
@@ -75,6 +77,10 @@ type Scope struct {
 	// ones are (Istio sends such listeners for services outside the
 	// registry too, which are not).
 	TCPListeners map[string]bool
+	// InboundPorts are the container ports of the sidecar's own service,
+	// whose chains on the virtualInbound listener are compared for their
+	// connection managers' tracing.
+	InboundPorts map[int]bool
 }
 
 // hasHost reports whether host is a registry service.
@@ -176,6 +182,10 @@ func Flatten(s Side, scope Scope) map[string]string {
 		flattenRouteConfig(rc, scope, out)
 	}
 	for _, l := range s.Listeners {
+		if l.GetName() == virtualInbound {
+			flattenInboundTracing(l, scope, out)
+			continue
+		}
 		if !outboundListenerName(l.GetName()) && !scope.TCPListeners[l.GetName()] {
 			continue
 		}
@@ -321,6 +331,9 @@ func flattenListener(l *listener.Listener, out map[string]string) {
 	}
 	sort.Strings(rds)
 	out[p+".rds"] = strings.Join(uniq(rds), ",")
+	for i, m := range connectionManagers(l.GetFilterChains()) {
+		flattenTracing(fmt.Sprintf("%s.http_connection_manager[%d]", p, i), m, out)
+	}
 	if als := filterAccessLogs(l); len(als) > 0 {
 		out[p+".access_log"] = strings.Join(als, " | ")
 	}
@@ -519,6 +532,54 @@ func flattenRouteAction(p string, a *route.RouteAction, out map[string]string) {
 	}
 	for i, h := range a.GetHashPolicy() {
 		element(fmt.Sprintf("%s.hash_policy[%d]", p, i), h, out)
+	}
+}
+
+// virtualInbound is the sidecar's inbound capture listener.
+const virtualInbound = "virtualInbound"
+
+// connectionManagers are the HCMs of the chains, in order.
+func connectionManagers(chains []*listener.FilterChain) []*hcm.HttpConnectionManager {
+	var out []*hcm.HttpConnectionManager
+	for _, fc := range chains {
+		for _, f := range fc.GetFilters() {
+			m := &hcm.HttpConnectionManager{}
+			if f.GetName() == wellknown.HTTPConnectionManager && f.GetTypedConfig().UnmarshalTo(m) == nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// flattenTracing adds an HCM's tracing (sampling, custom tags, provider
+// and its typed config) and its request ID extension, which decides
+// sampling from x-request-id.
+func flattenTracing(p string, m *hcm.HttpConnectionManager, out map[string]string) {
+	if m.GetTracing() == nil {
+		out[p+".tracing"] = Absent
+	} else {
+		flattenMessage(p+".tracing", m.GetTracing(), out)
+	}
+	flattenMessage(p+".request_id_extension", m.GetRequestIdExtension(), out)
+}
+
+// flattenInboundTracing compares the tracing of the virtualInbound
+// chains of the sidecar's own ports, each chain by port and transport:
+// the listener's other chains (passthrough, other ports) are not
+// meshbench's.
+func flattenInboundTracing(l *listener.Listener, scope Scope, out map[string]string) {
+	for _, fc := range l.GetFilterChains() {
+		m := fc.GetFilterChainMatch()
+		port := int(m.GetDestinationPort().GetValue())
+		if !scope.InboundPorts[port] {
+			continue
+		}
+		ms := connectionManagers([]*listener.FilterChain{fc})
+		if len(ms) == 0 {
+			continue
+		}
+		flattenTracing(fmt.Sprintf("listeners[%s].filter_chains[%d/%s].http_connection_manager", virtualInbound, port, m.GetTransportProtocol()), ms[0], out)
 	}
 }
 

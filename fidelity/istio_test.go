@@ -32,6 +32,7 @@ import (
 
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
 // IstioVersion is the proxy version the oracle's sidecar announces to
@@ -109,7 +110,7 @@ func kubeObjects(reg *registry.Registry) ([]runtime.Object, error) {
 			// (pkg/kube/util.go GetDeployMetaFromPod).
 			hash := templateHash(p.Workload)
 			labels := map[string]string{"pod-template-hash": hash}
-			for k, v := range p.Labels {
+			for k, v := range xdsgen.InjectedLabels(p.Labels, p.Workload) {
 				labels[k] = v
 			}
 			// A selecting Service lists pods its target already made.
@@ -335,17 +336,21 @@ func istioSide(t *testing.T, reg *registry.Registry, cfgs []config.Config, cfg m
 		Configs:           cfgs,
 		MeshConfig:        istioMeshConfig(settings),
 	})
+	// The sidecar as Istio's injector makes it: the pod's labels with the
+	// canonical service labels, and the mesh ID (injection-template.yaml).
+	labels := xdsgen.InjectedLabels(pod.Labels, pod.Workload)
 	p := s.SetupProxy(&model.Proxy{
 		Type:            model.SidecarProxy,
 		ID:              pod.Name + "." + pod.Namespace,
 		ConfigNamespace: pod.Namespace,
 		DNSDomain:       pod.Namespace + ".svc." + registry.ClusterDomain,
 		IPAddresses:     []string{pod.IP.String()},
-		Labels:          pod.Labels,
+		Labels:          labels,
 		Metadata: &model.NodeMetadata{
 			IstioVersion:   IstioVersion,
 			Namespace:      pod.Namespace,
-			Labels:         pod.Labels,
+			Labels:         labels,
+			MeshID:         xdsgen.MeshID,
 			ClusterID:      constants.DefaultClusterName,
 			ServiceAccount: pod.ServiceAccount,
 			WorkloadName:   pod.Workload,

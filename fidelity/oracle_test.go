@@ -241,6 +241,7 @@ func oracle(t *testing.T, sc *scenarios.Scenario) []Diff {
 	ours := Side{Clusters: r.Clusters, Endpoints: r.Endpoints, Listeners: r.Listeners, Routes: r.Routes}
 
 	scope := registryScope(reg)
+	scope.InboundPorts = map[int]bool{pod.Port: true}
 	if dumpDir != "" {
 		objs, _ := kubeObjects(reg)
 		dump(t, strings.ReplaceAll(t.Name(), "/", "_"), map[string]string{
