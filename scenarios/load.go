@@ -537,8 +537,8 @@ var (
 	kinds               = []string{"VirtualService", "DestinationRule", "Gateway", "PeerAuthentication", "AuthorizationPolicy", "HTTPRoute", "GRPCRoute", "Telemetry"}
 	// The telemetry.istio.io versions serve one schema (crd-all.gen.yaml).
 	telemetryAPIVersions = []string{"telemetry.istio.io/v1", "telemetry.istio.io/v1alpha1"}
-	objectKeys          = []string{"apiVersion", "kind", "metadata", "spec"}
-	metaKeys            = []string{"name", "namespace", "labels", "annotations"}
+	objectKeys           = []string{"apiVersion", "kind", "metadata", "spec"}
+	metaKeys             = []string{"name", "namespace", "labels", "annotations"}
 	// Kubernetes object names (DNS-1123 subdomain) and namespaces (DNS-1123 label).
 	subdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	labelRE     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
