@@ -81,6 +81,9 @@ type Scope struct {
 	// whose chains on the virtualInbound listener are compared for their
 	// connection managers' tracing.
 	InboundPorts map[int]bool
+	// Clusters are further clusters to compare, with their endpoints, by
+	// name (the trace collector's).
+	Clusters map[string]bool
 }
 
 // hasHost reports whether host is a registry service.
@@ -186,7 +189,11 @@ func Flatten(s Side, scope Scope) map[string]string {
 			flattenInboundTracing(l, scope, out)
 			continue
 		}
-		if !outboundListenerName(l.GetName()) && !scope.TCPListeners[l.GetName()] {
+		// The outbound listeners of the registry's service ports: a mesh
+		// has others (the trace collector's 0.0.0.0_9411), which are not
+		// meshbench's.
+		port, _ := strconv.Atoi(strings.TrimPrefix(l.GetName(), "0.0.0.0_"))
+		if !(outboundListenerName(l.GetName()) && scope.servesPort(port)) && !scope.TCPListeners[l.GetName()] {
 			continue
 		}
 		flattenListener(l, out)
@@ -221,6 +228,9 @@ var ignoredClusters = map[string]bool{
 func outboundInScope(name string, scope Scope) bool {
 	if ignoredClusters[name] {
 		return false
+	}
+	if scope.Clusters[name] {
+		return true
 	}
 	parts := strings.Split(name, "|")
 	if len(parts) != 4 || parts[0] != "outbound" {

@@ -19,6 +19,7 @@ import (
 	xdstype "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshapi "istio.io/api/mesh/v1alpha1"
 	telemetryapi "istio.io/api/telemetry/v1alpha1"
@@ -98,6 +99,12 @@ func (g *Generator) collectorResources(sidecar bool) (*cluster.Cluster, *endpoin
 		Endpoints: []*endpoint.LocalityLbEndpoints{{LbEndpoints: []*endpoint.LbEndpoint{{
 			HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
 				Address: socketAddress(c.Endpoint.Addr().String(), int(c.Endpoint.Port())),
+			}},
+			HealthStatus: core.HealthStatus_HEALTHY,
+			// A workload istiod knows nothing of but its cluster, with no
+			// sidecar: no tlsMode, so plain text (AppendLbEndpointMetadata).
+			Metadata: &core.Metadata{FilterMetadata: map[string]*structpb.Struct{
+				"istio": mustStruct(map[string]any{"workload": ";;;;" + ClusterID}),
 			}},
 		}}}},
 	}
