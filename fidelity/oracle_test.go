@@ -253,7 +253,7 @@ func tracingVariants(probe meshconfig.Config) []configVariant {
 			Service: "istio-system/zipkin.istio-system.svc.cluster.local", Port: 9411, MaxTagLength: 128,
 			Enable_64BitTraceId: true, Path: "/zipkin/spans", Timeout: durationpb.New(2 * time.Second),
 			TraceContextOption: meshapi.MeshConfig_ExtensionProvider_ZipkinTracingProvider_USE_B3_WITH_W3C_PROPAGATION,
-			Headers: []*meshapi.MeshConfig_ExtensionProvider_HttpHeader{{Name: "x-tenant", HeaderValue: &meshapi.MeshConfig_ExtensionProvider_HttpHeader_Value{Value: "shop"}}},
+			Headers:            []*meshapi.MeshConfig_ExtensionProvider_HttpHeader{{Name: "x-tenant", HeaderValue: &meshapi.MeshConfig_ExtensionProvider_HttpHeader_Value{Value: "shop"}}},
 		},
 	}}
 	telemetry := func(ns, name string, rule *telemetryapi.Tracing) *telemetryv1.Telemetry {
