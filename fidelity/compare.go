@@ -10,6 +10,7 @@ package fidelity
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -575,21 +576,28 @@ func flattenTracing(p string, m *hcm.HttpConnectionManager, out map[string]strin
 }
 
 // flattenInboundTracing compares the tracing of the virtualInbound
-// chains of the sidecar's own ports, each chain by port and transport:
-// the listener's other chains (passthrough, other ports) are not
-// meshbench's.
+// chains of the sidecar's own ports, by port: istiod gives every chain
+// of a port (TLS and plain text) the same, and which chains a port has is
+// not this comparison's subject. The listener's other chains
+// (passthrough, other ports) are not meshbench's.
 func flattenInboundTracing(l *listener.Listener, scope Scope, out map[string]string) {
+	byPort := map[int]map[string]string{}
 	for _, fc := range l.GetFilterChains() {
-		m := fc.GetFilterChainMatch()
-		port := int(m.GetDestinationPort().GetValue())
-		if !scope.InboundPorts[port] {
-			continue
-		}
+		port := int(fc.GetFilterChainMatch().GetDestinationPort().GetValue())
 		ms := connectionManagers([]*listener.FilterChain{fc})
-		if len(ms) == 0 {
+		if !scope.InboundPorts[port] || len(ms) == 0 {
 			continue
 		}
-		flattenTracing(fmt.Sprintf("listeners[%s].filter_chains[%d/%s].http_connection_manager", virtualInbound, port, m.GetTransportProtocol()), ms[0], out)
+		p := fmt.Sprintf("listeners[%s].filter_chains[port %d].http_connection_manager", virtualInbound, port)
+		chain := map[string]string{}
+		flattenTracing(p, ms[0], chain)
+		if prev, ok := byPort[port]; ok && !maps.Equal(prev, chain) {
+			chain = map[string]string{p: "the chains of the port differ"}
+		}
+		byPort[port] = chain
+	}
+	for _, chain := range byPort {
+		maps.Copy(out, chain)
 	}
 }
 
