@@ -78,7 +78,7 @@ func (l *loader) meshTracing(s *Scenario, mc *MeshConfigSpec) *meshconfig.Tracin
 			l.at(p+".accessLogging", "defaultProviders.accessLogging is not supported by meshbench (only tracing; see meshConfig.accessLogFile)")
 		}
 		for i, name := range dp.GetTracing() {
-			l.providerKnown(item(p+".tracing", i), name, out)
+			l.providerKnown(item(p+".tracing", i), name, *out)
 		}
 		if len(dp.GetTracing()) > 1 {
 			l.warn(l.display, l.ix.line(p+".tracing"), p+".tracing", "istiod uses only the first default tracing provider, %s", dp.GetTracing()[0])
@@ -90,19 +90,20 @@ func (l *loader) meshTracing(s *Scenario, mc *MeshConfigSpec) *meshconfig.Tracin
 
 // providerKnown reports a provider name that no extension provider has:
 // istiod would find no provider and turn tracing off.
-func (l *loader) providerKnown(p, name string, t *meshconfig.Tracing) bool {
+func (l *loader) providerKnown(p, name string, t meshconfig.Tracing) bool {
 	if t.Provider(name) != nil {
 		return true
 	}
+	l.at(p, "tracing provider %q is not one of meshConfig.extensionProviders (%s)", name, providerNames(t))
+	return false
+}
+
+// providerNames lists the extension providers' names, or says none.
+func providerNames(t meshconfig.Tracing) string {
 	var names []string
 	for _, ep := range t.Providers {
 		names = append(names, ep.GetName())
 	}
-	l.at(p, "tracing provider %q is not one of meshConfig.extensionProviders (%s)", name, listOrNone(names))
-	return false
-}
-
-func listOrNone(names []string) string {
 	if len(names) == 0 {
 		return "none"
 	}
@@ -283,11 +284,7 @@ func (v *validator) tracingRule(o *meshObject, p string, t *telemetryapi.Tracing
 			continue
 		}
 		if tracing.Provider(pr.GetName()) == nil {
-			var names []string
-			for _, ep := range tracing.Providers {
-				names = append(names, ep.GetName())
-			}
-			bad(fp+".name", "tracing provider %q is not one of meshConfig.extensionProviders (%s)", pr.GetName(), listOrNone(names))
+			bad(fp+".name", "tracing provider %q is not one of meshConfig.extensionProviders (%s)", pr.GetName(), providerNames(tracing))
 		}
 	}
 	if len(t.GetProviders()) == 0 && len(tracing.DefaultProviders) == 0 && !t.GetDisableSpanReporting().GetValue() {

@@ -21,12 +21,16 @@ import (
 	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
-// hcmsOf are the HTTP connection managers of listeners, by listener name
-// (the inbound listener's several chains share one name: the last wins,
-// and all carry the same tracing).
-func hcmsOf(t *testing.T, ls []*listener.Listener) map[string]*hcm.HttpConnectionManager {
+// listenerHCM is one HTTP connection manager and its listener's name.
+type listenerHCM struct {
+	listener string
+	hcm      *hcm.HttpConnectionManager
+}
+
+// allHCMs are the HTTP connection managers of listeners, in order.
+func allHCMs(t *testing.T, ls []*listener.Listener) []listenerHCM {
 	t.Helper()
-	out := map[string]*hcm.HttpConnectionManager{}
+	var out []listenerHCM
 	for _, l := range ls {
 		for _, fc := range l.GetFilterChains() {
 			for _, f := range fc.GetFilters() {
@@ -35,9 +39,21 @@ func hcmsOf(t *testing.T, ls []*listener.Listener) map[string]*hcm.HttpConnectio
 				}
 				m := &hcm.HttpConnectionManager{}
 				require.NoError(t, f.GetTypedConfig().UnmarshalTo(m))
-				out[l.GetName()] = m
+				out = append(out, listenerHCM{l.GetName(), m})
 			}
 		}
+	}
+	return out
+}
+
+// hcmsOf are the HTTP connection managers of listeners by listener name
+// (the inbound listener's chains share one name and one tracing: the
+// last wins).
+func hcmsOf(t *testing.T, ls []*listener.Listener) map[string]*hcm.HttpConnectionManager {
+	t.Helper()
+	out := map[string]*hcm.HttpConnectionManager{}
+	for _, h := range allHCMs(t, ls) {
+		out[h.listener] = h.hcm
 	}
 	return out
 }
