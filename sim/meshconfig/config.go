@@ -3,7 +3,10 @@
 package meshconfig
 
 import (
+	"slices"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	meshapi "istio.io/api/mesh/v1alpha1"
 	networking "istio.io/api/networking/v1alpha3"
@@ -122,6 +125,16 @@ func (c Config) DeepCopy() Config {
 	out.HTTPRoutes = deepCopyAll(c.HTTPRoutes)
 	out.GRPCRoutes = deepCopyAll(c.GRPCRoutes)
 	out.Telemetries = deepCopyAll(c.Telemetries)
+	if t := c.Mesh.Tracing; t != nil {
+		cp := *t
+		cp.Proxy = proto.CloneOf(t.Proxy)
+		cp.Providers = make([]*meshapi.MeshConfig_ExtensionProvider, len(t.Providers))
+		for i, p := range t.Providers {
+			cp.Providers[i] = proto.CloneOf(p)
+		}
+		cp.DefaultProviders = slices.Clone(t.DefaultProviders)
+		out.Mesh.Tracing = &cp
+	}
 	if c.Origin != nil {
 		out.Origin = make(map[string]string, len(c.Origin))
 		for k, v := range c.Origin {
