@@ -85,6 +85,9 @@ type Scope struct {
 	// Clusters are further clusters to compare, with their endpoints, by
 	// name (the trace collector's).
 	Clusters map[string]bool
+	// Listeners are further listeners to compare, by name (the ingress
+	// gateway's).
+	Listeners map[string]bool
 }
 
 // hasHost reports whether host is a registry service.
@@ -194,7 +197,7 @@ func Flatten(s Side, scope Scope) map[string]string {
 		// has others (the trace collector's 0.0.0.0_9411), which are not
 		// meshbench's.
 		port, _ := strconv.Atoi(strings.TrimPrefix(l.GetName(), "0.0.0.0_"))
-		if !(outboundListenerName(l.GetName()) && scope.servesPort(port)) && !scope.TCPListeners[l.GetName()] {
+		if !(outboundListenerName(l.GetName()) && scope.servesPort(port)) && !scope.TCPListeners[l.GetName()] && !scope.Listeners[l.GetName()] {
 			continue
 		}
 		flattenListener(l, out)

@@ -229,7 +229,7 @@ type configVariant struct {
 // Istio's defaults (no Telemetry, no meshConfig tracing: the legacy path
 // with PILOT_TRACE_SAMPLING), tracing off, defaultConfig.tracing,
 // a default provider, a provider's own options, a client side turned off,
-// and a Telemetry that names no provider.
+// a Telemetry that names no provider, and a server side turned off.
 func tracingVariants(probe meshconfig.Config) []configVariant {
 	providers := probe.Mesh.Tracing.Providers
 	with := func(tr *meshconfig.Tracing, tms ...*telemetryv1.Telemetry) meshconfig.Config {
@@ -267,6 +267,15 @@ func tracingVariants(probe meshconfig.Config) []configVariant {
 		DisableSpanReporting: wrapperspb.Bool(true),
 	})
 	noProvider := telemetry("istio-system", "mesh-default", &telemetryapi.Tracing{RandomSamplingPercentage: wrapperspb.Double(10)})
+	// Mesh-wide, a second rule turns the server side off: sidecars keep
+	// outbound tracing, the gateway (a client) keeps its own.
+	serverOff := telemetry("istio-system", "mesh-default", &telemetryapi.Tracing{
+		Providers: []*telemetryapi.ProviderRef{{Name: "zipkin"}}, RandomSamplingPercentage: wrapperspb.Double(10),
+	})
+	serverOff.Spec.Tracing = append(serverOff.Spec.Tracing, &telemetryapi.Tracing{
+		Match:                &telemetryapi.Tracing_TracingSelector{Mode: telemetryapi.WorkloadMode_SERVER},
+		DisableSpanReporting: wrapperspb.Bool(true),
+	})
 	return []configVariant{
 		{"defaults", with(nil)},
 		{"enableTracing-false", with(&meshconfig.Tracing{Disabled: true})},
@@ -275,6 +284,7 @@ func tracingVariants(probe meshconfig.Config) []configVariant {
 		{"provider-options", with(&meshconfig.Tracing{Providers: append(slices.Clone(providers), tuned), DefaultProviders: []string{"tuned"}})},
 		{"client-off", with(probe.Mesh.Tracing, append(slices.Clone(probe.Telemetries), clientOff)...)},
 		{"no-provider", with(probe.Mesh.Tracing, noProvider)},
+		{"server-off", with(probe.Mesh.Tracing, serverOff)},
 		{"enableTracing-false+telemetry", with(&meshconfig.Tracing{Disabled: true, Providers: providers}, probe.Telemetries...)},
 	}
 }
