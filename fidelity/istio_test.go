@@ -392,9 +392,7 @@ func istioSide(t *testing.T, reg *registry.Registry, cfgs []config.Config, cfg m
 	// controller reads them from the API server (as Istio's own
 	// sidecar_simulation_test.go feeds HTTPRoutes), with the creation time
 	// of the other configs, so that it orders them by name as meshbench does.
-	for _, r := range gatewayRoutes(cfg) {
-		objs = append(objs, r)
-	}
+	objs = append(objs, gatewayRoutes(cfg)...)
 	if tracingConfigured(cfg) {
 		objs = append(objs, collectorObjects(collector)...)
 	}
