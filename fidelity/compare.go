@@ -221,7 +221,6 @@ var ignoredClusters = map[string]bool{
 	"agent":                         true,
 	"sds-grpc":                      true,
 	"xds-grpc":                      true,
-	"zipkin":                        true,
 }
 
 // outboundInScope reports whether a cluster is an outbound cluster
