@@ -5,9 +5,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	istiocore "istio.io/istio/pilot/pkg/networking/core"
+
 	"istio.io/istio/pilot/pkg/model"
 	xdsfake "istio.io/istio/pilot/test/xds"
-	"istio.io/istio/pkg/config/constants"
 
 	"github.com/meshbench/meshbench/scenarios"
 	"github.com/meshbench/meshbench/sim/controlplane"
@@ -85,22 +86,11 @@ func gatewaySides(t *testing.T, cfg meshconfig.Config) (istio, ours Side) {
 	if tracingConfigured(cfg) {
 		objs = append(objs, collectorObjects(collector)...)
 	}
+	istiocore.NewConfigGenerator(nil).MeshConfigChanged(nil) // as istioSide
 	s := xdsfake.NewFakeDiscoveryServer(t, xdsfake.FakeOptions{KubernetesObjects: objs, Configs: cfgs, MeshConfig: istioMeshConfig(cfg.Mesh)})
 	gw := controlplane.Gateway
 	gw.IP = netip.MustParseAddr("10.0.254.1")
-	labels := xdsgen.InjectedLabels(gw.Labels, gw.Name)
-	p := s.SetupProxy(&model.Proxy{
-		Type:            model.Router,
-		ID:              gw.Name + "-0." + gw.Namespace,
-		ConfigNamespace: gw.Namespace,
-		DNSDomain:       gw.Namespace + ".svc." + registry.ClusterDomain,
-		IPAddresses:     []string{gw.IP.String()},
-		Labels:          labels,
-		Metadata: &model.NodeMetadata{
-			IstioVersion: IstioVersion, Namespace: gw.Namespace, Labels: labels,
-			MeshID: xdsgen.MeshID, ClusterID: constants.DefaultClusterName, WorkloadName: gw.Name,
-		},
-	})
+	p := s.SetupProxy(injectedProxy(model.Router, gw.Name+"-0."+gw.Namespace, gw.Namespace, gw.IP, gw.Labels, gw.Name, ""))
 	istio = Side{Listeners: s.Listeners(p)}
 	var opts []xdsgen.Option
 	if tracingConfigured(cfg) {

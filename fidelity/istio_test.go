@@ -405,32 +405,37 @@ func istioSide(t *testing.T, reg *registry.Registry, cfgs []config.Config, cfg m
 		Configs:           cfgs,
 		MeshConfig:        istioMeshConfig(settings),
 	})
-	// The sidecar as Istio's injector makes it: the pod's labels with the
-	// canonical service labels, and the mesh ID (injection-template.yaml).
-	labels := xdsgen.InjectedLabels(pod.Labels, pod.Workload)
-	p := s.SetupProxy(&model.Proxy{
-		Type:            model.SidecarProxy,
-		ID:              pod.Name + "." + pod.Namespace,
-		ConfigNamespace: pod.Namespace,
-		DNSDomain:       pod.Namespace + ".svc." + registry.ClusterDomain,
-		IPAddresses:     []string{pod.IP.String()},
-		Labels:          labels,
-		Metadata: &model.NodeMetadata{
-			IstioVersion:   IstioVersion,
-			Namespace:      pod.Namespace,
-			Labels:         labels,
-			MeshID:         xdsgen.MeshID,
-			ClusterID:      constants.DefaultClusterName,
-			ServiceAccount: pod.ServiceAccount,
-			WorkloadName:   pod.Workload,
-		},
-	})
+	p := s.SetupProxy(injectedProxy(model.SidecarProxy, pod.Name+"."+pod.Namespace, pod.Namespace, pod.IP, pod.Labels, pod.Workload, pod.ServiceAccount))
 	listeners := s.Listeners(p)
 	return Side{
 		Clusters:  s.Clusters(p),
 		Endpoints: s.Endpoints(p),
 		Listeners: listeners,
 		Routes:    s.RoutesFromListeners(p, listeners),
+	}
+}
+
+// injectedProxy is a proxy as Istio's injector makes it: the pod's labels
+// with the canonical service labels, and the mesh and cluster IDs
+// (injection-template.yaml).
+func injectedProxy(typ model.NodeType, id, ns string, ip netip.Addr, podLabels map[string]string, workload, serviceAccount string) *model.Proxy {
+	labels := xdsgen.InjectedLabels(podLabels, workload)
+	return &model.Proxy{
+		Type:            typ,
+		ID:              id,
+		ConfigNamespace: ns,
+		DNSDomain:       ns + ".svc." + registry.ClusterDomain,
+		IPAddresses:     []string{ip.String()},
+		Labels:          labels,
+		Metadata: &model.NodeMetadata{
+			IstioVersion:   IstioVersion,
+			Namespace:      ns,
+			Labels:         labels,
+			MeshID:         xdsgen.MeshID,
+			ClusterID:      constants.DefaultClusterName,
+			ServiceAccount: serviceAccount,
+			WorkloadName:   workload,
+		},
 	}
 }
 
