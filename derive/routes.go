@@ -33,6 +33,9 @@ func (d *deriver) derive(objs []*scenarios.IstioObject) {
 		case o.HTTPRoute != nil || o.GRPCRoute != nil:
 			d.notChecked(res, src, "the route's rules",
 				"deriving checks from Gateway API routes is not implemented yet")
+		case o.Telemetry != nil:
+			d.notChecked(res, src, "the traces it asks for",
+				"deriving checks from Telemetry resources is not implemented yet")
 		case o.Gateway != nil:
 			d.notChecked(res, src, "what the gateway serves",
 				"the derived load enters through the mesh's sidecars, not through a Gateway's listeners")

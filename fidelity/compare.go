@@ -10,6 +10,7 @@ package fidelity
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,9 +23,11 @@ import (
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	// Linked in so that the Any configs Istio and meshbench set can be
 	// unpacked and compared field by field.
+	_ "github.com/envoyproxy/go-control-plane/envoy/config/trace/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/request_id/uuid/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
@@ -75,6 +78,16 @@ type Scope struct {
 	// ones are (Istio sends such listeners for services outside the
 	// registry too, which are not).
 	TCPListeners map[string]bool
+	// InboundPorts are the container ports of the sidecar's own service,
+	// whose chains on the virtualInbound listener are compared for their
+	// connection managers' tracing.
+	InboundPorts map[int]bool
+	// Clusters are further clusters to compare, with their endpoints, by
+	// name (the trace collector's).
+	Clusters map[string]bool
+	// Listeners are further listeners to compare, by name (the ingress
+	// gateway's).
+	Listeners map[string]bool
 }
 
 // hasHost reports whether host is a registry service.
@@ -176,7 +189,15 @@ func Flatten(s Side, scope Scope) map[string]string {
 		flattenRouteConfig(rc, scope, out)
 	}
 	for _, l := range s.Listeners {
-		if !outboundListenerName(l.GetName()) && !scope.TCPListeners[l.GetName()] {
+		if l.GetName() == virtualInbound {
+			flattenInboundTracing(l, scope, out)
+			continue
+		}
+		// The outbound listeners of the registry's service ports: a mesh
+		// has others (the trace collector's 0.0.0.0_9411), which are not
+		// meshbench's.
+		port, _ := strconv.Atoi(strings.TrimPrefix(l.GetName(), "0.0.0.0_"))
+		if !(outboundListenerName(l.GetName()) && scope.servesPort(port)) && !scope.TCPListeners[l.GetName()] && !scope.Listeners[l.GetName()] {
 			continue
 		}
 		flattenListener(l, out)
@@ -200,7 +221,6 @@ var ignoredClusters = map[string]bool{
 	"agent":                         true,
 	"sds-grpc":                      true,
 	"xds-grpc":                      true,
-	"zipkin":                        true,
 }
 
 // outboundInScope reports whether a cluster is an outbound cluster
@@ -211,6 +231,9 @@ var ignoredClusters = map[string]bool{
 func outboundInScope(name string, scope Scope) bool {
 	if ignoredClusters[name] {
 		return false
+	}
+	if scope.Clusters[name] {
+		return true
 	}
 	parts := strings.Split(name, "|")
 	if len(parts) != 4 || parts[0] != "outbound" {
@@ -321,6 +344,9 @@ func flattenListener(l *listener.Listener, out map[string]string) {
 	}
 	sort.Strings(rds)
 	out[p+".rds"] = strings.Join(uniq(rds), ",")
+	for i, m := range connectionManagers(l.GetFilterChains()) {
+		flattenTracing(fmt.Sprintf("%s.http_connection_manager[%d]", p, i), m, out)
+	}
 	if als := filterAccessLogs(l); len(als) > 0 {
 		out[p+".access_log"] = strings.Join(als, " | ")
 	}
@@ -519,6 +545,61 @@ func flattenRouteAction(p string, a *route.RouteAction, out map[string]string) {
 	}
 	for i, h := range a.GetHashPolicy() {
 		element(fmt.Sprintf("%s.hash_policy[%d]", p, i), h, out)
+	}
+}
+
+// virtualInbound is the sidecar's inbound capture listener.
+const virtualInbound = "virtualInbound"
+
+// connectionManagers are the HCMs of the chains, in order.
+func connectionManagers(chains []*listener.FilterChain) []*hcm.HttpConnectionManager {
+	var out []*hcm.HttpConnectionManager
+	for _, fc := range chains {
+		for _, f := range fc.GetFilters() {
+			m := &hcm.HttpConnectionManager{}
+			if f.GetName() == wellknown.HTTPConnectionManager && f.GetTypedConfig().UnmarshalTo(m) == nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// flattenTracing adds an HCM's tracing (sampling, custom tags, provider
+// and its typed config) and its request ID extension, which decides
+// sampling from x-request-id.
+func flattenTracing(p string, m *hcm.HttpConnectionManager, out map[string]string) {
+	if m.GetTracing() == nil {
+		out[p+".tracing"] = Absent
+	} else {
+		flattenMessage(p+".tracing", m.GetTracing(), out)
+	}
+	flattenMessage(p+".request_id_extension", m.GetRequestIdExtension(), out)
+}
+
+// flattenInboundTracing compares the tracing of the virtualInbound
+// chains of the sidecar's own ports, by port: istiod gives every chain
+// of a port (TLS and plain text) the same, and which chains a port has is
+// not this comparison's subject. The listener's other chains
+// (passthrough, other ports) are not meshbench's.
+func flattenInboundTracing(l *listener.Listener, scope Scope, out map[string]string) {
+	byPort := map[int]map[string]string{}
+	for _, fc := range l.GetFilterChains() {
+		port := int(fc.GetFilterChainMatch().GetDestinationPort().GetValue())
+		ms := connectionManagers([]*listener.FilterChain{fc})
+		if !scope.InboundPorts[port] || len(ms) == 0 {
+			continue
+		}
+		p := fmt.Sprintf("listeners[%s].filter_chains[port %d].http_connection_manager", virtualInbound, port)
+		chain := map[string]string{}
+		flattenTracing(p, ms[0], chain)
+		if prev, ok := byPort[port]; ok && !maps.Equal(prev, chain) {
+			chain = map[string]string{p: "the chains of the port differ"}
+		}
+		byPort[port] = chain
+	}
+	for _, chain := range byPort {
+		maps.Copy(out, chain)
 	}
 }
 

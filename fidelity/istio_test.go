@@ -32,6 +32,7 @@ import (
 
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
 // IstioVersion is the proxy version the oracle's sidecar announces to
@@ -109,7 +110,7 @@ func kubeObjects(reg *registry.Registry) ([]runtime.Object, error) {
 			// (pkg/kube/util.go GetDeployMetaFromPod).
 			hash := templateHash(p.Workload)
 			labels := map[string]string{"pod-template-hash": hash}
-			for k, v := range p.Labels {
+			for k, v := range xdsgen.InjectedLabels(p.Labels, p.Workload) {
 				labels[k] = v
 			}
 			// A selecting Service lists pods its target already made.
@@ -156,6 +157,57 @@ func kubeObjects(reg *registry.Registry) ([]runtime.Object, error) {
 	return objs, nil
 }
 
+// collector is the trace collector the oracle puts in the mesh when a
+// scenario configures tracing: Istio's Zipkin addon, Service zipkin in
+// istio-system on 9411 (samples/addons/extras/zipkin.yaml), its pod at an
+// address after the registry's pods, its ClusterIP at the top of the
+// service CIDR.
+var collector = xdsgen.DefaultCollector(netip.MustParseAddrPort("10.0.255.1:9411"))
+
+const collectorVIP = "10.96.255.254"
+
+// collectorObjects are the collector's Service and EndpointSlice.
+func collectorObjects(c xdsgen.Collector) []runtime.Object {
+	port := int32(c.Port)
+	return []runtime.Object{
+		&corev1.Service{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+			ObjectMeta: metav1.ObjectMeta{Name: c.Name, Namespace: c.Namespace, Labels: map[string]string{"app": c.Name}},
+			Spec: corev1.ServiceSpec{
+				ClusterIP:  collectorVIP,
+				ClusterIPs: []string{collectorVIP},
+				Selector:   map[string]string{"app": c.Name},
+				Ports: []corev1.ServicePort{{
+					Name: "http-query", Port: port, TargetPort: intstr.FromInt32(int32(c.Endpoint.Port())), Protocol: corev1.ProtocolTCP,
+				}},
+				Type: corev1.ServiceTypeClusterIP,
+			},
+		},
+		&discoveryv1.EndpointSlice{
+			TypeMeta: metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
+			ObjectMeta: metav1.ObjectMeta{
+				Name: c.Name + "-oracle", Namespace: c.Namespace,
+				Labels: map[string]string{discoveryv1.LabelServiceName: c.Name},
+			},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports: []discoveryv1.EndpointPort{{
+				Name: ptr("http-query"), Port: ptr(int32(c.Endpoint.Port())), Protocol: ptr(corev1.ProtocolTCP),
+			}},
+			Endpoints: []discoveryv1.Endpoint{{
+				Addresses:  []string{c.Endpoint.Addr().String()},
+				Conditions: discoveryv1.EndpointConditions{Ready: ptr(true), Serving: ptr(true), Terminating: ptr(false)},
+			}},
+		},
+	}
+}
+
+// tracingConfigured reports whether a scenario says anything of tracing:
+// only then does the oracle run a collector, so that the other cases see
+// the mesh they always saw.
+func tracingConfigured(cfg meshconfig.Config) bool {
+	return cfg.Mesh.Tracing != nil || len(cfg.Telemetries) > 0
+}
+
 // templateHash stands in for the pod-template-hash Kubernetes gives a
 // Deployment's ReplicaSet: ten stable hex digits.
 func templateHash(workload string) string {
@@ -178,6 +230,10 @@ func ptr[T any](v T) *T { return &v }
 func istioYAML(cfg meshconfig.Config) (string, int, error) {
 	var docs []string
 	add := func(kind, name, ns string, labels, annotations map[string]string, spec any) error {
+		apiVersion := "networking.istio.io/v1"
+		if kind == "Telemetry" {
+			apiVersion = "telemetry.istio.io/v1"
+		}
 		// The spec types (istio.io/api) marshal themselves as protobuf JSON.
 		specJSON, err := json.Marshal(spec)
 		if err != nil {
@@ -195,7 +251,7 @@ func istioYAML(cfg meshconfig.Config) (string, int, error) {
 			meta["annotations"] = annotations
 		}
 		doc, err := yaml.Marshal(map[string]any{
-			"apiVersion": "networking.istio.io/v1",
+			"apiVersion": apiVersion,
 			"kind":       kind,
 			"metadata":   meta,
 			"spec":       specAny,
@@ -222,6 +278,11 @@ func istioYAML(cfg meshconfig.Config) (string, int, error) {
 	}
 	for _, o := range cfg.Gateways {
 		if err := add("Gateway", o.Name, o.Namespace, o.Labels, o.Annotations, &o.Spec); err != nil {
+			return "", 0, err
+		}
+	}
+	for _, o := range cfg.Telemetries {
+		if err := add("Telemetry", o.Name, o.Namespace, o.Labels, o.Annotations, &o.Spec); err != nil {
 			return "", 0, err
 		}
 	}
@@ -266,6 +327,14 @@ func istioMeshConfig(s meshconfig.MeshSettings) *meshapi.MeshConfig {
 	m.AccessLogFormat = s.AccessLog.Format
 	if s.AccessLog.JSON {
 		m.AccessLogEncoding = meshapi.MeshConfig_JSON
+	}
+	if t := s.Tracing; t != nil {
+		m.EnableTracing = !t.Disabled
+		if t.Proxy != nil {
+			m.DefaultConfig.Tracing = t.Proxy
+		}
+		m.ExtensionProviders = append(m.ExtensionProviders, t.Providers...)
+		m.DefaultProviders.Tracing = t.DefaultProviders
 	}
 	if s.Retry503ByDefault {
 		if m.DefaultHttpRetryPolicy == nil {
@@ -323,8 +392,9 @@ func istioSide(t *testing.T, reg *registry.Registry, cfgs []config.Config, cfg m
 	// controller reads them from the API server (as Istio's own
 	// sidecar_simulation_test.go feeds HTTPRoutes), with the creation time
 	// of the other configs, so that it orders them by name as meshbench does.
-	for _, r := range gatewayRoutes(cfg) {
-		objs = append(objs, r)
+	objs = append(objs, gatewayRoutes(cfg)...)
+	if tracingConfigured(cfg) {
+		objs = append(objs, collectorObjects(collector)...)
 	}
 	// The mesh's access log is cached across pushes in a package variable
 	// until the mesh config changes (accesslog.go cachedMeshConfigAccessLog):
@@ -335,28 +405,37 @@ func istioSide(t *testing.T, reg *registry.Registry, cfgs []config.Config, cfg m
 		Configs:           cfgs,
 		MeshConfig:        istioMeshConfig(settings),
 	})
-	p := s.SetupProxy(&model.Proxy{
-		Type:            model.SidecarProxy,
-		ID:              pod.Name + "." + pod.Namespace,
-		ConfigNamespace: pod.Namespace,
-		DNSDomain:       pod.Namespace + ".svc." + registry.ClusterDomain,
-		IPAddresses:     []string{pod.IP.String()},
-		Labels:          pod.Labels,
-		Metadata: &model.NodeMetadata{
-			IstioVersion:   IstioVersion,
-			Namespace:      pod.Namespace,
-			Labels:         pod.Labels,
-			ClusterID:      constants.DefaultClusterName,
-			ServiceAccount: pod.ServiceAccount,
-			WorkloadName:   pod.Workload,
-		},
-	})
+	p := s.SetupProxy(injectedProxy(model.SidecarProxy, pod.Name+"."+pod.Namespace, pod.Namespace, pod.IP, pod.Labels, pod.Workload, pod.ServiceAccount))
 	listeners := s.Listeners(p)
 	return Side{
 		Clusters:  s.Clusters(p),
 		Endpoints: s.Endpoints(p),
 		Listeners: listeners,
 		Routes:    s.RoutesFromListeners(p, listeners),
+	}
+}
+
+// injectedProxy is a proxy as Istio's injector makes it: the pod's labels
+// with the canonical service labels, and the mesh and cluster IDs
+// (injection-template.yaml).
+func injectedProxy(typ model.NodeType, id, ns string, ip netip.Addr, podLabels map[string]string, workload, serviceAccount string) *model.Proxy {
+	labels := xdsgen.InjectedLabels(podLabels, workload)
+	return &model.Proxy{
+		Type:            typ,
+		ID:              id,
+		ConfigNamespace: ns,
+		DNSDomain:       ns + ".svc." + registry.ClusterDomain,
+		IPAddresses:     []string{ip.String()},
+		Labels:          labels,
+		Metadata: &model.NodeMetadata{
+			IstioVersion:   IstioVersion,
+			Namespace:      ns,
+			Labels:         labels,
+			MeshID:         xdsgen.MeshID,
+			ClusterID:      constants.DefaultClusterName,
+			ServiceAccount: serviceAccount,
+			WorkloadName:   workload,
+		},
 	}
 }
 

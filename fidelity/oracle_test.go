@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -14,7 +15,11 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	meshapi "istio.io/api/mesh/v1alpha1"
 	networking "istio.io/api/networking/v1alpha3"
+	telemetryapi "istio.io/api/telemetry/v1alpha1"
+	telemetryv1 "istio.io/client-go/pkg/apis/telemetry/v1"
 
 	"github.com/meshbench/meshbench/scenarios"
 	"github.com/meshbench/meshbench/sim/meshconfig"
@@ -77,6 +82,13 @@ func TestIstioOracle(t *testing.T) {
 		cases = append(cases, testCase{"probe/" + sc.Name, sc})
 		// Mesh-wide settings change the retry policy of every route: the
 		// retry probe runs again under each.
+		if sc.Name == "probe-tracing" {
+			for _, v := range tracingVariants(sc.Config) {
+				vsc := *sc
+				vsc.Config = v.config
+				cases = append(cases, testCase{"probe/" + sc.Name + "+" + v.name, &vsc})
+			}
+		}
 		if sc.Name == "probe-retries-timeouts" {
 			for _, v := range meshVariants() {
 				vsc := *sc
@@ -208,6 +220,75 @@ func meshVariants() []meshVariant {
 	}
 }
 
+type configVariant struct {
+	name   string
+	config meshconfig.Config
+}
+
+// tracingVariants are the tracing probe under other tracing settings:
+// Istio's defaults (no Telemetry, no meshConfig tracing: the legacy path
+// with PILOT_TRACE_SAMPLING), tracing off, defaultConfig.tracing,
+// a default provider, a provider's own options, a client side turned off,
+// a Telemetry that names no provider, and a server side turned off.
+func tracingVariants(probe meshconfig.Config) []configVariant {
+	providers := probe.Mesh.Tracing.Providers
+	with := func(tr *meshconfig.Tracing, tms ...*telemetryv1.Telemetry) meshconfig.Config {
+		c := probe.DeepCopy()
+		c.Mesh.Tracing = tr
+		c.Telemetries = tms
+		return c
+	}
+	proxy := &meshapi.Tracing{
+		Sampling:         25,
+		MaxPathTagLength: 99,
+		CustomTags: map[string]*meshapi.Tracing_CustomTag{
+			"team": {Type: &meshapi.Tracing_CustomTag_Literal{Literal: &meshapi.Tracing_Literal{Value: "shop"}}},
+			"user": {Type: &meshapi.Tracing_CustomTag_Header{Header: &meshapi.Tracing_RequestHeader{Name: "x-user"}}},
+			"pod":  {Type: &meshapi.Tracing_CustomTag_Environment{Environment: &meshapi.Tracing_Environment{Name: "POD_NAME", DefaultValue: "-"}}},
+		},
+		Tracer: &meshapi.Tracing_Zipkin_{Zipkin: &meshapi.Tracing_Zipkin{Address: "zipkin.istio-system:9411"}},
+	}
+	tuned := &meshapi.MeshConfig_ExtensionProvider{Name: "tuned", Provider: &meshapi.MeshConfig_ExtensionProvider_Zipkin{
+		Zipkin: &meshapi.MeshConfig_ExtensionProvider_ZipkinTracingProvider{
+			Service: "istio-system/zipkin.istio-system.svc.cluster.local", Port: 9411, MaxTagLength: 128,
+			Enable_64BitTraceId: true, Path: "/zipkin/spans", Timeout: durationpb.New(2 * time.Second),
+			TraceContextOption: meshapi.MeshConfig_ExtensionProvider_ZipkinTracingProvider_USE_B3_WITH_W3C_PROPAGATION,
+			Headers:            []*meshapi.MeshConfig_ExtensionProvider_HttpHeader{{Name: "x-tenant", HeaderValue: &meshapi.MeshConfig_ExtensionProvider_HttpHeader_Value{Value: "shop"}}},
+		},
+	}}
+	telemetry := func(ns, name string, rule *telemetryapi.Tracing) *telemetryv1.Telemetry {
+		t := &telemetryv1.Telemetry{}
+		t.Name, t.Namespace = name, ns
+		t.Spec.Tracing = []*telemetryapi.Tracing{rule}
+		return t
+	}
+	clientOff := telemetry("default", "client-off", &telemetryapi.Tracing{
+		Match:                &telemetryapi.Tracing_TracingSelector{Mode: telemetryapi.WorkloadMode_CLIENT},
+		DisableSpanReporting: wrapperspb.Bool(true),
+	})
+	noProvider := telemetry("istio-system", "mesh-default", &telemetryapi.Tracing{RandomSamplingPercentage: wrapperspb.Double(10)})
+	// Mesh-wide, a second rule turns the server side off: sidecars keep
+	// outbound tracing, the gateway (a client) keeps its own.
+	serverOff := telemetry("istio-system", "mesh-default", &telemetryapi.Tracing{
+		Providers: []*telemetryapi.ProviderRef{{Name: "zipkin"}}, RandomSamplingPercentage: wrapperspb.Double(10),
+	})
+	serverOff.Spec.Tracing = append(serverOff.Spec.Tracing, &telemetryapi.Tracing{
+		Match:                &telemetryapi.Tracing_TracingSelector{Mode: telemetryapi.WorkloadMode_SERVER},
+		DisableSpanReporting: wrapperspb.Bool(true),
+	})
+	return []configVariant{
+		{"defaults", with(nil)},
+		{"enableTracing-false", with(&meshconfig.Tracing{Disabled: true})},
+		{"defaultConfig", with(&meshconfig.Tracing{Proxy: proxy})},
+		{"defaultProviders", with(&meshconfig.Tracing{Proxy: proxy, Providers: providers, DefaultProviders: []string{"zipkin"}})},
+		{"provider-options", with(&meshconfig.Tracing{Providers: append(slices.Clone(providers), tuned), DefaultProviders: []string{"tuned"}})},
+		{"client-off", with(probe.Mesh.Tracing, append(slices.Clone(probe.Telemetries), clientOff)...)},
+		{"no-provider", with(probe.Mesh.Tracing, noProvider)},
+		{"server-off", with(probe.Mesh.Tracing, serverOff)},
+		{"enableTracing-false+telemetry", with(&meshconfig.Tracing{Disabled: true, Providers: providers}, probe.Telemetries...)},
+	}
+}
+
 // oracle runs both translators on one scenario and returns the differences.
 func oracle(t *testing.T, sc *scenarios.Scenario) []Diff {
 	topo := registry.DefaultTopology()
@@ -237,10 +318,19 @@ func oracle(t *testing.T, sc *scenarios.Scenario) []Diff {
 	}
 
 	istio := istioSide(t, reg, cfgs, sc.Config, pod)
-	r := xdsgen.New(reg, sc.Config).ForSidecar(pod)
+	var opts []xdsgen.Option
+	if tracingConfigured(sc.Config) {
+		opts = append(opts, xdsgen.WithCollector(collector))
+	}
+	r := xdsgen.New(reg, sc.Config, opts...).ForSidecar(pod)
 	ours := Side{Clusters: r.Clusters, Endpoints: r.Endpoints, Listeners: r.Listeners, Routes: r.Routes}
 
 	scope := registryScope(reg)
+	scope.InboundPorts = map[int]bool{pod.Port: true}
+	if tracingConfigured(sc.Config) {
+		// The collector's cluster and endpoint, which the tracer sends to.
+		scope.Clusters = map[string]bool{collector.ClusterName(): true}
+	}
 	if dumpDir != "" {
 		objs, _ := kubeObjects(reg)
 		dump(t, strings.ReplaceAll(t.Name(), "/", "_"), map[string]string{

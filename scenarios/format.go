@@ -274,6 +274,23 @@ type MeshConfigSpec struct {
 	// AccessLogFormat is meshConfig.accessLogFormat: a text format string,
 	// or under JSON an object of labels; empty: Istio's default.
 	AccessLogFormat string `yaml:"accessLogFormat"`
+	// EnableTracing is meshConfig.enableTracing (Istio's default: true).
+	EnableTracing *bool `yaml:"enableTracing"`
+	// DefaultConfig is meshConfig.defaultConfig, the proxies' ProxyConfig:
+	// only its tracing.
+	DefaultConfig *ProxyConfigSpec `yaml:"defaultConfig"`
+	// ExtensionProviders are meshConfig.extensionProviders (Istio's
+	// MeshConfig.ExtensionProvider): tracing providers of kind zipkin.
+	ExtensionProviders yaml.Node `yaml:"extensionProviders"`
+	// DefaultProviders is meshConfig.defaultProviders: only tracing.
+	DefaultProviders yaml.Node `yaml:"defaultProviders"`
+}
+
+// ProxyConfigSpec is the part of meshConfig.defaultConfig a scenario may set.
+type ProxyConfigSpec struct {
+	// Tracing is defaultConfig.tracing, an Istio Tracing: sampling,
+	// zipkin.address, customTags, maxPathTagLength.
+	Tracing yaml.Node `yaml:"tracing"`
 }
 
 // DefaultTimeout is the per-request timeout when the scenario gives none.

@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	telemetryv1 "istio.io/client-go/pkg/apis/telemetry/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -28,6 +29,7 @@ type IstioObject struct {
 	AuthorizationPolicy *securityv1.AuthorizationPolicy
 	HTTPRoute           *gatewayv1.HTTPRoute
 	GRPCRoute           *gatewayv1.GRPCRoute
+	Telemetry           *telemetryv1.Telemetry
 
 	ix *nodeIndex
 }
@@ -149,7 +151,7 @@ func (l *loader) readIstioDocument(n *yaml.Node, file string) ([]*IstioObject, [
 	return []*IstioObject{{
 		Kind: mo.kind, Namespace: mo.namespace, Name: mo.name, File: file, Line: n.Line, Node: n,
 		VirtualService: mo.vs, DestinationRule: mo.dr, Gateway: mo.gw, PeerAuthentication: mo.pa,
-		AuthorizationPolicy: mo.ap, HTTPRoute: mo.hr, GRPCRoute: mo.gr, ix: mo.ix,
+		AuthorizationPolicy: mo.ap, HTTPRoute: mo.hr, GRPCRoute: mo.gr, Telemetry: mo.tm, ix: mo.ix,
 	}}, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	telemetryv1 "istio.io/client-go/pkg/apis/telemetry/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -113,10 +114,11 @@ func (l *loader) load() *Scenario {
 	v.load()
 	v.expectations()
 	l.chaos(v, s, objs, meshOK && topoOK) // chaos.go
+	settings := l.meshSettings(s)
 	if meshOK && topoOK {
 		v.mesh(objs)
+		v.telemetry(objs, settings.TracingOrDefault()) // tracing.go
 	}
-	settings := l.meshSettings(s)
 	if len(l.errs) > 0 {
 		return nil
 	}
@@ -141,6 +143,7 @@ func (l *loader) meshSettings(s *Scenario) meshconfig.MeshSettings {
 		c.decode(n, "meshConfig.defaultHttpRetryPolicy", out.DefaultHTTPRetryPolicy)
 	}
 	out.AccessLog = l.accessLog(mc)
+	out.Tracing = l.meshTracing(s, mc) // tracing.go
 	out.CertTTL = mc.CertTTL.D()
 	if mc.CertTTL != 0 && mc.CertTTL.D() < time.Second {
 		l.at("meshConfig.certTTL", "certTTL %s is below 1s; rotation happens at half the lifetime", mc.CertTTL)
@@ -440,6 +443,7 @@ type meshObject struct {
 	ap *securityv1.AuthorizationPolicy
 	hr *gatewayv1.HTTPRoute // Gateway API (validate_gamma.go)
 	gr *gatewayv1.GRPCRoute
+	tm *telemetryv1.Telemetry // tracing.go
 }
 
 // field is the full field path of p (relative to the object) in its file.
@@ -530,9 +534,11 @@ var (
 	canonicalAPIVersion = "networking.istio.io/v1"
 	apiVersions         = []string{"networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"}
 	securityAPIVersions = []string{"security.istio.io/v1", "security.istio.io/v1beta1"}
-	kinds               = []string{"VirtualService", "DestinationRule", "Gateway", "PeerAuthentication", "AuthorizationPolicy", "HTTPRoute", "GRPCRoute"}
-	objectKeys          = []string{"apiVersion", "kind", "metadata", "spec"}
-	metaKeys            = []string{"name", "namespace", "labels", "annotations"}
+	kinds               = []string{"VirtualService", "DestinationRule", "Gateway", "PeerAuthentication", "AuthorizationPolicy", "HTTPRoute", "GRPCRoute", "Telemetry"}
+	// The telemetry.istio.io versions serve one schema (crd-all.gen.yaml).
+	telemetryAPIVersions = []string{"telemetry.istio.io/v1", "telemetry.istio.io/v1alpha1"}
+	objectKeys           = []string{"apiVersion", "kind", "metadata", "spec"}
+	metaKeys             = []string{"name", "namespace", "labels", "annotations"}
 	// Kubernetes object names (DNS-1123 subdomain) and namespaces (DNS-1123 label).
 	subdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	labelRE     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
@@ -616,8 +622,12 @@ func (l *loader) parseObject(n *yaml.Node, file, prefix string) *meshObject {
 	apiVersion, kind := str("apiVersion"), str("kind")
 	security := kind == "PeerAuthentication" || kind == "AuthorizationPolicy"
 	gatewayAPI := kind == "HTTPRoute" || kind == "GRPCRoute"
+	telemetry := kind == "Telemetry"
 	switch {
 	case apiVersion == "":
+	case telemetry && !contains(telemetryAPIVersions, apiVersion):
+		bad("apiVersion", "unsupported apiVersion %q for %s; want %s", apiVersion, kind, strings.Join(telemetryAPIVersions, ", "))
+	case telemetry:
 	case gatewayAPI && apiVersion != gatewayAPIVersion:
 		bad("apiVersion", "unsupported apiVersion %q for %s; want %s", apiVersion, kind, gatewayAPIVersion)
 	case gatewayAPI:
@@ -723,6 +733,11 @@ func (l *loader) parseObject(n *yaml.Node, file, prefix string) *meshObject {
 			setMeta(&o.hr.ObjectMeta)
 			decodeGatewaySpec(spec, "spec", &o.hr.Spec, c.add)
 			httpRouteDefaults(&o.hr.Spec)
+		case "Telemetry":
+			o.tm = &telemetryv1.Telemetry{}
+			o.tm.APIVersion, o.tm.Kind = telemetryAPIVersions[0], kind
+			setMeta(&o.tm.ObjectMeta)
+			c.decode(spec, "spec", &o.tm.Spec)
 		case "GRPCRoute":
 			o.gr = &gatewayv1.GRPCRoute{}
 			o.gr.APIVersion, o.gr.Kind = gatewayAPIVersion, kind
@@ -759,6 +774,8 @@ func buildConfig(objs []*meshObject) meshconfig.Config {
 			cfg.HTTPRoutes = append(cfg.HTTPRoutes, o.hr)
 		case o.gr != nil:
 			cfg.GRPCRoutes = append(cfg.GRPCRoutes, o.gr)
+		case o.tm != nil:
+			cfg.Telemetries = append(cfg.Telemetries, o.tm)
 		}
 		cfg.Origin[meshconfig.Key(o.kind, o.namespace, o.name)] = fmt.Sprintf("%s:%d", o.file, o.node.Line)
 	}

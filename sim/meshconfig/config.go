@@ -3,11 +3,16 @@
 package meshconfig
 
 import (
+	"slices"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	meshapi "istio.io/api/mesh/v1alpha1"
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	telemetryv1 "istio.io/client-go/pkg/apis/telemetry/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -23,6 +28,9 @@ type Config struct {
 	// which istiod turns into VirtualServices (sim/xdsgen gamma.go).
 	HTTPRoutes []*gatewayv1.HTTPRoute
 	GRPCRoutes []*gatewayv1.GRPCRoute
+	// Telemetries are telemetry.istio.io Telemetry resources; only their
+	// tracing is translated (sim/xdsgen tracing.go).
+	Telemetries []*telemetryv1.Telemetry
 	// Mesh holds mesh-wide settings.
 	Mesh MeshSettings
 	// Origin maps "Kind/namespace/name" to "file:line" where the resource was read.
@@ -47,6 +55,47 @@ type MeshSettings struct {
 	// AccessLog is meshConfig's access logging (accessLogFile,
 	// accessLogEncoding, accessLogFormat); off when File is empty.
 	AccessLog AccessLog
+	// Tracing is meshConfig's tracing: enableTracing, defaultConfig.tracing
+	// and the tracing extension providers; nil is Istio's default (a
+	// pointer keeps MeshSettings comparable with its zero value).
+	Tracing *Tracing
+}
+
+// TracingOrDefault is the mesh's tracing settings, Istio's default when
+// the scenario sets none.
+func (s MeshSettings) TracingOrDefault() Tracing {
+	if s.Tracing == nil {
+		return Tracing{}
+	}
+	return *s.Tracing
+}
+
+// Tracing holds the meshConfig fields that decide the HTTP connection
+// managers' tracing. The zero value is Istio 1.31's default install:
+// tracing enabled (DefaultMeshConfig in pkg/config/mesh/mesh.go), no
+// defaultConfig.tracing (the istio-discovery chart's global.proxy.tracer
+// is "none", so its configmap.yaml writes no tracer), no extension
+// provider for tracing and no defaultProviders.tracing.
+type Tracing struct {
+	// Disabled is enableTracing: false.
+	Disabled bool
+	// Proxy is defaultConfig.tracing: sampling (0: PILOT_TRACE_SAMPLING,
+	// 1%), the zipkin address, custom_tags, max_path_tag_length.
+	Proxy *meshapi.Tracing
+	// Providers are the extensionProviders of kind zipkin.
+	Providers []*meshapi.MeshConfig_ExtensionProvider
+	// DefaultProviders is defaultProviders.tracing: provider names.
+	DefaultProviders []string
+}
+
+// Provider is the extension provider of that name, or nil.
+func (t Tracing) Provider(name string) *meshapi.MeshConfig_ExtensionProvider {
+	for _, p := range t.Providers {
+		if p.GetName() == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // AccessLog is the file access log of meshConfig: every proxy writes one
@@ -75,6 +124,17 @@ func (c Config) DeepCopy() Config {
 	out.AuthorizationPolicies = deepCopyAll(c.AuthorizationPolicies)
 	out.HTTPRoutes = deepCopyAll(c.HTTPRoutes)
 	out.GRPCRoutes = deepCopyAll(c.GRPCRoutes)
+	out.Telemetries = deepCopyAll(c.Telemetries)
+	if t := c.Mesh.Tracing; t != nil {
+		cp := *t
+		cp.Proxy = proto.CloneOf(t.Proxy)
+		cp.Providers = make([]*meshapi.MeshConfig_ExtensionProvider, len(t.Providers))
+		for i, p := range t.Providers {
+			cp.Providers[i] = proto.CloneOf(p)
+		}
+		cp.DefaultProviders = slices.Clone(t.DefaultProviders)
+		out.Mesh.Tracing = &cp
+	}
 	if c.Origin != nil {
 		out.Origin = make(map[string]string, len(c.Origin))
 		for k, v := range c.Origin {

@@ -72,11 +72,16 @@ type Generator struct {
 	cfg meshconfig.Config
 	// gamma are the VirtualServices istiod makes of the Gateway API routes (gamma.go).
 	gamma []*networkingv1.VirtualService
+	// collector is the trace collector in the mesh, if any (tracing.go).
+	collector *Collector
 }
 
 // New returns a generator for the registry and Istio config.
-func New(reg *registry.Registry, cfg meshconfig.Config) *Generator {
+func New(reg *registry.Registry, cfg meshconfig.Config, opts ...Option) *Generator {
 	g := &Generator{reg: reg, cfg: cfg}
+	for _, o := range opts {
+		o(g)
+	}
 	g.gamma = g.GAMMAVirtualServices()
 	return g
 }
@@ -88,11 +93,12 @@ func New(reg *registry.Registry, cfg meshconfig.Config) *Generator {
 func (g *Generator) ForSidecar(p *registry.Pod) Resources {
 	var r Resources
 	r.Clusters, r.Endpoints = g.outboundClusters(true)
+	g.addCollector(&r, true)
 	svc, _ := g.reg.Service(p.Service)
 	r.Clusters = append(r.Clusters, inboundCluster(p, svc))
 	r.Listeners = append(r.Listeners, g.outboundListeners(p)...)
 	r.Listeners = append(r.Listeners, virtualOutboundListener(), g.virtualInboundListener(p, svc))
-	r.Listeners = g.withAccessLog(r.Listeners)
+	r.Listeners = g.withTracing(g.withAccessLog(r.Listeners), sidecarProxy(p))
 	r.Routes = g.outboundRoutes()
 	return r
 }
@@ -102,9 +108,21 @@ func (g *Generator) ForSidecar(p *registry.Pod) Resources {
 func (g *Generator) ForGateway(gw Gateway) Resources {
 	var r Resources
 	r.Clusters, r.Endpoints = g.outboundClusters(false)
-	r.Listeners = g.withAccessLog([]*listener.Listener{gatewayListener(gw)})
+	g.addCollector(&r, false)
+	r.Listeners = g.withTracing(g.withAccessLog([]*listener.Listener{gatewayListener(gw)}), gatewayProxy(gw))
 	r.Routes = []*route.RouteConfiguration{g.gatewayRoute(gw)}
 	return r
+}
+
+// addCollector adds the trace collector's cluster and endpoint, if the
+// mesh has one: istiod sends every proxy the clusters of every Service.
+func (g *Generator) addCollector(r *Resources, sidecar bool) {
+	if g.collector == nil {
+		return
+	}
+	c, cla := g.collectorResources(sidecar)
+	r.Clusters = append(r.Clusters, c)
+	r.Endpoints = append(r.Endpoints, cla)
 }
 
 // destinationRule returns the DestinationRule for a service, if any. Istio

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	netrbac "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"github.com/stretchr/testify/assert"
@@ -188,23 +187,14 @@ func TestEveryHCMAllowsWebSocket(t *testing.T) {
 	reg := tcpRegistry(t)
 	g := xdsgen.New(reg, meshconfig.Config{})
 	ls := append(g.ForSidecar(reg.Pods[0]).Listeners, g.ForGateway(xdsgen.Gateway{Name: "gw", Namespace: "istio-system", Port: 8080}).Listeners...)
-	n := 0
-	for _, l := range ls {
-		for _, fc := range l.GetFilterChains() {
-			for _, f := range fc.GetFilters() {
-				if f.GetName() != "envoy.filters.network.http_connection_manager" {
-					continue
-				}
-				m := &hcm.HttpConnectionManager{}
-				require.NoError(t, f.GetTypedConfig().UnmarshalTo(m))
-				require.Len(t, m.GetUpgradeConfigs(), 1, l.GetName())
-				assert.Equal(t, "websocket", m.GetUpgradeConfigs()[0].GetUpgradeType())
-				assert.Nil(t, m.GetUpgradeConfigs()[0].GetEnabled(), "enabled unset: true")
-				n++
-			}
-		}
+	ms := allHCMs(t, ls)
+	for _, h := range ms {
+		m := h.hcm
+		require.Len(t, m.GetUpgradeConfigs(), 1, h.listener)
+		assert.Equal(t, "websocket", m.GetUpgradeConfigs()[0].GetUpgradeType())
+		assert.Nil(t, m.GetUpgradeConfigs()[0].GetEnabled(), "enabled unset: true")
 	}
-	assert.GreaterOrEqual(t, n, 4, "outbound 0.0.0.0_80, two inbound chains, the gateway")
+	assert.GreaterOrEqual(t, len(ms), 4, "outbound 0.0.0.0_80, two inbound chains, the gateway")
 }
 
 // On a TCP chain an AuthorizationPolicy's HTTP-only fields cannot be
