@@ -36,6 +36,10 @@ type Options struct {
 	// sets meshConfig.accessLogFile (runtime.Spec.AccessLogDir); the CLI
 	// sets <run folder>/<scenario>/access-logs.
 	AccessLogDir string
+	// TraceDir is where the run's spans go when its mesh's tracing names a
+	// collector (runtime.Spec.TraceDir); the CLI sets the scenario's run
+	// folder, where the reports read them.
+	TraceDir string
 }
 
 // Run brings the scenario's mesh up, waits until every proxy has ACKed its
@@ -62,7 +66,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*reports.Result, erro
 func StartMesh(ctx context.Context, sc *Scenario, opts Options) (runtime.Mesh, error) {
 	startCtx, cancel := context.WithTimeout(ctx, runtime.StartLimit(opts.Runtime))
 	defer cancel()
-	mesh, err := opts.Runtime.Start(startCtx, runtime.Spec{Topology: sc.MeshTopology(), Config: sc.Config, Seed: sc.RunSeed(), Log: logger(opts, sc), AccessLogDir: opts.AccessLogDir})
+	mesh, err := opts.Runtime.Start(startCtx, runtime.Spec{Topology: sc.MeshTopology(), Config: sc.Config, Seed: sc.RunSeed(), Log: logger(opts, sc), AccessLogDir: opts.AccessLogDir, TraceDir: opts.TraceDir})
 	if err != nil {
 		return nil, fmt.Errorf("start mesh: %w", err)
 	}

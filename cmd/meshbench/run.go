@@ -167,7 +167,7 @@ func runScenarios(ctx context.Context, scs []*scenarios.Scenario, rt runtime.Run
 		fmt.Fprintf(stdout, "▶ %s — %s\n", sc.Name, sc.Description)
 		printWarnings(stdout, sc)
 		res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: next(), Log: log, Progress: progress,
-			AccessLogDir: filepath.Join(suiteDir, sc.Name, reports.AccessLogDir)})
+			AccessLogDir: filepath.Join(suiteDir, sc.Name, reports.AccessLogDir), TraceDir: filepath.Join(suiteDir, sc.Name)})
 		if ctx.Err() != nil {
 			return failed, &exitError{code: 1, err: errors.New("interrupted: mesh torn down")}
 		}

@@ -65,6 +65,8 @@ type ControlPlane struct {
 	stopped   bool
 	// proxyless makes the gRPC calls of pods proxyless (proxyless.go).
 	proxyless bool
+	// collector is the trace collector the runtime serves, if any.
+	collector *xdsgen.Collector
 }
 
 // New makes the control plane of a mesh whose pods reg holds and whose
@@ -95,6 +97,20 @@ func New(spec runtime.Spec, reg *registry.Registry, gw xdsgen.Gateway) (*Control
 	c.xds = xdsserver.New(log.With("component", "xds"))
 	c.xds.Authenticate(tokens)
 	return c, nil
+}
+
+// TraceCollector is the collector the mesh's tracing providers name
+// (xdsgen.CollectorFor), for the runtime to serve; false when none does.
+func (c *ControlPlane) TraceCollector() (xdsgen.Collector, bool) {
+	return xdsgen.CollectorFor(c.cfg.Mesh.TracingOrDefault(), c.reg)
+}
+
+// SetTraceCollector makes the collector the runtime serves, at
+// col.Endpoint, part of every proxy's config from the next push on.
+func (c *ControlPlane) SetTraceCollector(col xdsgen.Collector) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.collector = &col
 }
 
 // Start serves ADS on addr (host:port) and starts rotating certificates
@@ -220,7 +236,11 @@ func (c *ControlPlane) Push(ctx context.Context) error {
 	defer c.mu.Unlock()
 	c.version++
 	v := strconv.Itoa(c.version)
-	gen := xdsgen.New(c.reg, c.cfg)
+	var opts []xdsgen.Option
+	if c.collector != nil {
+		opts = append(opts, xdsgen.WithCollector(*c.collector))
+	}
+	gen := xdsgen.New(c.reg, c.cfg, opts...)
 	secrets := func(node string) []*tlsv3.Secret {
 		cert := c.certs[node]
 		if cert == nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/runtime"
 	"github.com/meshbench/meshbench/sim/sidecar"
+	"github.com/meshbench/meshbench/sim/tracing"
 	"github.com/meshbench/meshbench/sim/xdsgen"
 	"github.com/meshbench/meshbench/sim/xdsserver"
 )
@@ -86,6 +87,10 @@ type Mesh struct {
 	dir  string // the private directory of the mesh's Unix sockets
 	// accessLogDir holds one access log per proxy (runtime.Spec.AccessLogDir).
 	accessLogDir string
+	// collector takes the proxies' spans when tracing names one; they go
+	// to traceDir when the mesh stops (runtime.Spec.TraceDir).
+	collector *tracing.Collector
+	traceDir  string
 
 	mu      sync.Mutex
 	pods    map[string]*pod
@@ -125,6 +130,11 @@ func start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	m := &Mesh{log: log, seed: spec.Seed, cp: cp, reg: reg, xds: cp.XDS(), gw: gw, pods: map[string]*pod{}, dir: dir}
 	if spec.Config.Mesh.AccessLog.File != "" {
 		m.accessLogDir = spec.AccessLogDir
+	}
+	if col, ok := cp.TraceCollector(); ok {
+		if err := m.serveCollector(sn, col, spec.TraceDir); err != nil {
+			return m, err
+		}
 	}
 	if err := cp.Start(ctx, "unix://"+filepath.Join(dir, "xds.sock")); err != nil {
 		return m, err
@@ -396,9 +406,35 @@ func (m *Mesh) Stop(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// The proxies sent their last spans as they closed.
+	if m.collector != nil {
+		errs = append(errs, m.collector.Close())
+		if m.traceDir != "" {
+			errs = append(errs, tracing.WriteFiles(m.traceDir, m.collector.Spans()))
+		}
+	}
 	m.cp.Stop()
 	errs = append(errs, os.RemoveAll(m.dir))
 	return errors.Join(errs...)
+}
+
+// serveCollector serves the trace collector the mesh's tracing names on an
+// address of its own, as Istio's Zipkin addon is a pod of its own, and
+// makes it part of the proxies' config.
+func (m *Mesh) serveCollector(sn *subnet, col xdsgen.Collector, dir string) error {
+	ip, err := sn.alloc()
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", netip.AddrPortFrom(ip, uint16(col.Port)).String())
+	if err != nil {
+		return fmt.Errorf("trace collector %s: %w", col.FQDN(), err)
+	}
+	m.collector = tracing.ServeCollector(lis, 0)
+	m.traceDir = dir
+	col.Endpoint = netip.AddrPortFrom(ip, uint16(col.Port))
+	m.cp.SetTraceCollector(col)
+	return nil
 }
 
 // accessLogOpener sends a proxy's access log, whatever its path, to

@@ -33,6 +33,11 @@ type Spec struct {
 	// local every proxy shares this process and its stdout). Only the local
 	// runtime supports it; empty: each proxy writes the path itself.
 	AccessLogDir string
+	// TraceDir, when set, is where the spans of a mesh whose tracing
+	// providers name a collector are written when it stops
+	// (tracing.ZipkinFile and tracing.OTLPFile): the runtime serves that
+	// collector as Istio's Zipkin addon would.
+	TraceDir string
 }
 
 // DataPlaneProxylessGRPC is DataPlane of a runtime whose pods call gRPC

@@ -9,11 +9,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	trace "github.com/envoyproxy/go-control-plane/envoy/config/trace/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
@@ -52,7 +54,10 @@ type zipkinConf struct {
 }
 
 // zipkinDest is where a batch of spans is POSTed: a cluster, a path and a Host.
-type zipkinDest struct{ cluster, endpoint, hostname string }
+type zipkinDest struct {
+	cluster, endpoint, hostname string
+	timeout                     time.Duration // 0: none
+}
 
 type customTagKind uint8
 
@@ -60,6 +65,7 @@ const (
 	tagLiteral customTagKind = iota
 	tagEnvironment
 	tagRequestHeader
+	tagRequestMetadata
 )
 
 type customTag struct {
@@ -115,7 +121,18 @@ func compileTracing(m *hcm.HttpConnectionManager) (*tracingConf, error) {
 			h := ct.GetRequestHeader()
 			c.kind, c.header, c.def = tagRequestHeader, http.CanonicalHeaderKey(h.GetName()), h.GetDefaultValue()
 		case ct.GetMetadata() != nil:
-			return nil, fmt.Errorf("tracing custom tag %q: metadata tags are not supported", ct.GetTag())
+			// istiod tags every span with the RBAC filter's dry-run results
+			// (tracing.go dryRunPolicyTraceTag: request metadata of
+			// envoy.filters.http.rbac). Envoy tags the metadata's value,
+			// else default_value, else nothing (custom_tag_impl.cc
+			// MetadataCustomTag). The sidecar's RBAC writes no dynamic
+			// metadata (its shadow rules only count), so the default
+			// stands (docs/fidelity.md).
+			md := ct.GetMetadata()
+			if md.GetKind().GetRequest() == nil {
+				return nil, fmt.Errorf("tracing custom tag %q: only request metadata tags are supported, not %T", ct.GetTag(), md.GetKind().GetKind())
+			}
+			c.kind, c.value = tagRequestMetadata, md.GetDefaultValue()
 		default:
 			return nil, fmt.Errorf("tracing custom tag %q: unsupported type %T", ct.GetTag(), ct.GetType())
 		}
@@ -144,9 +161,14 @@ func compileZipkin(z *trace.ZipkinConfig) (zipkinConf, error) {
 		dest:     zipkinDest{cluster: z.GetCollectorCluster(), endpoint: z.GetCollectorEndpoint(), hostname: z.GetCollectorHostname()},
 		trace128: z.GetTraceId_128Bit(), shared: z.GetSharedSpanContext() == nil || z.GetSharedSpanContext().GetValue(),
 	}
+	if cs := z.GetCollectorService(); cs != nil {
+		d, err := collectorService(cs)
+		if err != nil {
+			return zc, err
+		}
+		zc.dest = d
+	}
 	switch {
-	case z.GetCollectorService() != nil:
-		return zc, errors.New("zipkin collector_service is not supported: use collector_cluster and collector_endpoint")
 	//lint:ignore SA1019 a deprecated field set must still be refused, not ignored
 	case z.GetSplitSpansForRequest():
 		return zc, errors.New("zipkin split_spans_for_request is not supported: use the HCM's spawn_upstream_span")
@@ -167,6 +189,29 @@ func compileZipkin(z *trace.ZipkinConfig) (zipkinConf, error) {
 		zc.dest.hostname = zc.dest.cluster
 	}
 	return zc, nil
+}
+
+// collectorService reads a ZipkinConfig's collector_service, which takes
+// the place of collector_cluster, collector_endpoint and
+// collector_hostname: the cluster is http_uri's, the path and Host come
+// from its URI, and its timeout bounds each POST (zipkin.proto
+// collector_service; Envoy's FAQ "How do I configure the Zipkin collector
+// with custom headers and full URIs?"). istiod sets it for proxies of
+// 1.29 and later (pilot/pkg/networking/core/tracing.go zipkinConfig).
+func collectorService(cs *corev3.HttpService) (zipkinDest, error) {
+	if len(cs.GetRequestHeadersToAdd()) > 0 {
+		return zipkinDest{}, errors.New("zipkin collector_service request_headers_to_add is not supported")
+	}
+	hu := cs.GetHttpUri()
+	u, err := url.Parse(hu.GetUri())
+	if err != nil || u.Host == "" {
+		return zipkinDest{}, fmt.Errorf("zipkin collector_service uri %q: want scheme://host/path", hu.GetUri())
+	}
+	d := zipkinDest{cluster: hu.GetCluster(), endpoint: u.EscapedPath(), hostname: u.Host, timeout: hu.GetTimeout().AsDuration()}
+	if d.endpoint == "" {
+		d.endpoint = "/"
+	}
+	return d, nil
 }
 
 // traceState is one traced request's span as it is made. It exists only
@@ -439,6 +484,10 @@ func (s *Sidecar) finishTrace(x *exchange, end time.Time) {
 			if v != "" {
 				tags[c.name] = v
 			}
+		case tagRequestMetadata:
+			if c.value != "" {
+				tags[c.name] = c.value
+			}
 		default:
 			tags[c.name] = c.value
 		}
@@ -560,6 +609,11 @@ func (s *Sidecar) postSpans(ctx context.Context, d zipkinDest, body []byte) erro
 		return fmt.Errorf("zipkin collector cluster %q has no healthy host", d.cluster)
 	}
 	t, scheme := u.transportFor(h, false)
+	if d.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.timeout)
+		defer cancel()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+h.addr+d.endpoint, bytes.NewReader(body))
 	if err != nil {
 		return err

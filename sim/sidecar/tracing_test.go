@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	metadatav3 "github.com/envoyproxy/go-control-plane/envoy/type/metadata/v3"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -357,8 +358,9 @@ func TestCompileTracingRefuses(t *testing.T) {
 		"zipkin name, datadog config": func(tr *hcm.HttpConnectionManager_Tracing) {
 			tr.Provider.ConfigType = &trace.Tracing_Http_TypedConfig{TypedConfig: dd}
 		},
-		"metadata tag": func(tr *hcm.HttpConnectionManager_Tracing) {
-			tr.CustomTags = append(tr.CustomTags, &tracingv3.CustomTag{Tag: "m", Type: &tracingv3.CustomTag_Metadata_{Metadata: &tracingv3.CustomTag_Metadata{}}})
+		"route metadata tag": func(tr *hcm.HttpConnectionManager_Tracing) {
+			tr.CustomTags = append(tr.CustomTags, &tracingv3.CustomTag{Tag: "m", Type: &tracingv3.CustomTag_Metadata_{Metadata: &tracingv3.CustomTag_Metadata{
+				Kind: &metadatav3.MetadataKind{Kind: &metadatav3.MetadataKind_Route_{Route: &metadatav3.MetadataKind_Route{}}}}}})
 		},
 		"operation": func(tr *hcm.HttpConnectionManager_Tracing) { tr.Operation = "%REQ(:path)%" },
 	} {
@@ -375,6 +377,10 @@ func TestCompileTracingRefuses(t *testing.T) {
 		//lint:ignore SA1019 the deprecated field is what is refused
 		"split spans":       func(z *trace.ZipkinConfig) { z.SplitSpansForRequest = true },
 		"collector_service": func(z *trace.ZipkinConfig) { z.CollectorService = &core.HttpService{} },
+		"collector_service headers": func(z *trace.ZipkinConfig) {
+			z.CollectorService = &core.HttpService{HttpUri: &core.HttpUri{Uri: "http://zipkin/api/v2/spans"},
+				RequestHeadersToAdd: []*core.HeaderValueOption{{Header: &core.HeaderValue{Key: "x-token", Value: "t"}}}}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := compileTracing(&hcm.HttpConnectionManager{Tracing: istioTracing(t, 1, edit)})
@@ -388,6 +394,20 @@ func TestCompileTracingRefuses(t *testing.T) {
 	assert.Equal(t, uint32(1_000_000), tc.overall)
 	assert.Equal(t, 256, tc.maxPathTag)
 	assert.Equal(t, "zipkin.istio-system", tc.zipkin.dest.hostname)
+	// istiod's shape for 1.29+ proxies (tracing.go zipkinConfig): the
+	// collector_service's URI gives the path and Host, its http_uri the
+	// cluster and each POST's timeout.
+	tc, err = compileTracing(&hcm.HttpConnectionManager{Tracing: istioTracing(t, 1, func(z *trace.ZipkinConfig) {
+		z.CollectorCluster, z.CollectorEndpoint, z.CollectorHostname = "", "", ""
+		z.CollectorService = &core.HttpService{HttpUri: &core.HttpUri{
+			Uri:              "http://zipkin.istio-system.svc.cluster.local/api/v2/spans",
+			HttpUpstreamType: &core.HttpUri_Cluster{Cluster: "outbound|9411||zipkin.istio-system.svc.cluster.local"},
+			Timeout:          durationpb.New(5 * time.Second),
+		}}
+	})})
+	require.NoError(t, err)
+	assert.Equal(t, zipkinDest{cluster: "outbound|9411||zipkin.istio-system.svc.cluster.local", endpoint: "/api/v2/spans",
+		hostname: "zipkin.istio-system.svc.cluster.local", timeout: 5 * time.Second}, tc.zipkin.dest)
 	tc, err = compileTracing(&hcm.HttpConnectionManager{})
 	assert.NoError(t, err)
 	assert.Nil(t, tc, "no tracing, no tracer")

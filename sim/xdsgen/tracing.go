@@ -69,6 +69,35 @@ func DefaultCollector(endpoint netip.AddrPort) Collector {
 	return Collector{Name: "zipkin", Namespace: meshconfig.RootNamespace, Port: 9411, Endpoint: endpoint}
 }
 
+// CollectorFor is the collector the mesh's tracing providers send to: the
+// Service of the first Zipkin provider that names one outside the mesh's
+// own services, as name.namespace.svc.<cluster domain> (an Istio
+// provider's service, optionally namespace/hostname) on the provider's
+// port. A runtime that finds one serves a collector there, as Istio's
+// Zipkin addon serves zipkin.istio-system:9411; Endpoint is left for it.
+func CollectorFor(t meshconfig.Tracing, reg *registry.Registry) (Collector, bool) {
+	for _, p := range t.Providers {
+		z := p.GetZipkin()
+		if z == nil {
+			continue
+		}
+		_, host, qualified := strings.Cut(z.GetService(), "/")
+		if !qualified {
+			host = z.GetService()
+		}
+		if _, ok := reg.Service(host); ok {
+			continue
+		}
+		rest, ok := strings.CutSuffix(host, ".svc."+registry.ClusterDomain)
+		name, ns, ok2 := strings.Cut(rest, ".")
+		if !ok || !ok2 || name == "" || ns == "" || strings.Contains(ns, ".") {
+			continue
+		}
+		return Collector{Name: name, Namespace: ns, Port: int(z.GetPort())}, true
+	}
+	return Collector{}, false
+}
+
 // FQDN is the collector Service's hostname.
 func (c Collector) FQDN() string {
 	return c.Name + "." + c.Namespace + ".svc." + registry.ClusterDomain

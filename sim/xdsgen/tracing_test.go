@@ -255,3 +255,28 @@ func TestTracingProxyConfig(t *testing.T) {
 	assert.Equal(t, "zz-user", last.GetTag())
 	assert.Equal(t, "x-user", last.GetRequestHeader().GetName())
 }
+
+// The collector a runtime serves is the Service the first Zipkin provider
+// names outside the mesh's own services, on the provider's port.
+func TestCollectorFor(t *testing.T) {
+	reg := defaultRegistry(t)
+	provider := func(service string, port uint32) *meshapi.MeshConfig_ExtensionProvider {
+		return &meshapi.MeshConfig_ExtensionProvider{Name: service, Provider: &meshapi.MeshConfig_ExtensionProvider_Zipkin{
+			Zipkin: &meshapi.MeshConfig_ExtensionProvider_ZipkinTracingProvider{Service: service, Port: port},
+		}}
+	}
+	c, ok := xdsgen.CollectorFor(meshconfig.Tracing{Providers: []*meshapi.MeshConfig_ExtensionProvider{zipkinProvider}}, reg)
+	require.True(t, ok)
+	assert.Equal(t, xdsgen.Collector{Name: "zipkin", Namespace: "istio-system", Port: 9411}, c)
+
+	c, ok = xdsgen.CollectorFor(meshconfig.Tracing{Providers: []*meshapi.MeshConfig_ExtensionProvider{
+		provider("payment.default.svc.cluster.local", 80), // a mesh service: not ours to serve
+		provider("zipkin", 9411),                          // not a Service hostname
+		provider("observability/jaeger.observability.svc.cluster.local", 9412),
+	}}, reg)
+	require.True(t, ok)
+	assert.Equal(t, xdsgen.Collector{Name: "jaeger", Namespace: "observability", Port: 9412}, c)
+
+	_, ok = xdsgen.CollectorFor(meshconfig.Tracing{}, reg)
+	assert.False(t, ok, "no provider, no collector")
+}
