@@ -44,6 +44,7 @@ import (
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/runtime"
 	"github.com/meshbench/meshbench/sim/sidecar"
+	"github.com/meshbench/meshbench/sim/tracing"
 	"github.com/meshbench/meshbench/sim/xdsgen"
 	"github.com/meshbench/meshbench/sim/xdsserver"
 )
@@ -166,6 +167,10 @@ type Mesh struct {
 	entry  string
 	xdsDir string            // the directory of the control plane's socket
 	qdisc  map[string]string // qdisc kind → why it cannot be used ("" usable)
+	// collector takes the proxies' spans when tracing names one; they go
+	// to traceDir when the mesh stops (runtime.Spec.TraceDir).
+	collector *tracing.Collector
+	traceDir  string
 
 	mu      sync.Mutex
 	pods    map[string]*pod
@@ -228,6 +233,11 @@ func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 		return m, err
 	}
 	m.xds = m.cp.XDS()
+	if col, ok := m.cp.TraceCollector(); ok {
+		if err := m.serveCollector(col, spec.TraceDir); err != nil {
+			return m, err
+		}
+	}
 	// The control plane listens on a Unix socket in a directory only root
 	// may enter, bind-mounted into the proxies' containers: it listens on
 	// no network at all.
@@ -406,6 +416,50 @@ func (m *Mesh) startPod(ctx context.Context, p *registry.Pod) error {
 	pd.running = true
 	m.mu.Unlock()
 	return nil
+}
+
+// serveCollector serves the trace collector the mesh's tracing names on
+// the network's host address, which only the run's containers and this
+// host reach (the address of Istio's Zipkin addon pod, as it were), and
+// makes it part of the proxies' config.
+func (m *Mesh) serveCollector(col xdsgen.Collector, dir string) error {
+	lis, err := net.Listen("tcp", netip.AddrPortFrom(m.net.host, 0).String())
+	if err != nil {
+		return fmt.Errorf("trace collector %s: %w", col.FQDN(), err)
+	}
+	m.collector = tracing.ServeCollector(lis, 0)
+	m.traceDir = dir
+	col.Endpoint = netip.MustParseAddrPort(lis.Addr().String())
+	m.cp.SetTraceCollector(col)
+	return nil
+}
+
+// proxyStopGrace is how long a proxy has to send its last spans on SIGTERM.
+const proxyStopGrace = 10 * time.Second
+
+// stopProxies stops the sidecars and the gateway with SIGTERM, all at once,
+// so that each sends the spans it still holds before the run's containers
+// are removed (with SIGKILL).
+func (m *Mesh) stopProxies(ctx context.Context) {
+	m.mu.Lock()
+	ids := []string{m.gateway}
+	for _, pd := range m.pods {
+		ids = append(ids, pd.sidecar)
+	}
+	m.mu.Unlock()
+	grace := int(proxyStopGrace.Seconds())
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		wg.Go(func() {
+			if _, err := m.cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &grace}); err != nil && !isNotFound(err) {
+				m.log.Warn("stopping a proxy for its last spans", "container", id[:12], "err", err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // startGateway starts the ingress gateway with its port published on 127.0.0.1 only.
@@ -614,8 +668,17 @@ func (m *Mesh) Stop(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	var errs []error
+	if m.collector != nil {
+		m.stopProxies(rctx)
+	}
 	if m.run != "" {
 		errs = append(errs, RemoveRun(rctx, m.cli, m.run))
+	}
+	if m.collector != nil {
+		errs = append(errs, m.collector.Close())
+		if m.traceDir != "" {
+			errs = append(errs, tracing.WriteFiles(m.traceDir, m.collector.Spans()))
+		}
 	}
 	if m.cp != nil {
 		m.cp.Stop()

@@ -153,6 +153,9 @@ func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	if err := unsupportedTopology(spec.Topology); err != nil {
 		return nil, err
 	}
+	if err := unsupportedTracing(spec.Config); err != nil {
+		return nil, err
+	}
 	im, err := FindImages()
 	if err != nil {
 		return nil, err
@@ -295,6 +298,19 @@ func unsupportedTopology(t registry.Topology) error {
 				return fmt.Errorf("%s %s: a %s certificate (cert) is %w on %s: pilot-agent gets every pod's certificate from istiod's CA", s.Name, v.Name, v.Cert, runtime.ErrUnsupported, "a Kubernetes cluster")
 			}
 		}
+	}
+	return nil
+}
+
+// unsupportedTracing refuses Telemetry resources and meshConfig tracing:
+// istiod would act on them, but the cluster runs no collector for the
+// spans and none would reach the run folder (the local runtime serves one).
+func unsupportedTracing(c meshconfig.Config) error {
+	if len(c.Telemetries) > 0 {
+		return fmt.Errorf("tracing by Telemetry resources is %w on a Kubernetes cluster yet: no trace collector runs there", runtime.ErrUnsupported)
+	}
+	if c.Mesh.Tracing != nil {
+		return fmt.Errorf("meshConfig tracing is %w on a Kubernetes cluster yet: no trace collector runs there", runtime.ErrUnsupported)
 	}
 	return nil
 }

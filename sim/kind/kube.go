@@ -112,6 +112,9 @@ func (k Kube) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 		return nil, err
 	}
 	ns := ClusterPrefix + runID()
+	if err := unsupportedTracing(spec.Config); err != nil {
+		return nil, err
+	}
 	if err := kubeRefusals(spec, ns); err != nil {
 		return nil, err
 	}

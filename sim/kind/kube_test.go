@@ -2,11 +2,13 @@ package kind
 
 import (
 	"context"
+	telemetryv1 "istio.io/client-go/pkg/apis/telemetry/v1"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/runtime"
 )
@@ -43,5 +45,22 @@ func TestClusterRuntimesRefuseABadCertificate(t *testing.T) {
 		_, err := rt.Start(context.Background(), runtime.Spec{Topology: topo})
 		require.ErrorIs(t, err, runtime.ErrUnsupported, rt.Name())
 		assert.Contains(t, err.Error(), "istiod's CA", rt.Name())
+	}
+}
+
+// Tracing (a Telemetry resource, meshConfig tracing) is refused by both
+// cluster runtimes before anything is made: no collector runs there.
+func TestClusterRuntimesRefuseTracing(t *testing.T) {
+	tel := &telemetryv1.Telemetry{}
+	tel.Name, tel.Namespace = "mesh-default", "istio-system"
+	for name, cfg := range map[string]meshconfig.Config{
+		"telemetry":  {Telemetries: []*telemetryv1.Telemetry{tel}},
+		"meshConfig": {Mesh: meshconfig.MeshSettings{Tracing: &meshconfig.Tracing{DefaultProviders: []string{"zipkin"}}}},
+	} {
+		for _, rt := range []runtime.Runtime{Runtime{}, Kube{Kubeconfig: "/nonexistent", AppImage: "app"}} {
+			_, err := rt.Start(context.Background(), runtime.Spec{Topology: registry.DefaultTopology(), Config: cfg})
+			require.ErrorIs(t, err, runtime.ErrUnsupported, "%s on %s", name, rt.Name())
+			assert.Contains(t, err.Error(), "no trace collector", rt.Name())
+		}
 	}
 }

@@ -1,0 +1,78 @@
+// Package tracetest checks, for the runtimes' tests, that a run folder
+// holds one request's trace as Jaeger would draw it.
+package tracetest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	meshapi "istio.io/api/mesh/v1alpha1"
+
+	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/tracing"
+)
+
+// OneTrace reads dir's traces (both files must be there) and asserts that
+// they are one trace with 128-bit ids, one root, every other span's parent
+// present and started no later than it, and one span of each hop
+// ("<localEndpoint service>/<kind>", e.g. "order.default/SERVER"). It
+// returns the spans.
+func OneTrace(t *testing.T, dir string, hops ...string) []tracing.Span {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, tracing.ZipkinFile))
+	require.NoError(t, err)
+	defer f.Close()
+	spans, err := tracing.ReadZipkin(f)
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(dir, tracing.OTLPFile))
+	require.NoError(t, err, "the OTLP/JSON copy is written too")
+
+	byID := map[string]tracing.Span{}
+	traces := map[string]bool{}
+	count := map[string]int{}
+	for _, s := range spans {
+		traces[s.TraceID] = true
+		byID[s.ID] = s
+		if s.LocalEndpoint != nil {
+			count[s.LocalEndpoint.ServiceName+"/"+string(s.Kind)]++
+		}
+	}
+	require.Len(t, traces, 1, "one request, one trace: %+v", spans)
+	for id := range traces {
+		assert.Len(t, id, 32, "istiod asks for 128-bit trace ids (trace_id_128bit)")
+	}
+	roots := 0
+	for _, s := range spans {
+		if s.ParentID == "" {
+			roots++
+			continue
+		}
+		p, ok := byID[s.ParentID]
+		if assert.True(t, ok, "span %s (%s) has its parent %s", s.ID, s.Kind, s.ParentID) {
+			assert.LessOrEqual(t, p.Timestamp, s.Timestamp, "a child starts after its parent")
+		}
+	}
+	assert.Equal(t, 1, roots, "one root span")
+	for _, hop := range hops {
+		assert.Equal(t, 1, count[hop], "one span of %s: %v", hop, count)
+	}
+	return spans
+}
+
+// ZipkinMesh is a mesh config whose tracing goes to Istio's Zipkin addon
+// (meshConfig extensionProviders and defaultProviders.tracing) at sampling
+// percent.
+func ZipkinMesh(sampling float64) meshconfig.Config {
+	var cfg meshconfig.Config
+	cfg.Mesh.Tracing = &meshconfig.Tracing{
+		Proxy: &meshapi.Tracing{Sampling: sampling},
+		Providers: []*meshapi.MeshConfig_ExtensionProvider{{Name: "zipkin", Provider: &meshapi.MeshConfig_ExtensionProvider_Zipkin{
+			Zipkin: &meshapi.MeshConfig_ExtensionProvider_ZipkinTracingProvider{Service: "zipkin.istio-system.svc.cluster.local", Port: 9411},
+		}}},
+		DefaultProviders: []string{"zipkin"},
+	}
+	return cfg
+}
