@@ -109,7 +109,7 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			suite.NotChecked = append(suite.NotChecked, reports.NotChecked{Resource: c.Resource, Source: c.Source.String(), Promise: c.Promise, Why: c.NotChecked})
 		}
 	}
-	failed, err := runScenarios(ctx, scs, rt, log, progress, suite, suiteDir, stdout, stderr)
+	failed, err := runScenarios(ctx, scs, rt, log, progress, nil, suite, suiteDir, stdout, stderr)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/meshbench/meshbench/sim/kind"
 	"github.com/meshbench/meshbench/sim/local"
 	"github.com/meshbench/meshbench/sim/runtime"
+	"github.com/meshbench/meshbench/sim/tracing"
 )
 
 // resolve loads scenarios by catalog name or file path; no arguments means the whole catalog.
@@ -104,10 +105,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	rf.register(fs)
 	verbose := fs.Bool("v", false, "log the mesh's events (xDS ACKs and NACKs, ...) to stderr")
 	dir := fs.String("dir", "", "write the reports into this folder instead of a new timestamped one under -out")
+	traces := tracesFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return badInput(err)
 	}
 	rt, err := rf.runtime()
+	if err != nil {
+		return badInput(err)
+	}
+	fwd, err := forwarderFor(*traces)
 	if err != nil {
 		return badInput(err)
 	}
@@ -130,7 +136,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		progress = stderr
 	}
 	suite := &reports.Suite{Schema: reports.SchemaVersion, Started: time.Now().UTC()}
-	failed, err := runScenarios(ctx, scs, rt, log, progress, suite, suiteDir, stdout, stderr)
+	failed, err := runScenarios(ctx, scs, rt, log, progress, fwd, suite, suiteDir, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -148,7 +154,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // runScenarios runs the scenarios one after another on rt, printing each
 // one's verdict lines and writing its reports under suiteDir, and adds
 // their results to suite. It returns how many failed.
-func runScenarios(ctx context.Context, scs []*scenarios.Scenario, rt runtime.Runtime, log *slog.Logger, progress io.Writer,
+func runScenarios(ctx context.Context, scs []*scenarios.Scenario, rt runtime.Runtime, log *slog.Logger, progress io.Writer, fwd *tracing.Forwarder,
 	suite *reports.Suite, suiteDir string, stdout, stderr io.Writer) (int, error) {
 	next := func() runtime.Runtime { return rt }
 	if kr, ok := rt.(kind.Runtime); ok && len(scs) > 1 {
@@ -179,6 +185,9 @@ func runScenarios(ctx context.Context, scs []*scenarios.Scenario, rt runtime.Run
 			return failed, err
 		}
 		printResult(stdout, res)
+		if fwd != nil {
+			forwardTraces(ctx, fwd, filepath.Join(suiteDir, sc.Name), stdout, stderr)
+		}
 		if !reports.Verdict(res) {
 			failed++
 		}

@@ -67,3 +67,6 @@ func (f *Forwarder) Send(ctx context.Context, spans []Span) error {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return nil
 }
+
+// String is the endpoint.
+func (f *Forwarder) String() string { return f.url }
