@@ -25,6 +25,7 @@ import (
 
 	"github.com/meshbench/meshbench/fakesvc"
 	"github.com/meshbench/meshbench/internal/netfault"
+	"github.com/meshbench/meshbench/sim/accesslog"
 	"github.com/meshbench/meshbench/sim/docker"
 	"github.com/meshbench/meshbench/sim/sidecar"
 )
@@ -56,6 +57,7 @@ func cmdProxy(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.Principal, "principal", "", "SPIFFE ID of the workload")
 	seed := fs.Uint64("seed", 0, "seed of the load balancer's random choices")
 	verbose := fs.Bool("v", false, "log xDS events")
+	accessLog := fs.String("access-log-file", "", "append the access log here, whatever path meshConfig.accessLogFile names (a runtime collecting every proxy's log in one folder)")
 	if err := fs.Parse(args); err != nil {
 		return badInput(err)
 	}
@@ -70,6 +72,10 @@ func cmdProxy(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if cfg.NodeID == "" || cfg.XDS == "" {
 		return badInput(errors.New("proxy: -node-id and -xds are required"))
+	}
+	if *accessLog != "" {
+		path := *accessLog
+		cfg.OpenAccessLog = func(string) (io.Writer, error) { return accesslog.OpenAppend(path) }
 	}
 	cfg.XDSToken = os.Getenv(docker.TokenEnv)
 	cfg.Seed = *seed

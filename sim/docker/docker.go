@@ -126,11 +126,6 @@ func newClient(ctx context.Context) (*testcontainers.DockerClient, error) {
 
 // Start implements runtime.Runtime.
 func (r Runtime) Start(ctx context.Context, spec runtime.Spec) (runtime.Mesh, error) {
-	if spec.Config.Mesh.AccessLog.File != "" {
-		// The sidecars would log to their containers' stdout; collecting
-		// those into the run folder is not done yet.
-		return nil, fmt.Errorf("meshConfig.accessLogFile is %w on docker yet", runtime.ErrUnsupported)
-	}
 	m, err := r.start(ctx, spec)
 	if err != nil {
 		if m != nil {
@@ -171,6 +166,10 @@ type Mesh struct {
 	// to traceDir when the mesh stops (runtime.Spec.TraceDir).
 	collector *tracing.Collector
 	traceDir  string
+	// accessLogDir, bind-mounted into the proxies' containers, holds one
+	// access log per proxy when meshConfig.accessLogFile is set
+	// (runtime.Spec.AccessLogDir); "" leaves the path to each proxy.
+	accessLogDir string
 
 	mu      sync.Mutex
 	pods    map[string]*pod
@@ -233,6 +232,14 @@ func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 		return m, err
 	}
 	m.xds = m.cp.XDS()
+	if spec.Config.Mesh.AccessLog.File != "" && spec.AccessLogDir != "" {
+		if m.accessLogDir, err = filepath.Abs(spec.AccessLogDir); err != nil {
+			return m, err
+		}
+		if err := os.MkdirAll(m.accessLogDir, 0o755); err != nil {
+			return m, err
+		}
+	}
 	if col, ok := m.cp.TraceCollector(); ok {
 		if err := m.serveCollector(col, spec.TraceDir); err != nil {
 			return m, err
@@ -345,7 +352,7 @@ func (m *Mesh) appArgs(p *registry.Pod) []string {
 	return args
 }
 
-func (m *Mesh) proxyArgs(nodeID string, ip netip.Addr, router bool, workload, ns, app, version, principal string, seed int) []string {
+func (m *Mesh) proxyArgs(proxy, nodeID string, ip netip.Addr, router bool, workload, ns, app, version, principal string, seed int) []string {
 	args := []string{
 		"-node-id", nodeID, "-ip", ip.String(), "-xds", "unix://" + xdsMount + "/xds.sock",
 		"-workload", workload, "-namespace", ns, "-app", app, "-version", version, "-principal", principal,
@@ -354,7 +361,23 @@ func (m *Mesh) proxyArgs(nodeID string, ip netip.Addr, router bool, workload, ns
 	if router {
 		args = append(args, "-router", "-outbound-ip", "")
 	}
+	if m.accessLogDir != "" {
+		args = append(args, "-access-log-file", accessLogMount+"/"+proxy+".log")
+	}
 	return args
+}
+
+// accessLogMount is where a proxy's container sees the run's access-log folder.
+const accessLogMount = "/meshbench-access-logs"
+
+// proxyBinds are a proxy container's mounts: the control plane's socket,
+// and the access-log folder when there is one.
+func (m *Mesh) proxyBinds() []string {
+	binds := []string{m.xdsDir + ":" + xdsMount + ":ro"}
+	if m.accessLogDir != "" {
+		binds = append(binds, m.accessLogDir+":"+accessLogMount)
+	}
+	return binds
 }
 
 // startPod starts a pod as a kubelet does: a sandbox container holds the
@@ -398,11 +421,11 @@ func (m *Mesh) startPod(ctx context.Context, p *registry.Pod) error {
 		}
 		sc, err := m.create(ctx, testcontainers.ContainerRequest{
 			Name: m.name(p.Name, "sidecar"), Image: m.images.Sidecar, Labels: m.labelsFor("sidecar", p.Name),
-			Cmd: m.proxyArgs(p.NodeID(), p.IP, false, p.Workload, p.Namespace, p.Service, p.Version, p.SPIFFEID(xdsgen.TrustDomain), seed),
+			Cmd: m.proxyArgs(p.Name, p.NodeID(), p.IP, false, p.Workload, p.Namespace, p.Service, p.Version, p.SPIFFEID(xdsgen.TrustDomain), seed),
 			Env: map[string]string{TokenEnv: m.cp.Token(p.NodeID())},
 			HostConfigModifier: func(hc *container.HostConfig) {
 				inPod(hc)
-				hc.Binds = []string{m.xdsDir + ":" + xdsMount + ":ro"}
+				hc.Binds = m.proxyBinds()
 			},
 		})
 		if err != nil {
@@ -434,12 +457,13 @@ func (m *Mesh) serveCollector(col xdsgen.Collector, dir string) error {
 	return nil
 }
 
-// proxyStopGrace is how long a proxy has to send its last spans on SIGTERM.
+// proxyStopGrace is how long a proxy has to send its last spans and write
+// its last access log lines on SIGTERM.
 const proxyStopGrace = 10 * time.Second
 
 // stopProxies stops the sidecars and the gateway with SIGTERM, all at once,
-// so that each sends the spans it still holds before the run's containers
-// are removed (with SIGKILL).
+// so that each sends the spans and writes the access log lines it still
+// holds before the run's containers are removed (with SIGKILL).
 func (m *Mesh) stopProxies(ctx context.Context) {
 	m.mu.Lock()
 	ids := []string{m.gateway}
@@ -467,14 +491,14 @@ func (m *Mesh) startGateway(ctx context.Context) error {
 	port := strconv.Itoa(m.gw.Port) + "/tcp"
 	req := testcontainers.ContainerRequest{
 		Name: m.name("gateway"), Image: m.images.Sidecar, Labels: m.labelsFor("gateway", ""),
-		Cmd:          m.proxyArgs(m.gw.NodeID(), m.gw.IP, true, m.gw.Name, m.gw.Namespace, m.gw.Name, "unknown", controlplane.GatewayID, int(m.seed)),
+		Cmd:          m.proxyArgs(m.gw.Name, m.gw.NodeID(), m.gw.IP, true, m.gw.Name, m.gw.Namespace, m.gw.Name, "unknown", controlplane.GatewayID, int(m.seed)),
 		Env:          map[string]string{TokenEnv: m.cp.Token(m.gw.NodeID())},
 		Networks:     []string{m.net.name},
 		ExposedPorts: []string{port},
 		HostConfigModifier: func(hc *container.HostConfig) {
 			// Published on loopback only: the load enters from this host, no one else's.
 			hc.PortBindings = network.PortMap{network.MustParsePort(port): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}}}
-			hc.Binds = []string{m.xdsDir + ":" + xdsMount + ":ro"}
+			hc.Binds = m.proxyBinds()
 		},
 		EndpointSettingsModifier: func(es map[string]*network.EndpointSettings) {
 			if e := es[m.net.name]; e != nil {
@@ -668,7 +692,7 @@ func (m *Mesh) Stop(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	var errs []error
-	if m.collector != nil {
+	if m.collector != nil || m.accessLogDir != "" {
 		m.stopProxies(rctx)
 	}
 	if m.run != "" {
