@@ -16,8 +16,10 @@ import (
 	"github.com/meshbench/meshbench/chaos"
 	"github.com/meshbench/meshbench/internal/upstate"
 	"github.com/meshbench/meshbench/observe"
+	"github.com/meshbench/meshbench/reports"
 	"github.com/meshbench/meshbench/scenarios"
 	"github.com/meshbench/meshbench/sim/runtime"
+	"github.com/meshbench/meshbench/sim/tracing"
 )
 
 // upScrapeInterval is the prometheus.yml's scrape interval under up: short
@@ -67,7 +69,11 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	fmt.Fprintf(stdout, "▶ %s — %s\n", sc.Name, sc.Description)
 	printWarnings(stdout, sc)
-	mesh, err := scenarios.StartMesh(ctx, sc, scenarios.Options{Runtime: rt, Log: log})
+	dir := filepath.Join(*out, "up-"+time.Now().UTC().Format("20060102-150405"))
+	// Access logs and spans, when the scenario's meshConfig asks for them,
+	// go into the same folder as under run (spans when the mesh stops).
+	mesh, err := scenarios.StartMesh(ctx, sc, scenarios.Options{Runtime: rt, Log: log,
+		AccessLogDir: filepath.Join(dir, reports.AccessLogDir), TraceDir: dir})
 	if ctx.Err() != nil {
 		if mesh != nil {
 			_ = mesh.Stop(context.WithoutCancel(ctx))
@@ -86,7 +92,6 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	ns := sc.MeshTopology().Namespace
 	targets := observe.Targets(mesh, ns)
-	dir := filepath.Join(*out, "up-"+time.Now().UTC().Format("20060102-150405"))
 	files, err := writeObserveFiles(dir, sc.Name, targets)
 	if err != nil {
 		return err
@@ -103,6 +108,13 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	printUp(stdout, mesh, sc, fs.Arg(0), targets, files)
+	if sc.Config.Mesh.AccessLog.File != "" {
+		fmt.Fprintf(stdout, "access logs: %s/<proxy>.log\n", filepath.Join(dir, reports.AccessLogDir))
+	}
+	if sc.Config.Mesh.Tracing != nil && len(sc.Config.Mesh.Tracing.Providers) > 0 {
+		fmt.Fprintf(stdout, "traces:  sampled spans go to %s and %s when the mesh stops (send x-b3-sampled: 1 to trace a request)\n",
+			filepath.Join(dir, tracing.ZipkinFile), filepath.Join(dir, tracing.OTLPFile))
+	}
 
 	if *withChaos {
 		stopChaos, err := chaosLoop(ctx, mesh, sc, rt.Name(), ns, slog.New(slog.NewTextHandler(stderr, nil)))

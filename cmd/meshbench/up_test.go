@@ -21,6 +21,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshbench/meshbench/internal/tracetest"
+
 	"github.com/meshbench/meshbench/internal/upstate"
 )
 
@@ -53,14 +55,15 @@ func upLines(t *testing.T, r io.Reader, stderr fmt.Stringer) []string {
 	return nil
 }
 
-// `meshbench up canary-90-10` serves the printed gateway URL and every
-// printed stats URL, and `meshbench down` stops it: its process exits,
-// its ports are closed and its state file is gone.
+// `meshbench up` of the canary (with Istio's tracing task on it) serves the
+// printed gateway URL and every printed stats URL, and `meshbench down`
+// stops it: its process exits, its ports are closed, its state file is
+// gone, and the request that asked to be traced is in the traces file.
 func TestUpServesUntilDown(t *testing.T) {
 	state := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", state)
 	out := t.TempDir()
-	cmd := exec.Command(os.Args[0], "up", "-out", out, "canary-90-10")
+	cmd := exec.Command(os.Args[0], "up", "-out", out, "tracing-10pct-to-zipkin")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -82,6 +85,7 @@ func TestUpServesUntilDown(t *testing.T) {
 	req, err := http.NewRequest(http.MethodGet, m[2], nil)
 	require.NoError(t, err)
 	req.Host = m[1]
+	req.Header.Set("x-b3-sampled", "1") // the sampling decision the proxies take over theirs
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
@@ -122,7 +126,7 @@ func TestUpServesUntilDown(t *testing.T) {
 
 	code, downOut, downErr := runCLI(t, "down", "-up")
 	require.Equal(t, 0, code, downErr)
-	assert.Regexp(t, `stopped up canary-90-10 \(pid \d+, local runtime\)`, downOut)
+	assert.Regexp(t, `stopped up tracing-10pct-to-zipkin \(pid \d+, local runtime\)`, downOut)
 
 	select {
 	case err := <-exited:
@@ -131,6 +135,9 @@ func TestUpServesUntilDown(t *testing.T) {
 		t.Fatal("up still running after down returned")
 	}
 	assert.NoFileExists(t, files[0])
+	tm := regexp.MustCompile(`(?m)^traces:\s+sampled spans go to (\S+) and`).FindStringSubmatch(printed)
+	require.NotNil(t, tm, "no traces line")
+	tracetest.OneTrace(t, filepath.Dir(tm[1]), "istio-ingressgateway.istio-system/SERVER", "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
 	for _, a := range addrs {
 		c, err := net.DialTimeout("tcp", a, time.Second)
 		if err == nil {
