@@ -22,7 +22,7 @@
 //	control-plane faults:
 //	  ControlPlaneOutage, ConfigPush
 //	identity faults:
-//	  Identity                   a placeholder until the mTLS work: ErrNotSupportedYet
+//	  Identity                   not injected as a step yet (ErrNotSupportedYet); bad certificates are the topology's cert
 //
 // Every Inject returns a Rollback; a Runner keeps the rollbacks of what is in
 // place on a stack and runs them all when it stops, whether the plan ended,

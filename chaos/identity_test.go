@@ -9,5 +9,5 @@ import (
 func TestIdentityFaultsAreNotSupportedYet(t *testing.T) {
 	_, err := Identity{Mode: "expired"}.Inject(t.Context(), Target{})
 	require.ErrorIs(t, err, ErrNotSupportedYet)
-	require.ErrorContains(t, err, "mTLS")
+	require.ErrorContains(t, err, "topology's cert", "says what to use instead")
 }

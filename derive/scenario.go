@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -48,7 +48,8 @@ type Variant struct {
 }
 
 // Write writes the plan into dir: MeshFile with every Istio resource as
-// read (each after a comment naming its file and line), and a scenario
+// read (each after a comment naming its file and line; a Telemetry only
+// named, as its providers are meshConfig's), and a scenario
 // file per checked promise. It returns the scenario files' paths.
 func (p *Plan) Write(dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -56,6 +57,12 @@ func (p *Plan) Write(dir string) ([]string, error) {
 	}
 	var mesh bytes.Buffer
 	for _, o := range p.Objects {
+		if o.Telemetry != nil {
+			// Its providers live in meshConfig, which a folder of resources
+			// does not carry, and no check is derived from it (not checked).
+			fmt.Fprintf(&mesh, "# %s %s/%s from %s:%d left out: its tracing providers are meshConfig's\n", o.Kind, o.Namespace, o.Name, o.File, o.Line)
+			continue
+		}
 		fmt.Fprintf(&mesh, "---\n# %s %s/%s from %s:%d\n", o.Kind, o.Namespace, o.Name, o.File, o.Line)
 		enc := yaml.NewEncoder(&mesh)
 		enc.SetIndent(2)

@@ -31,6 +31,22 @@ func TestPrometheusConfigScrapesEveryTargetWithItsPodLabels(t *testing.T) {
 	assert.Equal(t, map[string]string{"pod": "payment-v2-0", "namespace": "default", "app": "payment", "version": "v2"}, sc.StaticConfigs[1].Labels)
 }
 
+// kind's proxies are reached through one local proxy of the API server's
+// pod proxy, each on its own path: a target sets it with __metrics_path__.
+func TestPrometheusConfigTakesAPathPerTarget(t *testing.T) {
+	b, err := PrometheusConfig([]Target{
+		{Pod: "istio-ingressgateway", URL: "http://127.0.0.1:4000/pods/istio-system/istio-ingressgateway-7d9/stats/prometheus"},
+		{Pod: "order-v1-0", URL: "http://127.0.0.1:4000/pods/mb-1/order-v1-5c8/stats/prometheus"},
+	}, time.Second)
+	require.NoError(t, err)
+	var cfg promConfig
+	require.NoError(t, yaml.UnmarshalStrict(b, &cfg), "%s", b)
+	sc := cfg.ScrapeConfigs[0]
+	assert.Equal(t, "/pods/istio-system/istio-ingressgateway-7d9/stats/prometheus", sc.MetricsPath)
+	assert.NotContains(t, sc.StaticConfigs[0].Labels, "__metrics_path__", "the job's own path")
+	assert.Equal(t, "/pods/mb-1/order-v1-5c8/stats/prometheus", sc.StaticConfigs[1].Labels["__metrics_path__"])
+}
+
 func TestPrometheusConfigRefusesWhatItCannotScrape(t *testing.T) {
 	_, err := PrometheusConfig(nil, time.Second)
 	assert.ErrorContains(t, err, "no proxy")
@@ -38,7 +54,7 @@ func TestPrometheusConfigRefusesWhatItCannotScrape(t *testing.T) {
 	assert.ErrorContains(t, err, "proxy a")
 	_, err = PrometheusConfig([]Target{
 		{Pod: "a", URL: "http://127.0.0.1:15090/stats/prometheus"},
-		{Pod: "b", URL: "http://127.0.0.2:15000/metrics"},
+		{Pod: "b", URL: "https://127.0.0.2:15000/metrics"},
 	}, time.Second)
 	assert.ErrorContains(t, err, "proxy b")
 	_, err = PrometheusConfig([]Target{{Pod: "a", URL: "http://127.0.0.1:15090/stats/prometheus"}}, 0)

@@ -97,17 +97,21 @@ func PrometheusConfig(targets []Target, interval time.Duration) ([]byte, error) 
 		if err != nil || u.Host == "" {
 			return nil, fmt.Errorf("proxy %s: metrics URL %q: not an http URL", t.Pod, t.URL)
 		}
-		// One job has one path and scheme: every proxy serves the same
-		// (Envoy's /stats/prometheus on 15090 in Istio).
+		// One job has one scheme. Its path is the first proxy's (Envoy's
+		// /stats/prometheus on 15090 in Istio); a proxy reached on another
+		// path (kind's, through the API server's pod proxy) sets its own
+		// with the __metrics_path__ label (prometheus.io docs,
+		// configuration: relabel_config, "__metrics_path__").
+		labels := map[string]string{"pod": t.Pod, "namespace": t.Namespace, "app": t.App, "version": t.Version}
 		if sc.MetricsPath == "" {
 			sc.MetricsPath, sc.Scheme = u.Path, u.Scheme
-		} else if u.Path != sc.MetricsPath || u.Scheme != sc.Scheme {
-			return nil, fmt.Errorf("proxy %s: metrics URL %q differs from the others' %s://…%s", t.Pod, t.URL, sc.Scheme, sc.MetricsPath)
+		} else if u.Scheme != sc.Scheme {
+			return nil, fmt.Errorf("proxy %s: metrics URL %q: scheme differs from the others' %s", t.Pod, t.URL, sc.Scheme)
 		}
-		sc.StaticConfigs = append(sc.StaticConfigs, staticConfig{
-			Targets: []string{u.Host},
-			Labels:  map[string]string{"pod": t.Pod, "namespace": t.Namespace, "app": t.App, "version": t.Version},
-		})
+		if u.Path != sc.MetricsPath {
+			labels["__metrics_path__"] = u.Path
+		}
+		sc.StaticConfigs = append(sc.StaticConfigs, staticConfig{Targets: []string{u.Host}, Labels: labels})
 	}
 	if len(sc.StaticConfigs) == 0 {
 		return nil, fmt.Errorf("no proxy to scrape")

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/meshbench/meshbench/chaos"
@@ -326,7 +326,7 @@ func (l *loader) chaosStep(v *validator, s *Scenario, p string, st *ChaosStep) {
 		l.at(fp+".type", "unknown fault type %q%s; want one of %s", st.Fault.Type, suggest(st.Fault.Type, kindNames()), strings.Join(kindNames(), ", "))
 		return
 	case kind == chaos.KindIdentity:
-		l.at(fp+".type", "identity faults (expired or foreign certificates, a CA that stops issuing) come with the mTLS work: %v", chaos.ErrNotSupportedYet)
+		l.at(fp+".type", "identity faults (expired or foreign certificates, a CA that stops issuing) as a chaos step: %v; give a pod a bad certificate from its start with the topology's cert: expired|foreign, and rotate with meshConfig.certTTL", chaos.ErrNotSupportedYet)
 		return
 	}
 	// Fields the type does not take, and fields it needs.

@@ -5,7 +5,7 @@ import (
 	"io"
 	"io/fs"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Limits on what a scenario may ask for. Each keeps a bad or hostile input

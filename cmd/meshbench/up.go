@@ -44,11 +44,6 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return badInput(errors.New("up: name one scenario or scenario file"))
 	}
-	if rf.name != "local" && rf.name != "docker" {
-		// kind and kube: their proxies' stats are behind the API server,
-		// which a static prometheus.yml cannot scrape.
-		return badInput(fmt.Errorf("up: -runtime %s: up runs on local and docker", rf.name))
-	}
 	rt, err := rf.runtime()
 	if err != nil {
 		return badInput(err)
@@ -107,7 +102,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "meshbench:", err)
 		}
 	}()
-	printUp(stdout, mesh, sc, fs.Arg(0), targets, files)
+	printUp(stdout, mesh, rt.Name(), sc, fs.Arg(0), targets, files)
 	if sc.Config.Mesh.AccessLog.File != "" {
 		fmt.Fprintf(stdout, "access logs: %s/<proxy>.log\n", filepath.Join(dir, reports.AccessLogDir))
 	}
@@ -160,7 +155,7 @@ func writeObserveFiles(dir, scenario string, targets []observe.Target) ([]string
 }
 
 // printUp says where everything of the running mesh is.
-func printUp(w io.Writer, mesh runtime.Mesh, sc *scenarios.Scenario, arg string, targets []observe.Target, files []string) {
+func printUp(w io.Writer, mesh runtime.Mesh, rtName string, sc *scenarios.Scenario, arg string, targets []observe.Target, files []string) {
 	host, path := sc.LoadTarget()
 	entry := mesh.Entry().URL
 	fmt.Fprintf(w, "mesh up, config version %s\n", mesh.Version())
@@ -181,7 +176,16 @@ func printUp(w io.Writer, mesh runtime.Mesh, sc *scenarios.Scenario, arg string,
 			break
 		}
 	}
-	fmt.Fprintf(w, "xDS:     meshbench xds -proxy %s %s   (any proxy above; -type clusters|listeners|routes|endpoints)\n", pod, quoteArg(arg))
+	switch rtName {
+	case "kind", "kube":
+		// The proxies' config is the real istiod's, in the cluster.
+		if c, ok := mesh.(interface{ Cluster() string }); ok && c.Cluster() != "" {
+			fmt.Fprintf(w, "cluster: kind export kubeconfig --name %s   (kubectl then reaches it)\n", c.Cluster())
+		}
+		fmt.Fprintf(w, "xDS:     kubectl -n %s exec deploy/<workload> -c istio-proxy -- pilot-agent request GET config_dump   (istiod's config as the proxy holds it)\n", sc.MeshTopology().Namespace)
+	default:
+		fmt.Fprintf(w, "xDS:     meshbench xds -proxy %s %s   (any proxy above; -type clusters|listeners|routes|endpoints)\n", pod, quoteArg(arg))
+	}
 	for _, f := range files {
 		switch {
 		case strings.HasSuffix(f, "prometheus.yml"):

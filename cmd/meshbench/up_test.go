@@ -177,7 +177,7 @@ func TestUpBadInputStartsNothing(t *testing.T) {
 	for _, args := range [][]string{
 		{"up"},
 		{"up", "canary-90-10", "header-routing"},
-		{"up", "-runtime", "kind", "canary-90-10"},
+		{"up", "-runtime", "moon", "canary-90-10"},
 		{"up", "-chaos", "canary-90-10"},
 		{"up", bad},
 	} {

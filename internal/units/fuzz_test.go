@@ -3,7 +3,7 @@ package units
 import (
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Seeds: the durations and rates of the catalog (scenarios/catalog/*.yaml)
