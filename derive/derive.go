@@ -238,6 +238,9 @@ func (p *Plan) Inventory() []Item {
 		if s.Protocol != "" {
 			detail = strings.TrimSpace(detail + " " + s.Protocol)
 		}
+		if s.Selects != nil {
+			detail = fmt.Sprintf("selects %s version %s", s.Selects.Service, s.Selects.Version)
+		}
 		out = append(out, Item{kind, s.Name, s.Source, detail})
 		for _, v := range s.Versions {
 			detail := fmt.Sprintf("%d pods", v.Replicas)
