@@ -12,12 +12,13 @@ import (
 
 // The end-to-end folders, written in the shape of Istio's sample tasks:
 // request routing, traffic shifting, fault injection, circuit breaking,
-// mTLS migration and authorization, and timeouts, retries and per-try
-// timeouts (resilience).
+// mTLS migration and authorization, timeouts, retries and per-try
+// timeouts (resilience), and traffic shifting with a Gateway API route for
+// mesh traffic (gateway-api).
 var checkFolders = map[string]string{}
 
 func init() {
-	for _, f := range []string{"routing", "traffic-shifting", "fault-injection", "circuit-breaking", "mtls-migration", "authorization", "resilience"} {
+	for _, f := range []string{"routing", "traffic-shifting", "fault-injection", "circuit-breaking", "mtls-migration", "authorization", "resilience", "gateway-api"} {
 		checkFolders[f] = filepath.Join("..", "..", "derive", "testdata", f)
 	}
 }
@@ -113,6 +114,11 @@ func TestCheckCatchesBrokenCopies(t *testing.T) {
 			name: "weights changed in the mesh", folder: checkFolders["traffic-shifting"], file: "reviews.yaml",
 			edits:    [][2]string{{"weight: 50", "weight: 90"}, {"weight: 50", "weight: 10"}},
 			scenario: "reviews-split", failing: "✗ split reviews",
+		},
+		{
+			name: "an HTTPRoute's weights changed", folder: checkFolders["gateway-api"], file: "reviews.yaml",
+			edits:    [][2]string{{"weight: 80", "weight: 50"}, {"weight: 20", "weight: 50"}},
+			scenario: "reviews-rule0-split", failing: "✗ split reviews",
 		},
 		{
 			name: "an abort's share lowered", folder: checkFolders["fault-injection"], file: "stock-faults.yaml",
