@@ -402,6 +402,32 @@ spec: {host: payment}
 			want: []string{"not checked@1: what networking.istio.io/v1 Sidecar promises"},
 		},
 		{
+			name: "an allow-nothing policy that a namespace-wide ALLOW of everything opens again is not checked; the other rules derive as before",
+			yaml: `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-nothing}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: pay}
+spec:
+  selector: {matchLabels: {app: payment}}
+  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/order]}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ledger}
+spec: {host: ledger}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: open-all}
+spec: {rules: [{}]}
+`,
+			want: []string{"not checked@1: allows nothing", "pay-rule0-authz@11", "not checked@18: who may call what"},
+		},
+		{
 			name: "an HTTPRoute's rules in istiod's order (a header match first): match, timeout, default retries, then the split",
 			yaml: gammaRoute,
 			want: []string{"reviews-rule1-match@11", "reviews-rule1-timeout@13", "reviews-rule1-default-retries@11", "reviews-rule0-split@8"},
@@ -610,7 +636,7 @@ spec:
 func TestDerivedScenariosLoad(t *testing.T) {
 	folders, err := filepath.Glob("testdata/*")
 	require.NoError(t, err)
-	require.Len(t, folders, 8)
+	require.Len(t, folders, 9)
 	for _, folder := range folders {
 		inputs, err := derive.ReadPaths([]string{folder}, nil)
 		require.NoError(t, err)
@@ -759,4 +785,61 @@ func TestGatewayRouteSplit(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"reviews-v1→reviews/v1", "reviews-v3→reviews/v3", "reviews-v2→reviews/v2"}, selecting)
+}
+
+// An allow-nothing policy's check calls each closed service through the
+// ingress gateway and wants 403; every scenario also applies the
+// policies that let the loads in where they enter.
+func TestAllowNothing(t *testing.T) {
+	p := plan(t, `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-nothing}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: pay}
+spec:
+  selector: {matchLabels: {app: payment}}
+  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/order]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ledger-deny}
+spec:
+  selector: {matchLabels: {app: ledger}}
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin]}}]}]
+`)
+	c := p.Checks[0]
+	require.NotNil(t, c.Scenario)
+	assert.Equal(t, "AuthorizationPolicy default/allow-nothing", c.Resource)
+	assert.Contains(t, c.Promise, "(ledger)", "payment is opened by its policy, order is a caller")
+	require.Len(t, c.Scenario.Load.Variants, 1)
+	assert.Equal(t, "ledger", c.Scenario.Load.Variants[0].Target)
+	assert.Equal(t, []map[string]any{{"status": map[string]any{"code": 403, "min": 0.99, "variant": "ledger"}}}, c.Scenario.Expect)
+	for _, c := range p.Checks {
+		if c.Scenario != nil {
+			assert.Contains(t, c.Scenario.Mesh, map[string]string{"file": derive.EntryFile}, c.Name)
+		}
+	}
+	dir := t.TempDir()
+	_, err := p.Write(dir)
+	require.NoError(t, err)
+	entry, err := os.ReadFile(filepath.Join(dir, derive.EntryFile))
+	require.NoError(t, err)
+	for _, name := range []string{"meshbench-entry-client", "meshbench-entry-order"} {
+		assert.Contains(t, string(entry), name)
+	}
+	assert.NotContains(t, string(entry), "meshbench-entry-ledger")
+
+	// Without an allow-nothing policy, no entry policies.
+	p = plan(t, subsets)
+	_, err = p.Write(dir)
+	require.NoError(t, err)
+	for _, c := range p.Checks {
+		if c.Scenario != nil {
+			assert.NotContains(t, c.Scenario.Mesh, map[string]string{"file": derive.EntryFile})
+		}
+	}
 }

@@ -12,13 +12,13 @@ import (
 
 // The end-to-end folders, written in the shape of Istio's sample tasks:
 // request routing, traffic shifting, fault injection, circuit breaking,
-// mTLS migration and authorization, timeouts, retries and per-try
+// mTLS migration, authorization (and from allow-nothing), timeouts, retries and per-try
 // timeouts (resilience), and traffic shifting with a Gateway API route for
 // mesh traffic (gateway-api).
 var checkFolders = map[string]string{}
 
 func init() {
-	for _, f := range []string{"routing", "traffic-shifting", "fault-injection", "circuit-breaking", "mtls-migration", "authorization", "resilience", "gateway-api"} {
+	for _, f := range []string{"routing", "traffic-shifting", "fault-injection", "circuit-breaking", "mtls-migration", "authorization", "authorization-allow-nothing", "resilience", "gateway-api"} {
 		checkFolders[f] = filepath.Join("..", "..", "derive", "testdata", f)
 	}
 }
@@ -139,6 +139,11 @@ func TestCheckCatchesBrokenCopies(t *testing.T) {
 			name: "an allowed principal renamed", folder: checkFolders["authorization"], file: "ratings.yaml",
 			edits:    [][2]string{{"sa/reviews", "sa/reviewer"}},
 			scenario: "ratings-viewer-rule0-authz", failing: "✗ success rate (reviews)",
+		},
+		{
+			name: "the allow-nothing policy turned into a DENY of nothing", folder: checkFolders["authorization-allow-nothing"], file: "policies.yaml",
+			edits:    [][2]string{{"spec: {}", "spec: {action: DENY}"}},
+			scenario: "allow-nothing-allow-nothing", failing: "✗ status 403 share (details)",
 		},
 		{
 			name: "a retry removed", folder: checkFolders["resilience"], file: "payment-routes.yaml",
