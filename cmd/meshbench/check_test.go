@@ -141,8 +141,8 @@ func TestCheckCatchesBrokenCopies(t *testing.T) {
 			scenario: "ratings-viewer-rule0-authz", failing: "✗ success rate (reviews)",
 		},
 		{
-			name: "the allow-nothing policy turned into a DENY of nothing", folder: checkFolders["authorization-allow-nothing"], file: "policies.yaml",
-			edits:    [][2]string{{"spec: {}", "spec: {action: DENY}"}},
+			name: "the allow-nothing policy narrowed to ratings", folder: checkFolders["authorization-allow-nothing"], file: "policies.yaml",
+			edits:    [][2]string{{"spec: {}", "spec: {selector: {matchLabels: {app: ratings}}}"}},
 			scenario: "allow-nothing-allow-nothing", failing: "✗ status 403 share (details)",
 		},
 		{
