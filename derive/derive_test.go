@@ -64,6 +64,22 @@ func checks(p *derive.Plan) []string {
 	return out
 }
 
+// allowNothingPay is an allow-nothing policy and one that opens payment
+// to order.
+const allowNothingPay = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-nothing}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: pay}
+spec:
+  selector: {matchLabels: {app: payment}}
+  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/order]}}]}]
+---
+`
+
 // gammaRoute is a Gateway API route for mesh traffic in the shape of
 // Istio's traffic-shifting task, with a header match and a timeout.
 const gammaRoute = `apiVersion: gateway.networking.k8s.io/v1
@@ -403,19 +419,7 @@ spec: {host: payment}
 		},
 		{
 			name: "an allow-nothing policy that a namespace-wide ALLOW of everything opens again is not checked; the other rules derive as before",
-			yaml: `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: allow-nothing}
-spec: {}
----
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: pay}
-spec:
-  selector: {matchLabels: {app: payment}}
-  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/order]}}]}]
----
-apiVersion: networking.istio.io/v1
+			yaml: allowNothingPay + `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: ledger}
 spec: {host: ledger}
@@ -791,19 +795,7 @@ func TestGatewayRouteSplit(t *testing.T) {
 // ingress gateway and wants 403; every scenario also applies the
 // policies that let the loads in where they enter.
 func TestAllowNothing(t *testing.T) {
-	p := plan(t, `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: allow-nothing}
-spec: {}
----
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: pay}
-spec:
-  selector: {matchLabels: {app: payment}}
-  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/order]}}]}]
----
-apiVersion: security.istio.io/v1
+	p := plan(t, allowNothingPay+`apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: ledger-deny}
 spec:

@@ -18,13 +18,7 @@ import (
 func (d *deriver) httpRoute(o *scenarios.IstioObject) {
 	res := o.Kind + " " + o.Namespace + "/" + o.Name
 	parents, _ := gatewayRoute(o)
-	var svc *Service
-	for _, p := range parents {
-		if name, ok := d.serviceName(p); ok {
-			svc = d.plan.Topology.Service(name)
-			break
-		}
-	}
+	svc := d.firstService(parents)
 	if svc == nil {
 		d.notChecked(res, Source{o.File, o.LineOf("spec.parentRefs")}, "its rules",
 			"no parentRef is a Service of the namespace "+d.plan.Topology.Namespace)

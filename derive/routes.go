@@ -82,13 +82,7 @@ func (r *route) label() string { return r.textOf(r.i) }
 func (d *deriver) virtualService(o *scenarios.IstioObject) {
 	spec := &o.VirtualService.Spec
 	res := "VirtualService " + o.Namespace + "/" + o.Name
-	var svc *Service
-	for _, h := range spec.Hosts {
-		if name, ok := d.serviceName(h); ok {
-			svc = d.plan.Topology.Service(name)
-			break
-		}
-	}
+	svc := d.firstService(spec.Hosts)
 	if svc == nil {
 		d.notChecked(res, Source{o.File, o.LineOf("spec.hosts")}, "its routes",
 			"no host names a service of the namespace "+d.plan.Topology.Namespace)
@@ -125,6 +119,16 @@ func (d *deriver) virtualService(o *scenarios.IstioObject) {
 		r.field = func(f string) string { return fmt.Sprintf("spec.http[%d]", i) + f }
 		return r
 	})
+}
+
+// firstService is the service the first host of the namespace names, or nil.
+func (d *deriver) firstService(hosts []string) *Service {
+	for _, h := range hosts {
+		if name, ok := d.serviceName(h); ok {
+			return d.plan.Topology.Service(name)
+		}
+	}
+	return nil
 }
 
 // httpRoutes derives the checks of each of a resource's HTTP routes.
