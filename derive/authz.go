@@ -300,11 +300,11 @@ func appliesTo(selector map[string]string, service string) bool {
 // allowNothing reports whether the policy is an allow-nothing policy of
 // the namespace: ALLOW (the default action) with no selector and no
 // rules, which matches no request, so every workload of the namespace
-// refuses what no other ALLOW policy allows (Istio's docs, "Authorization
-// Policy", allow-nothing example: spec: {}; the HTTP traffic task's first
-// step; authorization_policy.proto: "If there are any ALLOW policies
-// applied to the workload, deny the request if none of the ALLOW policies
-// match").
+// refuses what no other ALLOW policy allows: with ALLOW policies on a
+// workload and none matching, the request is denied (istio.io
+// docs/reference/config/security/authorization-policy: the evaluation
+// order and the allow-nothing example, spec: {}; the first step of
+// docs/tasks/security/authorization/authz-http).
 func allowNothing(o *scenarios.IstioObject, ns string) bool {
 	spec := &o.AuthorizationPolicy.Spec
 	return o.Namespace == ns && spec.GetSelector() == nil && spec.GetTargetRef() == nil && len(spec.GetTargetRefs()) == 0 &&
@@ -384,4 +384,19 @@ func (p *Plan) entryPolicies() []map[string]any {
 		})
 	}
 	return out
+}
+
+// refused is why the AuthorizationPolicies refuse every caller the
+// checks of the service could call it through, or "": the load of a route
+// or traffic policy check would get only 403s.
+func (d *deriver) refused(s *Service) string {
+	a := d.access(s)
+	path := a.path
+	if path == "" {
+		path = "/" + s.Name
+	}
+	if d.allowed(s.Name, a.caller, path, nil) {
+		return ""
+	}
+	return "the AuthorizationPolicies on " + s.Name + " refuse every caller the load could call it through"
 }

@@ -432,6 +432,24 @@ spec: {rules: [{}]}
 			want: []string{"not checked@1: allows nothing", "pay-rule0-authz@11", "not checked@18: who may call what"},
 		},
 		{
+			name: "routes and traffic policies of a service that an allow-nothing policy closes are not checked",
+			yaml: allowNothingPay + `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ledger}
+spec:
+  hosts: [ledger]
+  http: [{route: [{destination: {host: ledger}}], timeout: 1s}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ledger}
+spec:
+  host: ledger
+  trafficPolicy: {outlierDetection: {consecutive5xxErrors: 5}}
+`,
+			want: []string{"allow-nothing-allow-nothing@1", "pay-rule0-authz@11", "not checked@17: its routes", "not checked@25: its outlier detection"},
+		},
+		{
 			name: "an HTTPRoute's rules in istiod's order (a header match first): match, timeout, default retries, then the split",
 			yaml: gammaRoute,
 			want: []string{"reviews-rule1-match@11", "reviews-rule1-timeout@13", "reviews-rule1-default-retries@11", "reviews-rule0-split@8"},

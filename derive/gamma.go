@@ -31,6 +31,10 @@ func (d *deriver) httpRoute(o *scenarios.IstioObject) {
 			fmt.Sprintf("%s %s also routes %s, and deriving checks from merged routes is not implemented yet", first.Kind, first.Name, svc.Name))
 		return
 	}
+	if why := d.refused(svc); why != "" {
+		d.notChecked(res, Source{o.File, o.LineOf("spec.parentRefs")}, "its rules", why)
+		return
+	}
 	hr := *o.HTTPRoute
 	hr.Namespace = o.Namespace // the backends' hosts are in the route's namespace
 	routes := xdsgen.HTTPRouteRules(&hr)

@@ -95,6 +95,10 @@ func (d *deriver) virtualService(o *scenarios.IstioObject) {
 			fmt.Sprintf("%s %s routes %s, so the sidecars ignore this VirtualService", hr.Kind, hr.Name, svc.Name))
 		return
 	}
+	if why := d.refused(svc); why != "" {
+		d.notChecked(res, Source{o.File, o.LineOf("spec.hosts")}, "its routes", why)
+		return
+	}
 	if gws := spec.Gateways; len(gws) > 0 && !slices.Contains(gws, "mesh") {
 		d.notChecked(res, Source{o.File, o.LineOf("spec.gateways")}, "its routes",
 			"it binds to gateways only, and the derived load reaches services through the mesh's sidecars")
