@@ -107,6 +107,9 @@ func (d *deriver) authorizationPolicy(o *scenarios.IstioObject) {
 	ns := d.plan.Topology.Namespace
 	app := spec.GetSelector().GetMatchLabels()["app"]
 	switch {
+	case allowNothing(o, ns):
+		d.allowNothing(o)
+		return
 	case o.Namespace != ns || app == "" || len(spec.GetSelector().GetMatchLabels()) != 1:
 		d.notChecked(res, src, "who may call what", "only a policy of the namespace selecting one app (matchLabels app) is derived")
 		return
@@ -236,7 +239,7 @@ func (d *deriver) allowed(service, caller, path string, headers map[string]strin
 	hasAllow, allowed := false, false
 	for _, o := range d.plan.Objects {
 		ap := o.AuthorizationPolicy
-		if ap == nil || o.Namespace != ns || ap.Spec.GetSelector().GetMatchLabels()["app"] != service {
+		if ap == nil || o.Namespace != ns || !appliesTo(ap.Spec.GetSelector().GetMatchLabels(), service) {
 			continue
 		}
 		for _, r := range ap.Spec.Rules {
@@ -285,4 +288,115 @@ func describeCallers(callers []string, anyone bool) string {
 		return "its principals'"
 	}
 	return strings.Join(callers, " and ") + "'s"
+}
+
+// appliesTo is whether a policy of the namespace with that selector
+// governs the service's pods: one without a selector governs them all
+// (authorization_policy.proto, selector).
+func appliesTo(selector map[string]string, service string) bool {
+	return len(selector) == 0 || (len(selector) == 1 && selector["app"] == service)
+}
+
+// allowNothing reports whether the policy is an allow-nothing policy of
+// the namespace: ALLOW (the default action) with no selector and no
+// rules, which matches no request, so every workload of the namespace
+// refuses what no other ALLOW policy allows: with ALLOW policies on a
+// workload and none matching, the request is denied (istio.io
+// docs/reference/config/security/authorization-policy: the evaluation
+// order and the allow-nothing example, spec: {}; the first step of
+// docs/tasks/security/authorization/authz-http).
+func allowNothing(o *scenarios.IstioObject, ns string) bool {
+	spec := &o.AuthorizationPolicy.Spec
+	return o.Namespace == ns && spec.GetSelector() == nil && spec.GetTargetRef() == nil && len(spec.GetTargetRefs()) == 0 &&
+		spec.GetAction() == securityapi.AuthorizationPolicy_ALLOW && len(spec.Rules) == 0 && spec.GetProvider() == nil
+}
+
+// allowNothing: every call into the namespace is refused with 403, but
+// for the services other ALLOW policies open, whose rules derive their
+// own checks, and for the callers, which let the load in (entryPolicies).
+// The load calls each closed service in a variant of its own, through the
+// ingress gateway, whose principal nothing allows.
+func (d *deriver) allowNothing(o *scenarios.IstioObject) {
+	res := "AuthorizationPolicy " + o.Namespace + "/" + o.Name
+	src := Source{o.File, o.Line}
+	client := d.plan.Topology.Client
+	var closed []string
+	for _, s := range d.plan.Topology.Services {
+		if s.Selects != nil || s.Caller || d.opened(s.Name) {
+			continue
+		}
+		closed = append(closed, s.Name)
+	}
+	promise := "allows nothing: every call into the namespace " + d.plan.Topology.Namespace + " is refused with 403"
+	if len(closed) == 0 {
+		d.notChecked(res, src, promise, "other ALLOW policies open every inferred service (their rules are checked), and the callers let the load in ("+EntryFile+")")
+		return
+	}
+	load := d.opt.load(client, minRequests*len(closed))
+	var expect []map[string]any
+	for _, name := range closed {
+		load.Variants = append(load.Variants, Variant{Name: name, Weight: 1, Target: name})
+		expect = append(expect, map[string]any{"status": map[string]any{"code": 403, "min": 0.99, "variant": name}})
+	}
+	d.add(Check{
+		Name: o.Name + "-allow-nothing", Resource: res, Promise: promise + " (" + strings.Join(closed, ", ") + ")", Source: src,
+		Scenario: &Scenario{Seed: 1, Topology: d.plan.Topology.registryTopology(nil, nil),
+			Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect},
+	})
+}
+
+// opened is whether an ALLOW policy with rules of the namespace governs
+// the service.
+func (d *deriver) opened(service string) bool {
+	for _, o := range d.plan.Objects {
+		ap := o.AuthorizationPolicy
+		if ap != nil && o.Namespace == d.plan.Topology.Namespace && ap.Spec.GetAction() == securityapi.AuthorizationPolicy_ALLOW &&
+			len(ap.Spec.Rules) > 0 && appliesTo(ap.Spec.GetSelector().GetMatchLabels(), service) {
+			return true
+		}
+	}
+	return false
+}
+
+// entryPolicies let the derived loads in where an allow-nothing policy
+// would refuse them at the workload they enter, the client or a caller:
+// meshbench's stand-ins for the team's callers, which the load reaches
+// through the ingress gateway (a workload of the root namespace). One
+// ALLOW policy per entry workload, for calls from the root namespace.
+func (p *Plan) entryPolicies() []map[string]any {
+	var out []map[string]any
+	entries := []string{p.Topology.Client}
+	for _, s := range p.Topology.Services {
+		if s.Caller {
+			entries = append(entries, s.Name)
+		}
+	}
+	for _, name := range entries {
+		out = append(out, map[string]any{
+			"apiVersion": "security.istio.io/v1",
+			"kind":       "AuthorizationPolicy",
+			"metadata":   map[string]any{"name": "meshbench-entry-" + name, "namespace": p.Topology.Namespace},
+			"spec": map[string]any{
+				"selector": map[string]any{"matchLabels": map[string]string{"app": name}},
+				"action":   "ALLOW",
+				"rules":    []any{map[string]any{"from": []any{map[string]any{"source": map[string]any{"namespaces": []string{rootNamespace}}}}}},
+			},
+		})
+	}
+	return out
+}
+
+// refused is why the AuthorizationPolicies refuse every caller the
+// checks of the service could call it through, or "": the load of a route
+// or traffic policy check would get only 403s.
+func (d *deriver) refused(s *Service) string {
+	a := d.access(s)
+	path := a.path
+	if path == "" {
+		path = "/" + s.Name
+	}
+	if d.allowed(s.Name, a.caller, path, nil) {
+		return ""
+	}
+	return "the AuthorizationPolicies on " + s.Name + " refuse every caller the load could call it through"
 }

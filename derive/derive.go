@@ -98,6 +98,9 @@ type Plan struct {
 	Notes []Note
 	// Objects are the Istio resources, as read; every scenario applies them all.
 	Objects []*scenarios.IstioObject
+	// entry is set when an allow-nothing policy would refuse the loads
+	// where they enter: every scenario also applies EntryFile.
+	entry bool
 }
 
 // Derive reads Istio YAML and derives the plan. Bad input is an error with
@@ -138,6 +141,18 @@ func Derive(inputs []scenarios.IstioInput, opt Options) (*Plan, error) {
 		}
 	}
 	d.derive(objs)
+	for _, o := range objs {
+		if o.AuthorizationPolicy != nil && allowNothing(o, p.Topology.Namespace) {
+			p.entry = true
+		}
+	}
+	if p.entry {
+		for _, c := range p.Checks {
+			if c.Scenario != nil {
+				c.Scenario.Mesh = append(c.Scenario.Mesh, map[string]string{"file": EntryFile})
+			}
+		}
+	}
 	return p, nil
 }
 
@@ -237,6 +252,9 @@ func (p *Plan) Inventory() []Item {
 		}
 		if s.Protocol != "" {
 			detail = strings.TrimSpace(detail + " " + s.Protocol)
+		}
+		if s.Selects != nil {
+			detail = fmt.Sprintf("selects %s version %s", s.Selects.Service, s.Selects.Version)
 		}
 		out = append(out, Item{kind, s.Name, s.Source, detail})
 		for _, v := range s.Versions {

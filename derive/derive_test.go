@@ -37,6 +37,9 @@ func topology(p *derive.Plan) []string {
 		if s.Port != 0 || s.Protocol != "" {
 			line = fmt.Sprintf("%s port=%d/%s", line, s.Port, s.Protocol)
 		}
+		if s.Selects != nil {
+			line += fmt.Sprintf(" selects %s/%s", s.Selects.Service, s.Selects.Version)
+		}
 		for _, v := range s.Versions {
 			line += fmt.Sprintf(" %s×%d@%d", v.Name, v.Replicas, v.Source.Line)
 			if len(v.Labels) > 0 {
@@ -60,6 +63,42 @@ func checks(p *derive.Plan) []string {
 	}
 	return out
 }
+
+// allowNothingPay is an allow-nothing policy and one that opens payment
+// to order.
+const allowNothingPay = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-nothing}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: pay}
+spec:
+  selector: {matchLabels: {app: payment}}
+  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/order]}}]}]
+---
+`
+
+// gammaRoute is a Gateway API route for mesh traffic in the shape of
+// Istio's traffic-shifting task, with a header match and a timeout.
+const gammaRoute = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: reviews}
+spec:
+  parentRefs:
+    - {group: "", kind: Service, name: reviews, port: 9080}
+  rules:
+    - backendRefs:
+        - {name: reviews-v1, port: 9080, weight: 90}
+        - {name: reviews-v3, port: 9080, weight: 10}
+    - matches:
+        - headers: [{name: end-user, value: jason}]
+      timeouts: {request: 1s}
+      backendRefs:
+        - {name: reviews-v2, port: 9080}
+        - {name: ratings, port: 9080, weight: 0}
+`
 
 const subsets = `apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -167,6 +206,17 @@ spec:
   mtls: {mode: PERMISSIVE}
 `,
 			want: []string{"inventory@5: v1×2@5"},
+		},
+		{
+			name: "an HTTPRoute's backends named <parent>-<version> are Services over that version's pods",
+			yaml: gammaRoute,
+			want: []string{
+				"reviews@6: port=9080/ v1×2@9 v3×2@10 v2×2@15",
+				"reviews-v1@9: selects reviews/v1",
+				"reviews-v3@10: selects reviews/v3",
+				"reviews-v2@15: selects reviews/v2",
+				"ratings@16: port=9080/ v1×2@16",
+			},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -367,6 +417,70 @@ spec: {host: payment}
 `,
 			want: []string{"not checked@1: what networking.istio.io/v1 Sidecar promises"},
 		},
+		{
+			name: "an allow-nothing policy that a namespace-wide ALLOW of everything opens again is not checked; the other rules derive as before",
+			yaml: allowNothingPay + `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ledger}
+spec: {host: ledger}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: open-all}
+spec: {rules: [{}]}
+`,
+			want: []string{"not checked@1: allows nothing", "pay-rule0-authz@11", "not checked@18: who may call what"},
+		},
+		{
+			name: "routes and traffic policies of a service that an allow-nothing policy closes are not checked",
+			yaml: allowNothingPay + `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ledger}
+spec:
+  hosts: [ledger]
+  http: [{route: [{destination: {host: ledger}}], timeout: 1s}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ledger}
+spec:
+  host: ledger
+  trafficPolicy: {outlierDetection: {consecutive5xxErrors: 5}}
+`,
+			want: []string{"allow-nothing-allow-nothing@1", "pay-rule0-authz@11", "not checked@17: its routes", "not checked@25: its outlier detection"},
+		},
+		{
+			name: "an HTTPRoute's rules in istiod's order (a header match first): match, timeout, default retries, then the split",
+			yaml: gammaRoute,
+			want: []string{"reviews-rule1-match@11", "reviews-rule1-timeout@13", "reviews-rule1-default-retries@11", "reviews-rule0-split@8"},
+		},
+		{
+			name: "a VirtualService for a Service an HTTPRoute routes is not checked; neither is a second HTTPRoute, nor a GRPCRoute",
+			yaml: gammaRoute + `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http: [{route: [{destination: {host: reviews}}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: reviews-more}
+spec:
+  parentRefs: [{group: "", kind: Service, name: reviews}]
+  rules: [{backendRefs: [{name: reviews-v1, port: 9080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: echo}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo}]
+  rules: [{backendRefs: [{name: echo, port: 9090}]}]
+`,
+			want: []string{"reviews-rule1-match@11", "reviews-rule1-timeout@13", "reviews-rule1-default-retries@11", "reviews-rule0-split@8",
+				"not checked@22: its routes", "not checked@29: its rules", "not checked@32: the route's rules"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := checks(plan(t, tc.yaml))
@@ -544,7 +658,7 @@ spec:
 func TestDerivedScenariosLoad(t *testing.T) {
 	folders, err := filepath.Glob("testdata/*")
 	require.NoError(t, err)
-	require.Len(t, folders, 7)
+	require.Len(t, folders, 9)
 	for _, folder := range folders {
 		inputs, err := derive.ReadPaths([]string{folder}, nil)
 		require.NoError(t, err)
@@ -669,4 +783,73 @@ func TestMatchVariantsSizedByNeed(t *testing.T) {
 	assert.Equal(t, []int{200, 200}, sizes["payment-http0-match"])
 	split := p.Checks[slices.IndexFunc(p.Checks, func(c derive.Check) bool { return c.Name == "payment-http1-split" })]
 	assert.Equal(t, "27.7s", split.Scenario.Load.Duration, "about 5,530 requests at 200/s for 70/30 at the default power")
+}
+
+// An HTTPRoute's split is judged at its backends' weights among the
+// parent's versions, on a topology that has the backends' Services.
+func TestGatewayRouteSplit(t *testing.T) {
+	p := plan(t, gammaRoute)
+	var split *derive.Check
+	for i := range p.Checks {
+		if p.Checks[i].Name == "reviews-rule0-split" {
+			split = &p.Checks[i]
+		}
+	}
+	require.NotNil(t, split)
+	assert.Equal(t, "HTTPRoute default/reviews", split.Resource)
+	assert.Equal(t, map[string]any{"service": "reviews", "weights": map[string]float64{"v1": 90, "v3": 10}, "confidence": 1 - derive.DefaultAlpha, "variant": "matching"},
+		split.Scenario.Expect[0]["split"])
+	var selecting []string
+	for _, s := range split.Scenario.Topology.Services {
+		if s.Selects != nil {
+			selecting = append(selecting, s.Name+"→"+s.Selects.Service+"/"+s.Selects.Version)
+			assert.Empty(t, s.Versions, "a Service with selects has no pods")
+		}
+	}
+	assert.Equal(t, []string{"reviews-v1→reviews/v1", "reviews-v3→reviews/v3", "reviews-v2→reviews/v2"}, selecting)
+}
+
+// An allow-nothing policy's check calls each closed service through the
+// ingress gateway and wants 403; every scenario also applies the
+// policies that let the loads in where they enter.
+func TestAllowNothing(t *testing.T) {
+	p := plan(t, allowNothingPay+`apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ledger-deny}
+spec:
+  selector: {matchLabels: {app: ledger}}
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin]}}]}]
+`)
+	c := p.Checks[0]
+	require.NotNil(t, c.Scenario)
+	assert.Equal(t, "AuthorizationPolicy default/allow-nothing", c.Resource)
+	assert.Contains(t, c.Promise, "(ledger)", "payment is opened by its policy, order is a caller")
+	require.Len(t, c.Scenario.Load.Variants, 1)
+	assert.Equal(t, "ledger", c.Scenario.Load.Variants[0].Target)
+	assert.Equal(t, []map[string]any{{"status": map[string]any{"code": 403, "min": 0.99, "variant": "ledger"}}}, c.Scenario.Expect)
+	for _, c := range p.Checks {
+		if c.Scenario != nil {
+			assert.Contains(t, c.Scenario.Mesh, map[string]string{"file": derive.EntryFile}, c.Name)
+		}
+	}
+	dir := t.TempDir()
+	_, err := p.Write(dir)
+	require.NoError(t, err)
+	entry, err := os.ReadFile(filepath.Join(dir, derive.EntryFile))
+	require.NoError(t, err)
+	for _, name := range []string{"meshbench-entry-client", "meshbench-entry-order"} {
+		assert.Contains(t, string(entry), name)
+	}
+	assert.NotContains(t, string(entry), "meshbench-entry-ledger")
+
+	// Without an allow-nothing policy, no entry policies.
+	p = plan(t, subsets)
+	_, err = p.Write(dir)
+	require.NoError(t, err)
+	for _, c := range p.Checks {
+		if c.Scenario != nil {
+			assert.NotContains(t, c.Scenario.Mesh, map[string]string{"file": derive.EntryFile})
+		}
+	}
 }

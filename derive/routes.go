@@ -30,9 +30,11 @@ func (d *deriver) derive(objs []*scenarios.IstioObject) {
 			d.peerAuthentication(o, objs)
 		case o.AuthorizationPolicy != nil:
 			d.authorizationPolicy(o)
-		case o.HTTPRoute != nil || o.GRPCRoute != nil:
+		case o.HTTPRoute != nil:
+			d.httpRoute(o)
+		case o.GRPCRoute != nil:
 			d.notChecked(res, src, "the route's rules",
-				"deriving checks from Gateway API routes is not implemented yet")
+				"deriving checks from GRPCRoutes is not implemented yet")
 		case o.Telemetry != nil:
 			d.notChecked(res, src, "the traces it asks for",
 				"deriving checks from Telemetry resources is not implemented yet")
@@ -43,53 +45,47 @@ func (d *deriver) derive(objs []*scenarios.IstioObject) {
 	}
 }
 
-// route is one reachable HTTP route of a VirtualService, with what a
-// request must carry to take it.
+// route is one reachable HTTP route of a VirtualService (or of the one
+// istiod makes of an HTTPRoute), with what a request must carry to take it.
 type route struct {
 	o       *scenarios.IstioObject
 	service *Service // the VirtualService's host, which the client calls
 	i       int
 	hr      *networking.HTTPRoute
 	req     request
-	field   string // "spec.http[i]"
+	// routes is how many HTTP routes the resource has; part names this
+	// one in check names ("http1", "rule0") and text in promises.
+	routes int
+	part   string
+	// textOf names a route of the resource by its index in promises.
+	textOf func(i int) string
+	// field is the resource's field that holds a field of the route
+	// (".timeout", ".route"; "" for the route itself).
+	field func(string) string
 }
 
-func (r *route) resource() string { return "VirtualService " + r.o.Namespace + "/" + r.o.Name }
+func (r *route) resource() string { return r.o.Kind + " " + r.o.Namespace + "/" + r.o.Name }
 
 func (r *route) at(field string) Source {
-	return Source{r.o.File, r.o.LineOf(r.field + field)}
+	return Source{r.o.File, r.o.LineOf(r.field(field))}
 }
 
-// name names a check of the route: the VirtualService's, and the
-// route's when the VirtualService has several.
+// name names a check of the route: the resource's, and the route's when
+// the resource has several.
 func (r *route) name(kind string) string {
-	if len(r.o.VirtualService.Spec.Http) == 1 {
+	if r.routes == 1 {
 		return r.o.Name + "-" + kind
 	}
-	if n := r.hr.GetName(); n != "" {
-		return r.o.Name + "-" + n + "-" + kind
-	}
-	return fmt.Sprintf("%s-http%d-%s", r.o.Name, r.i, kind)
+	return r.o.Name + "-" + r.part + "-" + kind
 }
 
-func (r *route) label() string {
-	if r.hr.GetName() != "" {
-		return fmt.Sprintf("route %q", r.hr.GetName())
-	}
-	return fmt.Sprintf("http[%d]", r.i)
-}
+func (r *route) label() string { return r.textOf(r.i) }
 
 // virtualService derives the checks of each HTTP route.
 func (d *deriver) virtualService(o *scenarios.IstioObject) {
 	spec := &o.VirtualService.Spec
 	res := "VirtualService " + o.Namespace + "/" + o.Name
-	var svc *Service
-	for _, h := range spec.Hosts {
-		if name, ok := d.serviceName(h); ok {
-			svc = d.plan.Topology.Service(name)
-			break
-		}
-	}
+	svc := d.firstService(spec.Hosts)
 	if svc == nil {
 		d.notChecked(res, Source{o.File, o.LineOf("spec.hosts")}, "its routes",
 			"no host names a service of the namespace "+d.plan.Topology.Namespace)
@@ -102,6 +98,10 @@ func (d *deriver) virtualService(o *scenarios.IstioObject) {
 			fmt.Sprintf("%s %s routes %s, so the sidecars ignore this VirtualService", hr.Kind, hr.Name, svc.Name))
 		return
 	}
+	if why := d.refused(svc); why != "" {
+		d.notChecked(res, Source{o.File, o.LineOf("spec.hosts")}, "its routes", why)
+		return
+	}
 	if gws := spec.Gateways; len(gws) > 0 && !slices.Contains(gws, "mesh") {
 		d.notChecked(res, Source{o.File, o.LineOf("spec.gateways")}, "its routes",
 			"it binds to gateways only, and the derived load reaches services through the mesh's sidecars")
@@ -111,14 +111,43 @@ func (d *deriver) virtualService(o *scenarios.IstioObject) {
 		d.notChecked(res, Source{o.File, o.LineOf(fmt.Sprintf("spec.tcp[%d]", i))}, "its TCP route",
 			"deriving checks from TCP routes is not implemented yet")
 	}
+	d.httpRoutes(spec.Http, func(i int) *route {
+		hr := spec.Http[i]
+		r := &route{o: o, service: svc, i: i, hr: hr, routes: len(spec.Http), part: fmt.Sprintf("http%d", i)}
+		if n := hr.GetName(); n != "" {
+			r.part = n
+		}
+		r.textOf = func(k int) string {
+			if n := spec.Http[k].GetName(); n != "" {
+				return fmt.Sprintf("route %q", n)
+			}
+			return fmt.Sprintf("http[%d]", k)
+		}
+		r.field = func(f string) string { return fmt.Sprintf("spec.http[%d]", i) + f }
+		return r
+	})
+}
+
+// firstService is the service the first host of the namespace names, or nil.
+func (d *deriver) firstService(hosts []string) *Service {
+	for _, h := range hosts {
+		if name, ok := d.serviceName(h); ok {
+			return d.plan.Topology.Service(name)
+		}
+	}
+	return nil
+}
+
+// httpRoutes derives the checks of each of a resource's HTTP routes.
+func (d *deriver) httpRoutes(routes []*networking.HTTPRoute, newRoute func(i int) *route) {
 	defaultRetriesChecked := false
-	for i, hr := range spec.Http {
-		r := &route{o: o, service: svc, i: i, hr: hr, field: fmt.Sprintf("spec.http[%d]", i)}
-		if why := d.reach(r, spec.Http); why != "" {
-			d.notChecked(res, r.at(""), r.label()+"'s promises", why)
+	for i, hr := range routes {
+		r := newRoute(i)
+		if why := d.reach(r, routes); why != "" {
+			d.notChecked(r.resource(), r.at(""), r.label()+"'s promises", why)
 			continue
 		}
-		d.routing(r, spec.Http)
+		d.routing(r, routes)
 		if hr.GetTimeout() != nil {
 			d.timeout(r)
 		}
@@ -195,17 +224,22 @@ func (d *deriver) weights(hr *networking.HTTPRoute) (*Service, map[string]float6
 			return nil, nil, fmt.Sprintf("destination %s is not a service of the namespace", dst.GetDestination().GetHost())
 		}
 		s := d.plan.Topology.Service(name)
+		v := ""
+		if sel := s.Selects; sel != nil {
+			// A Service over one version's pods (a Gateway API backend).
+			s, v = d.plan.Topology.Service(sel.Service), sel.Version
+		}
 		if svc != nil && s != svc {
 			return nil, nil, "its destinations are several services, and a split is judged among one service's versions"
 		}
 		svc = s
-		subset := dst.GetDestination().GetSubset()
-		if subset == "" {
-			return nil, nil, "a destination names no subset: its pods' share is the load balancer's, not a promise"
-		}
-		v := s.versionOfSubset(subset)
-		if v == "" {
-			return nil, nil, fmt.Sprintf("subset %s is defined by no DestinationRule", subset)
+		if subset := dst.GetDestination().GetSubset(); v == "" {
+			if subset == "" {
+				return nil, nil, "a destination names no subset: its pods' share is the load balancer's, not a promise"
+			}
+			if v = s.versionOfSubset(subset); v == "" {
+				return nil, nil, fmt.Sprintf("subset %s is defined by no DestinationRule", subset)
+			}
 		}
 		weight := float64(dst.GetWeight())
 		if len(hr.GetRoute()) == 1 {
@@ -257,7 +291,7 @@ func (d *deriver) routing(r *route, routes []*networking.HTTPRoute) {
 					load.Variants = append(load.Variants, Variant{Name: "others", Weight: no})
 					load = d.opt.load(load.Target, n+no).withVariants(load.Variants)
 					expect = append(expect, map[string]any{"split": map[string]any{"service": odst.Name, "weights": ow, "confidence": conf, "variant": "others"}})
-					promise += fmt.Sprintf(", and the others %s (http[%d])", describeWeights(ow), k)
+					promise += fmt.Sprintf(", and the others %s (%s)", describeWeights(ow), r.textOf(k))
 				}
 			}
 		} else {
@@ -529,6 +563,9 @@ func (d *deriver) mirror(r *route) {
 func (d *deriver) destService(hr *networking.HTTPRoute) *Service {
 	for _, dst := range hr.GetRoute() {
 		if name, ok := d.serviceName(dst.GetDestination().GetHost()); ok {
+			if s := d.plan.Topology.Service(name); s.Selects != nil {
+				return d.plan.Topology.Service(s.Selects.Service) // whose pods answer
+			}
 			return d.plan.Topology.Service(name)
 		}
 	}

@@ -34,11 +34,16 @@ func (d *deriver) destinationRule(o *scenarios.IstioObject) {
 	}
 	svc := d.plan.Topology.Service(name)
 	tp := spec.GetTrafficPolicy()
-	if tp.GetOutlierDetection() != nil {
-		d.outlier(o, svc)
-	}
-	if tp.GetConnectionPool() != nil {
-		d.connectionPool(o, svc)
+	switch why := d.refused(svc); {
+	case why != "" && (tp.GetOutlierDetection() != nil || tp.GetConnectionPool() != nil):
+		d.notChecked(res, at("spec.trafficPolicy"), "its outlier detection and connection pool", why)
+	default:
+		if tp.GetOutlierDetection() != nil {
+			d.outlier(o, svc)
+		}
+		if tp.GetConnectionPool() != nil {
+			d.connectionPool(o, svc)
+		}
 	}
 	if tp.GetLoadBalancer() != nil {
 		d.notChecked(res, at("spec.trafficPolicy.loadBalancer"), "the load balancing policy", "no check judges how requests spread over pods")

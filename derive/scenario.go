@@ -15,6 +15,11 @@ import (
 // resources every derived scenario applies.
 const MeshFile = "istio.yaml"
 
+// EntryFile is the file, beside the scenarios, that holds the policies
+// letting the load in where an allow-nothing policy would refuse it
+// (entryPolicies); written only then.
+const EntryFile = "entry.yaml"
+
 // Scenario is a derived scenario as its file says it (scenarios/format.go):
 // Write puts it in YAML that scenarios.LoadFile reads unchanged.
 type Scenario struct {
@@ -75,6 +80,24 @@ func (p *Plan) Write(dir string) ([]string, error) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, MeshFile), mesh.Bytes(), 0o644); err != nil {
 		return nil, err
+	}
+	if p.entry {
+		var b bytes.Buffer
+		b.WriteString("# meshbench's own: lets the derived loads into the workloads they enter, which an allow-nothing policy closes.\n")
+		for _, pol := range p.entryPolicies() {
+			b.WriteString("---\n")
+			enc := yaml.NewEncoder(&b)
+			enc.SetIndent(2)
+			if err := enc.Encode(pol); err != nil {
+				return nil, err
+			}
+			if err := enc.Close(); err != nil {
+				return nil, err
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, EntryFile), b.Bytes(), 0o644); err != nil {
+			return nil, err
+		}
 	}
 	var files []string
 	for _, c := range p.Checks {

@@ -34,6 +34,9 @@ type Service struct {
 	// Caller is true for a service inferred from an AuthorizationPolicy's
 	// principals: it calls the services the policy guards.
 	Caller bool
+	// Selects is set for a Service a Gateway API route names as a backend
+	// for one version of its parent: it has no pods of its own.
+	Selects *registry.Selector
 }
 
 // Version is one inferred version: a DestinationRule subset, or v1 for a
@@ -138,7 +141,14 @@ func (d *deriver) infer(objs []*scenarios.IstioObject) {
 			}
 			for i, backends := range rules {
 				for j, b := range backends {
-					setPort(service(b.name, at(o, fmt.Sprintf("spec.rules[%d].backendRefs[%d].name", i, j))), b.port, proto)
+					src := at(o, fmt.Sprintf("spec.rules[%d].backendRefs[%d].name", i, j))
+					if parent, version, ok := d.versionBackend(b.name, parents); ok {
+						p := service(parent, src)
+						setPort(p, b.port, proto) // the backend serves the parent's pods' port
+						d.addSelecting(p, b.name, version, src)
+						continue
+					}
+					setPort(service(b.name, src), b.port, proto)
 				}
 			}
 		case o.AuthorizationPolicy != nil:
@@ -167,7 +177,7 @@ func (d *deriver) infer(objs []*scenarios.IstioObject) {
 		}
 	}
 	for _, s := range t.Services {
-		if len(s.Versions) == 0 {
+		if len(s.Versions) == 0 && s.Selects == nil {
 			s.Versions = []*Version{{Name: "v1", Replicas: d.opt.Replicas, Source: s.Source}}
 		}
 		if s.Caller {
@@ -196,12 +206,49 @@ func (d *deriver) addVersion(s *Service, subset string, labels map[string]string
 	}
 	for _, v := range s.Versions {
 		if v.Name == name {
-			v.Subsets = append(v.Subsets, subset)
+			if subset != "" {
+				v.Subsets = append(v.Subsets, subset)
+			}
 			maps.Copy(v.Labels, extra)
 			return
 		}
 	}
-	s.Versions = append(s.Versions, &Version{Name: sanitize(name), Subsets: []string{subset}, Labels: extra, Replicas: d.opt.Replicas, Source: src})
+	v := &Version{Name: sanitize(name), Labels: extra, Replicas: d.opt.Replicas, Source: src}
+	if subset != "" {
+		v.Subsets = []string{subset}
+	}
+	s.Versions = append(s.Versions, v)
+}
+
+// versionBackend reads a Gateway API backend named <parent>-<version> as
+// the Service over one version of a parent's pods, as Istio's samples name
+// them (samples/bookinfo/platform/kube/bookinfo-versions.yaml: reviews-v1
+// selects app=reviews,version=v1). The backend's own Service manifest is
+// not read: its selector is inferred from the name.
+func (d *deriver) versionBackend(backend string, parents []string) (parent, version string, ok bool) {
+	for _, p := range parents {
+		if v, found := strings.CutPrefix(backend, p+"-"); found && v != "" && sanitize(v) == v {
+			return p, v, true
+		}
+	}
+	return "", "", false
+}
+
+// addSelecting adds the Service name over the given version of parent's
+// pods, and the version to parent.
+func (d *deriver) addSelecting(parent *Service, name, version string, src Source) {
+	if parent == nil {
+		return
+	}
+	d.addVersion(parent, "", map[string]string{"version": version}, src)
+	t := &d.plan.Topology
+	if s := t.Service(name); s != nil {
+		if s.Selects == nil && len(s.Versions) == 0 {
+			s.Selects = &registry.Selector{Service: parent.Name, Version: version}
+		}
+		return
+	}
+	t.Services = append(t.Services, &Service{Name: name, Source: src, Selects: &registry.Selector{Service: parent.Name, Version: version}})
 }
 
 // serviceName is the service a host names in the topology's namespace:
@@ -292,6 +339,11 @@ func (t *Topology) registryTopology(calls map[string][]string, mutate func(s *re
 		out.Services = append(out.Services, rs)
 	}
 	for _, s := range t.Services {
+		if s.Selects != nil {
+			// Its ports and path are the selected service's.
+			add(registry.Service{Name: s.Name, Selects: &registry.Selector{Service: s.Selects.Service, Version: s.Selects.Version}})
+			continue
+		}
 		rs := registry.Service{Name: s.Name, Port: s.Port, Protocol: s.Protocol, Path: t.paths[s.Name]}
 		for _, v := range s.Versions {
 			rs.Versions = append(rs.Versions, registry.Version{Name: v.Name, Replicas: v.Replicas, Labels: maps.Clone(v.Labels)})

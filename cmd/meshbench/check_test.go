@@ -12,12 +12,13 @@ import (
 
 // The end-to-end folders, written in the shape of Istio's sample tasks:
 // request routing, traffic shifting, fault injection, circuit breaking,
-// mTLS migration and authorization, and timeouts, retries and per-try
-// timeouts (resilience).
+// mTLS migration, authorization (and from allow-nothing), timeouts, retries and per-try
+// timeouts (resilience), and traffic shifting with a Gateway API route for
+// mesh traffic (gateway-api).
 var checkFolders = map[string]string{}
 
 func init() {
-	for _, f := range []string{"routing", "traffic-shifting", "fault-injection", "circuit-breaking", "mtls-migration", "authorization", "resilience"} {
+	for _, f := range []string{"routing", "traffic-shifting", "fault-injection", "circuit-breaking", "mtls-migration", "authorization", "authorization-allow-nothing", "resilience", "gateway-api"} {
 		checkFolders[f] = filepath.Join("..", "..", "derive", "testdata", f)
 	}
 }
@@ -115,6 +116,11 @@ func TestCheckCatchesBrokenCopies(t *testing.T) {
 			scenario: "reviews-split", failing: "✗ split reviews",
 		},
 		{
+			name: "an HTTPRoute's weights changed", folder: checkFolders["gateway-api"], file: "reviews.yaml",
+			edits:    [][2]string{{"weight: 80", "weight: 50"}, {"weight: 20", "weight: 50"}},
+			scenario: "reviews-rule0-split", failing: "✗ split reviews",
+		},
+		{
 			name: "an abort's share lowered", folder: checkFolders["fault-injection"], file: "stock-faults.yaml",
 			edits:    [][2]string{{"value: 100", "value: 20"}},
 			scenario: "stock-http0-fault", failing: "✗ status 500 share (faulted)",
@@ -133,6 +139,11 @@ func TestCheckCatchesBrokenCopies(t *testing.T) {
 			name: "an allowed principal renamed", folder: checkFolders["authorization"], file: "ratings.yaml",
 			edits:    [][2]string{{"sa/reviews", "sa/reviewer"}},
 			scenario: "ratings-viewer-rule0-authz", failing: "✗ success rate (reviews)",
+		},
+		{
+			name: "the allow-nothing policy narrowed to ratings", folder: checkFolders["authorization-allow-nothing"], file: "policies.yaml",
+			edits:    [][2]string{{"spec: {}", "spec: {selector: {matchLabels: {app: ratings}}}"}},
+			scenario: "allow-nothing-allow-nothing", failing: "✗ status 403 share (details)",
 		},
 		{
 			name: "a retry removed", folder: checkFolders["resilience"], file: "payment-routes.yaml",

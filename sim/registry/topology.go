@@ -24,7 +24,7 @@ type Service struct {
 	// container port the app listens on (default 8080).
 	Port       int       `yaml:"port,omitempty" json:"port,omitempty"`
 	TargetPort int       `yaml:"targetPort,omitempty" json:"targetPort,omitempty"`
-	Versions   []Version `yaml:"versions" json:"versions"`
+	Versions   []Version `yaml:"versions,omitempty" json:"versions"`
 	// Calls lists the services this one calls, through its sidecar, on each request.
 	Calls []string `yaml:"calls,omitempty" json:"calls,omitempty"`
 	// Path the callers of this service use (default "/" + the first word of the name, e.g. /pay).

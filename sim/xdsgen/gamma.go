@@ -54,13 +54,13 @@ type gammaRoute struct {
 // namespace, parent port and host, the rules of every route with that key
 // merged (mergeHTTPRoutes: by creation time, then namespace and name; the
 // scenario's objects have no creation time, so by namespace and name), and
-// sorted as the Gateway API orders matches (sortHTTPRoutes). They are
+// sorted as the Gateway API orders matches (SortHTTPRoutes). They are
 // named as istiod names them (the key, "/" replaced by "~").
 func (g *Generator) GAMMAVirtualServices() []*networkingv1.VirtualService {
 	var all []gammaRoute
 	for _, r := range g.cfg.HTTPRoutes {
 		all = append(all, gammaRoute{namespace: r.Namespace, name: r.Name, parents: r.Spec.ParentRefs,
-			routes: func() []*networking.HTTPRoute { return httpRouteRules(r) }})
+			routes: func() []*networking.HTTPRoute { return HTTPRouteRules(r) }})
 	}
 	for _, r := range g.cfg.GRPCRoutes {
 		all = append(all, gammaRoute{namespace: r.Namespace, name: r.Name, parents: r.Spec.ParentRefs,
@@ -76,7 +76,7 @@ func (g *Generator) GAMMAVirtualServices() []*networkingv1.VirtualService {
 	var keys []string
 	for _, r := range all {
 		converted := r.routes()
-		sortHTTPRoutes(converted)
+		SortHTTPRoutes(converted)
 		for _, pr := range r.parents {
 			if !isServiceParent(pr) {
 				continue // the loader refuses other parents
@@ -116,7 +116,7 @@ func (g *Generator) GAMMAVirtualServices() []*networkingv1.VirtualService {
 	for _, k := range keys {
 		vs := byKey[k]
 		// mergeHTTPRoutes sorts the merged rules again (stable).
-		sortHTTPRoutes(vs.Spec.Http)
+		SortHTTPRoutes(vs.Spec.Http)
 		out = append(out, vs)
 	}
 	return out
@@ -150,8 +150,9 @@ func splitMatches[M any](ms []M) []*M {
 	return out
 }
 
-// httpRouteRules is convertHTTPRoute for every rule and match of r.
-func httpRouteRules(r *gatewayv1.HTTPRoute) []*networking.HTTPRoute {
+// HTTPRouteRules is convertHTTPRoute for every rule and match of r, in
+// rule and match order (SortHTTPRoutes orders them as istiod does).
+func HTTPRouteRules(r *gatewayv1.HTTPRoute) []*networking.HTTPRoute {
 	var out []*networking.HTTPRoute
 	for n, rule := range r.Spec.Rules {
 		for _, m := range splitMatches(rule.Matches) {
@@ -467,11 +468,11 @@ func gatewayDuration(d *gatewayv1.Duration) time.Duration {
 	return out
 }
 
-// sortHTTPRoutes is conversion.go sortHTTPRoutes: the Gateway API's match
+// SortHTTPRoutes is conversion.go sortHTTPRoutes: the Gateway API's match
 // precedence. Routes without a match go last; then by path match kind
 // (Exact, prefix, regex), the longer path first, a method match first,
 // more header matches first, more query matches first. Stable.
-func sortHTTPRoutes(routes []*networking.HTTPRoute) {
+func SortHTTPRoutes(routes []*networking.HTTPRoute) {
 	sort.SliceStable(routes, func(i, j int) bool {
 		if len(routes[i].Match) == 0 {
 			return false
