@@ -33,6 +33,7 @@ scenario-docker:
 ## test-kind: the kind runtime's tests alone (make kind-images first)
 test-kind:
 	$(GO) test -count=1 ./sim/kind/
+	$(GO) test -count=1 -run 'OnKind' ./cmd/meshbench/
 
 ## scenario-kind: the scenarios CI checks the kind runtime on (make
 ## kind-images first); KIND_SCENARIOS="..." picks others

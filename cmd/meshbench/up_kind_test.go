@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+
+	"github.com/meshbench/meshbench/internal/staticbin"
+	"github.com/meshbench/meshbench/sim/kind"
+)
+
+// `meshbench up -runtime kind` brings the canary up in a kind cluster with
+// the real istiod and keeps it: the printed gateway answers, the printed
+// stats URLs (the API server's pod proxy, through one local port) serve
+// Istio's metrics, prometheus.yml names a path per proxy, and `meshbench
+// down` stops it and deletes the cluster. It needs what the kind runtime
+// needs (make kind-images); make test-kind runs it.
+func TestUpOnKindServesUntilDown(t *testing.T) {
+	if err := kind.Available(context.Background()); err != nil {
+		t.Skipf("the kind runtime cannot run here: %v", err)
+	}
+	bin, cleanup, err := staticbin.Build()
+	require.NoError(t, err)
+	defer cleanup()
+	state := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", state)
+	out := t.TempDir()
+	cmd := exec.Command(bin, "up", "-runtime", "kind", "-out", out, "canary-90-10")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // a no-op once up has exited
+	printed := strings.Join(upLines(t, stdout, &stderr), "\n")
+	exited := make(chan error, 1)
+	go func() {
+		_, _ = io.Copy(io.Discard, stdout)
+		exited <- cmd.Wait()
+	}()
+	t.Logf("up printed:\n%s", printed)
+	cluster := regexp.MustCompile(`kind export kubeconfig --name (\S+)`).FindStringSubmatch(printed)
+	require.NotNil(t, cluster, "no cluster line")
+
+	m := regexp.MustCompile(`curl -H 'Host: ([^']+)' (http://\S+)`).FindStringSubmatch(printed)
+	require.NotNil(t, m, "no curl line")
+	req, err := http.NewRequest(http.MethodPost, m[2], strings.NewReader("{}"))
+	require.NoError(t, err)
+	req.Host = m[1]
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+
+	stats := regexp.MustCompile(`(?m)^  (\S+)\s+(http://\S+/stats/prometheus)$`).FindAllStringSubmatch(printed, -1)
+	require.Len(t, stats, 6, "the gateway, order ×2 and payment ×3")
+	for _, s := range stats {
+		resp, err := http.Get(s[2])
+		require.NoError(t, err, s[1])
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, s[1])
+		assert.Contains(t, string(b), "# TYPE envoy_", s[1]) // every proxy's own; istio_ series come with its first request
+	}
+	pm := regexp.MustCompile(`prometheus.yml: (\S+)`).FindStringSubmatch(printed)
+	require.NotNil(t, pm)
+	prom, err := os.ReadFile(pm[1])
+	require.NoError(t, err)
+	assert.Contains(t, string(prom), "__metrics_path__: /pods/", "each proxy on its own path")
+
+	code, downOut, downErr := runCLI(t, "down", "-up")
+	require.Equal(t, 0, code, downErr)
+	assert.Regexp(t, `stopped up canary-90-10 \(pid \d+, kind runtime\)`, downOut)
+	select {
+	case err := <-exited:
+		assert.NoError(t, err, "up exits 0 when stopped:\n%s", stderr.String())
+	case <-time.After(2 * time.Minute):
+		t.Fatal("up still running after down returned")
+	}
+	clusters, err := kindcluster.NewProvider(kindcluster.ProviderWithDocker()).List()
+	require.NoError(t, err)
+	assert.False(t, slices.Contains(clusters, cluster[1]), "cluster %s deleted", cluster[1])
+	files, err := filepath.Glob(filepath.Join(state, "meshbench", "up-*.json"))
+	require.NoError(t, err)
+	assert.Empty(t, files, "the state file is gone")
+}
