@@ -37,20 +37,7 @@ func TestUpOnKindServesUntilDown(t *testing.T) {
 	state := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", state)
 	out := t.TempDir()
-	cmd := exec.Command(bin, "up", "-runtime", "kind", "-out", out, "canary-90-10")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill() }) // a no-op once up has exited
-	printed := strings.Join(upLines(t, stdout, &stderr), "\n")
-	exited := make(chan error, 1)
-	go func() {
-		_, _ = io.Copy(io.Discard, stdout)
-		exited <- cmd.Wait()
-	}()
-	t.Logf("up printed:\n%s", printed)
+	printed, exited, stderr := startUp(t, exec.Command(bin, "up", "-runtime", "kind", "-out", out, "canary-90-10"))
 	cluster := regexp.MustCompile(`kind export kubeconfig --name (\S+)`).FindStringSubmatch(printed)
 	require.NotNil(t, cluster, "no cluster line")
 

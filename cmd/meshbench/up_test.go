@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/meshbench/meshbench/internal/tracetest"
+	"github.com/meshbench/meshbench/internal/runtimetest"
 
 	"github.com/meshbench/meshbench/internal/upstate"
 )
@@ -55,16 +55,10 @@ func upLines(t *testing.T, r io.Reader, stderr fmt.Stringer) []string {
 	return nil
 }
 
-// `meshbench up` of the canary (with Istio's tracing task on it) serves the
-// printed gateway URL and every printed stats URL, and `meshbench down`
-// stops it: its process exits, its ports are closed, its state file is
-// gone, and the request that asked to be traced is in the traces file.
-func TestUpServesUntilDown(t *testing.T) {
-	state := t.TempDir()
-	t.Setenv("XDG_RUNTIME_DIR", state)
-	out := t.TempDir()
-	cmd := exec.Command(os.Args[0], "up", "-out", out, "tracing-10pct-to-zipkin")
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+// startUp starts an up command and returns what it printed until it was
+// running, a channel that gets its exit, and its stderr so far.
+func startUp(t *testing.T, cmd *exec.Cmd) (string, <-chan error, *strings.Builder) {
+	t.Helper()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -78,6 +72,20 @@ func TestUpServesUntilDown(t *testing.T) {
 		exited <- cmd.Wait()
 	}()
 	t.Logf("up printed:\n%s", printed)
+	return printed, exited, &stderr
+}
+
+// `meshbench up` of the canary (with Istio's tracing task on it) serves the
+// printed gateway URL and every printed stats URL, and `meshbench down`
+// stops it: its process exits, its ports are closed, its state file is
+// gone, and the request that asked to be traced is in the traces file.
+func TestUpServesUntilDown(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", state)
+	out := t.TempDir()
+	cmd := exec.Command(os.Args[0], "up", "-out", out, "tracing-10pct-to-zipkin")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	printed, exited, stderr := startUp(t, cmd)
 
 	// The gateway answers the curl up suggests.
 	m := regexp.MustCompile(`curl -H 'Host: ([^']+)' (http://\S+)`).FindStringSubmatch(printed)
@@ -137,7 +145,7 @@ func TestUpServesUntilDown(t *testing.T) {
 	assert.NoFileExists(t, files[0])
 	tm := regexp.MustCompile(`(?m)^traces:\s+sampled spans go to (\S+) and`).FindStringSubmatch(printed)
 	require.NotNil(t, tm, "no traces line")
-	tracetest.OneTrace(t, filepath.Dir(tm[1]), "istio-ingressgateway.istio-system/SERVER", "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
+	runtimetest.OneTrace(t, filepath.Dir(tm[1]), "istio-ingressgateway.istio-system/SERVER", "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
 	for _, a := range addrs {
 		c, err := net.DialTimeout("tcp", a, time.Second)
 		if err == nil {

@@ -7,9 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/meshbench/meshbench/internal/tracetest"
+	"github.com/meshbench/meshbench/internal/runtimetest"
 	"github.com/meshbench/meshbench/sim/docker"
-	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/runtime"
 )
 
@@ -19,14 +18,11 @@ import (
 // they stop.
 func TestOneRequestIsOneTraceWithASpanPerHop(t *testing.T) {
 	needEngine(t)
-	topo := registry.Topology{Services: []registry.Service{
-		{Name: "order", Path: "/orders", Versions: []registry.Version{{Name: "v1"}}, Calls: []string{"payment"}},
-		{Name: "payment", Versions: []registry.Version{{Name: "v1"}}},
-	}}
+	topo := runtimetest.OrderPayment()
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	m, err := docker.Runtime{Binary: binary}.Start(ctx, runtime.Spec{Topology: topo, Config: tracetest.ZipkinMesh(100), Seed: 1, TraceDir: dir})
+	m, err := docker.Runtime{Binary: binary}.Start(ctx, runtime.Spec{Topology: topo, Config: runtimetest.ZipkinMesh(100), Seed: 1, TraceDir: dir})
 	require.NoError(t, err)
 	stopped := false
 	t.Cleanup(func() {
@@ -39,5 +35,5 @@ func TestOneRequestIsOneTraceWithASpanPerHop(t *testing.T) {
 	require.Equal(t, 200, code)
 	require.NoError(t, m.Stop(context.Background()))
 	stopped = true
-	tracetest.OneTrace(t, dir, "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
+	runtimetest.OneTrace(t, dir, "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
 }

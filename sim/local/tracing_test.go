@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/meshbench/meshbench/internal/tracetest"
+	"github.com/meshbench/meshbench/internal/runtimetest"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/runtime"
 )
@@ -21,14 +21,11 @@ import (
 // spans reach the collector the runtime serves for the provider, through
 // the cluster istiod's config names, and land in the run folder.
 func TestOneRequestIsOneTraceWithASpanPerHop(t *testing.T) {
-	topo := registry.Topology{Services: []registry.Service{
-		{Name: "order", Path: "/orders", Versions: []registry.Version{{Name: "v1"}}, Calls: []string{"payment"}},
-		{Name: "payment", Versions: []registry.Version{{Name: "v1"}}},
-	}}
+	topo := runtimetest.OrderPayment()
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	m, err := Runtime{}.Start(ctx, runtime.Spec{Topology: topo, Config: tracetest.ZipkinMesh(100), Seed: 1, TraceDir: dir})
+	m, err := Runtime{}.Start(ctx, runtime.Spec{Topology: topo, Config: runtimetest.ZipkinMesh(100), Seed: 1, TraceDir: dir})
 	require.NoError(t, err)
 	c := &http.Client{Transport: &http.Transport{}}
 	code, r := order(t, c, m, nil)
@@ -38,7 +35,7 @@ func TestOneRequestIsOneTraceWithASpanPerHop(t *testing.T) {
 
 	// Service names are Envoy's --service-cluster as pilot-agent sets it:
 	// <canonical service>.<namespace> (tracing.go's serviceName).
-	spans := tracetest.OneTrace(t, dir, "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
+	spans := runtimetest.OneTrace(t, dir, "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
 	for _, s := range spans {
 		if s.LocalEndpoint.ServiceName == "payment.default" {
 			assert.Equal(t, "200", s.Tags["http.status_code"])

@@ -1,10 +1,13 @@
-// Package tracetest checks, for the runtimes' tests, that a run folder
-// holds one request's trace as Jaeger would draw it.
-package tracetest
+// Package runtimetest holds what the runtimes' tests share: the smallest
+// mesh a request crosses every kind of hop in (gateway → order → payment),
+// and checks of what a run folder holds afterwards (one request's trace,
+// one access log per proxy), so that every runtime is held to the same.
+package runtimetest
 
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,8 +15,42 @@ import (
 	meshapi "istio.io/api/mesh/v1alpha1"
 
 	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/tracing"
 )
+
+// OrderPayment is one order pod calling one payment pod: a request through
+// the gateway crosses four proxy hops (the gateway, order's inbound and
+// outbound, payment's inbound).
+func OrderPayment() registry.Topology {
+	return registry.Topology{Services: []registry.Service{
+		{Name: "order", Path: "/orders", Versions: []registry.Version{{Name: "v1"}}, Calls: []string{"payment"}},
+		{Name: "payment", Versions: []registry.Version{{Name: "v1"}}},
+	}}
+}
+
+// AccessLogs asserts that dir holds one access log per proxy of
+// OrderPayment after n requests through gateway: a line per request it
+// passed, the gateway and payment one each, order two (in from the
+// gateway, out to payment).
+func AccessLogs(t *testing.T, dir, gateway string, n int) {
+	t.Helper()
+	lines := func(proxy string) []string {
+		b, err := os.ReadFile(filepath.Join(dir, proxy+".log"))
+		require.NoError(t, err, proxy)
+		return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	}
+	gw := lines(gateway)
+	require.Len(t, gw, n)
+	assert.Contains(t, gw[0], `"POST /orders HTTP/1.1" 200 - via_upstream`)
+	assert.Len(t, lines("order-v1-0"), 2*n)
+	pay := lines("payment-v1-0")
+	require.Len(t, pay, n)
+	assert.Contains(t, pay[0], " inbound|")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 3, "one file per proxy")
+}
 
 // OneTrace reads dir's traces (both files must be there) and asserts that
 // they are one trace with 128-bit ids, one root, every other span's parent
