@@ -422,6 +422,12 @@ func compileRoute(r *route.Route) (*compiledRoute, error) {
 	if m.GetRuntimeFraction() != nil {
 		return nil, fmt.Errorf("route %q: match.runtime_fraction is not supported", r.GetName())
 	}
+	if r.GetTracing() != nil {
+		// A route's own sampling and tags override the HCM's in Envoy
+		// (route.proto Tracing); istiod never sets them
+		// (pilot/pkg/networking/core/tracing.go sets only the HCM's).
+		return nil, fmt.Errorf("route %q: route-level tracing is not supported (the HTTP connection manager's tracing is)", r.GetName())
+	}
 	cr.match.caseSensitive = m.GetCaseSensitive() == nil || m.GetCaseSensitive().GetValue()
 	switch ps := m.GetPathSpecifier().(type) {
 	case *route.RouteMatch_Prefix:

@@ -63,6 +63,7 @@ func TestUnimplementedFieldsAreRefused(t *testing.T) {
 	action := &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: "c"}}}
 	for name, r := range map[string]*route.Route{
 		"runtime_fraction": {Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}, RuntimeFraction: &core.RuntimeFractionalPercent{}}, Action: action},
+		"route tracing":    {Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}, Action: action, Tracing: &route.Tracing{}},
 		"two hash policies": {Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}, Action: &route.Route_Route{Route: &route.RouteAction{
 			ClusterSpecifier: &route.RouteAction_Cluster{Cluster: "c"},
 			HashPolicy: []*route.RouteAction_HashPolicy{

@@ -40,7 +40,6 @@ type tracingConf struct {
 	customTags              []customTag
 	spawnUpstream           bool
 	maxPathTag              int
-	verbose                 bool
 	zipkin                  zipkinConf
 }
 
@@ -95,11 +94,17 @@ func compileTracing(m *hcm.HttpConnectionManager) (*tracingConf, error) {
 	}
 	tc := &tracingConf{
 		random: percentPerMil(t.GetRandomSampling()), client: percentPerMil(t.GetClientSampling()),
-		overall: percentPerMil(t.GetOverallSampling()), verbose: t.GetVerbose(),
+		overall:       percentPerMil(t.GetOverallSampling()),
 		spawnUpstream: t.GetSpawnUpstreamSpan().GetValue(), maxPathTag: 256,
 	}
 	if n := t.GetMaxPathTagLength(); n != nil {
 		tc.maxPathTag = int(n.GetValue())
+	}
+	if t.GetVerbose() {
+		// Envoy's verbose tracing annotates spans with stream events
+		// (http_connection_manager.proto Tracing.verbose); istiod never
+		// sets it, and the sidecar would write none.
+		return nil, errors.New("tracing verbose (span annotations of stream events) is not supported")
 	}
 	if t.GetOperation() != "" || t.GetUpstreamOperation() != "" {
 		return nil, errors.New("tracing operation and upstream_operation (format strings) are not supported")

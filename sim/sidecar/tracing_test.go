@@ -363,6 +363,7 @@ func TestCompileTracingRefuses(t *testing.T) {
 				Kind: &metadatav3.MetadataKind{Kind: &metadatav3.MetadataKind_Route_{Route: &metadatav3.MetadataKind_Route{}}}}}})
 		},
 		"operation": func(tr *hcm.HttpConnectionManager_Tracing) { tr.Operation = "%REQ(:path)%" },
+		"verbose":   func(tr *hcm.HttpConnectionManager_Tracing) { tr.Verbose = true },
 	} {
 		t.Run(name, func(t *testing.T) {
 			tr := istioTracing(t, 1)
