@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/resolver"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
@@ -631,7 +632,7 @@ func writeReply(w http.ResponseWriter, reply *Reply) {
 func (s *Server) url(c Call) string {
 	host := c.Service
 	if s.viaProxy {
-		host = c.Service + "." + s.namespace + ".svc.cluster.local"
+		host = istionames.ServiceHost(c.Service, s.namespace)
 	}
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(c.Port)) + c.Path
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
@@ -34,7 +35,7 @@ const CallGRPC = "grpc"
 func (s *Server) conn(c Call) (*grpc.ClientConn, error) {
 	authority := net.JoinHostPort(c.Service, strconv.Itoa(c.Port))
 	if s.viaProxy || s.xds != nil {
-		authority = net.JoinHostPort(c.Service+"."+s.namespace+".svc.cluster.local", strconv.Itoa(c.Port))
+		authority = net.JoinHostPort(istionames.ServiceHost(c.Service, s.namespace), strconv.Itoa(c.Port))
 	}
 	s.grpcMu.Lock()
 	defer s.grpcMu.Unlock()

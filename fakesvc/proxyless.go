@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/xds"
 	xdsbootstrap "google.golang.org/grpc/xds/bootstrap"
+
+	"github.com/meshbench/meshbench/sim/istionames"
 )
 
 // Proxyless gRPC: an app whose gRPC calls go out through grpc-go's own
@@ -123,7 +125,7 @@ func xdsResolver(bootstrap []byte) (resolver.Builder, error) {
 // proxylessTarget is the xds:/// target of a call: the FQDN and port,
 // the listener name grpc-go asks for.
 func (s *Server) proxylessTarget(c Call) string {
-	return "xds:///" + net.JoinHostPort(c.Service+"."+s.namespace+".svc.cluster.local", strconv.Itoa(c.Port))
+	return "xds:///" + net.JoinHostPort(istionames.ServiceHost(c.Service, s.namespace), strconv.Itoa(c.Port))
 }
 
 // dialProxyless opens the client connection of a proxyless call.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshbench/meshbench/scenarios"
 	"github.com/meshbench/meshbench/sim/controlplane"
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -46,7 +47,7 @@ func TestIstioOracleGatewayTracing(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			istio, ours := gatewaySides(t, v.config)
-			listener := xdsgen.OutboundListenerName(controlplane.Gateway.Port)
+			listener := istionames.OutboundListenerName(controlplane.Gateway.Port)
 			scope := Scope{Listeners: map[string]bool{listener: true}}
 			requireObjects(t, scope, map[string]Side{"istio": istio, "meshbench": ours}, []string{
 				"listeners[" + listener + "].http_connection_manager[0].request_id_extension.typed_config.@type",

@@ -30,6 +30,7 @@ import (
 	"istio.io/istio/pkg/config/mesh"
 	istiolog "istio.io/istio/pkg/log"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -368,7 +369,7 @@ func istioConfigs(yamlText string, want int) ([]config.Config, error) {
 	for i := range cfgs {
 		// Parsed configs get no Domain, and without it a short host such
 		// as "payment" silently resolves to nothing.
-		cfgs[i].Domain = registry.ClusterDomain
+		cfgs[i].Domain = istionames.ClusterDomain
 		if cfgs[i].Namespace == "" {
 			cfgs[i].Namespace = "default"
 		}
@@ -424,7 +425,7 @@ func injectedProxy(typ model.NodeType, id, ns string, ip netip.Addr, podLabels m
 		Type:            typ,
 		ID:              id,
 		ConfigNamespace: ns,
-		DNSDomain:       ns + ".svc." + registry.ClusterDomain,
+		DNSDomain:       ns + ".svc." + istionames.ClusterDomain,
 		IPAddresses:     []string{ip.String()},
 		Labels:          labels,
 		Metadata: &model.NodeMetadata{

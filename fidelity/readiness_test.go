@@ -16,6 +16,7 @@ import (
 	"istio.io/istio/pilot/cmd/pilot-agent/status/util"
 
 	"github.com/meshbench/meshbench/sim/ca"
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/sidecar"
@@ -39,7 +40,7 @@ func TestPilotAgentReadinessAcceptsOurAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod, _ := reg.Pod("order-v1-0")
-	authority, err := ca.New(xdsgen.TrustDomain, time.Hour)
+	authority, err := ca.New(istionames.TrustDomain, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

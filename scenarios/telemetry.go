@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/meshbench/meshbench/reports"
-	"github.com/meshbench/meshbench/sim/xdsgen"
+	"github.com/meshbench/meshbench/sim/istionames"
 )
 
 // timeline buckets the samples by the second they were meant to be sent.
@@ -80,7 +80,7 @@ func newMeshCounters() *meshCounters {
 
 // serviceOfCluster maps an Istio cluster name to its service's short name.
 func serviceOfCluster(name string) string {
-	if _, _, _, host, ok := xdsgen.ParseClusterName(name); ok {
+	if _, _, _, host, ok := istionames.ParseClusterName(name); ok {
 		if i := strings.IndexByte(host, '.'); i > 0 {
 			return host[:i]
 		}

@@ -12,8 +12,8 @@ import (
 	meshapi "istio.io/api/mesh/v1alpha1"
 	telemetryapi "istio.io/api/telemetry/v1alpha1"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
-	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
@@ -213,7 +213,7 @@ func (l *loader) extensionProvider(s *Scenario, p string, ep *meshapi.MeshConfig
 // topologyHost reports whether host is the full hostname of a service of the topology.
 func topologyHost(s *Scenario, host string) bool {
 	for _, svc := range s.Topology.Services {
-		if host == svc.Name+"."+s.Topology.Namespace+".svc."+registry.ClusterDomain {
+		if host == svc.Name+"."+s.Topology.Namespace+".svc."+istionames.ClusterDomain {
 			return true
 		}
 	}

@@ -27,9 +27,6 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 )
 
-// DefaultTrustDomain is Istio's default trust domain.
-const DefaultTrustDomain = "cluster.local"
-
 // DefaultTTL is the lifetime Istio gives workload certificates (24h,
 // SECRET_TTL in the proxy agent).
 const DefaultTTL = 24 * time.Hour

@@ -10,6 +10,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshbench/meshbench/sim/istionames"
 )
 
 func parse(t *testing.T, p []byte) *x509.Certificate {
@@ -22,7 +24,7 @@ func parse(t *testing.T, p []byte) *x509.Certificate {
 }
 
 func TestIssuesVerifiableSVIDWithIstioID(t *testing.T) {
-	c, err := New(DefaultTrustDomain, time.Hour)
+	c, err := New(istionames.TrustDomain, time.Hour)
 	require.NoError(t, err)
 	id, err := c.WorkloadID("default", "order")
 	require.NoError(t, err)
@@ -39,7 +41,7 @@ func TestIssuesVerifiableSVIDWithIstioID(t *testing.T) {
 }
 
 func TestForeignAndExpiredCertsFailVerification(t *testing.T) {
-	mesh, err := New(DefaultTrustDomain, time.Hour)
+	mesh, err := New(istionames.TrustDomain, time.Hour)
 	require.NoError(t, err)
 	evil, err := New("evil.local", time.Hour)
 	require.NoError(t, err)
@@ -58,7 +60,7 @@ func TestForeignAndExpiredCertsFailVerification(t *testing.T) {
 }
 
 func TestStoppedCAIssuesNothing(t *testing.T) {
-	c, err := New(DefaultTrustDomain, time.Minute)
+	c, err := New(istionames.TrustDomain, time.Minute)
 	require.NoError(t, err)
 	id, _ := c.WorkloadID("default", "order")
 	c.SetIssuing(false)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/meshbench/meshbench/fakesvc"
 	"github.com/meshbench/meshbench/sim/ca"
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/runtime"
@@ -85,7 +86,7 @@ func New(spec runtime.Spec, reg *registry.Registry, gw xdsgen.Gateway) (*Control
 	if err := c.checkProxyless(); err != nil {
 		return nil, err
 	}
-	if c.ca, err = ca.New(xdsgen.TrustDomain, spec.Config.Mesh.CertTTL); err != nil {
+	if c.ca, err = ca.New(istionames.TrustDomain, spec.Config.Mesh.CertTTL); err != nil {
 		return nil, err
 	}
 	if c.foreign, err = ca.New("evil.local", spec.Config.Mesh.CertTTL); err != nil {

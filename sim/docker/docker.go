@@ -40,6 +40,7 @@ import (
 
 	"github.com/meshbench/meshbench/fakesvc"
 	"github.com/meshbench/meshbench/sim/controlplane"
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/runtime"
@@ -345,7 +346,7 @@ func (m *Mesh) appArgs(p *registry.Pod) []string {
 		args = append(args, "-calls", strings.Join(calls, ","))
 	}
 	if p.Sidecar {
-		args = append(args, "-proxy", net.JoinHostPort("127.0.0.1", strconv.Itoa(xdsgen.VirtualOutboundPort)))
+		args = append(args, "-proxy", net.JoinHostPort("127.0.0.1", strconv.Itoa(istionames.VirtualOutboundPort)))
 	} else if len(eps) > 0 {
 		args = append(args, "-endpoints", strings.Join(eps, ","))
 	}
@@ -421,7 +422,7 @@ func (m *Mesh) startPod(ctx context.Context, p *registry.Pod) error {
 		}
 		sc, err := m.create(ctx, testcontainers.ContainerRequest{
 			Name: m.name(p.Name, "sidecar"), Image: m.images.Sidecar, Labels: m.labelsFor("sidecar", p.Name),
-			Cmd: m.proxyArgs(p.Name, p.NodeID(), p.IP, false, p.Workload, p.Namespace, p.Service, p.Version, p.SPIFFEID(xdsgen.TrustDomain), seed),
+			Cmd: m.proxyArgs(p.Name, p.NodeID(), p.IP, false, p.Workload, p.Namespace, p.Service, p.Version, p.SPIFFEID(istionames.TrustDomain), seed),
 			Env: map[string]string{TokenEnv: m.cp.Token(p.NodeID())},
 			HostConfigModifier: func(hc *container.HostConfig) {
 				inPod(hc)

@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
+
+	"github.com/meshbench/meshbench/sim/istionames"
 )
 
 // syncStatus is one proxy's entry in istiod's /debug/syncz
@@ -218,7 +220,7 @@ func startMetricsProxy(kube kubernetes.Interface) (*metricsProxy, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /pods/{ns}/{pod}/stats/prometheus", func(w http.ResponseWriter, r *http.Request) {
 		raw, err := kube.CoreV1().RESTClient().Get().Namespace(r.PathValue("ns")).Resource("pods").
-			Name(fmt.Sprintf("%s:%d", r.PathValue("pod"), sidecarMetricsPort)).SubResource("proxy").
+			Name(fmt.Sprintf("%s:%d", r.PathValue("pod"), istionames.PrometheusPort)).SubResource("proxy").
 			Suffix("stats/prometheus").DoRaw(r.Context())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)

@@ -25,8 +25,6 @@ const (
 	// load reaches the services through istio-ingressgateway: Istio's
 	// gateway serves nothing without one.
 	ingressGateway = "meshbench-ingress"
-	// sidecarMetricsPort is Envoy's Prometheus listener in Istio's bootstrap.
-	sidecarMetricsPort = 15090
 )
 
 // obj builds an unstructured object from a map literal.

@@ -23,6 +23,7 @@ import (
 	"github.com/meshbench/meshbench/fakesvc"
 	"github.com/meshbench/meshbench/sim/ca"
 	"github.com/meshbench/meshbench/sim/controlplane"
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/runtime"
@@ -260,7 +261,7 @@ func (m *Mesh) startProxy(p *registry.Pod) error {
 	proxy, err := sidecar.Start(sidecar.Config{
 		NodeID: p.NodeID(), IP: p.IP, XDS: m.xds.Addr(), XDSToken: m.cp.Token(p.NodeID()), OutboundSocket: outSock,
 		Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version,
-		Principal: p.SPIFFEID(xdsgen.TrustDomain),
+		Principal: p.SPIFFEID(istionames.TrustDomain),
 		Log:       m.log, Seed: uint64(m.seed) + uint64(n),
 		OpenAccessLog: m.accessLogOpener(p.Name),
 	})

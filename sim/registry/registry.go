@@ -7,10 +7,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-)
 
-// ClusterDomain is the Kubernetes cluster DNS suffix Istio assumes by default.
-const ClusterDomain = "cluster.local"
+	"github.com/meshbench/meshbench/sim/istionames"
+)
 
 // Pod is one workload instance: an app and its sidecar sharing one loopback address.
 type Pod struct {
@@ -41,7 +40,7 @@ func (p *Pod) SPIFFEID(trustDomain string) string {
 
 // NodeID is the xDS node id Istio gives a sidecar: sidecar~IP~pod.namespace~namespace.svc.cluster.local.
 func (p *Pod) NodeID() string {
-	return fmt.Sprintf("sidecar~%s~%s.%s~%s.svc.%s", p.IP, p.Name, p.Namespace, p.Namespace, ClusterDomain)
+	return fmt.Sprintf("sidecar~%s~%s.%s~%s.svc.%s", p.IP, p.Name, p.Namespace, p.Namespace, istionames.ClusterDomain)
 }
 
 // ServiceInfo is a resolved Service of the registry.
@@ -61,7 +60,7 @@ var ServiceCIDR = netip.MustParsePrefix("10.96.0.0/16")
 
 // FQDN is the service's cluster-local hostname, e.g. payment.default.svc.cluster.local.
 func (s ServiceInfo) FQDN() string {
-	return s.Name + "." + s.Namespace + ".svc." + ClusterDomain
+	return istionames.ServiceHost(s.Name, s.Namespace)
 }
 
 // Registry holds the services and pods of a mesh. Pod readiness may change
@@ -189,7 +188,7 @@ func (r *Registry) Service(host string) (ServiceInfo, bool) {
 func MatchesHost(name, ns, host string) bool {
 	host = strings.TrimSuffix(host, ".")
 	base := name + "." + ns
-	return host == name || host == base || host == base+".svc" || host == base+".svc."+ClusterDomain
+	return host == name || host == base || host == base+".svc" || host == base+".svc."+istionames.ClusterDomain
 }
 
 // Pod finds a pod by name.
@@ -262,5 +261,5 @@ func MatchesWildcard(name, ns, host string) bool {
 	if !strings.HasPrefix(host, "*") {
 		return false
 	}
-	return strings.HasSuffix(name+"."+ns+".svc."+ClusterDomain, host[1:])
+	return strings.HasSuffix(name+"."+ns+".svc."+istionames.ClusterDomain, host[1:])
 }

@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshbench/meshbench/sim/ca"
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/sidecar"
@@ -91,7 +92,7 @@ func newHopRig(b *testing.B, cfg meshconfig.Config) *hopRig {
 		b.Fatal(err)
 	}
 	b.Cleanup(cp.Stop)
-	authority, err := ca.New(ca.DefaultTrustDomain, time.Hour)
+	authority, err := ca.New(istionames.TrustDomain, time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func newHopRig(b *testing.B, cfg meshconfig.Config) *hopRig {
 	}
 	var proxies []*sidecar.Sidecar
 	for _, p := range reg.Pods {
-		s, err := sidecar.Start(sidecar.Config{NodeID: p.NodeID(), IP: p.IP, XDS: cp.Addr(), Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version, Principal: p.SPIFFEID(xdsgen.TrustDomain)})
+		s, err := sidecar.Start(sidecar.Config{NodeID: p.NodeID(), IP: p.IP, XDS: cp.Addr(), Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version, Principal: p.SPIFFEID(istionames.TrustDomain)})
 		if err != nil {
 			b.Fatal(err)
 		}

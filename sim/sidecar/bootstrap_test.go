@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/meshbench/meshbench/sim/ca"
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -262,7 +263,7 @@ func newUnderAgent(t *testing.T) *underAgent {
 	require.NoError(t, err)
 	pod, ok := reg.Pod(rigCaller)
 	require.True(t, ok)
-	authority, err := ca.New(xdsgen.TrustDomain, time.Hour)
+	authority, err := ca.New(istionames.TrustDomain, time.Hour)
 	require.NoError(t, err)
 	id, err := authority.WorkloadID(pod.Namespace, pod.ServiceAccount)
 	require.NoError(t, err)

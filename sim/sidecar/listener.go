@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meshbench/meshbench/sim/istionames"
 )
 
 // The listener stage of the request path: which listener took the
@@ -78,7 +80,7 @@ func (s *Sidecar) serveInboundChain(w http.ResponseWriter, r *http.Request, st *
 	chain.clientCert.mutate(r, s.cfg.Principal)
 	if !allowed(chain.rbac, rbacInput{r: r, principal: principal}) {
 		x := &exchange{start: time.Now(), reporter: "destination", source: peerFromHeaders(r.Header), dest: s.self, flags: flagNone,
-			service: s.cfg.App + "." + s.cfg.Namespace + ".svc.cluster.local", security: securityOf(r)}
+			service: istionames.ServiceHost(s.cfg.App, s.cfg.Namespace), security: securityOf(r)}
 		if principal != "" {
 			x.source.principal = principal
 		}

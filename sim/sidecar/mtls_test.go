@@ -37,6 +37,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshbench/meshbench/sim/ca"
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -546,7 +547,7 @@ func TestRBACFiltersOrder(t *testing.T) {
 			res := xdsgen.New(reg, meshconfig.Config{AuthorizationPolicies: c.aps}).ForSidecar(pay)
 			var filters []*rbacConf
 			for _, a := range res.Listeners {
-				if a.GetName() != xdsgen.VirtualInboundListener {
+				if a.GetName() != istionames.VirtualInboundListener {
 					continue
 				}
 				lc, err := compileListener(a)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshbench/meshbench/sim/ca"
+	"github.com/meshbench/meshbench/sim/istionames"
 )
 
 // mtlsPipe makes a real mutual TLS handshake between two workloads of
@@ -48,7 +49,7 @@ func mtlsPipe(t *testing.T, authority *ca.CA, client, server string) (*tls.Conn,
 // a chain config pushed while the connection is open gets its own element,
 // and a connection's later requests derive nothing again.
 func TestConnCertDerivedOncePerConnection(t *testing.T) {
-	authority, err := ca.New(ca.DefaultTrustDomain, time.Hour)
+	authority, err := ca.New(istionames.TrustDomain, time.Hour)
 	require.NoError(t, err)
 	conn, state := mtlsPipe(t, authority, "order", "payment")
 	ctx := withConnCert(context.Background(), conn)
@@ -83,7 +84,7 @@ func TestConnCertDerivedOncePerConnection(t *testing.T) {
 // certificate, on any connection (a certificate parsed anew), and follows
 // a new one.
 func TestHostPrincipalFollowsItsCertificate(t *testing.T) {
-	authority, err := ca.New(ca.DefaultTrustDomain, time.Hour)
+	authority, err := ca.New(istionames.TrustDomain, time.Hour)
 	require.NoError(t, err)
 	_, first := mtlsPipe(t, authority, "payment", "order")
 	_, rotated := mtlsPipe(t, authority, "payment-v2", "order")

@@ -31,6 +31,7 @@ import (
 
 	"github.com/meshbench/meshbench/internal/syncbuf"
 	"github.com/meshbench/meshbench/sim/ca"
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -63,7 +64,7 @@ func rigSubnet(t *testing.T) func() (netip.Addr, error) {
 		b := [4]byte{127, byte(64 + rand.IntN(160)), byte(rand.IntN(256)), 0}
 		free := true
 		for host := byte(1); host <= 6 && free; host++ {
-			for _, port := range []int{PrometheusPort, xdsgen.VirtualOutboundPort, 8080, 15010} {
+			for _, port := range []int{PrometheusPort, istionames.VirtualOutboundPort, 8080, 15010} {
 				a := b
 				a[3] = host
 				l, err := net.Listen("tcp", netip.AddrPortFrom(netip.AddrFrom4(a), uint16(port)).String())
@@ -236,7 +237,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	reg, err := registry.New(o.topo, alloc)
 	require.NoError(t, err)
 	m := &rig{t: t, reg: reg, cfg: o.cfg, apps: map[string]*rigApp{}, proxies: map[string]*Sidecar{}, certs: map[string]*ca.Cert{}}
-	m.ca, err = ca.New(xdsgen.TrustDomain, o.ttl)
+	m.ca, err = ca.New(istionames.TrustDomain, o.ttl)
 	require.NoError(t, err)
 
 	m.xds = xdsserver.New(slog.New(slog.DiscardHandler))
@@ -278,7 +279,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 		sc, err := Start(Config{
 			NodeID: p.NodeID(), IP: p.IP, XDS: m.xds.Addr(),
 			Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version,
-			Principal: p.SPIFFEID(xdsgen.TrustDomain),
+			Principal: p.SPIFFEID(istionames.TrustDomain),
 			Seed:      o.seed, TracingFlushInterval: o.tracingFlush,
 			OpenAccessLog: func(string) (io.Writer, error) {
 				if s := o.accessLogs[p.Name]; s != nil {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshbench/meshbench/sim/xdsgen"
+	"github.com/meshbench/meshbench/sim/istionames"
 )
 
 // The route stage: the exchange a request is recorded as, the route it
@@ -106,7 +106,7 @@ func (s *Sidecar) route(w http.ResponseWriter, r *http.Request, st *state, rt *r
 			x.trace.name = cr.decorator
 		}
 	}
-	if _, _, _, h, ok := xdsgen.ParseClusterName(clusterName); ok && h != "" {
+	if _, _, _, h, ok := istionames.ParseClusterName(clusterName); ok && h != "" {
 		x.service = h
 	}
 	// The fault filter runs before the router: its abort never reaches the

@@ -93,7 +93,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/meshbench/meshbench/sim/xdsgen"
+	"github.com/meshbench/meshbench/sim/istionames"
 )
 
 // PrometheusPort serves /stats/prometheus, as Envoy's stats endpoint in Istio.
@@ -227,7 +227,7 @@ func (s *state) setListeners(listeners map[string]*listenerConf) {
 			s.outbound[l.port] = &l.chains[0]
 		}
 	}
-	if l := listeners[xdsgen.VirtualInboundListener]; l != nil {
+	if l := listeners[istionames.VirtualInboundListener]; l != nil {
 		for i, c := range l.chains {
 			if c.hcm {
 				s.inbound[inboundChainKey{port: c.destPort, tls: c.tls != nil}] = &l.chains[i]
@@ -329,7 +329,7 @@ func Start(cfg Config) (*Sidecar, error) {
 		sessions: tls.NewLRUClientSessionCache(1024),
 	}
 	s.peerID = []string{cfg.NodeID}
-	s.inboundService = cfg.App + "." + cfg.Namespace + ".svc.cluster.local"
+	s.inboundService = istionames.ServiceHost(cfg.App, cfg.Namespace)
 	s.peerMetadata = []string{strings.Join([]string{s.self.workload, s.self.namespace, s.self.app, s.self.version, s.self.principal}, ";")}
 	s.registerTracingMetrics(s.metrics.reg)
 	s.state.Store(&state{listeners: map[string]*listenerConf{}, routes: map[string]*routeTable{}, clusters: map[string]*upstream{}, versions: map[string]string{}})

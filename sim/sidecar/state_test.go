@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/meshbench/meshbench/sim/xdsgen"
+	"github.com/meshbench/meshbench/sim/istionames"
 )
 
 // The request path finds its chain in indexes made with the listeners:
@@ -20,7 +20,7 @@ func TestStateIndexesChainsByPort(t *testing.T) {
 		"tcp_9000": {name: "tcp_9000", port: 9000, chains: []chainConf{{name: "tcp"}}},
 		"bound_81": {name: "bound_81", port: 81, bind: true, chains: []chainConf{{name: "bound", hcm: true}}},
 		"outbound": {name: "virtualOutbound", port: 15001, virtual: "virtualOutbound", chains: []chainConf{{name: "vo", hcm: true}}},
-		xdsgen.VirtualInboundListener: {name: xdsgen.VirtualInboundListener, port: 15006, virtual: "virtualInbound", chains: []chainConf{
+		istionames.VirtualInboundListener: {name: istionames.VirtualInboundListener, port: 15006, virtual: "virtualInbound", chains: []chainConf{
 			{name: "plain-old", destPort: 8080, hcm: true},
 			{name: "plain", destPort: 8080, hcm: true},
 			{name: "tls", destPort: 8080, hcm: true, tls: &downstreamTLS{}},

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/meshbench/meshbench/sim/xdsgen"
+	"github.com/meshbench/meshbench/sim/istionames"
 )
 
 // tcpProxy is Envoy's tcp_proxy network filter (source/common/tcp_proxy/
@@ -27,7 +27,7 @@ func (s *Sidecar) tcpProxy(down net.Conn, tp *tcpProxyConf, info *connInfo) {
 	tc := &tcpConn{reporter: "source", source: s.self, dest: unknownPeer, flags: flagNone, security: "unknown"}
 	if info.inbound {
 		tc.reporter, tc.source, tc.dest, tc.security = "destination", unknownPeer, s.self, info.security
-		tc.service = s.cfg.App + "." + s.cfg.Namespace + ".svc.cluster.local"
+		tc.service = istionames.ServiceHost(s.cfg.App, s.cfg.Namespace)
 		if info.principal != "" {
 			tc.source.principal = info.principal
 		}
@@ -63,7 +63,7 @@ func (s *Sidecar) tcpProxy(down net.Conn, tp *tcpProxyConf, info *connInfo) {
 	if cl != nil {
 		cl.cluster = name
 	}
-	if _, _, _, h, ok := xdsgen.ParseClusterName(name); ok && h != "" && !info.inbound {
+	if _, _, _, h, ok := istionames.ParseClusterName(name); ok && h != "" && !info.inbound {
 		tc.service = h
 	}
 	u := st.clusters[name]

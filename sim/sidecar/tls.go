@@ -27,6 +27,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/meshbench/meshbench/sim/istionames"
 )
 
 const tlsSocketName = "envoy.transport_sockets.tls"
@@ -188,7 +190,7 @@ func (s *Sidecar) applySecrets(res []*anypb.Any) error {
 				return fmt.Errorf("secret %s: no CA certificates: %v", sec.GetName(), err)
 			}
 			// The bundle is keyed by the roots' trust domain (their URI SAN), the mesh's by default.
-			td := spiffeid.RequireTrustDomainFromString("cluster.local")
+			td := spiffeid.RequireTrustDomainFromString(istionames.TrustDomain)
 			if len(roots[0].URIs) > 0 {
 				if id, err := spiffeid.FromURI(roots[0].URIs[0]); err == nil {
 					td = id.TrustDomain()

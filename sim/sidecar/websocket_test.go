@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -100,7 +101,7 @@ func withRoute(enabled bool) func(*xdsgen.Resources) {
 	return func(r *xdsgen.Resources) {
 		for _, rc := range r.Routes {
 			for _, vh := range rc.GetVirtualHosts() {
-				if vh.GetName() != xdsgen.VirtualHostName(rigPaymentHost, 80) {
+				if vh.GetName() != istionames.VirtualHostName(rigPaymentHost, 80) {
 					continue
 				}
 				for _, rt := range vh.GetRoutes() {
@@ -115,7 +116,7 @@ func withRoute(enabled bool) func(*xdsgen.Resources) {
 func withoutHCMUpgrades(t *testing.T) func(*xdsgen.Resources) {
 	return func(r *xdsgen.Resources) {
 		for _, l := range r.Listeners {
-			if l.GetName() != xdsgen.OutboundListenerName(80) {
+			if l.GetName() != istionames.OutboundListenerName(80) {
 				continue
 			}
 			f := l.GetFilterChains()[0].GetFilters()[0]

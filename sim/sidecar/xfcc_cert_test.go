@@ -12,13 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshbench/meshbench/sim/ca"
+	"github.com/meshbench/meshbench/sim/istionames"
 )
 
 // Istio's gateways ask for the client certificate and its chain in
 // x-forwarded-client-cert: Cert= and Chain= carry them URL-encoded as PEM,
 // after Hash and before Subject, in Envoy's order.
 func TestXFCCCarriesCertAndChainAsEnvoy(t *testing.T) {
-	authority, err := ca.New(ca.DefaultTrustDomain, time.Hour)
+	authority, err := ca.New(istionames.TrustDomain, time.Hour)
 	require.NoError(t, err)
 	id, err := authority.WorkloadID("default", "order")
 	require.NoError(t, err)

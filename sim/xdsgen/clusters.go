@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
@@ -36,7 +37,7 @@ func (g *Generator) outboundClusters(sidecar bool) ([]*cluster.Cluster, []*endpo
 		if dr != nil {
 			policy = dr.Spec.GetTrafficPolicy()
 		}
-		name := ClusterName(OutboundDirection, s.Port, "", s.FQDN())
+		name := istionames.ClusterName(istionames.OutboundDirection, s.Port, "", s.FQDN())
 		c := outboundCluster(name, s, policy, sidecar)
 		g.applyOutboundTLS(c, s, policy.GetTls(), nil)
 		cs = append(cs, c)
@@ -45,7 +46,7 @@ func (g *Generator) outboundClusters(sidecar bool) ([]*cluster.Cluster, []*endpo
 			continue
 		}
 		for _, sub := range dr.Spec.GetSubsets() {
-			name := ClusterName(OutboundDirection, s.Port, sub.GetName(), s.FQDN())
+			name := istionames.ClusterName(istionames.OutboundDirection, s.Port, sub.GetName(), s.FQDN())
 			sp := mergeSubsetPolicy(policy, sub.GetTrafficPolicy())
 			c := outboundCluster(name, s, sp, sidecar)
 			g.applyOutboundTLS(c, s, sp.GetTls(), sub.GetLabels())
@@ -330,7 +331,7 @@ func endpointMetadata(p *registry.Pod) *core.Metadata {
 
 // inboundCluster is the static cluster from the sidecar to its app, inbound|<port>||.
 func inboundCluster(p *registry.Pod, s registry.ServiceInfo) *cluster.Cluster {
-	name := InboundClusterName(s.TargetPort)
+	name := istionames.InboundClusterName(s.TargetPort)
 	addr := appAddress(p.AppAddr)
 	c := &cluster.Cluster{
 		Name:                 name,

@@ -16,7 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/istionames"
 )
 
 // This file translates Gateway API routes for mesh traffic (GAMMA: an
@@ -85,7 +85,7 @@ func (g *Generator) GAMMAVirtualServices() []*networkingv1.VirtualService {
 			if pr.Namespace != nil {
 				ns = string(*pr.Namespace)
 			}
-			host := string(pr.Name) + "." + ns + ".svc." + registry.ClusterDomain
+			host := string(pr.Name) + "." + ns + ".svc." + istionames.ClusterDomain
 			// route_collections.go HTTPRouteCollection: "for mesh routes,
 			// build one VS per namespace/port->host".
 			key := r.namespace
@@ -277,7 +277,7 @@ func destination(ref gatewayv1.BackendObjectReference, ns string) *networking.De
 	if ref.Namespace != nil {
 		ns = string(*ref.Namespace)
 	}
-	d := &networking.Destination{Host: string(ref.Name) + "." + ns + ".svc." + registry.ClusterDomain}
+	d := &networking.Destination{Host: string(ref.Name) + "." + ns + ".svc." + istionames.ClusterDomain}
 	if ref.Port != nil {
 		d.Port = &networking.PortSelector{Number: uint32(*ref.Port)}
 	}

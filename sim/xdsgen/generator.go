@@ -15,6 +15,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -63,7 +64,7 @@ type Gateway struct {
 
 // NodeID is router~IP~pod.namespace~namespace.svc.cluster.local, as Istio names a gateway node.
 func (g Gateway) NodeID() string {
-	return fmt.Sprintf("router~%s~%s-0.%s~%s.svc.%s", g.IP, g.Name, g.Namespace, g.Namespace, registry.ClusterDomain)
+	return fmt.Sprintf("router~%s~%s-0.%s~%s.svc.%s", g.IP, g.Name, g.Namespace, g.Namespace, istionames.ClusterDomain)
 }
 
 // Generator translates one state of the mesh. It is immutable once built.

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
@@ -67,7 +68,7 @@ func ProxylessListenerName(host string, port int) string {
 // ProxylessRouteName is the RDS name grpcgen's listeners give: the
 // service's default cluster key (lds.go clusterKey).
 func ProxylessRouteName(s registry.ServiceInfo) string {
-	return ClusterName(OutboundDirection, s.Port, "", s.FQDN())
+	return istionames.ClusterName(istionames.OutboundDirection, s.Port, "", s.FQDN())
 }
 
 // ForProxyless builds what istiod's grpcgen sends a proxyless gRPC client
@@ -151,12 +152,12 @@ func (g *Generator) proxylessClusters(s registry.ServiceInfo) ([]*cluster.Cluste
 	if dr != nil {
 		policy = dr.Spec.GetTrafficPolicy()
 	}
-	name := ClusterName(OutboundDirection, s.Port, "", s.FQDN())
+	name := istionames.ClusterName(istionames.OutboundDirection, s.Port, "", s.FQDN())
 	cs := []*cluster.Cluster{proxylessCluster(name, policy)}
 	eps := []*endpoint.ClusterLoadAssignment{g.loadAssignment(name, s, nil, policy)}
 	if dr != nil {
 		for _, sub := range dr.Spec.GetSubsets() {
-			name := ClusterName(OutboundDirection, s.Port, sub.GetName(), s.FQDN())
+			name := istionames.ClusterName(istionames.OutboundDirection, s.Port, sub.GetName(), s.FQDN())
 			sp := mergeSubsetPolicy(policy, sub.GetTrafficPolicy())
 			cs = append(cs, proxylessCluster(name, sp))
 			eps = append(eps, g.loadAssignment(name, s, sub.GetLabels(), sp))

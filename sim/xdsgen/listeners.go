@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
@@ -62,7 +63,7 @@ func httpFilterChain(statPrefix, rdsName string, inline *route.RouteConfiguratio
 		// Every HCM istiod builds allows WebSocket upgrades
 		// (listener_builder.go buildHTTPConnectionManager: "Allow
 		// websocket upgrades", UpgradeType "websocket").
-		UpgradeConfigs: []*hcm.HttpConnectionManager_UpgradeConfig{{UpgradeType: WebSocketUpgrade}},
+		UpgradeConfigs: []*hcm.HttpConnectionManager_UpgradeConfig{{UpgradeType: istionames.WebSocketUpgrade}},
 	}
 	if strings.HasPrefix(statPrefix, "inbound_") {
 		// Istio's inbound sidecar chains forward x-forwarded-client-cert as
@@ -112,12 +113,12 @@ func (g *Generator) outboundListeners(p *registry.Pod) []*listener.Listener {
 	var out []*listener.Listener
 	for _, p := range sorted {
 		out = append(out, &listener.Listener{
-			Name:             OutboundListenerName(p),
+			Name:             istionames.OutboundListenerName(p),
 			Address:          socketAddress("0.0.0.0", p),
 			TrafficDirection: core.TrafficDirection_OUTBOUND,
 			// Istio binds these "virtually": only the 15001 listener accepts, then hands over by original destination.
 			BindToPort:   wrapperspb.Bool(false),
-			FilterChains: []*listener.FilterChain{httpFilterChain("outbound_0.0.0.0_"+strconv.Itoa(p), OutboundRouteName(p), nil, nil)},
+			FilterChains: []*listener.FilterChain{httpFilterChain("outbound_0.0.0.0_"+strconv.Itoa(p), istionames.OutboundRouteName(p), nil, nil)},
 		})
 	}
 	return append(out, tcp...)
@@ -128,8 +129,8 @@ func (g *Generator) outboundListeners(p *registry.Pod) []*listener.Listener {
 // calls to it as an HTTP proxy, and the port comes from the Host header.
 func virtualOutboundListener() *listener.Listener {
 	return &listener.Listener{
-		Name:             VirtualOutboundListener,
-		Address:          socketAddress("0.0.0.0", VirtualOutboundPort),
+		Name:             istionames.VirtualOutboundListener,
+		Address:          socketAddress("0.0.0.0", istionames.VirtualOutboundPort),
 		TrafficDirection: core.TrafficDirection_OUTBOUND,
 		UseOriginalDst:   wrapperspb.Bool(true),
 		FilterChains:     []*listener.FilterChain{},
@@ -143,14 +144,14 @@ func virtualOutboundListener() *listener.Listener {
 // (pilot/pkg/networking/core/listener_builder.go, mtls.go). The
 // AuthorizationPolicies of the workload become RBAC filters in front of the router.
 func (g *Generator) virtualInboundListener(p *registry.Pod, s registry.ServiceInfo) *listener.Listener {
-	cname := InboundClusterName(s.TargetPort)
+	cname := istionames.InboundClusterName(s.TargetPort)
 	rc := &route.RouteConfiguration{
 		Name: cname,
 		VirtualHosts: []*route.VirtualHost{{
 			Name:    "inbound|http|" + strconv.Itoa(s.TargetPort),
 			Domains: []string{"*"},
 			Routes: []*route.Route{{
-				Name:  DefaultRouteName,
+				Name:  istionames.DefaultRouteName,
 				Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
 				// BuildDefaultHTTPInboundRoute: no timeout, and a max stream
 				// duration of none that takes a gRPC caller's grpc-timeout.
@@ -193,8 +194,8 @@ func (g *Generator) virtualInboundListener(p *registry.Pod, s registry.ServiceIn
 		chains = g.inboundTCPChains(p, s)
 	}
 	return &listener.Listener{
-		Name:             VirtualInboundListener,
-		Address:          socketAddress("0.0.0.0", VirtualInboundPort),
+		Name:             istionames.VirtualInboundListener,
+		Address:          socketAddress("0.0.0.0", istionames.VirtualInboundPort),
 		TrafficDirection: core.TrafficDirection_INBOUND,
 		UseOriginalDst:   wrapperspb.Bool(true),
 		ListenerFilters: []*listener.ListenerFilter{{Name: "envoy.filters.listener.tls_inspector",
@@ -206,9 +207,9 @@ func (g *Generator) virtualInboundListener(p *registry.Pod, s registry.ServiceIn
 // gatewayListener is the ingress gateway's HTTP server listener 0.0.0.0_<port> with RDS http.<port>.
 func gatewayListener(gw Gateway) *listener.Listener {
 	return &listener.Listener{
-		Name:             OutboundListenerName(gw.Port),
+		Name:             istionames.OutboundListenerName(gw.Port),
 		Address:          socketAddress("0.0.0.0", gw.Port),
 		TrafficDirection: core.TrafficDirection_OUTBOUND,
-		FilterChains:     []*listener.FilterChain{httpFilterChain("outbound_0.0.0.0_"+strconv.Itoa(gw.Port), GatewayRouteName(gw.Port), nil, nil)},
+		FilterChains:     []*listener.FilterChain{httpFilterChain("outbound_0.0.0.0_"+strconv.Itoa(gw.Port), istionames.GatewayRouteName(gw.Port), nil, nil)},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
@@ -55,7 +56,7 @@ func (g *Generator) outboundRoutes() []*route.RouteConfiguration {
 	var out []*route.RouteConfiguration
 	for _, p := range ports {
 		out = append(out, &route.RouteConfiguration{
-			Name:         OutboundRouteName(p),
+			Name:         istionames.OutboundRouteName(p),
 			VirtualHosts: byPort[p],
 			// Sidecars match the host without its port (httproute.go generateVirtualHostDomains, SidecarIgnorePort).
 			IgnorePortInHostMatching: true,
@@ -69,7 +70,7 @@ func (g *Generator) outboundRoutes() []*route.RouteConfiguration {
 // Gateway resource that selects it, or, when none binds, a plain route to
 // every service so that load can enter the mesh without a Gateway resource.
 func (g *Generator) gatewayRoute(gw Gateway) *route.RouteConfiguration {
-	rc := &route.RouteConfiguration{Name: GatewayRouteName(gw.Port), ValidateClusters: wrapperspb.Bool(false), IgnorePortInHostMatching: true}
+	rc := &route.RouteConfiguration{Name: istionames.GatewayRouteName(gw.Port), ValidateClusters: wrapperspb.Bool(false), IgnorePortInHostMatching: true}
 	var names []string
 	for _, res := range g.cfg.Gateways {
 		if registry.Selects(res.Spec.GetSelector(), gw.Labels) {
@@ -99,7 +100,7 @@ func (g *Generator) gatewayRoute(gw Gateway) *route.RouteConfiguration {
 // VirtualServices bound to gateway, or Istio's default route.
 func (g *Generator) virtualHost(s registry.ServiceInfo, gateway string) *route.VirtualHost {
 	vh := &route.VirtualHost{
-		Name: VirtualHostName(s.FQDN(), s.Port),
+		Name: istionames.VirtualHostName(s.FQDN(), s.Port),
 		// The FQDN and the short names a same-namespace caller may use; ports are
 		// not appended because sidecars ignore the port in host matching
 		// (httproute.go generateVirtualHostDomains, generateAltVirtualHostsForKubernetesService).
@@ -158,10 +159,10 @@ type VirtualServiceRef struct {
 // cluster, Istio's default retry policy and no timeout.
 func (g *Generator) defaultRoute(s registry.ServiceInfo) *route.Route {
 	r := &route.Route{
-		Name:  DefaultRouteName,
+		Name:  istionames.DefaultRouteName,
 		Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
 		Action: &route.Route_Route{Route: &route.RouteAction{
-			ClusterSpecifier: &route.RouteAction_Cluster{Cluster: ClusterName(OutboundDirection, s.Port, "", s.FQDN())},
+			ClusterSpecifier: &route.RouteAction_Cluster{Cluster: istionames.ClusterName(istionames.OutboundDirection, s.Port, "", s.FQDN())},
 			RetryPolicy:      g.retryPolicy(g.cfg.Mesh.DefaultHTTPRetryPolicy, false),
 		}},
 	}
@@ -453,13 +454,13 @@ func (g *Generator) destinationCluster(from registry.ServiceInfo, d *networking.
 	svc, ok := g.reg.Service(d.GetHost())
 	if !ok {
 		// Validation refuses unknown hosts; keep the host so the sidecar answers NC.
-		return ClusterName(OutboundDirection, int(d.GetPort().GetNumber()), d.GetSubset(), d.GetHost())
+		return istionames.ClusterName(istionames.OutboundDirection, int(d.GetPort().GetNumber()), d.GetSubset(), d.GetHost())
 	}
 	port := svc.Port
 	if n := d.GetPort().GetNumber(); n != 0 {
 		port = int(n)
 	}
-	return ClusterName(OutboundDirection, port, d.GetSubset(), svc.FQDN())
+	return istionames.ClusterName(istionames.OutboundDirection, port, d.GetSubset(), svc.FQDN())
 }
 
 // translateRouteMatch mirrors route.go TranslateRouteMatch for the sidecar

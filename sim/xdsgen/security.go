@@ -20,6 +20,7 @@ import (
 	security "istio.io/api/security/v1beta1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -38,9 +39,6 @@ const (
 	// transport_socket_matches against (pilot/pkg/networking/util/util.go).
 	TransportSocketMatchKey = "envoy.transport_socket_match"
 )
-
-// TrustDomain is the mesh's trust domain.
-const TrustDomain = "cluster.local"
 
 // Secrets are the two SDS secrets of a proxy.
 func Secrets(certPEM, keyPEM, rootPEM []byte) []*tlsv3.Secret {
@@ -170,7 +168,7 @@ func (g *Generator) applyOutboundTLS(c *cluster.Cluster, s registry.ServiceInfo,
 	sans := []string{}
 	seen := map[string]bool{}
 	for _, p := range g.reg.PodsOf(s.Name) {
-		if id := p.SPIFFEID(TrustDomain); !seen[id] && registry.Selects(subset, p.Labels) {
+		if id := p.SPIFFEID(istionames.TrustDomain); !seen[id] && registry.Selects(subset, p.Labels) {
 			seen[id] = true
 			sans = append(sans, id)
 		}
@@ -221,7 +219,7 @@ func (g *Generator) applyOutboundTLS(c *cluster.Cluster, s registry.ServiceInfo,
 }
 
 func subsetName(cluster string) string {
-	_, _, sub, _, _ := ParseClusterName(cluster)
+	_, _, sub, _, _ := istionames.ParseClusterName(cluster)
 	return sub
 }
 

@@ -22,6 +22,7 @@ import (
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -135,7 +136,7 @@ func TestPeerModePrecedence(t *testing.T) {
 func inboundListener(t *testing.T, r xdsgen.Resources) *listener.Listener {
 	t.Helper()
 	for _, l := range r.Listeners {
-		if l.GetName() == xdsgen.VirtualInboundListener {
+		if l.GetName() == istionames.VirtualInboundListener {
 			return l
 		}
 	}
@@ -221,7 +222,7 @@ func TestInboundChainsPerMode(t *testing.T) {
 func paymentCluster(t *testing.T, reg *registry.Registry, cfg meshconfig.Config, subset string) *cluster.Cluster {
 	t.Helper()
 	res := xdsgen.New(reg, cfg).ForSidecar(pod(t, reg, "order-v1-0"))
-	return findCluster(t, res, xdsgen.ClusterName(xdsgen.OutboundDirection, 80, subset, paymentHost))
+	return findCluster(t, res, istionames.ClusterName(istionames.OutboundDirection, 80, subset, paymentHost))
 }
 
 // assertAutoMTLS checks Istio's auto mTLS shape (applyUpstreamTLSSettings
@@ -283,7 +284,7 @@ func TestAutoMTLS(t *testing.T) {
 	}
 	t.Run("endpoint metadata", func(t *testing.T) {
 		res := xdsgen.New(reg, meshconfig.Config{}).ForSidecar(pod(t, reg, "order-v1-0"))
-		cla := findCLA(t, res, xdsgen.ClusterName(xdsgen.OutboundDirection, 80, "", paymentHost))
+		cla := findCLA(t, res, istionames.ClusterName(istionames.OutboundDirection, 80, "", paymentHost))
 		modes := map[string]string{}
 		for _, lb := range cla.GetEndpoints()[0].GetLbEndpoints() {
 			md := lb.GetMetadata().GetFilterMetadata()

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
@@ -68,7 +69,7 @@ func (g *Generator) outboundTCPProxy(p *registry.Pod, s registry.ServiceInfo) *l
 			return g.tcpProxyFilter(s, tr.GetRoute(), vs.Name+"."+vs.Namespace)
 		}
 	}
-	name := ClusterName(OutboundDirection, s.Port, "", s.FQDN())
+	name := istionames.ClusterName(istionames.OutboundDirection, s.Port, "", s.FQDN())
 	return tcpProxyFilterOf(&tcpproxy.TcpProxy{StatPrefix: name, ClusterSpecifier: &tcpproxy.TcpProxy_Cluster{Cluster: name}})
 }
 
@@ -129,7 +130,7 @@ func tcpProxyFilterOf(tp *tcpproxy.TcpProxy) *listener.Filter {
 // buildInboundNetworkFilters); TLS-only under STRICT, TLS and plaintext
 // under PERMISSIVE, plaintext under DISABLE, as for HTTP.
 func (g *Generator) inboundTCPChains(p *registry.Pod, s registry.ServiceInfo) []*listener.FilterChain {
-	cname := InboundClusterName(s.TargetPort)
+	cname := istionames.InboundClusterName(s.TargetPort)
 	filters := func() []*listener.Filter {
 		var fs []*listener.Filter
 		for _, r := range g.rbacFilters(p, true) {

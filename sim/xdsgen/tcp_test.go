@@ -16,6 +16,7 @@ import (
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -149,7 +150,7 @@ func TestTCPInboundChains(t *testing.T) {
 	reg := tcpRegistry(t)
 	db, _ := reg.Pod("db-v1-0")
 	chains := func(cfg meshconfig.Config) []*listener.FilterChain {
-		return listenerNamed(t, xdsgen.New(reg, cfg).ForSidecar(db).Listeners, xdsgen.VirtualInboundListener).GetFilterChains()
+		return listenerNamed(t, xdsgen.New(reg, cfg).ForSidecar(db).Listeners, istionames.VirtualInboundListener).GetFilterChains()
 	}
 	perm := chains(meshconfig.Config{})
 	require.Len(t, perm, 2)
@@ -221,7 +222,7 @@ func TestTCPChainsDropHTTPOnlyAuthzFieldsAsIstiod(t *testing.T) {
 		ap("deny-eve", security.AuthorizationPolicy_DENY, "eve"),
 		ap("allow-admin", security.AuthorizationPolicy_ALLOW, "ops"),
 	}}
-	chains := listenerNamed(t, xdsgen.New(reg, cfg).ForSidecar(db).Listeners, xdsgen.VirtualInboundListener).GetFilterChains()
+	chains := listenerNamed(t, xdsgen.New(reg, cfg).ForSidecar(db).Listeners, istionames.VirtualInboundListener).GetFilterChains()
 	require.NotEmpty(t, chains)
 	var rbacs []*netrbac.RBAC
 	for _, f := range chains[0].GetFilters() {

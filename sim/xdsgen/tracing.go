@@ -25,6 +25,7 @@ import (
 	telemetryapi "istio.io/api/telemetry/v1alpha1"
 	telemetryv1 "istio.io/client-go/pkg/apis/telemetry/v1"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -88,7 +89,7 @@ func CollectorFor(t meshconfig.Tracing, reg *registry.Registry) (Collector, bool
 		if _, ok := reg.Service(host); ok {
 			continue
 		}
-		rest, ok := strings.CutSuffix(host, ".svc."+registry.ClusterDomain)
+		rest, ok := strings.CutSuffix(host, ".svc."+istionames.ClusterDomain)
 		name, ns, ok2 := strings.Cut(rest, ".")
 		if !ok || !ok2 || name == "" || ns == "" || strings.Contains(ns, ".") {
 			continue
@@ -100,12 +101,12 @@ func CollectorFor(t meshconfig.Tracing, reg *registry.Registry) (Collector, bool
 
 // FQDN is the collector Service's hostname.
 func (c Collector) FQDN() string {
-	return c.Name + "." + c.Namespace + ".svc." + registry.ClusterDomain
+	return c.Name + "." + c.Namespace + ".svc." + istionames.ClusterDomain
 }
 
 // ClusterName is the collector's outbound cluster.
 func (c Collector) ClusterName() string {
-	return ClusterName(OutboundDirection, c.Port, "", c.FQDN())
+	return istionames.ClusterName(istionames.OutboundDirection, c.Port, "", c.FQDN())
 }
 
 // Option changes what a Generator builds.
@@ -201,7 +202,7 @@ func InjectedLabels(labels map[string]string, deployment string) map[string]stri
 // the trust domain and ISTIO_META_CLUSTER_ID "Kubernetes" unless the
 // install names them (injection-template.yaml).
 const (
-	MeshID    = registry.ClusterDomain
+	MeshID    = istionames.ClusterDomain
 	ClusterID = "Kubernetes"
 )
 
@@ -429,11 +430,11 @@ func (g *Generator) lookupCluster(service string, port int) (hostname, clusterNa
 		host, ns = service, ""
 	}
 	if c := g.collector; c != nil && host == c.FQDN() && (ns == "" || ns == c.Namespace) {
-		return host, ClusterName(OutboundDirection, port, "", host), true
+		return host, istionames.ClusterName(istionames.OutboundDirection, port, "", host), true
 	}
 	for _, s := range g.reg.Services {
 		if host == s.FQDN() && (ns == "" || ns == s.Namespace) {
-			return host, ClusterName(OutboundDirection, port, "", host), true
+			return host, istionames.ClusterName(istionames.OutboundDirection, port, "", host), true
 		}
 	}
 	return "", "", false
@@ -565,7 +566,7 @@ func (g *Generator) withTracing(ls []*listener.Listener, px tracedProxy) []*list
 		switch {
 		case px.router:
 			c = classGateway
-		case l.GetName() == VirtualInboundListener:
+		case l.GetName() == istionames.VirtualInboundListener:
 			c = classInbound
 		}
 		t, reqID := g.hcmTracing(px, c)

@@ -17,6 +17,7 @@ import (
 	typev1beta1 "istio.io/api/type/v1beta1"
 	telemetryv1 "istio.io/client-go/pkg/apis/telemetry/v1"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/xdsgen"
 )
@@ -85,7 +86,7 @@ func TestTracingDefaults(t *testing.T) {
 	g := xdsgen.New(reg, meshconfig.Config{})
 	ms := hcmsOf(t, g.ForSidecar(pod(t, reg, "order-v1-0")).Listeners)
 	require.Contains(t, ms, "0.0.0.0_80")
-	require.Contains(t, ms, xdsgen.VirtualInboundListener)
+	require.Contains(t, ms, istionames.VirtualInboundListener)
 	for name, m := range ms {
 		tr := m.GetTracing()
 		require.NotNil(t, tr, name)
@@ -141,7 +142,7 @@ func TestTracingOff(t *testing.T) {
 		DisableSpanReporting: wrapperspb.Bool(true),
 	})}
 	ms := hcmsOf(t, xdsgen.New(reg, cfg, xdsgen.WithCollector(collector)).ForSidecar(pod(t, reg, "order-v1-0")).Listeners)
-	assert.Nil(t, ms[xdsgen.VirtualInboundListener].GetTracing(), "SERVER side off")
+	assert.Nil(t, ms[istionames.VirtualInboundListener].GetTracing(), "SERVER side off")
 	assert.NotNil(t, ms["0.0.0.0_80"].GetTracing(), "CLIENT side on")
 }
 
@@ -165,7 +166,7 @@ func TestTracingTelemetryToZipkin(t *testing.T) {
 	g := xdsgen.New(reg, cfg, xdsgen.WithCollector(collector))
 	r := g.ForSidecar(pod(t, reg, "order-v1-0"))
 	ms := hcmsOf(t, r.Listeners)
-	for _, name := range []string{"0.0.0.0_80", xdsgen.VirtualInboundListener} {
+	for _, name := range []string{"0.0.0.0_80", istionames.VirtualInboundListener} {
 		tr := ms[name].GetTracing()
 		require.NotNil(t, tr, name)
 		assert.Equal(t, 10.0, tr.GetRandomSampling().GetValue(), name)

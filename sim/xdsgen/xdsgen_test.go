@@ -276,24 +276,6 @@ func TestClusterNamesPerServiceAndSubset(t *testing.T) {
 	}
 }
 
-func TestClusterNameHelpers(t *testing.T) {
-	assert.Equal(t, "outbound|80|v1|"+paymentHost, xdsgen.ClusterName("outbound", 80, "v1", paymentHost))
-	assert.Equal(t, "inbound|8080||", xdsgen.InboundClusterName(8080))
-	dir, port, subset, host, ok := xdsgen.ParseClusterName("outbound|80|v1|" + paymentHost)
-	require.True(t, ok)
-	assert.Equal(t, []any{"outbound", 80, "v1", paymentHost}, []any{dir, port, subset, host})
-	for _, bad := range []string{"", "outbound|80|v1", "outbound|x|v1|h", "a|1|b|c|d"} {
-		_, _, _, _, ok := xdsgen.ParseClusterName(bad)
-		assert.False(t, ok, bad)
-	}
-	name := "outbound|80|v1|" + paymentHost
-	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _, _, _, _ = xdsgen.ParseClusterName(name) }), "parsed on every request")
-	assert.Equal(t, "0.0.0.0_80", xdsgen.OutboundListenerName(80))
-	assert.Equal(t, "80", xdsgen.OutboundRouteName(80))
-	assert.Equal(t, "http.8080", xdsgen.GatewayRouteName(8080))
-	assert.Equal(t, paymentHost+":80", xdsgen.VirtualHostName(paymentHost, 80))
-}
-
 func TestEndpointsAndIstioMetadata(t *testing.T) {
 	reg := defaultRegistry(t)
 	cfg := meshconfig.Config{DestinationRules: []*networkingv1.DestinationRule{dr("payment", versionSubsets("payment", "v1", "v2", "v3"))}}

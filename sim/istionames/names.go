@@ -1,14 +1,27 @@
-// Package xdsgen translates the registry and Istio resources into the Envoy
-// xDS resources istiod would send each proxy: clusters, endpoints, listeners
-// and routes, named and shaped as Istio's pilot/pkg/networking/core does.
-// It knows nothing of gRPC: it produces snapshots for the xDS server.
-package xdsgen
+// Package istionames holds the names and ports Istio gives proxies'
+// listeners, clusters and routes, which the translator (sim/xdsgen) makes
+// and the sidecar (sim/sidecar) reads back: one home for both.
+package istionames
 
 import (
 	"fmt"
 	"strconv"
 	"strings"
 )
+
+// ClusterDomain is the Kubernetes cluster DNS suffix Istio assumes by
+// default: a Service's hostname is <name>.<namespace>.svc.<ClusterDomain>.
+const ClusterDomain = "cluster.local"
+
+// TrustDomain is the mesh's trust domain, Istio's default
+// (meshConfig.trustDomain): SPIFFE IDs are spiffe://<TrustDomain>/ns/…/sa/….
+const TrustDomain = "cluster.local"
+
+// ServiceHost is a Service's cluster-local hostname, e.g.
+// payment.default.svc.cluster.local.
+func ServiceHost(name, namespace string) string {
+	return name + "." + namespace + ".svc." + ClusterDomain
+}
 
 // Listener and cluster names and ports as istiod uses them.
 const (
