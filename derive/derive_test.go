@@ -853,3 +853,33 @@ spec:
 		}
 	}
 }
+
+// A STRICT policy's check looks for mTLS at the services with pods: a
+// Gateway API backend Service that selects a version has none, and its
+// requests are counted at the service whose pods answer.
+func TestStrictCheckLeavesOutSelectingServices(t *testing.T) {
+	p := plan(t, gammaRoute+`---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec:
+  mtls: {mode: STRICT}
+`)
+	var strict *derive.Check
+	for i := range p.Checks {
+		if p.Checks[i].Resource == "PeerAuthentication istio-system/default" && p.Checks[i].Scenario != nil {
+			strict = &p.Checks[i]
+		}
+	}
+	require.NotNil(t, strict)
+	var services []string
+	for _, e := range strict.Scenario.Expect {
+		if m, ok := e["security"].(map[string]any); ok {
+			services = append(services, fmt.Sprint(m["service"]))
+		}
+	}
+	assert.Contains(t, services, "reviews")
+	for _, s := range services {
+		assert.NotRegexp(t, `^reviews-v\d$`, s, "a selecting Service has no pods to report it")
+	}
+}

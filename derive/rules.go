@@ -259,6 +259,12 @@ func (d *deriver) peerAuthentication(o *scenarios.IstioObject, objs []*scenarios
 	}
 	var targets []string
 	for _, s := range d.plan.Topology.Services {
+		// A Service that selects another's version (a Gateway API backend)
+		// has no pods of its own: its pods' sidecars report the requests
+		// under the service they belong to, which is checked itself.
+		if s.Selects != nil {
+			continue
+		}
 		if !s.Caller && governing(s.Name, objs, d.plan.Topology.Namespace) == o {
 			targets = append(targets, s.Name)
 		}
