@@ -469,6 +469,11 @@ func flattenRoute(p string, r *route.Route, out map[string]string) {
 	if f, ok := r.GetTypedPerFilterConfig()[FaultFilter]; ok {
 		flattenMessage(p+".typed_per_filter_config["+FaultFilter+"]", f, out)
 	}
+	// The span name of the requests the route takes (route.go
+	// GetRouteOperation), which the sidecar's tracing uses.
+	if op := r.GetDecorator().GetOperation(); op != "" {
+		out[p+".decorator.operation"] = op
+	}
 	// Header edits, which meshbench's sidecar applies to the request and
 	// the response.
 	for i, h := range r.GetRequestHeadersToAdd() {

@@ -197,7 +197,8 @@ func TestTracingTwoSidecars(t *testing.T) {
 	assert.False(t, server.Shared)
 	assert.Equal(t, "order.default", client.LocalEndpoint.ServiceName)
 	assert.Equal(t, "payment.default", server.LocalEndpoint.ServiceName)
-	assert.Equal(t, rigPaymentHost, client.Name, "no decorator: the Zipkin driver names the span after the host")
+	assert.Equal(t, rigPaymentHost+":80/*", client.Name, "istiod's route decorator names the span (route.go GetRouteOperation)")
+	assert.Equal(t, rigPaymentHost+":80/*", server.Name, "and the inbound route's (TraceOperation of the service's host and port)")
 	assert.LessOrEqual(t, client.Timestamp, server.Timestamp)
 	assert.GreaterOrEqual(t, client.Duration, server.Duration)
 

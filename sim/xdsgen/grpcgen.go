@@ -118,7 +118,7 @@ func proxylessListener(name, rds string) *listener.Listener {
 
 // proxylessRoute is grpcgen's RDS for one service port (rds.go buildHTTPRoute).
 func (g *Generator) proxylessRoute(s registry.ServiceInfo) *route.RouteConfiguration {
-	vh := proto.Clone(g.virtualHost(s, "mesh")).(*route.VirtualHost)
+	vh := proto.Clone(g.virtualHost(s, "mesh", s.Port)).(*route.VirtualHost)
 	vh.Domains = proxylessDomains(s)
 	for _, rt := range vh.GetRoutes() {
 		if a := rt.GetRoute(); a != nil {

@@ -153,6 +153,8 @@ func (g *Generator) virtualInboundListener(p *registry.Pod, s registry.ServiceIn
 			Routes: []*route.Route{{
 				Name:  istionames.DefaultRouteName,
 				Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+				// The service's host and port (buildSidecarInboundHTTPRouteConfig).
+				Decorator: &route.Decorator{Operation: traceOperation(s.FQDN(), s.Port)},
 				// BuildDefaultHTTPInboundRoute: no timeout, and a max stream
 				// duration of none that takes a gRPC caller's grpc-timeout.
 				Action: &route.Route_Route{Route: &route.RouteAction{

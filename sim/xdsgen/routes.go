@@ -2,6 +2,7 @@ package xdsgen
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -46,7 +47,7 @@ func (g *Generator) outboundRoutes() []*route.RouteConfiguration {
 		if IsTCP(s) {
 			continue // a TCP port has no routes: tcp_proxy (tcp.go)
 		}
-		byPort[s.Port] = append(byPort[s.Port], g.virtualHost(s, "mesh"))
+		byPort[s.Port] = append(byPort[s.Port], g.virtualHost(s, "mesh", s.Port))
 	}
 	var ports []int
 	for p := range byPort {
@@ -88,17 +89,18 @@ func (g *Generator) gatewayRoute(gw Gateway) *route.RouteConfiguration {
 			}
 		}
 		if len(bound) > 0 {
-			rc.VirtualHosts = append(rc.VirtualHosts, g.virtualHost(s, bound[0]))
+			rc.VirtualHosts = append(rc.VirtualHosts, g.virtualHost(s, bound[0], gw.Port))
 			continue
 		}
-		rc.VirtualHosts = append(rc.VirtualHosts, g.virtualHost(s, ""))
+		rc.VirtualHosts = append(rc.VirtualHosts, g.virtualHost(s, "", gw.Port))
 	}
 	return rc
 }
 
 // virtualHost builds a service's virtual host with the routes of its
-// VirtualServices bound to gateway, or Istio's default route.
-func (g *Generator) virtualHost(s registry.ServiceInfo, gateway string) *route.VirtualHost {
+// VirtualServices bound to gateway, or Istio's default route, for the
+// route configuration of listenPort.
+func (g *Generator) virtualHost(s registry.ServiceInfo, gateway string, listenPort int) *route.VirtualHost {
 	vh := &route.VirtualHost{
 		Name: istionames.VirtualHostName(s.FQDN(), s.Port),
 		// The FQDN and the short names a same-namespace caller may use; ports are
@@ -125,6 +127,9 @@ func (g *Generator) virtualHost(s registry.ServiceInfo, gateway string) *route.V
 			routes := g.translateHTTPRoute(s, hr)
 			if vs.GatewaySemantics {
 				routes = gatewayRoutes(routes, hr) // gamma.go
+			}
+			for _, r := range routes {
+				r.Decorator = &route.Decorator{Operation: routeOperation(r, vs.Name, listenPort)}
 			}
 			// Routes after a catch-all are never reached: istiod stops
 			// there (route.go BuildHTTPRoutesForVirtualService, IsCatchAllRoute).
@@ -159,8 +164,9 @@ type VirtualServiceRef struct {
 // cluster, Istio's default retry policy and no timeout.
 func (g *Generator) defaultRoute(s registry.ServiceInfo) *route.Route {
 	r := &route.Route{
-		Name:  istionames.DefaultRouteName,
-		Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+		Name:      istionames.DefaultRouteName,
+		Match:     &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+		Decorator: &route.Decorator{Operation: traceOperation(s.FQDN(), s.Port)},
 		Action: &route.Route_Route{Route: &route.RouteAction{
 			ClusterSpecifier: &route.RouteAction_Cluster{Cluster: istionames.ClusterName(istionames.OutboundDirection, s.Port, "", s.FQDN())},
 			RetryPolicy:      g.retryPolicy(g.cfg.Mesh.DefaultHTTPRetryPolicy, false),
@@ -174,6 +180,32 @@ func (g *Generator) defaultRoute(s registry.ServiceInfo) *route.Route {
 		}
 	}
 	return r
+}
+
+// traceOperation is a default route's decorator, host:port/* (istiod's
+// telemetry.TraceOperation): the span name of the requests it takes.
+func traceOperation(host string, port int) string {
+	return host + ":" + strconv.Itoa(port) + "/*"
+}
+
+// routeOperation is a VirtualService route's decorator, as istiod's
+// route.GetRouteOperation makes it: the path (a prefix with "*"), after
+// the host and port of its one cluster, or after the VirtualService's
+// name and the listener's port when it splits.
+func routeOperation(r *route.Route, vsName string, listenPort int) string {
+	path := "/*"
+	switch ps := r.GetMatch().GetPathSpecifier().(type) {
+	case *route.RouteMatch_Prefix:
+		path = ps.Prefix + "*"
+	case *route.RouteMatch_Path:
+		path = ps.Path
+	case *route.RouteMatch_SafeRegex:
+		path = ps.SafeRegex.GetRegex()
+	}
+	if _, port, _, host, ok := istionames.ParseClusterName(r.GetRoute().GetCluster()); ok {
+		return host + ":" + strconv.Itoa(port) + path
+	}
+	return vsName + ":" + strconv.Itoa(listenPort) + path
 }
 
 // translateHTTPRoute turns one VirtualService http route into Envoy routes:
