@@ -883,3 +883,31 @@ spec:
 		assert.NotRegexp(t, `^reviews-v\d$`, s, "a selecting Service has no pods to report it")
 	}
 }
+
+// An outlier check on a rule whose connection pool refuses beyond a few
+// requests in flight keeps its load within half the pool, so that the
+// pool's overflows (its own promise) cannot fail the success rate on a
+// slow machine; without a pool the load is open-loop.
+func TestOutlierLoadStaysWithinThePool(t *testing.T) {
+	for _, tc := range []struct {
+		pool string
+		want int
+	}{
+		{"connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}", 1},
+		{"connectionPool: {http: {http2MaxRequests: 10}}", 5},
+		{"connectionPool: {tcp: {maxConnections: 1}}", 0}, // only queues: no overflow to avoid
+		{"", 0},
+	} {
+		p := plan(t, `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: payment}
+spec:
+  host: payment
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 2}
+    `+tc.pool+"\n")
+		i := slices.IndexFunc(p.Checks, func(c derive.Check) bool { return c.Name == "payment-outlier" })
+		require.GreaterOrEqual(t, i, 0, "%q", checks(p))
+		assert.Equal(t, tc.want, p.Checks[i].Scenario.Load.Concurrency, "%s", tc.pool)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
+	networking "istio.io/api/networking/v1alpha3"
 	securityapi "istio.io/api/security/v1beta1"
 
 	"github.com/meshbench/meshbench/internal/units"
@@ -73,17 +74,9 @@ const maxPoolRate = 1000
 // cluster_traffic_policy.go applyConnectionPool and
 // getDefaultCircuitBreakerThresholds, as sim/xdsgen applyConnectionPool).
 func (d *deriver) connectionPool(o *scenarios.IstioObject, svc *Service) {
-	cp := o.DestinationRule.Spec.GetTrafficPolicy().GetConnectionPool()
 	res := "DestinationRule " + o.Namespace + "/" + o.Name
 	src := Source{o.File, o.LineOf("spec.trafficPolicy.connectionPool")}
-	c, p, r := int(cp.GetTcp().GetMaxConnections()), int(cp.GetHttp().GetHttp1MaxPendingRequests()), int(cp.GetHttp().GetHttp2MaxRequests())
-	limit := 0
-	if c > 0 && p > 0 {
-		limit = c + p
-	}
-	if r > 0 && (limit == 0 || r < limit) {
-		limit = r
-	}
+	limit := poolLimit(o.DestinationRule.Spec.GetTrafficPolicy().GetConnectionPool())
 	promise := fmt.Sprintf("refuses requests beyond %d in flight with 503 UO", limit)
 	if limit == 0 {
 		d.notChecked(res, src, "connection pool limits",
@@ -114,6 +107,21 @@ func (d *deriver) connectionPool(o *scenarios.IstioObject, svc *Service) {
 		Promise:  promise + fmt.Sprintf(": at %d requests/s of %s each, some overflow", rate, poolLatency),
 		Scenario: &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect},
 	})
+}
+
+// poolLimit is the requests a connection pool admits in flight before it
+// refuses with 503 UO (connections plus the pending queue, or the active
+// request limit when lower), 0 when it sets no such limit.
+func poolLimit(cp *networking.ConnectionPoolSettings) int {
+	c, p, r := int(cp.GetTcp().GetMaxConnections()), int(cp.GetHttp().GetHttp1MaxPendingRequests()), int(cp.GetHttp().GetHttp2MaxRequests())
+	limit := 0
+	if c > 0 && p > 0 {
+		limit = c + p
+	}
+	if r > 0 && (limit == 0 || r < limit) {
+		limit = r
+	}
+	return limit
 }
 
 // outlier: one pod that fails every request is ejected, and the success
@@ -163,6 +171,14 @@ func (d *deriver) outlier(o *scenarios.IstioObject, svc *Service) {
 	failures := float64(k * (1 + returns))
 	n := max(requestsOf(load, d.opt.Rate), int(40*failures*float64(hosts+extra)))
 	load = d.opt.load(caller, n)
+	// A connection pool on the same rule refuses what exceeds its limit
+	// (503 UO), its own promise: half its limit in flight keeps this one
+	// about ejection, however slow the machine runs.
+	poolNote := ""
+	if limit := poolLimit(o.DestinationRule.Spec.GetTrafficPolicy().GetConnectionPool()); limit > 0 {
+		load.Concurrency = max(1, limit/2)
+		poolNote = fmt.Sprintf(" (%d in flight at most, within its connection pool)", load.Concurrency)
+	}
 	rn := float64(requestsOf(load, d.opt.Rate))
 	min := 1 - 2*(failures+5)/rn
 	expect := []map[string]any{
@@ -187,7 +203,7 @@ func (d *deriver) outlier(o *scenarios.IstioObject, svc *Service) {
 	})
 	d.add(Check{
 		Name: o.Name + "-outlier", Resource: res, Source: src,
-		Promise:  promise + fmt.Sprintf(": with one %s pod failing every request, it is ejected and success stays ≥ %.2f%%", version, 100*min),
+		Promise:  promise + fmt.Sprintf(": with one %s pod failing every request, it is ejected and success stays ≥ %.2f%%%s", version, 100*min, poolNote),
 		Scenario: &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect, Chaos: chaos},
 	})
 }

@@ -36,12 +36,14 @@ type Scenario struct {
 
 // Load is the scenario's load.
 type Load struct {
-	Target   string            `yaml:"target"`
-	Rate     string            `yaml:"rate"`
-	Duration string            `yaml:"duration"`
-	Timeout  string            `yaml:"timeout,omitempty"`
-	Headers  map[string]string `yaml:"headers,omitempty"`
-	Variants []Variant         `yaml:"variants,omitempty"`
+	Target   string `yaml:"target"`
+	Rate     string `yaml:"rate"`
+	Duration string `yaml:"duration"`
+	Timeout  string `yaml:"timeout,omitempty"`
+	// Concurrency caps the requests in flight (scenarios.Load).
+	Concurrency int               `yaml:"concurrency,omitempty"`
+	Headers     map[string]string `yaml:"headers,omitempty"`
+	Variants    []Variant         `yaml:"variants,omitempty"`
 }
 
 // Variant is a named share of the load.

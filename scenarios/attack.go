@@ -92,6 +92,20 @@ func plans(l Load) []attackPlan {
 	return out
 }
 
+// maxWorkers bounds the requests one load stream keeps in flight.
+const maxWorkers = 512
+
+// streamWorkers is a stream's cap on requests in flight: its share of the
+// load's concurrency (at least one), or maxWorkers when it has none.
+// vegeta's attacker never runs more workers than MaxWorkers, each with
+// one request in flight, so the cap holds whatever the machine's speed.
+func streamWorkers(concurrency int, share float64) uint64 {
+	if concurrency <= 0 {
+		return maxWorkers
+	}
+	return uint64(max(1, int(math.Round(float64(concurrency)*share))))
+}
+
 // attack drives the scenario's load at url through a client of its own and
 // returns every sample. It stops early, with what it has, when ctx ends.
 func attack(ctx context.Context, url string, sc *Scenario, ns string) ([]sample, time.Duration) {
@@ -139,7 +153,8 @@ func attackWithProgress(ctx context.Context, url string, sc *Scenario, ns string
 		// A bounded worker pool: when the mesh stalls, sends wait instead of
 		// piling up thousands of connections, and the wait shows up as latency
 		// because latency counts from the intended send time.
-		atk := vegeta.NewAttacker(vegeta.Client(client), vegeta.MaxBody(64<<10), vegeta.Workers(16), vegeta.MaxWorkers(512))
+		workers := streamWorkers(l.Concurrency, p.share)
+		atk := vegeta.NewAttacker(vegeta.Client(client), vegeta.MaxBody(64<<10), vegeta.Workers(min(16, workers)), vegeta.MaxWorkers(workers))
 		perSecond := float64(p.rate.Freq) * float64(time.Second) / float64(p.rate.Per)
 		n := int(math.Round(perSecond * l.Duration.D().Seconds()))
 		var pacer vegeta.Pacer = vegeta.ConstantPacer{Freq: p.rate.Freq, Per: p.rate.Per}

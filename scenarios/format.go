@@ -129,6 +129,10 @@ type Load struct {
 	Plan *Plan `yaml:"plan"`
 	// Timeout of one request; default 5s.
 	Timeout units.Duration `yaml:"timeout"`
+	// Concurrency caps the requests in flight (fortio's -c, vegeta's
+	// -max-workers); 0 leaves the pacer open-loop up to 512. At the cap,
+	// sends wait, and the wait counts as latency (from the intended time).
+	Concurrency int `yaml:"concurrency"`
 	// Headers sent with every request.
 	Headers map[string]string `yaml:"headers"`
 	// Variants split the requests deterministically by weight into named groups with their own headers

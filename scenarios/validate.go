@@ -669,6 +669,9 @@ func (v *validator) load() {
 	if ld.Timeout <= 0 {
 		l.at("load.timeout", "timeout must be positive")
 	}
+	if ld.Concurrency < 0 || ld.Concurrency > maxWorkers {
+		l.at("load.concurrency", "concurrency %d is not in 1..%d (0 or absent: no cap but the load generator's)", ld.Concurrency, maxWorkers)
+	}
 	v.headers("load.headers", ld.Headers)
 	seen := map[string]bool{}
 	for i, vr := range ld.Variants {
