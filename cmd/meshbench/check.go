@@ -32,6 +32,7 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	verbose := fs.Bool("v", false, "print every inferred service, version and check with its source line")
 	var rf runtimeFlags
 	rf.register(fs)
+	parallel := parallelFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return badInput(err)
 	}
@@ -40,6 +41,9 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	rt, err := rf.runtime()
 	if err != nil {
+		return badInput(err)
+	}
+	if err := checkParallel(*parallel, rt); err != nil {
 		return badInput(err)
 	}
 	inputs, err := derive.ReadPaths(fs.Args(), stdin)
@@ -96,10 +100,6 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	var progress io.Writer
-	if isTerminal(stderr) {
-		progress = stderr
-	}
 	suite := &reports.Suite{Schema: reports.SchemaVersion, Started: time.Now().UTC()}
 	for _, it := range plan.Inventory() {
 		suite.Inferred = append(suite.Inferred, reports.Inferred{Kind: it.Kind, Name: it.Name, Source: it.Source.String(), Detail: it.Detail})
@@ -109,7 +109,8 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			suite.NotChecked = append(suite.NotChecked, reports.NotChecked{Resource: c.Resource, Source: c.Source.String(), Promise: c.Promise, Why: c.NotChecked})
 		}
 	}
-	failed, err := runScenarios(ctx, scs, rt, log, progress, nil, suite, suiteDir, stdout, stderr)
+	sr := suiteRun{rt: rt, log: log, dir: suiteDir, parallel: *parallel, stdout: stdout, stderr: stderr}
+	failed, err := sr.run(ctx, scs, suite)
 	if err != nil {
 		return err
 	}

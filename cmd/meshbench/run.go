@@ -18,7 +18,6 @@ import (
 	"github.com/meshbench/meshbench/sim/kind"
 	"github.com/meshbench/meshbench/sim/local"
 	"github.com/meshbench/meshbench/sim/runtime"
-	"github.com/meshbench/meshbench/sim/tracing"
 )
 
 // resolve loads scenarios by catalog name or file path; no arguments means the whole catalog.
@@ -106,11 +105,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	verbose := fs.Bool("v", false, "log the mesh's events (xDS ACKs and NACKs, ...) to stderr")
 	dir := fs.String("dir", "", "write the reports into this folder instead of a new timestamped one under -out")
 	traces := tracesFlag(fs)
+	parallel := parallelFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return badInput(err)
 	}
 	rt, err := rf.runtime()
 	if err != nil {
+		return badInput(err)
+	}
+	if err := checkParallel(*parallel, rt); err != nil {
 		return badInput(err)
 	}
 	fwd, err := forwarderFor(*traces)
@@ -131,12 +134,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *dir != "" {
 		suiteDir = *dir
 	}
-	var progress io.Writer
-	if isTerminal(stderr) {
-		progress = stderr
-	}
 	suite := &reports.Suite{Schema: reports.SchemaVersion, Started: time.Now().UTC()}
-	failed, err := runScenarios(ctx, scs, rt, log, progress, fwd, suite, suiteDir, stdout, stderr)
+	sr := suiteRun{rt: rt, log: log, fwd: fwd, dir: suiteDir, parallel: *parallel, stdout: stdout, stderr: stderr}
+	failed, err := sr.run(ctx, scs, suite)
 	if err != nil {
 		return err
 	}
@@ -149,50 +149,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return &exitError{code: 1, err: fmt.Errorf("%d scenario(s) failed", failed)}
 	}
 	return nil
-}
-
-// runScenarios runs the scenarios one after another on rt, printing each
-// one's verdict lines and writing its reports under suiteDir, and adds
-// their results to suite. It returns how many failed.
-func runScenarios(ctx context.Context, scs []*scenarios.Scenario, rt runtime.Runtime, log *slog.Logger, progress io.Writer, fwd *tracing.Forwarder,
-	suite *reports.Suite, suiteDir string, stdout, stderr io.Writer) (int, error) {
-	next := func() runtime.Runtime { return rt }
-	if kr, ok := rt.(kind.Runtime); ok && len(scs) > 1 {
-		// The command's scenarios share one cluster, deleted at the end
-		// (Ctrl-C included) unless -keep.
-		sess := kind.NewSession(kr)
-		defer func() {
-			if err := sess.Close(context.Background()); err != nil {
-				fmt.Fprintf(stderr, "deleting kind cluster %s: %v\n", sess.Cluster(), err)
-			}
-		}()
-		next = func() runtime.Runtime { return sess.Runtime() }
-	}
-	failed := 0
-	for _, sc := range scs {
-		fmt.Fprintf(stdout, "▶ %s — %s\n", sc.Name, sc.Description)
-		printWarnings(stdout, sc)
-		res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: next(), Log: log, Progress: progress,
-			AccessLogDir: filepath.Join(suiteDir, sc.Name, reports.AccessLogDir), TraceDir: filepath.Join(suiteDir, sc.Name)})
-		if ctx.Err() != nil {
-			return failed, &exitError{code: 1, err: errors.New("interrupted: mesh torn down")}
-		}
-		if err != nil {
-			res = &reports.Result{Schema: reports.SchemaVersion, Scenario: sc.Name, Description: sc.Description, File: sc.Path, Started: time.Now().UTC(), Error: err.Error()}
-		}
-		suite.Scenarios = append(suite.Scenarios, res)
-		if _, err := reports.WriteRun(filepath.Join(suiteDir, sc.Name), res); err != nil {
-			return failed, err
-		}
-		printResult(stdout, res)
-		if fwd != nil {
-			forwardTraces(ctx, fwd, filepath.Join(suiteDir, sc.Name), stdout, stderr)
-		}
-		if !reports.Verdict(res) {
-			failed++
-		}
-	}
-	return failed, nil
 }
 
 // isTerminal reports whether w is a character device, as a terminal is;
