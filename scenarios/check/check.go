@@ -9,7 +9,8 @@
 // Hypothesis tests are set up so that the null hypothesis is "the mesh does
 // what it was configured to do". A check fails only when the data reject that
 // at the given confidence, so a correct mesh fails a check with probability
-// 1-confidence and no more.
+// 1-confidence and no more. The tests themselves live in internal/stats;
+// this package turns their p-values into verdicts and summaries.
 package check
 
 import (
