@@ -5,7 +5,7 @@ import (
 	"math"
 	"time"
 
-	"gonum.org/v1/gonum/stat/distuv"
+	"github.com/meshbench/meshbench/internal/stats"
 )
 
 // Bounds on the load of one derived scenario.
@@ -16,9 +16,8 @@ const (
 )
 
 // shareRequests is how many requests a two-sided test at level alpha
-// needs to tell a share p0 from p0 ± shift with the given power (the
-// normal approximation to the binomial: n = ((z₁₋α/₂·√(p₀q₀) + z_power·√(p₁q₁)) / shift)²).
-// The shift is taken towards ½, where the variance, and so n, is larger,
+// needs to tell a share p0 from p0 ± shift with the given power
+// (stats.ShareSampleSize). The shift is taken towards ½, where the variance, and so n, is larger,
 // so that a shift either way is caught: at α = 1e-6, power 0.999 and 5
 // points from 30% that is about 5,500 (DESIGN.md's 5,100 is the shift to 25%).
 func shareRequests(p0, alpha, power, shift float64) int {
@@ -27,10 +26,7 @@ func shareRequests(p0, alpha, power, shift float64) int {
 		p1 = p0 - shift
 	}
 	p1 = math.Min(math.Max(p1, 0), 1)
-	za := distuv.UnitNormal.Quantile(1 - alpha/2)
-	zb := distuv.UnitNormal.Quantile(power)
-	n := math.Pow((za*math.Sqrt(p0*(1-p0))+zb*math.Sqrt(p1*(1-p1)))/shift, 2)
-	return int(math.Ceil(n))
+	return stats.ShareSampleSize(p0, p1, alpha, power)
 }
 
 // splitRequests is the sample a split at shares needs: the most any of its

@@ -12,6 +12,7 @@ import (
 
 	networking "istio.io/api/networking/v1alpha3"
 
+	"github.com/meshbench/meshbench/internal/stats"
 	"github.com/meshbench/meshbench/scenarios"
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -463,7 +464,7 @@ func abortPercent(a *networking.HTTPFaultInjection_Abort) float64 {
 // fault: the configured share of aborts with the status, and of delays.
 func (d *deriver) fault(r *route) {
 	f := r.hr.GetFault()
-	z := zOf(d.opt.Alpha)
+	z := stats.CriticalZ(d.opt.Alpha)
 	load := d.opt.load(d.callerFor(r.service), minRequests)
 	var expect []map[string]any
 	var promises []string

@@ -5,7 +5,6 @@ import (
 	"math"
 	"time"
 
-	"gonum.org/v1/gonum/stat/distuv"
 	networking "istio.io/api/networking/v1alpha3"
 	securityapi "istio.io/api/security/v1beta1"
 
@@ -372,8 +371,5 @@ func joinNames(ns []string) string {
 	}
 	return out
 }
-
-// zOf is the two-sided normal quantile of level alpha.
-func zOf(alpha float64) float64 { return distuv.UnitNormal.Quantile(1 - alpha/2) }
 
 func unitsDuration(d time.Duration) units.Duration { return units.Duration(d) }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meshbench/meshbench/internal/stats"
 )
 
 // CompareOptions say what counts as a regression.
@@ -199,7 +201,7 @@ func compareLatency(name string, base, cur []float64, opt CompareOptions, stream
 	row := ComparisonRow{Metric: name, Unit: "ms", NBase: len(base), NCurrent: len(cur), Test: TestBootstrapRatio}
 	lb, lc := logs(base), logs(cur)
 	if len(lb) > 0 && len(lc) > 0 {
-		row.Base, row.Current = math.Exp(mean(lb)), math.Exp(mean(lc))
+		row.Base, row.Current = math.Exp(stats.Mean(lb)), math.Exp(stats.Mean(lc))
 	}
 	if len(lb) < minSeconds || len(lc) < minSeconds {
 		row.Verdict = VerdictInsufficient
@@ -210,11 +212,11 @@ func compareLatency(name string, base, cur []float64, opt CompareOptions, stream
 	rng := rand.New(rand.NewPCG(opt.Seed, stream))
 	ratios := make([]float64, opt.Resamples)
 	for i := range ratios {
-		ratios[i] = math.Exp(resampleMean(lc, rng) - resampleMean(lb, rng))
+		ratios[i] = math.Exp(stats.ResampleMean(lc, rng) - stats.ResampleMean(lb, rng))
 	}
 	sort.Float64s(ratios)
 	alpha := 1 - opt.Confidence
-	row.CILow, row.CIHigh = quantileSorted(ratios, alpha/2), quantileSorted(ratios, 1-alpha/2)
+	row.CILow, row.CIHigh = stats.QuantileSorted(ratios, alpha/2), stats.QuantileSorted(ratios, 1-alpha/2)
 	switch {
 	case row.CILow > 1+opt.Threshold:
 		row.Verdict, row.Regression = VerdictRegression, true
@@ -250,15 +252,7 @@ func compareSuccess(base, cur *Result, opt CompareOptions) ComparisonRow {
 	}
 	pb, pc := float64(okb)/float64(nb), float64(okc)/float64(nc)
 	row.Base, row.Current, row.Change = pb, pc, pc-pb
-	pool := float64(okb+okc) / float64(nb+nc)
-	se := math.Sqrt(pool * (1 - pool) * (1/float64(nb) + 1/float64(nc)))
-	var pFell, pRose float64 // one-sided p-values
-	if se == 0 {
-		pFell, pRose = 1, 1 // both runs all-ok or all-failed: nothing differs
-	} else {
-		z := (pb - pc) / se
-		pFell, pRose = 0.5*math.Erfc(z/math.Sqrt2), 0.5*math.Erfc(-z/math.Sqrt2)
-	}
+	pFell, pRose := stats.TwoProportionZTest(okb, nb, okc, nc)
 	row.PValue = &pFell
 	alpha := 1 - opt.Confidence
 	errB, errC := 1-pb, 1-pc
@@ -284,36 +278,6 @@ func successCounts(r *Result) (n, ok int) {
 	n = requestsOf(r)
 	ok = int(math.Round(r.Status.SuccessRate * float64(n)))
 	return n, min(max(ok, 0), n)
-}
-
-func mean(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := 0.0
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(len(xs))
-}
-
-func resampleMean(xs []float64, rng *rand.Rand) float64 {
-	s := 0.0
-	for range xs {
-		s += xs[rng.IntN(len(xs))]
-	}
-	return s / float64(len(xs))
-}
-
-// quantileSorted is the q-quantile of sorted xs, interpolating linearly
-// between order statistics (Hyndman and Fan type 7).
-func quantileSorted(xs []float64, q float64) float64 {
-	h := q * float64(len(xs)-1)
-	i := int(math.Floor(h))
-	if i >= len(xs)-1 {
-		return xs[len(xs)-1]
-	}
-	return xs[i] + (h-float64(i))*(xs[i+1]-xs[i])
 }
 
 // CompareMarkdown writes c as Markdown: a headline verdict, the runs

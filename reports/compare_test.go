@@ -2,7 +2,6 @@ package reports
 
 import (
 	"bytes"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,13 +231,4 @@ func TestCompareInsufficient(t *testing.T) {
 	other.Scenario, other.Load.TargetRate = "header-routing", 400
 	c = Compare(long, other, DefaultCompareOptions())
 	assert.Len(t, c.Notes, 2)
-}
-
-func TestQuantileSorted(t *testing.T) {
-	xs := []float64{1, 2, 3, 4, 5}
-	assert.Equal(t, 1.0, quantileSorted(xs, 0))
-	assert.Equal(t, 3.0, quantileSorted(xs, 0.5))
-	assert.Equal(t, 5.0, quantileSorted(xs, 1))
-	assert.InDelta(t, 1.1, quantileSorted(xs, 0.025), 1e-12)
-	assert.False(t, math.IsNaN(quantileSorted([]float64{7}, 0.975)))
 }

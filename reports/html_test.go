@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshbench/meshbench/internal/stats"
 )
 
 // synthOptions shape a synthetic but realistic result.
@@ -95,7 +97,7 @@ func synthResult(o synthOptions) *Result {
 		maxLat = math.Max(maxLat, pt.Max)
 	}
 	sort.Float64s(p50s)
-	meanP99 := mean(p99s)
+	meanP99 := stats.Mean(p99s)
 	secs := float64(o.Seconds) - 0.005
 	r.Load = Load{Target: "order", URL: "http://127.0.0.1:15001/order", TargetRate: float64(o.Rate),
 		AchievedRate: round3(float64(total-1) / secs), Throughput: round3(float64(ok) / secs), Duration: float64(o.Seconds) + 0.004, Requests: total}

@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/meshbench/meshbench/chaos"
+	"github.com/meshbench/meshbench/internal/stats"
 	"github.com/meshbench/meshbench/reports"
 	"github.com/meshbench/meshbench/sim/runtime"
 )
@@ -289,7 +290,7 @@ func (cr *chaosRun) latencyShift(e *LatencyShiftExpect) reports.Check {
 		want = append(want, fmt.Sprintf("<= %gms", m))
 	}
 	c.Passed = ok
-	what := "99% CI"
+	what := fmt.Sprintf("%g%% CI", 100*shiftConfidence)
 	if e.PerSecond {
 		what = "seconds"
 	}
@@ -336,34 +337,24 @@ func perSecond(ss []sample, name string) (med, lo, hi float64) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// stat is a statistic of latencies in ms, with a 99% distribution-free
-// confidence interval: for a quantile, the order statistics that bracket it
-// (binomial, normal approximation); for the mean, ±2.576 standard errors.
+// shiftConfidence is the confidence of the intervals a latency shift check
+// reports around each side's statistic.
+const shiftConfidence = 0.99
+
+// stat is a statistic of latencies in ms, with its interval at
+// shiftConfidence: for a quantile the distribution-free one of
+// stats.QuantileCI, for the mean the normal one of stats.MeanCI.
 func stat(ds []time.Duration, name string) (v, lo, hi float64) {
 	xs := make([]float64, len(ds))
 	for i, d := range ds {
 		xs[i] = ms(d)
 	}
 	sort.Float64s(xs)
-	n := float64(len(xs))
-	const z = 2.576
 	if name == "mean" {
-		sum, sq := 0.0, 0.0
-		for _, x := range xs {
-			sum += x
-			sq += x * x
-		}
-		mean := sum / n
-		sd := math.Sqrt(math.Max(0, sq/n-mean*mean))
-		return mean, mean - z*sd/math.Sqrt(n), mean + z*sd/math.Sqrt(n)
+		return stats.MeanCI(xs, 1-shiftConfidence)
 	}
 	q := map[string]float64{"p50": 0.5, "p90": 0.9, "p99": 0.99}[name]
-	idx := func(k float64) float64 {
-		i := int(math.Min(math.Max(math.Ceil(k)-1, 0), n-1))
-		return xs[i]
-	}
-	half := z * math.Sqrt(n*q*(1-q))
-	return idx(n * q), idx(n*q - half), idx(n*q + half + 1)
+	return stats.QuantileCI(xs, q, 1-shiftConfidence)
 }
 
 // reactions samples the sidecars' counters every second during the main

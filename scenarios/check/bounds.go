@@ -4,8 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"gonum.org/v1/gonum/stat/distuv"
-
+	"github.com/meshbench/meshbench/internal/stats"
 	"github.com/meshbench/meshbench/reports"
 )
 
@@ -38,16 +37,7 @@ func Share(name string, k, n int, share, confidence float64) reports.Check {
 	obs := float64(k) / float64(n)
 	c.Observed = map[string]float64{"share": obs}
 	c.Expected = map[string]float64{"share": share}
-	b := distuv.Binomial{N: float64(n), P: share}
-	lower := b.CDF(float64(k))
-	upper := 1.0
-	if k > 0 {
-		upper = 1 - b.CDF(float64(k-1))
-	}
-	p := clamp01(2 * math.Min(lower, upper))
-	if math.IsNaN(p) {
-		p = 0
-	}
+	p := stats.BinomialTwoSidedP(k, n, share)
 	c.PValue = ptr(p)
 	c.Passed = p >= alpha
 	c.Summary = fmt.Sprintf("%d/%d = %s (want %s); p=%s %s alpha=%s", k, n, fmtPct(obs), fmtPct(share), fmtP(p), pcmp(c.Passed), fmtP(alpha))

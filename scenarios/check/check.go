@@ -9,7 +9,8 @@
 // Hypothesis tests are set up so that the null hypothesis is "the mesh does
 // what it was configured to do". A check fails only when the data reject that
 // at the given confidence, so a correct mesh fails a check with probability
-// 1-confidence and no more.
+// 1-confidence and no more. The tests themselves live in internal/stats;
+// this package turns their p-values into verdicts and summaries.
 package check
 
 import (
@@ -20,8 +21,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gonum.org/v1/gonum/stat/distuv"
-
+	"github.com/meshbench/meshbench/internal/stats"
 	"github.com/meshbench/meshbench/reports"
 )
 
@@ -184,27 +184,18 @@ func SplitWithin(service string, weights map[string]float64, counts map[string]i
 		return splitEquivalence(c, service, versions, weighted, share, counts, n, alpha, tolerance)
 	}
 
-	chi2 := 0.0
+	observed := make([]float64, len(weighted))
+	expected := make([]float64, len(weighted))
 	weak := false
-	for _, v := range weighted {
-		e := float64(n) * share[v]
-		if e == 0 { // the weight is positive but negligible next to the others
-			if counts[v] > 0 {
-				chi2 = math.Inf(1)
-			}
-			continue
-		}
-		if e < minExpected {
+	for i, v := range weighted {
+		observed[i] = float64(counts[v])
+		// A positive weight negligible next to the others expects 0.
+		expected[i] = float64(n) * share[v]
+		if expected[i] > 0 && expected[i] < minExpected {
 			weak = true
 		}
-		d := float64(counts[v]) - e
-		chi2 += d * d / e
 	}
-	p := distuv.ChiSquared{K: float64(len(weighted) - 1)}.Survival(chi2)
-	if math.IsNaN(p) || math.IsNaN(chi2) || math.IsInf(chi2, 1) {
-		p = 0
-	}
-	p = clamp01(p)
+	chi2, p := stats.ChiSquareGoodnessOfFit(observed, expected)
 	c.PValue = ptr(p)
 	c.Passed = p >= alpha
 
@@ -225,23 +216,14 @@ func splitEquivalence(c reports.Check, service string, versions, weighted []stri
 		return fail(c, fmt.Sprintf("%s: invalid tolerance %v, want 0 < tolerance < 100 percentage points", service, tolerance))
 	}
 	tol := tolerance / 100
-	tests := float64(2 * len(weighted))
+	tests := 2 * len(weighted)
 	p, worst := 1.0, ""
 	for _, v := range weighted {
-		k := float64(counts[v])
+		k := counts[v]
 		// P[X >= k] under the band's upper edge, P[X <= k] under its lower one.
-		above := 1.0
-		if hi := share[v] + tol; hi < 1 && k > 0 {
-			above = distuv.Binomial{N: float64(n), P: hi}.Survival(k - 1)
-		}
-		below := 1.0
-		if lo := share[v] - tol; lo > 0 {
-			below = distuv.Binomial{N: float64(n), P: lo}.CDF(k)
-		}
-		pv := clamp01(math.Min(1, tests*math.Min(above, below)))
-		if math.IsNaN(pv) {
-			pv = 0
-		}
+		above := stats.BinomialGreaterP(k, n, share[v]+tol)
+		below := stats.BinomialLessP(k, n, share[v]-tol)
+		pv := stats.Bonferroni(math.Min(above, below), tests)
 		if pv < p {
 			p, worst = pv, v
 		}
@@ -291,14 +273,10 @@ func SuccessRate(successes, n int, min, confidence float64) reports.Check {
 	}
 
 	rate := float64(successes) / float64(n)
-	z := distuv.UnitNormal.Quantile(1 - alpha/2)
-	lo, hi := wilson(successes, n, z)
+	lo, hi := stats.WilsonInterval(successes, n, alpha)
 	c.Observed = map[string]float64{"rate": rate, "wilsonLow": lo, "wilsonHigh": hi}
 
-	p := clamp01(distuv.Binomial{N: float64(n), P: min}.CDF(float64(successes)))
-	if math.IsNaN(p) {
-		p = 0
-	}
+	p := stats.BinomialLessP(successes, n, min)
 	c.PValue = ptr(p)
 	c.Passed = p >= alpha
 	c.Summary = fmt.Sprintf("%d/%d ok = %s (%s%% Wilson CI %s–%s); H0 rate >= %s: p=%s %s alpha=%s",
@@ -395,18 +373,6 @@ func LatencyWithin(observed reports.Latency, minMs, maxMs map[string]float64, n 
 	return c
 }
 
-// wilson returns the Wilson score interval for k successes in n trials at the
-// normal quantile z.
-func wilson(k, n int, z float64) (lo, hi float64) {
-	nf := float64(n)
-	p := float64(k) / nf
-	z2 := z * z
-	den := 1 + z2/nf
-	center := (p + z2/(2*nf)) / den
-	half := z / den * math.Sqrt(p*(1-p)/nf+z2/(4*nf*nf))
-	return clamp01(center - half), clamp01(center + half)
-}
-
 // alphaOf returns 1-confidence and whether confidence is usable.
 func alphaOf(confidence float64) (float64, bool) {
 	if !(confidence > 0 && confidence < 1) {
@@ -488,16 +454,6 @@ func fmtPct(x float64) string { return fmtNum(100*x, 3) + "%" }
 
 // fmtP formats a probability with 3 significant digits.
 func fmtP(p float64) string { return strconv.FormatFloat(p, 'g', 3, 64) }
-
-func clamp01(x float64) float64 {
-	switch {
-	case x < 0:
-		return 0
-	case x > 1:
-		return 1
-	}
-	return x
-}
 
 func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
