@@ -10,8 +10,8 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
-	"github.com/meshbench/meshbench/sim/registry"
 )
 
 // configLayer is the mesh's Istio config as faults change it: the config
@@ -104,7 +104,7 @@ func RouteFault(ns string, t Target, f *networking.HTTPFaultInjection) ConfigCha
 				continue
 			}
 			for _, h := range vs.Spec.GetHosts() {
-				if registry.MatchesHost(t.Service, ns, h) {
+				if istionames.NamesService(h, vs.Namespace, t.Service, ns) {
 					vss = append(vss, vs)
 					break
 				}
@@ -139,7 +139,7 @@ func RouteFault(ns string, t Target, f *networking.HTTPFaultInjection) ConfigCha
 				if t.Version != "" {
 					in := 0
 					for _, d := range hr.GetRoute() {
-						if subsets[d.GetDestination().GetSubset()] && registry.MatchesHost(t.Service, ns, d.GetDestination().GetHost()) {
+						if subsets[d.GetDestination().GetSubset()] && istionames.NamesService(d.GetDestination().GetHost(), vs.Namespace, t.Service, ns) {
 							in++
 						}
 					}
@@ -174,7 +174,7 @@ func RouteFault(ns string, t Target, f *networking.HTTPFaultInjection) ConfigCha
 func versionSubsets(cfg *meshconfig.Config, ns, service, version string) map[string]bool {
 	out := map[string]bool{}
 	for _, dr := range cfg.DestinationRules {
-		if !registry.MatchesHost(service, ns, dr.Spec.GetHost()) {
+		if !istionames.NamesService(dr.Spec.GetHost(), dr.Namespace, service, ns) {
 			continue
 		}
 		for _, s := range dr.Spec.GetSubsets() {

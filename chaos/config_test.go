@@ -90,3 +90,27 @@ func TestConfigLayerUnstacksInAnyOrder(t *testing.T) {
 	require.Error(t, err)
 	require.Len(t, l.changes, 1, "a change that fails is not kept")
 }
+
+// A VirtualService names a service as istiod resolves its hosts
+// (istionames.NamesService): one of another namespace naming "payment"
+// means payment.other, and "payment.default" is taken as written, so the
+// fault goes on a VirtualService of its own for payment.
+func TestRouteFaultTakesOnlyVirtualServicesThatNameTheService(t *testing.T) {
+	for _, tc := range []struct {
+		ns, host string
+		names    bool
+	}{
+		{"default", "payment", true},
+		{"other", "payment.default.svc.cluster.local", true},
+		{"other", "payment", false},
+		{"default", "payment.default", false},
+	} {
+		base := canary(&networking.HTTPRoute{Name: "rest", Route: []*networking.HTTPRouteDestination{to("stable", 0)}})
+		base.VirtualServices[0].Namespace = tc.ns
+		base.VirtualServices[0].Spec.Hosts = []string{tc.host}
+		cfg := CopyConfig(base)
+		require.NoError(t, RouteFault("default", Target{Service: "payment"}, abort503)(&cfg))
+		require.Equal(t, tc.names, cfg.VirtualServices[0].Spec.Http[0].Fault != nil, "%q in namespace %s", tc.host, tc.ns)
+		require.Equal(t, !tc.names, len(cfg.VirtualServices) == 2, "%q in namespace %s: a VirtualService of its own", tc.host, tc.ns)
+	}
+}

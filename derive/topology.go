@@ -9,6 +9,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
@@ -251,16 +252,14 @@ func (d *deriver) addSelecting(parent *Service, name, version string, src Source
 	t.Services = append(t.Services, &Service{Name: name, Source: src, Selects: &registry.Selector{Service: parent.Name, Version: version}})
 }
 
-// serviceName is the service a host names in the topology's namespace:
-// "payment", "payment.<ns>", "payment.<ns>.svc" and
-// "payment.<ns>.svc.cluster.local" all name payment
-// (registry.MatchesHost). Wildcards and other namespaces' hosts name none.
+// serviceName is the service a host in the topology's namespace names, as
+// istiod resolves it (istionames.ResolveHost): "payment" or
+// "payment.<ns>.svc.cluster.local". Wildcards, hosts of other namespaces
+// and "payment.<ns>" (which istiod takes as written) name none.
 func (d *deriver) serviceName(host string) (string, bool) {
-	if host == "" || strings.Contains(host, "*") {
-		return "", false
-	}
-	name, _, _ := strings.Cut(host, ".")
-	if !registry.MatchesHost(name, d.plan.Topology.Namespace, host) {
+	ns := d.plan.Topology.Namespace
+	name, svcNs, ok := istionames.ParseServiceHost(istionames.ResolveHost(host, ns))
+	if !ok || svcNs != ns {
 		return "", false
 	}
 	return name, true

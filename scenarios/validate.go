@@ -18,6 +18,7 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/meshbench/meshbench/internal/units"
+	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
@@ -996,20 +997,16 @@ func podLabels(svc *registry.Service, ver registry.Version) map[string]string {
 // ---------------------------------------------------------------------------
 // Istio resources against the topology.
 
-// ClusterDomain is the DNS domain of the simulated cluster.
-const ClusterDomain = "cluster.local"
-
 func (v *validator) fqdn(svc *registry.Service) string {
-	return svc.Name + "." + v.s.Topology.Namespace + ".svc." + ClusterDomain
+	return istionames.ServiceHost(svc.Name, v.s.Topology.Namespace)
 }
 
-// resolveHost finds the service a host names, the way istiod does:
-// pilot/pkg/model/config.go ResolveShortnameToFQDN completes a name without
-// a dot with the namespace of the resource it is written in and the cluster
-// domain ("payment" in namespace default → payment.default.svc.cluster.local),
-// and takes any name with a dot as written. So "payment.default" and
-// "payment.default.svc" name no service to istiod (a destination host like
-// that becomes a cluster no endpoint backs); istioctl analyze agrees
+// resolveHost finds the service a host names, the way istiod does
+// (istionames.ResolveHost): a name without a dot is completed with the
+// namespace of the resource it is written in, any name with a dot is taken
+// as written. So "payment.default" and "payment.default.svc" name no
+// service to istiod (a destination host like that becomes a cluster no
+// endpoint backs); istioctl analyze agrees
 // (pkg/config/analysis/analyzers/util/hosts.go ConvertHostToFQDN). They are
 // refused with a hint, rather than accepted and silently black-holed.
 // The second result explains a failure.
@@ -1017,36 +1014,30 @@ func (v *validator) resolveHost(host, ns string) (*registry.Service, string) {
 	if host == "" {
 		return nil, "host is required"
 	}
-	fqdn := host
-	if !strings.Contains(host, ".") {
-		fqdn = host + "." + ns + ".svc." + ClusterDomain
-	}
 	for _, name := range v.names {
-		if svc := v.services[name]; v.fqdn(svc) == fqdn {
+		if svc := v.services[name]; istionames.NamesService(host, ns, svc.Name, v.s.Topology.Namespace) {
 			return svc, ""
 		}
 	}
 	for _, name := range v.names {
 		svc := v.services[name]
-		short := svc.Name + "." + v.s.Topology.Namespace
-		if host == short || host == short+".svc" {
+		if istionames.DNSNames(host, v.s.Topology.Namespace, svc.Name, v.s.Topology.Namespace) && strings.Contains(host, ".") {
 			return nil, fmt.Sprintf("host %q matches no service: Istio completes only names without a dot (pilot/pkg/model/config.go ResolveShortnameToFQDN) and takes %q as written; write %q or %q",
 				host, host, svc.Name, v.fqdn(svc))
 		}
 	}
-	if !strings.Contains(host, ".") && ns != v.s.Topology.Namespace && v.services[host] != nil {
+	if v.services[host] != nil {
 		return nil, fmt.Sprintf("host %q in namespace %s means %s, which matches no service (the services live in namespace %s)",
-			host, ns, fqdn, v.s.Topology.Namespace)
+			host, ns, istionames.ResolveHost(host, ns), v.s.Topology.Namespace)
 	}
 	return nil, fmt.Sprintf("host %q matches no service in the topology (services: %s)", host, v.serviceList())
 }
 
 // matchWildcard returns the services a wildcard host ("*.default.svc.cluster.local") covers.
-func (v *validator) matchWildcard(host string) []*registry.Service {
-	suffix := strings.TrimPrefix(host, "*")
+func (v *validator) matchWildcard(host, ns string) []*registry.Service {
 	var out []*registry.Service
 	for _, name := range v.names {
-		if svc := v.services[name]; strings.HasSuffix(v.fqdn(svc), suffix) {
+		if svc := v.services[name]; istionames.CoversService(host, ns, svc.Name, v.s.Topology.Namespace) {
 			out = append(out, svc)
 		}
 	}
@@ -1116,7 +1107,7 @@ func (v *validator) destinationRule(o *meshObject) {
 		v.objErr(o, "spec", "spec.host is required")
 		return
 	case strings.HasPrefix(spec.Host, "*"):
-		if svcs = v.matchWildcard(spec.Host); len(svcs) == 0 {
+		if svcs = v.matchWildcard(spec.Host, o.namespace); len(svcs) == 0 {
 			v.objErr(o, "spec.host", "host %q matches no service in the topology (services: %s)", spec.Host, v.serviceList())
 			return
 		}
@@ -1244,7 +1235,7 @@ func (v *validator) virtualService(o *meshObject, gateways map[string]bool) {
 			case h == "*":
 				v.objErr(o, p, "wildcard host * is not allowed for virtual services bound to the mesh gateway")
 			case strings.HasPrefix(h, "*"):
-				if len(v.matchWildcard(h)) == 0 {
+				if len(v.matchWildcard(h, o.namespace)) == 0 {
 					v.objErr(o, p, "host %q matches no service in the topology (services: %s)", h, v.serviceList())
 				}
 			default:

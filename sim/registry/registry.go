@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/meshbench/meshbench/sim/istionames"
@@ -173,22 +172,29 @@ func New(t Topology, alloc func() (netip.Addr, error)) (*Registry, error) {
 	return r, nil
 }
 
-// Service finds a service by any of the names a caller may use: payment,
-// payment.default, payment.default.svc or payment.default.svc.cluster.local.
+// Service finds a service by any name a pod of its namespace may dial:
+// payment, payment.default, payment.default.svc or
+// payment.default.svc.cluster.local (the pod DNS search path,
+// istionames.DNSNames). A host in Istio config is resolved by Lookup.
 func (r *Registry) Service(host string) (ServiceInfo, bool) {
 	for _, s := range r.Services {
-		if MatchesHost(s.Name, s.Namespace, host) {
+		if istionames.DNSNames(host, s.Namespace, s.Name, s.Namespace) {
 			return s, true
 		}
 	}
 	return ServiceInfo{}, false
 }
 
-// MatchesHost reports whether host names the service name in namespace ns.
-func MatchesHost(name, ns, host string) bool {
-	host = strings.TrimSuffix(host, ".")
-	base := name + "." + ns
-	return host == name || host == base || host == base+".svc" || host == base+".svc."+istionames.ClusterDomain
+// Lookup finds the service a host in an Istio config of namespace
+// configNamespace names, as istiod resolves it (istionames.NamesService):
+// payment in that namespace, or the FQDN.
+func (r *Registry) Lookup(host, configNamespace string) (ServiceInfo, bool) {
+	for _, s := range r.Services {
+		if istionames.NamesService(host, configNamespace, s.Name, s.Namespace) {
+			return s, true
+		}
+	}
+	return ServiceInfo{}, false
 }
 
 // Pod finds a pod by name.
@@ -252,14 +258,4 @@ func Selects(selector, labels map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// MatchesWildcard reports whether a wildcard host ("*" or "*.suffix")
-// covers the service's cluster-local name, as Istio matches wildcard hosts
-// against service hostnames (pkg/config/host.Name.Matches).
-func MatchesWildcard(name, ns, host string) bool {
-	if !strings.HasPrefix(host, "*") {
-		return false
-	}
-	return strings.HasSuffix(name+"."+ns+".svc."+istionames.ClusterDomain, host[1:])
 }

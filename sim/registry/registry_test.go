@@ -121,10 +121,23 @@ func TestServiceLookupByEveryName(t *testing.T) {
 	}
 }
 
-func TestMatchesHost(t *testing.T) {
-	assert.True(t, MatchesHost("a", "ns", "a.ns.svc.cluster.local"))
-	assert.False(t, MatchesHost("a", "ns", "a.other.svc.cluster.local"))
-	assert.False(t, MatchesHost("a", "ns", "*.ns.svc.cluster.local"), "wildcards are not expanded")
+// Istio config names a service by the FQDN or, in its own namespace, the
+// short name; the names only DNS completes name none (istionames.ResolveHost).
+func TestLookupResolvesHostsAsIstiod(t *testing.T) {
+	reg, err := New(DefaultTopology(), counter())
+	require.NoError(t, err)
+	for _, tc := range []struct{ host, ns string }{{"payment", "default"}, {"payment.default.svc.cluster.local", "other"}} {
+		s, ok := reg.Lookup(tc.host, tc.ns)
+		require.True(t, ok, tc.host)
+		assert.Equal(t, "payment", s.Name)
+	}
+	for _, tc := range []struct{ host, ns string }{
+		{"payment", "other"}, {"payment.default", "default"}, {"payment.default.svc", "default"},
+		{"*.default.svc.cluster.local", "default"}, {"", "default"},
+	} {
+		_, ok := reg.Lookup(tc.host, tc.ns)
+		assert.False(t, ok, "%q in %s", tc.host, tc.ns)
+	}
 }
 
 func TestPodsOfSortedAndFiltered(t *testing.T) {

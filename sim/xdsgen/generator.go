@@ -79,6 +79,7 @@ type Generator struct {
 
 // New returns a generator for the registry and Istio config.
 func New(reg *registry.Registry, cfg meshconfig.Config, opts ...Option) *Generator {
+	cfg.VirtualServices = resolveShortnames(cfg.VirtualServices)
 	g := &Generator{reg: reg, cfg: cfg}
 	for _, o := range opts {
 		o(g)
@@ -139,9 +140,9 @@ func (g *Generator) destinationRule(s registry.ServiceInfo) *networkingv1.Destin
 		h := dr.Spec.GetHost()
 		rank := -1
 		switch {
-		case registry.MatchesHost(s.Name, s.Namespace, h):
+		case istionames.NamesService(h, dr.Namespace, s.Name, s.Namespace):
 			rank = 1 << 20
-		case registry.MatchesWildcard(s.Name, s.Namespace, h):
+		case istionames.CoversService(h, dr.Namespace, s.Name, s.Namespace):
 			rank = len(h)
 		}
 		if rank > bestRank || rank == bestRank && rank >= 0 && dr.Name < best.Name {
@@ -163,7 +164,7 @@ func (g *Generator) virtualServices(s registry.ServiceInfo, gateway string) []*n
 			continue
 		}
 		for _, h := range vs.Spec.GetHosts() {
-			if registry.MatchesHost(s.Name, s.Namespace, h) {
+			if istionames.NamesService(h, vs.Namespace, s.Name, s.Namespace) {
 				out = append(out, vs)
 				break
 			}
@@ -177,7 +178,7 @@ func (g *Generator) virtualServices(s registry.ServiceInfo, gateway string) []*n
 				continue
 			}
 			for _, h := range vs.Spec.GetHosts() {
-				if registry.MatchesWildcard(s.Name, s.Namespace, h) {
+				if istionames.CoversService(h, vs.Namespace, s.Name, s.Namespace) {
 					out = append(out, vs)
 					break
 				}
@@ -192,7 +193,7 @@ func (g *Generator) virtualServices(s registry.ServiceInfo, gateway string) []*n
 		// both, the route wins on sidecars.
 		var gamma []*networkingv1.VirtualService
 		for _, vs := range g.gamma {
-			if registry.MatchesHost(s.Name, s.Namespace, vs.Spec.GetHosts()[0]) {
+			if istionames.NamesService(vs.Spec.GetHosts()[0], vs.Namespace, s.Name, s.Namespace) {
 				gamma = append(gamma, vs)
 			}
 		}

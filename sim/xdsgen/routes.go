@@ -449,7 +449,7 @@ func appendHeaders(headers map[string]string, appendFlag bool) ([]*core.HeaderVa
 // consistentHash returns the consistent-hash settings that apply to a
 // destination: its subset's load balancer if set, else the host's.
 func (g *Generator) consistentHash(d *networking.Destination) *networking.LoadBalancerSettings_ConsistentHashLB {
-	svc, ok := g.reg.Service(d.GetHost())
+	svc, ok := g.reg.Lookup(d.GetHost(), "") // resolved in New
 	if !ok {
 		return nil
 	}
@@ -483,7 +483,7 @@ func hashPolicy(h *networking.LoadBalancerSettings_ConsistentHashLB) *route.Rout
 
 // destinationCluster resolves a VirtualService destination to its cluster name.
 func (g *Generator) destinationCluster(from registry.ServiceInfo, d *networking.Destination) string {
-	svc, ok := g.reg.Service(d.GetHost())
+	svc, ok := g.reg.Lookup(d.GetHost(), "") // resolved in New
 	if !ok {
 		// Validation refuses unknown hosts; keep the host so the sidecar answers NC.
 		return istionames.ClusterName(istionames.OutboundDirection, int(d.GetPort().GetNumber()), d.GetSubset(), d.GetHost())
