@@ -10,9 +10,8 @@ import (
 
 // A relay stands between the snapshot cache and one ADS stream's response
 // channel: it hands the stream each response premarshaled (marshal.go),
-// in the order the cache answered (in ADS mode the cache orders CDS
-// before EDS and LDS before RDS, cache/v3/simple.go orderResponseWatches),
-// and never one of a watch already cancelled, as the cache itself
+// in the order the cache answered, and never one of a watch already
+// cancelled, as the cache itself
 // guarantees (its cancel and its answers take the same lock).
 type relay struct {
 	in       chan cache.Response
