@@ -75,6 +75,8 @@ type Generator struct {
 	gamma []*networkingv1.VirtualService
 	// collector is the trace collector in the mesh, if any (tracing.go).
 	collector *Collector
+	// shared are the parts every proxy gets alike, built on first use (shared.go).
+	shared shared
 }
 
 // New returns a generator for the registry and Istio config.
@@ -94,14 +96,14 @@ func New(reg *registry.Registry, cfg meshconfig.Config, opts ...Option) *Generat
 // cluster to the app.
 func (g *Generator) ForSidecar(p *registry.Pod) Resources {
 	var r Resources
-	r.Clusters, r.Endpoints = g.outboundClusters(true)
+	r.Clusters, r.Endpoints = g.sharedOutboundClusters(true)
 	g.addCollector(&r, true)
 	svc, _ := g.reg.Service(p.Service)
 	r.Clusters = append(r.Clusters, inboundCluster(p, svc))
 	r.Listeners = append(r.Listeners, g.outboundListeners(p)...)
 	r.Listeners = append(r.Listeners, virtualOutboundListener(), g.virtualInboundListener(p, svc))
 	r.Listeners = g.withTracing(g.withAccessLog(r.Listeners), sidecarProxy(p))
-	r.Routes = g.outboundRoutes()
+	r.Routes = g.sharedOutboundRoutes()
 	return r
 }
 
@@ -109,7 +111,7 @@ func (g *Generator) ForSidecar(p *registry.Pod) Resources {
 // and endpoints, a listener on the gateway port and its route configuration.
 func (g *Generator) ForGateway(gw Gateway) Resources {
 	var r Resources
-	r.Clusters, r.Endpoints = g.outboundClusters(false)
+	r.Clusters, r.Endpoints = g.sharedOutboundClusters(false)
 	g.addCollector(&r, false)
 	r.Listeners = g.withTracing(g.withAccessLog([]*listener.Listener{gatewayListener(gw)}), gatewayProxy(gw))
 	r.Routes = []*route.RouteConfiguration{g.gatewayRoute(gw)}

@@ -66,6 +66,12 @@ type Server struct {
 	// seen is what each proxyless node's streams asked for and were sent,
 	// by type (grpc.go): their convergence follows the resource chain.
 	seen map[string]map[int64]map[string]*seenType
+
+	// marshals holds the wire bytes of the sidecars' published resources,
+	// and relays hand them to each stream (marshal.go, relay.go).
+	marshals *marshalCache
+	relayMu  sync.Mutex
+	relays   map[chan cache.Response]*relay
 }
 
 // New returns a server with an ADS snapshot cache; Start binds it. A nil log discards.
@@ -86,6 +92,8 @@ func New(log *slog.Logger) *Server {
 	s.grpcCache = cache.NewSnapshotCache(false, cache.IDHash{}, nil)
 	s.sent = map[sentKey]string{}
 	s.wantsSecrets = map[string]bool{}
+	s.marshals = newMarshalCache()
+	s.relays = map[chan cache.Response]*relay{}
 	return s
 }
 
@@ -110,7 +118,10 @@ func (h holdNacked) CreateWatch(req *cache.Request, sub cache.Subscription, out 
 			req = r
 		}
 	}
-	return h.Cache.CreateWatch(req, sub, out)
+	if IsProxyless(req.GetNode()) {
+		return h.Cache.CreateWatch(req, sub, out)
+	}
+	return h.s.relayWatch(h.Cache, req, sub, out)
 }
 
 // SplitAddr splits a listen address into a network and an address:
@@ -195,6 +206,7 @@ func (s *Server) SetSnapshot(ctx context.Context, node string, snap *cache.Snaps
 	s.mu.Lock()
 	s.snapshot[node] = snap.GetVersion(resource.ListenerType)
 	s.mu.Unlock()
+	s.marshals.publish(node, snap)
 	return s.cache.SetSnapshot(ctx, node, snap)
 }
 
@@ -212,6 +224,7 @@ func (s *Server) HasSnapshot(node string) bool {
 func (s *Server) ClearSnapshot(node string) {
 	s.cache.ClearSnapshot(node)
 	s.grpcCache.ClearSnapshot(node)
+	s.marshals.publish(node, nil)
 	s.mu.Lock()
 	delete(s.snapshot, node)
 	delete(s.acked, node)
