@@ -257,6 +257,12 @@ type Sidecar struct {
 	self    peer
 	metrics *metrics
 	state   atomic.Pointer[state]
+	// applyMu makes one apply at a time: the ADS stream and every SDS
+	// stream apply from goroutines of their own, and each apply clones the
+	// state in force and stores the clone, so two at once would lose one's
+	// update (an SDS rotation storing the clusters a CDS update just
+	// replaced). Envoy applies every update on its main thread.
+	applyMu sync.Mutex
 
 	mu      sync.Mutex
 	bound   map[int]*boundServer // by port
@@ -500,6 +506,8 @@ func (s *Sidecar) serveWith(addr, key string, h http.Handler, wrap func(net.List
 // apply is the xDS client's applier: it validates a whole response, then
 // swaps the new state in. An error leaves the state as it was.
 func (s *Sidecar) apply(typeURL, version string, res []*anypb.Any) (map[string][]string, error) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	cur := s.state.Load()
 	next := cur.clone()
 	var deps map[string][]string
