@@ -350,6 +350,9 @@ func (m *rig) publish(mutate ...func(*xdsgen.Resources)) string {
 		res := gen.ForSidecar(p)
 		c := m.certs[p.NodeID()]
 		res.Secrets = xdsgen.Secrets(c.CertPEM, c.KeyPEM, m.ca.RootPEM())
+		if len(mutate) > 0 {
+			res = res.Clone() // the generator shares messages between proxies
+		}
 		for _, f := range mutate {
 			f(&res)
 		}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 
+	"google.golang.org/protobuf/proto"
+
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -43,4 +45,19 @@ func (g *Generator) sharedOutboundClusters(sidecar bool) ([]*cluster.Cluster, []
 func (g *Generator) sharedOutboundRoutes() []*route.RouteConfiguration {
 	g.shared.routesOnce.Do(func() { g.shared.routes = g.outboundRoutes() })
 	return slices.Clone(g.shared.routes)
+}
+
+// Clone deep-copies every message, for a caller that changes what the
+// generator may share between proxies.
+func (r Resources) Clone() Resources {
+	return Resources{Clusters: cloneAll(r.Clusters), Endpoints: cloneAll(r.Endpoints), Listeners: cloneAll(r.Listeners),
+		Routes: cloneAll(r.Routes), Secrets: cloneAll(r.Secrets)}
+}
+
+func cloneAll[M proto.Message](ms []M) []M {
+	out := make([]M, len(ms))
+	for i, m := range ms {
+		out[i] = proto.Clone(m).(M)
+	}
+	return out
 }
