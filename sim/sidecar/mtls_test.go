@@ -27,15 +27,14 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	networking "istio.io/api/networking/v1alpha3"
 	security "istio.io/api/security/v1beta1"
 	typev1beta1 "istio.io/api/type/v1beta1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshbench/meshbench/internal/istiotest"
 	"github.com/meshbench/meshbench/sim/ca"
 	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
@@ -130,25 +129,11 @@ func mtTopology(callers ...string) registry.Topology {
 }
 
 func mtPA(name, ns string, selector map[string]string, mode security.PeerAuthentication_MutualTLS_Mode, ports map[uint32]security.PeerAuthentication_MutualTLS_Mode) *securityv1.PeerAuthentication {
-	spec := &security.PeerAuthentication{Mtls: &security.PeerAuthentication_MutualTLS{Mode: mode}}
-	if selector != nil {
-		spec.Selector = &typev1beta1.WorkloadSelector{MatchLabels: selector}
-	}
-	for p, m := range ports {
-		if spec.PortLevelMtls == nil {
-			spec.PortLevelMtls = map[uint32]*security.PeerAuthentication_MutualTLS{}
-		}
-		spec.PortLevelMtls[p] = &security.PeerAuthentication_MutualTLS{Mode: m}
-	}
-	out := &securityv1.PeerAuthentication{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
-	proto.Merge(&out.Spec, spec)
-	return out
+	return istiotest.PeerAuthentication(ns, name, istiotest.MTLS(mode, selector, ports))
 }
 
 func mtAP(name string, spec *security.AuthorizationPolicy) *securityv1.AuthorizationPolicy {
-	out := &securityv1.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
-	proto.Merge(&out.Spec, spec)
-	return out
+	return istiotest.AuthorizationPolicy("default", name, spec)
 }
 
 func meshStrict() meshconfig.Config {

@@ -29,6 +29,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshbench/meshbench/internal/istiotest"
 	"github.com/meshbench/meshbench/internal/syncbuf"
 	"github.com/meshbench/meshbench/sim/ca"
 	"github.com/meshbench/meshbench/sim/istionames"
@@ -529,12 +530,9 @@ func rigVS(routes ...*networking.HTTPRoute) *networkingv1.VirtualService {
 // rigDR is payment's DestinationRule with the given traffic policy and
 // subsets by version.
 func rigDR(tp *networking.TrafficPolicy, subsets ...string) *networkingv1.DestinationRule {
-	dr := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: "payment", Namespace: "default"},
-		Spec: networking.DestinationRule{Host: "payment", TrafficPolicy: tp}}
-	for _, s := range subsets {
-		dr.Spec.Subsets = append(dr.Spec.Subsets, &networking.Subset{Name: s, Labels: map[string]string{"version": s}})
-	}
-	return dr
+	// Not istiotest.DestinationRule: tests change tp after the rule is made.
+	return &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: "payment", Namespace: "default"},
+		Spec: networking.DestinationRule{Host: "payment", TrafficPolicy: tp, Subsets: istiotest.VersionSubsets(subsets...)}}
 }
 
 func rigDest(subset string, weight int32) *networking.HTTPRouteDestination {

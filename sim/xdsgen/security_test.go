@@ -14,14 +14,13 @@ import (
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/proto"
 	networking "istio.io/api/networking/v1alpha3"
 	security "istio.io/api/security/v1beta1"
 	typev1beta1 "istio.io/api/type/v1beta1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshbench/meshbench/internal/istiotest"
 	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -53,22 +52,7 @@ const (
 // pa is a PeerAuthentication; a nil selector makes it namespace-wide (or
 // mesh-wide in istio-system).
 func pa(name, ns string, selector map[string]string, m mode, ports map[uint32]mode) *securityv1.PeerAuthentication {
-	spec := &security.PeerAuthentication{}
-	if m != unset {
-		spec.Mtls = &security.PeerAuthentication_MutualTLS{Mode: m}
-	}
-	if selector != nil {
-		spec.Selector = &typev1beta1.WorkloadSelector{MatchLabels: selector}
-	}
-	for p, pm := range ports {
-		if spec.PortLevelMtls == nil {
-			spec.PortLevelMtls = map[uint32]*security.PeerAuthentication_MutualTLS{}
-		}
-		spec.PortLevelMtls[p] = &security.PeerAuthentication_MutualTLS{Mode: pm}
-	}
-	out := &securityv1.PeerAuthentication{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
-	proto.Merge(&out.Spec, spec)
-	return out
+	return istiotest.PeerAuthentication(ns, name, istiotest.MTLS(m, selector, ports))
 }
 
 func meshPA(m mode) *securityv1.PeerAuthentication {
@@ -353,9 +337,7 @@ func TestDestinationRuleTLS(t *testing.T) {
 }
 
 func ap(name, ns string, spec *security.AuthorizationPolicy) *securityv1.AuthorizationPolicy {
-	out := &securityv1.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
-	proto.Merge(&out.Spec, spec)
-	return out
+	return istiotest.AuthorizationPolicy(ns, name, spec)
 }
 
 // rbacOf returns the RBAC filters of every inbound chain of a pod, checking

@@ -16,6 +16,7 @@ import (
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshbench/meshbench/internal/istiotest"
 	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -93,9 +94,7 @@ func TestTCPServiceOutboundListener(t *testing.T) {
 }
 
 func dbSubsets() *networkingv1.DestinationRule {
-	return &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "default"},
-		Spec: networking.DestinationRule{Host: "db", Subsets: []*networking.Subset{
-			{Name: "v1", Labels: map[string]string{"version": "v1"}}, {Name: "v2", Labels: map[string]string{"version": "v2"}}}}}
+	return istiotest.DestinationRule("default", "db", &networking.DestinationRule{Host: "db", Subsets: istiotest.VersionSubsets("v1", "v2")})
 }
 
 // A VirtualService tcp route: several destinations become
@@ -215,8 +214,7 @@ func TestTCPChainsDropHTTPOnlyAuthzFieldsAsIstiod(t *testing.T) {
 		}
 	}
 	ap := func(name string, action security.AuthorizationPolicy_Action, ns string) *securityv1.AuthorizationPolicy {
-		return &securityv1.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-			Spec: security.AuthorizationPolicy{Action: action, Rules: []*security.Rule{rule(ns)}}}
+		return istiotest.AuthorizationPolicy("default", name, &security.AuthorizationPolicy{Action: action, Rules: []*security.Rule{rule(ns)}})
 	}
 	cfg := meshconfig.Config{AuthorizationPolicies: []*securityv1.AuthorizationPolicy{
 		ap("deny-eve", security.AuthorizationPolicy_DENY, "eve"),

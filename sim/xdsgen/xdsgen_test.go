@@ -27,6 +27,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshbench/meshbench/internal/istiotest"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -65,23 +66,15 @@ func pod(t *testing.T, reg *registry.Registry, name string) *registry.Pod {
 }
 
 func vs(name string, spec *networking.VirtualService) *networkingv1.VirtualService {
-	out := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
-	proto.Merge(&out.Spec, spec)
-	return out
+	return istiotest.VirtualService("default", name, spec)
 }
 
 func dr(name string, spec *networking.DestinationRule) *networkingv1.DestinationRule {
-	out := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
-	proto.Merge(&out.Spec, spec)
-	return out
+	return istiotest.DestinationRule("default", name, spec)
 }
 
 func versionSubsets(host string, versions ...string) *networking.DestinationRule {
-	spec := &networking.DestinationRule{Host: host}
-	for _, v := range versions {
-		spec.Subsets = append(spec.Subsets, &networking.Subset{Name: v, Labels: map[string]string{"version": v}})
-	}
-	return spec
+	return &networking.DestinationRule{Host: host, Subsets: istiotest.VersionSubsets(versions...)}
 }
 
 func dest(subset string, weight int32) *networking.HTTPRouteDestination {

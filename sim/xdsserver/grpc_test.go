@@ -28,9 +28,9 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshbench/meshbench/fakesvc"
+	"github.com/meshbench/meshbench/internal/istiotest"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -87,20 +87,14 @@ func startProxylessMesh(t *testing.T) *proxylessMesh {
 }
 
 func subsetsAndRoute(weights map[string]int32) meshconfig.Config {
-	d := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: "payment", Namespace: "default"}}
-	d.Spec.Host = "payment"
-	for _, v := range []string{"v1", "v2"} {
-		d.Spec.Subsets = append(d.Spec.Subsets, &networking.Subset{Name: v, Labels: map[string]string{"version": v}})
-	}
-	v := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "payment", Namespace: "default"}}
-	v.Spec.Hosts = []string{"payment"}
+	d := istiotest.DestinationRule("default", "payment", &networking.DestinationRule{Host: "payment", Subsets: istiotest.VersionSubsets("v1", "v2")})
 	hr := &networking.HTTPRoute{}
 	for _, s := range []string{"v1", "v2"} {
 		if weights[s] > 0 {
 			hr.Route = append(hr.Route, &networking.HTTPRouteDestination{Destination: &networking.Destination{Host: "payment", Subset: s}, Weight: weights[s]})
 		}
 	}
-	v.Spec.Http = []*networking.HTTPRoute{hr}
+	v := istiotest.VirtualService("default", "payment", &networking.VirtualService{Hosts: []string{"payment"}, Http: []*networking.HTTPRoute{hr}})
 	return meshconfig.Config{DestinationRules: []*networkingv1.DestinationRule{d}, VirtualServices: []*networkingv1.VirtualService{v}}
 }
 
