@@ -25,6 +25,7 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 	defer x.stream.stop()
 	ur := s.prepare(r, x, cr)
 	retry := cr.retry
+	perTry := retry.armedPerTry(global)
 	if r.Body != nil && r.Body != http.NoBody {
 		b, err := readBody(r)
 		if err != nil {
@@ -116,10 +117,6 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			ur.header[headerAttemptCountKey] = attemptCountValue(attempt)
 		}
 		if cr.rewritesGRPCTimeout(x.grpc) {
-			var perTry time.Duration
-			if retry != nil {
-				perTry = retry.perTryTimeout
-			}
 			// The first attempt tells the whole timeout (finalTimeout calls
 			// setTimeoutHeaders with elapsed 0); a retry, the time left in
 			// whole milliseconds (onRetry's elapsed since the request).
@@ -154,7 +151,7 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 		if spawn {
 			as = s.startAttempt(x, ur.header, attempt)
 		}
-		resp, failure := s.attempt(ctx, ur, h, u, retry, release)
+		resp, failure := s.attempt(ctx, ur, h, u, perTry, release)
 		if spawn {
 			s.endAttempt(x, as, h, resp, failure)
 		}
@@ -275,11 +272,11 @@ func (s *Sidecar) endFailed(w http.ResponseWriter, r *http.Request, ctx context.
 // release gives back the attempt's connection slot: at once on a failure,
 // at the end of the answer's body otherwise (max_connections counts the
 // connection busy until then).
-func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *upstream, retry *retryPolicy, release func()) (*http.Response, failure) {
+func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *upstream, perTry time.Duration, release func()) (*http.Response, failure) {
 	var cancel context.CancelFunc
 	routeCtx := ctx
-	if retry != nil && retry.perTryTimeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, retry.perTryTimeout)
+	if perTry > 0 {
+		ctx, cancel = context.WithTimeout(ctx, perTry)
 	}
 	end := &streamEnd{cancel: cancel, release: release}
 	var rb io.Reader = http.NoBody
@@ -311,11 +308,11 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 	waiter.release()
 	if err != nil {
 		h.active.Add(-1)
-		failure := classify(ctx, err, retry)
+		failure := classify(ctx, err, perTry > 0)
 		if failure == perTryTimeout && routeCtx.Err() != nil {
-			// The route's deadline came first: Envoy never arms a per-try
-			// timer at or past it (router.cc FilterUtility::finalTimeout),
-			// and a route timeout is not retried.
+			// The route's deadline came first (a retry's per-try timer
+			// can outlast the route's time left); a route timeout is not
+			// retried.
 			failure = routeTimeout
 		}
 		s.log.Debug("upstream attempt failed", "cluster", u.name, "host", h.addr, "failure", failure, "err", err)

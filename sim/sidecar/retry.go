@@ -55,11 +55,24 @@ func (f failure) flag() string {
 	}
 }
 
+// armedPerTry is the per-try timeout an attempt runs under, given the
+// request's global timeout: none at or past the global timeout, as in
+// Envoy's FilterUtility::finalTimeout (router.cc: "if per_try_timeout_ >=
+// global_timeout_, per_try_timeout_ = 0"). Arming it anyway would race the
+// route's timer and could count a retry for what is a route timeout.
+func (p *retryPolicy) armedPerTry(global time.Duration) time.Duration {
+	if p == nil || (global > 0 && p.perTryTimeout >= global) {
+		return 0
+	}
+	return p.perTryTimeout
+}
+
 // classify names the failure of an attempt from its transport error.
-func classify(ctx context.Context, err error, retry *retryPolicy) failure {
+// perTryArmed: the attempt ran under a per-try timeout.
+func classify(ctx context.Context, err error, perTryArmed bool) failure {
 	var op *net.OpError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) && retry != nil && retry.perTryTimeout > 0 && ctx.Err() != nil:
+	case errors.Is(err, context.DeadlineExceeded) && perTryArmed && ctx.Err() != nil:
 		return perTryTimeout
 	case ctx.Err() != nil:
 		return routeTimeout

@@ -26,6 +26,19 @@ func TestBackoffCeilingsAsEnvoysCode(t *testing.T) {
 	}
 }
 
+// FilterUtility::finalTimeout (router.cc) drops a per-try timeout at or
+// above the global timeout; with no global timeout it stands.
+func TestPerTryTimeoutArmedOnlyBelowTheGlobalTimeout(t *testing.T) {
+	ms := time.Millisecond
+	p := &retryPolicy{perTryTimeout: 100 * ms}
+	assert.Equal(t, 100*ms, p.armedPerTry(0), "no global timeout")
+	assert.Equal(t, 100*ms, p.armedPerTry(101*ms))
+	assert.Zero(t, p.armedPerTry(100*ms), "equal to the global timeout")
+	assert.Zero(t, p.armedPerTry(50*ms))
+	var none *retryPolicy
+	assert.Zero(t, none.armedPerTry(time.Second))
+}
+
 func testUpstream(t *testing.T, lb cluster.Cluster_LbPolicy, ring uint64, addrs ...string) *upstream {
 	t.Helper()
 	u := newUpstream(&clusterConf{name: "c", lb: lb, connectTimeout: time.Second, ringSize: ring}, 1, newMetrics(), nil)
