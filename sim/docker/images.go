@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,7 +66,7 @@ func EnsureImages(ctx context.Context, cli *testcontainers.DockerClient, binary 
 		}
 	}
 	if len(out.Built) > 0 {
-		pruneOld(ctx, cli, tag)
+		pruneOld(ctx, cli, []string{SidecarRepo, AppRepo}, tag, time.Now().Add(-pruneAge))
 	}
 	return out, nil
 }
@@ -94,17 +95,28 @@ func BuildImage(ctx context.Context, binary, dockerfile, image string) error {
 	return nil
 }
 
-// pruneOld removes the images of other builds that no container uses, so
-// that rebuilding does not pile them up; an image still in use (another
-// run of another build) refuses removal and stays.
-func pruneOld(ctx context.Context, cli *testcontainers.DockerClient, keep string) {
+// pruneAge is how old another build's image must be before it is
+// pruned. An image is in use only while a container runs from it, and a
+// suite starts a mesh per scenario: between two scenarios of a run of
+// another checkout, its images are idle but still wanted. An hour covers a
+// suite (the whole catalog takes minutes) and still bounds the pile.
+const pruneAge = time.Hour
+
+// pruneOld removes the images of repos other than tag keep, built before
+// olderThan, that no container uses, so that rebuilding does not pile them
+// up; an image still in use refuses removal and stays.
+func pruneOld(ctx context.Context, cli *testcontainers.DockerClient, repos []string, keep string, olderThan time.Time) {
 	imgs, err := cli.ImageList(ctx, client.ImageListOptions{Filters: client.Filters{}.Add("label", LabelImage)})
 	if err != nil {
 		return
 	}
 	for _, img := range imgs.Items {
+		if !time.Unix(img.Created, 0).Before(olderThan) {
+			continue
+		}
 		for _, ref := range img.RepoTags {
-			if strings.HasSuffix(ref, ":"+keep) || !(strings.HasPrefix(ref, SidecarRepo+":") || strings.HasPrefix(ref, AppRepo+":")) {
+			repo, tag, _ := strings.Cut(ref, ":")
+			if tag == keep || !slices.Contains(repos, repo) {
 				continue
 			}
 			_, _ = cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
