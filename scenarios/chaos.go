@@ -289,15 +289,7 @@ func (l *loader) steadyState(v *validator, s *Scenario, ss *SteadyState) {
 			l.at(item("steadyState.expect", i)+".capacity", "capacity judges the steps of a load plan; it belongs in expect, not steadyState.expect (the steady-state phases run at one rate)")
 			e.Capacity = nil
 		}
-		if e.Split != nil && e.Split.Confidence == 0 {
-			e.Split.Confidence = DefaultConfidence
-		}
-		if e.SuccessRate != nil && e.SuccessRate.Confidence == 0 {
-			e.SuccessRate.Confidence = DefaultConfidence
-		}
-		if e.Status != nil && e.Status.Confidence == 0 {
-			e.Status.Confidence = DefaultConfidence
-		}
+		e.defaultConfidence()
 	}
 	// The validator reads s.Expect at "expect[i]": point both at the
 	// steady-state list for the time of the call, and name the fields as

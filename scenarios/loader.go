@@ -349,6 +349,29 @@ func (l *loader) fillLines(s *Scenario) {
 }
 
 // applyDefaults fills in what the scenario left out.
+// defaultConfidence gives every statistical check of e without a
+// confidence the default one.
+func (e *Expectation) defaultConfidence() {
+	var cs []*float64
+	if e.Split != nil {
+		cs = append(cs, &e.Split.Confidence)
+	}
+	if e.SuccessRate != nil {
+		cs = append(cs, &e.SuccessRate.Confidence)
+	}
+	if e.Status != nil {
+		cs = append(cs, &e.Status.Confidence)
+	}
+	if e.Capacity != nil {
+		cs = append(cs, &e.Capacity.Confidence)
+	}
+	for _, c := range cs {
+		if *c == 0 {
+			*c = DefaultConfidence
+		}
+	}
+}
+
 func applyDefaults(s *Scenario) {
 	if s.Seed == 0 {
 		s.Seed = 1
@@ -402,19 +425,8 @@ func applyDefaults(s *Scenario) {
 			}
 		}
 	}
-	for _, e := range s.Expect {
-		if e.Split != nil && e.Split.Confidence == 0 {
-			e.Split.Confidence = DefaultConfidence
-		}
-		if e.SuccessRate != nil && e.SuccessRate.Confidence == 0 {
-			e.SuccessRate.Confidence = DefaultConfidence
-		}
-		if e.Status != nil && e.Status.Confidence == 0 {
-			e.Status.Confidence = DefaultConfidence
-		}
-		if e.Capacity != nil && e.Capacity.Confidence == 0 {
-			e.Capacity.Confidence = DefaultConfidence
-		}
+	for i := range s.Expect {
+		s.Expect[i].defaultConfidence()
 	}
 	if r := ld.Plan; r != nil && r.Ramp != nil && r.Ramp.Every == 0 {
 		r.Ramp.Every = DefaultRampEvery
