@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -225,13 +226,23 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
+}
+
 // BenchmarkSidecarThroughput drives concurrent requests directly and through
 // the sidecar pair and charges the extra CPU time to the two sidecars: the
 // requests/s one core of sidecar sustains is 2 / (extra CPU per request).
+// The heap allocations the mesh path makes beyond the direct one are
+// charged to the sidecars likewise, per hop (one sidecar).
 func BenchmarkSidecarThroughput(b *testing.B) {
 	r := newHopRig(b, disableMTLS())
-	run := func(c *http.Client, u string, n int) time.Duration {
-		before := cpuTime()
+	var meshAllocs, directAllocs uint64
+	run := func(c *http.Client, u string, n int, allocs *uint64) time.Duration {
+		before, beforeAllocs := cpuTime(), mallocs()
+		defer func() { *allocs = mallocs() - beforeAllocs }()
 		work := make(chan struct{}, n)
 		for i := 0; i < n; i++ {
 			work <- struct{}{}
@@ -251,17 +262,18 @@ func BenchmarkSidecarThroughput(b *testing.B) {
 		}
 		return cpuTime() - before
 	}
-	run(r.mesh, r.meshURL, 200)
-	run(r.direct, r.directURL, 200)
+	run(r.mesh, r.meshURL, 200, &meshAllocs)
+	run(r.direct, r.directURL, 200, &directAllocs)
 	b.ResetTimer()
 	start := time.Now()
-	meshCPU := run(r.mesh, r.meshURL, b.N)
+	meshCPU := run(r.mesh, r.meshURL, b.N, &meshAllocs)
 	elapsed := time.Since(start)
-	directCPU := run(r.direct, r.directURL, b.N)
+	directCPU := run(r.direct, r.directURL, b.N, &directAllocs)
 	b.StopTimer()
 	perReq := float64(meshCPU-directCPU) / float64(b.N) / 2 // two sidecars on the path
 	if perReq > 0 {
 		b.ReportMetric(float64(time.Second)/perReq, "req/s/sidecar-core")
 	}
+	b.ReportMetric((float64(meshAllocs)-float64(directAllocs))/float64(b.N)/2, "allocs/sidecar-hop")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "mesh-req/s")
 }
