@@ -152,14 +152,14 @@ func (u *upstream) transportFor(h *host, h2 bool) (*http.Transport, string) {
 	c := u.conf.Load()
 	if t := u.tlsTransport.Load(); t != nil && c.tls != nil && (!c.tlsByMatch || h.tlsMode == "istio") {
 		if h2 {
-			return t.h2, "https://"
+			return t.h2, "https"
 		}
-		return t.h1, "https://"
+		return t.h1, "https"
 	}
 	if h2 {
-		return u.h2transport, "http://"
+		return u.h2transport, "http"
 	}
-	return u.transport, "http://"
+	return u.transport, "http"
 }
 
 // setEndpoints replaces the hosts, keeping the live state of hosts that stay.
