@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -41,6 +42,9 @@ type tracingConf struct {
 	spawnUpstream           bool
 	maxPathTag              int
 	zipkin                  zipkinConf
+	// reporter is the sidecar's reporter for zipkin.dest, kept here once
+	// looked up, so that a sampled span takes no lock.
+	reporter atomic.Pointer[tracing.Reporter]
 }
 
 // zipkinConf is a compiled envoy.config.trace.v3.ZipkinConfig: where the
@@ -402,7 +406,7 @@ func (s *Sidecar) endAttempt(x *exchange, as attemptSpan, h *host, resp *http.Re
 			tags["error"] = "true"
 		}
 	}
-	s.reporterFor(ts.conf.zipkin.dest).Report(tracing.Span{
+	s.reporterOf(ts.conf).Report(tracing.Span{
 		TraceID: as.ctx.TraceID.String(), ID: hexSpanID(as.ctx.SpanID), ParentID: hexSpanID(as.ctx.ParentID),
 		Name: "router " + ts.cluster + " egress", Kind: tracing.Client,
 		Timestamp: as.start.UnixMicro(), Duration: max(time.Since(as.start).Microseconds(), 1),
@@ -505,7 +509,7 @@ func (s *Sidecar) finishTrace(x *exchange, end time.Time) {
 	if ts.ctx.ParentID != 0 {
 		span.ParentID = hexSpanID(ts.ctx.ParentID)
 	}
-	s.reporterFor(ts.conf.zipkin.dest).Report(span)
+	s.reporterOf(ts.conf).Report(span)
 }
 
 func orDash(s string) string {
@@ -542,6 +546,16 @@ type tracers struct {
 	mu     sync.Mutex
 	closed bool
 	by     map[zipkinDest]*tracing.Reporter
+}
+
+// reporterOf is the reporter of a tracing config's destination.
+func (s *Sidecar) reporterOf(c *tracingConf) *tracing.Reporter {
+	if r := c.reporter.Load(); r != nil {
+		return r
+	}
+	r := s.reporterFor(c.zipkin.dest)
+	c.reporter.Store(r)
+	return r
 }
 
 func (s *Sidecar) reporterFor(d zipkinDest) *tracing.Reporter {

@@ -563,3 +563,20 @@ func TestTracingNotSampledAllocs(t *testing.T) {
 	assert.Equal(t, "0", out.Get("x-b3-sampled"))
 	assert.Len(t, out.Get("x-b3-traceid"), 16, "trace_id_128bit false: 64-bit ids")
 }
+
+// Configs that send to one collector share its reporter, the one a config
+// keeps after its first span.
+func TestReporterKeptOnTheTracingConfig(t *testing.T) {
+	s := &Sidecar{}
+	d := zipkinDest{cluster: "outbound|9411||zipkin.istio-system.svc.cluster.local", endpoint: "/api/v2/spans"}
+	a, b := &tracingConf{zipkin: zipkinConf{dest: d}}, &tracingConf{zipkin: zipkinConf{dest: d}}
+	ra := s.reporterOf(a)
+	if ra == nil || s.reporterOf(a) != ra || s.reporterOf(b) != ra || s.reporterFor(d) != ra {
+		t.Fatal("configs with one destination do not share its reporter")
+	}
+	other := &tracingConf{zipkin: zipkinConf{dest: zipkinDest{cluster: d.cluster, endpoint: "/other"}}}
+	if s.reporterOf(other) == ra {
+		t.Fatal("another destination got the same reporter")
+	}
+	s.closeTracers()
+}
