@@ -44,34 +44,64 @@ type connect struct {
 	err   error // set before done is closed
 }
 
-// connWaiter is a request waiting for a connection: done once it has one
-// or has given up.
+// connWaiter is a request waiting for a connection: released once it has
+// one or has given up. It is also the request's context, which answers
+// connWaiterKey with the waiter, so that waiting costs no context of its
+// own; its done channel is made only when a dial waits on it.
 type connWaiter struct {
-	once  sync.Once
-	done  chan struct{}
-	trace httptrace.ClientTrace
+	context.Context
+	mu       sync.Mutex
+	released bool
+	done     chan struct{}
+	trace    httptrace.ClientTrace
 }
 
-func (w *connWaiter) release() { w.once.Do(func() { close(w.done) }) }
+func (w *connWaiter) release() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.released {
+		w.released = true
+		if w.done != nil {
+			close(w.done)
+		}
+	}
+}
 
 func (w *connWaiter) waiting() bool {
-	select {
-	case <-w.done:
-		return false
-	default:
-		return true
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return !w.released
+}
+
+// ended is closed once the waiter is released.
+func (w *connWaiter) ended() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done == nil {
+		w.done = make(chan struct{})
+		if w.released {
+			close(w.done)
+		}
 	}
+	return w.done
+}
+
+func (w *connWaiter) Value(key any) any {
+	if key == (connWaiterKey{}) {
+		return w
+	}
+	return w.Context.Value(key)
 }
 
 type connWaiterKey struct{}
 
-// waitForConn marks ctx's request as waiting for a connection until the
-// transport gives it one (httptrace's GotConn) or release is called.
-func waitForConn(ctx context.Context) (context.Context, *connWaiter) {
-	w := &connWaiter{done: make(chan struct{})}
+// wait marks ctx's request as waiting for a connection until the
+// transport gives it one (httptrace's GotConn) or release is called, and
+// returns the context to send the request with.
+func (w *connWaiter) wait(ctx context.Context) context.Context {
+	w.Context = ctx
 	w.trace.GotConn = func(httptrace.GotConnInfo) { w.release() }
-	ctx = context.WithValue(ctx, connWaiterKey{}, w)
-	return httptrace.WithClientTrace(ctx, &w.trace), w
+	return httptrace.WithClientTrace(w, &w.trace)
 }
 
 // errHandedOver ends a dial whose request got a connection another way;
@@ -109,7 +139,7 @@ func (g *connectGate) dial(ctx context.Context, network, addr string, open func(
 		c.owner = w
 		g.mu.Unlock()
 		select {
-		case <-w.done:
+		case <-w.ended():
 			return nil, errHandedOver
 		case <-c.done:
 			if c.err != nil {

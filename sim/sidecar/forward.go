@@ -40,6 +40,7 @@ func (s *Sidecar) forward(w http.ResponseWriter, r *http.Request, x *exchange, v
 			ur.stream = io.MultiReader(bytes.NewReader(b), r.Body)
 		} else {
 			ur.body = b
+			ur.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 		}
 	}
 	hashKey, hasKey := "", false
@@ -278,28 +279,16 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 	if perTry > 0 {
 		ctx, cancel = context.WithTimeout(ctx, perTry)
 	}
-	end := &streamEnd{cancel: cancel, release: release}
-	var rb io.Reader = http.NoBody
-	switch {
-	case ur.body != nil:
-		rb = bytes.NewReader(ur.body)
-	case ur.stream != nil:
-		rb = ur.stream
-	}
+	t := &try{end: streamEnd{cancel: cancel, release: release}}
+	end, waiter := &t.end, &t.waiter
 	// An upgrade is an HTTP/1.1 exchange end to end: Envoy's HTTP/2
 	// upstream would carry it as an extended CONNECT, which is not done.
 	transport, scheme := u.transportFor(h, !ur.upgrade && u.conf.Load().useH2(ur.downstreamH2))
-	rctx, waiter := waitForConn(ctx)
-	req, err := http.NewRequestWithContext(rctx, ur.method, scheme+h.addr+ur.uri, rb)
+	req, err := ur.newRequest(waiter.wait(ctx), scheme, h.addr, t)
 	if err != nil {
 		waiter.release()
 		end.done()
 		return nil, connectionTermination
-	}
-	req.Header = ur.header
-	req.Host = ur.host
-	if ur.body != nil {
-		req.ContentLength = int64(len(ur.body))
 	}
 	// The request counts as active on its host (LEAST_REQUEST) until its
 	// stream ends, as in Envoy, not when the answer's headers arrive.

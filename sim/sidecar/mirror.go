@@ -45,7 +45,7 @@ func (s *Sidecar) mirror(ur *upstreamRequest, sh shadow, timeout time.Duration) 
 		}
 		defer cancel()
 		t, scheme := sh.u.transportFor(h, sh.u.conf.Load().useH2(ur.downstreamH2))
-		req, err := http.NewRequestWithContext(ctx, ur.method, scheme+h.addr+ur.uri, bytes.NewReader(ur.body))
+		req, err := http.NewRequestWithContext(ctx, ur.method, scheme+"://"+h.addr+ur.uri, bytes.NewReader(ur.body))
 		if err != nil {
 			return
 		}

@@ -220,7 +220,8 @@ type upstreamRequest struct {
 	method, uri, host string
 	header            http.Header
 	body              []byte
-	stream            io.Reader // a body too large to buffer: one attempt only
+	getBody           func() (io.ReadCloser, error) // body anew, for the transport
+	stream            io.Reader                     // a body too large to buffer: one attempt only
 	// downstreamH2: the request came over HTTP/2 (use_downstream_protocol).
 	downstreamH2 bool
 	// upgrade: an allowed HTTP/1.1 upgrade (upgrade.go).

@@ -12,7 +12,8 @@
 // the route timeout, max stream duration and idle timeout, which end one
 // context (stream.go), and the retry policy (forward.go), each through the
 // cluster's circuit breakers (breakers.go) to a host the balancer picks
-// (upstream.go; connections opened as Envoy's pool opens them,
+// (upstream.go; each attempt's request in one allocation,
+// upstream_request.go; connections opened as Envoy's pool opens them,
 // connectgate.go), and judges each failure, a typed value, against the retry
 // policy (retry.go); shadow copies go out with the first attempt
 // (mirror.go); the answer streams back and the exchange is recorded in

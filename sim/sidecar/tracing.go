@@ -633,7 +633,7 @@ func (s *Sidecar) postSpans(ctx context.Context, d zipkinDest, body []byte) erro
 		ctx, cancel = context.WithTimeout(ctx, d.timeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+h.addr+d.endpoint, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+"://"+h.addr+d.endpoint, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

@@ -32,8 +32,7 @@ type upstream struct {
 	tlsTransport atomic.Pointer[tlsTransports]
 	tlsFor       func(*upstreamTLS) *tls.Config
 	rr           atomic.Uint64
-	rngMu        sync.Mutex
-	rng          *rand.Rand
+	rng          *rand.Rand // on a splitMix: safe for concurrent use, no lock
 	metrics      *metrics
 
 	// Circuit breaker state: requests in flight, waiting for a connection, and retries in flight.
@@ -77,7 +76,7 @@ type host struct {
 }
 
 func newUpstream(c *clusterConf, seed uint64, m *metrics, tlsFor func(*upstreamTLS) *tls.Config) *upstream {
-	u := &upstream{name: c.name, rng: rand.New(rand.NewPCG(seed, 0x6d657368)), metrics: m, tlsFor: tlsFor, stop: make(chan struct{}), done: make(chan struct{})}
+	u := &upstream{name: c.name, rng: rand.New(newSplitMix(seed)), metrics: m, tlsFor: tlsFor, stop: make(chan struct{}), done: make(chan struct{})}
 	u.conf.Store(c)
 	u.transport = newTransport(c, nil, false)
 	u.h2transport = newTransport(c, nil, true)
@@ -152,14 +151,14 @@ func (u *upstream) transportFor(h *host, h2 bool) (*http.Transport, string) {
 	c := u.conf.Load()
 	if t := u.tlsTransport.Load(); t != nil && c.tls != nil && (!c.tlsByMatch || h.tlsMode == "istio") {
 		if h2 {
-			return t.h2, "https://"
+			return t.h2, "https"
 		}
-		return t.h1, "https://"
+		return t.h1, "https"
 	}
 	if h2 {
-		return u.h2transport, "http://"
+		return u.h2transport, "http"
 	}
-	return u.transport, "http://"
+	return u.transport, "http"
 }
 
 // setEndpoints replaces the hosts, keeping the live state of hosts that stay.
@@ -210,18 +209,28 @@ func buildRing(hs []*host, size uint64) []ringEntry {
 	return ring
 }
 
-func (u *upstream) intn(n int) int {
-	u.rngMu.Lock()
-	defer u.rngMu.Unlock()
-	return u.rng.IntN(n)
+func (u *upstream) intn(n int) int { return u.rng.IntN(n) }
+
+// splitMix is SplitMix64 (Steele, Lea and Flood, "Fast splittable
+// pseudorandom number generators", OOPSLA 2014): a draw adds the golden
+// gamma to the state with one atomic add and mixes the sum, so that a
+// cluster's draws (a LEAST_REQUEST pick makes two) take no lock and stay
+// reproducible from its seed. A rand.Rand holds nothing but its source,
+// and the package's own top-level functions share one over a concurrent
+// source (math/rand/v2 globalRand), as the upstream shares its rng.
+type splitMix struct{ state atomic.Uint64 }
+
+func newSplitMix(seed uint64) *splitMix {
+	s := &splitMix{}
+	s.state.Store(seed ^ 0x6d657368)
+	return s
 }
 
-// intn2 is two draws of intn under one lock, in the same order.
-func (u *upstream) intn2(n int) (int, int) {
-	u.rngMu.Lock()
-	defer u.rngMu.Unlock()
-	a := u.rng.IntN(n)
-	return a, u.rng.IntN(n)
+func (s *splitMix) Uint64() uint64 {
+	z := s.state.Add(0x9e3779b97f4a7c15)
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }
 
 // usable reports whether a host may be picked outside panic mode.
@@ -305,8 +314,7 @@ func (u *upstream) pickOnce(hs []*host) *host {
 	case cluster.Cluster_LEAST_REQUEST:
 		// Envoy's least request with equal weights is power of two choices:
 		// two random hosts, the one with fewer active requests wins (choice_count 2).
-		i, j := u.intn2(len(hs))
-		a, b := hs[i], hs[j]
+		a, b := hs[u.intn(len(hs))], hs[u.intn(len(hs))]
 		if b.active.Load() < a.active.Load() {
 			return b
 		}
