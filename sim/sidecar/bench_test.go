@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +38,8 @@ type hopRig struct {
 	direct, rproxy, mesh *http.Client
 	directURL, rproxyURL string
 	meshURL              string
+	// closeSidecars stops the sidecar pair; it runs once, also at cleanup.
+	closeSidecars func()
 }
 
 func serve(b *testing.B, addr string, h http.Handler) string {
@@ -115,12 +118,17 @@ func newHopRig(b *testing.B, cfg meshconfig.Config) *hopRig {
 		}
 	}
 	var proxies []*sidecar.Sidecar
+	closeSidecars := sync.OnceFunc(func() {
+		for _, s := range proxies {
+			_ = s.Close()
+		}
+	})
+	b.Cleanup(closeSidecars)
 	for _, p := range reg.Pods {
 		s, err := sidecar.Start(sidecar.Config{NodeID: p.NodeID(), IP: p.IP, XDS: cp.Addr(), Workload: p.Workload, Namespace: p.Namespace, App: p.Service, Version: p.Version, Principal: p.SPIFFEID(istionames.TrustDomain)})
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { _ = s.Close() })
 		proxies = append(proxies, s)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -145,6 +153,8 @@ func newHopRig(b *testing.B, cfg meshconfig.Config) *hopRig {
 		directURL: "http://" + appAddr + "/pay",
 		rproxyURL: "http://" + rp1 + "/pay",
 		meshURL:   "http://echo.default.svc.cluster.local/pay",
+
+		closeSidecars: closeSidecars,
 	}
 	b.Cleanup(func() {
 		for _, c := range []*http.Client{r.direct, r.rproxy, r.mesh} {
