@@ -105,25 +105,40 @@ lint:
 	$(GO) mod tidy -diff
 	cd fidelity && $(GO) mod tidy -diff
 
-## bench: the sidecar benchmarks (hop latency against direct and ReverseProxy,
-## throughput), the xDS push at scale (1,000 services x 3 pods to 100
-## sidecars, to full ACK) and the benchmark scenarios (canary-knee: the canary
-## path's capacity, stepped to 4,000/s), results and reports in one run
-## folder; BASELINE=path/to/result.json compares canary-90-10 against it and
-## fails on a statistically real regression.
+## bench: every figure of issue #14 in one run and one summary
+## (BENCH_DIR/summary.md, printed at the end): the sidecar hop and
+## throughput benchmarks at BENCH_BASE and at the working tree, compared by
+## benchstat; the heap per sidecar at 1,000 rps; the xDS push at scale
+## (1,000 services x 3 pods to 100 sidecars, to full ACK) with the control
+## plane's heap; the benchmark scenarios (canary-knee: the canary path's
+## capacity, stepped to 4,000/s); and the catalog's wall time at
+## BENCH_PARALLEL scenarios at once. No Docker engine needed. A failed
+## scenario fails the target after the summary; a baseline that cannot run
+## is said in the summary. BASELINE=path/to/result.json also compares
+## canary-90-10 against it and fails on a statistically real regression.
+## BENCH_BASE defaults to 32a0baa, main as it was when issue #14 measured
+## it (before its warm-up drain, load plans and hot-path work landed).
 BENCH_STAMP := $(shell date -u +%Y%m%d-%H%M%S)
 BENCH_DIR   ?= $(RUNS)/bench-$(BENCH_STAMP)
 BENCH_SCENARIOS ?= canary-90-10 no-mesh-config scenarios/bench/canary-knee.yaml
+BENCH_BASE     ?= 32a0baae3a7ae878397ebfebd9efcea1e6fabc77
+BENCH_COUNT    ?= 3
+BENCH_PARALLEL ?= 3
+BENCH_SIDECAR  := -run '^$$' -bench '^(BenchmarkSidecarHop|BenchmarkSidecarThroughput)$$' -benchtime $(BENCHTIME) -count $(BENCH_COUNT) ./sim/sidecar/
 bench:
 	mkdir -p $(BENCH_DIR)
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 3 ./sim/sidecar/ | tee $(BENCH_DIR)/bench.txt
-	$(GO) test -run '^$$' -bench PushToFullACK -benchtime 5x -count 3 ./sim/xdsserver/ | tee -a $(BENCH_DIR)/bench.txt
-	$(GO) run $(BENCHSTAT) $(BENCH_DIR)/bench.txt | tee $(BENCH_DIR)/benchstat.txt
-	$(GO) run ./cmd/meshbench run -dir $(BENCH_DIR)/scenarios $(BENCH_SCENARIOS)
+	$(GO) test $(BENCH_SIDECAR) | tee $(BENCH_DIR)/sidecar-new.txt
+	$(GO) run ./internal/tools/benchbase -ref $(BENCH_BASE) -o $(BENCH_DIR)/sidecar-base.txt -- $(BENCH_SIDECAR) \
+	  || echo "bench: the baseline $(BENCH_BASE) did not run; the summary says so"
+	$(GO) run $(BENCHSTAT) $(BENCH_DIR)/sidecar-base.txt $(BENCH_DIR)/sidecar-new.txt | tee $(BENCH_DIR)/benchstat.txt
+	$(GO) test -run '^$$' -bench '^BenchmarkSidecarHeap$$' -benchtime 1x -count $(BENCH_COUNT) ./sim/sidecar/ | tee $(BENCH_DIR)/heap.txt
+	$(GO) test -run '^$$' -bench '^BenchmarkPushToFullACK$$' -benchtime 5x -count $(BENCH_COUNT) ./sim/xdsserver/ | tee $(BENCH_DIR)/push.txt
+	$(STATIC) $(GO) run ./cmd/meshbench run -dir $(BENCH_DIR)/scenarios $(BENCH_SCENARIOS) || [ $$? -eq 1 ]
+	$(STATIC) $(GO) run ./cmd/meshbench run -runtime local -parallel $(BENCH_PARALLEL) -dir $(BENCH_DIR)/catalog || [ $$? -eq 1 ]
 	@if [ -n "$(BASELINE)" ]; then \
 	  $(GO) run ./cmd/meshbench report compare --markdown $(BENCH_DIR)/compare.md $(BASELINE) $(BENCH_DIR)/scenarios/canary-90-10/result.json; \
 	fi
-	@echo "bench results in $(BENCH_DIR)"
+	$(GO) run ./internal/tools/benchsummary -dir $(BENCH_DIR) -base $(BENCH_BASE) -parallel $(BENCH_PARALLEL)
 
 ## fidelity: compare our xDS with Istio's own translator (separate module),
 ## and, where the kind runtime can run (an engine and make kind-images),
