@@ -130,7 +130,7 @@ bench:
 	$(GO) test $(BENCH_SIDECAR) | tee $(BENCH_DIR)/sidecar-new.txt
 	$(GO) run ./internal/tools/benchbase -ref $(BENCH_BASE) -o $(BENCH_DIR)/sidecar-base.txt -- $(BENCH_SIDECAR) \
 	  || echo "bench: the baseline $(BENCH_BASE) did not run; the summary says so"
-	$(GO) run $(BENCHSTAT) $(BENCH_DIR)/sidecar-base.txt $(BENCH_DIR)/sidecar-new.txt | tee $(BENCH_DIR)/benchstat.txt
+	cd $(BENCH_DIR) && $(GO) run $(BENCHSTAT) sidecar-base.txt sidecar-new.txt | tee benchstat.txt
 	$(GO) test -run '^$$' -bench '^BenchmarkSidecarHeap$$' -benchtime 1x -count $(BENCH_COUNT) ./sim/sidecar/ | tee $(BENCH_DIR)/heap.txt
 	$(GO) test -run '^$$' -bench '^BenchmarkPushToFullACK$$' -benchtime 5x -count $(BENCH_COUNT) ./sim/xdsserver/ | tee $(BENCH_DIR)/push.txt
 	$(STATIC) $(GO) run ./cmd/meshbench run -dir $(BENCH_DIR)/scenarios $(BENCH_SCENARIOS) || [ $$? -eq 1 ]

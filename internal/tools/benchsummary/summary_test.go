@@ -63,7 +63,7 @@ func TestParseBench(t *testing.T) {
 // runFolder lays out a make bench run folder: benchmark outputs, the knee
 // scenario's result.json and the catalog's suite.json, written by the
 // reports package itself.
-func runFolder(t *testing.T, catalogPassed bool) string {
+func runFolder(t *testing.T, catalogPassed bool, kneeMin float64) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, body := range map[string]string{
@@ -82,7 +82,7 @@ func runFolder(t *testing.T, catalogPassed bool) string {
 	}
 	steps := []reports.Step{step(1, 500, 1.2, 6), step(2, 1000, 2.1, 14), step(3, 1500, 480, 2100)}
 	knee := &reports.Result{Scenario: "canary-knee", Steps: steps,
-		Checks: []reports.Check{check.Capacity(steps, 20, 0.999, 1000, 0.95)}}
+		Checks: []reports.Check{check.Capacity(steps, 20, 0.999, kneeMin, 0.95)}}
 	knee.Passed = knee.Checks[0].Passed
 	kneeDir := filepath.Join(dir, scenariosDir, "canary-knee")
 	require.NoError(t, os.MkdirAll(kneeDir, 0o755))
@@ -91,17 +91,20 @@ func runFolder(t *testing.T, catalogPassed bool) string {
 	require.NoError(t, reports.WriteJSON(f, knee))
 	require.NoError(t, f.Close())
 
-	suite := &reports.Suite{Duration: 84.4, Scenarios: []*reports.Result{
+	bench := &reports.Suite{Duration: 40.2, Scenarios: []*reports.Result{knee}}
+	_, err = reports.WriteSuite(filepath.Join(dir, scenariosDir), bench)
+	require.NoError(t, err)
+	catalog := &reports.Suite{Duration: 84.4, Scenarios: []*reports.Result{
 		{Scenario: "canary-90-10", Passed: true, Checks: []reports.Check{}},
 		{Scenario: "retries", Passed: catalogPassed, Checks: []reports.Check{}},
 	}}
-	_, err = reports.WriteSuite(filepath.Join(dir, catalogDir), suite)
+	_, err = reports.WriteSuite(filepath.Join(dir, catalogDir), catalog)
 	require.NoError(t, err)
 	return dir
 }
 
 func TestSummaryHasEveryFigure(t *testing.T) {
-	dir := runFolder(t, true)
+	dir := runFolder(t, true, 1000)
 	var b bytes.Buffer
 	failed := write(&b, inputs{dir: dir, base: "32a0baa", knee: "canary-knee", parallel: 3})
 	got := b.String()
@@ -110,7 +113,7 @@ func TestSummaryHasEveryFigure(t *testing.T) {
 		"before (32a0baa) and after",
 		"32a0baa gave no BenchmarkSidecarThroughput",
 		"| sidecar/rproxy-p50 | 0.9 (n=1) | 0.7 (n=3) | ≤ 0.7 |",
-		"| req/s/sidecar-core | – | 2.1e+04 (n=1) | ≥ 20000 |",
+		"| req/s/sidecar-core | – | 21000 (n=1) | ≥ 20000 |",
 		"│ sidecar-base.txt │ sidecar-new.txt │",
 		"1.50 MiB per sidecar, median of 3 (0.50–7.00)",
 		"3.00 s per push to full ACK, translation included, median of 2 (2.50–3.50 s); control plane heap 315 MiB",
@@ -118,7 +121,8 @@ func TestSummaryHasEveryFigure(t *testing.T) {
 		"first broke at step 3, 1500/s",
 		"| 2 | 1000 | 1000 | 2.10 | 14.00 | 100.00% |",
 		"| 3 | 1500 | 1500 | 480.00 | 2100.00 | 100.00% |",
-		"2 of 2 scenarios passed in 84 s, 3 at once",
+		"1 of 1 scenarios passed in 40 s (the run's own wall time, build excluded).\n",
+		"2 of 2 scenarios passed in 84 s, 3 at once (the run's own wall time, build excluded). Goal ≤ 90 s.",
 	} {
 		assert.Contains(t, got, want)
 	}
@@ -127,15 +131,19 @@ func TestSummaryHasEveryFigure(t *testing.T) {
 }
 
 func TestSummaryCountsFailedScenarios(t *testing.T) {
-	dir := runFolder(t, false)
+	dir := runFolder(t, false, 2000)
 	var b bytes.Buffer
-	assert.Equal(t, 1, write(&b, inputs{dir: dir, knee: "canary-knee"}))
-	assert.Contains(t, b.String(), "1 of 2 scenarios passed")
-	assert.Contains(t, b.String(), "Failed: retries.")
+	assert.Equal(t, 2, write(&b, inputs{dir: dir, knee: "canary-knee"}))
+	got := b.String()
+	assert.Contains(t, got, "Capacity check (failed): held up to 1000/s (want >= 2000/s)")
+	assert.Contains(t, got, "0 of 1 scenarios passed")
+	assert.Contains(t, got, "Failed: canary-knee.")
+	assert.Contains(t, got, "1 of 2 scenarios passed")
+	assert.Contains(t, got, "Failed: retries.")
 }
 
 func TestSummarySaysWhatIsMissing(t *testing.T) {
 	var b bytes.Buffer
 	assert.Zero(t, write(&b, inputs{dir: t.TempDir(), knee: "canary-knee"}))
-	assert.Equal(t, 5, strings.Count(b.String(), "Not measured"), b.String())
+	assert.Equal(t, 6, strings.Count(b.String(), "Not measured"), b.String())
 }
