@@ -99,26 +99,21 @@ func TestRunBenchmarksTheRefAndRemovesItsWorktree(t *testing.T) {
 	}
 }
 
-func TestRunRemovesTheWorktreeWhenTheBaselineFails(t *testing.T) {
-	repo := repoWith(t, "package b\n\nimport \"testing\"\n\nfunc BenchmarkOne(b *testing.B) { b.Fatal(\"broken at this ref\") }\n")
-	out := filepath.Join(t.TempDir(), "base.txt")
-	defer tempRoot(t)()
-	if err := run(context.Background(), repo, "HEAD", out, benchArgs); err == nil {
-		t.Fatal("a failing baseline gave no error")
-	}
-	if trees := worktrees(t, repo); len(trees) != 1 {
-		t.Errorf("worktrees left: %v", trees)
-	}
-}
-
-func TestRunRefusesAnUnknownRef(t *testing.T) {
-	repo := repoWith(t, "package b\n")
-	out := filepath.Join(t.TempDir(), "base.txt")
-	defer tempRoot(t)()
-	if err := run(context.Background(), repo, "no-such-ref", out, benchArgs); err == nil {
-		t.Fatal("an unknown ref gave no error")
-	}
-	if trees := worktrees(t, repo); len(trees) != 1 {
-		t.Errorf("worktrees left: %v", trees)
+func TestRunRemovesTheWorktreeOnFailure(t *testing.T) {
+	for name, c := range map[string]struct{ src, ref string }{
+		"failing benchmark": {"package b\n\nimport \"testing\"\n\nfunc BenchmarkOne(b *testing.B) { b.Fatal(\"broken at this ref\") }\n", "HEAD"},
+		"unknown ref":       {"package b\n", "no-such-ref"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			repo := repoWith(t, c.src)
+			out := filepath.Join(t.TempDir(), "base.txt")
+			defer tempRoot(t)()
+			if err := run(context.Background(), repo, c.ref, out, benchArgs); err == nil {
+				t.Fatal("no error")
+			}
+			if trees := worktrees(t, repo); len(trees) != 1 {
+				t.Errorf("worktrees left: %v", trees)
+			}
+		})
 	}
 }

@@ -162,7 +162,7 @@ func (s *summary) push() {
 
 func (s *summary) kneeSection() {
 	s.p("## The knee of the canary path (%s)\n\n", s.in.knee)
-	r, err := readResult(filepath.Join(s.in.dir, scenariosDir, s.in.knee, reports.ResultFile))
+	r, err := s.scenario(scenariosDir, s.in.knee)
 	if err != nil {
 		s.p("Not measured: %v\n\n", err)
 		return
@@ -231,17 +231,20 @@ func verdict(passed bool) string {
 	return "failed"
 }
 
-func readResult(path string) (*reports.Result, error) {
-	f, err := os.Open(path)
+// scenario is the result of the scenario named name in the suite of the
+// run folder's sub-folder sub.
+func (s *summary) scenario(sub, name string) (*reports.Result, error) {
+	path := filepath.Join(s.in.dir, sub, reports.SuiteFile)
+	suite, err := readSuite(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	r, err := reports.ReadJSON(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	for _, r := range suite.Scenarios {
+		if r.Scenario == name {
+			return r, nil
+		}
 	}
-	return r, nil
+	return nil, fmt.Errorf("%s has no scenario %s", path, name)
 }
 
 func readSuite(path string) (*reports.Suite, error) {

@@ -84,15 +84,8 @@ func runFolder(t *testing.T, catalogPassed bool, kneeMin float64) string {
 	knee := &reports.Result{Scenario: "canary-knee", Steps: steps,
 		Checks: []reports.Check{check.Capacity(steps, 20, 0.999, kneeMin, 0.95)}}
 	knee.Passed = knee.Checks[0].Passed
-	kneeDir := filepath.Join(dir, scenariosDir, "canary-knee")
-	require.NoError(t, os.MkdirAll(kneeDir, 0o755))
-	f, err := os.Create(filepath.Join(kneeDir, reports.ResultFile))
-	require.NoError(t, err)
-	require.NoError(t, reports.WriteJSON(f, knee))
-	require.NoError(t, f.Close())
-
 	bench := &reports.Suite{Duration: 40.2, Scenarios: []*reports.Result{knee}}
-	_, err = reports.WriteSuite(filepath.Join(dir, scenariosDir), bench)
+	_, err := reports.WriteSuite(filepath.Join(dir, scenariosDir), bench)
 	require.NoError(t, err)
 	catalog := &reports.Suite{Duration: 84.4, Scenarios: []*reports.Result{
 		{Scenario: "canary-90-10", Passed: true, Checks: []reports.Check{}},
@@ -146,4 +139,8 @@ func TestSummarySaysWhatIsMissing(t *testing.T) {
 	var b bytes.Buffer
 	assert.Zero(t, write(&b, inputs{dir: t.TempDir(), knee: "canary-knee"}))
 	assert.Equal(t, 6, strings.Count(b.String(), "Not measured"), b.String())
+
+	b.Reset()
+	write(&b, inputs{dir: runFolder(t, true, 1000), knee: "another-knee"})
+	assert.Contains(t, b.String(), "has no scenario another-knee")
 }
