@@ -1,3 +1,8 @@
+// Package run drives a scenario through a mesh as an ordered list of
+// phases (start, converge, warm, steady-before, load with chaos,
+// steady-after, scrape, judge) and returns its result. The traffic is
+// traffic.go, the judging judge.go; the sidecars' counters are read with
+// package meshmetrics.
 package run
 
 import (

@@ -195,11 +195,11 @@ type Expectation struct {
 	// fault moved from the steady state (chaos.go).
 	LatencyShift *LatencyShiftExpect `yaml:"latencyShift"`
 	// Messages bounds the replies each server-streaming gRPC call of a
-	// service delivered before it ended (grpc_checks.go): the fewest of
+	// service delivered before it ended (run/grpc_checks.go): the fewest of
 	// any request at least Min, the most at most Max.
 	Messages *CountExpect `yaml:"messages"`
 	// Deadline bounds the time a gRPC caller's deadline left the calls a
-	// service answered, as they reached it (grpc_checks.go).
+	// service answered, as they reached it (validate_grpccall.go; judged in run/grpc_checks.go).
 	Deadline *DeadlineExpect `yaml:"deadline"`
 	// Capacity asks of a steps or ramp plan the highest rate at which p99
 	// and the success rate still held (plan.go).

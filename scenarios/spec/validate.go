@@ -14,7 +14,7 @@ import (
 
 // The validator checks a scenario once it is read: the topology and the
 // load (here), the expectations (validate_expect.go), and the Istio
-// resources both on their own (strict decoding of each spec, specconv.go)
+// resources both on their own (strict decoding of each spec, package protoyaml)
 // and against the topology (hosts, subsets, ports, weights:
 // validate_mesh.go and the other validate_*.go).
 //
