@@ -69,7 +69,7 @@ test:
 	$(GO) test -count=1 ./sim/kind/
 	$(GO) test -race -count=1 -skip '$(PROXYLESS_TEST)' $$($(GO) list ./sim/... ./fakesvc/... ./scenarios/... | grep -v -e /sim/docker -e /sim/kind)
 	@echo "proxyless gRPC against the builtin sidecar, the catalog's gRPC scenarios:"
-	$(GO) test -count=1 -v -run '$(PROXYLESS_TEST)' ./scenarios/ | grep -v -e '^=== RUN'
+	$(GO) test -count=1 -v -run '$(PROXYLESS_TEST)' ./scenarios/run/ | grep -v -e '^=== RUN'
 
 ## fuzz: every fuzz target, one after another (the parsers of scenario
 ## files, the units, the sidecar's xDS compilers), each for a number of
@@ -82,9 +82,9 @@ FUZZ_TIMEOUT ?= 3m
 FUZZ = $(GO) test -run '^$$' -timeout $(FUZZ_TIMEOUT) -fuzz '^$(1)$$' -fuzztime $(if $(FUZZTIME),$(FUZZTIME),$(2)) $(3)
 .PHONY: fuzz
 fuzz:
-	$(call FUZZ,FuzzLoadFS,50000x,./scenarios)
-	$(call FUZZ,FuzzSpecConverter,100000x,./scenarios)
-	$(call FUZZ,FuzzByteRate,150000x,./scenarios)
+	$(call FUZZ,FuzzLoadFS,50000x,./scenarios/spec)
+	$(call FUZZ,FuzzSpecConverter,100000x,./scenarios/spec)
+	$(call FUZZ,FuzzByteRate,150000x,./scenarios/spec)
 	$(call FUZZ,FuzzParseDuration,1000000x,./internal/units)
 	$(call FUZZ,FuzzParseRate,1000000x,./internal/units)
 	$(call FUZZ,FuzzCompileRoutes,50000x,./sim/sidecar)

@@ -7,7 +7,7 @@ import (
 
 	securityapi "istio.io/api/security/v1beta1"
 
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
@@ -100,7 +100,7 @@ func ruleCallers(r *securityapi.Rule, ns string) (callers []string, anyone, ok b
 // authorizationPolicy: callers an ALLOW policy allows get 200, others 403;
 // those a DENY policy names get 403 whatever an ALLOW policy says (Envoy
 // runs the DENY filter first: pilot/pkg/security/authz/builder).
-func (d *deriver) authorizationPolicy(o *scenarios.IstioObject) {
+func (d *deriver) authorizationPolicy(o *spec.IstioObject) {
 	spec := &o.AuthorizationPolicy.Spec
 	res := "AuthorizationPolicy " + o.Namespace + "/" + o.Name
 	src := Source{o.File, o.Line}
@@ -155,7 +155,7 @@ func (d *deriver) authorizationPolicy(o *scenarios.IstioObject) {
 // authzRule derives one rule's check: each caller it names gets what the
 // policies in force give it, judged against the rule's action, and, for
 // an ALLOW rule, a caller it does not name is refused.
-func (d *deriver) authzRule(o *scenarios.IstioObject, i int, svc *Service, path string, headers map[string]string, callers []string, anyone bool, promise string, at Source) {
+func (d *deriver) authzRule(o *spec.IstioObject, i int, svc *Service, path string, headers map[string]string, callers []string, anyone bool, promise string, at Source) {
 	deny := o.AuthorizationPolicy.Spec.GetAction() == securityapi.AuthorizationPolicy_DENY
 	res := "AuthorizationPolicy " + o.Namespace + "/" + o.Name
 	callPath := path
@@ -305,7 +305,7 @@ func appliesTo(selector map[string]string, service string) bool {
 // docs/reference/config/security/authorization-policy: the evaluation
 // order and the allow-nothing example, spec: {}; the first step of
 // docs/tasks/security/authorization/authz-http).
-func allowNothing(o *scenarios.IstioObject, ns string) bool {
+func allowNothing(o *spec.IstioObject, ns string) bool {
 	spec := &o.AuthorizationPolicy.Spec
 	return o.Namespace == ns && spec.GetSelector() == nil && spec.GetTargetRef() == nil && len(spec.GetTargetRefs()) == 0 &&
 		spec.GetAction() == securityapi.AuthorizationPolicy_ALLOW && len(spec.Rules) == 0 && spec.GetProvider() == nil
@@ -316,7 +316,7 @@ func allowNothing(o *scenarios.IstioObject, ns string) bool {
 // own checks, and for the callers, which let the load in (entryPolicies).
 // The load calls each closed service in a variant of its own, through the
 // ingress gateway, whose principal nothing allows.
-func (d *deriver) allowNothing(o *scenarios.IstioObject) {
+func (d *deriver) allowNothing(o *spec.IstioObject) {
 	res := "AuthorizationPolicy " + o.Namespace + "/" + o.Name
 	src := Source{o.File, o.Line}
 	client := d.plan.Topology.Client

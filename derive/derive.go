@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/spec"
 )
 
 // Source is where a promise or an inferred item was read.
@@ -97,24 +97,24 @@ type Plan struct {
 	// Notes are the documents left out (other Kubernetes kinds).
 	Notes []Note
 	// Objects are the Istio resources, as read; every scenario applies them all.
-	Objects []*scenarios.IstioObject
+	Objects []*spec.IstioObject
 	// entry is set when an allow-nothing policy would refuse the loads
 	// where they enter: every scenario also applies EntryFile.
 	entry bool
 }
 
 // Derive reads Istio YAML and derives the plan. Bad input is an error with
-// file and line (scenarios.Errors).
-func Derive(inputs []scenarios.IstioInput, opt Options) (*Plan, error) {
+// file and line (spec.Errors).
+func Derive(inputs []spec.IstioInput, opt Options) (*Plan, error) {
 	opt = opt.withDefaults()
-	objs, skipped, err := scenarios.ReadIstio(inputs, "default")
+	objs, skipped, err := spec.ReadIstio(inputs, "default")
 	if err != nil {
 		return nil, err
 	}
 	// Objects that name no namespace live in the one the others name, as
 	// kubectl apply -n would put them.
 	if ns := commonNamespace(objs); ns != "default" {
-		if objs, skipped, err = scenarios.ReadIstio(inputs, ns); err != nil {
+		if objs, skipped, err = spec.ReadIstio(inputs, ns); err != nil {
 			return nil, err
 		}
 	}
@@ -158,7 +158,7 @@ func Derive(inputs []scenarios.IstioInput, opt Options) (*Plan, error) {
 
 // commonNamespace is the namespace the objects name, other than Istio's
 // root namespace, when they agree on one; else "default".
-func commonNamespace(objs []*scenarios.IstioObject) string {
+func commonNamespace(objs []*spec.IstioObject) string {
 	ns := ""
 	for _, o := range objs {
 		if !o.Has("metadata.namespace") || o.Namespace == rootNamespace {

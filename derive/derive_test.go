@@ -14,13 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshbench/meshbench/derive"
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/catalog"
+	"github.com/meshbench/meshbench/scenarios/spec"
 )
 
 // plan derives the plan of one file of YAML named in.yaml.
 func plan(t *testing.T, yaml string) *derive.Plan {
 	t.Helper()
-	p, err := derive.Derive([]scenarios.IstioInput{{Name: "in.yaml", Data: []byte(yaml)}}, derive.Options{})
+	p, err := derive.Derive([]spec.IstioInput{{Name: "in.yaml", Data: []byte(yaml)}}, derive.Options{})
 	require.NoError(t, err)
 	return p
 }
@@ -668,7 +669,7 @@ func TestDerivedScenariosLoad(t *testing.T) {
 		require.NoError(t, err)
 		require.NotEmpty(t, files)
 		for _, f := range files {
-			sc, err := scenarios.LoadFile(f)
+			sc, err := spec.LoadFile(f)
 			require.NoError(t, err, f)
 			assert.Contains(t, sc.Description, folder, "each scenario cites its promise's file and line")
 		}
@@ -678,7 +679,7 @@ func TestDerivedScenariosLoad(t *testing.T) {
 // The Istio files of each catalog scenario (its mesh files) derive
 // scenarios that the loader reads.
 func TestCatalogIstioFilesDerive(t *testing.T) {
-	scs, err := scenarios.Catalog()
+	scs, err := catalog.All()
 	require.NoError(t, err)
 	derived := 0
 	for _, sc := range scs {
@@ -701,7 +702,7 @@ func TestCatalogIstioFilesDerive(t *testing.T) {
 			files, err := p.Write(t.TempDir())
 			require.NoError(t, err)
 			for _, f := range files {
-				_, err := scenarios.LoadFile(f)
+				_, err := spec.LoadFile(f)
 				require.NoError(t, err, f)
 				derived++
 			}

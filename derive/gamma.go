@@ -5,7 +5,7 @@ import (
 
 	networking "istio.io/api/networking/v1alpha3"
 
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
@@ -15,7 +15,7 @@ import (
 // one route per match, backendRefs as weighted destinations,
 // timeouts.request as the route's timeout), in istiod's order
 // (xdsgen.SortHTTPRoutes). Each check cites the rule it came from.
-func (d *deriver) httpRoute(o *scenarios.IstioObject) {
+func (d *deriver) httpRoute(o *spec.IstioObject) {
 	res := o.Kind + " " + o.Namespace + "/" + o.Name
 	parents, _ := gatewayRoute(o)
 	svc := d.firstService(parents)

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/spec"
 )
 
 // Stdin is the path that names standard input.
@@ -18,15 +18,15 @@ const Stdin = "-"
 // ReadPaths reads the YAML of files, of folders (every *.yaml and *.yml
 // under them, in name order) and, for "-", of stdin. Files are read as the
 // scenario loader reads mesh files: regular files only, within its limits.
-func ReadPaths(paths []string, stdin io.Reader) ([]scenarios.IstioInput, error) {
-	var out []scenarios.IstioInput
+func ReadPaths(paths []string, stdin io.Reader) ([]spec.IstioInput, error) {
+	var out []spec.IstioInput
 	for _, p := range paths {
 		if p == Stdin {
-			data, err := io.ReadAll(io.LimitReader(stdin, scenarios.MaxFileSize+1))
+			data, err := io.ReadAll(io.LimitReader(stdin, spec.MaxFileSize+1))
 			if err != nil {
 				return nil, fmt.Errorf("stdin: %w", err)
 			}
-			out = append(out, scenarios.IstioInput{Name: "<stdin>", Data: data})
+			out = append(out, spec.IstioInput{Name: "<stdin>", Data: data})
 			continue
 		}
 		st, err := os.Stat(p)
@@ -47,7 +47,7 @@ func ReadPaths(paths []string, stdin io.Reader) ([]scenarios.IstioInput, error) 
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", f, err)
 			}
-			out = append(out, scenarios.IstioInput{Name: f, Data: data})
+			out = append(out, spec.IstioInput{Name: f, Data: data})
 		}
 	}
 	return out, nil
@@ -75,7 +75,7 @@ func readFile(p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return scenarios.ReadInputFile(os.DirFS(filepath.Dir(abs)), filepath.Base(abs))
+	return spec.ReadInputFile(os.DirFS(filepath.Dir(abs)), filepath.Base(abs))
 }
 
 func unwrap(err error) error {

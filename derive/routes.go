@@ -13,12 +13,12 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/meshbench/meshbench/internal/stats"
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
 // derive derives the checks of every resource, in input order.
-func (d *deriver) derive(objs []*scenarios.IstioObject) {
+func (d *deriver) derive(objs []*spec.IstioObject) {
 	for _, o := range objs {
 		res := o.Kind + " " + o.Namespace + "/" + o.Name
 		src := Source{o.File, o.Line}
@@ -49,7 +49,7 @@ func (d *deriver) derive(objs []*scenarios.IstioObject) {
 // route is one reachable HTTP route of a VirtualService (or of the one
 // istiod makes of an HTTPRoute), with what a request must carry to take it.
 type route struct {
-	o       *scenarios.IstioObject
+	o       *spec.IstioObject
 	service *Service // the VirtualService's host, which the client calls
 	i       int
 	hr      *networking.HTTPRoute
@@ -83,7 +83,7 @@ func (r *route) name(kind string) string {
 func (r *route) label() string { return r.textOf(r.i) }
 
 // virtualService derives the checks of each HTTP route.
-func (d *deriver) virtualService(o *scenarios.IstioObject) {
+func (d *deriver) virtualService(o *spec.IstioObject) {
 	spec := &o.VirtualService.Spec
 	res := "VirtualService " + o.Namespace + "/" + o.Name
 	svc := d.firstService(spec.Hosts)
@@ -170,7 +170,7 @@ func (d *deriver) httpRoutes(routes []*networking.HTTPRoute, newRoute func(i int
 
 // gatewayRouteFor is an HTTPRoute or GRPCRoute whose parent is the
 // service, or nil.
-func (d *deriver) gatewayRouteFor(service string) *scenarios.IstioObject {
+func (d *deriver) gatewayRouteFor(service string) *spec.IstioObject {
 	for _, o := range d.plan.Objects {
 		if o.HTTPRoute == nil && o.GRPCRoute == nil {
 			continue

@@ -9,7 +9,7 @@ import (
 	securityapi "istio.io/api/security/v1beta1"
 
 	"github.com/meshbench/meshbench/internal/units"
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
@@ -24,7 +24,7 @@ const (
 
 // destinationRule derives the outlier detection check; the rest of a
 // DestinationRule's traffic policy is listed as not checked.
-func (d *deriver) destinationRule(o *scenarios.IstioObject) {
+func (d *deriver) destinationRule(o *spec.IstioObject) {
 	spec := &o.DestinationRule.Spec
 	res := "DestinationRule " + o.Namespace + "/" + o.Name
 	at := func(f string) Source { return Source{o.File, o.LineOf(f)} }
@@ -72,7 +72,7 @@ const maxPoolRate = 1000
 // and http.http2MaxRequests to them and leaves the others at 2^32-1:
 // cluster_traffic_policy.go applyConnectionPool and
 // getDefaultCircuitBreakerThresholds, as sim/xdsgen applyConnectionPool).
-func (d *deriver) connectionPool(o *scenarios.IstioObject, svc *Service) {
+func (d *deriver) connectionPool(o *spec.IstioObject, svc *Service) {
 	res := "DestinationRule " + o.Namespace + "/" + o.Name
 	src := Source{o.File, o.LineOf("spec.trafficPolicy.connectionPool")}
 	limit := poolLimit(o.DestinationRule.Spec.GetTrafficPolicy().GetConnectionPool())
@@ -125,7 +125,7 @@ func poolLimit(cp *networking.ConnectionPoolSettings) int {
 
 // outlier: one pod that fails every request is ejected, and the success
 // rate holds but for the errors before each ejection.
-func (d *deriver) outlier(o *scenarios.IstioObject, svc *Service) {
+func (d *deriver) outlier(o *spec.IstioObject, svc *Service) {
 	od := o.DestinationRule.Spec.GetTrafficPolicy().GetOutlierDetection()
 	res := "DestinationRule " + o.Namespace + "/" + o.Name
 	src := Source{o.File, o.LineOf("spec.trafficPolicy.outlierDetection")}
@@ -252,7 +252,7 @@ func (d *deriver) trafficVersion(svc *Service) (string, int) {
 // peerAuthentication: STRICT refuses a plaintext caller outside the mesh,
 // PERMISSIVE and DISABLE accept it, and the servers' sidecars label what
 // they received (connection_security_policy).
-func (d *deriver) peerAuthentication(o *scenarios.IstioObject, objs []*scenarios.IstioObject) {
+func (d *deriver) peerAuthentication(o *spec.IstioObject, objs []*spec.IstioObject) {
 	spec := &o.PeerAuthentication.Spec
 	res := "PeerAuthentication " + o.Namespace + "/" + o.Name
 	src := Source{o.File, o.LineOf("spec.mtls.mode")}
@@ -333,8 +333,8 @@ func (d *deriver) peerAuthentication(o *scenarios.IstioObject, objs []*scenarios
 // pods: a workload policy (selector app=<service>) over the namespace's
 // over the root namespace's (Istio's PeerAuthentication precedence,
 // security/v1beta1/peer_authentication.proto). nil when none.
-func governing(service string, objs []*scenarios.IstioObject, ns string) *scenarios.IstioObject {
-	var workload, namespace, mesh *scenarios.IstioObject
+func governing(service string, objs []*spec.IstioObject, ns string) *spec.IstioObject {
+	var workload, namespace, mesh *spec.IstioObject
 	for _, o := range objs {
 		pa := o.PeerAuthentication
 		if pa == nil || pa.Spec.GetMtls().GetMode() == securityapi.PeerAuthentication_MutualTLS_UNSET {

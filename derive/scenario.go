@@ -20,8 +20,8 @@ const MeshFile = "istio.yaml"
 // (entryPolicies); written only then.
 const EntryFile = "entry.yaml"
 
-// Scenario is a derived scenario as its file says it (scenarios/format.go):
-// Write puts it in YAML that scenarios.LoadFile reads unchanged.
+// Scenario is a derived scenario as its file says it (scenarios/spec/format.go):
+// Write puts it in YAML that spec.LoadFile reads unchanged.
 type Scenario struct {
 	Name        string              `yaml:"name"`
 	Description string              `yaml:"description"`
@@ -40,7 +40,7 @@ type Load struct {
 	Rate     string `yaml:"rate"`
 	Duration string `yaml:"duration"`
 	Timeout  string `yaml:"timeout,omitempty"`
-	// Concurrency caps the requests in flight (scenarios.Load).
+	// Concurrency caps the requests in flight (spec.Load).
 	Concurrency int               `yaml:"concurrency,omitempty"`
 	Headers     map[string]string `yaml:"headers,omitempty"`
 	Variants    []Variant         `yaml:"variants,omitempty"`

@@ -8,7 +8,7 @@ import (
 
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -73,7 +73,7 @@ func (s *Service) versionOfSubset(subset string) string {
 
 // infer builds the topology: a service per host the routes and rules name,
 // a version per DestinationRule subset, callers per principal.
-func (d *deriver) infer(objs []*scenarios.IstioObject) {
+func (d *deriver) infer(objs []*spec.IstioObject) {
 	t := &d.plan.Topology
 	t.Namespace = commonNamespace(objs)
 	service := func(host string, src Source) *Service {
@@ -88,7 +88,7 @@ func (d *deriver) infer(objs []*scenarios.IstioObject) {
 		t.Services = append(t.Services, s)
 		return s
 	}
-	at := func(o *scenarios.IstioObject, field string) Source { return Source{o.File, o.LineOf(field)} }
+	at := func(o *spec.IstioObject, field string) Source { return Source{o.File, o.LineOf(field)} }
 	setPort := func(s *Service, port uint32, proto string) {
 		if s == nil {
 			return
@@ -285,7 +285,7 @@ type backend struct {
 
 // gatewayRoute is the parent Services and each rule's backends of an
 // HTTPRoute or GRPCRoute.
-func gatewayRoute(o *scenarios.IstioObject) (parents []string, rules [][]backend) {
+func gatewayRoute(o *spec.IstioObject) (parents []string, rules [][]backend) {
 	var refs []gatewayv1.ParentReference
 	if o.HTTPRoute != nil {
 		refs = o.HTTPRoute.Spec.ParentRefs

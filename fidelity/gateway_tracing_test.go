@@ -10,7 +10,7 @@ import (
 	"istio.io/istio/pilot/pkg/model"
 	xdsfake "istio.io/istio/pilot/test/xds"
 
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/controlplane"
 	"github.com/meshbench/meshbench/sim/istionames"
 	"github.com/meshbench/meshbench/sim/meshconfig"
@@ -39,7 +39,7 @@ func TestIstioOracleGatewayTracing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := scenarios.LoadFile(filepath.Join("testdata", "probes", "tracing.yaml"))
+	sc, err := spec.LoadFile(filepath.Join("testdata", "probes", "tracing.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/catalog"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/sidecar"
 	"github.com/meshbench/meshbench/sim/xdsserver"
@@ -22,7 +23,7 @@ import (
 // istiodFor runs istiod's translation of a scenario for the sidecar of
 // its caller pod, as the oracle does, and returns it with the registry;
 // pods are addressed from after base on.
-func istiodFor(t *testing.T, sc *scenarios.Scenario, base netip.Addr) (Side, *registry.Registry, *registry.Pod) {
+func istiodFor(t *testing.T, sc *spec.Scenario, base netip.Addr) (Side, *registry.Registry, *registry.Pod) {
 	t.Helper()
 	topo := registry.DefaultTopology()
 	if sc.Topology != nil {
@@ -98,11 +99,11 @@ func freeLoopback(t *testing.T) netip.Addr {
 // ADS stream to a builtin sidecar in interception mode, and requires an
 // ACK of every type: nothing istiod sends for the catalog may be refused.
 func TestIstiodConfigAccepted(t *testing.T) {
-	catalog, err := scenarios.Catalog()
+	all, err := catalog.All()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sc := range catalog {
+	for _, sc := range all {
 		t.Run(sc.Name, func(t *testing.T) {
 			side, _, pod := istiodFor(t, sc, netip.MustParseAddr("10.0.0.0"))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -17,7 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/catalog"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/sidecar"
 	"github.com/meshbench/meshbench/sim/xdsserver"
 )
@@ -217,12 +218,12 @@ func TestInterceptionInNetns(t *testing.T) {
 	// A /24 of 10.200.0.0/13 for the pods: the caller pod in the namespace,
 	// every other pod on the host end of the veth.
 	subnet := netip.AddrFrom4([4]byte{10, byte(200 + rand.IntN(8)), byte(rand.IntN(256)), 0})
-	catalog, err := scenarios.Catalog()
+	all, err := catalog.All()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sc *scenarios.Scenario
-	for _, c := range catalog {
+	var sc *spec.Scenario
+	for _, c := range all {
 		if c.Name == "no-mesh-config" {
 			sc = c
 		}

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/internal/staticbin"
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/catalog"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/controlplane"
 	"github.com/meshbench/meshbench/sim/kind"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -48,15 +49,15 @@ func TestLiveIstiodMatchesXdsgen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var scs []*scenarios.Scenario
+	var scs []*spec.Scenario
 	for _, name := range liveScenarios {
-		sc, err := scenarios.CatalogScenario(name)
+		sc, err := catalog.Load(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		scs = append(scs, sc)
 	}
-	topologyOf := func(sc *scenarios.Scenario) registry.Topology {
+	topologyOf := func(sc *spec.Scenario) registry.Topology {
 		if sc.Topology != nil {
 			return *sc.Topology
 		}

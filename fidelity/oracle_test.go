@@ -21,7 +21,8 @@ import (
 	telemetryapi "istio.io/api/telemetry/v1alpha1"
 	telemetryv1 "istio.io/client-go/pkg/apis/telemetry/v1"
 
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/catalog"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -55,19 +56,19 @@ func TestIstioOracle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	catalog, err := scenarios.Catalog()
+	all, err := catalog.All()
 	if err != nil {
 		t.Fatalf("catalog: %v", err)
 	}
-	if len(catalog) == 0 {
+	if len(all) == 0 {
 		t.Fatal("the catalog is empty")
 	}
 	type testCase struct {
 		name string
-		sc   *scenarios.Scenario
+		sc   *spec.Scenario
 	}
 	var cases []testCase
-	for _, sc := range catalog {
+	for _, sc := range all {
 		cases = append(cases, testCase{"catalog/" + sc.Name, sc})
 	}
 	probes, err := filepath.Glob(probesGlob)
@@ -75,7 +76,7 @@ func TestIstioOracle(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, file := range probes {
-		sc, err := scenarios.LoadFile(file)
+		sc, err := spec.LoadFile(file)
 		if err != nil {
 			t.Fatalf("probe: %v", err)
 		}
@@ -290,7 +291,7 @@ func tracingVariants(probe meshconfig.Config) []configVariant {
 }
 
 // oracle runs both translators on one scenario and returns the differences.
-func oracle(t *testing.T, sc *scenarios.Scenario) []Diff {
+func oracle(t *testing.T, sc *spec.Scenario) []Diff {
 	topo := registry.DefaultTopology()
 	if sc.Topology != nil {
 		topo = *sc.Topology

@@ -20,7 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshbench/meshbench/observe"
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/run"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/local"
 )
 
@@ -67,7 +68,7 @@ expect:
 // A real Prometheus scrapes the mesh with the prometheus.yml up writes, and
 // its PromQL over istio_requests_total gives the split and the success rate
 // the run's own result reports. The counters also hold the run's warm-up
-// (scenarios.WarmupDuration at a fifth of the rate), which the result does
+// (run.WarmupDuration at a fifth of the rate), which the result does
 // not measure: the figures agree within those requests. Every query of the
 // Grafana dashboard runs against it without error, and those over the
 // request metrics find series.
@@ -79,12 +80,12 @@ func TestPrometheusAgreesWithTheRunsResult(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "prometheus-live.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(liveScenario), 0o644))
-	sc, err := scenarios.LoadFile(path)
+	sc, err := spec.LoadFile(path)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	opts := scenarios.Options{Runtime: local.Runtime{}, LoadTimeLimit: 3 * time.Minute}
-	mesh, err := scenarios.StartMesh(ctx, sc, opts)
+	opts := run.Options{Runtime: local.Runtime{}, LoadTimeLimit: 3 * time.Minute}
+	mesh, err := run.StartMesh(ctx, sc, opts)
 	require.NoError(t, err)
 	defer mesh.Stop(context.Background())
 
@@ -95,13 +96,13 @@ func TestPrometheusAgreesWithTheRunsResult(t *testing.T) {
 	prom := startPrometheus(t, bin, cfg)
 	prom.waitScraped(t, ctx, len(targets), time.Time{})
 
-	res, err := scenarios.Drive(ctx, mesh, sc, opts)
+	res, err := run.Drive(ctx, mesh, sc, opts)
 	require.NoError(t, err)
 	loadEnd := time.Now()
 	prom.waitScraped(t, ctx, len(targets), loadEnd)
 
 	n := float64(res.Load.Requests)
-	warm := float64(scenarios.WarmupRequests(sc.Load.Rate.PerSecond()))
+	warm := float64(run.WarmupRequests(sc.Load.Rate.PerSecond()))
 	require.Equal(t, 500.0, n)
 
 	// Success rate: the gateway's requests to order, as the load saw them.

@@ -54,7 +54,7 @@ func (t *Traces) Refs(r *Result) *TraceRefs {
 
 // ForCheck picks the trace that best shows why the check failed and says
 // how it chose, or returns no id and says why none can. A check carries its
-// kind and name (scenarios/runner.go writes "status 503 share", "flag UO to
+// kind and name (scenarios/run/judge.go writes "status 503 share", "flag UO to
 // payment", "retries to payment"), so the rule is by kind, reading the
 // service, code or flag from the name:
 //   - latency-like checks (latency, latencyShift, capacity, deadline): the
@@ -167,7 +167,7 @@ func flagAndService(c Check) (flag, service string, ok bool) {
 	return flag, service, ok
 }
 
-// stripVariant drops the " (variant)" suffix runner.go adds to a name.
+// stripVariant drops the " (variant)" suffix scenarios/run/judge.go adds to a name.
 func stripVariant(name string) string {
 	if i := strings.LastIndex(name, " ("); i > 0 && strings.HasSuffix(name, ")") && !strings.HasSuffix(name, "(at the server)") {
 		return name[:i]

@@ -12,7 +12,7 @@ import (
 
 	"github.com/meshbench/meshbench/derive"
 	"github.com/meshbench/meshbench/reports"
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/spec"
 )
 
 // cmdCheck derives scenarios from a team's own Istio YAML and runs them,
@@ -75,10 +75,10 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	// Every derived scenario is read back as `meshbench run` reads it,
 	// before anything starts.
-	var scs []*scenarios.Scenario
+	var scs []*spec.Scenario
 	var errs []error
 	for _, f := range files {
-		sc, err := scenarios.LoadFile(f)
+		sc, err := spec.LoadFile(f)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -34,7 +34,7 @@ func TestBadInputExitsTwoWithFileAndLine(t *testing.T) {
 	}
 	for file, want := range cases {
 		t.Run(file, func(t *testing.T) {
-			path := filepath.Join("..", "..", "scenarios", "testdata", "bad", file)
+			path := filepath.Join("..", "..", "scenarios", "spec", "testdata", "bad", file)
 			for _, args := range [][]string{{"validate", path}, {"run", "-out", t.TempDir(), path}} {
 				code, _, stderr := runCLI(t, args...)
 				assert.Equal(t, 2, code, "%v: %s", args, stderr)
@@ -82,7 +82,9 @@ func TestHostileInputExitsTwoWithFileAndLine(t *testing.T) {
 	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "fifo.yaml"), 0o600))
 	fifoMesh := filepath.Join(dir, "fifo-mesh.yaml")
 	require.NoError(t, os.WriteFile(fifoMesh, []byte("name: fifo\nmesh:\n  - file: fifo.yaml\nload: {target: order, rate: 10/s, duration: 1s}\nexpect:\n  - successRate: {min: 0.9}\n"), 0o600))
-	bad := func(name string) string { return filepath.Join("..", "..", "scenarios", "testdata", "bad", name) }
+	bad := func(name string) string {
+		return filepath.Join("..", "..", "scenarios", "spec", "testdata", "bad", name)
+	}
 	cases := map[string]string{
 		bad("rate-too-high.yaml"):       "rate-too-high.yaml:5: load.rate:",
 		bad("regex-invalid.yaml"):       "regex-invalid.yaml:13: mesh[0].spec.http[0].match[0].headers.content-type.regex: invalid regex",
@@ -107,7 +109,7 @@ func TestHostileInputExitsTwoWithFileAndLine(t *testing.T) {
 }
 
 func TestTrailingSeparatorValidates(t *testing.T) {
-	code, out, stderr := runCLI(t, "validate", filepath.Join("..", "..", "scenarios", "testdata", "good", "trailing-separator.yaml"))
+	code, out, stderr := runCLI(t, "validate", filepath.Join("..", "..", "scenarios", "spec", "testdata", "good", "trailing-separator.yaml"))
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, out, "trailing-separator.yaml: ok")
 }

@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/reports"
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/catalog"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/docker"
 	"github.com/meshbench/meshbench/sim/kind"
 	"github.com/meshbench/meshbench/sim/local"
@@ -21,19 +22,19 @@ import (
 )
 
 // resolve loads scenarios by catalog name or file path; no arguments means the whole catalog.
-func resolve(args []string) ([]*scenarios.Scenario, error) {
+func resolve(args []string) ([]*spec.Scenario, error) {
 	if len(args) == 0 {
-		return scenarios.Catalog()
+		return catalog.All()
 	}
-	var out []*scenarios.Scenario
+	var out []*spec.Scenario
 	var errs []error
 	for _, a := range args {
-		var sc *scenarios.Scenario
+		var sc *spec.Scenario
 		var err error
 		if strings.HasSuffix(a, ".yaml") || strings.HasSuffix(a, ".yml") || strings.ContainsRune(a, os.PathSeparator) {
-			sc, err = scenarios.LoadFile(a)
+			sc, err = spec.LoadFile(a)
 		} else {
-			sc, err = scenarios.CatalogScenario(a)
+			sc, err = catalog.Load(a)
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -164,7 +165,7 @@ func isTerminal(w io.Writer) bool {
 
 // printWarnings writes what the scenario's files may say but likely did
 // not mean, one "warning: file:line: field: message" a line.
-func printWarnings(w io.Writer, sc *scenarios.Scenario) {
+func printWarnings(w io.Writer, sc *spec.Scenario) {
 	for _, line := range sc.Warnings.Lines() {
 		fmt.Fprintf(w, "  warning: %s\n", line)
 	}
@@ -191,7 +192,7 @@ func printResult(w io.Writer, r *reports.Result) {
 }
 
 func cmdList(stdout io.Writer) error {
-	scs, err := scenarios.Catalog()
+	scs, err := catalog.All()
 	if err != nil {
 		return err
 	}

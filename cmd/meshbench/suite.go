@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/reports"
-	"github.com/meshbench/meshbench/scenarios"
+	scenariorun "github.com/meshbench/meshbench/scenarios/run"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/kind"
 	"github.com/meshbench/meshbench/sim/runtime"
 	"github.com/meshbench/meshbench/sim/tracing"
@@ -56,7 +57,7 @@ type suiteRun struct {
 
 // run runs scs, printing each one's verdict lines in order, and adds their
 // results to suite. It returns how many failed.
-func (s suiteRun) run(ctx context.Context, scs []*scenarios.Scenario, suite *reports.Suite) (int, error) {
+func (s suiteRun) run(ctx context.Context, scs []*spec.Scenario, suite *reports.Suite) (int, error) {
 	next := func() runtime.Runtime { return s.rt }
 	if kr, ok := s.rt.(kind.Runtime); ok && len(scs) > 1 {
 		// The command's scenarios share one cluster, deleted at the end
@@ -150,11 +151,11 @@ func (s suiteRun) stopped(ctx context.Context, err error) error {
 
 // one runs sc, printing its header and verdict lines to w, and writes its
 // reports.
-func (s suiteRun) one(ctx context.Context, rt runtime.Runtime, sc *scenarios.Scenario, progress, w io.Writer) (*reports.Result, error) {
+func (s suiteRun) one(ctx context.Context, rt runtime.Runtime, sc *spec.Scenario, progress, w io.Writer) (*reports.Result, error) {
 	fmt.Fprintf(w, "▶ %s — %s\n", sc.Name, sc.Description)
 	printWarnings(w, sc)
 	dir := filepath.Join(s.dir, sc.Name)
-	res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: rt, Log: s.log, Progress: progress,
+	res, err := scenariorun.Run(ctx, sc, scenariorun.Options{Runtime: rt, Log: s.log, Progress: progress,
 		AccessLogDir: filepath.Join(dir, reports.AccessLogDir), TraceDir: dir})
 	if ctx.Err() != nil {
 		return nil, nil

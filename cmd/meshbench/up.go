@@ -17,7 +17,8 @@ import (
 	"github.com/meshbench/meshbench/internal/upstate"
 	"github.com/meshbench/meshbench/observe"
 	"github.com/meshbench/meshbench/reports"
-	"github.com/meshbench/meshbench/scenarios"
+	scenariorun "github.com/meshbench/meshbench/scenarios/run"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/runtime"
 	"github.com/meshbench/meshbench/sim/tracing"
 )
@@ -67,7 +68,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dir := filepath.Join(*out, "up-"+time.Now().UTC().Format("20060102-150405"))
 	// Access logs and spans, when the scenario's meshConfig asks for them,
 	// go into the same folder as under run (spans when the mesh stops).
-	mesh, err := scenarios.StartMesh(ctx, sc, scenarios.Options{Runtime: rt, Log: log,
+	mesh, err := scenariorun.StartMesh(ctx, sc, scenariorun.Options{Runtime: rt, Log: log,
 		AccessLogDir: filepath.Join(dir, reports.AccessLogDir), TraceDir: dir})
 	if ctx.Err() != nil {
 		if mesh != nil {
@@ -155,7 +156,7 @@ func writeObserveFiles(dir, scenario string, targets []observe.Target) ([]string
 }
 
 // printUp says where everything of the running mesh is.
-func printUp(w io.Writer, mesh runtime.Mesh, rtName string, sc *scenarios.Scenario, arg string, targets []observe.Target, files []string) {
+func printUp(w io.Writer, mesh runtime.Mesh, rtName string, sc *spec.Scenario, arg string, targets []observe.Target, files []string) {
 	host, path := sc.LoadTarget()
 	entry := mesh.Entry().URL
 	fmt.Fprintf(w, "mesh up, config version %s\n", mesh.Version())
@@ -206,7 +207,7 @@ func quoteArg(s string) string {
 // chaosLoop plays the scenario's chaos schedule in rounds, each as long as
 // the scenario's load (the time base of its schedule), until ctx ends or
 // stop is called; stop takes off every fault in place.
-func chaosLoop(ctx context.Context, mesh runtime.Mesh, sc *scenarios.Scenario, rtName, ns string, log *slog.Logger) (stop func(), err error) {
+func chaosLoop(ctx context.Context, mesh runtime.Mesh, sc *spec.Scenario, rtName, ns string, log *slog.Logger) (stop func(), err error) {
 	in, err := chaos.For(mesh, rtName, ns, sc.Config)
 	if err != nil {
 		return nil, err

@@ -181,7 +181,7 @@ func TestDownRemovesStaleState(t *testing.T) {
 func TestUpBadInputStartsNothing(t *testing.T) {
 	state := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", state)
-	bad := filepath.Join("..", "..", "scenarios", "testdata", "bad", "weights-80-10.yaml")
+	bad := filepath.Join("..", "..", "scenarios", "spec", "testdata", "bad", "weights-80-10.yaml")
 	for _, args := range [][]string{
 		{"up"},
 		{"up", "canary-90-10", "header-routing"},

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/kind"
 	"github.com/meshbench/meshbench/sim/local"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -138,7 +138,7 @@ func cmdXDS(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // liveXDS brings the scenario's mesh up on rt and prints istiod's config
 // dump for proxy.
-func liveXDS(ctx context.Context, rt runtime.Runtime, sc *scenarios.Scenario, topo registry.Topology, proxy string, stdout, stderr io.Writer) error {
+func liveXDS(ctx context.Context, rt runtime.Runtime, sc *spec.Scenario, topo registry.Topology, proxy string, stdout, stderr io.Writer) error {
 	if proxy == "" {
 		proxy = topo.Services[0].Name + "-" + topo.Services[0].Versions[0].Name + "-0"
 	}

@@ -24,7 +24,9 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/meshbench/meshbench/internal/staticbin"
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/catalog"
+	"github.com/meshbench/meshbench/scenarios/run"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/docker"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -390,7 +392,7 @@ func TestCatalogChaosUsesContainerMechanisms(t *testing.T) {
 		"partition-bounded-by-timeout":            "nftables drop rules in the pod's network namespace",
 	} {
 		t.Run(name, func(t *testing.T) {
-			sc, err := scenarios.CatalogScenario(name)
+			sc, err := catalog.Load(name)
 			require.NoError(t, err)
 			// The mechanisms and what the mesh does under them are judged
 			// here; the scenarios' latency bounds are the catalog's (make
@@ -399,8 +401,8 @@ func TestCatalogChaosUsesContainerMechanisms(t *testing.T) {
 			// (partition p99 813 ms once in CI, 400 ms bound) is no fault
 			// of the mesh. The drop is asserted by count.
 			c := *sc
-			noLatency := func(es []scenarios.Expectation) []scenarios.Expectation {
-				return slices.DeleteFunc(slices.Clone(es), func(e scenarios.Expectation) bool { return e.Latency != nil })
+			noLatency := func(es []spec.Expectation) []spec.Expectation {
+				return slices.DeleteFunc(slices.Clone(es), func(e spec.Expectation) bool { return e.Latency != nil })
 			}
 			c.Expect = noLatency(sc.Expect)
 			require.Less(t, len(c.Expect), len(sc.Expect), "a latency bound was dropped")
@@ -412,7 +414,7 @@ func TestCatalogChaosUsesContainerMechanisms(t *testing.T) {
 			sc = &c
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: docker.Runtime{Binary: binary}})
+			res, err := run.Run(ctx, sc, run.Options{Runtime: docker.Runtime{Binary: binary}})
 			require.NoError(t, err)
 			assert.Equal(t, "docker", res.Environment.Runtime)
 			require.NotEmpty(t, res.Faults)

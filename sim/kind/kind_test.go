@@ -19,7 +19,8 @@ import (
 
 	"github.com/meshbench/meshbench/internal/staticbin"
 	"github.com/meshbench/meshbench/reports"
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/catalog"
+	"github.com/meshbench/meshbench/scenarios/run"
 	"github.com/meshbench/meshbench/sim/docker"
 	"github.com/meshbench/meshbench/sim/kind"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -107,7 +108,7 @@ func TestInterruptedStartLeavesNothing(t *testing.T) {
 	defer cancel()
 	var name string
 	log := slog.New(clusterNamer{Handler: slog.DiscardHandler, onUp: func(n string) { name = n; cancel() }})
-	sc, err := scenarios.CatalogScenario("canary-90-10")
+	sc, err := catalog.Load("canary-90-10")
 	require.NoError(t, err)
 	topo := registry.DefaultTopology()
 	_, err = kind.Runtime{Binary: binary}.Start(ctx, runtime.Spec{Topology: topo, Config: sc.Config, Seed: 1, Log: log})
@@ -120,11 +121,11 @@ func TestInterruptedStartLeavesNothing(t *testing.T) {
 // local runtime, and its cluster and network are gone afterwards.
 func TestCanaryOnKind(t *testing.T) {
 	needKind(t)
-	sc, err := scenarios.CatalogScenario("canary-90-10")
+	sc, err := catalog.Load("canary-90-10")
 	require.NoError(t, err)
 	var name string
 	log := slog.New(clusterNamer{Handler: slog.DiscardHandler, onUp: func(n string) { name = n }})
-	res, err := scenarios.Run(context.Background(), sc, scenarios.Options{Runtime: kind.Runtime{Binary: binary}, Log: log})
+	res, err := run.Run(context.Background(), sc, run.Options{Runtime: kind.Runtime{Binary: binary}, Log: log})
 	require.NoError(t, err)
 	for _, c := range res.Checks {
 		assert.True(t, c.Passed, "%s: %s", c.Name, c.Summary)
@@ -141,7 +142,7 @@ func TestCanaryOnKind(t *testing.T) {
 func TestKubeRuntimeOnExistingCluster(t *testing.T) {
 	needKind(t)
 	ctx := context.Background()
-	sc, err := scenarios.CatalogScenario("canary-90-10")
+	sc, err := catalog.Load("canary-90-10")
 	require.NoError(t, err)
 	host, err := kind.Runtime{Binary: binary}.Start(ctx, runtime.Spec{Topology: registry.DefaultTopology(), Config: sc.Config, Seed: 1})
 	require.NoError(t, err)
@@ -162,7 +163,7 @@ func TestKubeRuntimeOnExistingCluster(t *testing.T) {
 	// scenario judges latency, and a port forward's relay once stalled here
 	// past its 1 s bound (p99 1.07 s in CI, 6 ms through the node port).
 	rt := kind.Kube{Kubeconfig: kubeconfig, AppImage: images.App, Entry: host.Entry().URL}
-	res, err := scenarios.Run(ctx, sc, scenarios.Options{Runtime: rt})
+	res, err := run.Run(ctx, sc, run.Options{Runtime: rt})
 	require.NoError(t, err)
 	for _, c := range res.Checks {
 		assert.True(t, c.Passed, "%s: %s", c.Name, c.Summary)
@@ -180,7 +181,7 @@ func TestKubeRuntimeOnExistingCluster(t *testing.T) {
 	}
 	require.Len(t, fwd.Expect, len(sc.Expect)-1)
 	pf := kind.Kube{Kubeconfig: kubeconfig, AppImage: images.App}
-	res, err = scenarios.Run(ctx, &fwd, scenarios.Options{Runtime: pf})
+	res, err = run.Run(ctx, &fwd, run.Options{Runtime: pf})
 	require.NoError(t, err)
 	for _, c := range res.Checks {
 		assert.True(t, c.Passed, "port forward: %s: %s", c.Name, c.Summary)
@@ -195,7 +196,7 @@ func TestKubeRuntimeOnExistingCluster(t *testing.T) {
 
 	// What the runtime will not do to a cluster it does not own is refused
 	// before anything is made, with the resource's file and line.
-	mtls, err := scenarios.CatalogScenario("mtls-strict-refuses-plaintext")
+	mtls, err := catalog.Load("mtls-strict-refuses-plaintext")
 	require.NoError(t, err)
 	_, err = rt.Start(ctx, runtime.Spec{Topology: *mtls.Topology, Config: mtls.Config, Seed: 1})
 	require.ErrorIs(t, err, runtime.ErrUnsupported)
@@ -213,15 +214,15 @@ func TestSessionSharesOneClusterAndClearsIt(t *testing.T) {
 	sess := kind.NewSession(kind.Runtime{Binary: binary})
 	name := sess.Cluster()
 	defer sess.Close(ctx)
-	first, err := scenarios.CatalogScenario("mtls-strict-refuses-plaintext")
+	first, err := catalog.Load("mtls-strict-refuses-plaintext")
 	require.NoError(t, err)
-	res, err := scenarios.Run(ctx, first, scenarios.Options{Runtime: sess.Runtime()})
+	res, err := run.Run(ctx, first, run.Options{Runtime: sess.Runtime()})
 	require.NoError(t, err)
 	assert.True(t, reports.Verdict(res), strings.TrimSpace(res.Error))
 	require.Equal(t, []string{"cluster " + name, "network " + name}, leftovers(t, name), "the first scenario left the session's cluster")
 	require.Equal(t, name, sess.Runtime().Cluster, "the next scenario reuses it")
 
-	second, err := scenarios.CatalogScenario("canary-90-10")
+	second, err := catalog.Load("canary-90-10")
 	require.NoError(t, err)
 	m, err := sess.Runtime().Start(ctx, runtime.Spec{Topology: *second.Topology, Config: second.Config, Seed: 1})
 	require.NoError(t, err)
@@ -238,7 +239,7 @@ func TestSessionSharesOneClusterAndClearsIt(t *testing.T) {
 	assert.ElementsMatch(t, []string{"order-v1", "payment-v1", "payment-v2"}, names)
 	require.NoError(t, m.Stop(ctx))
 
-	res, err = scenarios.Run(ctx, second, scenarios.Options{Runtime: sess.Runtime()})
+	res, err = run.Run(ctx, second, run.Options{Runtime: sess.Runtime()})
 	require.NoError(t, err)
 	for _, c := range res.Checks {
 		assert.True(t, c.Passed, "%s: %s", c.Name, c.Summary)

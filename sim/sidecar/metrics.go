@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshbench/meshbench/sim/meshmetrics"
 )
 
 // Istio's standard metric labels (istio.io docs: reference/config/metrics).
@@ -67,28 +69,28 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "istio_requests_total", Help: "Requests handled by this proxy, as Istio's standard metric.",
+			Name: meshmetrics.RequestsTotal, Help: "Requests handled by this proxy, as Istio's standard metric.",
 		}, istioLabels),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "istio_request_duration_milliseconds", Help: "Request duration in milliseconds, as Istio's standard metric.",
+			Name: meshmetrics.RequestDuration, Help: "Request duration in milliseconds, as Istio's standard metric.",
 			Buckets: durationBuckets,
 		}, istioLabels),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "envoy_cluster_upstream_rq_retry", Help: "Retries sent upstream, as Envoy's cluster.<name>.upstream_rq_retry.",
+			Name: meshmetrics.UpstreamRetries, Help: "Retries sent upstream, as Envoy's cluster.<name>.upstream_rq_retry.",
 		}, []string{"cluster_name"}),
 	}
 	cl := []string{"cluster_name"}
-	m.ejectionsActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "envoy_cluster_outlier_detection_ejections_active", Help: "Hosts ejected now."}, cl)
-	m.ejectionsEnforced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_cluster_outlier_detection_ejections_enforced_total", Help: "Ejections enforced, by kind."}, []string{"cluster_name", "kind"})
-	m.ejectionsOverflow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_cluster_outlier_detection_ejections_overflow", Help: "Ejections refused by max_ejection_percent."}, cl)
-	m.pendingOverflow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_cluster_upstream_rq_pending_overflow", Help: "Requests refused by the circuit breakers (flag UO)."}, cl)
-	m.retryOverflow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_cluster_upstream_rq_retry_overflow", Help: "Retries not sent because of max_retries."}, cl)
-	m.faultsDelayed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_http_fault_delays_injected", Help: "Requests delayed by the fault filter."}, cl)
-	m.faultsAborted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_http_fault_aborts_injected", Help: "Requests aborted by the fault filter."}, cl)
+	m.ejectionsActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: meshmetrics.EjectionsActive, Help: "Hosts ejected now."}, cl)
+	m.ejectionsEnforced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: meshmetrics.EjectionsEnforced, Help: "Ejections enforced, by kind."}, []string{"cluster_name", "kind"})
+	m.ejectionsOverflow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: meshmetrics.EjectionsOverflow, Help: "Ejections refused by max_ejection_percent."}, cl)
+	m.pendingOverflow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: meshmetrics.PendingOverflow, Help: "Requests refused by the circuit breakers (flag UO)."}, cl)
+	m.retryOverflow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: meshmetrics.UpstreamRetryOverflow, Help: "Retries not sent because of max_retries."}, cl)
+	m.faultsDelayed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: meshmetrics.FaultDelaysInjected, Help: "Requests delayed by the fault filter."}, cl)
+	m.faultsAborted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: meshmetrics.FaultAbortsInjected, Help: "Requests aborted by the fault filter."}, cl)
 	hl := []string{"envoy_http_conn_manager_prefix"}
-	m.downstreamH1 = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_http_downstream_rq_http1_total", Help: "HTTP/1.1 requests an HTTP connection manager took."}, hl)
-	m.downstreamH2 = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envoy_http_downstream_rq_http2_total", Help: "HTTP/2 requests an HTTP connection manager took."}, hl)
-	m.rotations = prometheus.NewCounter(prometheus.CounterOpts{Name: "meshbench_sds_certificate_rotations_total", Help: "Times the workload certificate changed after the first."})
+	m.downstreamH1 = prometheus.NewCounterVec(prometheus.CounterOpts{Name: meshmetrics.DownstreamRequestsHTTP1, Help: "HTTP/1.1 requests an HTTP connection manager took."}, hl)
+	m.downstreamH2 = prometheus.NewCounterVec(prometheus.CounterOpts{Name: meshmetrics.DownstreamRequestsHTTP2, Help: "HTTP/2 requests an HTTP connection manager took."}, hl)
+	m.rotations = prometheus.NewCounter(prometheus.CounterOpts{Name: meshmetrics.CertificateRotations, Help: "Times the workload certificate changed after the first."})
 	m.reg.MustRegister(m.rotations)
 	m.tcp = newTCPMetrics(m.reg)
 	m.reg.MustRegister(m.requests, m.duration, m.retries, m.ejectionsActive, m.ejectionsEnforced, m.ejectionsOverflow,
@@ -233,10 +235,10 @@ func newTCPMetrics(reg *prometheus.Registry) *tcpMetrics {
 		return v
 	}
 	return &tcpMetrics{
-		opened:   c("istio_tcp_connections_opened_total", "TCP connections opened, as Istio's standard metric."),
-		closed:   c("istio_tcp_connections_closed_total", "TCP connections closed, as Istio's standard metric."),
-		sent:     c("istio_tcp_sent_bytes_total", "Bytes sent to the downstream of a TCP connection (the response), as Istio's standard metric."),
-		received: c("istio_tcp_received_bytes_total", "Bytes received from the downstream of a TCP connection (the request), as Istio's standard metric."),
+		opened:   c(meshmetrics.TCPConnectionsOpened, "TCP connections opened, as Istio's standard metric."),
+		closed:   c(meshmetrics.TCPConnectionsClosed, "TCP connections closed, as Istio's standard metric."),
+		sent:     c(meshmetrics.TCPSentBytes, "Bytes sent to the downstream of a TCP connection (the response), as Istio's standard metric."),
+		received: c(meshmetrics.TCPReceivedBytes, "Bytes received from the downstream of a TCP connection (the request), as Istio's standard metric."),
 	}
 }
 

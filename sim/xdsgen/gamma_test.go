@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/meshbench/meshbench/scenarios"
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
 )
@@ -40,7 +40,7 @@ mesh:
 expect:
   - successRate: {min: 0.5}
 `
-	sc, err := scenarios.LoadFS(fstest.MapFS{"s.yaml": {Data: []byte(src)}}, "s.yaml", "s.yaml")
+	sc, err := spec.LoadFS(fstest.MapFS{"s.yaml": {Data: []byte(src)}}, "s.yaml", "s.yaml")
 	require.NoError(t, err)
 	next := netip.MustParseAddr("10.0.0.0")
 	reg, err := registry.New(*sc.Topology, func() (netip.Addr, error) { next = next.Next(); return next, nil })
