@@ -1,0 +1,36 @@
+package expect
+
+import (
+	"fmt"
+
+	"github.com/meshbench/meshbench/reports"
+	"github.com/meshbench/meshbench/scenarios/check"
+)
+
+// Security bounds the requests a service received over one
+// connection_security_policy (mutual_tls or none), as its sidecars report
+// them (istio_requests_total, reporter=destination).
+type Security struct {
+	Service string   `yaml:"service"`
+	Policy  string   `yaml:"policy"` // mutual_tls or none
+	Min     *float64 `yaml:"min"`
+	Max     *float64 `yaml:"max"`
+}
+
+// Name is "security".
+func (*Security) Name() string { return "security" }
+
+// Validate checks the service, the bounds and the policy.
+func (e *Security) Validate(env Env) {
+	const p = "security"
+	count(env, p, e.Service, e.Min, e.Max)
+	if e.Policy != "mutual_tls" && e.Policy != "none" {
+		env.At(p+".policy", "policy %q is not mutual_tls or none", e.Policy)
+	}
+}
+
+// Judge bounds what the service's sidecars received with the policy.
+func (e *Security) Judge(out *Outcome) reports.Check {
+	return check.Bounds(fmt.Sprintf("%s requests to %s", e.Policy, e.Service), "security", out.Mesh.Security[e.Service][e.Policy], e.Min, e.Max, len(out.Samples),
+		"requests and TCP connections received with connection_security_policy="+e.Policy)
+}
