@@ -9,8 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/meshbench/meshbench/reports"
 	scenariorun "github.com/meshbench/meshbench/scenarios/run"
@@ -99,27 +100,26 @@ func (s suiteRun) run(ctx context.Context, scs []*spec.Scenario, suite *reports.
 	// A failure to write stops what has not started and tears down what
 	// runs; every goroutine has ended when run returns.
 	runCtx, cancel := context.WithCancel(ctx)
-	slots := make(chan struct{}, s.parallel)
+	var g errgroup.Group
+	g.SetLimit(s.parallel)
 	launched := make(chan struct{})
-	var wg sync.WaitGroup
 	defer func() {
 		cancel()
 		<-launched
-		wg.Wait()
+		_ = g.Wait() // the runs return no error: each keeps its own in its outcome
 	}()
 	go func() {
 		defer close(launched)
 		for i, sc := range scs {
 			o := outs[i]
-			select {
-			case slots <- struct{}{}:
-			case <-runCtx.Done():
+			if runCtx.Err() != nil {
 				close(o.done)
 				continue
 			}
-			wg.Go(func() {
-				defer func() { <-slots; close(o.done) }()
+			g.Go(func() error { // waits for a free slot
+				defer close(o.done)
 				o.res, o.err = s.one(runCtx, next(), sc, nil, &o.out)
+				return nil
 			})
 		}
 	}()
