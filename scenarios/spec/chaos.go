@@ -13,6 +13,7 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/meshbench/meshbench/chaos"
+	"github.com/meshbench/meshbench/internal/suggest"
 	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -316,7 +317,7 @@ func (l *loader) chaosStep(v *validator, s *Scenario, p string, st *ChaosStep) {
 		l.at(fp, "fault.type is required: one of %s", strings.Join(kindNames(), ", "))
 		return
 	case !known:
-		l.at(fp+".type", "unknown fault type %q%s; want one of %s", st.Fault.Type, yamlnode.Suggest(st.Fault.Type, kindNames()), strings.Join(kindNames(), ", "))
+		l.at(fp+".type", "unknown fault type %q%s; want one of %s", st.Fault.Type, suggest.Hint(st.Fault.Type, kindNames()), strings.Join(kindNames(), ", "))
 		return
 	case kind == chaos.KindIdentity:
 		l.at(fp+".type", "identity faults (expired or foreign certificates, a CA that stops issuing) as a chaos step: %v; give a pod a bad certificate from its start with the topology's cert: expired|foreign, and rotate with meshConfig.certTTL", chaos.ErrNotSupportedYet)
@@ -587,7 +588,7 @@ func (v *validator) latencyShift(p string, e *LatencyShiftExpect) {
 		e.Stat = "p50"
 	}
 	if !contains(ShiftStats, e.Stat) {
-		v.l.at(p+".stat", "unknown statistic %q%s; want one of %s", e.Stat, yamlnode.Suggest(e.Stat, ShiftStats), strings.Join(ShiftStats, ", "))
+		v.l.at(p+".stat", "unknown statistic %q%s; want one of %s", e.Stat, suggest.Hint(e.Stat, ShiftStats), strings.Join(ShiftStats, ", "))
 	}
 	if e.Min == nil && e.Max == nil {
 		v.l.at(p, "set min, max or both: the bounds of the shift, like {min: 80ms, max: 150ms}")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/suggest"
 	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -205,7 +206,7 @@ func (v *validator) calls(p, caller string, calls []string) {
 // onCalleeError checks what a service (or version) does when a call fails.
 func (v *validator) onCalleeError(p, mode string) {
 	if mode != "" && mode != "fail" && mode != "degrade" {
-		v.l.at(p, "onCalleeError %q is not fail or degrade%s", mode, yamlnode.Suggest(mode, []string{"fail", "degrade"}))
+		v.l.at(p, "onCalleeError %q is not fail or degrade%s", mode, suggest.Hint(mode, []string{"fail", "degrade"}))
 	}
 }
 

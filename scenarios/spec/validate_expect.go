@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/meshbench/meshbench/internal/suggest"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -99,7 +100,7 @@ func (v *validator) expectations() {
 			fp := p + ".responseFlags"
 			v.count(fp, e.ResponseFlags.Service, e.ResponseFlags.Min, e.ResponseFlags.Max)
 			if !contains(ResponseFlagNames, e.ResponseFlags.Flag) {
-				l.at(fp+".flag", "unknown response flag %q%s; want one of %s", e.ResponseFlags.Flag, yamlnode.Suggest(e.ResponseFlags.Flag, ResponseFlagNames), strings.Join(ResponseFlagNames, ", "))
+				l.at(fp+".flag", "unknown response flag %q%s; want one of %s", e.ResponseFlags.Flag, suggest.Hint(e.ResponseFlags.Flag, ResponseFlagNames), strings.Join(ResponseFlagNames, ", "))
 			}
 			v.variant(fp+".variant", e.ResponseFlags.Variant)
 		case e.Latency != nil:
@@ -117,7 +118,7 @@ func (v *validator) expectations() {
 				b := stats[k]
 				switch {
 				case !contains(LatencyStats, k):
-					l.at(yamlnode.Join(lp, k), "unknown latency statistic %q%s; want one of %s (or variant)", k, yamlnode.Suggest(k, append(LatencyStats, "variant")), strings.Join(LatencyStats, ", "))
+					l.at(yamlnode.Join(lp, k), "unknown latency statistic %q%s; want one of %s (or variant)", k, suggest.Hint(k, append(LatencyStats, "variant")), strings.Join(LatencyStats, ", "))
 				case b.Max < 0 || b.Min < 0:
 					l.at(yamlnode.Join(lp, k), "%s bounds must not be negative", k)
 				case b.Max == 0 && b.Min == 0:

@@ -3,6 +3,7 @@ package spec
 import (
 	"strings"
 
+	"github.com/meshbench/meshbench/internal/suggest"
 	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -21,7 +22,7 @@ func (v *validator) grpcCall(p string, svc registry.Service) {
 		l := v.l
 		methods := []string{registry.GRPCMethodUnary, registry.GRPCMethodStream}
 		if g.Method != "" && !contains(methods, g.Method) {
-			l.at(gp+".method", "method %q is not one of the echo service's, %s%s", g.Method, strings.Join(methods, " or "), yamlnode.Suggest(g.Method, methods))
+			l.at(gp+".method", "method %q is not one of the echo service's, %s%s", g.Method, strings.Join(methods, " or "), suggest.Hint(g.Method, methods))
 		}
 		if g.Count < 0 || g.Count > 1000 {
 			l.at(gp+".count", "count %d is not in 1..1000", g.Count)

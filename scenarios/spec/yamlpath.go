@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/meshbench/meshbench/internal/suggest"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"go.yaml.in/yaml/v3"
 )
@@ -85,7 +86,7 @@ func checkFields(n *yaml.Node, t reflect.Type, p string, add func(line int, fiel
 			}
 			if !ok {
 				add(k.Line, yamlnode.Join(p, k.Value), fmt.Sprintf("unknown field %q%s; known fields: %s",
-					k.Value, yamlnode.Suggest(k.Value, names), strings.Join(names, ", ")))
+					k.Value, suggest.Hint(k.Value, names), strings.Join(names, ", ")))
 				continue
 			}
 			checkFields(n.Content[i+1], f, yamlnode.Join(p, k.Value), add)
