@@ -19,6 +19,7 @@ import (
 
 	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/reports"
+	"github.com/meshbench/meshbench/scenarios/expect"
 	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/meshmetrics"
 	"github.com/meshbench/meshbench/sim/runtime"
@@ -132,7 +133,10 @@ type run struct {
 	chaos    *chaosRun // nil without steadyState and chaos
 	samples  []sample  // of the main load phase
 	took     time.Duration
-	counters *meshCounters
+	counters *meshmetrics.Counters // what the sidecars counted in the run
+	// proxyless are the services whose callers call them proxyless
+	// (proxyless_checks.go).
+	proxyless map[string]bool
 }
 
 // phases are the steps of a run once its mesh is up (StartMesh), in order.
@@ -235,23 +239,25 @@ func (r *run) scrape() error {
 	summarise(r.res, r.samples, r.took, r.sc, r.mesh.Entry().URL)
 	r.res.Load.Note = r.note
 	r.res.Timeline = timeline(r.samples, splitService(r.spec))
-	r.counters = newMeshCounters()
+	r.counters = meshmetrics.NewCounters()
 	if after, err := meshmetrics.Read(r.ctx, r.mesh.MetricsEndpoints()); err != nil {
 		r.log.Warn("reading the sidecars' metrics", "err", err)
 	} else {
-		r.res.Hops, r.counters.Counters = meshmetrics.Summarize(after.Since(r.before), r.took.Seconds())
+		r.res.Hops, r.counters = meshmetrics.Summarize(after.Since(r.before), r.took.Seconds())
 	}
-	r.counters.proxyless = proxylessCallees(r.opts.Runtime, r.spec.MeshTopology())
+	r.proxyless = proxylessCallees(r.opts.Runtime, r.spec.MeshTopology())
 	return nil
 }
 
-// judge judges the expectations, then what the steady-state phases and the
-// faults showed (judge.go).
+// judge judges the expectations on the run's outcome, with what the
+// steady-state phases and the faults showed (judge.go).
 func (r *run) judge() error {
-	judge(r.res, r.samples, &r.sc.Scenario, r.counters)
+	out := outcome(r.samples, r.counters, r.proxyless)
+	out.Steps = r.res.Steps
 	if r.chaos != nil {
-		r.chaos.finish(r.res)
+		out.Faults = r.chaos.faults()
 	}
+	judge(r.res, r.sc.Expect, out, r.chaos)
 	r.res.Duration = time.Since(r.res.Started).Seconds()
 	return nil
 }
@@ -295,8 +301,8 @@ func warm(ctx context.Context, url string, sc *scenario, ns string) (drained tim
 // first split expectation's, else the last service that has several versions.
 func splitService(sc *spec.Scenario) string {
 	for _, e := range sc.Expect {
-		if e.Split != nil {
-			return e.Split.Service
+		if s, ok := e.Kind.(*expect.Split); ok {
+			return s.Service
 		}
 	}
 	if sc.Topology != nil {

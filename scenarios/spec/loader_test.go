@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshbench/meshbench/internal/units"
+	"github.com/meshbench/meshbench/scenarios/expect"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 )
 
@@ -176,8 +177,8 @@ func TestLoadDefaults(t *testing.T) {
 
 	require.Len(t, s.Expect, 1)
 	assert.Equal(t, 49, s.Expect[0].Line)
-	require.NotNil(t, s.Expect[0].Latency)
-	assert.Equal(t, units.Duration(time.Second), s.Expect[0].Latency.Stats["max"].Max)
+	require.IsType(t, &expect.Latency{}, s.Expect[0].Kind)
+	assert.Equal(t, units.Duration(time.Second), s.Expect[0].Kind.(*expect.Latency).Stats["max"].Max)
 
 	assert.Len(t, s.Config.Gateways, 1)
 	assert.Equal(t, "shop", s.Config.Gateways[0].Namespace)
@@ -207,7 +208,8 @@ expect:
 	require.NoError(t, err)
 	assert.Equal(t, "suite/scenario.yaml", s.Path)
 	assert.Equal(t, "istio/dr.yaml:1", s.Config.Origin["DestinationRule/default/payment"])
-	assert.Equal(t, 0.99, s.Expect[0].Split.Confidence)
+	require.IsType(t, &expect.Split{}, s.Expect[0].Kind)
+	assert.Equal(t, 0.99, s.Expect[0].Kind.(*expect.Split).Confidence)
 }
 
 func TestLoadFSEdgeCases(t *testing.T) {
@@ -221,6 +223,10 @@ func TestLoadFSEdgeCases(t *testing.T) {
 		{"file and object", "name: a\nmesh:\n  - file: a.yaml\n    kind: VirtualService\n", "x.yaml:3: mesh[0]: a mesh entry is either {file: path.yaml} or an inline Istio object, not both"},
 		{"unknown nested field", "name: a\ntopology:\n  services:\n    - name: a\n      versions:\n        - {name: v1, replica: 2}\n", `x.yaml:6: topology.services[0].versions[0].replica: unknown field "replica" (did you mean "replicas"?)`},
 		{"bad rate", "name: a\nload:\n  rate: fast\n", `x.yaml:3: load.rate: invalid rate "fast"`},
+		{"unknown expectation kind", "name: a\nexpect:\n  - sucessRate: {min: 0.99}\n", `x.yaml:3: expect[0].sucessRate: unknown expectation kind "sucessRate" (did you mean "successRate"?) (known: split, successRate,`},
+		{"unknown field of a kind", "name: a\nexpect:\n  - split: {service: payment, wieghts: {v1: 1}}\n", `x.yaml:3: expect[0].split.wieghts: unknown field "wieghts" (did you mean "weights"?)`},
+		{"kind refused in steadyState", "name: a\nload: {target: order, rate: 10/s, duration: 1s}\nchaos:\n  - {fault: {type: pause}, target: {service: payment}}\nsteadyState:\n  expect:\n    - latencyShift: {max: 10ms}\nexpect:\n  - successRate: {min: 0.9}\n",
+			"x.yaml:7: steadyState.expect[0].latencyShift: latencyShift compares the faults with the steady state; it belongs in expect, not steadyState.expect"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := LoadFS(fstest.MapFS{"x.yaml": {Data: []byte(tc.data)}}, "x.yaml", "x.yaml")

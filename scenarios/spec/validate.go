@@ -357,3 +357,29 @@ func (v *validator) headers(p string, h map[string]string) {
 		}
 	}
 }
+
+func hasVersion(svc *registry.Service, name string) bool {
+	for _, ver := range svc.Versions {
+		if ver.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func versionNames(svc *registry.Service) []string {
+	var out []string
+	for _, ver := range svc.Versions {
+		out = append(out, ver.Name)
+	}
+	return out
+}
+
+// podLabels are the labels of the pods of one version of a service.
+func podLabels(svc *registry.Service, ver registry.Version) map[string]string {
+	out := map[string]string{"app": svc.Name, "version": ver.Name}
+	for k, val := range ver.Labels {
+		out[k] = val
+	}
+	return out
+}

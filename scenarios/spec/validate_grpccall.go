@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	"github.com/meshbench/meshbench/internal/suggest"
-	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"github.com/meshbench/meshbench/sim/registry"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -46,33 +45,4 @@ func (v *validator) grpcCall(p string, svc registry.Service) {
 	for j, ver := range svc.Versions {
 		check(yamlnode.Item(p+".versions", j)+".grpcCall", ver.GRPCCall, svc.CallsOf(ver.Name))
 	}
-}
-
-// DeadlineExpect bounds the time a caller's gRPC deadline left the calls
-// Service answered when they reached it: every answered call must carry a
-// deadline (grpc-timeout), none more than Max nor less than Min. A mesh
-// that dropped the caller's grpc-timeout on the way leaves the service
-// without one.
-type DeadlineExpect struct {
-	Service string         `yaml:"service"`
-	Min     units.Duration `yaml:"min"`
-	Max     units.Duration `yaml:"max"`
-	Variant string         `yaml:"variant"`
-}
-
-// deadline validates a deadline expectation.
-func (v *validator) deadline(p string, e *DeadlineExpect) {
-	switch {
-	case e.Service == "":
-		v.l.at(p, "service is required (services: %s)", v.serviceList())
-	case v.services[e.Service] == nil:
-		v.l.at(p+".service", "service %q matches no service in the topology (services: %s)", e.Service, v.serviceList())
-	}
-	if e.Min == 0 && e.Max == 0 {
-		v.l.at(p, "set min, max or both")
-	}
-	if e.Max > 0 && e.Min > e.Max {
-		v.l.at(p+".min", "min %s is more than max %s", e.Min.D(), e.Max.D())
-	}
-	v.variant(p+".variant", e.Variant)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/meshbench/meshbench/internal/suggest"
+	"github.com/meshbench/meshbench/scenarios/expect"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"go.yaml.in/yaml/v3"
 )
@@ -27,6 +28,10 @@ func checkFields(n *yaml.Node, t reflect.Type, p string, add func(line int, fiel
 		return
 	}
 	if t == reflect.TypeOf(yaml.Node{}) {
+		return
+	}
+	if t == reflect.TypeFor[expect.Expectation]() {
+		checkExpectation(n, p, add)
 		return
 	}
 	if u, ok := reflect.New(t).Interface().(yaml.Unmarshaler); ok {
@@ -77,7 +82,7 @@ func checkFields(n *yaml.Node, t reflect.Type, p string, add func(line int, fiel
 			k := n.Content[i]
 			f, ok := fields[k.Value]
 			if !ok && inline != nil {
-				// An ",inline" map takes the other keys (LatencyExpect's
+				// An ",inline" map takes the other keys (expect.Latency's
 				// statistics); a scalar there is more likely a misspelt field.
 				if et := inline.Elem(); et.Kind() != reflect.Struct || yamlnode.Deref(n.Content[i+1]).Kind == yaml.MappingNode {
 					checkFields(n.Content[i+1], et, yamlnode.Join(p, k.Value), add)
@@ -91,6 +96,23 @@ func checkFields(n *yaml.Node, t reflect.Type, p string, add func(line int, fiel
 			}
 			checkFields(n.Content[i+1], f, yamlnode.Join(p, k.Value), add)
 		}
+	}
+}
+
+// checkExpectation walks an expect item: each key names a kind, whose
+// type the walk descends into.
+func checkExpectation(n *yaml.Node, p string, add func(line int, field, msg string)) {
+	if n.Kind != yaml.MappingNode {
+		return // yaml.v3 reports the type mismatch
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		kind, ok := expect.New(k.Value)
+		if !ok {
+			add(k.Line, yamlnode.Join(p, k.Value), expect.UnknownKind(k.Value))
+			continue
+		}
+		checkFields(n.Content[i+1], reflect.TypeOf(kind), yamlnode.Join(p, k.Value), add)
 	}
 }
 
