@@ -49,8 +49,9 @@ type Options struct {
 
 // Run brings the scenario's mesh up, waits until every proxy has ACKed its
 // config, drives the load, judges the expectations and tears the mesh down,
-// on every path. A run that cannot happen returns an error; a check that
-// fails is in the result.
+// on every path. sc is a scenario as spec loads it, its defaults filled
+// in. A run that cannot happen returns an error; a check that fails is in
+// the result.
 func Run(ctx context.Context, sc *spec.Scenario, opts Options) (*reports.Result, error) {
 	res := newResult(sc, opts)
 	mesh, err := StartMesh(ctx, sc, opts)
@@ -103,8 +104,7 @@ func newResult(sc *spec.Scenario, opts Options) *reports.Result {
 	}
 }
 
-// scenario is a scenario as a run drives it: the spec with the run's
-// defaults filled in, and how its load phases are paced beyond what the
+// scenario is a scenario as a run drives it: the spec as loaded, and how its load phases are paced beyond what the
 // file says.
 type scenario struct {
 	spec.Scenario
@@ -166,7 +166,8 @@ func drive(ctx context.Context, mesh runtime.Mesh, sc *spec.Scenario, opts Optio
 
 // converge notes the config version every proxy ACKed (StartMesh waited
 // for it), reads the counters the run starts from, and settles what the
-// phases drive: the load's defaults and the rate the runtime holds.
+// phases drive: the load as spec loaded it (its defaults filled in there)
+// at the rate the runtime holds.
 func (r *run) converge() error {
 	r.log.Info("mesh converged; load starts", "config_version", r.mesh.Version(), "entry", r.mesh.Entry().URL)
 	// The counters the checks read are what this run moved: a proxy that
@@ -175,16 +176,7 @@ func (r *run) converge() error {
 	if r.before, err = meshmetrics.Read(r.ctx, r.mesh.MetricsEndpoints()); err != nil {
 		r.log.Warn("reading the sidecars' metrics before the load", "err", err)
 	}
-	l := r.spec.Load
-	_, l.Path = r.spec.LoadTarget()
-	if l.Method == "" {
-		l.Method = "POST"
-	}
-	if l.Timeout == 0 {
-		l.Timeout = spec.DefaultTimeout
-	}
 	r.sc = &scenario{Scenario: *r.spec, timeLimit: r.opts.LoadTimeLimit}
-	r.sc.Load = l
 	r.note = capRate(r.sc, r.opts.Runtime)
 	return nil
 }

@@ -364,32 +364,8 @@ func applyDefaults(s *Scenario) {
 		t := registry.DefaultTopology()
 		s.Topology = &t
 	}
+	*s.Topology = registry.WithDefaults(*s.Topology)
 	t := s.Topology
-	if t.Namespace == "" {
-		t.Namespace = "default"
-	}
-	for i := range t.Services {
-		svc := &t.Services[i]
-		if svc.Port == 0 {
-			svc.Port = 80
-		}
-		if svc.TargetPort == 0 {
-			svc.TargetPort = 8080
-		}
-		if svc.Path == "" {
-			svc.Path = "/" + svc.Name
-		}
-		for j := range svc.Versions {
-			ver := &svc.Versions[j]
-			if ver.Replicas == 0 {
-				ver.Replicas = 1
-			}
-			if ver.ErrorStatus == 0 {
-				ver.ErrorStatus = 503
-			}
-		}
-	}
-	selectingServiceDefaults(t) // validate_gamma.go
 	ld := &s.Load
 	if ld.Plan != nil && ld.Duration == 0 {
 		// Chaos schedules, the progress line and the send limit read the

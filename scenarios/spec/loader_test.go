@@ -15,6 +15,7 @@ import (
 	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/scenarios/expect"
 	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/registry"
 )
 
 // wantError is one problem a bad input must produce.
@@ -183,6 +184,21 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Len(t, s.Config.Gateways, 1)
 	assert.Equal(t, "shop", s.Config.Gateways[0].Namespace)
 	assert.Equal(t, "testdata/good/gateway.yaml:15", s.Config.Origin[meshconfig.Key("Gateway", "shop", "shop-gateway")])
+}
+
+// The loaded topology has every default registry.WithDefaults gives it,
+// and no other: applying WithDefaults again changes nothing. The GAMMA
+// scenario has selecting Services, which take their ports from the one
+// they select.
+func TestLoadedTopologyIsWithDefaultsOfItself(t *testing.T) {
+	for _, name := range []string{"canary-90-10", "gamma-canary-90-10", "bookinfo-reviews-80-20", "grpc-deadline"} {
+		s, err := catalogScenario(name)
+		require.NoError(t, err, name)
+		assert.Equal(t, registry.WithDefaults(*s.Topology), *s.Topology, name)
+	}
+	s, err := LoadFile("testdata/good/gateway.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, registry.WithDefaults(*s.Topology), *s.Topology)
 }
 
 func TestLoadFSDisplayName(t *testing.T) {

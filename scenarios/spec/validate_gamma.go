@@ -165,23 +165,6 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 	return out
 }
 
-// selectingServiceDefaults gives each selecting Service the ports, protocol
-// and path of the service it selects (as registry.WithDefaults does), so
-// that checks and messages see what the registry will hold.
-func selectingServiceDefaults(t *registry.Topology) {
-	for i := range t.Services {
-		s := &t.Services[i]
-		if s.Selects == nil {
-			continue
-		}
-		for _, target := range t.Services {
-			if target.Name == s.Selects.Service && target.Selects == nil {
-				s.Port, s.TargetPort, s.Protocol, s.AppProtocol, s.Path = target.Port, target.TargetPort, target.Protocol, target.AppProtocol, target.Path
-			}
-		}
-	}
-}
-
 // selectingService checks a Service declared with selects: it names a
 // service of the topology (not another selecting one) and one of its
 // versions, and declares nothing a selecting Service cannot have: pods,
