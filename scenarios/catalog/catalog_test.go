@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshbench/meshbench/internal/units"
-	"github.com/meshbench/meshbench/scenarios/spec"
+	"github.com/meshbench/meshbench/scenarios/expect"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 )
 
@@ -38,8 +38,10 @@ func TestCatalog(t *testing.T) {
 	require.Len(t, canary.Config.VirtualServices, 1)
 	route := canary.Config.VirtualServices[0].Spec.Http[0].Route
 	assert.Equal(t, []int32{90, 10}, []int32{route[0].Weight, route[1].Weight})
-	assert.Equal(t, map[string]float64{"v1": 90, "v2": 10}, canary.Expect[0].Split.Weights)
-	assert.Equal(t, units.Duration(time.Second), canary.Expect[2].Latency.Stats["p99"].Max)
+	require.IsType(t, &expect.Split{}, canary.Expect[0].Kind)
+	assert.Equal(t, map[string]float64{"v1": 90, "v2": 10}, canary.Expect[0].Kind.(*expect.Split).Weights)
+	require.IsType(t, &expect.Latency{}, canary.Expect[2].Kind)
+	assert.Equal(t, units.Duration(time.Second), canary.Expect[2].Kind.(*expect.Latency).Stats["p99"].Max)
 	assert.Equal(t, "scenarios/catalog/istio/payment-canary-90-10.yaml:2",
 		canary.Config.Origin[meshconfig.Key("VirtualService", "default", "payment")])
 
@@ -47,15 +49,18 @@ func TestCatalog(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, header.Load.Variants, 2)
 	assert.Equal(t, map[string]string{"end-user": "jason"}, header.Load.Variants[0].Headers)
-	assert.Equal(t, "jason", header.Expect[0].Split.Variant)
-	assert.Equal(t, spec.DefaultConfidence, header.Expect[0].Split.Confidence)
+	require.IsType(t, &expect.Split{}, header.Expect[0].Kind)
+	assert.Equal(t, "jason", header.Expect[0].Kind.(*expect.Split).Variant)
+	assert.Equal(t, expect.DefaultConfidence, header.Expect[0].Kind.(*expect.Split).Confidence)
 	assert.Equal(t, "jason", header.Config.VirtualServices[0].Spec.Http[0].Match[0].Headers["end-user"].GetExact())
 
 	plain, err := Load("no-mesh-config")
 	require.NoError(t, err)
 	assert.Empty(t, plain.Mesh)
 	assert.Empty(t, plain.Config.VirtualServices)
-	assert.InDelta(t, 2.0, plain.Expect[0].Split.Weights["v1"]/plain.Expect[0].Split.Weights["v2"], 0.001)
+	require.IsType(t, &expect.Split{}, plain.Expect[0].Kind)
+	w := plain.Expect[0].Kind.(*expect.Split).Weights
+	assert.InDelta(t, 2.0, w["v1"]/w["v2"], 0.001)
 
 	_, err = Load("nope")
 	assert.ErrorContains(t, err, `no catalog scenario "nope"`)

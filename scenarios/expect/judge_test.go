@@ -8,6 +8,7 @@ import (
 
 	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/reports"
+	"github.com/meshbench/meshbench/sim/meshmetrics"
 )
 
 // samples are n answers of payment version v for variant, code 200.
@@ -36,7 +37,7 @@ func TestJudge(t *testing.T) {
 		streams[i].Messages = map[string]int{"payment": 2 + i}
 		streams[i].Deadlines = map[string]time.Duration{"payment": time.Duration(900+10*i) * time.Millisecond}
 	}
-	mesh := Counters{Retries: map[string]float64{"payment": 4}, Ejections: map[string]float64{"payment": 1},
+	mesh := meshmetrics.Counters{Retries: map[string]float64{"payment": 4}, Ejections: map[string]float64{"payment": 1},
 		Overflows: map[string]float64{}, Rotations: 2,
 		Security: map[string]map[string]float64{"payment": {"mutual_tls": 100}},
 		Flags:    map[string]map[string]float64{"payment": {"UO": 7}}}

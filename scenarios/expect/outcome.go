@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/meshbench/meshbench/reports"
+	"github.com/meshbench/meshbench/sim/meshmetrics"
 )
 
 // Outcome is what a run measured, filled once by the run and read by
@@ -16,7 +17,7 @@ type Outcome struct {
 	Latency        reports.Latency
 	VariantLatency map[string]reports.Latency
 	// Mesh are the sidecars' counters over the run.
-	Mesh Counters
+	Mesh meshmetrics.Counters
 	// Proxyless are the services whose callers call them proxyless: no
 	// sidecar on the caller's side counts their retries or sets flags.
 	Proxyless map[string]bool
@@ -49,17 +50,6 @@ type Sample struct {
 	// Flags maps each service called to the Envoy response flags its
 	// caller's sidecar set on the answer.
 	Flags map[string][]string
-}
-
-// Counters are the sidecars' counters a run moved, by service.
-type Counters struct {
-	Retries, Ejections, Overflows map[string]float64
-	// Security counts requests and TCP connections received by service and
-	// connection_security_policy.
-	Security map[string]map[string]float64
-	// Flags counts responses by service and single response flag.
-	Flags     map[string]map[string]float64
-	Rotations float64
 }
 
 // Faults are what the chaos phases showed.

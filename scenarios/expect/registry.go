@@ -76,6 +76,9 @@ type Expectation struct {
 	Line int
 }
 
+// Of is an expectation of kind k, as a scenario built in code states it.
+func Of(k Kind) Expectation { return Expectation{Kind: k, Set: []string{k.Name()}} }
+
 // UnmarshalYAML reads the mapping. It is the older form of yaml.v3's
 // unmarshaler on purpose: its unmarshal function decodes with the
 // caller's decoder, so a Decoder.KnownFields(true) refuses unknown fields

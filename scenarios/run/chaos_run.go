@@ -79,7 +79,7 @@ type chaosRun struct {
 type phaseResult struct {
 	samples  []sample
 	took     time.Duration
-	counters *meshCounters
+	counters *meshmetrics.Counters
 }
 
 // steadyPhase drives the steady-state load and reads the counters it moved.
@@ -90,9 +90,9 @@ func steadyPhase(ctx context.Context, mesh runtime.Mesh, sc *scenario, ns string
 	s0, err0 := meshmetrics.Read(ctx, mesh.MetricsEndpoints())
 	samples, took := attack(ctx, mesh.Entry().URL, &s, ns)
 	s1, err1 := meshmetrics.Read(ctx, mesh.MetricsEndpoints())
-	pr := &phaseResult{samples: samples, took: took, counters: newMeshCounters()}
+	pr := &phaseResult{samples: samples, took: took, counters: meshmetrics.NewCounters()}
 	if err0 == nil && err1 == nil {
-		_, pr.counters.Counters = meshmetrics.Summarize(s1.Since(s0), 0)
+		_, pr.counters = meshmetrics.Summarize(s1.Since(s0), 0)
 	}
 	return pr
 }

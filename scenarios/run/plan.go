@@ -9,7 +9,6 @@ import (
 
 	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/reports"
-	"github.com/meshbench/meshbench/scenarios/check"
 	"github.com/meshbench/meshbench/scenarios/spec"
 )
 
@@ -141,12 +140,6 @@ func steps(samples []sample, ws []spec.StepWindow) []reports.Step {
 		out[i] = st
 	}
 	return out
-}
-
-// capacityCheck judges a capacity expectation on the run's steps.
-func capacityCheck(e *spec.CapacityExpect, ss []reports.Step) reports.Check {
-	ms := float64(e.P99.D().Microseconds()) / 1000
-	return check.Capacity(ss, ms, e.SuccessRate, e.Min.PerSecond(), orDefault(e.Confidence))
 }
 
 // vegetaRate is r as vegeta's pacers take it.

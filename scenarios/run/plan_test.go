@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/reports"
+	"github.com/meshbench/meshbench/scenarios/expect"
 	"github.com/meshbench/meshbench/scenarios/spec"
 )
 
@@ -162,8 +163,8 @@ func TestPlanDrivesARealServer(t *testing.T) {
 // The run's summary carries the plan's steps, and a capacity expectation
 // is judged on them.
 func TestSummaryAndCapacityOfAPlan(t *testing.T) {
-	sc := &scenario{Scenario: spec.Scenario{Load: stepsLoad(), Expect: []spec.Expectation{
-		{Capacity: &spec.CapacityExpect{P99: millis(20), Min: rate(100), Confidence: 0.999}},
+	sc := &scenario{Scenario: spec.Scenario{Load: stepsLoad(), Expect: []expect.Expectation{
+		expect.Of(&expect.Capacity{P99: millis(20), Min: rate(100), Confidence: 0.999}),
 	}}}
 	sc.Load.Duration = units.Duration(sc.Load.Plan.Length())
 	p := newPlanPacer(sc.Load.Segments(1))
@@ -179,7 +180,9 @@ func TestSummaryAndCapacityOfAPlan(t *testing.T) {
 	}
 	res := &reports.Result{}
 	summarise(res, samples, 1200*time.Millisecond, sc, "http://gw")
-	judge(res, samples, &sc.Scenario, newMeshCounters())
+	out := outcome(samples, nil, nil)
+	out.Steps = res.Steps
+	judge(res, sc.Expect, out, nil)
 
 	assert.Equal(t, "steps 25/s for 400ms, 50/s for 400ms, 100/s for 400ms", res.Load.Plan)
 	assert.InDelta(t, 70/1.2, res.Load.TargetRate, 1e-9, "a plan's asked rate is its mean")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/reports"
+	"github.com/meshbench/meshbench/scenarios/expect"
 	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/meshmetrics"
 	"github.com/meshbench/meshbench/sim/runtime"
@@ -48,8 +49,9 @@ type Options struct {
 
 // Run brings the scenario's mesh up, waits until every proxy has ACKed its
 // config, drives the load, judges the expectations and tears the mesh down,
-// on every path. A run that cannot happen returns an error; a check that
-// fails is in the result.
+// on every path. sc is a scenario as spec loads it, its defaults filled
+// in. A run that cannot happen returns an error; a check that fails is in
+// the result.
 func Run(ctx context.Context, sc *spec.Scenario, opts Options) (*reports.Result, error) {
 	res := newResult(sc, opts)
 	mesh, err := StartMesh(ctx, sc, opts)
@@ -102,8 +104,7 @@ func newResult(sc *spec.Scenario, opts Options) *reports.Result {
 	}
 }
 
-// scenario is a scenario as a run drives it: the spec with the run's
-// defaults filled in, and how its load phases are paced beyond what the
+// scenario is a scenario as a run drives it: the spec as loaded, and how its load phases are paced beyond what the
 // file says.
 type scenario struct {
 	spec.Scenario
@@ -132,7 +133,10 @@ type run struct {
 	chaos    *chaosRun // nil without steadyState and chaos
 	samples  []sample  // of the main load phase
 	took     time.Duration
-	counters *meshCounters
+	counters *meshmetrics.Counters // what the sidecars counted in the run
+	// proxyless are the services whose callers call them proxyless
+	// (proxyless_checks.go).
+	proxyless map[string]bool
 }
 
 // phases are the steps of a run once its mesh is up (StartMesh), in order.
@@ -162,7 +166,8 @@ func drive(ctx context.Context, mesh runtime.Mesh, sc *spec.Scenario, opts Optio
 
 // converge notes the config version every proxy ACKed (StartMesh waited
 // for it), reads the counters the run starts from, and settles what the
-// phases drive: the load's defaults and the rate the runtime holds.
+// phases drive: the load as spec loaded it (its defaults filled in there)
+// at the rate the runtime holds.
 func (r *run) converge() error {
 	r.log.Info("mesh converged; load starts", "config_version", r.mesh.Version(), "entry", r.mesh.Entry().URL)
 	// The counters the checks read are what this run moved: a proxy that
@@ -171,16 +176,7 @@ func (r *run) converge() error {
 	if r.before, err = meshmetrics.Read(r.ctx, r.mesh.MetricsEndpoints()); err != nil {
 		r.log.Warn("reading the sidecars' metrics before the load", "err", err)
 	}
-	l := r.spec.Load
-	_, l.Path = r.spec.LoadTarget()
-	if l.Method == "" {
-		l.Method = "POST"
-	}
-	if l.Timeout == 0 {
-		l.Timeout = spec.DefaultTimeout
-	}
 	r.sc = &scenario{Scenario: *r.spec, timeLimit: r.opts.LoadTimeLimit}
-	r.sc.Load = l
 	r.note = capRate(r.sc, r.opts.Runtime)
 	return nil
 }
@@ -235,23 +231,25 @@ func (r *run) scrape() error {
 	summarise(r.res, r.samples, r.took, r.sc, r.mesh.Entry().URL)
 	r.res.Load.Note = r.note
 	r.res.Timeline = timeline(r.samples, splitService(r.spec))
-	r.counters = newMeshCounters()
+	r.counters = meshmetrics.NewCounters()
 	if after, err := meshmetrics.Read(r.ctx, r.mesh.MetricsEndpoints()); err != nil {
 		r.log.Warn("reading the sidecars' metrics", "err", err)
 	} else {
-		r.res.Hops, r.counters.Counters = meshmetrics.Summarize(after.Since(r.before), r.took.Seconds())
+		r.res.Hops, r.counters = meshmetrics.Summarize(after.Since(r.before), r.took.Seconds())
 	}
-	r.counters.proxyless = proxylessCallees(r.opts.Runtime, r.spec.MeshTopology())
+	r.proxyless = proxylessCallees(r.opts.Runtime, r.spec.MeshTopology())
 	return nil
 }
 
-// judge judges the expectations, then what the steady-state phases and the
-// faults showed (judge.go).
+// judge judges the expectations on the run's outcome, with what the
+// steady-state phases and the faults showed (judge.go).
 func (r *run) judge() error {
-	judge(r.res, r.samples, &r.sc.Scenario, r.counters)
+	out := outcome(r.samples, r.counters, r.proxyless)
+	out.Steps = r.res.Steps
 	if r.chaos != nil {
-		r.chaos.finish(r.res)
+		out.Faults = r.chaos.faults()
 	}
+	judge(r.res, r.sc.Expect, out, r.chaos)
 	r.res.Duration = time.Since(r.res.Started).Seconds()
 	return nil
 }
@@ -295,8 +293,8 @@ func warm(ctx context.Context, url string, sc *scenario, ns string) (drained tim
 // first split expectation's, else the last service that has several versions.
 func splitService(sc *spec.Scenario) string {
 	for _, e := range sc.Expect {
-		if e.Split != nil {
-			return e.Split.Service
+		if s, ok := e.Kind.(*expect.Split); ok {
+			return s.Service
 		}
 	}
 	if sc.Topology != nil {

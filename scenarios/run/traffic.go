@@ -40,7 +40,7 @@ type sample struct {
 	attempts map[string]int
 	// messages maps each service called with a gRPC stream to the replies
 	// the stream delivered; deadlines each service that answered a call
-	// under a gRPC deadline to the time it had left (grpc_checks.go).
+	// under a gRPC deadline to the time it had left (judged by package expect).
 	messages  map[string]int
 	deadlines map[string]time.Duration
 	// config is the mesh config version the deepest call was routed under.

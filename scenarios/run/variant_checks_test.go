@@ -78,8 +78,7 @@ func TestJudgeScopesChecksToVariant(t *testing.T) {
   - status: {code: 504, min: 1, variant: jason}
 `)
 	res := &reports.Result{}
-	res.Latency = latencyOf(samples)
-	judge(res, samples, sc, newMeshCounters())
+	judge(res, sc.Expect, outcome(samples, nil, nil), nil)
 	require.Len(t, res.Checks, 7)
 	passed := map[string]bool{}
 	for _, c := range res.Checks {

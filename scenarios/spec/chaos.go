@@ -13,7 +13,9 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/meshbench/meshbench/chaos"
+	"github.com/meshbench/meshbench/internal/suggest"
 	"github.com/meshbench/meshbench/internal/units"
+	"github.com/meshbench/meshbench/scenarios/expect"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -26,8 +28,9 @@ type SteadyState struct {
 	Duration units.Duration `yaml:"duration"`
 	// Rate of their load; default the main load's rate.
 	Rate units.Rate `yaml:"rate"`
-	// Expect lists the checks of each phase (any kind but latencyShift).
-	Expect []Expectation `yaml:"expect"`
+	// Expect lists the checks of each phase (any kind but latencyShift
+	// and capacity: expect.SteadyStateRefuser).
+	Expect []expect.Expectation `yaml:"expect"`
 }
 
 // DefaultSteadyStateDuration is the length of each steady-state phase when
@@ -142,35 +145,6 @@ func (r *ByteRate) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// LatencyShiftExpect checks how far a latency statistic of the requests
-// sent while a fault was in place moved from the baseline: the steady-state
-// phases when the scenario has them, else the main phase's requests sent
-// while no fault was in place. It proves that a fault was real.
-type LatencyShiftExpect struct {
-	// Fault names the chaos step whose windows count; default all of them.
-	Fault string `yaml:"fault"`
-	// Stat is p50 (default), p90, p99 or mean.
-	Stat string `yaml:"stat"`
-	// Min and Max bound the shift (window − baseline); at least one.
-	Min *units.Duration `yaml:"min"`
-	Max *units.Duration `yaml:"max"`
-	// Settle leaves out the requests sent in the first part of each window.
-	// A network fault on the local runtime moves a pod's endpoint to a proxy,
-	// so callers open new connections through it, and every round trip of
-	// their handshakes (TCP, TLS) pays the injected latency once more: a
-	// burst at the window's start that a fault on an existing network path
-	// would not have.
-	Settle units.Duration `yaml:"settle"`
-	// PerSecond compares the median, over the seconds of the window and of
-	// the baseline, of the statistic taken second by second: a stall of the
-	// machine in one second then cannot decide the check (a tail statistic
-	// such as p99 is otherwise the first it moves).
-	PerSecond bool `yaml:"perSecond"`
-}
-
-// ShiftStats are the statistics a latencyShift may compare.
-var ShiftStats = []string{"p50", "p90", "p99", "mean"}
-
 // Which fields each fault type takes, needs, and may ramp.
 var (
 	faultFields = map[chaos.Kind][]string{
@@ -245,24 +219,9 @@ func (l *loader) chaos(v *validator, s *Scenario, objs []*meshObject, meshOK boo
 			}
 		}
 	}
-	for i, e := range s.Expect {
-		if e.LatencyShift != nil && e.LatencyShift.Fault != "" && !names[e.LatencyShift.Fault] {
-			var known []string
-			for n := range names {
-				known = append(known, n)
-			}
-			sort.Strings(known)
-			list := "no step has a name"
-			if len(known) > 0 {
-				list = "named steps: " + strings.Join(known, ", ")
-			}
-			l.at(yamlnode.Item("expect", i)+".latencyShift.fault", "no chaos step is named %q (%s)", e.LatencyShift.Fault, list)
-		}
-	}
 }
 
-// steadyState checks the steady-state block, its expectations with the
-// validator of the main ones (read at their own lines).
+// steadyState checks the steady-state block and its expectations.
 func (l *loader) steadyState(v *validator, s *Scenario, ss *SteadyState) {
 	if ss.Duration == 0 {
 		ss.Duration = DefaultSteadyStateDuration
@@ -278,31 +237,7 @@ func (l *loader) steadyState(v *validator, s *Scenario, ss *SteadyState) {
 	} else {
 		v.rateLimit("steadyState.rate", ss.Rate)
 	}
-	node := l.ix.values["steadyState"]
-	for i := range ss.Expect {
-		e := &ss.Expect[i]
-		e.Line = l.ix.line(yamlnode.Item("steadyState.expect", i))
-		if e.LatencyShift != nil {
-			l.at(yamlnode.Item("steadyState.expect", i)+".latencyShift", "latencyShift compares the faults with the steady state; it belongs in expect, not steadyState.expect")
-			e.LatencyShift = nil
-		}
-		if e.Capacity != nil {
-			l.at(yamlnode.Item("steadyState.expect", i)+".capacity", "capacity judges the steps of a load plan; it belongs in expect, not steadyState.expect (the steady-state phases run at one rate)")
-			e.Capacity = nil
-		}
-		e.defaultConfidence()
-	}
-	// The validator reads s.Expect at "expect[i]": point both at the
-	// steady-state list for the time of the call, and name the fields as
-	// the file has them.
-	mainExpect, mainIx := s.Expect, l.ix
-	s.Expect, l.ix = ss.Expect, indexNode(node)
-	before := len(l.errs)
-	v.expectations()
-	s.Expect, l.ix = mainExpect, mainIx
-	for _, e := range l.errs[before:] {
-		e.Field = yamlnode.Join("steadyState", e.Field)
-	}
+	v.expectations("steadyState.expect", ss.Expect)
 }
 
 // chaosStep checks one chaos step and builds it.
@@ -316,7 +251,7 @@ func (l *loader) chaosStep(v *validator, s *Scenario, p string, st *ChaosStep) {
 		l.at(fp, "fault.type is required: one of %s", strings.Join(kindNames(), ", "))
 		return
 	case !known:
-		l.at(fp+".type", "unknown fault type %q%s; want one of %s", st.Fault.Type, yamlnode.Suggest(st.Fault.Type, kindNames()), strings.Join(kindNames(), ", "))
+		l.at(fp+".type", "unknown fault type %q%s; want one of %s", st.Fault.Type, suggest.Hint(st.Fault.Type, kindNames()), strings.Join(kindNames(), ", "))
 		return
 	case kind == chaos.KindIdentity:
 		l.at(fp+".type", "identity faults (expired or foreign certificates, a CA that stops issuing) as a chaos step: %v; give a pod a bad certificate from its start with the topology's cert: expired|foreign, and rotate with meshConfig.certTTL", chaos.ErrNotSupportedYet)
@@ -579,25 +514,6 @@ func (l *loader) chaosTarget(v *validator, s *Scenario, p string, t ChaosTarget,
 		l.at(p, "set percent or count, not both")
 	}
 	return sel
-}
-
-// latencyShift checks a latencyShift expectation.
-func (v *validator) latencyShift(p string, e *LatencyShiftExpect) {
-	if e.Stat == "" {
-		e.Stat = "p50"
-	}
-	if !contains(ShiftStats, e.Stat) {
-		v.l.at(p+".stat", "unknown statistic %q%s; want one of %s", e.Stat, yamlnode.Suggest(e.Stat, ShiftStats), strings.Join(ShiftStats, ", "))
-	}
-	if e.Min == nil && e.Max == nil {
-		v.l.at(p, "set min, max or both: the bounds of the shift, like {min: 80ms, max: 150ms}")
-	}
-	if e.Min != nil && e.Max != nil && *e.Min > *e.Max {
-		v.l.at(p, "min %s is above max %s", e.Min, e.Max)
-	}
-	if len(v.s.Chaos) == 0 {
-		v.l.at(p, "latencyShift compares the requests sent during faults with the others; the scenario has no chaos")
-	}
 }
 
 // callers lists the services that call service.

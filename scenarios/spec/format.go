@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/meshbench/meshbench/internal/units"
+	"github.com/meshbench/meshbench/scenarios/expect"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -52,7 +53,7 @@ type Scenario struct {
 	// schedule (chaos.go).
 	Chaos []ChaosStep `yaml:"chaos"`
 	// Expect lists the checks the run must pass.
-	Expect []Expectation `yaml:"expect"`
+	Expect []expect.Expectation `yaml:"expect"`
 
 	// Path is the file the scenario was read from, as the user named it.
 	Path string `yaml:"-"`
@@ -158,102 +159,6 @@ type Variant struct {
 	Path string `yaml:"path"`
 }
 
-// Expectation is one check of the run's outcome; exactly one field is set.
-type Expectation struct {
-	// Split checks how the responses of a service divide among its versions.
-	Split *SplitExpect `yaml:"split"`
-	// SuccessRate checks the share of requests that succeeded.
-	SuccessRate *SuccessRateExpect `yaml:"successRate"`
-	// Latency checks bounds on the latency distribution.
-	Latency *LatencyExpect `yaml:"latency"`
-	// Status checks the share of load responses with one status code.
-	Status *StatusExpect `yaml:"status"`
-	// Retries bounds the retries the sidecars sent to a service
-	// (envoy_cluster_upstream_rq_retry of its clusters, summed over every proxy).
-	Retries *CountExpect `yaml:"retries"`
-	// Ejections bounds the outlier-detection ejections of a service's hosts
-	// (envoy_cluster_outlier_detection_ejections_enforced_total).
-	Ejections *CountExpect `yaml:"ejections"`
-	// Overflows bounds the requests to a service refused by circuit breakers
-	// (envoy_cluster_upstream_rq_pending_overflow, flag UO).
-	Overflows *CountExpect `yaml:"overflows"`
-	// ResponseFlags bounds the responses for a service that the calling
-	// sidecars marked with an Envoy response flag (istio_requests_total,
-	// reporter=source, response_flags).
-	ResponseFlags *FlagExpect `yaml:"responseFlags"`
-	// Attempts bounds the x-envoy-attempt-count a service saw on the
-	// requests it answered, as echoed in the load's response bodies.
-	Attempts *CountExpect `yaml:"attempts"`
-	// Security bounds the requests a service received over one
-	// connection_security_policy (mutual_tls or none), as its sidecars report
-	// them (istio_requests_total, reporter=destination).
-	Security *SecurityExpect `yaml:"security"`
-	// Rotations bounds how many times the proxies' workload certificates
-	// changed during the run (SDS pushes of a new certificate).
-	Rotations *CountExpect `yaml:"rotations"`
-	// LatencyShift bounds how far the latency of the requests sent during a
-	// fault moved from the steady state (chaos.go).
-	LatencyShift *LatencyShiftExpect `yaml:"latencyShift"`
-	// Messages bounds the replies each server-streaming gRPC call of a
-	// service delivered before it ended (run/grpc_checks.go): the fewest of
-	// any request at least Min, the most at most Max.
-	Messages *CountExpect `yaml:"messages"`
-	// Deadline bounds the time a gRPC caller's deadline left the calls a
-	// service answered, as they reached it (validate_grpccall.go; judged in run/grpc_checks.go).
-	Deadline *DeadlineExpect `yaml:"deadline"`
-	// Capacity asks of a steps or ramp plan the highest rate at which p99
-	// and the success rate still held (plan.go).
-	Capacity *CapacityExpect `yaml:"capacity"`
-
-	// Line is where the expectation starts in the scenario file.
-	Line int `yaml:"-"`
-}
-
-// StatusExpect checks the share of the load's responses that have Code:
-// either a target Share judged by an exact two-sided binomial test at
-// Confidence, or bounds Min and Max on the observed share.
-type StatusExpect struct {
-	Code       int      `yaml:"code"`
-	Share      *float64 `yaml:"share"`
-	Min        *float64 `yaml:"min"`
-	Max        *float64 `yaml:"max"`
-	Confidence float64  `yaml:"confidence"`
-	Variant    string   `yaml:"variant"`
-}
-
-// CountExpect bounds a count read for a service.
-type CountExpect struct {
-	Service string   `yaml:"service"`
-	Min     *float64 `yaml:"min"`
-	Max     *float64 `yaml:"max"`
-	// Variant restricts the check to one load variant's requests; only
-	// for counts the load sees itself (attempts), not the sidecars'
-	// counters, which do not know the variant.
-	Variant string `yaml:"variant"`
-}
-
-// FlagExpect bounds the number of responses carrying an Envoy response flag
-// (UO, URX, UF, UT, UH, NR, DI, FI, ...).
-type FlagExpect struct {
-	Service string   `yaml:"service"`
-	Flag    string   `yaml:"flag"`
-	Min     *float64 `yaml:"min"`
-	Max     *float64 `yaml:"max"`
-	// Variant counts, instead of the sidecars' istio_requests_total, the
-	// variant's requests whose call to Service the calling sidecar marked
-	// with Flag (its x-meshbench-response-flags header, as the load sees it).
-	Variant string `yaml:"variant"`
-}
-
-// SecurityExpect bounds the requests a service received with one
-// connection security policy.
-type SecurityExpect struct {
-	Service string   `yaml:"service"`
-	Policy  string   `yaml:"policy"` // mutual_tls or none
-	Min     *float64 `yaml:"min"`
-	Max     *float64 `yaml:"max"`
-}
-
 // MeshConfigSpec holds the mesh-wide settings a scenario may change.
 type MeshConfigSpec struct {
 	// DefaultHTTPRetryPolicy is meshConfig.defaultHttpRetryPolicy, an Istio HTTPRetry.
@@ -294,60 +199,6 @@ type ProxyConfigSpec struct {
 
 // DefaultTimeout is the per-request timeout when the scenario gives none.
 const DefaultTimeout = units.Duration(5 * time.Second)
-
-// DefaultConfidence is the confidence of a statistical check when the
-// scenario gives none.
-const DefaultConfidence = 0.999
-
-// SplitExpect checks that a service's responses divide among its versions in
-// the given proportions, within what chance explains at the given confidence.
-type SplitExpect struct {
-	// Service whose responses are counted.
-	Service string `yaml:"service"`
-	// Weights maps version name to its expected share, relative to the sum of
-	// the weights (so {v1: 90, v2: 10} and {v1: 9, v2: 1} mean the same).
-	Weights map[string]float64 `yaml:"weights"`
-	// Confidence of the statistical test, in (0,1); default 0.999.
-	Confidence float64 `yaml:"confidence"`
-	// Tolerance, in percentage points, makes the check an equivalence test:
-	// it passes unless some version's share is shown to lie further than
-	// this from its weight's. For splits a load balancer makes, which lean
-	// towards faster pods; a weighted route is judged exactly (0, the
-	// default).
-	Tolerance float64 `yaml:"tolerance"`
-	// Variant restricts the check to one load variant's requests.
-	Variant string `yaml:"variant"`
-}
-
-// SuccessRateExpect checks that at least Min of the requests succeeded.
-type SuccessRateExpect struct {
-	// Min is the lowest acceptable success rate, in (0,1].
-	Min float64 `yaml:"min"`
-	// Confidence of the statistical test, in (0,1); default 0.999.
-	Confidence float64 `yaml:"confidence"`
-	// Variant restricts the check to one load variant's requests.
-	Variant string `yaml:"variant"`
-}
-
-// LatencyExpect bounds latency statistics, keyed by p50, p90, p99, p999, max
-// or mean, of every request or of one variant's.
-type LatencyExpect struct {
-	// Variant restricts the check to one load variant's requests.
-	Variant string `yaml:"variant"`
-	// Stats bounds each named statistic.
-	Stats map[string]Bound `yaml:",inline"`
-}
-
-// LatencyStats are the keys a LatencyExpect may use.
-var LatencyStats = []string{"p50", "p90", "p99", "p999", "max", "mean"}
-
-// Bound bounds a latency statistic from above, below or both.
-type Bound struct {
-	// Min is the smallest acceptable value ("a 504 after about 2 s"); 0: none.
-	Min units.Duration `yaml:"min"`
-	// Max is the largest acceptable value; 0: none. One of the two is required.
-	Max units.Duration `yaml:"max"`
-}
 
 // Error is one problem in an input file.
 type Error struct {

@@ -107,7 +107,7 @@ func (l *loader) load() *Scenario {
 	v := newValidator(l, s)
 	topoOK := v.topology()
 	v.load()
-	v.expectations()
+	v.expectations("expect", s.Expect)
 	l.chaos(v, s, objs, meshOK && topoOK) // chaos.go
 	settings := l.meshSettings(s)
 	if meshOK && topoOK {
@@ -348,32 +348,14 @@ func (l *loader) fillLines(s *Scenario) {
 	for i := range s.Expect {
 		s.Expect[i].Line = l.ix.line(yamlnode.Item("expect", i))
 	}
-}
-
-// applyDefaults fills in what the scenario left out.
-// defaultConfidence gives every statistical check of e without a
-// confidence the default one.
-func (e *Expectation) defaultConfidence() {
-	var cs []*float64
-	if e.Split != nil {
-		cs = append(cs, &e.Split.Confidence)
-	}
-	if e.SuccessRate != nil {
-		cs = append(cs, &e.SuccessRate.Confidence)
-	}
-	if e.Status != nil {
-		cs = append(cs, &e.Status.Confidence)
-	}
-	if e.Capacity != nil {
-		cs = append(cs, &e.Capacity.Confidence)
-	}
-	for _, c := range cs {
-		if *c == 0 {
-			*c = DefaultConfidence
+	if ss := s.SteadyState; ss != nil {
+		for i := range ss.Expect {
+			ss.Expect[i].Line = l.ix.line(yamlnode.Item("steadyState.expect", i))
 		}
 	}
 }
 
+// applyDefaults fills in what the scenario left out.
 func applyDefaults(s *Scenario) {
 	if s.Seed == 0 {
 		s.Seed = 1
@@ -382,32 +364,8 @@ func applyDefaults(s *Scenario) {
 		t := registry.DefaultTopology()
 		s.Topology = &t
 	}
+	*s.Topology = registry.WithDefaults(*s.Topology)
 	t := s.Topology
-	if t.Namespace == "" {
-		t.Namespace = "default"
-	}
-	for i := range t.Services {
-		svc := &t.Services[i]
-		if svc.Port == 0 {
-			svc.Port = 80
-		}
-		if svc.TargetPort == 0 {
-			svc.TargetPort = 8080
-		}
-		if svc.Path == "" {
-			svc.Path = "/" + svc.Name
-		}
-		for j := range svc.Versions {
-			ver := &svc.Versions[j]
-			if ver.Replicas == 0 {
-				ver.Replicas = 1
-			}
-			if ver.ErrorStatus == 0 {
-				ver.ErrorStatus = 503
-			}
-		}
-	}
-	selectingServiceDefaults(t) // validate_gamma.go
 	ld := &s.Load
 	if ld.Plan != nil && ld.Duration == 0 {
 		// Chaos schedules, the progress line and the send limit read the
@@ -428,7 +386,12 @@ func applyDefaults(s *Scenario) {
 		}
 	}
 	for i := range s.Expect {
-		s.Expect[i].defaultConfidence()
+		s.Expect[i].Default()
+	}
+	if ss := s.SteadyState; ss != nil {
+		for i := range ss.Expect {
+			ss.Expect[i].Default()
+		}
 	}
 	if r := ld.Plan; r != nil && r.Ramp != nil && r.Ramp.Every == 0 {
 		r.Ramp.Every = DefaultRampEvery

@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshbench/meshbench/internal/units"
+	"github.com/meshbench/meshbench/scenarios/expect"
 	"github.com/meshbench/meshbench/sim/meshconfig"
+	"github.com/meshbench/meshbench/sim/registry"
 )
 
 // wantError is one problem a bad input must produce.
@@ -176,12 +178,27 @@ func TestLoadDefaults(t *testing.T) {
 
 	require.Len(t, s.Expect, 1)
 	assert.Equal(t, 49, s.Expect[0].Line)
-	require.NotNil(t, s.Expect[0].Latency)
-	assert.Equal(t, units.Duration(time.Second), s.Expect[0].Latency.Stats["max"].Max)
+	require.IsType(t, &expect.Latency{}, s.Expect[0].Kind)
+	assert.Equal(t, units.Duration(time.Second), s.Expect[0].Kind.(*expect.Latency).Stats["max"].Max)
 
 	assert.Len(t, s.Config.Gateways, 1)
 	assert.Equal(t, "shop", s.Config.Gateways[0].Namespace)
 	assert.Equal(t, "testdata/good/gateway.yaml:15", s.Config.Origin[meshconfig.Key("Gateway", "shop", "shop-gateway")])
+}
+
+// The loaded topology has every default registry.WithDefaults gives it,
+// and no other: applying WithDefaults again changes nothing. The GAMMA
+// scenario has selecting Services, which take their ports from the one
+// they select.
+func TestLoadedTopologyIsWithDefaultsOfItself(t *testing.T) {
+	for _, name := range []string{"canary-90-10", "gamma-canary-90-10", "bookinfo-reviews-80-20", "grpc-deadline"} {
+		s, err := catalogScenario(name)
+		require.NoError(t, err, name)
+		assert.Equal(t, registry.WithDefaults(*s.Topology), *s.Topology, name)
+	}
+	s, err := LoadFile("testdata/good/gateway.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, registry.WithDefaults(*s.Topology), *s.Topology)
 }
 
 func TestLoadFSDisplayName(t *testing.T) {
@@ -207,7 +224,8 @@ expect:
 	require.NoError(t, err)
 	assert.Equal(t, "suite/scenario.yaml", s.Path)
 	assert.Equal(t, "istio/dr.yaml:1", s.Config.Origin["DestinationRule/default/payment"])
-	assert.Equal(t, 0.99, s.Expect[0].Split.Confidence)
+	require.IsType(t, &expect.Split{}, s.Expect[0].Kind)
+	assert.Equal(t, 0.99, s.Expect[0].Kind.(*expect.Split).Confidence)
 }
 
 func TestLoadFSEdgeCases(t *testing.T) {
@@ -221,6 +239,10 @@ func TestLoadFSEdgeCases(t *testing.T) {
 		{"file and object", "name: a\nmesh:\n  - file: a.yaml\n    kind: VirtualService\n", "x.yaml:3: mesh[0]: a mesh entry is either {file: path.yaml} or an inline Istio object, not both"},
 		{"unknown nested field", "name: a\ntopology:\n  services:\n    - name: a\n      versions:\n        - {name: v1, replica: 2}\n", `x.yaml:6: topology.services[0].versions[0].replica: unknown field "replica" (did you mean "replicas"?)`},
 		{"bad rate", "name: a\nload:\n  rate: fast\n", `x.yaml:3: load.rate: invalid rate "fast"`},
+		{"unknown expectation kind", "name: a\nexpect:\n  - sucessRate: {min: 0.99}\n", `x.yaml:3: expect[0].sucessRate: unknown expectation kind "sucessRate" (did you mean "successRate"?) (known: split, successRate,`},
+		{"unknown field of a kind", "name: a\nexpect:\n  - split: {service: payment, wieghts: {v1: 1}}\n", `x.yaml:3: expect[0].split.wieghts: unknown field "wieghts" (did you mean "weights"?)`},
+		{"kind refused in steadyState", "name: a\nload: {target: order, rate: 10/s, duration: 1s}\nchaos:\n  - {fault: {type: pause}, target: {service: payment}}\nsteadyState:\n  expect:\n    - latencyShift: {max: 10ms}\nexpect:\n  - successRate: {min: 0.9}\n",
+			"x.yaml:7: steadyState.expect[0].latencyShift: latencyShift compares the faults with the steady state; it belongs in expect, not steadyState.expect"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := LoadFS(fstest.MapFS{"x.yaml": {Data: []byte(tc.data)}}, "x.yaml", "x.yaml")

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/meshbench/meshbench/internal/suggest"
 	"github.com/meshbench/meshbench/scenarios/spec/protoyaml"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"github.com/meshbench/meshbench/sim/meshconfig"
@@ -199,7 +200,7 @@ func (l *loader) parseObject(n *yaml.Node, file, prefix string) *meshObject {
 		k, v := n.Content[i], n.Content[i+1]
 		switch {
 		case !contains(objectKeys, k.Value):
-			l.add(file, k.Line, o.field(k.Value), "unknown field %q%s", k.Value, yamlnode.Suggest(k.Value, objectKeys))
+			l.add(file, k.Line, o.field(k.Value), "unknown field %q%s", k.Value, suggest.Hint(k.Value, objectKeys))
 		case fields[k.Value] != nil:
 			l.add(file, k.Line, o.field(k.Value), "%s is set twice (first at line %d)", k.Value, fields[k.Value].Line)
 		default:
@@ -256,7 +257,7 @@ func (l *loader) parseObject(n *yaml.Node, file, prefix string) *meshObject {
 		for i := 0; i+1 < len(m.Content); i += 2 {
 			if k := m.Content[i]; !contains(metaKeys, k.Value) {
 				l.add(file, k.Line, o.field("metadata."+k.Value), "unknown field %q%s (metadata may hold %s)",
-					k.Value, yamlnode.Suggest(k.Value, metaKeys), strings.Join(metaKeys, ", "))
+					k.Value, suggest.Hint(k.Value, metaKeys), strings.Join(metaKeys, ", "))
 			}
 		}
 		// Node.Decode skips the unknown fields just reported.

@@ -48,21 +48,6 @@ const MinHold = units.Duration(100 * time.Millisecond)
 // the report.
 const MaxPlanSteps = 200
 
-// CapacityExpect asks of a steps or ramp plan for the highest step rate at
-// and below which every step's p99 and success rate held; the check passes
-// when that rate is at least Min.
-type CapacityExpect struct {
-	// P99 is the highest acceptable p99 of a step; 0: no latency bound.
-	P99 units.Duration `yaml:"p99"`
-	// SuccessRate is the lowest acceptable success rate of a step, judged
-	// like successRate (one-sided exact binomial test); 0: no bound.
-	SuccessRate float64 `yaml:"successRate"`
-	// Min is the capacity the check asks for; required.
-	Min units.Rate `yaml:"min"`
-	// Confidence of the success rate test; default 0.999.
-	Confidence float64 `yaml:"confidence"`
-}
-
 // Segment is one stretch of a plan: a rate that moves linearly from From
 // to To (requests per second) over D; From == To for a step.
 type Segment struct {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/suggest"
 	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -205,7 +206,7 @@ func (v *validator) calls(p, caller string, calls []string) {
 // onCalleeError checks what a service (or version) does when a call fails.
 func (v *validator) onCalleeError(p, mode string) {
 	if mode != "" && mode != "fail" && mode != "degrade" {
-		v.l.at(p, "onCalleeError %q is not fail or degrade%s", mode, yamlnode.Suggest(mode, []string{"fail", "degrade"}))
+		v.l.at(p, "onCalleeError %q is not fail or degrade%s", mode, suggest.Hint(mode, []string{"fail", "degrade"}))
 	}
 }
 
@@ -355,4 +356,30 @@ func (v *validator) headers(p string, h map[string]string) {
 			v.l.at(yamlnode.Join(p, k), "invalid header name %q", k)
 		}
 	}
+}
+
+func hasVersion(svc *registry.Service, name string) bool {
+	for _, ver := range svc.Versions {
+		if ver.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func versionNames(svc *registry.Service) []string {
+	var out []string
+	for _, ver := range svc.Versions {
+		out = append(out, ver.Name)
+	}
+	return out
+}
+
+// podLabels are the labels of the pods of one version of a service.
+func podLabels(svc *registry.Service, ver registry.Version) map[string]string {
+	out := map[string]string{"app": svc.Name, "version": ver.Name}
+	for k, val := range ver.Labels {
+		out[k] = val
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/meshbench/meshbench/internal/suggest"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"github.com/meshbench/meshbench/sim/registry"
 )
@@ -96,7 +97,7 @@ func checkGatewayFields(n *yaml.Node, t reflect.Type, p string, add func(line in
 			seen[k.Value] = k.Line
 			ft, ok := fields[k.Value]
 			if !ok {
-				add(k.Line, kp, fmt.Sprintf("unknown field %q%s; known fields: %s", k.Value, yamlnode.Suggest(k.Value, names), strings.Join(names, ", ")))
+				add(k.Line, kp, fmt.Sprintf("unknown field %q%s; known fields: %s", k.Value, suggest.Hint(k.Value, names), strings.Join(names, ", ")))
 				continue
 			}
 			checkGatewayFields(n.Content[i+1], ft, kp, add)
@@ -162,23 +163,6 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 		out[name] = f.Type
 	}
 	return out
-}
-
-// selectingServiceDefaults gives each selecting Service the ports, protocol
-// and path of the service it selects (as registry.WithDefaults does), so
-// that checks and messages see what the registry will hold.
-func selectingServiceDefaults(t *registry.Topology) {
-	for i := range t.Services {
-		s := &t.Services[i]
-		if s.Selects == nil {
-			continue
-		}
-		for _, target := range t.Services {
-			if target.Name == s.Selects.Service && target.Selects == nil {
-				s.Port, s.TargetPort, s.Protocol, s.AppProtocol, s.Path = target.Port, target.TargetPort, target.Protocol, target.AppProtocol, target.Path
-			}
-		}
-	}
 }
 
 // selectingService checks a Service declared with selects: it names a

@@ -222,12 +222,16 @@ topology:
     - name: payment-v1
       port: 8080
       selects: {service: payment, version: v1}
+    - name: payment-v9
+      selects: {service: payment, version: v1}
+      versions: [{name: v9}]
 ` + gammaTail})
 	require.Error(t, err)
 	msg := err.Error()
 	assert.Contains(t, msg, `s.yaml:10: topology.services[2].selects.version: payment has no version "v3" (versions: v1)`)
 	assert.Contains(t, msg, `s.yaml:12: topology.services[3].selects.service: selects "nobody", which matches no other service`)
 	assert.Contains(t, msg, `s.yaml:14: topology.services[4].port: a Service with selects has the pods, ports and path of payment; remove port`)
+	assert.Contains(t, msg, `s.yaml:18: topology.services[5].versions: a Service with selects has the pods, ports and path of payment; remove versions`)
 }
 
 // A mesh fault on a service a Gateway API route routes is refused: it

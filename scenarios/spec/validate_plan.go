@@ -87,24 +87,3 @@ func (v *validator) ramp(r *RampPlan) {
 		l.at(p+".every", "a bucket of %s at %.2g/s plans less than one request; widen every or raise the rates", r.Every, math.Min(r.From.PerSecond(), r.To.PerSecond()))
 	}
 }
-
-// capacity checks a capacity expectation; it needs a steps or ramp plan,
-// whose steps it judges.
-func (v *validator) capacity(p string, e *CapacityExpect) {
-	l := v.l
-	if v.s.Load.Plan == nil {
-		l.at(p, "capacity judges the steps of a load plan: set load.plan (steps or ramp) instead of a constant rate")
-	}
-	if e.Min.Per == 0 {
-		l.at(p, "capacity.min is required: the rate the steps must hold, like 800/s")
-	} else if pl := v.s.Load.Plan; pl != nil && pl.Peak() > 0 && e.Min.PerSecond() > pl.Peak() {
-		l.at(p+".min", "min %s is above the plan's highest rate (%g/s): the check could never pass", e.Min, pl.Peak())
-	}
-	if e.P99 == 0 && e.SuccessRate == 0 {
-		l.at(p, "capacity sets p99, successRate or both: what a step must hold")
-	}
-	if l.ix.has(p+".successRate") && !(e.SuccessRate > 0 && e.SuccessRate <= 1) {
-		l.at(p+".successRate", "successRate %g is not in (0,1]", e.SuccessRate)
-	}
-	v.confidence(p+".confidence", e.Confidence)
-}

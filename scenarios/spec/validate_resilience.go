@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	networking "istio.io/api/networking/v1alpha3"
 
+	"github.com/meshbench/meshbench/internal/suggest"
 	"github.com/meshbench/meshbench/scenarios/spec/protoyaml"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"github.com/meshbench/meshbench/sim/xdsgen"
@@ -174,7 +175,7 @@ func retryOnProblem(policy string) string {
 		return fmt.Sprintf("Istio does not trim spaces; write %q", t)
 	}
 	return fmt.Sprintf("want a comma-separated list of HTTP status codes and of %s%s",
-		strings.Join(retryOnPolicies, ", "), yamlnode.Suggest(policy, retryOnPolicies))
+		strings.Join(retryOnPolicies, ", "), suggest.Hint(policy, retryOnPolicies))
 }
 
 // faultResilience is validateHTTPFaultInjection for the fault at p.

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	security "istio.io/api/security/v1beta1"
 
+	"github.com/meshbench/meshbench/internal/suggest"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 )
@@ -244,7 +245,7 @@ func (v *validator) condition(bad fieldErr, p string, c *security.Condition) {
 		// translate it, and dropping a condition widens an ALLOW rule.
 		bad(kp, "when key %q is not supported by meshbench (request.headers[<name>] is)", key)
 	default:
-		bad(kp, "invalid `value` for `key` %s: unknown attribute: %s%s", key, key, yamlnode.Suggest(key, append(append([]string{"request.headers[<name>]"}, istioConditionKeys...), istioConditionKeyPrefixes...)))
+		bad(kp, "invalid `value` for `key` %s: unknown attribute: %s%s", key, key, suggest.Hint(key, append(append([]string{"request.headers[<name>]"}, istioConditionKeys...), istioConditionKeyPrefixes...)))
 	}
 }
 

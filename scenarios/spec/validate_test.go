@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshbench/meshbench/scenarios/expect"
 )
 
 func TestValidateIstioErrors(t *testing.T) {
@@ -189,7 +191,8 @@ func TestValidateSplitTolerance(t *testing.T) {
 	const head = "name: x\nload: {target: order, rate: 100/s, duration: 1s}\nexpect:\n  - split:\n      service: payment\n      weights: {v1: 2, v2: 1}\n"
 	s, err := LoadFS(fstest.MapFS{"x.yaml": {Data: []byte(head + "      tolerance: 5\n")}}, "x.yaml", "x.yaml")
 	require.NoError(t, err)
-	assert.InDelta(t, 5, s.Expect[0].Split.Tolerance, 0)
+	require.IsType(t, &expect.Split{}, s.Expect[0].Kind)
+	assert.InDelta(t, 5, s.Expect[0].Kind.(*expect.Split).Tolerance, 0)
 	for _, bad := range []string{"-1", "100"} {
 		_, err := LoadFS(fstest.MapFS{"x.yaml": {Data: []byte(head + "      tolerance: " + bad + "\n")}}, "x.yaml", "x.yaml")
 		require.Error(t, err, bad)

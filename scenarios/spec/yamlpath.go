@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/meshbench/meshbench/internal/suggest"
+	"github.com/meshbench/meshbench/scenarios/expect"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"go.yaml.in/yaml/v3"
 )
@@ -26,6 +28,10 @@ func checkFields(n *yaml.Node, t reflect.Type, p string, add func(line int, fiel
 		return
 	}
 	if t == reflect.TypeOf(yaml.Node{}) {
+		return
+	}
+	if t == reflect.TypeFor[expect.Expectation]() {
+		checkExpectation(n, p, add)
 		return
 	}
 	if u, ok := reflect.New(t).Interface().(yaml.Unmarshaler); ok {
@@ -76,7 +82,7 @@ func checkFields(n *yaml.Node, t reflect.Type, p string, add func(line int, fiel
 			k := n.Content[i]
 			f, ok := fields[k.Value]
 			if !ok && inline != nil {
-				// An ",inline" map takes the other keys (LatencyExpect's
+				// An ",inline" map takes the other keys (expect.Latency's
 				// statistics); a scalar there is more likely a misspelt field.
 				if et := inline.Elem(); et.Kind() != reflect.Struct || yamlnode.Deref(n.Content[i+1]).Kind == yaml.MappingNode {
 					checkFields(n.Content[i+1], et, yamlnode.Join(p, k.Value), add)
@@ -85,11 +91,28 @@ func checkFields(n *yaml.Node, t reflect.Type, p string, add func(line int, fiel
 			}
 			if !ok {
 				add(k.Line, yamlnode.Join(p, k.Value), fmt.Sprintf("unknown field %q%s; known fields: %s",
-					k.Value, yamlnode.Suggest(k.Value, names), strings.Join(names, ", ")))
+					k.Value, suggest.Hint(k.Value, names), strings.Join(names, ", ")))
 				continue
 			}
 			checkFields(n.Content[i+1], f, yamlnode.Join(p, k.Value), add)
 		}
+	}
+}
+
+// checkExpectation walks an expect item: each key names a kind, whose
+// type the walk descends into.
+func checkExpectation(n *yaml.Node, p string, add func(line int, field, msg string)) {
+	if n.Kind != yaml.MappingNode {
+		return // yaml.v3 reports the type mismatch
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		kind, ok := expect.New(k.Value)
+		if !ok {
+			add(k.Line, yamlnode.Join(p, k.Value), expect.UnknownKind(k.Value))
+			continue
+		}
+		checkFields(n.Content[i+1], reflect.TypeOf(kind), yamlnode.Join(p, k.Value), add)
 	}
 }
 

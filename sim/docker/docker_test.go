@@ -25,8 +25,8 @@ import (
 
 	"github.com/meshbench/meshbench/internal/staticbin"
 	"github.com/meshbench/meshbench/scenarios/catalog"
+	"github.com/meshbench/meshbench/scenarios/expect"
 	"github.com/meshbench/meshbench/scenarios/run"
-	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/docker"
 	"github.com/meshbench/meshbench/sim/meshconfig"
 	"github.com/meshbench/meshbench/sim/registry"
@@ -401,8 +401,8 @@ func TestCatalogChaosUsesContainerMechanisms(t *testing.T) {
 			// (partition p99 813 ms once in CI, 400 ms bound) is no fault
 			// of the mesh. The drop is asserted by count.
 			c := *sc
-			noLatency := func(es []spec.Expectation) []spec.Expectation {
-				return slices.DeleteFunc(slices.Clone(es), func(e spec.Expectation) bool { return e.Latency != nil })
+			noLatency := func(es []expect.Expectation) []expect.Expectation {
+				return slices.DeleteFunc(slices.Clone(es), func(e expect.Expectation) bool { _, ok := e.Kind.(*expect.Latency); return ok })
 			}
 			c.Expect = noLatency(sc.Expect)
 			require.Less(t, len(c.Expect), len(sc.Expect), "a latency bound was dropped")

@@ -79,7 +79,10 @@ type Registry struct {
 }
 
 // WithDefaults fills in the defaults of a topology: namespace "default", port
-// 80 named "http", targetPort 8080, one replica, error status 503, path "/<name>".
+// 80 named "http", targetPort 8080, one replica, error status 503, path
+// "/<name>", and for a selecting Service the ports, protocol and path of
+// the service it selects. It is the one place these defaults are written;
+// applied to its own result it changes nothing.
 func WithDefaults(t Topology) Topology {
 	if t.Namespace == "" {
 		t.Namespace = "default"
@@ -111,7 +114,9 @@ func WithDefaults(t Topology) Topology {
 		s.Versions = vs
 		svcs[i] = s
 	}
-	// A selecting Service serves the selected one's pods on its ports.
+	// A selecting Service serves the selected one's pods on its ports. It
+	// has no pods of its own (New makes none); versions declared on it are
+	// kept, for a validator to refuse.
 	for i, s := range svcs {
 		if s.Selects == nil {
 			continue
@@ -119,7 +124,6 @@ func WithDefaults(t Topology) Topology {
 		for _, target := range svcs {
 			if target.Name == s.Selects.Service && target.Selects == nil {
 				s.Port, s.TargetPort, s.Protocol, s.AppProtocol, s.Path = target.Port, target.TargetPort, target.Protocol, target.AppProtocol, target.Path
-				s.Versions = nil
 			}
 		}
 		svcs[i] = s
@@ -139,6 +143,9 @@ func New(t Topology, alloc func() (netip.Addr, error)) (*Registry, error) {
 			return nil, fmt.Errorf("more services than %s holds", ServiceCIDR)
 		}
 		r.Services = append(r.Services, ServiceInfo{Service: s, Namespace: t.Namespace, VIP: vip})
+		if s.Selects != nil {
+			continue // its pods are the selected service's
+		}
 		for _, v := range s.Versions {
 			for i := 0; i < v.Replicas; i++ {
 				ip, err := alloc()

@@ -235,4 +235,12 @@ func TestSelectingServiceTakesTheVersionsPods(t *testing.T) {
 	assert.Equal(t, "/pay", s.Path)
 	assert.Equal(t, map[string]string{"app": "payment", "version": "v2"}, s.SelectorLabels())
 	assert.Equal(t, map[string]string{"app": "payment"}, reg.Services[1].SelectorLabels())
+
+	// Versions declared on a selecting Service are kept for a validator
+	// to refuse, and make no pods.
+	topo.Services[3].Versions = []Version{{Name: "v9"}}
+	assert.Equal(t, []Version{{Name: "v9", Replicas: 1, ErrorStatus: 503}}, WithDefaults(topo).Services[3].Versions)
+	reg, err = New(topo, counter())
+	require.NoError(t, err)
+	assert.Len(t, reg.Pods, 5, "a selecting Service adds no pods")
 }

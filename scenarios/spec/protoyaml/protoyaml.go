@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/suggest"
 	"github.com/meshbench/meshbench/scenarios/spec/yamlnode"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -171,7 +172,7 @@ func (c *Converter) message(n *yaml.Node, md protoreflect.MessageDescriptor, p s
 			fd = md.Fields().ByTextName(k.Value)
 		}
 		if fd == nil {
-			c.errorf(k, kp, "unknown field %q%s; %s has %s", k.Value, yamlnode.Suggest(k.Value, jsonNames(md)), md.Name(), strings.Join(jsonNames(md), ", "))
+			c.errorf(k, kp, "unknown field %q%s; %s has %s", k.Value, suggest.Hint(k.Value, jsonNames(md)), md.Name(), strings.Join(jsonNames(md), ", "))
 			continue
 		}
 		if first := seen[fd.FullName()]; first != nil {
@@ -312,7 +313,7 @@ func (c *Converter) scalar(n *yaml.Node, fd protoreflect.FieldDescriptor, p stri
 			names = append(names, string(ed.Values().Get(i).Name()))
 		}
 		if tag != "!!str" || ed.Values().ByName(protoreflect.Name(n.Value)) == nil {
-			c.errorf(n, p, "invalid value %q; want one of %s%s", n.Value, strings.Join(names, ", "), yamlnode.Suggest(n.Value, names))
+			c.errorf(n, p, "invalid value %q; want one of %s%s", n.Value, strings.Join(names, ", "), suggest.Hint(n.Value, names))
 			return nil
 		}
 		return n.Value

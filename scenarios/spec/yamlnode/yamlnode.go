@@ -24,47 +24,6 @@ func Join(p, key string) string {
 // Item is the i-th element of the list at p.
 func Item(p string, i int) string { return fmt.Sprintf("%s[%d]", p, i) }
 
-// Suggest returns ` (did you mean "x"?)` for the candidate closest to s, if
-// it is close: same letters ignoring case, '_' and '-', or at most two edits.
-func Suggest(s string, candidates []string) string {
-	norm := func(x string) string {
-		return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(x))
-	}
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if norm(c) == norm(s) {
-			return fmt.Sprintf(" (did you mean %q?)", c)
-		}
-		if d := editDistance(norm(s), norm(c)); d < bestD && d < len(c) {
-			best, bestD = c, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
 // Deref follows aliases (at most 100) and unwraps a document node.
 func Deref(n *yaml.Node) *yaml.Node {
 	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
