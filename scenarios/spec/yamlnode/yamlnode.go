@@ -1,6 +1,6 @@
 // Package yamlnode words messages about a YAML document: the path of a
 // field ("mesh[0].spec.http[1].retries"), what a node holds ("a list", the
-// string "x"), and the name a typo meant.
+// string "x"). The name a typo meant is internal/suggest's.
 package yamlnode
 
 import (
