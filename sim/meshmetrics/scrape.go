@@ -116,20 +116,25 @@ func Summarize(snap Snapshot, seconds float64) ([]reports.Hop, *Counters) {
 			}
 			return e
 		}
+		// received counts, at the destination, n requests or connections
+		// under their connection_security_policy.
+		received := func(l map[string]string, n float64) {
+			if l["connection_security_policy"] == "mutual_tls" {
+				mtls[key{l["source_workload"], l["destination_workload"], l["destination_service"]}] = true
+			}
+			svc := l["destination_service_name"]
+			if counters.Security[svc] == nil {
+				counters.Security[svc] = map[string]float64{}
+			}
+			counters.Security[svc][l["connection_security_policy"]] += n
+		}
 		if f := fams[RequestsTotal]; f != nil {
 			for _, m := range f.GetMetric() {
 				l, src := get(m)
 				if !src {
 					// The destination side knows whether the connection was
 					// mTLS; Istio's source reporter says "unknown".
-					if l["connection_security_policy"] == "mutual_tls" {
-						mtls[key{l["source_workload"], l["destination_workload"], l["destination_service"]}] = true
-					}
-					svc := l["destination_service_name"]
-					if counters.Security[svc] == nil {
-						counters.Security[svc] = map[string]float64{}
-					}
-					counters.Security[svc][l["connection_security_policy"]] += m.GetCounter().GetValue()
+					received(l, m.GetCounter().GetValue())
 					continue
 				}
 				e := edge(l)
@@ -163,14 +168,7 @@ func Summarize(snap Snapshot, seconds float64) ([]reports.Hop, *Counters) {
 				l, src := get(m)
 				n := m.GetCounter().GetValue()
 				if !src {
-					if l["connection_security_policy"] == "mutual_tls" {
-						mtls[key{l["source_workload"], l["destination_workload"], l["destination_service"]}] = true
-					}
-					svc := l["destination_service_name"]
-					if counters.Security[svc] == nil {
-						counters.Security[svc] = map[string]float64{}
-					}
-					counters.Security[svc][l["connection_security_policy"]] += n
+					received(l, n)
 					continue
 				}
 				e := edge(l)

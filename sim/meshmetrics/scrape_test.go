@@ -52,3 +52,25 @@ h_count{a="1"} 16
 	// The snapshot it was taken from is left as it was.
 	assert.EqualValues(t, 25, now["gw"]["c"].GetMetric()[0].GetCounter().GetValue())
 }
+
+// What a destination reports counts under its connection_security_policy,
+// requests and TCP connections alike, and marks the hop it ends as mTLS;
+// the source side makes the hop.
+func TestSummarizeCountsWhatEachDestinationReceived(t *testing.T) {
+	snap := parseSnapshot(t, "payment-v1-0", `# TYPE istio_requests_total counter
+istio_requests_total{reporter="destination",source_workload="order-v1",destination_workload="payment-v1",destination_service="payment.default.svc.cluster.local",destination_service_name="payment",connection_security_policy="mutual_tls",response_code="200",response_flags="-"} 7
+istio_requests_total{reporter="destination",source_workload="unknown",destination_workload="payment-v1",destination_service="payment.default.svc.cluster.local",destination_service_name="payment",connection_security_policy="none",response_code="200",response_flags="-"} 2
+istio_requests_total{reporter="source",source_workload="order-v1",destination_workload="payment-v1",destination_service="payment.default.svc.cluster.local",destination_service_name="payment",connection_security_policy="unknown",response_code="200",response_flags="-"} 7
+# TYPE istio_tcp_connections_opened_total counter
+istio_tcp_connections_opened_total{reporter="destination",source_workload="order-v1",destination_workload="echo-v1",destination_service="echo.default.svc.cluster.local",destination_service_name="echo",connection_security_policy="mutual_tls"} 3
+`)
+	hops, c := Summarize(snap, 1)
+	assert.Equal(t, map[string]map[string]float64{
+		"payment": {"mutual_tls": 7, "none": 2},
+		"echo":    {"mutual_tls": 3},
+	}, c.Security)
+	require.Len(t, hops, 1)
+	assert.Equal(t, "order-v1", hops[0].Source)
+	assert.Equal(t, 7, hops[0].Requests)
+	assert.True(t, hops[0].MTLS, "the destination saw the hop's requests over mTLS")
+}
