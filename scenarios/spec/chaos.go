@@ -223,19 +223,14 @@ func (l *loader) chaos(v *validator, s *Scenario, objs []*meshObject, meshOK boo
 
 // steadyState checks the steady-state block and its expectations.
 func (l *loader) steadyState(v *validator, s *Scenario, ss *SteadyState) {
-	if ss.Duration == 0 {
-		ss.Duration = DefaultSteadyStateDuration
-	}
 	if ss.Duration < MinDuration || ss.Duration > units.Duration(time.Minute) {
 		l.at("steadyState.duration", "duration %s is not in %s..1m", ss.Duration, MinDuration)
 	}
-	if ss.Rate.Per == 0 && s.Load.Plan != nil {
+	switch {
+	case ss.Rate.Per == 0 && s.Load.Plan != nil:
 		l.at("steadyState", "steadyState.rate is required with a load plan: the steady-state phases run at one constant rate")
-	}
-	if ss.Rate.Per == 0 {
-		ss.Rate = s.Load.Rate
-	} else {
-		v.rateLimit("steadyState.rate", ss.Rate)
+	case l.ix.has("steadyState.rate"):
+		v.rateLimit("steadyState.rate", ss.Rate) // the load's own rate is checked as the load's
 	}
 	v.expectations("steadyState.expect", ss.Expect)
 }

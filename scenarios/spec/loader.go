@@ -389,6 +389,14 @@ func applyDefaults(s *Scenario) {
 		s.Expect[i].Default()
 	}
 	if ss := s.SteadyState; ss != nil {
+		if ss.Duration == 0 {
+			ss.Duration = DefaultSteadyStateDuration
+		}
+		if ss.Rate.Per == 0 && ld.Plan == nil {
+			// The phases run at the load's rate; a plan has none to give
+			// (validation asks for one).
+			ss.Rate = ld.Rate
+		}
 		for i := range ss.Expect {
 			ss.Expect[i].Default()
 		}

@@ -264,3 +264,22 @@ func TestErrorFormat(t *testing.T) {
 	assert.Equal(t, "a.yaml: m4\na.yaml:2: name: m3\na.yaml:9: load.rate: m2\nb.yaml:3: m1", errs.Error())
 	assert.Equal(t, "m", (&Error{Msg: "m"}).Error())
 }
+
+// A steady state takes its defaults where every default is given, at load:
+// 2 s phases at the load's rate unless it says otherwise.
+func TestSteadyStateDefaultsAtLoad(t *testing.T) {
+	s, err := catalogScenario("control-plane-outage-keeps-traffic")
+	require.NoError(t, err)
+	require.NotNil(t, s.SteadyState)
+	assert.Equal(t, units.Duration(2*time.Second), s.SteadyState.Duration, "as the file says")
+	assert.Equal(t, s.Load.Rate, s.SteadyState.Rate, "no rate given: the load's")
+
+	s = &Scenario{SteadyState: &SteadyState{}, Load: Load{Rate: units.Rate{Freq: 7, Per: time.Second}}}
+	applyDefaults(s)
+	assert.Equal(t, DefaultSteadyStateDuration, s.SteadyState.Duration)
+	assert.Equal(t, 7.0, s.SteadyState.Rate.PerSecond())
+
+	s = &Scenario{SteadyState: &SteadyState{}, Load: Load{Plan: &Plan{Steps: []PlanStep{{}}}}}
+	applyDefaults(s)
+	assert.Zero(t, s.SteadyState.Rate.Per, "a plan has no one rate to give: validation asks for one")
+}
