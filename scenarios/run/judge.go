@@ -16,15 +16,14 @@ import (
 // (none: nil) and the services called proxyless.
 func outcome(samples []sample, counters *meshmetrics.Counters, proxyless map[string]bool) *expect.Outcome {
 	out := &expect.Outcome{
-		Samples: make([]expect.Sample, len(samples)), Latency: latencyOf(samples),
+		Samples: measured(samples), Latency: latencyOf(samples),
 		VariantLatency: map[string]reports.Latency{}, Proxyless: proxyless,
 	}
 	if counters != nil {
 		out.Mesh = *counters
 	}
 	variants := map[string][]sample{}
-	for i, s := range samples {
-		out.Samples[i] = s.measured()
+	for _, s := range samples {
 		if s.variant != "" {
 			variants[s.variant] = append(variants[s.variant], s)
 		}
