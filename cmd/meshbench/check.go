@@ -43,7 +43,7 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return badInput(err)
 	}
-	if err := checkParallel(*parallel, rt); err != nil {
+	if err := checkParallel(parallel, rt); err != nil {
 		return badInput(err)
 	}
 	inputs, err := derive.ReadPaths(fs.Args(), stdin)
@@ -109,7 +109,7 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			suite.NotChecked = append(suite.NotChecked, reports.NotChecked{Resource: c.Resource, Source: c.Source.String(), Promise: c.Promise, Why: c.NotChecked})
 		}
 	}
-	sr := suiteRun{rt: rt, log: log, dir: suiteDir, parallel: *parallel, stdout: stdout, stderr: stderr}
+	sr := suiteRun{rt: rt, log: log, dir: suiteDir, parallel: *parallel.n, rateBudget: *parallel.rateBudget, stdout: stdout, stderr: stderr}
 	failed, err := sr.run(ctx, scs, suite)
 	if err != nil {
 		return err

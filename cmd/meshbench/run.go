@@ -114,7 +114,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return badInput(err)
 	}
-	if err := checkParallel(*parallel, rt); err != nil {
+	if err := checkParallel(parallel, rt); err != nil {
 		return badInput(err)
 	}
 	fwd, err := forwarderFor(*traces)
@@ -136,7 +136,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		suiteDir = *dir
 	}
 	suite := &reports.Suite{Schema: reports.SchemaVersion, Started: time.Now().UTC()}
-	sr := suiteRun{rt: rt, log: log, fwd: fwd, dir: suiteDir, parallel: *parallel, stdout: stdout, stderr: stderr}
+	sr := suiteRun{rt: rt, log: log, fwd: fwd, dir: suiteDir, parallel: *parallel.n, rateBudget: *parallel.rateBudget, stdout: stdout, stderr: stderr}
 	failed, err := sr.run(ctx, scs, suite)
 	if err != nil {
 		return err

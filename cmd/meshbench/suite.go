@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/meshbench/meshbench/reports"
 	scenariorun "github.com/meshbench/meshbench/scenarios/run"
 	"github.com/meshbench/meshbench/scenarios/spec"
@@ -21,17 +19,31 @@ import (
 	"github.com/meshbench/meshbench/sim/tracing"
 )
 
-// parallelFlag registers -parallel on a command that runs several scenarios.
-func parallelFlag(fs *flag.FlagSet) *int {
-	return fs.Int("parallel", 1, "local and docker: run up to N scenarios at once, each in a mesh of its own; verdicts print in order. "+
-		"They share the machine's cores: keep latency checks well clear of what N meshes at once leave")
+// parallelFlags are -parallel and -rate-budget of a command that runs
+// several scenarios.
+type parallelFlags struct {
+	n, rateBudget *int
+}
+
+// parallelFlag registers -parallel and -rate-budget.
+func parallelFlag(fs *flag.FlagSet) parallelFlags {
+	return parallelFlags{
+		n: fs.Int("parallel", 1, "local and docker: run up to N scenarios at once, each in a mesh of its own, the longest first; verdicts print in order. "+
+			"They share the machine's cores: keep latency checks well clear of what the meshes at once leave (see -rate-budget)"),
+		rateBudget: fs.Int("rate-budget", defaultRateBudget(), "with -parallel: start a scenario only while the peak request rates (per second) of those running, its own included, "+
+			"add up to at most this; one that asks for more runs alone. Default: 500/s per CPU. 0: no budget"),
+	}
 }
 
 // checkParallel refuses a -parallel the runtime cannot honour: kind and
 // kube run a command's scenarios one after another in one cluster.
-func checkParallel(n int, rt runtime.Runtime) error {
+func checkParallel(f parallelFlags, rt runtime.Runtime) error {
+	n := *f.n
 	if n < 1 || n > 16 {
 		return fmt.Errorf("-parallel %d is not in 1..16", n)
+	}
+	if *f.rateBudget < 0 {
+		return fmt.Errorf("-rate-budget %d is negative", *f.rateBudget)
 	}
 	switch rt.(type) {
 	case kind.Runtime, kind.Kube:
@@ -52,7 +64,10 @@ type suiteRun struct {
 	dir string
 	// parallel is how many scenarios run at once (1: one after another,
 	// with a live progress line on a terminal).
-	parallel       int
+	parallel int
+	// rateBudget caps the peak request rates of the scenarios running at
+	// once, added up (schedule); 0: no cap.
+	rateBudget     int
 	stdout, stderr io.Writer
 }
 
@@ -100,27 +115,25 @@ func (s suiteRun) run(ctx context.Context, scs []*spec.Scenario, suite *reports.
 	// A failure to write stops what has not started and tears down what
 	// runs; every goroutine has ended when run returns.
 	runCtx, cancel := context.WithCancel(ctx)
-	var g errgroup.Group
-	g.SetLimit(s.parallel)
+	jobs := make([]job, len(scs))
+	for i, sc := range scs {
+		jobs[i] = job{rate: sc.PeakRate(), length: sc.LoadLength()}
+	}
 	launched := make(chan struct{})
 	defer func() {
 		cancel()
 		<-launched
-		_ = g.Wait() // the runs return no error: each keeps its own in its outcome
 	}()
 	go func() {
 		defer close(launched)
-		for i, sc := range scs {
+		sched := schedule{limit: s.parallel, budget: s.rateBudget}
+		notStarted := sched.run(runCtx, jobs, func(i int) {
 			o := outs[i]
-			if runCtx.Err() != nil {
-				close(o.done)
-				continue
-			}
-			g.Go(func() error { // waits for a free slot
-				defer close(o.done)
-				o.res, o.err = s.one(runCtx, next(), sc, nil, &o.out)
-				return nil
-			})
+			defer close(o.done)
+			o.res, o.err = s.one(runCtx, next(), scs[i], nil, &o.out)
+		})
+		for _, i := range notStarted {
+			close(outs[i].done)
 		}
 	}()
 	for i := range scs {
