@@ -286,6 +286,74 @@ func TestUpCanary9010CurlAndDown(t *testing.T) {
 	downLeavesNothing(t, "canary-90-10", printed, exited, stderr, stateFile)
 }
 
+// upChaosScenario is a chaos schedule short enough to watch under up: in
+// each 3 s round, payment answers every request with 418 from second 1 to
+// second 2 (a status nothing else in the mesh answers, and that no retry
+// policy retries).
+const upChaosScenario = `name: up-chaos-loop
+description: payment answers 418 for one second of every three.
+seed: 1
+load:
+  target: order
+  rate: 10/s
+  duration: 3s
+chaos:
+  - name: payment-teapot
+    fault: {type: appErrors, errorRate: 1, status: 418}
+    target: {service: payment}
+    at: 1s
+    for: 1s
+expect:
+  - successRate: {min: 0.5}
+`
+
+// `meshbench up -chaos` plays the scenario's chaos schedule while the mesh
+// is up: requests through the printed gateway meet the fault (and payment's
+// proxies count its status), then the fault is taken off and they succeed
+// again; down stops the loop with the mesh.
+func TestUpChaosAppliesAndRemovesFaults(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "up-chaos.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(upChaosScenario), 0o644))
+	printed, exited, stderr, stateFile := localUp(t, "-chaos", file)
+	assert.Contains(t, printed, "chaos: 1 step(s) on a loop, a round every 3s")
+	host, gw := curlTarget(t, printed)
+
+	// until sends requests, 20 ms apart, until one answers want; the
+	// schedule puts the fault on and off every 3 s, so 20 s is generous.
+	until := func(want int, what string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		seen := map[int]int{}
+		for {
+			code, body := get(t, gw, host, nil)
+			seen[code]++
+			if code == want {
+				t.Logf("%s after %v", what, seen)
+				if want == http.StatusTeapot {
+					assert.Contains(t, string(body), "injected error 418", "payment's own answer, passed on by order")
+				}
+				return
+			}
+			require.True(t, time.Now().Before(deadline), "%s: not within 20 s (answers: %v)", what, seen)
+			<-tick.C
+		}
+	}
+	until(http.StatusTeapot, "the fault is on")
+	var payment strings.Builder
+	for _, s := range statsTargets(printed) {
+		if strings.HasPrefix(s.pod, "payment-") {
+			_, b := get(t, s.url, "", nil)
+			payment.Write(b)
+		}
+	}
+	assert.Contains(t, payment.String(), `response_code="418"`, "payment's proxies counted the fault's answers")
+	until(http.StatusOK, "the fault is off")
+
+	downLeavesNothing(t, "up-chaos-loop", printed, exited, stderr, stateFile)
+}
+
 // The state of an up whose process is gone is removed by down, which says so.
 func TestDownRemovesStaleState(t *testing.T) {
 	state := t.TempDir()
