@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"github.com/meshbench/meshbench/fakesvc"
 	"github.com/meshbench/meshbench/internal/runtimetest"
 	"github.com/meshbench/meshbench/internal/upstate"
+	"github.com/meshbench/meshbench/sim/tracing"
 )
 
 // runMainEnv makes the test binary run meshbench's main instead of the
@@ -181,10 +183,17 @@ func downLeavesNothing(t *testing.T, scenario, printed string, exited <-chan err
 }
 
 // `meshbench up` of the canary with Istio's tracing task on it: the
-// request that asked to be traced is in the traces file once down has
-// stopped it.
+// request that asked to be traced reaches -traces-endpoint (a Zipkin v2
+// collector here) while the mesh is up, and is in the traces file once
+// down has stopped it.
 func TestUpServesUntilDown(t *testing.T) {
-	printed, exited, stderr, stateFile := localUp(t, "tracing-10pct-to-zipkin")
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	col := tracing.ServeCollector(lis, 0)
+	defer col.Close()
+	endpoint := "http://" + lis.Addr().String() + tracing.ZipkinPath
+	printed, exited, stderr, stateFile := localUp(t, "-traces-endpoint", endpoint, "tracing-10pct-to-zipkin")
+	assert.Contains(t, printed, "and to "+endpoint+" as they arrive")
 
 	// The gateway answers the curl up suggests.
 	host, gw := curlTarget(t, printed)
@@ -209,10 +218,32 @@ func TestUpServesUntilDown(t *testing.T) {
 		assert.FileExists(t, fm[1])
 	}
 
+	// The request's spans reach the endpoint while up runs: each proxy
+	// flushes its spans every 5 s.
+	hops := []string{"istio-ingressgateway.istio-system/SERVER", "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = col.Wait(ctx, func(spans []tracing.Span) bool {
+		got := map[string]bool{}
+		for _, s := range spans {
+			if s.LocalEndpoint != nil {
+				got[s.LocalEndpoint.ServiceName+"/"+string(s.Kind)] = true
+			}
+		}
+		for _, h := range hops {
+			if !got[h] {
+				return false
+			}
+		}
+		return true
+	})
+	require.NoError(t, err, "every hop's span at the endpoint while up runs: %+v", col.Spans())
+
 	downLeavesNothing(t, "tracing-10pct-to-zipkin", printed, exited, stderr, stateFile)
 	tm := regexp.MustCompile(`(?m)^traces:\s+sampled spans go to (\S+) and`).FindStringSubmatch(printed)
 	require.NotNil(t, tm, "no traces line")
-	runtimetest.OneTrace(t, filepath.Dir(tm[1]), "istio-ingressgateway.istio-system/SERVER", "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
+	written := runtimetest.OneTrace(t, filepath.Dir(tm[1]), hops...)
+	assert.Len(t, col.Spans(), len(written), "the endpoint got each span of the file, once")
 }
 
 // Issue #15's own words: `meshbench up canary-90-10`, then curl on the
@@ -384,6 +415,9 @@ func TestUpBadInputStartsNothing(t *testing.T) {
 		{"up", "-runtime", "moon", "canary-90-10"},
 		{"up", "-chaos", "canary-90-10"},
 		{"up", bad},
+		{"up", "-traces-endpoint", "http://127.0.0.1:9411/spans", "tracing-10pct-to-zipkin"},
+		{"up", "-traces-endpoint", "http://127.0.0.1:9411/api/v2/spans", "canary-90-10"},
+		{"up", "-runtime", "kind", "-traces-endpoint", "http://127.0.0.1:9411/api/v2/spans", "tracing-10pct-to-zipkin"},
 	} {
 		code, _, stderr := runCLI(t, args...)
 		assert.Equal(t, 2, code, "%v: %s", args, stderr)
