@@ -37,6 +37,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "runs", "folder under which the prometheus.yml and the Grafana dashboard are written (in up-<time>)")
 	withChaos := fs.Bool("chaos", false, "play the scenario's chaos schedule over and over (one round per load duration) until stopped")
 	verbose := fs.Bool("v", false, "log the mesh's events (xDS ACKs and NACKs, ...) to stderr")
+	tracesEndpoint := fs.String("traces-endpoint", "", "also send the spans, as they arrive, to this collector: a Zipkin v2 URL (http://HOST:9411/api/v2/spans; Jaeger and Tempo take it) or an OTLP/HTTP one (http://HOST:4318/v1/traces); local and docker runtimes")
 	var rf runtimeFlags
 	rf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -56,6 +57,19 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sc := scs[0]
 	if *withChaos && len(sc.Chaos) == 0 {
 		return badInput(fmt.Errorf("up: -chaos: %s has no chaos schedule", sc.Path))
+	}
+	traced := sc.Config.Mesh.Tracing != nil && len(sc.Config.Mesh.Tracing.Providers) > 0
+	fwd, err := forwarderFor(*tracesEndpoint)
+	if err != nil {
+		return badInput(err)
+	}
+	if fwd != nil {
+		switch {
+		case !traced:
+			return badInput(fmt.Errorf("up: -traces-endpoint: %s names no tracing provider in its meshConfig: the proxies send no spans", sc.Path))
+		case rt.Name() != "local" && rt.Name() != "docker":
+			return badInput(fmt.Errorf("up: -traces-endpoint: on the %s runtime the spans go to the cluster's own collector", rt.Name()))
+		}
 	}
 	level := slog.LevelWarn
 	if *verbose {
@@ -79,12 +93,23 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var stopTraces func() // after the mesh's Stop: the proxies' last spans go too
 	defer func() {
 		if err := mesh.Stop(context.WithoutCancel(ctx)); err != nil {
 			fmt.Fprintln(stderr, "meshbench: stopping the mesh:", err)
 		}
 		fmt.Fprintln(stdout, "mesh torn down")
+		if stopTraces != nil {
+			stopTraces()
+		}
 	}()
+	if fwd != nil {
+		src, ok := mesh.(traceSource)
+		if !ok || src.TraceReceiver() == nil {
+			return fmt.Errorf("up: -traces-endpoint: the %s runtime's mesh serves no trace collector", rt.Name())
+		}
+		stopTraces = forwardLive(src.TraceReceiver(), fwd, stdout, stderr)
+	}
 
 	ns := sc.MeshTopology().Namespace
 	targets := observe.Targets(mesh, ns)
@@ -107,9 +132,12 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if sc.Config.Mesh.AccessLog.File != "" {
 		fmt.Fprintf(stdout, "access logs: %s/<proxy>.log\n", filepath.Join(dir, reports.AccessLogDir))
 	}
-	if sc.Config.Mesh.Tracing != nil && len(sc.Config.Mesh.Tracing.Providers) > 0 {
+	if traced {
 		fmt.Fprintf(stdout, "traces:  sampled spans go to %s and %s when the mesh stops (send x-b3-sampled: 1 to trace a request)\n",
 			filepath.Join(dir, tracing.ZipkinFile), filepath.Join(dir, tracing.OTLPFile))
+		if fwd != nil {
+			fmt.Fprintf(stdout, "         and to %s as they arrive\n", fwd)
+		}
 	}
 
 	if *withChaos {

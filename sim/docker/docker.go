@@ -442,6 +442,16 @@ func (m *Mesh) startPod(ctx context.Context, p *registry.Pod) error {
 	return nil
 }
 
+// TraceReceiver is the collector's store of the spans the proxies sent
+// so far, nil when the mesh's tracing names no collector; the spans go on
+// arriving until Stop.
+func (m *Mesh) TraceReceiver() *tracing.Receiver {
+	if m.collector == nil {
+		return nil
+	}
+	return m.collector.Receiver
+}
+
 // serveCollector serves the trace collector the mesh's tracing names on
 // the network's host address, which only the run's containers and this
 // host reach (the address of Istio's Zipkin addon pod, as it were), and

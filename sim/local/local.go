@@ -419,6 +419,16 @@ func (m *Mesh) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// TraceReceiver is the collector's store of the spans the proxies sent
+// so far, nil when the mesh's tracing names no collector; the spans go on
+// arriving until Stop.
+func (m *Mesh) TraceReceiver() *tracing.Receiver {
+	if m.collector == nil {
+		return nil
+	}
+	return m.collector.Receiver
+}
+
 // serveCollector serves the trace collector the mesh's tracing names on an
 // address of its own, as Istio's Zipkin addon is a pod of its own, and
 // makes it part of the proxies' config.

@@ -81,6 +81,17 @@ func (rc *Receiver) Spans() []Span {
 	return append([]Span(nil), rc.spans...)
 }
 
+// SpansFrom is a copy of the spans kept from the i-th on (in arrival
+// order), for a reader that takes them as they come.
+func (rc *Receiver) SpansFrom(i int) []Span {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if i >= len(rc.spans) {
+		return nil
+	}
+	return append([]Span(nil), rc.spans[max(i, 0):]...)
+}
+
 // Dropped is how many spans came past the cap.
 func (rc *Receiver) Dropped() int {
 	rc.mu.Lock()
