@@ -122,6 +122,16 @@ spec:
   http:
 `
 
+// paymentMirrors routes payment to v1 and mirrors it with mirrors (Istio
+// 1.19+): all to its canary subset, a tenth to audit, which nothing else
+// names.
+const paymentMirrors = paymentRoutes + `    - route: [{destination: {host: payment, subset: v1}}]
+      mirrors:
+        - destination: {host: payment, subset: canary}
+        - destination: {host: audit}
+          percentage: {value: 10}
+`
+
 func TestInferTopology(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -146,6 +156,26 @@ spec:
       mirror: {host: audit}
 `,
 			want: []string{"front@5: v1×2@5", "payment@8: port=9080/ v1×2@8", "audit@9: v1×2@9"},
+		},
+		{
+			name: "every mirrors[] destination names a service, as mirror does",
+			yaml: paymentMirrors,
+			want: []string{"payment@5: v1×2@7 v2×2@8map[track:canary]", "audit@19: v1×2@19"},
+		},
+		{
+			name: "an HTTPRoute's RequestMirror backend names a service, or a version of its parent",
+			yaml: `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: reviews}
+spec:
+  parentRefs: [{group: "", kind: Service, name: reviews, port: 9080}]
+  rules:
+    - backendRefs: [{name: reviews-v1, port: 9080}]
+      filters:
+        - {type: RequestMirror, requestMirror: {backendRef: {name: reviews-v2, port: 9080}}}
+        - {type: RequestMirror, requestMirror: {backendRef: {name: audit, port: 8080}}}
+`,
+			want: []string{"reviews@5: port=9080/ v1×2@7 v2×2@9", "reviews-v1@7: selects reviews/v1", "reviews-v2@9: selects reviews/v2", "audit@10: port=8080/ v1×2@10"},
 		},
 		{
 			name: "tcp routes make a tcp service",
@@ -449,6 +479,25 @@ spec:
   trafficPolicy: {outlierDetection: {consecutive5xxErrors: 5}}
 `,
 			want: []string{"allow-nothing-allow-nothing@1", "pay-rule0-authz@11", "not checked@17: its routes", "not checked@25: its outlier detection"},
+		},
+		{
+			name: "a check per mirror, mirror and each of mirrors; an undefined subset is not checked",
+			yaml: paymentMirrors + `      mirror: {host: payment, subset: nightly}
+`,
+			want: []string{"payment-split@16", "payment-default-retries@16", "not checked@21: mirrors to payment", "payment-mirror1@18", "payment-mirror2@19"},
+		},
+		{
+			name: "an HTTPRoute's RequestMirror filter",
+			yaml: `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: reviews}
+spec:
+  parentRefs: [{group: "", kind: Service, name: reviews, port: 9080}]
+  rules:
+    - backendRefs: [{name: reviews-v1, port: 9080}]
+      filters: [{type: RequestMirror, requestMirror: {backendRef: {name: reviews-v2, port: 9080}, percent: 50}}]
+`,
+			want: []string{"reviews-split@7", "reviews-default-retries@7", "reviews-mirror@8"},
 		},
 		{
 			name: "an HTTPRoute's rules in istiod's order (a header match first): match, timeout, default retries, then the split",
@@ -911,4 +960,25 @@ spec:
 		require.GreaterOrEqual(t, i, 0, "%q", checks(p))
 		assert.Equal(t, tc.want, p.Checks[i].Scenario.Load.Concurrency, "%s", tc.pool)
 	}
+}
+
+// Each mirror's scenario loads, and fails the mirror's pods only: the
+// subset's version, or every version of a mirror without one.
+func TestMirrorsScenarios(t *testing.T) {
+	p := plan(t, paymentMirrors)
+	files, err := p.Write(t.TempDir())
+	require.NoError(t, err)
+	failing := map[string][]string{}
+	for _, f := range files {
+		sc, err := spec.LoadFile(f)
+		require.NoError(t, err, f)
+		for _, s := range sc.Topology.Services {
+			for _, v := range s.Versions {
+				if v.ErrorRate == 1 {
+					failing[sc.Name] = append(failing[sc.Name], s.Name+"/"+v.Name)
+				}
+			}
+		}
+	}
+	assert.Equal(t, map[string][]string{"payment-mirror0": {"payment/v2"}, "payment-mirror1": {"audit/v1"}}, failing)
 }

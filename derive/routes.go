@@ -15,6 +15,7 @@ import (
 	"github.com/meshbench/meshbench/internal/stats"
 	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
 // derive derives the checks of every resource, in input order.
@@ -162,9 +163,7 @@ func (d *deriver) httpRoutes(routes []*networking.HTTPRoute, newRoute func(i int
 		if hr.GetFault() != nil {
 			d.fault(r)
 		}
-		if hr.GetMirror() != nil || len(hr.GetMirrors()) > 0 {
-			d.mirror(r)
-		}
+		d.mirrors(r)
 	}
 }
 
@@ -523,32 +522,93 @@ func (d *deriver) fault(r *route) {
 	})
 }
 
-// mirror: the mirror's failures never reach the client. That the copies
-// reach it shows only in its sidecars' metrics, which no check reads.
-func (d *deriver) mirror(r *route) {
-	m := r.hr.GetMirror()
-	if m == nil {
-		m = r.hr.GetMirrors()[0].GetDestination()
+// mirrorPolicy is one mirror of a route: its destination, the percentage
+// of requests it copies, and the route's field that says so.
+type mirrorPolicy struct {
+	dst     *networking.Destination
+	percent float64
+	field   string
+}
+
+// mirrorsOf are a route's mirrors as istiod translates them
+// (pilot/pkg/networking/core/route/route.go applyHTTPRouteDestination):
+// mirror with mirrorPercentage, else the deprecated mirrorPercent, else
+// 100% (MirrorPercent); then each of mirrors (Istio 1.19+) with its own
+// percentage, 100% when unset (MirrorPercentByPolicy), one without a
+// destination skipped. A percentage of 0 mirrors nothing.
+func mirrorsOf(hr *networking.HTTPRoute) []mirrorPolicy {
+	var out []mirrorPolicy
+	if m := hr.GetMirror(); m != nil {
+		pct := 100.0
+		switch {
+		case hr.GetMirrorPercentage() != nil:
+			pct = hr.GetMirrorPercentage().GetValue()
+		case xdsgen.DeprecatedMirrorPercent(hr) != nil:
+			pct = float64(xdsgen.DeprecatedMirrorPercent(hr).GetValue())
+		}
+		out = append(out, mirrorPolicy{m, pct, ".mirror"})
 	}
-	promise := "mirrors to " + m.GetHost()
-	name, ok := d.serviceName(m.GetHost())
+	for i, m := range hr.GetMirrors() {
+		if m.GetDestination() == nil {
+			continue
+		}
+		pct := 100.0
+		if m.GetPercentage() != nil {
+			pct = m.GetPercentage().GetValue()
+		}
+		out = append(out, mirrorPolicy{m.GetDestination(), pct, fmt.Sprintf(".mirrors[%d]", i)})
+	}
+	return out
+}
+
+// mirrors derives a check per mirror of the route.
+func (d *deriver) mirrors(r *route) {
+	ms := mirrorsOf(r.hr)
+	for i, m := range ms {
+		kind := "mirror"
+		if len(ms) > 1 {
+			kind = fmt.Sprintf("mirror%d", i)
+		}
+		d.mirror(r, m, kind)
+	}
+}
+
+// mirror: the mirror's failures never reach the client.
+func (d *deriver) mirror(r *route, m mirrorPolicy, kind string) {
+	promise := "mirrors to " + m.dst.GetHost()
+	if m.percent < 100 {
+		promise = fmt.Sprintf("mirrors %g%% to %s", m.percent, m.dst.GetHost())
+	}
+	name, ok := d.serviceName(m.dst.GetHost())
 	if !ok {
-		d.notChecked(r.resource(), r.at(".mirror"), promise, "the mirror is not a service of the namespace")
+		d.notChecked(r.resource(), r.at(m.field), promise, "the mirror is not a service of the namespace")
+		return
+	}
+	svc := d.plan.Topology.Service(name)
+	if svc == nil {
+		d.notChecked(r.resource(), r.at(m.field), promise, "the mirror is not in the inferred topology")
 		return
 	}
 	mv := ""
-	if m.GetSubset() != "" {
-		mv = d.plan.Topology.Service(name).versionOfSubset(m.GetSubset())
+	if sel := svc.Selects; sel != nil {
+		// A Service over one version's pods: those pods receive the copies.
+		svc, mv = d.plan.Topology.Service(sel.Service), sel.Version
+	}
+	if sub := m.dst.GetSubset(); sub != "" && mv == "" {
+		if mv = svc.versionOfSubset(sub); mv == "" {
+			d.notChecked(r.resource(), r.at(m.field), promise, fmt.Sprintf("subset %s is defined by no DestinationRule", sub))
+			return
+		}
 	}
 	load := d.opt.load(d.callerFor(r.service), minRequests)
 	load.Headers = r.req.headers
 	expect := []map[string]any{{"successRate": map[string]any{"min": 0.99, "confidence": 1 - d.opt.Alpha}}}
 	d.add(Check{
-		Name: r.name("mirror"), Resource: r.resource(),
+		Name: r.name(kind), Resource: r.resource(),
 		Promise: promise + ": a mirror that fails every request changes nothing for the client (that the copies arrive is not checked: only the mirror's sidecar metrics show them)",
-		Source:  r.at(".mirror"),
+		Source:  r.at(m.field),
 		Scenario: d.scenario(r, load, expect, func(s *registry.Service) {
-			if s.Name != name {
+			if s.Name != svc.Name {
 				return
 			}
 			for i := range s.Versions {

@@ -115,6 +115,13 @@ func (d *deriver) infer(objs []*spec.IstioObject) {
 				if m := r.GetMirror(); m != nil {
 					service(m.GetHost(), at(o, fmt.Sprintf("spec.http[%d].mirror.host", i)))
 				}
+				// mirrors (Istio 1.19+) names a destination per mirror, as
+				// mirror does (virtual_service.proto HTTPMirrorPolicy).
+				for j, m := range r.GetMirrors() {
+					if h := m.GetDestination().GetHost(); h != "" {
+						service(h, at(o, fmt.Sprintf("spec.http[%d].mirrors[%d].destination.host", i, j)))
+					}
+				}
 			}
 			for i, r := range spec.Tcp {
 				for j, dst := range r.Route {
@@ -150,6 +157,22 @@ func (d *deriver) infer(objs []*spec.IstioObject) {
 						continue
 					}
 					setPort(service(b.name, src), b.port, proto)
+				}
+			}
+			if o.HTTPRoute != nil {
+				// A RequestMirror filter's backend receives the copies.
+				for i, rule := range o.HTTPRoute.Spec.Rules {
+					for k, f := range rule.Filters {
+						if f.Type == gatewayv1.HTTPRouteFilterRequestMirror && f.RequestMirror != nil {
+							src := at(o, fmt.Sprintf("spec.rules[%d].filters[%d].requestMirror.backendRef.name", i, k))
+							b := f.RequestMirror.BackendRef
+							if parent, version, ok := d.versionBackend(string(b.Name), parents); ok {
+								d.addSelecting(service(parent, src), string(b.Name), version, src)
+								continue
+							}
+							setPort(service(string(b.Name), src), uint32(ptrOr(b.Port, 0)), proto)
+						}
+					}
 				}
 			}
 		case o.AuthorizationPolicy != nil:
@@ -351,4 +374,11 @@ func (t *Topology) registryTopology(calls map[string][]string, mutate func(s *re
 	}
 	add(registry.Service{Name: t.Client, Versions: []registry.Version{{Name: "v1"}}})
 	return out
+}
+
+func ptrOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
 }
