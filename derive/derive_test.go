@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshbench/meshbench/derive"
+	"github.com/meshbench/meshbench/internal/stats"
 	"github.com/meshbench/meshbench/scenarios/catalog"
 	"github.com/meshbench/meshbench/scenarios/spec"
 )
@@ -481,10 +482,22 @@ spec:
 			want: []string{"allow-nothing-allow-nothing@1", "pay-rule0-authz@11", "not checked@17: its routes", "not checked@25: its outlier detection"},
 		},
 		{
-			name: "a check per mirror, mirror and each of mirrors; an undefined subset is not checked",
-			yaml: paymentMirrors + `      mirror: {host: payment, subset: nightly}
+			name: "a check per mirror; an undefined subset is not checked",
+			yaml: paymentMirrors + `        - destination: {host: payment, subset: nightly}
 `,
-			want: []string{"payment-split@16", "payment-default-retries@16", "not checked@21: mirrors to payment", "payment-mirror1@18", "payment-mirror2@19"},
+			want: []string{"payment-split@16", "payment-default-retries@16", "payment-mirror0@18", "payment-mirror1@19", "not checked@21: mirrors to payment"},
+		},
+		{
+			name: "mirror, with mirrorPercentage or the deprecated mirrorPercent",
+			yaml: paymentRoutes + `    - match: [{headers: {end-user: {exact: jason}}}]
+      route: [{destination: {host: payment, subset: v1}}]
+      mirror: {host: audit}
+      mirrorPercent: 5
+    - route: [{destination: {host: payment, subset: v1}}]
+      mirror: {host: audit}
+      mirrorPercentage: {value: 50}
+`,
+			want: []string{"payment-http0-match@16", "payment-http0-default-retries@16", "payment-http0-mirror@18", "payment-http1-split@20", "payment-http1-mirror@21"},
 		},
 		{
 			name: "an HTTPRoute's RequestMirror filter",
@@ -708,7 +721,7 @@ spec:
 func TestDerivedScenariosLoad(t *testing.T) {
 	folders, err := filepath.Glob("testdata/*")
 	require.NoError(t, err)
-	require.Len(t, folders, 9)
+	require.Len(t, folders, 10)
 	for _, folder := range folders {
 		inputs, err := derive.ReadPaths([]string{folder}, nil)
 		require.NoError(t, err)
@@ -981,4 +994,67 @@ func TestMirrorsScenarios(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string][]string{"payment-mirror0": {"payment/v2"}, "payment-mirror1": {"audit/v1"}}, failing)
+}
+
+// A mirror's copies must reach it: its sidecars' count of what they
+// received (security, policy any) is at least a one-sided binomial lower
+// bound on the copies of the load's requests at the design's alpha, the
+// load sized for about 100 copies; none at 0%. A mirror that also
+// receives the route's own requests cannot show its copies apart.
+func TestMirrorArrival(t *testing.T) {
+	p := plan(t, paymentMirrors+`        - destination: {host: ledger}
+          percentage: {value: 0}
+`)
+	byName := map[string]*derive.Scenario{}
+	promises := map[string]string{}
+	for _, c := range p.Checks {
+		if c.Scenario != nil {
+			byName[c.Name], promises[c.Name] = c.Scenario, c.Promise
+		}
+	}
+	require.Contains(t, byName, "payment-mirror0")
+	assert.Len(t, byName["payment-mirror0"].Expect, 1, "payment/v2 also receives the route's requests")
+	assert.Contains(t, promises["payment-mirror0"], "not checked: payment also receives the route's own requests")
+
+	audit := byName["payment-mirror1"]
+	require.NotNil(t, audit)
+	assert.Equal(t, "5s", audit.Load.Duration, "1,000 requests at 200/s: about 100 copies at 10%")
+	require.Len(t, audit.Expect, 2)
+	sec := audit.Expect[1]["security"].(map[string]any)
+	assert.Equal(t, "audit", sec["service"])
+	assert.Equal(t, "any", sec["policy"])
+	k := sec["min"].(int)
+	assert.LessOrEqual(t, stats.BinomialLessP(k-1, 1000, 0.1), 1e-6, "a true 10%% falls below it with chance at most alpha")
+	assert.Greater(t, k, 50)
+	assert.Contains(t, promises["payment-mirror1"], fmt.Sprintf("audit receives the copies: at least %d of 1000 requests' (10%%)", k))
+
+	ledger := byName["payment-mirror2"]
+	require.NotNil(t, ledger)
+	assert.Equal(t, map[string]any{"service": "ledger", "policy": "any", "max": 0}, ledger.Expect[1]["security"])
+
+	// The files load, and the loader takes policy any.
+	files, err := p.Write(t.TempDir())
+	require.NoError(t, err)
+	for _, f := range files {
+		_, err := spec.LoadFile(f)
+		require.NoError(t, err, f)
+	}
+}
+
+// mirror's share is mirrorPercentage, else the deprecated mirrorPercent
+// (route.go MirrorPercent), and sizes the load.
+func TestMirrorPercentages(t *testing.T) {
+	p := plan(t, paymentRoutes+`    - route: [{destination: {host: payment, subset: v1}}]
+      mirror: {host: audit}
+      mirrorPercent: 5
+`)
+	var c *derive.Check
+	for i := range p.Checks {
+		if p.Checks[i].Name == "payment-mirror" {
+			c = &p.Checks[i]
+		}
+	}
+	require.NotNil(t, c)
+	assert.True(t, strings.HasPrefix(c.Promise, "mirrors 5% to audit"), c.Promise)
+	assert.Equal(t, "10s", c.Scenario.Load.Duration, "2,000 requests at 200/s: about 100 copies at 5%")
 }

@@ -573,7 +573,14 @@ func (d *deriver) mirrors(r *route) {
 	}
 }
 
-// mirror: the mirror's failures never reach the client.
+// mirror: the mirror's failures never reach the client, and the copies
+// reach the mirror. Its inbound sidecars count every request they
+// receive, whatever the Host (the inbound virtual host takes "*", so a
+// "-shadow" suffix does not matter) and whatever the answer:
+// security {policy: any} bounds that count from below at the copies a
+// share p of the load makes (copiesAtLeast), or at none for p = 0. The
+// count includes the warm-up's copies, which outnumber those of the last
+// requests that may still be in flight when the run reads it.
 func (d *deriver) mirror(r *route, m mirrorPolicy, kind string) {
 	promise := "mirrors to " + m.dst.GetHost()
 	if m.percent < 100 {
@@ -600,13 +607,30 @@ func (d *deriver) mirror(r *route, m mirrorPolicy, kind string) {
 			return
 		}
 	}
-	load := d.opt.load(d.callerFor(r.service), minRequests)
+	caller := d.callerFor(r.service)
+	// The fault filter runs before the router: an aborted request is not
+	// mirrored (sim/sidecar route.go; Envoy's filter chain order).
+	p := math.Max(0, math.Min(m.percent, 100)) / 100
+	if a := r.hr.GetFault().GetAbort(); a != nil {
+		p *= 1 - math.Min(abortPercent(a), 100)/100
+	}
+	load := d.opt.load(caller, copiesRequests(p))
 	load.Headers = r.req.headers
 	expect := []map[string]any{{"successRate": map[string]any{"min": 0.99, "confidence": 1 - d.opt.Alpha}}}
+	promise += ": a mirror that fails every request changes nothing for the client"
+	switch n := requestsOf(load, d.opt.Rate); {
+	case d.receivesPrimary(r, svc, caller):
+		promise += fmt.Sprintf(" (that the copies arrive is not checked: %s also receives the route's own requests)", svc.Name)
+	case p <= 0:
+		promise += fmt.Sprintf(", and %s receives no copy", svc.Name)
+		expect = append(expect, map[string]any{"security": map[string]any{"service": svc.Name, "policy": "any", "max": 0}})
+	default:
+		k := copiesAtLeast(n, p, d.opt.Alpha)
+		promise += fmt.Sprintf(", and %s receives the copies: at least %d of %d requests' (%g%%)", svc.Name, k, n, 100*p)
+		expect = append(expect, map[string]any{"security": map[string]any{"service": svc.Name, "policy": "any", "min": k}})
+	}
 	d.add(Check{
-		Name: r.name(kind), Resource: r.resource(),
-		Promise: promise + ": a mirror that fails every request changes nothing for the client (that the copies arrive is not checked: only the mirror's sidecar metrics show them)",
-		Source:  r.at(m.field),
+		Name: r.name(kind), Resource: r.resource(), Promise: promise, Source: r.at(m.field),
 		Scenario: d.scenario(r, load, expect, func(s *registry.Service) {
 			if s.Name != svc.Name {
 				return
@@ -618,6 +642,29 @@ func (d *deriver) mirror(r *route, m mirrorPolicy, kind string) {
 			}
 		}, nil),
 	})
+}
+
+// receivesPrimary reports whether svc's sidecars see requests of the
+// route's scenario other than the mirror's copies: it is the service the
+// caller calls, a destination of the route, or the caller.
+func (d *deriver) receivesPrimary(r *route, svc *Service, caller string) bool {
+	if svc == r.service || svc.Name == caller {
+		return true
+	}
+	for _, dst := range r.hr.GetRoute() {
+		name, ok := d.serviceName(dst.GetDestination().GetHost())
+		if !ok {
+			continue
+		}
+		s := d.plan.Topology.Service(name)
+		if s != nil && s.Selects != nil {
+			s = d.plan.Topology.Service(s.Selects.Service)
+		}
+		if s == svc {
+			return true
+		}
+	}
+	return false
 }
 
 // destService is the service a route's first destination names, or nil.

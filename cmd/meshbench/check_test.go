@@ -14,11 +14,11 @@ import (
 // request routing, traffic shifting, fault injection, circuit breaking,
 // mTLS migration, authorization (and from allow-nothing), timeouts, retries and per-try
 // timeouts (resilience), and traffic shifting with a Gateway API route for
-// mesh traffic (gateway-api).
+// mesh traffic (gateway-api), and mirroring with mirrors (mirroring).
 var checkFolders = map[string]string{}
 
 func init() {
-	for _, f := range []string{"routing", "traffic-shifting", "fault-injection", "circuit-breaking", "mtls-migration", "authorization", "authorization-allow-nothing", "resilience", "gateway-api"} {
+	for _, f := range []string{"routing", "traffic-shifting", "fault-injection", "circuit-breaking", "mtls-migration", "authorization", "authorization-allow-nothing", "resilience", "gateway-api", "mirroring"} {
 		checkFolders[f] = filepath.Join("..", "..", "derive", "testdata", f)
 	}
 }
