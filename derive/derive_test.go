@@ -133,6 +133,25 @@ const paymentMirrors = paymentRoutes + `    - route: [{destination: {host: payme
           percentage: {value: 10}
 `
 
+// ratingsPolicy lets reviews call ratings, and reviewsSubsets gives
+// reviews two versions: reviews is a server that also calls, whichever
+// file comes first.
+const ratingsPolicy = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ratings-viewer}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/reviews]}}]}]
+`
+
+const reviewsSubsets = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+`
+
 func TestInferTopology(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -204,6 +223,23 @@ spec:
             principals: ["cluster.local/ns/default/sa/order", "cluster.local/ns/other/sa/spy", "*"]
 `,
 			want: []string{"payment@5: v1×2@5", "caller order@9: v1×1@9"},
+		},
+		{
+			name: "a principal's service that a DestinationRule gives versions is no caller, the AuthorizationPolicy read first",
+			yaml: ratingsPolicy + "---\n" + reviewsSubsets,
+			want: []string{"ratings@5: v1×2@5", "reviews@12: v1×2@13 v2×2@13"},
+		},
+		{
+			name: "nor is one a route names",
+			yaml: ratingsPolicy + `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http: [{route: [{destination: {host: reviews}}], timeout: 1s}]
+`,
+			want: []string{"ratings@5: v1×2@5", "reviews@12: v1×2@12"},
 		},
 		{
 			name: "hosts of other namespaces and wildcards name no service",
@@ -1057,4 +1093,56 @@ func TestMirrorPercentages(t *testing.T) {
 	require.NotNil(t, c)
 	assert.True(t, strings.HasPrefix(c.Promise, "mirrors 5% to audit"), c.Promise)
 	assert.Equal(t, "10s", c.Scenario.Load.Duration, "2,000 requests at 200/s: about 100 copies at 5%")
+}
+
+// Caller status does not depend on the order of the files: with the
+// AuthorizationPolicy first or last, reviews keeps its versions and pods,
+// and stays a target of the STRICT and allow-nothing checks.
+func TestCallersWhateverTheOrder(t *testing.T) {
+	strict := `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-nothing}
+spec: {}
+`
+	derived := func(names ...string) ([]string, []string) {
+		files := map[string]string{"policy.yaml": ratingsPolicy, "reviews.yaml": reviewsSubsets, "mesh.yaml": strict}
+		var in []spec.IstioInput
+		for _, n := range names {
+			in = append(in, spec.IstioInput{Name: n, Data: []byte(files[n])})
+		}
+		p, err := derive.Derive(in, derive.Options{})
+		require.NoError(t, err)
+		topo := topology(p)
+		slices.Sort(topo)
+		// The checks, with the services a check names in its promise
+		// (in the topology's order, which follows the files') sorted.
+		var promises []string
+		for _, c := range p.Checks {
+			text := c.Name + ": " + c.Promise
+			if i := strings.LastIndex(text, " ("); i >= 0 && strings.HasSuffix(text, ")") {
+				names := strings.Split(text[i+2:len(text)-1], ", ")
+				slices.Sort(names)
+				text = text[:i] + " (" + strings.Join(names, ", ") + ")"
+			}
+			promises = append(promises, text)
+		}
+		slices.Sort(promises)
+		return topo, promises
+	}
+	lastTopo, lastChecks := derived("reviews.yaml", "mesh.yaml", "policy.yaml")
+	firstTopo, firstChecks := derived("policy.yaml", "reviews.yaml", "mesh.yaml")
+	assert.Equal(t, []string{"ratings@5: v1×2@5", "reviews@5: v1×2@6 v2×2@6"}, lastTopo)
+	assert.Equal(t, lastTopo, firstTopo)
+	assert.Equal(t, lastChecks, firstChecks)
+	joined := strings.Join(firstChecks, "\n")
+	assert.Contains(t, joined, "accepted (ratings, reviews)", "reviews is a target of the STRICT check")
+	// reviews is where the load enters to call ratings as reviews: its
+	// entry policy lets the load in, so the allow-nothing check cannot
+	// expect a 403 there, and ratings is opened by its own policy.
+	assert.Contains(t, joined, "allow-nothing-not-checked")
 }
