@@ -935,7 +935,7 @@ spec:
 	dir := t.TempDir()
 	_, err := p.Write(dir)
 	require.NoError(t, err)
-	entry, err := os.ReadFile(filepath.Join(dir, derive.EntryFile))
+	entry, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(derive.EntryFile)))
 	require.NoError(t, err)
 	for _, name := range []string{"meshbench-entry-client", "meshbench-entry-order"} {
 		assert.Contains(t, string(entry), name)
