@@ -313,7 +313,8 @@ func allowNothing(o *spec.IstioObject, ns string) bool {
 
 // allowNothing: every call into the namespace is refused with 403, but
 // for the services other ALLOW policies open, whose rules derive their
-// own checks, and for the callers, which let the load in (entryPolicies).
+// own checks, and for the services principals name (callers, and servers
+// that also call), which let the load in (entryPolicies).
 // The load calls each closed service in a variant of its own, through the
 // ingress gateway, whose principal nothing allows.
 func (d *deriver) allowNothing(o *spec.IstioObject) {
@@ -322,7 +323,9 @@ func (d *deriver) allowNothing(o *spec.IstioObject) {
 	client := d.plan.Topology.Client
 	var closed []string
 	for _, s := range d.plan.Topology.Services {
-		if s.Selects != nil || s.Caller || d.opened(s.Name) {
+		// A principal's service lets the load in (entryPolicies): it is
+		// where the checks of the services it calls enter.
+		if s.Selects != nil || s.Principal || d.opened(s.Name) {
 			continue
 		}
 		closed = append(closed, s.Name)
@@ -359,7 +362,8 @@ func (d *deriver) opened(service string) bool {
 }
 
 // entryPolicies let the derived loads in where an allow-nothing policy
-// would refuse them at the workload they enter, the client or a caller:
+// would refuse them at the workload they enter, the client or a service
+// a principal names:
 // meshbench's stand-ins for the team's callers, which the load reaches
 // through the ingress gateway (a workload of the root namespace). One
 // ALLOW policy per entry workload, for calls from the root namespace.
@@ -367,7 +371,7 @@ func (p *Plan) entryPolicies() []map[string]any {
 	var out []map[string]any
 	entries := []string{p.Topology.Client}
 	for _, s := range p.Topology.Services {
-		if s.Caller {
+		if s.Principal {
 			entries = append(entries, s.Name)
 		}
 	}

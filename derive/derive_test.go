@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshbench/meshbench/derive"
+	"github.com/meshbench/meshbench/internal/stats"
 	"github.com/meshbench/meshbench/scenarios/catalog"
 	"github.com/meshbench/meshbench/scenarios/spec"
 )
@@ -122,6 +123,35 @@ spec:
   http:
 `
 
+// paymentMirrors routes payment to v1 and mirrors it with mirrors (Istio
+// 1.19+): all to its canary subset, a tenth to audit, which nothing else
+// names.
+const paymentMirrors = paymentRoutes + `    - route: [{destination: {host: payment, subset: v1}}]
+      mirrors:
+        - destination: {host: payment, subset: canary}
+        - destination: {host: audit}
+          percentage: {value: 10}
+`
+
+// ratingsPolicy lets reviews call ratings, and reviewsSubsets gives
+// reviews two versions: reviews is a server that also calls, whichever
+// file comes first.
+const ratingsPolicy = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ratings-viewer}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/reviews]}}]}]
+`
+
+const reviewsSubsets = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+`
+
 func TestInferTopology(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -146,6 +176,26 @@ spec:
       mirror: {host: audit}
 `,
 			want: []string{"front@5: v1×2@5", "payment@8: port=9080/ v1×2@8", "audit@9: v1×2@9"},
+		},
+		{
+			name: "every mirrors[] destination names a service, as mirror does",
+			yaml: paymentMirrors,
+			want: []string{"payment@5: v1×2@7 v2×2@8map[track:canary]", "audit@19: v1×2@19"},
+		},
+		{
+			name: "an HTTPRoute's RequestMirror backend names a service, or a version of its parent",
+			yaml: `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: reviews}
+spec:
+  parentRefs: [{group: "", kind: Service, name: reviews, port: 9080}]
+  rules:
+    - backendRefs: [{name: reviews-v1, port: 9080}]
+      filters:
+        - {type: RequestMirror, requestMirror: {backendRef: {name: reviews-v2, port: 9080}}}
+        - {type: RequestMirror, requestMirror: {backendRef: {name: audit, port: 8080}}}
+`,
+			want: []string{"reviews@5: port=9080/ v1×2@7 v2×2@9", "reviews-v1@7: selects reviews/v1", "reviews-v2@9: selects reviews/v2", "audit@10: port=8080/ v1×2@10"},
 		},
 		{
 			name: "tcp routes make a tcp service",
@@ -173,6 +223,23 @@ spec:
             principals: ["cluster.local/ns/default/sa/order", "cluster.local/ns/other/sa/spy", "*"]
 `,
 			want: []string{"payment@5: v1×2@5", "caller order@9: v1×1@9"},
+		},
+		{
+			name: "a principal's service that a DestinationRule gives versions is no caller, the AuthorizationPolicy read first",
+			yaml: ratingsPolicy + "---\n" + reviewsSubsets,
+			want: []string{"ratings@5: v1×2@5", "reviews@12: v1×2@13 v2×2@13"},
+		},
+		{
+			name: "nor is one a route names",
+			yaml: ratingsPolicy + `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http: [{route: [{destination: {host: reviews}}], timeout: 1s}]
+`,
+			want: []string{"ratings@5: v1×2@5", "reviews@12: v1×2@12"},
 		},
 		{
 			name: "hosts of other namespaces and wildcards name no service",
@@ -451,6 +518,37 @@ spec:
 			want: []string{"allow-nothing-allow-nothing@1", "pay-rule0-authz@11", "not checked@17: its routes", "not checked@25: its outlier detection"},
 		},
 		{
+			name: "a check per mirror; an undefined subset is not checked",
+			yaml: paymentMirrors + `        - destination: {host: payment, subset: nightly}
+`,
+			want: []string{"payment-split@16", "payment-default-retries@16", "payment-mirror0@18", "payment-mirror1@19", "not checked@21: mirrors to payment"},
+		},
+		{
+			name: "mirror, with mirrorPercentage or the deprecated mirrorPercent",
+			yaml: paymentRoutes + `    - match: [{headers: {end-user: {exact: jason}}}]
+      route: [{destination: {host: payment, subset: v1}}]
+      mirror: {host: audit}
+      mirrorPercent: 5
+    - route: [{destination: {host: payment, subset: v1}}]
+      mirror: {host: audit}
+      mirrorPercentage: {value: 50}
+`,
+			want: []string{"payment-http0-match@16", "payment-http0-default-retries@16", "payment-http0-mirror@18", "payment-http1-split@20", "payment-http1-mirror@21"},
+		},
+		{
+			name: "an HTTPRoute's RequestMirror filter",
+			yaml: `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: reviews}
+spec:
+  parentRefs: [{group: "", kind: Service, name: reviews, port: 9080}]
+  rules:
+    - backendRefs: [{name: reviews-v1, port: 9080}]
+      filters: [{type: RequestMirror, requestMirror: {backendRef: {name: reviews-v2, port: 9080}, percent: 50}}]
+`,
+			want: []string{"reviews-split@7", "reviews-default-retries@7", "reviews-mirror@8"},
+		},
+		{
 			name: "an HTTPRoute's rules in istiod's order (a header match first): match, timeout, default retries, then the split",
 			yaml: gammaRoute,
 			want: []string{"reviews-rule1-match@11", "reviews-rule1-timeout@13", "reviews-rule1-default-retries@11", "reviews-rule0-split@8"},
@@ -659,7 +757,7 @@ spec:
 func TestDerivedScenariosLoad(t *testing.T) {
 	folders, err := filepath.Glob("testdata/*")
 	require.NoError(t, err)
-	require.Len(t, folders, 9)
+	require.Len(t, folders, 10)
 	for _, folder := range folders {
 		inputs, err := derive.ReadPaths([]string{folder}, nil)
 		require.NoError(t, err)
@@ -837,7 +935,7 @@ spec:
 	dir := t.TempDir()
 	_, err := p.Write(dir)
 	require.NoError(t, err)
-	entry, err := os.ReadFile(filepath.Join(dir, derive.EntryFile))
+	entry, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(derive.EntryFile)))
 	require.NoError(t, err)
 	for _, name := range []string{"meshbench-entry-client", "meshbench-entry-order"} {
 		assert.Contains(t, string(entry), name)
@@ -911,4 +1009,140 @@ spec:
 		require.GreaterOrEqual(t, i, 0, "%q", checks(p))
 		assert.Equal(t, tc.want, p.Checks[i].Scenario.Load.Concurrency, "%s", tc.pool)
 	}
+}
+
+// Each mirror's scenario loads, and fails the mirror's pods only: the
+// subset's version, or every version of a mirror without one.
+func TestMirrorsScenarios(t *testing.T) {
+	p := plan(t, paymentMirrors)
+	files, err := p.Write(t.TempDir())
+	require.NoError(t, err)
+	failing := map[string][]string{}
+	for _, f := range files {
+		sc, err := spec.LoadFile(f)
+		require.NoError(t, err, f)
+		for _, s := range sc.Topology.Services {
+			for _, v := range s.Versions {
+				if v.ErrorRate == 1 {
+					failing[sc.Name] = append(failing[sc.Name], s.Name+"/"+v.Name)
+				}
+			}
+		}
+	}
+	assert.Equal(t, map[string][]string{"payment-mirror0": {"payment/v2"}, "payment-mirror1": {"audit/v1"}}, failing)
+}
+
+// A mirror's copies must reach it: its sidecars' count of what they
+// received (security, policy any) is at least a one-sided binomial lower
+// bound on the copies of the load's requests at the design's alpha, the
+// load sized for about 100 copies; none at 0%. A mirror that also
+// receives the route's own requests cannot show its copies apart.
+func TestMirrorArrival(t *testing.T) {
+	p := plan(t, paymentMirrors+`        - destination: {host: ledger}
+          percentage: {value: 0}
+`)
+	byName := map[string]*derive.Scenario{}
+	promises := map[string]string{}
+	for _, c := range p.Checks {
+		if c.Scenario != nil {
+			byName[c.Name], promises[c.Name] = c.Scenario, c.Promise
+		}
+	}
+	require.Contains(t, byName, "payment-mirror0")
+	assert.Len(t, byName["payment-mirror0"].Expect, 1, "payment/v2 also receives the route's requests")
+	assert.Contains(t, promises["payment-mirror0"], "not checked: payment also receives the route's own requests")
+
+	audit := byName["payment-mirror1"]
+	require.NotNil(t, audit)
+	assert.Equal(t, "5s", audit.Load.Duration, "1,000 requests at 200/s: about 100 copies at 10%")
+	require.Len(t, audit.Expect, 2)
+	sec := audit.Expect[1]["security"].(map[string]any)
+	assert.Equal(t, "audit", sec["service"])
+	assert.Equal(t, "any", sec["policy"])
+	k := sec["min"].(int)
+	assert.LessOrEqual(t, stats.BinomialLessP(k-1, 1000, 0.1), 1e-6, "a true 10%% falls below it with chance at most alpha")
+	assert.Greater(t, k, 50)
+	assert.Contains(t, promises["payment-mirror1"], fmt.Sprintf("audit receives the copies: at least %d of 1000 requests' (10%%)", k))
+
+	ledger := byName["payment-mirror2"]
+	require.NotNil(t, ledger)
+	assert.Equal(t, map[string]any{"service": "ledger", "policy": "any", "max": 0}, ledger.Expect[1]["security"])
+
+	// The files load, and the loader takes policy any.
+	files, err := p.Write(t.TempDir())
+	require.NoError(t, err)
+	for _, f := range files {
+		_, err := spec.LoadFile(f)
+		require.NoError(t, err, f)
+	}
+}
+
+// mirror's share is mirrorPercentage, else the deprecated mirrorPercent
+// (route.go MirrorPercent), and sizes the load.
+func TestMirrorPercentages(t *testing.T) {
+	p := plan(t, paymentRoutes+`    - route: [{destination: {host: payment, subset: v1}}]
+      mirror: {host: audit}
+      mirrorPercent: 5
+`)
+	var c *derive.Check
+	for i := range p.Checks {
+		if p.Checks[i].Name == "payment-mirror" {
+			c = &p.Checks[i]
+		}
+	}
+	require.NotNil(t, c)
+	assert.True(t, strings.HasPrefix(c.Promise, "mirrors 5% to audit"), c.Promise)
+	assert.Equal(t, "10s", c.Scenario.Load.Duration, "2,000 requests at 200/s: about 100 copies at 5%")
+}
+
+// Caller status does not depend on the order of the files: with the
+// AuthorizationPolicy first or last, reviews keeps its versions and pods,
+// and stays a target of the STRICT and allow-nothing checks.
+func TestCallersWhateverTheOrder(t *testing.T) {
+	strict := `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-nothing}
+spec: {}
+`
+	derived := func(names ...string) ([]string, []string) {
+		files := map[string]string{"policy.yaml": ratingsPolicy, "reviews.yaml": reviewsSubsets, "mesh.yaml": strict}
+		var in []spec.IstioInput
+		for _, n := range names {
+			in = append(in, spec.IstioInput{Name: n, Data: []byte(files[n])})
+		}
+		p, err := derive.Derive(in, derive.Options{})
+		require.NoError(t, err)
+		topo := topology(p)
+		slices.Sort(topo)
+		// The checks, with the services a check names in its promise
+		// (in the topology's order, which follows the files') sorted.
+		var promises []string
+		for _, c := range p.Checks {
+			text := c.Name + ": " + c.Promise
+			if i := strings.LastIndex(text, " ("); i >= 0 && strings.HasSuffix(text, ")") {
+				names := strings.Split(text[i+2:len(text)-1], ", ")
+				slices.Sort(names)
+				text = text[:i] + " (" + strings.Join(names, ", ") + ")"
+			}
+			promises = append(promises, text)
+		}
+		slices.Sort(promises)
+		return topo, promises
+	}
+	lastTopo, lastChecks := derived("reviews.yaml", "mesh.yaml", "policy.yaml")
+	firstTopo, firstChecks := derived("policy.yaml", "reviews.yaml", "mesh.yaml")
+	assert.Equal(t, []string{"ratings@5: v1×2@5", "reviews@5: v1×2@6 v2×2@6"}, lastTopo)
+	assert.Equal(t, lastTopo, firstTopo)
+	assert.Equal(t, lastChecks, firstChecks)
+	joined := strings.Join(firstChecks, "\n")
+	assert.Contains(t, joined, "accepted (ratings, reviews)", "reviews is a target of the STRICT check")
+	// reviews is where the load enters to call ratings as reviews: its
+	// entry policy lets the load in, so the allow-nothing check cannot
+	// expect a 403 there, and ratings is opened by its own policy.
+	assert.Contains(t, joined, "allow-nothing-not-checked")
 }

@@ -2,6 +2,7 @@ package derive
 
 import (
 	"fmt"
+	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
 
@@ -96,7 +97,9 @@ func (d *deriver) httpRoute(o *spec.IstioObject) {
 					return p + ".timeouts.backendRequest"
 				}
 				return p + ".timeouts.request"
-			case ".mirror":
+			}
+			if strings.HasPrefix(f, ".mirror") {
+				// xdsgen.HTTPRouteRules makes a RequestMirror filter one of mirrors.
 				return p + ".filters"
 			}
 			return p

@@ -55,3 +55,28 @@ func requestsOf(l Load, rate int) int {
 	d, _ := time.ParseDuration(l.Duration)
 	return int(d.Seconds() * float64(rate))
 }
+
+// copiesAtLeast is a one-sided lower bound on X ~ Binomial(n, p) at level
+// alpha: the largest k with P[X < k] <= alpha (0 when none is above 0).
+// A count below it fails a true share p with chance at most alpha.
+func copiesAtLeast(n int, p, alpha float64) int {
+	k := 0
+	for k < n && stats.BinomialLessP(k, n, p) <= alpha {
+		k++
+	}
+	return k
+}
+
+// expectedCopies is how many copies a mirror check's load makes the
+// mirror receive on average: enough that their lower bound at the
+// design's alpha stays well above zero (about 50 at α = 1e-6).
+const expectedCopies = 100
+
+// copiesRequests is the load that makes a mirror copying a share p of it
+// receive about expectedCopies copies, within the loads' bounds.
+func copiesRequests(p float64) int {
+	if p <= 0 {
+		return minRequests
+	}
+	return min(max(minRequests, int(math.Ceil(expectedCopies/p))), maxRequests)
+}

@@ -1,9 +1,12 @@
 package derive
 
 import (
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/meshbench/meshbench/internal/stats"
 )
 
 // DESIGN.md: at α = 1e-6, detecting a 5-point shift from 70/30 with 99.9%
@@ -32,4 +35,18 @@ func TestLoadDuration(t *testing.T) {
 	o := Options{Rate: 100}.withDefaults()
 	assert.Equal(t, Load{Target: "a", Rate: "100/s", Duration: "2s"}, o.load("a", 10))
 	assert.Equal(t, "5.1s", o.load("a", 510).Duration)
+}
+
+// The copies' lower bound: all of them at 100%; at a share, a bound that
+// a true share misses with chance at most alpha, and none at 0.
+func TestCopiesAtLeast(t *testing.T) {
+	assert.Equal(t, 400, copiesAtLeast(400, 1, 1e-6))
+	assert.Equal(t, 0, copiesAtLeast(400, 0, 1e-6))
+	k := copiesAtLeast(1000, 0.1, 1e-6)
+	assert.LessOrEqual(t, stats.BinomialLessP(k-1, 1000, 0.1), 1e-6)
+	assert.Greater(t, stats.BinomialLessP(k, 1000, 0.1), 1e-6)
+	assert.InDelta(t, 100-stats.NormalQuantile(1-1e-6)*math.Sqrt(90), float64(k), 4, "about the mean less the one-sided z·sd")
+	assert.Equal(t, 1000, copiesRequests(0.1))
+	assert.Equal(t, minRequests, copiesRequests(1))
+	assert.Equal(t, maxRequests, copiesRequests(0.0001))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/meshbench/meshbench/internal/stats"
 	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/registry"
+	"github.com/meshbench/meshbench/sim/xdsgen"
 )
 
 // derive derives the checks of every resource, in input order.
@@ -162,9 +163,7 @@ func (d *deriver) httpRoutes(routes []*networking.HTTPRoute, newRoute func(i int
 		if hr.GetFault() != nil {
 			d.fault(r)
 		}
-		if hr.GetMirror() != nil || len(hr.GetMirrors()) > 0 {
-			d.mirror(r)
-		}
+		d.mirrors(r)
 	}
 }
 
@@ -523,32 +522,117 @@ func (d *deriver) fault(r *route) {
 	})
 }
 
-// mirror: the mirror's failures never reach the client. That the copies
-// reach it shows only in its sidecars' metrics, which no check reads.
-func (d *deriver) mirror(r *route) {
-	m := r.hr.GetMirror()
-	if m == nil {
-		m = r.hr.GetMirrors()[0].GetDestination()
+// mirrorPolicy is one mirror of a route: its destination, the percentage
+// of requests it copies, and the route's field that says so.
+type mirrorPolicy struct {
+	dst     *networking.Destination
+	percent float64
+	field   string
+}
+
+// mirrorsOf are a route's mirrors as istiod translates them
+// (pilot/pkg/networking/core/route/route.go applyHTTPRouteDestination):
+// mirror with mirrorPercentage, else the deprecated mirrorPercent, else
+// 100% (MirrorPercent); then each of mirrors (Istio 1.19+) with its own
+// percentage, 100% when unset (MirrorPercentByPolicy), one without a
+// destination skipped. A percentage of 0 mirrors nothing.
+func mirrorsOf(hr *networking.HTTPRoute) []mirrorPolicy {
+	var out []mirrorPolicy
+	if m := hr.GetMirror(); m != nil {
+		pct := 100.0
+		switch {
+		case hr.GetMirrorPercentage() != nil:
+			pct = hr.GetMirrorPercentage().GetValue()
+		case xdsgen.DeprecatedMirrorPercent(hr) != nil:
+			pct = float64(xdsgen.DeprecatedMirrorPercent(hr).GetValue())
+		}
+		out = append(out, mirrorPolicy{m, pct, ".mirror"})
 	}
-	promise := "mirrors to " + m.GetHost()
-	name, ok := d.serviceName(m.GetHost())
+	for i, m := range hr.GetMirrors() {
+		if m.GetDestination() == nil {
+			continue
+		}
+		pct := 100.0
+		if m.GetPercentage() != nil {
+			pct = m.GetPercentage().GetValue()
+		}
+		out = append(out, mirrorPolicy{m.GetDestination(), pct, fmt.Sprintf(".mirrors[%d]", i)})
+	}
+	return out
+}
+
+// mirrors derives a check per mirror of the route.
+func (d *deriver) mirrors(r *route) {
+	ms := mirrorsOf(r.hr)
+	for i, m := range ms {
+		kind := "mirror"
+		if len(ms) > 1 {
+			kind = fmt.Sprintf("mirror%d", i)
+		}
+		d.mirror(r, m, kind)
+	}
+}
+
+// mirror: the mirror's failures never reach the client, and the copies
+// reach the mirror. Its inbound sidecars count every request they
+// receive, whatever the Host (the inbound virtual host takes "*", so a
+// "-shadow" suffix does not matter) and whatever the answer:
+// security {policy: any} bounds that count from below at the copies a
+// share p of the load makes (copiesAtLeast), or at none for p = 0. The
+// count includes the warm-up's copies, which outnumber those of the last
+// requests that may still be in flight when the run reads it.
+func (d *deriver) mirror(r *route, m mirrorPolicy, kind string) {
+	promise := "mirrors to " + m.dst.GetHost()
+	if m.percent < 100 {
+		promise = fmt.Sprintf("mirrors %g%% to %s", m.percent, m.dst.GetHost())
+	}
+	name, ok := d.serviceName(m.dst.GetHost())
 	if !ok {
-		d.notChecked(r.resource(), r.at(".mirror"), promise, "the mirror is not a service of the namespace")
+		d.notChecked(r.resource(), r.at(m.field), promise, "the mirror is not a service of the namespace")
+		return
+	}
+	svc := d.plan.Topology.Service(name)
+	if svc == nil {
+		d.notChecked(r.resource(), r.at(m.field), promise, "the mirror is not in the inferred topology")
 		return
 	}
 	mv := ""
-	if m.GetSubset() != "" {
-		mv = d.plan.Topology.Service(name).versionOfSubset(m.GetSubset())
+	if sel := svc.Selects; sel != nil {
+		// A Service over one version's pods: those pods receive the copies.
+		svc, mv = d.plan.Topology.Service(sel.Service), sel.Version
 	}
-	load := d.opt.load(d.callerFor(r.service), minRequests)
+	if sub := m.dst.GetSubset(); sub != "" && mv == "" {
+		if mv = svc.versionOfSubset(sub); mv == "" {
+			d.notChecked(r.resource(), r.at(m.field), promise, fmt.Sprintf("subset %s is defined by no DestinationRule", sub))
+			return
+		}
+	}
+	caller := d.callerFor(r.service)
+	// The fault filter runs before the router: an aborted request is not
+	// mirrored (sim/sidecar route.go; Envoy's filter chain order).
+	p := math.Max(0, math.Min(m.percent, 100)) / 100
+	if a := r.hr.GetFault().GetAbort(); a != nil {
+		p *= 1 - math.Min(abortPercent(a), 100)/100
+	}
+	load := d.opt.load(caller, copiesRequests(p))
 	load.Headers = r.req.headers
 	expect := []map[string]any{{"successRate": map[string]any{"min": 0.99, "confidence": 1 - d.opt.Alpha}}}
+	promise += ": a mirror that fails every request changes nothing for the client"
+	switch n := requestsOf(load, d.opt.Rate); {
+	case d.receivesPrimary(r, svc, caller):
+		promise += fmt.Sprintf(" (that the copies arrive is not checked: %s also receives the route's own requests)", svc.Name)
+	case p <= 0:
+		promise += fmt.Sprintf(", and %s receives no copy", svc.Name)
+		expect = append(expect, map[string]any{"security": map[string]any{"service": svc.Name, "policy": "any", "max": 0}})
+	default:
+		k := copiesAtLeast(n, p, d.opt.Alpha)
+		promise += fmt.Sprintf(", and %s receives the copies: at least %d of %d requests' (%g%%)", svc.Name, k, n, 100*p)
+		expect = append(expect, map[string]any{"security": map[string]any{"service": svc.Name, "policy": "any", "min": k}})
+	}
 	d.add(Check{
-		Name: r.name("mirror"), Resource: r.resource(),
-		Promise: promise + ": a mirror that fails every request changes nothing for the client (that the copies arrive is not checked: only the mirror's sidecar metrics show them)",
-		Source:  r.at(".mirror"),
+		Name: r.name(kind), Resource: r.resource(), Promise: promise, Source: r.at(m.field),
 		Scenario: d.scenario(r, load, expect, func(s *registry.Service) {
-			if s.Name != name {
+			if s.Name != svc.Name {
 				return
 			}
 			for i := range s.Versions {
@@ -558,6 +642,29 @@ func (d *deriver) mirror(r *route) {
 			}
 		}, nil),
 	})
+}
+
+// receivesPrimary reports whether svc's sidecars see requests of the
+// route's scenario other than the mirror's copies: it is the service the
+// caller calls, a destination of the route, or the caller.
+func (d *deriver) receivesPrimary(r *route, svc *Service, caller string) bool {
+	if svc == r.service || svc.Name == caller {
+		return true
+	}
+	for _, dst := range r.hr.GetRoute() {
+		name, ok := d.serviceName(dst.GetDestination().GetHost())
+		if !ok {
+			continue
+		}
+		s := d.plan.Topology.Service(name)
+		if s != nil && s.Selects != nil {
+			s = d.plan.Topology.Service(s.Selects.Service)
+		}
+		if s == svc {
+			return true
+		}
+	}
+	return false
 }
 
 // destService is the service a route's first destination names, or nil.

@@ -11,14 +11,19 @@ import (
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
-// MeshFile is the file, beside the scenarios, that holds the Istio
-// resources every derived scenario applies.
-const MeshFile = "istio.yaml"
+// MeshDir is the folder, beside the scenarios, of the Istio resources
+// they apply: its multi-document files are no scenarios, so that
+// `meshbench run DIR/*.yaml` takes the scenarios alone.
+const MeshDir = "mesh"
 
-// EntryFile is the file, beside the scenarios, that holds the policies
-// letting the load in where an allow-nothing policy would refuse it
-// (entryPolicies); written only then.
-const EntryFile = "entry.yaml"
+// MeshFile is the file, relative to the scenarios (as their mesh: entries
+// name it), that holds the Istio resources every derived scenario applies.
+const MeshFile = MeshDir + "/istio.yaml"
+
+// EntryFile is the file, relative to the scenarios, that holds the
+// policies letting the load in where an allow-nothing policy would refuse
+// it (entryPolicies); written only then.
+const EntryFile = MeshDir + "/entry.yaml"
 
 // Scenario is a derived scenario as its file says it (scenarios/spec/format.go):
 // Write puts it in YAML that spec.LoadFile reads unchanged.
@@ -56,10 +61,11 @@ type Variant struct {
 
 // Write writes the plan into dir: MeshFile with every Istio resource as
 // read (each after a comment naming its file and line; a Telemetry only
-// named, as its providers are meshConfig's), and a scenario
-// file per checked promise. It returns the scenario files' paths.
+// named, as its providers are meshConfig's), EntryFile when needed, and a
+// scenario file per checked promise, the only files directly in dir. It
+// returns the scenario files' paths.
 func (p *Plan) Write(dir string) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, MeshDir), 0o755); err != nil {
 		return nil, err
 	}
 	var mesh bytes.Buffer
@@ -80,7 +86,7 @@ func (p *Plan) Write(dir string) ([]string, error) {
 			return nil, err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, MeshFile), mesh.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(MeshFile)), mesh.Bytes(), 0o644); err != nil {
 		return nil, err
 	}
 	if p.entry {
@@ -97,7 +103,7 @@ func (p *Plan) Write(dir string) ([]string, error) {
 				return nil, err
 			}
 		}
-		if err := os.WriteFile(filepath.Join(dir, EntryFile), b.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(EntryFile)), b.Bytes(), 0o644); err != nil {
 			return nil, err
 		}
 	}

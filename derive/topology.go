@@ -33,8 +33,14 @@ type Service struct {
 	Versions []*Version
 	Source   Source
 	// Caller is true for a service inferred from an AuthorizationPolicy's
-	// principals: it calls the services the policy guards.
+	// principals alone: it calls the services the policy guards, and
+	// serves nothing (no versions, no routes).
 	Caller bool
+	// Principal is true for a service an AuthorizationPolicy's principals
+	// name, a Caller or a server that also calls: the load may enter
+	// there to call as it (access), so an allow-nothing policy must let
+	// the load in (entryPolicies).
+	Principal bool
 	// Selects is set for a Service a Gateway API route names as a backend
 	// for one version of its parent: it has no pods of its own.
 	Selects *registry.Selector
@@ -88,6 +94,23 @@ func (d *deriver) infer(objs []*spec.IstioObject) {
 		t.Services = append(t.Services, s)
 		return s
 	}
+	// served are the services a route, a DestinationRule or a Gateway API
+	// route names: servers, whatever a principal says.
+	served := map[string]bool{}
+	serve := func(host string, src Source) *Service {
+		s := service(host, src)
+		if s != nil {
+			served[s.Name] = true
+		}
+		return s
+	}
+	// principals are the services AuthorizationPolicies' principals name,
+	// with their lines: callers, decided once every resource is read.
+	type principal struct {
+		name string
+		src  Source
+	}
+	var principals []principal
 	at := func(o *spec.IstioObject, field string) Source { return Source{o.File, o.LineOf(field)} }
 	setPort := func(s *Service, port uint32, proto string) {
 		if s == nil {
@@ -105,26 +128,33 @@ func (d *deriver) infer(objs []*spec.IstioObject) {
 		case o.VirtualService != nil:
 			spec := &o.VirtualService.Spec
 			for i, h := range spec.Hosts {
-				service(h, at(o, fmt.Sprintf("spec.hosts[%d]", i)))
+				serve(h, at(o, fmt.Sprintf("spec.hosts[%d]", i)))
 			}
 			for i, r := range spec.Http {
 				for j, dst := range r.Route {
 					f := fmt.Sprintf("spec.http[%d].route[%d].destination.host", i, j)
-					setPort(service(dst.GetDestination().GetHost(), at(o, f)), dst.GetDestination().GetPort().GetNumber(), "")
+					setPort(serve(dst.GetDestination().GetHost(), at(o, f)), dst.GetDestination().GetPort().GetNumber(), "")
 				}
 				if m := r.GetMirror(); m != nil {
-					service(m.GetHost(), at(o, fmt.Sprintf("spec.http[%d].mirror.host", i)))
+					serve(m.GetHost(), at(o, fmt.Sprintf("spec.http[%d].mirror.host", i)))
+				}
+				// mirrors (Istio 1.19+) names a destination per mirror, as
+				// mirror does (virtual_service.proto HTTPMirrorPolicy).
+				for j, m := range r.GetMirrors() {
+					if h := m.GetDestination().GetHost(); h != "" {
+						serve(h, at(o, fmt.Sprintf("spec.http[%d].mirrors[%d].destination.host", i, j)))
+					}
 				}
 			}
 			for i, r := range spec.Tcp {
 				for j, dst := range r.Route {
 					f := fmt.Sprintf("spec.tcp[%d].route[%d].destination.host", i, j)
-					setPort(service(dst.GetDestination().GetHost(), at(o, f)), dst.GetDestination().GetPort().GetNumber(), "tcp")
+					setPort(serve(dst.GetDestination().GetHost(), at(o, f)), dst.GetDestination().GetPort().GetNumber(), "tcp")
 				}
 			}
 		case o.DestinationRule != nil:
 			spec := &o.DestinationRule.Spec
-			s := service(spec.Host, at(o, "spec.host"))
+			s := serve(spec.Host, at(o, "spec.host"))
 			if s == nil {
 				continue
 			}
@@ -138,18 +168,34 @@ func (d *deriver) infer(objs []*spec.IstioObject) {
 				proto = "grpc"
 			}
 			for i, name := range parents {
-				setPort(service(name, at(o, fmt.Sprintf("spec.parentRefs[%d].name", i))), 0, proto)
+				setPort(serve(name, at(o, fmt.Sprintf("spec.parentRefs[%d].name", i))), 0, proto)
 			}
 			for i, backends := range rules {
 				for j, b := range backends {
 					src := at(o, fmt.Sprintf("spec.rules[%d].backendRefs[%d].name", i, j))
 					if parent, version, ok := d.versionBackend(b.name, parents); ok {
-						p := service(parent, src)
+						p := serve(parent, src)
 						setPort(p, b.port, proto) // the backend serves the parent's pods' port
 						d.addSelecting(p, b.name, version, src)
 						continue
 					}
-					setPort(service(b.name, src), b.port, proto)
+					setPort(serve(b.name, src), b.port, proto)
+				}
+			}
+			if o.HTTPRoute != nil {
+				// A RequestMirror filter's backend receives the copies.
+				for i, rule := range o.HTTPRoute.Spec.Rules {
+					for k, f := range rule.Filters {
+						if f.Type == gatewayv1.HTTPRouteFilterRequestMirror && f.RequestMirror != nil {
+							src := at(o, fmt.Sprintf("spec.rules[%d].filters[%d].requestMirror.backendRef.name", i, k))
+							b := f.RequestMirror.BackendRef
+							if parent, version, ok := d.versionBackend(string(b.Name), parents); ok {
+								d.addSelecting(serve(parent, src), string(b.Name), version, src)
+								continue
+							}
+							setPort(serve(string(b.Name), src), uint32(ptrOr(b.Port, 0)), proto)
+						}
+					}
 				}
 			}
 		case o.AuthorizationPolicy != nil:
@@ -164,10 +210,7 @@ func (d *deriver) infer(objs []*spec.IstioObject) {
 						if !ok {
 							continue
 						}
-						s := service(name, at(o, fmt.Sprintf("spec.rules[%d].from[%d].source.principals[%d]", i, j, k)))
-						if s != nil && len(s.Versions) == 0 {
-							s.Caller = true
-						}
+						principals = append(principals, principal{name, at(o, fmt.Sprintf("spec.rules[%d].from[%d].source.principals[%d]", i, j, k))})
 					}
 				}
 			}
@@ -175,6 +218,19 @@ func (d *deriver) infer(objs []*spec.IstioObject) {
 			if app := o.PeerAuthentication.Spec.GetSelector().GetMatchLabels()["app"]; app != "" {
 				service(app, at(o, "spec.selector.matchLabels.app"))
 			}
+		}
+	}
+	// A principal's service is a pure caller unless something else makes
+	// it a server (versions, routes, a DestinationRule), in whatever order
+	// the files came.
+	for _, p := range principals {
+		s := service(p.name, p.src)
+		if s == nil {
+			continue
+		}
+		s.Principal = true
+		if !served[s.Name] && len(s.Versions) == 0 && s.Selects == nil {
+			s.Caller = true
 		}
 	}
 	for _, s := range t.Services {
@@ -351,4 +407,11 @@ func (t *Topology) registryTopology(calls map[string][]string, mutate func(s *re
 	}
 	add(registry.Service{Name: t.Client, Versions: []registry.Version{{Name: "v1"}}})
 	return out
+}
+
+func ptrOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
 }

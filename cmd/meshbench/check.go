@@ -20,7 +20,7 @@ import (
 func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	write := fs.String("o", "", "write the derived scenarios (and istio.yaml, the resources they apply) into this folder, and run nothing")
+	write := fs.String("o", "", "write the derived scenarios into this folder (and in its mesh/ folder the resources they apply), and run nothing")
 	out := fs.String("out", "runs", "folder under which the run writes its reports")
 	dir := fs.String("dir", "", "write the reports into this folder instead of a new timestamped one under -out")
 	var opt derive.Options

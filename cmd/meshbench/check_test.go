@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,17 +9,20 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshbench/meshbench/derive"
+	"github.com/meshbench/meshbench/scenarios/spec"
 )
 
 // The end-to-end folders, written in the shape of Istio's sample tasks:
 // request routing, traffic shifting, fault injection, circuit breaking,
 // mTLS migration, authorization (and from allow-nothing), timeouts, retries and per-try
 // timeouts (resilience), and traffic shifting with a Gateway API route for
-// mesh traffic (gateway-api).
+// mesh traffic (gateway-api), and mirroring with mirrors (mirroring).
 var checkFolders = map[string]string{}
 
 func init() {
-	for _, f := range []string{"routing", "traffic-shifting", "fault-injection", "circuit-breaking", "mtls-migration", "authorization", "authorization-allow-nothing", "resilience", "gateway-api"} {
+	for _, f := range []string{"routing", "traffic-shifting", "fault-injection", "circuit-breaking", "mtls-migration", "authorization", "authorization-allow-nothing", "resilience", "gateway-api", "mirroring"} {
 		checkFolders[f] = filepath.Join("..", "..", "derive", "testdata", f)
 	}
 }
@@ -89,9 +93,10 @@ func brokenCopy(t *testing.T, folder, file string, edits [][2]string) string {
 	mesh := t.TempDir()
 	code, out, stderr = runCLI(t, "check", "-o", mesh, altered)
 	require.Equal(t, 0, code, "%s\n%s", out, stderr)
-	data, err := os.ReadFile(filepath.Join(mesh, "istio.yaml"))
+	meshFile := filepath.FromSlash(derive.MeshFile)
+	data, err := os.ReadFile(filepath.Join(mesh, meshFile))
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(promises, "istio.yaml"), data, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(promises, meshFile), data, 0o644))
 	return promises
 }
 
@@ -202,6 +207,38 @@ func TestCheckVerboseAndWrite(t *testing.T) {
 		assert.Contains(t, out, want)
 	}
 	assert.NotContains(t, out, "▶", "-o runs nothing")
-	assert.FileExists(t, filepath.Join(dir, "istio.yaml"))
+	assert.FileExists(t, filepath.Join(dir, "mesh", "istio.yaml"))
 	assert.FileExists(t, filepath.Join(dir, "catalog-shift-split.yaml"))
+}
+
+// The command -o prints to run the scenarios takes every file its glob
+// matches as a scenario: the mesh files (istio.yaml, and entry.yaml under
+// allow-nothing) are out of the glob's way, and each match loads as
+// meshbench validate loads it.
+func TestCheckWriteHintGlobLoads(t *testing.T) {
+	for _, folder := range []string{checkFolders["routing"], checkFolders["authorization-allow-nothing"]} {
+		dir := t.TempDir()
+		code, out, stderr := runCLI(t, "check", "-o", dir, folder)
+		require.Equal(t, 0, code, stderr)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		last := lines[len(lines)-1]
+		_, glob, ok := strings.Cut(last, "; run them with meshbench run ")
+		require.True(t, ok, last)
+		files, err := filepath.Glob(glob)
+		require.NoError(t, err)
+		require.NotEmpty(t, files)
+		assert.True(t, strings.HasPrefix(last, fmt.Sprintf("%d scenarios in %s", len(files), dir)), "%s: the glob takes the scenarios alone", last)
+		for _, f := range files {
+			sc, err := spec.LoadFile(f)
+			require.NoError(t, err, f)
+			assert.NotEmpty(t, sc.Config, f)
+		}
+		code, _, stderr = runCLI(t, append([]string{"validate"}, files...)...)
+		assert.Equal(t, 0, code, stderr)
+	}
+	// Under allow-nothing the entry policies are a mesh file too.
+	dir := t.TempDir()
+	code, _, stderr := runCLI(t, "check", "-o", dir, checkFolders["authorization-allow-nothing"])
+	require.Equal(t, 0, code, stderr)
+	assert.FileExists(t, filepath.Join(dir, filepath.FromSlash(derive.EntryFile)))
 }

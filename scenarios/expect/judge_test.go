@@ -39,7 +39,7 @@ func TestJudge(t *testing.T) {
 	}
 	mesh := meshmetrics.Counters{Retries: map[string]float64{"payment": 4}, Ejections: map[string]float64{"payment": 1},
 		Overflows: map[string]float64{}, Rotations: 2,
-		Security: map[string]map[string]float64{"payment": {"mutual_tls": 100}},
+		Security: map[string]map[string]float64{"payment": {"mutual_tls": 100}, "audit": {"mutual_tls": 30, "none": 12}},
 		Flags:    map[string]map[string]float64{"payment": {"UO": 7}}}
 	lat := reports.Latency{P50: 2, P99: 40}
 	steps := []reports.Step{{Index: 1, TargetRate: 200, Requests: 1000, Successes: 1000, Latency: reports.Latency{P99: 5}},
@@ -74,6 +74,8 @@ func TestJudge(t *testing.T) {
 		{"attempts", &Attempts{Count{Service: "payment", Max: ptr(2)}}, Outcome{Samples: retried}, "attempts at payment", false, "3 attempts at most"},
 		{"security", &Security{Service: "payment", Policy: "mutual_tls", Min: ptr(100)}, Outcome{Mesh: mesh}, "mutual_tls requests to payment", true, ""},
 		{"security none", &Security{Service: "payment", Policy: "none", Max: ptr(0)}, Outcome{Mesh: mesh}, "none requests to payment", true, ""},
+		{"security any sums the policies", &Security{Service: "audit", Policy: "any", Min: ptr(42)}, Outcome{Mesh: mesh}, "requests to audit", true, ""},
+		{"security any below its bound", &Security{Service: "audit", Policy: "any", Min: ptr(43)}, Outcome{Mesh: mesh}, "requests to audit", false, ""},
 		{"messages", &Messages{Count{Service: "payment", Min: ptr(3)}}, Outcome{Samples: streams}, "stream messages from payment", false, "2 to 5 messages per stream (want >= 3); N=4"},
 		{"messages without streams", &Messages{Count{Service: "order", Min: ptr(1)}}, Outcome{Samples: streams}, "stream messages from order", false, "no streaming call of order among 4 requests"},
 		{"deadline", &Deadline{Service: "payment", Max: units.Duration(time.Second)}, Outcome{Samples: streams}, "deadline at payment", true, "every call carried a deadline; payment left 900ms to 930ms (want <= 1s); N=4"},

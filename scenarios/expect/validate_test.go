@@ -51,7 +51,7 @@ func TestValidate(t *testing.T) {
 			`responseFlags.flag: unknown response flag "URR" (did you mean "URX"?); want one of UH, UF, UO, NR, URX, NC, DC, UT, UR, DI, FI`,
 		}},
 		{"- attempts: {service: payment, max: 3, variant: bob}", nil, []string{`attempts.variant: variant "bob" is not a load variant (variants: jason, others)`}},
-		{"- security: {service: payment, policy: mtls, min: 1}", nil, []string{`security.policy: policy "mtls" is not mutual_tls or none`}},
+		{"- security: {service: payment, policy: mtls, min: 1}", nil, []string{`security.policy: policy "mtls" is not mutual_tls, none or any`}},
 		{"- messages: {service: payment}", nil, []string{"messages: set min, max or both"}},
 		{"- deadline: {service: payment, min: 2s, max: 1s}", nil, []string{"deadline.min: min 2s is more than max 1s"}},
 		{"- deadline: {}", nil, []string{"deadline: service is required (services: order, payment)", "deadline: set min, max or both"}},

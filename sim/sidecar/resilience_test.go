@@ -664,6 +664,11 @@ func TestMirrorSendsShadowCopy(t *testing.T) {
 	primary := m.apps["payment-v1-0"].requests()
 	require.Len(t, primary, 1)
 	assert.Equal(t, rigPaymentHost, primary[0].host, "the primary keeps its Host")
+	// The mirror's inbound sidecar reports the copy as payment's, as it
+	// would any request (its inbound virtual host takes every Host): what
+	// derive's mirror checks count with security {policy: any}.
+	received := map[string]string{"reporter": "destination", "destination_service_name": "payment", "response_code": "500"}
+	m.eventuallyCounter("payment-v2-0", "istio_requests_total", received, 1)
 
 	// Envoy's default, disable_shadow_host_suffix_append false (what Istio
 	// sends under the 1.27 and older compatibility profiles,
@@ -690,6 +695,7 @@ func TestMirrorSendsShadowCopy(t *testing.T) {
 	}
 	assert.Equal(t, r.id, shadow.id)
 	assert.Equal(t, rigPaymentHost+"-shadow", shadow.host)
+	m.eventuallyCounter("payment-v2-0", "istio_requests_total", received, 2)
 }
 
 // The retry_on values the sidecar accepts are Istio's supportedRetryOnPolicies
