@@ -141,6 +141,11 @@ func TestCheckCatchesBrokenCopies(t *testing.T) {
 			scenario: "ratings-viewer-rule0-authz", failing: "✗ success rate (reviews)",
 		},
 		{
+			name: "an allowed path widened to every path", folder: checkFolders["authorization"], file: "ratings.yaml",
+			edits:    [][2]string{{`paths: ["/details/*"]`, `paths: ["/*"]`}},
+			scenario: "details-viewer-rule0-authz-other-path", failing: "✗ status 403 share (productpage)",
+		},
+		{
 			name: "the allow-nothing policy narrowed to ratings", folder: checkFolders["authorization-allow-nothing"], file: "policies.yaml",
 			edits:    [][2]string{{"spec: {}", "spec: {selector: {matchLabels: {app: ratings}}}"}},
 			scenario: "allow-nothing-allow-nothing", failing: "✗ status 403 share (details)",
