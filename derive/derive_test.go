@@ -994,3 +994,50 @@ spec:
 		assert.Equal(t, tc.want, p.Checks[i].Scenario.Load.Concurrency, "%s", tc.pool)
 	}
 }
+
+// The checks group by the resource that promises them, each group at the
+// resource's first line, in the input's order.
+func TestByResource(t *testing.T) {
+	p := plan(t, `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-mallory}
+spec:
+  selector: {matchLabels: {app: payment}}
+  action: DENY
+  rules:
+    - when: [{key: "request.headers[end-user]", values: [mallory]}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: payment}
+spec:
+  host: payment
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: payment-callers}
+spec:
+  selector: {matchLabels: {app: payment}}
+  rules:
+    - from: [{source: {principals: [cluster.local/ns/default/sa/order]}}]
+      to: [{operation: {methods: [POST], paths: [/pay]}}]
+`)
+	var got []string
+	for _, g := range p.ByResource() {
+		line := fmt.Sprintf("%s@%s:", g.Resource, g.Source)
+		for _, c := range g.Checks {
+			if c.Scenario != nil {
+				line += " " + c.Name
+			} else {
+				line += fmt.Sprintf(" not-checked@%d", c.Source.Line)
+			}
+		}
+		got = append(got, line)
+	}
+	assert.Equal(t, []string{
+		"AuthorizationPolicy default/deny-mallory@in.yaml:1: deny-mallory-rule0-authz",
+		"DestinationRule default/payment@in.yaml:10: not-checked@15",
+		"AuthorizationPolicy default/payment-callers@in.yaml:17: payment-callers-rule0-authz payment-callers-rule0-authz-other-path not-checked@23",
+	}, got)
+}

@@ -56,6 +56,10 @@ func TestCheckFoldersPass(t *testing.T) {
 			summary, err := os.ReadFile(filepath.Join(dir, "summary.md"))
 			require.NoError(t, err)
 			assert.Contains(t, string(summary), "## Inferred from the input")
+			assert.Contains(t, string(summary), "\n## Scenarios\n", "a section per resource, then each scenario's details")
+			index, err := os.ReadFile(filepath.Join(dir, "index.html"))
+			require.NoError(t, err)
+			assert.Contains(t, string(index), `<section class="resource" id="resource-1">`)
 			if strings.Contains(out, "not checked:") {
 				assert.Contains(t, string(junit), "<skipped")
 			}
