@@ -149,7 +149,105 @@ func (d *deriver) authorizationPolicy(o *spec.IstioObject) {
 			continue
 		}
 		d.authzRule(o, i, svc, path, headers, callers, anyone, promise, at)
+		if path != "" {
+			d.authzOtherPath(o, i, svc, r, headers, callers, anyone, at)
+		}
+		if methods := ruleMethods(r); len(methods) > 0 {
+			d.notChecked(res, at, fmt.Sprintf("%s %s calls to %s with other methods than %s", verb, describeCallers(callers, anyone), app, strings.Join(methods, ", ")),
+				"the callers' sample app calls with "+callMethod+" only (load.method sets the method of the load's requests, not of the calls a caller makes)")
+		}
 	}
+}
+
+// ruleMethods are the methods a rule's operations name.
+func ruleMethods(r *securityapi.Rule) []string {
+	var out []string
+	for _, to := range r.To {
+		for _, m := range to.GetOperation().GetMethods() {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// otherPaths are the paths tried, in order, for a call on a path that a
+// rule's operations do not take.
+var otherPaths = []string{"/meshbench-other-path", "/x.meshbench-other"}
+
+// otherPath is a path none of the rule's operations take, or "".
+func otherPath(r *securityapi.Rule) string {
+	for _, p := range otherPaths {
+		if !pathMatches(r, p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// authzOtherPath derives the check of a rule's paths: the callers it
+// names, with the headers it needs, call on a path that none of its
+// operations take and get what the policies in force give them. For an
+// ALLOW rule that is 403: a request that no ALLOW policy matches is
+// denied; for a DENY rule 200 (where no ALLOW policy refuses them): its
+// action is taken only on a request it matches, all of whose fields must
+// match (istio.io docs/reference/config/security/authorization-policy:
+// the evaluation order, and its example policy whose operations name
+// methods and paths, "any other requests will be denied").
+// One path per service in a topology (the callers' calls use the
+// service's path) makes this a scenario of its own, beside authzRule's
+// on the rule's path.
+func (d *deriver) authzOtherPath(o *spec.IstioObject, i int, svc *Service, r *securityapi.Rule, headers map[string]string, callers []string, anyone bool, at Source) {
+	deny := o.AuthorizationPolicy.Spec.GetAction() == securityapi.AuthorizationPolicy_DENY
+	res := "AuthorizationPolicy " + o.Namespace + "/" + o.Name
+	named := slices.Clone(callers)
+	if a := d.access(svc); anyone && !slices.Contains(named, a.caller) {
+		named = append(named, a.caller)
+	}
+	verb, want := "refuses", "403"
+	if deny {
+		verb, want = "does not deny", "200"
+	}
+	other := otherPath(r)
+	var paths []string
+	for _, to := range r.To {
+		paths = append(paths, to.GetOperation().GetPaths()...)
+	}
+	promise := fmt.Sprintf("%s %s calls to %s on other paths than %s", verb, describeCallers(callers, anyone), svc.Name, strings.Join(paths, ", "))
+	if len(headers) > 0 {
+		promise += " with " + request{headers: headers}.headerText()
+	}
+	if other == "" {
+		d.notChecked(res, at, promise, "its paths take every path a call could use")
+		return
+	}
+	promise += fmt.Sprintf(": %s on %s", want, other)
+	load := d.opt.load(d.plan.Topology.Client, minRequests)
+	var expect []map[string]any
+	calls := map[string][]string{}
+	for _, c := range named {
+		allowed := d.allowed(svc.Name, c, other, headers)
+		if allowed != deny {
+			promise += fmt.Sprintf(" (%s is %s by the policies together)", c, map[bool]string{true: "allowed", false: "denied"}[allowed])
+		}
+		calls[c] = []string{svc.Name}
+		load.Variants = append(load.Variants, Variant{Name: c, Weight: 1, Target: c, Headers: headers})
+		if allowed {
+			expect = append(expect, map[string]any{"successRate": map[string]any{"min": 0.99, "variant": c}})
+		} else {
+			expect = append(expect, map[string]any{"status": map[string]any{"code": 403, "min": 0.99, "variant": c}})
+		}
+	}
+	topo := d.plan.Topology.registryTopology(calls, func(s *registry.Service) {
+		if s.Name == svc.Name {
+			s.Path = other
+		}
+	})
+	d.add(Check{
+		Name: fmt.Sprintf("%s-rule%d-authz-other-path", o.Name, i), Resource: res, Promise: promise, Source: at,
+		Scenario: &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect},
+	})
 }
 
 // authzRule derives one rule's check: each caller it names gets what the

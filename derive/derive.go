@@ -9,6 +9,7 @@ package derive
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/meshbench/meshbench/scenarios/spec"
@@ -270,5 +271,47 @@ func (p *Plan) Inventory() []Item {
 			out = append(out, Item{"check", c.Name, c.Source, c.Resource + " " + c.Promise})
 		}
 	}
+	return out
+}
+
+// Group is a resource and its promises' checks, in the order derived.
+type Group struct {
+	// Resource is "Kind namespace/name", as each check's Resource.
+	Resource string
+	// Source is where the resource starts; for a kind meshbench does not
+	// simulate, the line of its first promise.
+	Source Source
+	Checks []Check
+}
+
+// ByResource groups the checks by the resource that promises them, in
+// the order of the input (file, then line).
+func (p *Plan) ByResource() []Group {
+	starts := map[string]Source{}
+	for _, o := range p.Objects {
+		starts[o.Kind+" "+o.Namespace+"/"+o.Name] = Source{o.File, o.Line}
+	}
+	var out []Group
+	index := map[string]int{}
+	for _, c := range p.Checks {
+		i, ok := index[c.Resource]
+		if !ok {
+			src, found := starts[c.Resource]
+			if !found {
+				src = c.Source
+			}
+			i = len(out)
+			index[c.Resource] = i
+			out = append(out, Group{Resource: c.Resource, Source: src})
+		}
+		out[i].Checks = append(out[i].Checks, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Source, out[j].Source
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
 	return out
 }

@@ -658,38 +658,120 @@ spec:
 // AuthorizationPolicy: the callers a rule allows get 200 and one it does
 // not 403; a DENY rule is shown on an allowed caller, on the path its
 // ALLOW rule needs, and wins.
+// Each rule's callers get 200 on its path, the others 403, DENY winning;
+// a rule's paths also derive a scenario of its own on a path they do not
+// take (one path per service in a topology): an allowed caller gets 403
+// there from an ALLOW rule, 200 past a DENY rule. Methods are listed as
+// not checked: the callers call with POST only.
 func TestAuthorizationPolicyChecks(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "scenarios", "catalog", "istio", "authz-payment.yaml"))
+	catalogFile, err := os.ReadFile(filepath.Join("..", "scenarios", "catalog", "istio", "authz-payment.yaml"))
 	require.NoError(t, err)
-	p := plan(t, string(data))
-	type verdict struct{ variant, target, want string }
-	got := map[string][]verdict{}
-	for _, c := range p.Checks {
-		if c.Scenario == nil {
-			got["not checked@"+fmt.Sprint(c.Source.Line)] = nil
-			continue
-		}
-		for i, v := range c.Scenario.Load.Variants {
-			want := "200"
-			if st, ok := c.Scenario.Expect[i]["status"].(map[string]any); ok {
-				want = fmt.Sprint(st["code"])
-			}
-			if v.Headers["end-user"] != "" {
-				want += " with end-user " + v.Headers["end-user"]
-			}
-			got[c.Name] = append(got[c.Name], verdict{v.Name, v.Target, want})
-		}
-		for _, s := range c.Scenario.Topology.Services {
-			if s.Name == "payment" {
-				assert.Equal(t, "/pay", s.Path, "%s: the path the ALLOW rule allows", c.Name)
-			}
-		}
+	policy := func(name, action, rule string) string {
+		return fmt.Sprintf(`apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: %s}
+spec:
+  selector: {matchLabels: {app: details}}
+  action: %s
+  rules:
+%s`, name, action, rule)
 	}
-	assert.Equal(t, map[string][]verdict{
-		"payment-callers-rule0-authz": {{"order", "order", "200"}, {"client", "client", "403"}},
-		"not checked@22":              nil, // the gateway's principal is of istio-system
-		"deny-mallory-rule0-authz":    {{"order", "order", "403 with end-user mallory"}},
-	}, got)
+	const fromProductpage = "    - from: [{source: {principals: [cluster.local/ns/default/sa/productpage]}}]\n"
+	type verdict struct{ variant, target, want, path string }
+	for _, tc := range []struct {
+		name, yaml string
+		want       map[string][]verdict
+		notChecked map[string]string // line → promise
+	}{
+		{
+			name: "catalog: order on /pay, DENY of mallory",
+			yaml: string(catalogFile),
+			want: map[string][]verdict{
+				"payment-callers-rule0-authz":            {{"order", "order", "200", "/pay"}, {"client", "client", "403", "/pay"}},
+				"payment-callers-rule0-authz-other-path": {{"order", "order", "403", "/meshbench-other-path"}},
+				"deny-mallory-rule0-authz":               {{"order", "order", "403 with end-user mallory", "/pay"}},
+			},
+			notChecked: map[string]string{
+				"14": "allows order's calls to payment with other methods than POST",
+				"22": "allows its principals' calls to payment on /pay/refunds", // the gateway's principal is of istio-system
+			},
+		},
+		{
+			name: "a prefix path",
+			yaml: policy("details-viewer", "ALLOW", fromProductpage+"      to: [{operation: {paths: [/details/*]}}]\n"),
+			want: map[string][]verdict{
+				"details-viewer-rule0-authz":            {{"productpage", "productpage", "200", "/details/x"}, {"client", "client", "403", "/details/x"}},
+				"details-viewer-rule0-authz-other-path": {{"productpage", "productpage", "403", "/meshbench-other-path"}},
+			},
+		},
+		{
+			name: "a suffix path that takes the first other path",
+			yaml: policy("details-viewer", "ALLOW", fromProductpage+"      to: [{operation: {paths: [\"*-path\"]}}]\n"),
+			want: map[string][]verdict{
+				"details-viewer-rule0-authz":            {{"productpage", "productpage", "200", "/x-path"}, {"client", "client", "403", "/x-path"}},
+				"details-viewer-rule0-authz-other-path": {{"productpage", "productpage", "403", "/x.meshbench-other"}},
+			},
+		},
+		{
+			name: "paths that take every path",
+			yaml: policy("details-viewer", "ALLOW", fromProductpage+"      to: [{operation: {paths: [/*]}}]\n"),
+			want: map[string][]verdict{
+				"details-viewer-rule0-authz": {{"productpage", "productpage", "200", "/x"}, {"client", "client", "403", "/x"}},
+			},
+			notChecked: map[string]string{"8": "refuses productpage's calls to details on other paths than /*"},
+		},
+		{
+			name: "another rule allows the other path",
+			yaml: policy("details-viewer", "ALLOW", fromProductpage+"      to: [{operation: {paths: [/details]}}]\n"+fromProductpage),
+			want: map[string][]verdict{
+				"details-viewer-rule0-authz":            {{"productpage", "productpage", "200", "/details"}, {"client", "client", "403", "/details"}},
+				"details-viewer-rule0-authz-other-path": {{"productpage", "productpage", "200", "/meshbench-other-path"}},
+				"details-viewer-rule1-authz":            {{"productpage", "productpage", "200", ""}, {"client", "client", "403", ""}}, // the default path
+			},
+		},
+		{
+			name: "a DENY on a path leaves the others open",
+			yaml: policy("details-admin", "DENY", fromProductpage+"      to: [{operation: {methods: [POST], paths: [/admin]}}]\n"),
+			want: map[string][]verdict{
+				"details-admin-rule0-authz":            {{"productpage", "productpage", "403", "/admin"}},
+				"details-admin-rule0-authz-other-path": {{"productpage", "productpage", "200", "/meshbench-other-path"}},
+			},
+			notChecked: map[string]string{"8": "denies productpage's calls to details with other methods than POST"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := plan(t, tc.yaml)
+			got := map[string][]verdict{}
+			notChecked := map[string]string{}
+			for _, c := range p.Checks {
+				if c.Scenario == nil {
+					notChecked[fmt.Sprint(c.Source.Line)] = c.Promise
+					continue
+				}
+				path := ""
+				for _, s := range c.Scenario.Topology.Services {
+					if s.Name == "payment" || s.Name == "details" {
+						path = s.Path
+					}
+				}
+				for i, v := range c.Scenario.Load.Variants {
+					want := "200"
+					if st, ok := c.Scenario.Expect[i]["status"].(map[string]any); ok {
+						want = fmt.Sprint(st["code"])
+					}
+					if v.Headers["end-user"] != "" {
+						want += " with end-user " + v.Headers["end-user"]
+					}
+					got[c.Name] = append(got[c.Name], verdict{v.Name, v.Target, want, path})
+				}
+			}
+			assert.Equal(t, tc.want, got)
+			if tc.notChecked == nil {
+				tc.notChecked = map[string]string{}
+			}
+			assert.Equal(t, tc.notChecked, notChecked)
+		})
+	}
 }
 
 func TestReadListStdinAndIgnoredKinds(t *testing.T) {
@@ -1145,4 +1227,51 @@ spec: {}
 	// entry policy lets the load in, so the allow-nothing check cannot
 	// expect a 403 there, and ratings is opened by its own policy.
 	assert.Contains(t, joined, "allow-nothing-not-checked")
+}
+
+// The checks group by the resource that promises them, each group at the
+// resource's first line, in the input's order.
+func TestByResource(t *testing.T) {
+	p := plan(t, `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-mallory}
+spec:
+  selector: {matchLabels: {app: payment}}
+  action: DENY
+  rules:
+    - when: [{key: "request.headers[end-user]", values: [mallory]}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: payment}
+spec:
+  host: payment
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: payment-callers}
+spec:
+  selector: {matchLabels: {app: payment}}
+  rules:
+    - from: [{source: {principals: [cluster.local/ns/default/sa/order]}}]
+      to: [{operation: {methods: [POST], paths: [/pay]}}]
+`)
+	var got []string
+	for _, g := range p.ByResource() {
+		line := fmt.Sprintf("%s@%s:", g.Resource, g.Source)
+		for _, c := range g.Checks {
+			if c.Scenario != nil {
+				line += " " + c.Name
+			} else {
+				line += fmt.Sprintf(" not-checked@%d", c.Source.Line)
+			}
+		}
+		got = append(got, line)
+	}
+	assert.Equal(t, []string{
+		"AuthorizationPolicy default/deny-mallory@in.yaml:1: deny-mallory-rule0-authz",
+		"DestinationRule default/payment@in.yaml:10: not-checked@15",
+		"AuthorizationPolicy default/payment-callers@in.yaml:17: payment-callers-rule0-authz payment-callers-rule0-authz-other-path not-checked@23",
+	}, got)
 }

@@ -320,4 +320,32 @@ func TestBrowserReport(t *testing.T) {
 		assert.Empty(t, console)
 		assert.Empty(t, exceptions)
 	})
+
+	// The index of meshbench check: a section per resource, each
+	// promise's scenario linked to its report.
+	t.Run("index by resource", func(t *testing.T) {
+		s := checkSuite()
+		index := filepath.Join(dir, "index-by-resource.html")
+		var b strings.Builder
+		require.NoError(t, HTMLIndex(&b, s, map[string]string{"payment-split": HTMLFile}))
+		require.NoError(t, os.WriteFile(index, []byte(b.String()), 0o644))
+		events.reset()
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("file://"+index), chromedp.WaitVisible(chromedp.CSS("#resource-1"))))
+		headings, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('section.resource h2')].map(h => h.textContent)`))
+		require.NoError(t, err)
+		assert.Equal(t, []string{"VirtualService default/payment (vs.yaml:3)", "AuthorizationPolicy default/payment-callers (authz.yaml:1)", "Sidecar default/payment (sidecar.yaml:1)"}, headings)
+		href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#resource-1 a').href`))
+		require.NoError(t, err)
+		assert.Equal(t, "file://"+reportPath, href)
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		shot := filepath.Join(artifactDir(t), "index-by-resource.png")
+		require.NoError(t, os.WriteFile(shot, png, 0o644))
+		t.Logf("screenshot: %s", shot)
+		requests, failed, console, exceptions := events.snapshot()
+		assert.Equal(t, []string{"file://" + index}, requests)
+		assert.Empty(t, failed)
+		assert.Empty(t, console)
+		assert.Empty(t, exceptions)
+	})
 }

@@ -68,48 +68,75 @@ func HTMLWithTraces(w io.Writer, r *Result, t *Traces) error {
 // name to the address of its report, relative to the index; a scenario
 // missing from links gets "<name>/report.html", the layout WriteRun and
 // WriteSuite produce under one suite folder.
+// A suite of meshbench check (one with Resources) has a section per
+// resource instead: a heading "Kind namespace/name (file:line)", then
+// each of its promises with the verdict of its scenario and a link to
+// the scenario's report, or why it is not checked.
 func HTMLIndex(w io.Writer, s *Suite, links map[string]string) error {
 	if s == nil {
 		return errors.New("reports: nil suite")
 	}
 	v := indexView{Started: formatStarted(s.Started), Duration: num(s.Duration), NotChecked: s.NotChecked, Inferred: s.Inferred}
+	rows := map[string]*indexRow{}
+	var all []indexRow
 	for i, r := range s.Scenarios {
 		if r == nil {
 			return fmt.Errorf("reports: suite scenario %d is nil", i)
 		}
-		ok := 0
-		for _, c := range r.Checks {
-			if c.Passed {
-				ok++
-			}
-		}
-		link, found := links[r.Scenario]
-		if !found {
-			link = url.PathEscape(r.Scenario) + "/" + HTMLFile
-		}
-		row := indexRow{
-			Name: r.Scenario, Link: link, Description: r.Description, Passed: Verdict(r),
-			Checks: fmt.Sprintf("%d/%d", ok, len(r.Checks)), Error: r.Error,
-			Requests: strconv.Itoa(r.Load.Requests), Success: "-", P50: "-", P99: "-",
-		}
-		if r.Load.Requests > 0 {
-			row.Success = pctString(r.Status.SuccessRate)
-			row.P50 = fmtNum(r.Latency.P50) + " ms"
-			row.P99 = fmtNum(r.Latency.P99) + " ms"
-		}
+		row := newIndexRow(r, links)
 		if row.Passed {
 			v.Passed++
 		}
-		v.Rows = append(v.Rows, row)
+		all = append(all, row)
+		rows[r.Scenario] = &all[len(all)-1]
 	}
-	v.Total = len(v.Rows)
+	v.Total = len(all)
 	v.AllPassed = v.Passed == v.Total
+	secs, rest := sections(s)
+	if secs == nil {
+		v.Rows = all
+	}
+	for i, sec := range secs {
+		is := indexSection{Heading: sec.Heading, ID: fmt.Sprintf("resource-%d", i+1), NotChecked: sec.NotChecked}
+		for _, c := range sec.Checks {
+			is.Checks = append(is.Checks, indexCheck{ResourceCheck: c.ResourceCheck, Row: rows[c.Scenario]})
+		}
+		v.Sections = append(v.Sections, is)
+	}
+	for _, r := range rest {
+		v.Rows = append(v.Rows, *rows[r.Scenario])
+	}
 	var b bytes.Buffer
 	if err := htmlTemplates.ExecuteTemplate(&b, "index", v); err != nil {
 		return fmt.Errorf("reports: render HTML index: %w", err)
 	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// newIndexRow is a scenario's row of the index.
+func newIndexRow(r *Result, links map[string]string) indexRow {
+	ok := 0
+	for _, c := range r.Checks {
+		if c.Passed {
+			ok++
+		}
+	}
+	link, found := links[r.Scenario]
+	if !found {
+		link = url.PathEscape(r.Scenario) + "/" + HTMLFile
+	}
+	row := indexRow{
+		Name: r.Scenario, Link: link, Description: r.Description, Passed: Verdict(r),
+		Checks: fmt.Sprintf("%d/%d", ok, len(r.Checks)), Error: r.Error,
+		Requests: strconv.Itoa(r.Load.Requests), Success: "-", P50: "-", P99: "-",
+	}
+	if r.Load.Requests > 0 {
+		row.Success = pctString(r.Status.SuccessRate)
+		row.P50 = fmtNum(r.Latency.P50) + " ms"
+		row.P99 = fmtNum(r.Latency.P99) + " ms"
+	}
+	return row
 }
 
 // faultWindow is a span of the load phase, in seconds since the load
@@ -205,9 +232,26 @@ type indexView struct {
 	Started, Duration string
 	Passed, Total     int
 	AllPassed         bool
-	Rows              []indexRow
-	NotChecked        []NotChecked
-	Inferred          []Inferred
+	// Sections are a suite's resources (meshbench check); Rows are then
+	// the scenarios no resource claims.
+	Sections   []indexSection
+	Rows       []indexRow
+	NotChecked []NotChecked
+	Inferred   []Inferred
+}
+
+// indexSection is a resource's section of the index.
+type indexSection struct {
+	Heading, ID string
+	Checks      []indexCheck
+	NotChecked  []NotChecked
+}
+
+// indexCheck is a promise and its scenario's row; Row is nil when the
+// suite has no result of that scenario.
+type indexCheck struct {
+	ResourceCheck
+	Row *indexRow
 }
 
 type indexRow struct {

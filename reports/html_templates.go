@@ -26,7 +26,7 @@ p { margin: 4px 0; }
 .badge { display: inline-block; font-weight: 700; letter-spacing: .04em; border-radius: 6px; padding: 6px 12px; color: #fff; font-size: 15px; white-space: nowrap; }
 .badge.pass { background: var(--pass); } .badge.fail { background: var(--fail); }
 .tag { display: inline-block; font-weight: 700; font-size: 12px; border-radius: 4px; padding: 1px 7px; color: #fff; }
-.tag.pass { background: var(--pass); } .tag.fail { background: var(--fail); }
+.tag.pass { background: var(--pass); } .tag.fail { background: var(--fail); } .tag.skip { background: #78909c; }
 .error { background: #fdecea; border: 1px solid #f5c2c0; border-radius: 6px; padding: 8px 12px; margin: 10px 0; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0; }
 dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; word-break: break-all; }
@@ -223,6 +223,30 @@ const htmlIndex = `{{define "index"}}<!DOCTYPE html>
 <p class="muted">{{if .Started}}started {{.Started}} · {{end}}took {{.Duration}} s</p>
 </div>
 </header>
+{{- range .Sections}}
+<section class="resource" id="{{.ID}}">
+<h2>{{.Heading}}</h2>
+<table class="promises">
+<thead><tr><th>source</th><th>promise</th><th>verdict</th><th>scenario</th><th class="num">checks passed</th><th class="num">requests</th><th class="num">success</th><th class="num">p99</th></tr></thead>
+<tbody>
+{{- range .Checks}}
+{{- if .Row}}
+<tr class="checked"><td>{{.Source}}</td><td>{{.Promise}}</td><td><span class="tag {{if .Row.Passed}}pass{{else}}fail{{end}}">{{if .Row.Passed}}PASS{{else}}FAIL{{end}}</span></td><td><a href="{{.Row.Link}}">{{.Scenario}}</a>{{if .Row.Error}}<span class="test bad">run error: {{.Row.Error}}</span>{{end}}</td><td class="num">{{.Row.Checks}}</td><td class="num">{{.Row.Requests}}</td><td class="num">{{.Row.Success}}</td><td class="num">{{.Row.P99}}</td></tr>
+{{- else}}
+<tr class="checked"><td>{{.Source}}</td><td>{{.Promise}}</td><td><span class="tag skip">NOT RUN</span></td><td colspan="5">{{.Scenario}}</td></tr>
+{{- end}}
+{{- end}}
+{{- range .NotChecked}}
+<tr class="not-checked"><td>{{.Source}}</td><td>{{.Promise}}</td><td><span class="tag skip">NOT CHECKED</span></td><td colspan="5">{{.Why}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+</section>
+{{- end}}
+{{- if .Rows}}
+{{- if .Sections}}
+<h2>Other scenarios</h2>
+{{- end}}
 <table id="scenarios">
 <thead><tr><th>scenario</th><th>verdict</th><th class="num">checks passed</th><th class="num">requests</th><th class="num">success</th><th class="num">p50</th><th class="num">p99</th><th>description</th></tr></thead>
 <tbody>
@@ -231,7 +255,8 @@ const htmlIndex = `{{define "index"}}<!DOCTYPE html>
 {{- end}}
 </tbody>
 </table>
-{{- if .NotChecked}}
+{{- end}}
+{{- if and .NotChecked (not .Sections)}}
 <h2>Not checked</h2>
 <table>
 <thead><tr><th>source</th><th>resource</th><th>promise</th><th>why</th></tr></thead>

@@ -88,8 +88,59 @@ func encodeJUnit(w io.Writer, doc *JUnitTestSuites) error {
 
 // junitSuiteFile writes a suite's junit.xml: its scenarios, and a
 // <testsuite> "not-checked" whose <skipped> testcases are the promises no
-// scenario exercises.
+// scenario exercises. A suite of meshbench check (with Resources) has a
+// <testsuite> per resource instead, named "Kind namespace/name
+// (file:line)": the checks of its scenarios (classname
+// "meshbench.<scenario>") and its promises not checked, skipped; then a
+// <testsuite> per scenario no resource claims.
 func junitSuiteFile(w io.Writer, s *Suite) error {
+	if secs, rest := sections(s); secs != nil {
+		for i, r := range s.Scenarios {
+			if r == nil {
+				return fmt.Errorf("reports: result %d is nil", i)
+			}
+		}
+		doc := &JUnitTestSuites{Name: junitDefault}
+		total := 0.0
+		add := func(ts JUnitTestSuite) {
+			doc.Tests += ts.Tests
+			doc.Failures += ts.Failures
+			doc.Errors += ts.Errors
+			doc.Suites = append(doc.Suites, ts)
+		}
+		for _, sec := range secs {
+			ts := JUnitTestSuite{Name: sec.Heading, Properties: []JUnitProperty{{Name: "resource", Value: sec.Resource}}}
+			if sec.Source != "" {
+				ts.Properties = append(ts.Properties, JUnitProperty{Name: "source", Value: sec.Source})
+			}
+			var took float64
+			for _, c := range sec.Checks {
+				r := c.Result
+				if r == nil {
+					continue
+				}
+				one := junitSuite(r)
+				ts.TestCases = append(ts.TestCases, one.TestCases...)
+				ts.Failures += one.Failures
+				ts.Errors += one.Errors
+				took += r.Duration
+				if one.Timestamp != "" && (ts.Timestamp == "" || one.Timestamp < ts.Timestamp) {
+					ts.Timestamp = one.Timestamp
+				}
+			}
+			ts.TestCases = append(ts.TestCases, notCheckedCases(sec.NotChecked)...)
+			ts.Tests = len(ts.TestCases)
+			ts.Time = seconds(took)
+			total += took
+			add(ts)
+		}
+		for _, r := range rest {
+			total += r.Duration
+			add(junitSuite(r))
+		}
+		doc.Time = seconds(total)
+		return encodeJUnit(w, doc)
+	}
 	if len(s.NotChecked) == 0 {
 		return JUnit(w, junitDefault, s.Scenarios...)
 	}
@@ -97,17 +148,23 @@ func junitSuiteFile(w io.Writer, s *Suite) error {
 	if err != nil {
 		return err
 	}
-	ts := JUnitTestSuite{Name: "not-checked", Time: "0"}
-	for _, n := range s.NotChecked {
-		ts.TestCases = append(ts.TestCases, JUnitTestCase{
-			ClassName: "meshbench.not-checked", Name: n.Source + ": " + n.Resource + " " + n.Promise,
-			Skipped: &JUnitProblem{Message: "not checked: " + n.Why},
-		})
-	}
+	ts := JUnitTestSuite{Name: "not-checked", Time: "0", TestCases: notCheckedCases(s.NotChecked)}
 	ts.Tests = len(ts.TestCases)
 	doc.Tests += ts.Tests
 	doc.Suites = append(doc.Suites, ts)
 	return encodeJUnit(w, doc)
+}
+
+// notCheckedCases are skipped testcases, one per promise not checked.
+func notCheckedCases(ns []NotChecked) []JUnitTestCase {
+	var out []JUnitTestCase
+	for _, n := range ns {
+		out = append(out, JUnitTestCase{
+			ClassName: "meshbench.not-checked", Name: n.Source + ": " + n.Resource + " " + n.Promise,
+			Skipped: &JUnitProblem{Message: "not checked: " + n.Why},
+		})
+	}
+	return out
 }
 
 func junitDoc(suiteName string, rs []*Result) (*JUnitTestSuites, error) {

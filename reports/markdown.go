@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,9 +46,72 @@ func Markdown(w io.Writer, rs ...*Result) error {
 		}
 	}
 	for _, r := range rs {
-		markdownResult(p, r)
+		markdownResult(p, r, "##")
 	}
 	return bw.Flush()
+}
+
+// suiteMarkdown writes a suite's summary.md. A suite of meshbench check
+// (one with Resources) has a section per resource, its promises with
+// their scenario's verdict and a link to the scenario's report, or why
+// they are not checked; the scenarios no resource claims; then every
+// scenario's details. Otherwise it is Markdown of its scenarios and the
+// promises not checked. What check inferred comes last.
+func suiteMarkdown(w io.Writer, s *Suite) error {
+	secs, rest := sections(s)
+	if secs == nil {
+		if err := Markdown(w, s.Scenarios...); err != nil {
+			return err
+		}
+		if err := notCheckedMarkdown(w, s.NotChecked); err != nil {
+			return err
+		}
+		return inferredMarkdown(w, s.Inferred)
+	}
+	for i, r := range s.Scenarios {
+		if r == nil {
+			return fmt.Errorf("reports: result %d is nil", i)
+		}
+	}
+	bw := bufio.NewWriter(w)
+	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
+	passed := 0
+	for _, r := range s.Scenarios {
+		if Verdict(r) {
+			passed++
+		}
+	}
+	p("# meshbench: %d of %d scenarios passed\n", passed, len(s.Scenarios))
+	for _, sec := range secs {
+		p("\n## %s\n\n| source | promise | verdict | scenario, or why not checked |\n|---|---|---|---|\n", oneLine(sec.Heading))
+		for _, c := range sec.Checks {
+			verdict, link := "not run", cell(c.Scenario)
+			if c.Result != nil {
+				verdict = verdictWord(Verdict(c.Result))
+				link = fmt.Sprintf("[%s](%s/%s)", cell(c.Scenario), url.PathEscape(c.Scenario), HTMLFile)
+			}
+			p("| %s | %s | %s | %s |\n", cell(c.Source), cell(c.Promise), verdict, link)
+		}
+		for _, n := range sec.NotChecked {
+			p("| %s | %s | not checked | %s |\n", cell(n.Source), cell(n.Promise), cell(n.Why))
+		}
+	}
+	if len(rest) > 0 {
+		p("\n## Other scenarios\n\n| scenario | verdict |\n|---|---|\n")
+		for _, r := range rest {
+			p("| %s | %s |\n", cell(r.Scenario), verdictWord(Verdict(r)))
+		}
+	}
+	if len(s.Scenarios) > 0 {
+		p("\n## Scenarios\n")
+		for _, r := range s.Scenarios {
+			markdownResult(p, r, "###")
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return inferredMarkdown(w, s.Inferred)
 }
 
 // Verdict reports whether a result passed as a whole: the run raised no
@@ -64,8 +128,10 @@ func Verdict(r *Result) bool {
 	return true
 }
 
-func markdownResult(p func(string, ...any), r *Result) {
-	p("\n## %s: %s\n\n", r.Scenario, verdictWord(Verdict(r)))
+// markdownResult writes one result's section under a heading of level
+// ("##").
+func markdownResult(p func(string, ...any), r *Result, level string) {
+	p("\n%s %s: %s\n\n", level, r.Scenario, verdictWord(Verdict(r)))
 	if r.Description != "" {
 		p("%s\n\n", oneLine(r.Description))
 	}

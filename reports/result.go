@@ -22,6 +22,32 @@ type Suite struct {
 	// Inferred lists what meshbench check inferred from the input: each
 	// service, version and check with its source line.
 	Inferred []Inferred `json:"inferred,omitempty"`
+	// Resources are the resources meshbench check read, in the input's
+	// order, each with the scenarios its promises derived. The suite's
+	// index, summary.md and junit.xml have a section for each, with its
+	// promises not checked (those of NotChecked naming it). Empty for
+	// meshbench run.
+	Resources []Resource `json:"resources,omitempty"`
+}
+
+// Resource is one resource meshbench check read.
+type Resource struct {
+	// Resource is "Kind namespace/name", as NotChecked.Resource.
+	Resource string `json:"resource"`
+	// Source is "file:line" where the resource starts.
+	Source string `json:"source"`
+	// Checks are its promises that a scenario exercises.
+	Checks []ResourceCheck `json:"checks,omitempty"`
+}
+
+// ResourceCheck is a promise of a resource and the scenario that
+// exercises it.
+type ResourceCheck struct {
+	// Scenario is the scenario's name (Result.Scenario).
+	Scenario string `json:"scenario"`
+	// Source is "file:line" of the promise.
+	Source  string `json:"source"`
+	Promise string `json:"promise"`
 }
 
 // Inferred is one item meshbench check inferred from the input.

@@ -59,7 +59,8 @@ func WriteRun(dir string, r *Result) ([]string, error) {
 }
 
 // WriteSuite writes the index of a suite into dir: suite.json (the Suite),
-// summary.md and junit.xml covering all its scenarios. It creates dir (mode
+// summary.md, junit.xml and index.html covering all its scenarios; a
+// suite of meshbench check (with Resources) one section per resource. It creates dir (mode
 // 0755) if needed and returns the paths written.
 func WriteSuite(dir string, s *Suite) ([]string, error) {
 	if s == nil {
@@ -67,15 +68,7 @@ func WriteSuite(dir string, s *Suite) ([]string, error) {
 	}
 	return writeFiles(dir, []output{
 		{SuiteFile, func(b *bytes.Buffer) error { return writeSuiteJSON(b, s) }},
-		{SummaryFile, func(b *bytes.Buffer) error {
-			if err := Markdown(b, s.Scenarios...); err != nil {
-				return err
-			}
-			if err := notCheckedMarkdown(b, s.NotChecked); err != nil {
-				return err
-			}
-			return inferredMarkdown(b, s.Inferred)
-		}},
+		{SummaryFile, func(b *bytes.Buffer) error { return suiteMarkdown(b, s) }},
 		{JUnitFile, func(b *bytes.Buffer) error { return junitSuiteFile(b, s) }},
 		{IndexFile, func(b *bytes.Buffer) error { return HTMLIndex(b, s, nil) }},
 	})

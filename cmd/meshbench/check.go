@@ -109,6 +109,16 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			suite.NotChecked = append(suite.NotChecked, reports.NotChecked{Resource: c.Resource, Source: c.Source.String(), Promise: c.Promise, Why: c.NotChecked})
 		}
 	}
+	// The reports have a section per resource.
+	for _, g := range plan.ByResource() {
+		res := reports.Resource{Resource: g.Resource, Source: g.Source.String()}
+		for _, c := range g.Checks {
+			if c.Scenario != nil {
+				res.Checks = append(res.Checks, reports.ResourceCheck{Scenario: c.Name, Source: c.Source.String(), Promise: c.Promise})
+			}
+		}
+		suite.Resources = append(suite.Resources, res)
+	}
 	sr := suiteRun{rt: rt, log: log, dir: suiteDir, parallel: *parallel.n, rateBudget: *parallel.rateBudget, stdout: stdout, stderr: stderr}
 	failed, err := sr.run(ctx, scs, suite)
 	if err != nil {

@@ -60,6 +60,10 @@ func TestCheckFoldersPass(t *testing.T) {
 			summary, err := os.ReadFile(filepath.Join(dir, "summary.md"))
 			require.NoError(t, err)
 			assert.Contains(t, string(summary), "## Inferred from the input")
+			assert.Contains(t, string(summary), "\n## Scenarios\n", "a section per resource, then each scenario's details")
+			index, err := os.ReadFile(filepath.Join(dir, "index.html"))
+			require.NoError(t, err)
+			assert.Contains(t, string(index), `<section class="resource" id="resource-1">`)
 			if strings.Contains(out, "not checked:") {
 				assert.Contains(t, string(junit), "<skipped")
 			}
@@ -144,6 +148,11 @@ func TestCheckCatchesBrokenCopies(t *testing.T) {
 			name: "an allowed principal renamed", folder: checkFolders["authorization"], file: "ratings.yaml",
 			edits:    [][2]string{{"sa/reviews", "sa/reviewer"}},
 			scenario: "ratings-viewer-rule0-authz", failing: "✗ success rate (reviews)",
+		},
+		{
+			name: "an allowed path widened to every path", folder: checkFolders["authorization"], file: "ratings.yaml",
+			edits:    [][2]string{{`paths: ["/details/*"]`, `paths: ["/*"]`}},
+			scenario: "details-viewer-rule0-authz-other-path", failing: "✗ status 403 share (productpage)",
 		},
 		{
 			name: "the allow-nothing policy narrowed to ratings", folder: checkFolders["authorization-allow-nothing"], file: "policies.yaml",
