@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshbench/meshbench/internal/requiretest"
 	"github.com/meshbench/meshbench/observe"
 	"github.com/meshbench/meshbench/scenarios/run"
 	"github.com/meshbench/meshbench/scenarios/spec"
@@ -75,7 +76,7 @@ expect:
 func TestPrometheusAgreesWithTheRunsResult(t *testing.T) {
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
-		t.Skip("no prometheus binary on PATH (make prometheus installs Debian's package)")
+		requiretest.Missing(t, requiretest.Prometheus, "no prometheus binary on PATH (make prometheus installs Debian's package)")
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "prometheus-live.yaml")
