@@ -145,7 +145,7 @@ func TestUpServesUntilDown(t *testing.T) {
 	assert.NoFileExists(t, files[0])
 	tm := regexp.MustCompile(`(?m)^traces:\s+sampled spans go to (\S+) and`).FindStringSubmatch(printed)
 	require.NotNil(t, tm, "no traces line")
-	runtimetest.OneTrace(t, filepath.Dir(tm[1]), "istio-ingressgateway.istio-system/SERVER", "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
+	runtimetest.OneTrace(t, filepath.Dir(tm[1]), "istio-ingressgateway.istio-system/SERVER", "istio-ingressgateway.istio-system/CLIENT", "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
 	for _, a := range addrs {
 		c, err := net.DialTimeout("tcp", a, time.Second)
 		if err == nil {
