@@ -13,7 +13,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 BENCHTIME   ?= 2000x
 
-.PHONY: all scenario scenario-docker scenario-kind test-kind test test-docker race lint bench fidelity fidelity-live ci build clean docker-engine prometheus
+.PHONY: all scenario scenario-docker scenario-kind test-kind test test-docker race lint bench fidelity fidelity-live ci build clean docker-engine prometheus chromium
 
 all: build test
 
@@ -51,10 +51,18 @@ docker-engine:
 	bash scripts/docker-engine.sh
 
 ## prometheus: nothing where `prometheus --version` works; otherwise (Debian,
-## root) install Debian's prometheus package, its service not started, for
-## the live Prometheus test (observe/prometheus_test.go), which skips without it
+## root or sudo) install Debian's prometheus package, its service not
+## started, for the live Prometheus test (observe/prometheus_test.go), which
+## skips without it unless MESHBENCH_REQUIRE names prometheus (CI's does)
 prometheus:
 	bash scripts/install-prometheus.sh
+
+## chromium: nothing where /usr/bin/chromium is; otherwise (Debian, root or
+## sudo) install Debian's chromium for the HTML report's browser test
+## (reports/browser_test.go), which skips without it unless
+## MESHBENCH_REQUIRE names chromium (CI's does)
+chromium:
+	bash scripts/install-chromium.sh
 
 ## test: every test, with the race detector on the concurrent parts, and
 ## last the proxyless gRPC comparison, whose table of verdicts it prints; the
@@ -156,8 +164,12 @@ fidelity-live:
 ## so an unchanged tree rebuilds nothing
 include images/kind/kind.mk
 
-## ci: what CI runs
-ci: docker-engine lint test fuzz fidelity scenario scenario-docker
+## ci: what CI runs, which is .ci/run: Chromium and Prometheus installed and
+## their tests required (MESHBENCH_REQUIRE=prometheus,chromium), a Docker
+## engine, lint, test, fuzz, fidelity, the catalog on the local and the
+## docker runtime, and the kind runtime's stage where CI's time allows it
+ci:
+	bash .ci/run
 
 clean:
 	rm -rf bin $(RUNS) bench.out

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshbench/meshbench/internal/requiretest"
 	"github.com/meshbench/meshbench/internal/staticbin"
 	"github.com/meshbench/meshbench/scenarios/catalog"
 	"github.com/meshbench/meshbench/scenarios/spec"
@@ -43,7 +44,7 @@ var liveScenarios = []string{"canary-90-10", "header-routing"}
 func TestLiveIstiodMatchesXdsgen(t *testing.T) {
 	ctx := context.Background()
 	if err := kind.Available(ctx); err != nil {
-		t.Skipf("the kind runtime cannot run here: %v", err)
+		requiretest.Missing(t, requiretest.Kind, fmt.Sprintf("the kind runtime cannot run here: %v", err))
 	}
 	known, err := ReadKnownDifferences(knownDifferencesDoc)
 	if err != nil {

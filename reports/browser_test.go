@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshbench/meshbench/internal/requiretest"
 )
 
 // chromiumPath is where scripts/install-chromium.sh puts Chromium.
@@ -112,7 +114,7 @@ const plotsJS = `Array.from(document.querySelectorAll('svg[data-plot]')).map(s =
 // the right number of series, and saves a screenshot.
 func TestBrowserReport(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skip("chromium not installed: run scripts/install-chromium.sh")
+		requiretest.Missing(t, requiretest.Chromium, "chromium not installed: run scripts/install-chromium.sh")
 	}
 	if testing.Short() {
 		t.Skip("starts a browser; skipped with -short")

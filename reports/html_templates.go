@@ -71,7 +71,9 @@ svg .span-svc { font-size: 12px; font-weight: 600; }
 svg .span-kind, svg .span-dur, svg .span-status { font-size: 11.5px; fill: #5f6b7a; font-variant-numeric: tabular-nums; }
 svg .span-name { font-size: 12px; }
 svg .span-status.bad { fill: #c62828; font-weight: 600; }
-svg .annotation { fill: #ef6c00; stroke: #ffffff; stroke-width: .8; }
+svg .annotation { fill: #8e24aa; stroke: #ffffff; stroke-width: .8; }
+svg .tag-retry { fill: #ef6c00; stroke: #ffffff; stroke-width: .8; }
+svg .tag-fail { fill: #c62828; stroke: #ffffff; stroke-width: .8; }
 a.trace-link { display: block; font-size: 12px; }
 a { color: #1565c0; }
 </style>{{end}}`

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -190,11 +191,13 @@ func spanTo(s *Span, service string) bool {
 
 // retriesTo counts the retries a trace shows towards service: retry
 // annotations on client spans to it, URX flags (Envoy: upstream retry
-// limit exceeded), and client spans to it beyond the first under one
-// parent (Envoy's per-attempt upstream spans).
+// limit exceeded), and under one parent the client spans to it beyond the
+// first (Envoy's per-attempt upstream spans) or the retry.count tag our
+// sidecar sets, whichever is more (an attempt span carries its own
+// number, a sidecar's span without attempts its request's retries).
 func retriesTo(tr *Trace, service string) int {
 	n := 0
-	attempts := map[*Span]int{}
+	attempts, counted := map[*Span]int{}, map[*Span]int{}
 	for _, s := range tr.Spans {
 		if s.Kind == "SERVER" || !spanTo(s, service) {
 			continue
@@ -208,9 +211,12 @@ func retriesTo(tr *Trace, service string) int {
 			n++
 		}
 		attempts[s.Parent]++
+		if c, _ := strconv.Atoi(s.Tags[tagRetryCount]); c > counted[s.Parent] {
+			counted[s.Parent] = c
+		}
 	}
-	for _, k := range attempts {
-		n += k - 1
+	for parent, k := range attempts {
+		n += max(k-1, counted[parent])
 	}
 	return n
 }

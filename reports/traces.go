@@ -46,6 +46,9 @@ const (
 	tagUpstreamCluster  = "upstream_cluster"
 	tagError            = "error"
 	tagCanonicalService = "istio.canonical_service"
+	// tagRetryCount is not Envoy's: our sidecar names a request's retries
+	// with it (docs/fidelity.md), where Envoy's span shows none.
+	tagRetryCount = "retry.count"
 )
 
 // Traces are the sampled traces of one run.

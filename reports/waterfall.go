@@ -9,7 +9,7 @@ import (
 
 // The waterfall of one trace is an svgPlot like the others: one row per
 // span, depth-first, each span one <g class="series"> holding its bar and
-// its annotation markers, so the browser test counts and measures spans as
+// its markers (from its tags, and its annotations if it has any), so the browser test counts and measures spans as
 // it does any plot's series.
 
 // Columns and rows of a waterfall, in pixels.
@@ -38,6 +38,8 @@ const (
 	colClient = "#00897b"
 	colServer = "#3949ab"
 	colOther  = "#78909c"
+	// colAnnotation is an annotation marker's, as the CSS fills it.
+	colAnnotation = "#8e24aa"
 )
 
 // traceAnchor is the id of a trace's figure, the target of check links.
@@ -71,6 +73,7 @@ func waterfallPlot(tr *Trace, why string) svgPlot {
 
 	row := map[*Span]int{}
 	skewed, annotated := 0, 0
+	marked := map[string]int{} // tag markers by class
 	for i, s := range spans {
 		row[s] = i
 		y := wfTop + float64(i)*wfRowH
@@ -93,9 +96,15 @@ func waterfallPlot(tr *Trace, why string) svgPlot {
 		for _, a := range s.Annotations {
 			at := ms(a.Time.Sub(tr.Start) + s.Skew) // moved with its span
 			ax := xa.at(math.Min(math.Max(at, 0), hi))
-			ser.Paths = append(ser.Paths, svgPath{D: fmt.Sprintf("M%s %sl4 5l-4 5l-4 -5Z", px(ax), px(y+1)), Class: "annotation",
+			ser.Paths = append(ser.Paths, svgPath{D: diamond(ax, y+1), Class: "annotation",
 				Title: fmt.Sprintf("%s at %s ms", a.Value, fmtNum(at))})
 			annotated++
+		}
+		// The tags' markers sit at the bar's end, where the span's outcome
+		// is known: a tag has no time of its own.
+		for i, m := range tagMarkers(s) {
+			ser.Paths = append(ser.Paths, svgPath{D: diamond(x0+w-float64(i)*9, y+1), Class: "tag-marker " + m.class, Title: m.title})
+			marked[m.class]++
 		}
 		p.Series = append(p.Series, ser)
 
@@ -122,8 +131,18 @@ func waterfallPlot(tr *Trace, why string) svgPlot {
 	}
 
 	p.Legend = []legendItem{{"client span (caller's sidecar)", colClient, "box"}, {"server span (callee's sidecar)", colServer, "box"}, {"failed (non-2xx/3xx or error)", colFail, "box"}}
+	// Envoy's spans, as Istio configures them, and our sidecar's carry no
+	// annotations: what happened to a request is in their tags, and those
+	// are the markers a run's waterfall shows. A span with annotations of
+	// its own (another tracer's) has them drawn where they happened.
+	if marked[markerRetry] > 0 {
+		p.Legend = append(p.Legend, legendItem{"retried (retry.count tag)", colWarn, "marker"})
+	}
+	if marked[markerFail] > 0 {
+		p.Legend = append(p.Legend, legendItem{"response flags (UT, URX…) or error tag", colFail, "marker"})
+	}
 	if annotated > 0 {
-		p.Legend = append(p.Legend, legendItem{"annotation (retry, timeout…)", colWarn, "marker"})
+		p.Legend = append(p.Legend, legendItem{"annotation (the span's own event, at its time)", colAnnotation, "marker"})
 	}
 	notes := []string{why, fmt.Sprintf("started %s", tr.Start.UTC().Format("15:04:05.000000 UTC"))}
 	if tr.Status != 0 {
@@ -140,6 +159,68 @@ func waterfallPlot(tr *Trace, why string) svgPlot {
 	}
 	p.Caption = strings.Join(notes, "; ") + "."
 	return p
+}
+
+// diamond is a marker's path, its top at (x, y).
+func diamond(x, y float64) string {
+	return fmt.Sprintf("M%s %sl4 5l-4 5l-4 -5Z", px(x), px(y))
+}
+
+// Classes of the markers tags give a span.
+const (
+	markerRetry = "tag-retry"
+	markerFail  = "tag-fail"
+)
+
+// tagMarker is a marker a span's tags call for.
+type tagMarker struct {
+	class, title string
+}
+
+// tagMarkers are the markers of what the span's tags say happened: its
+// retries (retry.count: on a sidecar's span, the retries of its request;
+// on a gateway's attempt span, which retry the attempt was) and its failure
+// (response_flags other than "-", as Envoy's access log writes them, or
+// the error tag Envoy sets on a 5xx or a stream with no response code).
+func tagMarkers(s *Span) []tagMarker {
+	var out []tagMarker
+	if n, _ := strconv.Atoi(s.Tags[tagRetryCount]); n > 0 {
+		out = append(out, tagMarker{markerRetry, fmt.Sprintf("retry.count %d: retried %d time(s)", n, n)})
+	}
+	var why []string
+	if f := s.Tags[tagResponseFlags]; f != "" && f != "-" {
+		for flag := range strings.SplitSeq(f, ",") {
+			if m, ok := flagMeanings[flag]; ok {
+				flag += " (" + m + ")"
+			}
+			why = append(why, flag)
+		}
+	}
+	if s.Tags[tagError] == "true" {
+		why = append(why, "error")
+	}
+	if len(why) > 0 {
+		out = append(out, tagMarker{markerFail, "status " + orDash(s.Tags[tagStatusCode]) + ": " + strings.Join(why, ", ")})
+	}
+	return out
+}
+
+// flagMeanings are Envoy's response flags a mesh's spans show most
+// (Envoy docs, access log format: %RESPONSE_FLAGS%).
+var flagMeanings = map[string]string{
+	"UT":  "upstream request timeout",
+	"URX": "upstream retry limit exceeded",
+	"UF":  "upstream connection failure",
+	"UH":  "no healthy upstream",
+	"UO":  "upstream overflow: circuit breaking",
+	"UC":  "upstream connection termination",
+	"UR":  "upstream remote reset",
+	"LR":  "local reset",
+	"NR":  "no route",
+	"DC":  "downstream connection termination",
+	"FI":  "fault injected: abort",
+	"DI":  "fault injected: delay",
+	"RL":  "rate limited",
 }
 
 func countOrphans(tr *Trace) int {

@@ -169,3 +169,84 @@ func TestWriteRunWithTraces(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(html), "No traces drawn: reports: "+filepath.Join(broken, TracesFile)+":2:")
 }
+
+// sidecarTags are the tags our sidecar (sim/sidecar/tracing.go) writes on
+// every downstream span, Envoy's standard ones: a span of a run has
+// these, plus those of its outcome, and no annotations.
+func sidecarTags(status, flags string, extra string) string {
+	tags := fmt.Sprintf(`"component":"proxy","node_id":"sidecar~10.0.0.1~order-v1-0.default~default.svc.cluster.local","zone":"","guid:x-request-id":"5c0e","http.url":"http://order/orders","http.method":"POST","downstream_cluster":"-","user_agent":"-","http.protocol":"HTTP/1.1","peer.address":"10.0.0.9","request_size":"0","response_size":"0","http.status_code":%q,"response_flags":%q,"upstream_cluster":"outbound|80||payment.default.svc.cluster.local","upstream_cluster.name":"outbound|80||payment.default.svc.cluster.local","istio.canonical_service":"order"`, status, flags)
+	if extra != "" {
+		tags += "," + extra
+	}
+	return tags
+}
+
+// A run's trace as our sidecar writes it has no annotations: the markers
+// come from its tags. The gateway spawns a span per attempt
+// (spawn_upstream_span), the second tagged retry.count 1; order's sidecar
+// spawns none, so its client span names its two retries with retry.count
+// and ends in an upstream timeout (UT, 504). Retries are amber markers,
+// flags and the error tag red ones, at the end of the span's bar, and the
+// legend says so, with no word of annotations.
+func TestWaterfallMarkersFromSidecarTags(t *testing.T) {
+	attempt := func(status, extra string) string {
+		return fmt.Sprintf(`"http.status_code":%q,"error":"true","upstream_cluster":"outbound|80||order.default.svc.cluster.local"`, status) + extra
+	}
+	ts, err := DecodeTraces(strings.NewReader(zipkinJSON(
+		zspan{id: "a1", service: "istio-ingressgateway.istio-system", kind: "SERVER", start: 0, dur: 9000, tags: sidecarTags("503", "URX", `"error":"true"`)},
+		zspan{id: "a2", parent: "a1", service: "istio-ingressgateway.istio-system", kind: "CLIENT", start: 100, dur: 3000, tags: attempt("503", "")},
+		zspan{id: "a3", parent: "a1", service: "istio-ingressgateway.istio-system", kind: "CLIENT", start: 3200, dur: 5500, tags: attempt("503", `,"retry.count":"1"`)},
+		zspan{id: "b1", parent: "a3", service: "order.default", kind: "SERVER", start: 3300, dur: 5300, tags: sidecarTags("504", "-", `"error":"true"`)},
+		zspan{id: "b2", parent: "b1", service: "order.default", kind: "CLIENT", start: 3400, dur: 5100, tags: sidecarTags("504", "UT", `"error":"true","retry.count":"2"`)},
+		zspan{id: "c1", parent: "b2", service: "payment.default", kind: "SERVER", start: 3500, dur: 1500, tags: sidecarTags("200", "-", "")},
+	)), "t.json")
+	require.NoError(t, err)
+	p := waterfallPlot(ts.List[0], "test")
+	require.Len(t, p.Series, 6)
+
+	count := map[string]int{}
+	var titles []string
+	for _, ser := range p.Series {
+		bar := ser.Rects[0]
+		for _, m := range ser.Paths {
+			assert.NotEqual(t, "annotation", m.Class, "a sidecar's span has no annotations")
+			count[m.Class]++
+			titles = append(titles, m.Title)
+		}
+		if len(ser.Paths) > 0 {
+			assert.True(t, strings.HasPrefix(ser.Paths[0].D, fmt.Sprintf("M%s ", bar.X+bar.W)), "%s: the first marker at the bar's end: %s", ser.Name, ser.Paths[0].D)
+		}
+	}
+	assert.Equal(t, 2, count["tag-marker "+markerRetry], "the gateway's second attempt and order's client span")
+	assert.Equal(t, 5, count["tag-marker "+markerFail], "every span but payment's")
+	assert.Contains(t, titles, "retry.count 2: retried 2 time(s)")
+	assert.Contains(t, titles, "retry.count 1: retried 1 time(s)")
+	assert.Contains(t, titles, "status 504: UT (upstream request timeout), error")
+	assert.Contains(t, titles, "status 503: URX (upstream retry limit exceeded), error")
+	assert.Contains(t, titles, "status 503: error")
+	// The trace picker counts the same retries.
+	assert.Equal(t, 2, retriesTo(ts.List[0], "payment"), "order's retry.count")
+	assert.Equal(t, 1, retriesTo(ts.List[0], "order"), "the gateway's second attempt, counted once")
+
+	var legend []string
+	for _, l := range p.Legend {
+		legend = append(legend, l.Label)
+	}
+	assert.Contains(t, legend, "retried (retry.count tag)")
+	assert.Contains(t, legend, "response flags (UT, URX…) or error tag")
+	for _, l := range legend {
+		assert.NotContains(t, l, "annotation")
+	}
+
+	// A successful trace has no marker and no marker in its legend.
+	ok, err := DecodeTraces(strings.NewReader(zipkinJSON(
+		zspan{id: "a1", service: "order.default", kind: "CLIENT", start: 0, dur: 2000, tags: sidecarTags("200", "-", "")},
+		zspan{id: "b1", parent: "a1", service: "payment.default", kind: "SERVER", start: 100, dur: 1500, tags: sidecarTags("200", "-", "")},
+	)), "ok.json")
+	require.NoError(t, err)
+	p = waterfallPlot(ok.List[0], "test")
+	for _, ser := range p.Series {
+		assert.Empty(t, ser.Paths)
+	}
+	assert.Len(t, p.Legend, 3, "client, server, failed")
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
+	"github.com/meshbench/meshbench/internal/requiretest"
 	"github.com/meshbench/meshbench/internal/staticbin"
 	"github.com/meshbench/meshbench/sim/kind"
 )
@@ -29,7 +31,7 @@ import (
 // needs (make kind-images); make test-kind runs it.
 func TestUpOnKindServesUntilDown(t *testing.T) {
 	if err := kind.Available(context.Background()); err != nil {
-		t.Skipf("the kind runtime cannot run here: %v", err)
+		requiretest.Missing(t, requiretest.Kind, fmt.Sprintf("the kind runtime cannot run here: %v", err))
 	}
 	bin, cleanup, err := staticbin.Build()
 	require.NoError(t, err)

@@ -220,7 +220,7 @@ func TestUpServesUntilDown(t *testing.T) {
 
 	// The request's spans reach the endpoint while up runs: each proxy
 	// flushes its spans every 5 s.
-	hops := []string{"istio-ingressgateway.istio-system/SERVER", "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER"}
+	hops := []string{"istio-ingressgateway.istio-system/SERVER", "istio-ingressgateway.istio-system/CLIENT", "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER"}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err = col.Wait(ctx, func(spans []tracing.Span) bool {

@@ -55,8 +55,12 @@ func AccessLogs(t *testing.T, dir, gateway string, n int) {
 // OneTrace reads dir's traces (both files must be there) and asserts that
 // they are one trace with 128-bit ids, one root, every other span's parent
 // present and started no later than it, and one span of each hop
-// ("<localEndpoint service>/<kind>", e.g. "order.default/SERVER"). It
-// returns the spans.
+// ("<localEndpoint service>/<kind>", e.g. "order.default/SERVER") and none
+// besides. The gateway's service is its node cluster as pilot-agent sets
+// --service-cluster, istio-ingressgateway.istio-system; a router spawns an
+// upstream span (spawn_upstream_span, as istiod sets it for a Router), so
+// it has a SERVER span and a CLIENT child for its call. It returns the
+// spans.
 func OneTrace(t *testing.T, dir string, hops ...string) []tracing.Span {
 	t.Helper()
 	f, err := os.Open(filepath.Join(dir, tracing.ZipkinFile))
@@ -96,6 +100,7 @@ func OneTrace(t *testing.T, dir string, hops ...string) []tracing.Span {
 	for _, hop := range hops {
 		assert.Equal(t, 1, count[hop], "one span of %s: %v", hop, count)
 	}
+	assert.Len(t, spans, len(hops), "no span besides the hops': %v", count)
 	return spans
 }
 

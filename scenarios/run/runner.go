@@ -45,6 +45,12 @@ type Options struct {
 	// collector (runtime.Spec.TraceDir); the CLI sets the scenario's run
 	// folder, where the reports read them.
 	TraceDir string
+	// BeforeLoad, when set, is called as the measured load phase starts:
+	// after the warm-up has drained (every warm-up request answered) and
+	// a steady state's first phase, before the first measured request.
+	// The load waits until it returns. A test reads the mesh's counters
+	// there to tell the load's requests from the warm-up's.
+	BeforeLoad func()
 }
 
 // Run brings the scenario's mesh up, waits until every proxy has ACKed its
@@ -201,6 +207,9 @@ func (r *run) steadyBefore() error {
 // load drives the measured load, with the faults on their schedule when
 // the scenario has chaos or a steady state (chaos_run.go).
 func (r *run) load() error {
+	if r.opts.BeforeLoad != nil {
+		r.opts.BeforeLoad()
+	}
 	if r.opts.Progress != nil {
 		r.progress = &progress{}
 		stop := showProgress(r.opts.Progress, r.progress, r.sc.Load.Duration.D())

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/testcontainers/testcontainers-go"
 
+	"github.com/meshbench/meshbench/internal/requiretest"
 	"github.com/meshbench/meshbench/internal/staticbin"
 	"github.com/meshbench/meshbench/scenarios/catalog"
 	"github.com/meshbench/meshbench/scenarios/expect"
@@ -60,7 +61,7 @@ func TestMain(m *testing.M) {
 func needEngine(t *testing.T) {
 	t.Helper()
 	if noEngine != nil {
-		t.Skipf("no Docker engine: %v", noEngine)
+		requiretest.Missing(t, requiretest.Docker, fmt.Sprintf("no Docker engine: %v", noEngine))
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/meshbench/meshbench/internal/requiretest"
 )
 
 // Another build's images stay while they are younger than the threshold
@@ -21,7 +23,7 @@ import (
 func TestPruneOldSparesRecentImages(t *testing.T) {
 	ctx := context.Background()
 	if err := Available(ctx); err != nil {
-		t.Skipf("no Docker engine: %v", err)
+		requiretest.Missing(t, requiretest.Docker, fmt.Sprintf("no Docker engine: %v", err))
 	}
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	require.NoError(t, err)

@@ -35,5 +35,7 @@ func TestOneRequestIsOneTraceWithASpanPerHop(t *testing.T) {
 	require.Equal(t, 200, code)
 	require.NoError(t, m.Stop(context.Background()))
 	stopped = true
-	runtimetest.OneTrace(t, dir, "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
+	runtimetest.OneTrace(t, dir,
+		"istio-ingressgateway.istio-system/SERVER", "istio-ingressgateway.istio-system/CLIENT",
+		"order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
 }

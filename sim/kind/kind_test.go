@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
+	"github.com/meshbench/meshbench/internal/requiretest"
 	"github.com/meshbench/meshbench/internal/staticbin"
 	"github.com/meshbench/meshbench/reports"
 	"github.com/meshbench/meshbench/scenarios/catalog"
@@ -53,7 +54,7 @@ func TestMain(m *testing.M) {
 func needKind(t *testing.T) {
 	t.Helper()
 	if unavailable != nil {
-		t.Skipf("the kind runtime cannot run here: %v", unavailable)
+		requiretest.Missing(t, requiretest.Kind, fmt.Sprintf("the kind runtime cannot run here: %v", unavailable))
 	}
 }
 

@@ -16,8 +16,9 @@ import (
 )
 
 // A request through ingress → order → payment is one trace: a span per
-// proxy hop (the gateway's, order's inbound and outbound, payment's
-// inbound), each linked to the one before, as Jaeger would draw it. The
+// proxy hop (the gateway's server span and the client span it spawns for
+// its call, order's inbound and outbound, payment's inbound), each linked
+// to the one before, as Jaeger would draw it. The
 // spans reach the collector the runtime serves for the provider, through
 // the cluster istiod's config names, and land in the run folder.
 func TestOneRequestIsOneTraceWithASpanPerHop(t *testing.T) {
@@ -35,7 +36,9 @@ func TestOneRequestIsOneTraceWithASpanPerHop(t *testing.T) {
 
 	// Service names are Envoy's --service-cluster as pilot-agent sets it:
 	// <canonical service>.<namespace> (tracing.go's serviceName).
-	spans := runtimetest.OneTrace(t, dir, "order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
+	spans := runtimetest.OneTrace(t, dir,
+		"istio-ingressgateway.istio-system/SERVER", "istio-ingressgateway.istio-system/CLIENT",
+		"order.default/SERVER", "order.default/CLIENT", "payment.default/SERVER")
 	for _, s := range spans {
 		if s.LocalEndpoint.ServiceName == "payment.default" {
 			assert.Equal(t, "200", s.Tags["http.status_code"])
