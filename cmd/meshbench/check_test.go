@@ -64,7 +64,7 @@ func TestCheckFoldersPass(t *testing.T) {
 			index, err := os.ReadFile(filepath.Join(dir, "index.html"))
 			require.NoError(t, err)
 			assert.Contains(t, string(index), `<section class="resource" id="resource-1">`)
-			if strings.Contains(out, "not checked:") {
+			if strings.Contains(out, "\n  - not checked: ") {
 				assert.Contains(t, string(junit), "<skipped")
 			}
 		})
