@@ -33,7 +33,11 @@ type job struct {
 // each mesh grows by the queue, while a count limit alone lets the few
 // fastest scenarios land together.
 //
-// It starts the longest first and then the first waiting one that fits
+// It starts one scenario at a time: the next only once the last started
+// has warmed up (its mesh up, its load at full rate) or ended, since a
+// mesh's start and warm-up take the cores in a burst that the rates do
+// not show. It starts the longest first and then the first waiting one
+// that fits
 // (list scheduling, longest processing time first: Graham, 1969), so the
 // short ones fill the gaps at the end. golang.org/x/sync/semaphore's
 // Weighted would do the budget, but it admits in order only, and a big
@@ -52,11 +56,12 @@ func (s schedule) weight(j job) int {
 	return min(s.budget, int(math.Ceil(j.rate)))
 }
 
-// run calls do(i) for each job, each on a goroutine of its own, within
-// the limits, and returns once every call has returned. Once ctx is done
+// run calls do(i, warmed) for each job, each on a goroutine of its own,
+// within the limits, and returns once every call has returned. do calls
+// warmed once its scenario has warmed up, if it gets that far. Once ctx is done
 // it starts no more, and it returns the indexes of the jobs it never
 // started, in order.
-func (s schedule) run(ctx context.Context, jobs []job, do func(i int)) (notStarted []int) {
+func (s schedule) run(ctx context.Context, jobs []job, do func(i int, warmed func())) (notStarted []int) {
 	pending := make([]int, len(jobs))
 	for i := range pending {
 		pending[i] = i
@@ -65,17 +70,26 @@ func (s schedule) run(ctx context.Context, jobs []job, do func(i int)) (notStart
 	slices.SortStableFunc(pending, func(a, b int) int { return int(jobs[b].length - jobs[a].length) })
 
 	freed := make(chan int, len(jobs))
+	warm := make(chan int, len(jobs))
 	var wg sync.WaitGroup
 	running, used := 0, 0
+	warming := -1 // the job started last, until it has warmed up or ended
 	for len(pending) > 0 && ctx.Err() == nil {
 		k := slices.IndexFunc(pending, func(i int) bool {
 			return running < s.limit && (running == 0 || used+s.weight(jobs[i]) <= s.budget || s.budget <= 0)
 		})
-		if k < 0 {
+		if k < 0 || warming >= 0 {
 			select {
 			case i := <-freed:
 				running--
 				used -= s.weight(jobs[i])
+				if i == warming {
+					warming = -1
+				}
+			case i := <-warm:
+				if i == warming {
+					warming = -1
+				}
 			case <-ctx.Done():
 			}
 			continue
@@ -84,10 +98,11 @@ func (s schedule) run(ctx context.Context, jobs []job, do func(i int)) (notStart
 		pending = slices.Delete(pending, k, k+1)
 		running++
 		used += s.weight(jobs[i])
+		warming = i
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			do(i)
+			do(i, sync.OnceFunc(func() { warm <- i }))
 			freed <- i
 		}()
 	}

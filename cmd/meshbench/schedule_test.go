@@ -15,17 +15,42 @@ import (
 type gatedJobs struct {
 	started chan int
 	release []chan struct{}
-	done    chan []int
+	// warmed holds each job's warmed callback; with warmAtOnce the jobs
+	// call it as they start.
+	warmed []func()
+	done   chan []int
 }
 
 func startGated(t *testing.T, ctx context.Context, s schedule, jobs []job) *gatedJobs {
+	return startGatedWarm(t, ctx, s, jobs, true)
+}
+
+func startGatedWarm(t *testing.T, ctx context.Context, s schedule, jobs []job, warmAtOnce bool) *gatedJobs {
 	t.Helper()
-	g := &gatedJobs{started: make(chan int, len(jobs)), release: make([]chan struct{}, len(jobs)), done: make(chan []int, 1)}
+	g := &gatedJobs{started: make(chan int, len(jobs)), release: make([]chan struct{}, len(jobs)), warmed: make([]func(), len(jobs)), done: make(chan []int, 1)}
 	for i := range g.release {
 		g.release[i] = make(chan struct{})
 	}
-	go func() { g.done <- s.run(ctx, jobs, func(i int) { g.started <- i; <-g.release[i] }) }()
+	var mu sync.Mutex
+	go func() {
+		g.done <- s.run(ctx, jobs, func(i int, warmed func()) {
+			mu.Lock()
+			g.warmed[i] = warmed
+			mu.Unlock()
+			if warmAtOnce {
+				warmed()
+			}
+			g.started <- i
+			<-g.release[i]
+		})
+	}()
 	return g
+}
+
+// warm calls job i's warmed callback.
+func (g *gatedJobs) warm(i int) {
+	// The job stored it before it reported its start.
+	g.warmed[i]()
 }
 
 // next is the next job to start; it fails the test if none starts.
@@ -87,7 +112,8 @@ func TestScheduleNeverPastItsLimits(t *testing.T) {
 	s := schedule{limit: 4, budget: 900}
 	var mu sync.Mutex
 	running, used, peakRunning, peakUsed := 0, 0, 0, 0
-	notStarted := s.run(context.Background(), jobs, func(i int) {
+	notStarted := s.run(context.Background(), jobs, func(i int, warmed func()) {
+		warmed()
 		mu.Lock()
 		running++
 		used += s.weight(jobs[i])
@@ -137,4 +163,21 @@ func TestScheduleStopsStartingOnCancel(t *testing.T) {
 	close(g.release[0])
 	assert.Equal(t, []int{1, 2}, <-g.done, "the two that waited never start")
 	g.none(t)
+}
+
+func TestScheduleStartsTheNextOnceTheLastHasWarmedUp(t *testing.T) {
+	jobs := []job{{rate: 100, length: seconds(3)}, {rate: 100, length: seconds(2)}, {rate: 100, length: seconds(1)}}
+	g := startGatedWarm(t, context.Background(), schedule{limit: 8, budget: 1000}, jobs, false)
+	require.Equal(t, 0, g.next(t))
+	g.none(t)
+	g.warm(0)
+	require.Equal(t, 1, g.next(t), "0 warmed up: 1 starts")
+	g.none(t)
+	close(g.release[1]) // ending unblocks as warming up does
+	require.Equal(t, 2, g.next(t))
+	g.warm(2)
+	g.warm(2) // a second call is harmless
+	close(g.release[0])
+	close(g.release[2])
+	assert.Empty(t, <-g.done)
 }

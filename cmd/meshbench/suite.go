@@ -92,7 +92,7 @@ func (s suiteRun) run(ctx context.Context, scs []*spec.Scenario, suite *reports.
 			progress = s.stderr
 		}
 		for _, sc := range scs {
-			res, err := s.one(ctx, next(), sc, progress, s.stdout)
+			res, err := s.one(ctx, next(), sc, progress, s.stdout, nil)
 			if err != nil || ctx.Err() != nil {
 				return failedOf(suite), s.stopped(ctx, err)
 			}
@@ -127,10 +127,10 @@ func (s suiteRun) run(ctx context.Context, scs []*spec.Scenario, suite *reports.
 	go func() {
 		defer close(launched)
 		sched := schedule{limit: s.parallel, budget: s.rateBudget}
-		notStarted := sched.run(runCtx, jobs, func(i int) {
+		notStarted := sched.run(runCtx, jobs, func(i int, warmed func()) {
 			o := outs[i]
 			defer close(o.done)
-			o.res, o.err = s.one(runCtx, next(), scs[i], nil, &o.out)
+			o.res, o.err = s.one(runCtx, next(), scs[i], nil, &o.out, warmed)
 		})
 		for _, i := range notStarted {
 			close(outs[i].done)
@@ -164,12 +164,12 @@ func (s suiteRun) stopped(ctx context.Context, err error) error {
 
 // one runs sc, printing its header and verdict lines to w, and writes its
 // reports.
-func (s suiteRun) one(ctx context.Context, rt runtime.Runtime, sc *spec.Scenario, progress, w io.Writer) (*reports.Result, error) {
+func (s suiteRun) one(ctx context.Context, rt runtime.Runtime, sc *spec.Scenario, progress, w io.Writer, warmed func()) (*reports.Result, error) {
 	fmt.Fprintf(w, "▶ %s — %s\n", sc.Name, sc.Description)
 	printWarnings(w, sc)
 	dir := filepath.Join(s.dir, sc.Name)
 	res, err := scenariorun.Run(ctx, sc, scenariorun.Options{Runtime: rt, Log: s.log, Progress: progress,
-		AccessLogDir: filepath.Join(dir, reports.AccessLogDir), TraceDir: dir})
+		AccessLogDir: filepath.Join(dir, reports.AccessLogDir), TraceDir: dir, Warmed: warmed})
 	if ctx.Err() != nil {
 		return nil, nil
 	}

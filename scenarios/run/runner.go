@@ -51,6 +51,11 @@ type Options struct {
 	// The load waits until it returns. A test reads the mesh's counters
 	// there to tell the load's requests from the warm-up's.
 	BeforeLoad func()
+	// Warmed, when set, is called once the warm-up has drained: the mesh
+	// is up and its load about to run at full rate. A suite running
+	// scenarios side by side starts the next one then, so that no two
+	// meshes start and warm up at once.
+	Warmed func()
 }
 
 // Run brings the scenario's mesh up, waits until every proxy has ACKed its
@@ -190,6 +195,9 @@ func (r *run) converge() error {
 // warm runs the unmeasured warm-up (warm).
 func (r *run) warm() error {
 	warm(r.ctx, r.mesh.Entry().URL, r.sc, r.ns)
+	if r.opts.Warmed != nil {
+		r.opts.Warmed()
+	}
 	return nil
 }
 

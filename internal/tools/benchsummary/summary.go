@@ -191,7 +191,8 @@ func (s *summary) kneeSection() {
 }
 
 // suite says how many scenarios of the run folder's sub-folder sub passed
-// and in what wall time; parallel, when set, is how many ran at once.
+// and in what wall time; parallel, when set, is how many could run at once
+// (-parallel; the run's -rate-budget may have kept it to fewer).
 func (s *summary) suite(title, sub string, parallel int) {
 	s.p("## %s\n\n", title)
 	suite, err := readSuite(filepath.Join(s.in.dir, sub, reports.SuiteFile))
@@ -211,7 +212,7 @@ func (s *summary) suite(title, sub string, parallel int) {
 	s.failed += len(failed)
 	at := ""
 	if parallel > 0 {
-		at = fmt.Sprintf(", %d at once", parallel)
+		at = fmt.Sprintf(", up to %d at once", parallel)
 	}
 	s.p("%d of %d scenarios passed in %.0f s%s (the run's own wall time, build excluded).", passed, len(suite.Scenarios), suite.Duration, at)
 	if sub == catalogDir {
