@@ -16,6 +16,15 @@ import (
 // knee); 500/s per CPU stays at that knee, not past it.
 const defaultRateBudgetPerCPU = 500
 
+// maxBusyToStart is the share of the machine's CPU above which no further
+// scenario starts beside those running: the rest is the headroom their
+// bursts (a fault's onset, a burst of retries) take.
+const maxBusyToStart = 0.6
+
+// busyWindow is how long the scheduler watches the CPU before it starts a
+// scenario.
+const busyWindow = 300 * time.Millisecond
+
 // defaultRateBudget is -rate-budget's default on this machine.
 func defaultRateBudget() int { return defaultRateBudgetPerCPU * runtime.NumCPU() }
 
@@ -45,6 +54,14 @@ type job struct {
 type schedule struct {
 	limit  int
 	budget int
+	// busy, when set, measures the share of the machine's CPU that is
+	// busy (busyShare over a short window); with others running, a
+	// scenario starts only while it is at most maxBusy. Rates alone do
+	// not tell a scenario's cost: a request through three mTLS hops, a
+	// new TLS connection per TCP request, a delay that holds connections
+	// open all cost more than a plain one.
+	busy    func(context.Context) (float64, error)
+	maxBusy float64
 }
 
 // weight is what j takes of the budget: its rate, rounded up, or the whole
@@ -74,25 +91,48 @@ func (s schedule) run(ctx context.Context, jobs []job, do func(i int, warmed fun
 	var wg sync.WaitGroup
 	running, used := 0, 0
 	warming := -1 // the job started last, until it has warmed up or ended
+	// take notes one job's end or warm-up, waiting for it if block.
+	take := func(block bool) bool {
+		var wait <-chan struct{}
+		if block {
+			wait = ctx.Done()
+		} else {
+			closed := make(chan struct{})
+			close(closed)
+			wait = closed
+		}
+		select {
+		case i := <-freed:
+			running--
+			used -= s.weight(jobs[i])
+			if i == warming {
+				warming = -1
+			}
+		case i := <-warm:
+			if i == warming {
+				warming = -1
+			}
+		case <-wait:
+			return false
+		}
+		return true
+	}
 	for len(pending) > 0 && ctx.Err() == nil {
+		for take(false) {
+		}
 		k := slices.IndexFunc(pending, func(i int) bool {
 			return running < s.limit && (running == 0 || used+s.weight(jobs[i]) <= s.budget || s.budget <= 0)
 		})
 		if k < 0 || warming >= 0 {
-			select {
-			case i := <-freed:
-				running--
-				used -= s.weight(jobs[i])
-				if i == warming {
-					warming = -1
-				}
-			case i := <-warm:
-				if i == warming {
-					warming = -1
-				}
-			case <-ctx.Done():
-			}
+			take(true)
 			continue
+		}
+		if running > 0 && s.busy != nil {
+			// The look takes a window of time; then look again, with what
+			// ended meanwhile.
+			if b, err := s.busy(ctx); err == nil && b > s.maxBusy {
+				continue
+			}
 		}
 		i := pending[k]
 		pending = slices.Delete(pending, k, k+1)

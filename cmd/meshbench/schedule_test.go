@@ -181,3 +181,22 @@ func TestScheduleStartsTheNextOnceTheLastHasWarmedUp(t *testing.T) {
 	close(g.release[2])
 	assert.Empty(t, <-g.done)
 }
+
+// With others running, a scenario starts only while the CPU is at most
+// maxBusy; the first starts whatever the CPU does.
+func TestScheduleWaitsForCPUHeadroom(t *testing.T) {
+	busy := make(chan float64, 8)
+	s := schedule{limit: 8, budget: 1000, maxBusy: 0.6, busy: func(context.Context) (float64, error) { return <-busy, nil }}
+	jobs := []job{{rate: 100, length: seconds(2)}, {rate: 100, length: seconds(1)}}
+	g := startGated(t, context.Background(), s, jobs)
+	require.Equal(t, 0, g.next(t), "the first does not look at the CPU")
+	busy <- 0.9
+	busy <- 0.8
+	g.none(t)
+	busy <- 0.5
+	require.Equal(t, 1, g.next(t), "started once the CPU had room")
+	close(g.release[0])
+	close(g.release[1])
+	assert.Empty(t, <-g.done)
+	assert.Empty(t, busy, "it looked three times")
+}

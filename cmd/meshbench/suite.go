@@ -126,7 +126,8 @@ func (s suiteRun) run(ctx context.Context, scs []*spec.Scenario, suite *reports.
 	}()
 	go func() {
 		defer close(launched)
-		sched := schedule{limit: s.parallel, budget: s.rateBudget}
+		sched := schedule{limit: s.parallel, budget: s.rateBudget, maxBusy: maxBusyToStart,
+			busy: func(ctx context.Context) (float64, error) { return busyShare(ctx, busyWindow) }}
 		notStarted := sched.run(runCtx, jobs, func(i int, warmed func()) {
 			o := outs[i]
 			defer close(o.done)
