@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,15 +29,10 @@ func TestBusyShareSeesASpinningCore(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("/proc/stat is Linux's")
 	}
-	stop := make(chan struct{})
-	defer close(stop)
+	var stop atomic.Bool
+	defer stop.Store(true)
 	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		for !stop.Load() { // spins on purpose: a busy core
 		}
 	}()
 	b, err := busyShare(context.Background(), 300*time.Millisecond)
