@@ -233,11 +233,7 @@ func (d *deriver) authzOtherPath(o *spec.IstioObject, i int, svc *Service, r *se
 		}
 		calls[c] = []string{svc.Name}
 		load.Variants = append(load.Variants, Variant{Name: c, Weight: 1, Target: c, Headers: headers})
-		if allowed {
-			expect = append(expect, map[string]any{"successRate": map[string]any{"min": 0.99, "variant": c}})
-		} else {
-			expect = append(expect, map[string]any{"status": map[string]any{"code": 403, "min": 0.99, "variant": c}})
-		}
+		expect = append(expect, callerExpectation(c, allowed))
 	}
 	topo := d.plan.Topology.registryTopology(calls, func(s *registry.Service) {
 		if s.Name == svc.Name {
@@ -248,6 +244,15 @@ func (d *deriver) authzOtherPath(o *spec.IstioObject, i int, svc *Service, r *se
 		Name: fmt.Sprintf("%s-rule%d-authz-other-path", o.Name, i), Resource: res, Promise: promise, Source: at,
 		Scenario: &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect},
 	})
+}
+
+// callerExpectation is what a caller's variant must get: answers, when
+// the policies allow it, or 403 (RBAC: access denied) when they do not.
+func callerExpectation(caller string, allowed bool) map[string]any {
+	if allowed {
+		return map[string]any{"successRate": map[string]any{"min": 0.99, "variant": caller}}
+	}
+	return map[string]any{"status": map[string]any{"code": 403, "min": 0.99, "variant": caller}}
 }
 
 // authzRule derives one rule's check: each caller it names gets what the
@@ -266,11 +271,7 @@ func (d *deriver) authzRule(o *spec.IstioObject, i int, svc *Service, path strin
 	variant := func(caller string, allowed bool) {
 		calls[caller] = []string{svc.Name}
 		load.Variants = append(load.Variants, Variant{Name: caller, Weight: 1, Target: caller, Headers: headers})
-		if allowed {
-			expect = append(expect, map[string]any{"successRate": map[string]any{"min": 0.99, "variant": caller}})
-		} else {
-			expect = append(expect, map[string]any{"status": map[string]any{"code": 403, "min": 0.99, "variant": caller}})
-		}
+		expect = append(expect, callerExpectation(caller, allowed))
 	}
 	load = d.opt.load(d.plan.Topology.Client, minRequests)
 	named := callers
