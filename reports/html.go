@@ -78,7 +78,8 @@ func HTMLIndex(w io.Writer, s *Suite, links map[string]string) error {
 	}
 	v := indexView{Started: formatStarted(s.Started), Duration: num(s.Duration), NotChecked: s.NotChecked, Inferred: s.Inferred}
 	rows := map[string]*indexRow{}
-	var all []indexRow
+	// Sized once: rows points into it.
+	all := make([]indexRow, 0, len(s.Scenarios))
 	for i, r := range s.Scenarios {
 		if r == nil {
 			return fmt.Errorf("reports: suite scenario %d is nil", i)

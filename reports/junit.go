@@ -95,10 +95,8 @@ func encodeJUnit(w io.Writer, doc *JUnitTestSuites) error {
 // <testsuite> per scenario no resource claims.
 func junitSuiteFile(w io.Writer, s *Suite) error {
 	if secs, rest := sections(s); secs != nil {
-		for i, r := range s.Scenarios {
-			if r == nil {
-				return fmt.Errorf("reports: result %d is nil", i)
-			}
+		if err := noNilResult(s.Scenarios); err != nil {
+			return err
 		}
 		doc := &JUnitTestSuites{Name: junitDefault}
 		total := 0.0

@@ -18,10 +18,8 @@ import (
 // of checks. With more than one result an overview table comes first. Map
 // contents are written in sorted key order so the output is stable.
 func Markdown(w io.Writer, rs ...*Result) error {
-	for i, r := range rs {
-		if r == nil {
-			return fmt.Errorf("reports: result %d is nil", i)
-		}
+	if err := noNilResult(rs); err != nil {
+		return err
 	}
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
@@ -68,10 +66,8 @@ func suiteMarkdown(w io.Writer, s *Suite) error {
 		}
 		return inferredMarkdown(w, s.Inferred)
 	}
-	for i, r := range s.Scenarios {
-		if r == nil {
-			return fmt.Errorf("reports: result %d is nil", i)
-		}
+	if err := noNilResult(s.Scenarios); err != nil {
+		return err
 	}
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
@@ -112,6 +108,16 @@ func suiteMarkdown(w io.Writer, s *Suite) error {
 		return err
 	}
 	return inferredMarkdown(w, s.Inferred)
+}
+
+// noNilResult refuses a list of results that holds a nil one.
+func noNilResult(rs []*Result) error {
+	for i, r := range rs {
+		if r == nil {
+			return fmt.Errorf("reports: result %d is nil", i)
+		}
+	}
+	return nil
 }
 
 // Verdict reports whether a result passed as a whole: the run raised no

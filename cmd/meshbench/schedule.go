@@ -25,6 +25,9 @@ const maxBusyToStart = 0.6
 // scenario.
 const busyWindow = 300 * time.Millisecond
 
+// closedChan is ready at once: a select on it does not wait.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // defaultRateBudget is -rate-budget's default on this machine.
 func defaultRateBudget() int { return defaultRateBudgetPerCPU * runtime.NumCPU() }
 
@@ -93,13 +96,9 @@ func (s schedule) run(ctx context.Context, jobs []job, do func(i int, warmed fun
 	warming := -1 // the job started last, until it has warmed up or ended
 	// take notes one job's end or warm-up, waiting for it if block.
 	take := func(block bool) bool {
-		var wait <-chan struct{}
-		if block {
-			wait = ctx.Done()
-		} else {
-			closed := make(chan struct{})
-			close(closed)
-			wait = closed
+		wait := ctx.Done()
+		if !block {
+			wait = closedChan
 		}
 		select {
 		case i := <-freed:
