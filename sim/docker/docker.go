@@ -353,11 +353,22 @@ func (m *Mesh) appArgs(p *registry.Pod) []string {
 	return args
 }
 
-func (m *Mesh) proxyArgs(proxy, nodeID string, ip netip.Addr, router bool, workload, ns, app, version, principal string, seed int) []string {
+// podSeed is a pod's own seed for its proxy's load balancer, from the
+// run's and the pod's name. Unsigned, as the proxy's -seed flag is: a signed
+// hash of a long name wraps negative, and the proxy refuses to start.
+func podSeed(run int64, name string) uint64 {
+	seed := uint64(run)
+	for _, b := range []byte(name) {
+		seed = seed*31 + uint64(b)
+	}
+	return seed
+}
+
+func (m *Mesh) proxyArgs(proxy, nodeID string, ip netip.Addr, router bool, workload, ns, app, version, principal string, seed uint64) []string {
 	args := []string{
 		"-node-id", nodeID, "-ip", ip.String(), "-xds", "unix://" + xdsMount + "/xds.sock",
 		"-workload", workload, "-namespace", ns, "-app", app, "-version", version, "-principal", principal,
-		"-seed", strconv.Itoa(seed),
+		"-seed", strconv.FormatUint(seed, 10),
 	}
 	if router {
 		args = append(args, "-router", "-outbound-ip", "")
@@ -416,13 +427,9 @@ func (m *Mesh) startPod(ctx context.Context, p *registry.Pod) error {
 	m.pods[p.Name] = pd
 	m.mu.Unlock()
 	if p.Sidecar {
-		seed := int(m.seed)
-		for _, b := range []byte(p.Name) {
-			seed = seed*31 + int(b)
-		}
 		sc, err := m.create(ctx, testcontainers.ContainerRequest{
 			Name: m.name(p.Name, "sidecar"), Image: m.images.Sidecar, Labels: m.labelsFor("sidecar", p.Name),
-			Cmd: m.proxyArgs(p.Name, p.NodeID(), p.IP, false, p.Workload, p.Namespace, p.Service, p.Version, p.SPIFFEID(istionames.TrustDomain), seed),
+			Cmd: m.proxyArgs(p.Name, p.NodeID(), p.IP, false, p.Workload, p.Namespace, p.Service, p.Version, p.SPIFFEID(istionames.TrustDomain), podSeed(m.seed, p.Name)),
 			Env: map[string]string{TokenEnv: m.cp.Token(p.NodeID())},
 			HostConfigModifier: func(hc *container.HostConfig) {
 				inPod(hc)
@@ -502,7 +509,7 @@ func (m *Mesh) startGateway(ctx context.Context) error {
 	port := strconv.Itoa(m.gw.Port) + "/tcp"
 	req := testcontainers.ContainerRequest{
 		Name: m.name("gateway"), Image: m.images.Sidecar, Labels: m.labelsFor("gateway", ""),
-		Cmd:          m.proxyArgs(m.gw.Name, m.gw.NodeID(), m.gw.IP, true, m.gw.Name, m.gw.Namespace, m.gw.Name, "unknown", controlplane.GatewayID, int(m.seed)),
+		Cmd:          m.proxyArgs(m.gw.Name, m.gw.NodeID(), m.gw.IP, true, m.gw.Name, m.gw.Namespace, m.gw.Name, "unknown", controlplane.GatewayID, uint64(m.seed)),
 		Env:          map[string]string{TokenEnv: m.cp.Token(m.gw.NodeID())},
 		Networks:     []string{m.net.name},
 		ExposedPorts: []string{port},
