@@ -856,6 +856,41 @@ func TestDerivedScenariosLoad(t *testing.T) {
 	}
 }
 
+// The end-to-end folders that TestCheckFoldersPass runs hold a workload
+// PeerAuthentication DISABLE (mtls-migration) and fault delays, one on
+// every request of its route, whose latency is checked (fault-injection).
+func TestFoldersCoverDisableAndDelay(t *testing.T) {
+	checks := func(folder string) map[string]*derive.Check {
+		inputs, err := derive.ReadPaths([]string{filepath.Join("testdata", folder)}, nil)
+		require.NoError(t, err)
+		p, err := derive.Derive(inputs, derive.Options{})
+		require.NoError(t, err)
+		out := map[string]*derive.Check{}
+		for i := range p.Checks {
+			out[p.Checks[i].Name] = &p.Checks[i]
+		}
+		return out
+	}
+	mtls := checks("mtls-migration")
+	require.Contains(t, mtls, "reports-plaintext-mtls")
+	assert.Contains(t, mtls["reports-plaintext-mtls"].Promise, "DISABLE: plaintext is accepted (reports)")
+	require.NotNil(t, mtls["reports-plaintext-mtls"].Scenario)
+
+	faults := checks("fault-injection")
+	var kinds []string
+	for _, name := range []string{"stock-http1-fault", "stock-http2-fault"} {
+		require.Contains(t, faults, name)
+		assert.Contains(t, faults[name].Promise, "delays ")
+		require.NotNil(t, faults[name].Scenario)
+		for _, e := range faults[name].Scenario.Expect {
+			for k := range e {
+				kinds = append(kinds, name+" "+k)
+			}
+		}
+	}
+	assert.ElementsMatch(t, []string{"stock-http1-fault responseFlags", "stock-http1-fault latency", "stock-http2-fault responseFlags"}, kinds)
+}
+
 // The Istio files of each catalog scenario (its mesh files) derive
 // scenarios that the loader reads.
 func TestCatalogIstioFilesDerive(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshbench/meshbench/derive"
+	"github.com/meshbench/meshbench/scenarios/catalog"
 	"github.com/meshbench/meshbench/scenarios/spec"
 )
 
@@ -67,6 +69,64 @@ func TestCheckFoldersPass(t *testing.T) {
 			if strings.Contains(out, "\n  - not checked: ") {
 				assert.Contains(t, string(junit), "<skipped")
 			}
+		})
+	}
+}
+
+// catalogIstioFileSets lists, once each, the sets of Istio files that the
+// catalog's scenarios apply as their whole mesh (scenarios with inline
+// resources beside their files are left out: their files alone are not
+// the mesh they promise about).
+func catalogIstioFileSets(t *testing.T) [][]string {
+	t.Helper()
+	scs, err := catalog.All()
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	var sets [][]string
+	for _, sc := range scs {
+		var files []string
+		for _, m := range sc.Mesh {
+			if m.File == "" {
+				files = nil
+				break
+			}
+			files = append(files, filepath.Join("..", "..", "scenarios", "catalog", filepath.FromSlash(m.File)))
+		}
+		key := strings.Join(files, " ")
+		if len(files) == 0 || seen[key] {
+			continue
+		}
+		seen[key] = true
+		sets = append(sets, files)
+	}
+	return sets
+}
+
+// Every check derived from the catalog's own Istio files holds on the
+// local runtime. All the distinct sets run (7 today: authorization, a
+// Bookinfo and a payment 90/10 VirtualService, the same with a Telemetry
+// resource, a Gateway API canary, mesh-wide STRICT mTLS with and without
+// workload DISABLE policies; 13 checks, about 30 s side by side). The
+// mesh-wide STRICT policy alone names no workload, so nothing is inferred
+// and it derives no check (it is listed as not checked).
+func TestCheckCatalogIstioFilesPass(t *testing.T) {
+	if testing.Short() {
+		t.Skip("brings up meshes; skipped with -short")
+	}
+	sets := catalogIstioFileSets(t)
+	require.NotEmpty(t, sets)
+	for _, files := range sets {
+		name := strings.TrimSuffix(filepath.Base(files[len(files)-1]), ".yaml")
+		if len(files) > 1 {
+			name = fmt.Sprintf("%s+%d", name, len(files)-1)
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			args := append(append([]string{"check"}, smallLoad...), "-dir", t.TempDir())
+			code, out, stderr := runCLI(t, append(args, files...)...)
+			assert.Equal(t, 0, code, "%s\n%s", out, stderr)
+			assert.NotContains(t, out, "✗")
+			assert.Contains(t, out, " promises held")
 		})
 	}
 }
@@ -178,6 +238,77 @@ func TestCheckCatchesBrokenCopies(t *testing.T) {
 			assert.Contains(t, out, tc.failing)
 		})
 	}
+}
+
+// shadowedCanary is a folder whose own config breaks one of its promises:
+// two VirtualServices for the host payment, one sending all to v1, the
+// other splitting 50/50. On sidecars Istio applies only the first
+// VirtualService of a host, the oldest (then by name), and drops the
+// others' routes for that host (istiod's httproute.go
+// BuildSidecarOutboundVirtualHosts); the control plane does the same
+// (sim/xdsgen/routes.go virtualHost). payment comes first in the file and
+// by name, so it is the older and wins either way: payment-canary's 50/50
+// promise is false in Istio, and every request goes to v1.
+const shadowedCanary = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: payment
+spec:
+  host: payment
+  subsets:
+    - name: v1
+      labels: {version: v1}
+    - name: v2
+      labels: {version: v2}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: payment
+spec:
+  hosts: [payment]
+  http:
+    - route:
+        - destination: {host: payment, subset: v1}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: payment-canary
+spec:
+  hosts: [payment]
+  http:
+    - route:
+        - destination: {host: payment, subset: v1}
+          weight: 50
+        - destination: {host: payment, subset: v2}
+          weight: 50
+`
+
+// check itself exits 1, with a ✗ under the broken promise's line, when
+// the folder's own config keeps the mesh from doing what the YAML says;
+// the promises the mesh keeps still pass, and the reports are written.
+func TestCheckFailsOnShadowedVirtualService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("brings up meshes; skipped with -short")
+	}
+	folder := t.TempDir()
+	file := filepath.Join(folder, "payment.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(shadowedCanary), 0o644))
+	dir := t.TempDir()
+	args := append(append([]string{"check"}, smallLoad...), "-dir", dir, folder)
+	code, out, stderr := runCLI(t, args...)
+	assert.Equal(t, 1, code, "%s\n%s", out, stderr)
+	// Each verdict under its promise's heading (a load line between).
+	verdict := func(name, promise, mark string) *regexp.Regexp {
+		return regexp.MustCompile(regexp.QuoteMeta("▶ "+name+" — "+promise) + `\n(?:  .*\n)*?  ` + mark + ` split payment`)
+	}
+	assert.Regexp(t, verdict("payment-canary-split", file+":30: VirtualService default/payment-canary routes by weight: v1 50, v2 50", "✗"), out)
+	assert.Regexp(t, verdict("payment-split", file+":20: VirtualService default/payment routes all to v1", "✓"), out)
+	assert.Equal(t, 1, strings.Count(out, "✗"), out)
+	assert.Contains(t, out, "3 of 4 promises held")
+	assert.Contains(t, stderr, "1 promise(s) failed")
+	assert.FileExists(t, filepath.Join(dir, "junit.xml"))
 }
 
 // Bad input is exit status 2 with file and line, and nothing is started
