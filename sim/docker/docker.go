@@ -272,7 +272,9 @@ func (r Runtime) start(ctx context.Context, spec runtime.Spec) (*Mesh, error) {
 	}
 	m.qdisc = m.probeQdiscs(ctx)
 	if err := m.WaitConverged(ctx, m.Version()); err != nil {
-		return m, fmt.Errorf("mesh did not converge: %w", err)
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return m, fmt.Errorf("mesh did not converge: %w%s", err, m.exited(ectx))
 	}
 	m.log.Info("docker mesh up", "network", m.net.name, "subnet", m.net.prefix, "pods", len(m.reg.Pods), "entry", m.entry, "in", time.Since(t0).Round(time.Millisecond))
 	return m, nil

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -428,4 +429,24 @@ func TestCatalogChaosUsesContainerMechanisms(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A container of the run that stopped is named, with its status and last
+// words, where a mesh that does not converge is reported.
+func TestExitedNamesAStoppedContainer(t *testing.T) {
+	m := startMesh(t, registry.DefaultTopology())
+	ctx := context.Background()
+	assert.Empty(t, docker.Exited(m, ctx), "nothing has stopped")
+	_, sc := m.Containers("payment-v1-0")
+	cli := engine(t)
+	_, err := cli.ContainerKill(ctx, sc, client.ContainerKillOptions{Signal: "KILL"})
+	require.NoError(t, err)
+	w := cli.ContainerWait(ctx, sc, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case <-w.Result:
+	case err := <-w.Error:
+		require.NoError(t, err)
+	}
+	got := docker.Exited(m, ctx)
+	assert.Contains(t, got, "payment-v1-0-sidecar: Exited (137)")
 }
