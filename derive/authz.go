@@ -16,40 +16,108 @@ import (
 type access struct {
 	caller string
 	path   string // "" keeps the service's default path
+	method string
 }
 
-// rulePath is a path a rule's operations allow that a call can use, or
-// "" when the rule names none; ok is false when no call can match them.
+// sendMethods are the methods a derived call can have, in the order a
+// rule's request takes them: POST, the loads' default, first; HEAD last,
+// as its answers have no body (the sample app passes its request's method
+// on to its calls: fakesvc Server.ServeHTTP).
+var sendMethods = []string{"POST", "GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"}
+
+// otherMethods are the methods tried, in order, for a call with a method
+// that a rule's operations do not take; never HEAD, whose answers have no
+// body.
+var otherMethods = []string{"DELETE", "PUT", "PATCH", "POST", "GET", "OPTIONS"}
+
+// ruleRequest is a request a rule's operations take: a path, or "" when
+// they name none, and a method, or "" when they name none (any is taken);
+// ok is false when no call can match them.
 // Istio's paths match exactly, by prefix ("/api/*") or suffix ("*.html")
-// (authorization_policy.proto, Operation.paths).
-func rulePath(r *securityapi.Rule) (path string, ok bool) {
+// (authorization_policy.proto, Operation.paths), and so do its methods:
+// "A list of methods as specified in the HTTP request. [...] If not set,
+// any method is allowed" (Operation.methods; istio.io/api
+// security/v1beta1/authorization_policy.proto).
+func ruleRequest(r *securityapi.Rule) (path, method string, ok bool) {
 	if len(r.To) == 0 {
-		return "", true
+		return "", "", true
 	}
 	for _, to := range r.To {
 		op := to.GetOperation()
-		if len(op.GetNotMethods()) > 0 || len(op.GetNotPaths()) > 0 || len(op.GetHosts()) > 0 || len(op.GetNotHosts()) > 0 ||
-			len(op.GetPorts()) > 0 || len(op.GetNotPorts()) > 0 {
+		if !judgeable(op) {
 			continue
 		}
-		if len(op.GetMethods()) > 0 && !slices.Contains(op.GetMethods(), callMethod) {
-			continue
+		method = ""
+		if len(op.GetMethods()) > 0 {
+			i := slices.IndexFunc(sendMethods, func(m string) bool { return methodTaken(op, m) })
+			if i < 0 {
+				continue
+			}
+			method = sendMethods[i]
 		}
 		if len(op.GetPaths()) == 0 {
-			return "", true
+			return "", method, true
 		}
 		p := op.GetPaths()[0]
 		switch {
 		case p == "*":
-			return "", true
+			return "", method, true
 		case strings.HasSuffix(p, "*"):
-			return strings.TrimSuffix(p, "*") + "x", true
+			return strings.TrimSuffix(p, "*") + "x", method, true
 		case strings.HasPrefix(p, "*"):
-			return "/x" + strings.TrimPrefix(p, "*"), true
+			return "/x" + strings.TrimPrefix(p, "*"), method, true
 		}
-		return p, true
+		return p, method, true
 	}
-	return "", false
+	return "", "", false
+}
+
+// judgeable is whether an operation names only what a derived call can
+// be judged against: methods and paths (the scenario loader refuses the
+// other fields: spec authzOperationFields).
+func judgeable(op *securityapi.Operation) bool {
+	return len(op.GetNotMethods()) == 0 && len(op.GetNotPaths()) == 0 && len(op.GetHosts()) == 0 && len(op.GetNotHosts()) == 0 &&
+		len(op.GetPorts()) == 0 && len(op.GetNotPorts()) == 0
+}
+
+// methodTaken is whether an operation takes a call with method: it names
+// no methods, or one that matches.
+func methodTaken(op *securityapi.Operation, method string) bool {
+	return len(op.GetMethods()) == 0 || slices.ContainsFunc(op.GetMethods(), func(m string) bool { return istioMatch(m, method) })
+}
+
+// istioMatch is Istio's string match of authorization values: "*" any
+// value, "*suffix", "prefix*", else exact (the translation's stringMatch,
+// sim/xdsgen/security.go).
+func istioMatch(pattern, v string) bool {
+	switch {
+	case pattern == "*":
+		return v != ""
+	case strings.HasPrefix(pattern, "*"):
+		return strings.HasSuffix(v, strings.TrimPrefix(pattern, "*"))
+	case strings.HasSuffix(pattern, "*"):
+		return strings.HasPrefix(v, strings.TrimSuffix(pattern, "*"))
+	}
+	return pattern == v
+}
+
+// ruleTakes is whether one of a rule's operations takes a call with path
+// and method (a rule with none takes every call); an operation that
+// names what a call cannot be judged against is taken as not matching.
+func ruleTakes(r *securityapi.Rule, path, method string) bool {
+	if len(r.To) == 0 {
+		return true
+	}
+	for _, to := range r.To {
+		op := to.GetOperation()
+		if !judgeable(op) || !methodTaken(op, method) {
+			continue
+		}
+		if len(op.GetPaths()) == 0 || slices.ContainsFunc(op.GetPaths(), func(p string) bool { return istioMatch(p, path) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // ruleHeaders are the request headers a rule's conditions need, or ok
@@ -120,13 +188,18 @@ func (d *deriver) authorizationPolicy(o *spec.IstioObject) {
 	svc := d.plan.Topology.Service(app)
 	for i, r := range spec.Rules {
 		at := Source{o.File, o.LineOf(fmt.Sprintf("spec.rules[%d]", i))}
-		path, okPath := rulePath(r)
+		path, method, okReq := ruleRequest(r)
 		callers, anyone, okFrom := ruleCallers(r, ns)
 		verb := "allows"
 		if spec.GetAction() == securityapi.AuthorizationPolicy_DENY {
 			verb = "denies"
 		}
-		promise := fmt.Sprintf("%s %s calls to %s", verb, describeCallers(callers, anyone), app)
+		methods := ruleMethods(r)
+		calls := "calls"
+		if method != "" {
+			calls = method + " calls"
+		}
+		promise := fmt.Sprintf("%s %s %s to %s", verb, describeCallers(callers, anyone), calls, app)
 		if path != "" {
 			promise += " on " + path
 		}
@@ -141,20 +214,19 @@ func (d *deriver) authorizationPolicy(o *spec.IstioObject) {
 		case len(callers) == 0 && !anyone:
 			d.notChecked(res, at, promise, "its principals are of other namespaces than the inferred services'")
 			continue
-		case !okPath:
-			d.notChecked(res, at, promise, "its operations name what the sample app's calls (POST, one path) cannot match")
+		case !okReq:
+			d.notChecked(res, at, promise, "its operations' methods are none that a call can have ("+strings.Join(sendMethods, ", ")+")")
 			continue
 		case !okFrom:
 			d.notChecked(res, at, promise, "its sources name what the inferred callers cannot be (other namespaces, negations, IPs, JWTs)")
 			continue
 		}
-		d.authzRule(o, i, svc, path, headers, callers, anyone, promise, at)
+		d.authzRule(o, i, svc, path, method, headers, callers, anyone, promise, at)
 		if path != "" {
-			d.authzOtherPath(o, i, svc, r, headers, callers, anyone, at)
+			d.authzOtherPath(o, i, svc, r, method, headers, callers, anyone, at)
 		}
-		if methods := ruleMethods(r); len(methods) > 0 {
-			d.notChecked(res, at, fmt.Sprintf("%s %s calls to %s with other methods than %s", verb, describeCallers(callers, anyone), app, strings.Join(methods, ", ")),
-				"the callers' sample app calls with "+callMethod+" only (load.method sets the method of the load's requests, not of the calls a caller makes)")
+		if len(methods) > 0 {
+			d.authzOtherMethod(o, i, svc, r, path, headers, callers, anyone, at)
 		}
 	}
 }
@@ -198,12 +270,16 @@ func otherPath(r *securityapi.Rule) string {
 // One path per service in a topology (the callers' calls use the
 // service's path) makes this a scenario of its own, beside authzRule's
 // on the rule's path.
-func (d *deriver) authzOtherPath(o *spec.IstioObject, i int, svc *Service, r *securityapi.Rule, headers map[string]string, callers []string, anyone bool, at Source) {
+func (d *deriver) authzOtherPath(o *spec.IstioObject, i int, svc *Service, r *securityapi.Rule, method string, headers map[string]string, callers []string, anyone bool, at Source) {
 	deny := o.AuthorizationPolicy.Spec.GetAction() == securityapi.AuthorizationPolicy_DENY
 	res := "AuthorizationPolicy " + o.Namespace + "/" + o.Name
 	named := slices.Clone(callers)
-	if a := d.access(svc); anyone && !slices.Contains(named, a.caller) {
-		named = append(named, a.caller)
+	var a *access
+	if anyone {
+		a = d.authzAccess(svc)
+		if !slices.Contains(named, a.caller) {
+			named = append(named, a.caller)
+		}
 	}
 	verb, want := "refuses", "403"
 	if deny {
@@ -227,12 +303,13 @@ func (d *deriver) authzOtherPath(o *spec.IstioObject, i int, svc *Service, r *se
 	var expect []map[string]any
 	calls := map[string][]string{}
 	for _, c := range named {
-		allowed := d.allowed(svc.Name, c, other, headers)
+		m := callMethodOf(method, c, a)
+		allowed := d.allowed(svc.Name, c, other, m, headers)
 		if allowed != deny {
 			promise += fmt.Sprintf(" (%s is %s by the policies together)", c, map[bool]string{true: "allowed", false: "denied"}[allowed])
 		}
 		calls[c] = []string{svc.Name}
-		load.Variants = append(load.Variants, Variant{Name: c, Weight: 1, Target: c, Headers: headers})
+		load.Variants = append(load.Variants, Variant{Name: c, Weight: 1, Target: c, Headers: headers, Method: variantMethod(m)})
 		expect = append(expect, callerExpectation(c, allowed))
 	}
 	topo := d.plan.Topology.registryTopology(calls, func(s *registry.Service) {
@@ -242,6 +319,109 @@ func (d *deriver) authzOtherPath(o *spec.IstioObject, i int, svc *Service, r *se
 	})
 	d.add(Check{
 		Name: fmt.Sprintf("%s-rule%d-authz-other-path", o.Name, i), Resource: res, Promise: promise, Source: at,
+		Scenario: &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect},
+	})
+}
+
+// callMethodOf is the method caller calls with in a rule's checks: the
+// rule's (method), else the one authzAccess found for the caller it
+// found (a), else callMethod.
+func callMethodOf(method, caller string, a *access) string {
+	switch {
+	case method != "":
+		return method
+	case a != nil && caller == a.caller && a.method != "":
+		return a.method
+	}
+	return callMethod
+}
+
+// variantMethod is a variant's method: "" for callMethod, the load's.
+func variantMethod(method string) string {
+	if method == callMethod {
+		return ""
+	}
+	return method
+}
+
+// otherMethod is a method that none of the rule's operations take on
+// path, or "".
+func otherMethod(r *securityapi.Rule, path string) string {
+	for _, m := range otherMethods {
+		if !ruleTakes(r, path, m) {
+			return m
+		}
+	}
+	return ""
+}
+
+// authzOtherMethod derives the check of a rule's methods: the callers it
+// names, with the headers it needs, call on the path authzRule calls on
+// with a method none of its operations take (never HEAD, whose answers
+// have no body), and get what the policies in force give them: 403 past
+// an ALLOW rule, 200 past a DENY rule where no ALLOW policy refuses them,
+// as for authzOtherPath. Operation.methods: "A list of methods as
+// specified in the HTTP request. For gRPC service, this will always be
+// POST. If not set, any method is allowed" (istio.io/api
+// security/v1beta1/authorization_policy.proto); a rule's operation
+// matches a request only if all of its fields do (the authorization-policy
+// reference's example "any other requests will be denied"). The sample
+// app calls with the method of the request it serves, so a variant's
+// method reaches the caller's call.
+func (d *deriver) authzOtherMethod(o *spec.IstioObject, i int, svc *Service, r *securityapi.Rule, path string, headers map[string]string, callers []string, anyone bool, at Source) {
+	deny := o.AuthorizationPolicy.Spec.GetAction() == securityapi.AuthorizationPolicy_DENY
+	res := "AuthorizationPolicy " + o.Namespace + "/" + o.Name
+	named := slices.Clone(callers)
+	topoPath := path
+	if anyone {
+		a := d.authzAccess(svc)
+		if !slices.Contains(named, a.caller) {
+			named = append(named, a.caller)
+		}
+		if topoPath == "" {
+			topoPath = a.path
+		}
+	}
+	callPath := topoPath
+	if callPath == "" {
+		callPath = "/" + svc.Name
+	}
+	verb, want := "refuses", "403"
+	if deny {
+		verb, want = "does not deny", "200"
+	}
+	promise := fmt.Sprintf("%s %s calls to %s with other methods than %s", verb, describeCallers(callers, anyone), svc.Name, strings.Join(ruleMethods(r), ", "))
+	if path != "" {
+		promise += " on " + path
+	}
+	if len(headers) > 0 {
+		promise += " with " + request{headers: headers}.headerText()
+	}
+	other := otherMethod(r, callPath)
+	if other == "" {
+		d.notChecked(res, at, promise, "its methods take every method a call is tried with ("+strings.Join(otherMethods, ", ")+")")
+		return
+	}
+	promise += fmt.Sprintf(": %s on %s", want, other)
+	load := d.opt.load(d.plan.Topology.Client, minRequests)
+	var expect []map[string]any
+	calls := map[string][]string{}
+	for _, c := range named {
+		allowed := d.allowed(svc.Name, c, callPath, other, headers)
+		if allowed != deny {
+			promise += fmt.Sprintf(" (%s is %s by the policies together)", c, map[bool]string{true: "allowed", false: "denied"}[allowed])
+		}
+		calls[c] = []string{svc.Name}
+		load.Variants = append(load.Variants, Variant{Name: c, Weight: 1, Target: c, Headers: headers, Method: other})
+		expect = append(expect, callerExpectation(c, allowed))
+	}
+	topo := d.plan.Topology.registryTopology(calls, func(s *registry.Service) {
+		if s.Name == svc.Name && topoPath != "" {
+			s.Path = topoPath
+		}
+	})
+	d.add(Check{
+		Name: fmt.Sprintf("%s-rule%d-authz-other-method", o.Name, i), Resource: res, Promise: promise, Source: at,
 		Scenario: &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect},
 	})
 }
@@ -258,7 +438,7 @@ func callerExpectation(caller string, allowed bool) map[string]any {
 // authzRule derives one rule's check: each caller it names gets what the
 // policies in force give it, judged against the rule's action, and, for
 // an ALLOW rule, a caller it does not name is refused.
-func (d *deriver) authzRule(o *spec.IstioObject, i int, svc *Service, path string, headers map[string]string, callers []string, anyone bool, promise string, at Source) {
+func (d *deriver) authzRule(o *spec.IstioObject, i int, svc *Service, path, method string, headers map[string]string, callers []string, anyone bool, promise string, at Source) {
 	deny := o.AuthorizationPolicy.Spec.GetAction() == securityapi.AuthorizationPolicy_DENY
 	res := "AuthorizationPolicy " + o.Namespace + "/" + o.Name
 	callPath := path
@@ -268,24 +448,25 @@ func (d *deriver) authzRule(o *spec.IstioObject, i int, svc *Service, path strin
 	var load Load
 	var expect []map[string]any
 	calls := map[string][]string{}
+	var a *access
 	variant := func(caller string, allowed bool) {
 		calls[caller] = []string{svc.Name}
-		load.Variants = append(load.Variants, Variant{Name: caller, Weight: 1, Target: caller, Headers: headers})
+		load.Variants = append(load.Variants, Variant{Name: caller, Weight: 1, Target: caller, Headers: headers, Method: variantMethod(callMethodOf(method, caller, a))})
 		expect = append(expect, callerExpectation(caller, allowed))
 	}
 	load = d.opt.load(d.plan.Topology.Client, minRequests)
 	named := callers
 	if anyone {
 		// A DENY for everyone is shown on a caller the ALLOW policies let
-		// in: DENY wins over ALLOW.
-		a := d.access(svc)
+		// in, with a method they let in: DENY wins over ALLOW.
+		a = d.authzAccess(svc)
 		named = append(named, a.caller)
 		if path == "" && a.path != "" {
 			callPath, path = a.path, a.path
 		}
 	}
 	for _, c := range named {
-		allowed := d.allowed(svc.Name, c, callPath, headers)
+		allowed := d.allowed(svc.Name, c, callPath, callMethodOf(method, c, a), headers)
 		if deny == allowed {
 			// The policies in force contradict the rule's own word for
 			// this caller (another DENY wins over this ALLOW): judge what
@@ -295,7 +476,7 @@ func (d *deriver) authzRule(o *spec.IstioObject, i int, svc *Service, path strin
 		variant(c, allowed)
 	}
 	if !deny && !anyone && !slices.Contains(callers, d.plan.Topology.Client) {
-		variant(d.plan.Topology.Client, d.allowed(svc.Name, d.plan.Topology.Client, callPath, headers))
+		variant(d.plan.Topology.Client, d.allowed(svc.Name, d.plan.Topology.Client, callPath, callMethodOf(method, d.plan.Topology.Client, a), headers))
 	}
 	if len(load.Variants) == 0 {
 		return
@@ -311,12 +492,12 @@ func (d *deriver) authzRule(o *spec.IstioObject, i int, svc *Service, path strin
 	})
 }
 
-// allowed is whether the policies on service let caller POST to path
-// with headers:
+// allowed is whether the policies on service let caller call path with
+// method and headers:
 // no DENY rule matches, and no ALLOW policy exists or one of its rules
 // matches (Istio's authorization semantics, authorization_policy.proto).
 // Rules with conditions it cannot judge are taken as not matching.
-func (d *deriver) allowed(service, caller, path string, headers map[string]string) bool {
+func (d *deriver) allowed(service, caller, path, method string, headers map[string]string) bool {
 	ns := d.plan.Topology.Namespace
 	matches := func(r *securityapi.Rule) bool {
 		need, ok := ruleHeaders(r)
@@ -328,8 +509,7 @@ func (d *deriver) allowed(service, caller, path string, headers map[string]strin
 				return false
 			}
 		}
-		p, ok := rulePath(r)
-		if !ok || (p != "" && !pathMatches(r, path)) {
+		if !ruleTakes(r, path, method) {
 			return false
 		}
 		callers, anyone, ok := ruleCallers(r, ns)
@@ -358,22 +538,13 @@ func (d *deriver) allowed(service, caller, path string, headers map[string]strin
 	return !hasAllow || allowed
 }
 
-// pathMatches is whether one of the rule's operation paths takes path.
+// pathMatches is whether one of the rule's operation paths takes path
+// (an operation without paths takes every path).
 func pathMatches(r *securityapi.Rule, path string) bool {
 	for _, to := range r.To {
 		paths := to.GetOperation().GetPaths()
-		if len(paths) == 0 {
+		if len(paths) == 0 || slices.ContainsFunc(paths, func(p string) bool { return istioMatch(p, path) }) {
 			return true
-		}
-		for _, p := range paths {
-			switch {
-			case p == "*", p == path:
-				return true
-			case strings.HasSuffix(p, "*") && strings.HasPrefix(path, strings.TrimSuffix(p, "*")):
-				return true
-			case strings.HasPrefix(p, "*") && strings.HasSuffix(path, strings.TrimPrefix(p, "*")):
-				return true
-			}
 		}
 	}
 	return false
@@ -498,7 +669,7 @@ func (d *deriver) refused(s *Service) string {
 	if path == "" {
 		path = "/" + s.Name
 	}
-	if d.allowed(s.Name, a.caller, path, nil) {
+	if d.allowed(s.Name, a.caller, path, callMethod, nil) {
 		return ""
 	}
 	return "the AuthorizationPolicies on " + s.Name + " refuse every caller the load could call it through"

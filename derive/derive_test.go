@@ -464,7 +464,7 @@ metadata: {name: pay}
 spec:
   selector: {matchLabels: {app: payment}}
   rules:
-    - to: [{operation: {methods: [GET]}}]
+    - to: [{operation: {methods: [TRACE]}}]
     - from: [{source: {ipBlocks: [10.0.0.0/8]}}]
     - when: [{key: source.ip, values: [10.0.0.1]}]
     - from: [{source: {namespaces: [default]}}]
@@ -661,8 +661,10 @@ spec:
 // Each rule's callers get 200 on its path, the others 403, DENY winning;
 // a rule's paths also derive a scenario of its own on a path they do not
 // take (one path per service in a topology): an allowed caller gets 403
-// there from an ALLOW rule, 200 past a DENY rule. Methods are listed as
-// not checked: the callers call with POST only.
+// there from an ALLOW rule, 200 past a DENY rule. A rule's methods
+// likewise: its callers call with one of them (POST first) in the rule's
+// scenario, and with a method outside them (DELETE first, never HEAD) in
+// one of its own, on the rule's path, getting what the policies give.
 func TestAuthorizationPolicyChecks(t *testing.T) {
 	catalogFile, err := os.ReadFile(filepath.Join("..", "scenarios", "catalog", "istio", "authz-payment.yaml"))
 	require.NoError(t, err)
@@ -687,12 +689,12 @@ spec:
 			name: "catalog: order on /pay, DENY of mallory",
 			yaml: string(catalogFile),
 			want: map[string][]verdict{
-				"payment-callers-rule0-authz":            {{"order", "order", "200", "/pay"}, {"client", "client", "403", "/pay"}},
-				"payment-callers-rule0-authz-other-path": {{"order", "order", "403", "/meshbench-other-path"}},
-				"deny-mallory-rule0-authz":               {{"order", "order", "403 with end-user mallory", "/pay"}},
+				"payment-callers-rule0-authz":              {{"order", "order", "200", "/pay"}, {"client", "client", "403", "/pay"}},
+				"payment-callers-rule0-authz-other-path":   {{"order", "order", "403", "/meshbench-other-path"}},
+				"payment-callers-rule0-authz-other-method": {{"order", "order", "403 by DELETE", "/pay"}},
+				"deny-mallory-rule0-authz":                 {{"order", "order", "403 with end-user mallory", "/pay"}},
 			},
 			notChecked: map[string]string{
-				"14": "allows order's calls to payment with other methods than POST",
 				"22": "allows its principals' calls to payment on /pay/refunds", // the gateway's principal is of istio-system
 			},
 		},
@@ -733,10 +735,76 @@ spec:
 			name: "a DENY on a path leaves the others open",
 			yaml: policy("details-admin", "DENY", fromProductpage+"      to: [{operation: {methods: [POST], paths: [/admin]}}]\n"),
 			want: map[string][]verdict{
-				"details-admin-rule0-authz":            {{"productpage", "productpage", "403", "/admin"}},
-				"details-admin-rule0-authz-other-path": {{"productpage", "productpage", "200", "/meshbench-other-path"}},
+				"details-admin-rule0-authz":              {{"productpage", "productpage", "403", "/admin"}},
+				"details-admin-rule0-authz-other-path":   {{"productpage", "productpage", "200", "/meshbench-other-path"}},
+				"details-admin-rule0-authz-other-method": {{"productpage", "productpage", "200 by DELETE", "/admin"}},
 			},
-			notChecked: map[string]string{"8": "denies productpage's calls to details with other methods than POST"},
+		},
+		{
+			name: "a GET-only rule: GET in its scenario, DELETE outside it",
+			yaml: policy("details-viewer", "ALLOW", fromProductpage+"      to: [{operation: {methods: [GET]}}]\n"),
+			want: map[string][]verdict{
+				"details-viewer-rule0-authz":              {{"productpage", "productpage", "200 by GET", ""}, {"client", "client", "403 by GET", ""}},
+				"details-viewer-rule0-authz-other-method": {{"productpage", "productpage", "403 by DELETE", ""}},
+			},
+		},
+		{
+			name: "methods and paths: the other method on the rule's path",
+			yaml: policy("details-viewer", "ALLOW", fromProductpage+"      to: [{operation: {methods: [GET, DELETE], paths: [/details/*]}}]\n"),
+			want: map[string][]verdict{
+				"details-viewer-rule0-authz":              {{"productpage", "productpage", "200 by GET", "/details/x"}, {"client", "client", "403 by GET", "/details/x"}},
+				"details-viewer-rule0-authz-other-path":   {{"productpage", "productpage", "403 by GET", "/meshbench-other-path"}},
+				"details-viewer-rule0-authz-other-method": {{"productpage", "productpage", "403 by PUT", "/details/x"}},
+			},
+		},
+		{
+			name: "a prefix method takes POST",
+			yaml: policy("details-viewer", "ALLOW", fromProductpage+"      to: [{operation: {methods: [\"P*\"]}}]\n"),
+			want: map[string][]verdict{
+				"details-viewer-rule0-authz":              {{"productpage", "productpage", "200", ""}, {"client", "client", "403", ""}},
+				"details-viewer-rule0-authz-other-method": {{"productpage", "productpage", "403 by DELETE", ""}},
+			},
+		},
+		{
+			name: "methods that take every method",
+			yaml: policy("details-viewer", "ALLOW", fromProductpage+"      to: [{operation: {methods: [\"*\"]}}]\n"),
+			want: map[string][]verdict{
+				"details-viewer-rule0-authz": {{"productpage", "productpage", "200", ""}, {"client", "client", "403", ""}},
+			},
+			notChecked: map[string]string{"8": "refuses productpage's calls to details with other methods than *"},
+		},
+		{
+			name: "another rule allows the other method",
+			yaml: policy("details-viewer", "ALLOW", fromProductpage+"      to: [{operation: {methods: [GET]}}]\n"+fromProductpage),
+			want: map[string][]verdict{
+				"details-viewer-rule0-authz":              {{"productpage", "productpage", "200 by GET", ""}, {"client", "client", "403 by GET", ""}},
+				"details-viewer-rule0-authz-other-method": {{"productpage", "productpage", "200 by DELETE", ""}},
+				"details-viewer-rule1-authz":              {{"productpage", "productpage", "200", ""}, {"client", "client", "403", ""}},
+			},
+		},
+		{
+			name: "a DENY of DELETE for everyone: PUT passes",
+			yaml: policy("details-no-delete", "DENY", "    - to: [{operation: {methods: [DELETE]}}]\n"),
+			want: map[string][]verdict{
+				"details-no-delete-rule0-authz":              {{"client", "client", "403 by DELETE", ""}},
+				"details-no-delete-rule0-authz-other-method": {{"client", "client", "200 by PUT", ""}},
+			},
+		},
+		{
+			name: "a DENY for everyone is shown on the caller and method an ALLOW lets in",
+			yaml: policy("details-viewer", "ALLOW", fromProductpage+"      to: [{operation: {methods: [GET]}}]\n") + "---\n" +
+				policy("details-deny-mallory", "DENY", "    - when: [{key: \"request.headers[end-user]\", values: [mallory]}]\n"),
+			want: map[string][]verdict{
+				"details-viewer-rule0-authz":              {{"productpage", "productpage", "200 by GET", ""}, {"client", "client", "403 by GET", ""}},
+				"details-viewer-rule0-authz-other-method": {{"productpage", "productpage", "403 by DELETE", ""}},
+				"details-deny-mallory-rule0-authz":        {{"productpage", "productpage", "403 by GET with end-user mallory", ""}},
+			},
+		},
+		{
+			name:       "a method no call can have",
+			yaml:       policy("details-viewer", "ALLOW", fromProductpage+"      to: [{operation: {methods: [CONNECT]}}]\n"),
+			want:       map[string][]verdict{},
+			notChecked: map[string]string{"8": "allows productpage's calls to details"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -758,6 +826,9 @@ spec:
 					want := "200"
 					if st, ok := c.Scenario.Expect[i]["status"].(map[string]any); ok {
 						want = fmt.Sprint(st["code"])
+					}
+					if v.Method != "" {
+						want += " by " + v.Method
 					}
 					if v.Headers["end-user"] != "" {
 						want += " with end-user " + v.Headers["end-user"]
@@ -1307,6 +1378,6 @@ spec:
 	assert.Equal(t, []string{
 		"AuthorizationPolicy default/deny-mallory@in.yaml:1: deny-mallory-rule0-authz",
 		"DestinationRule default/payment@in.yaml:10: not-checked@15",
-		"AuthorizationPolicy default/payment-callers@in.yaml:17: payment-callers-rule0-authz payment-callers-rule0-authz-other-path not-checked@23",
+		"AuthorizationPolicy default/payment-callers@in.yaml:17: payment-callers-rule0-authz payment-callers-rule0-authz-other-path payment-callers-rule0-authz-other-method",
 	}, got)
 }

@@ -22,7 +22,10 @@ type request struct {
 // can see on the client's call.
 var propagatedHeaders = []string{"end-user", "x-meshbench-user"}
 
-// callMethod is the method of the sample app's calls (fakesvc Server.call).
+// callMethod is the method of the derived loads' requests (load.method's
+// default) and so of the sample app's calls, which carry the method of the
+// request they serve (fakesvc Server.ServeHTTP). Only the authorization
+// checks of a rule's methods send another (authzOtherMethod).
 const callMethod = "POST"
 
 // satisfy is a request that a match clause matches, or why there is none.

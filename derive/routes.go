@@ -713,9 +713,24 @@ func (d *deriver) scenario(r *route, load Load, expect []map[string]any, mutate 
 func (d *deriver) callerFor(service *Service) string { return d.access(service).caller }
 
 // access finds a caller and a path that the AuthorizationPolicies on the
-// service let through: the client on the default path when they do, else
-// the first caller a policy's principals name, on a path its rule allows.
+// service let through with callMethod, the method of the checks that are
+// not about authorization: the client on the default path when they do,
+// else the first caller a policy's principals name, on a path its rule
+// allows.
 func (d *deriver) access(service *Service) access {
+	return d.accessBy(service, []string{callMethod})
+}
+
+// authzAccess is access with any method a call can have, POST first: the
+// caller an authorization check for everyone is shown on.
+func (d *deriver) authzAccess(service *Service) *access {
+	a := d.accessBy(service, sendMethods)
+	return &a
+}
+
+// accessBy is access with the first of methods that some caller and path
+// are let through with.
+func (d *deriver) accessBy(service *Service, methods []string) access {
 	def := "/" + service.Name
 	callers := []string{d.plan.Topology.Client}
 	paths := []string{""}
@@ -725,7 +740,7 @@ func (d *deriver) access(service *Service) access {
 			continue
 		}
 		for _, r := range ap.Spec.Rules {
-			if p, ok := rulePath(r); ok && p != "" {
+			if p, _, ok := ruleRequest(r); ok && p != "" {
 				paths = append(paths, p)
 			}
 			if cs, _, ok := ruleCallers(r, d.plan.Topology.Namespace); ok {
@@ -733,18 +748,20 @@ func (d *deriver) access(service *Service) access {
 			}
 		}
 	}
-	for _, c := range callers {
-		for _, p := range paths {
-			path := p
-			if path == "" {
-				path = def
-			}
-			if d.allowed(service.Name, c, path, nil) {
-				return access{caller: c, path: p}
+	for _, m := range methods {
+		for _, c := range callers {
+			for _, p := range paths {
+				path := p
+				if path == "" {
+					path = def
+				}
+				if d.allowed(service.Name, c, path, m, nil) {
+					return access{caller: c, path: p, method: m}
+				}
 			}
 		}
 	}
-	return access{caller: d.plan.Topology.Client}
+	return access{caller: d.plan.Topology.Client, method: callMethod}
 }
 
 // shares are the weights as fractions of their sum.

@@ -57,6 +57,9 @@ type Variant struct {
 	Weight  int               `yaml:"weight"`
 	Headers map[string]string `yaml:"headers,omitempty"`
 	Target  string            `yaml:"target,omitempty"`
+	// Method is the variant's requests' method ("" the load's, POST); the
+	// sample app calls on with it.
+	Method string `yaml:"method,omitempty"`
 }
 
 // Write writes the plan into dir: MeshFile with every Istio resource as

@@ -536,8 +536,12 @@ const (
 )
 
 // ServeHTTP answers one request: GET /healthz answers "ok" at once; anything
-// else sleeps the sampled latency, may fail with the injected error, and
-// otherwise makes every Call in order and answers with the Reply JSON.
+// else, whatever its method, sleeps the sampled latency, may fail with the
+// injected error, and otherwise makes every Call in order and answers with
+// the Reply JSON. Its HTTP calls have the request's method (and no body),
+// as they carry its propagated headers, so that a load's GET or DELETE
+// reaches the services behind the one it calls (an AuthorizationPolicy's
+// methods judge the caller's call).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isGRPC(r) {
 		s.grpc.ServeHTTP(w, r)
@@ -586,7 +590,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fwd := propagated(r.Header)
 	var failed []string
 	for _, c := range s.calls {
-		sub, status, err := s.call(ctx, c, fwd)
+		sub, status, err := s.call(ctx, c, r.Method, fwd)
 		reply.Calls = append(reply.Calls, sub)
 		var why string
 		code := status
@@ -637,9 +641,10 @@ func (s *Server) url(c Call) string {
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(c.Port)) + c.Path
 }
 
-// call makes one downstream call. It returns the Reply to record, the HTTP
-// status (0 on a transport failure) and the transport error, if any.
-func (s *Server) call(ctx context.Context, c Call, hdr http.Header) (Reply, int, error) {
+// call makes one downstream call, an HTTP one with method. It returns the
+// Reply to record, the HTTP status (0 on a transport failure) and the
+// transport error, if any.
+func (s *Server) call(ctx context.Context, c Call, method string, hdr http.Header) (Reply, int, error) {
 	switch c.Protocol {
 	case CallGRPC:
 		// The safety bound is no deadline: grpc-go would send it as
@@ -655,7 +660,7 @@ func (s *Server) call(ctx context.Context, c Call, hdr http.Header) (Reply, int,
 	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url(c), http.NoBody)
+	req, err := http.NewRequestWithContext(ctx, method, s.url(c), http.NoBody)
 	if err != nil {
 		return Reply{Service: c.Service, Error: err.Error()}, 0, err
 	}
@@ -674,6 +679,11 @@ func (s *Server) call(ctx context.Context, c Call, hdr http.Header) (Reply, int,
 		return Reply{Service: c.Service, Code: resp.StatusCode, Error: err.Error()}, 0, err
 	}
 	var sub Reply
+	if method == http.MethodHead && len(body) == 0 {
+		// An answer to HEAD has no body (RFC 9110 9.3.2): only its status.
+		return Reply{Service: c.Service, Code: resp.StatusCode, ConfigVersion: resp.Header.Get(HeaderConfigVersion), Flags: resp.Header.Get(HeaderFlags)},
+			resp.StatusCode, nil
+	}
 	if json.Unmarshal(body, &sub) != nil || sub.Service == "" {
 		return Reply{
 			Service:       c.Service,

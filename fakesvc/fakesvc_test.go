@@ -201,6 +201,7 @@ type forwardProxy struct {
 	hosts   []string
 	urls    []string
 	headers []http.Header
+	methods []string
 }
 
 func (p *forwardProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -208,6 +209,7 @@ func (p *forwardProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.hosts = append(p.hosts, r.Host)
 	p.urls = append(p.urls, r.URL.String())
 	p.headers = append(p.headers, r.Header.Clone())
+	p.methods = append(p.methods, r.Method)
 	p.mu.Unlock()
 
 	out, err := http.NewRequestWithContext(r.Context(), r.Method, p.backend.String()+r.URL.Path, r.Body)
@@ -275,6 +277,48 @@ func TestCallThroughProxy(t *testing.T) {
 		Service: "payment", Version: "v1", Pod: "payment-v1-0", Namespace: "default",
 		Peer: "spiffe://cluster.local/ns/default/sa/order", Code: 200, RequestID: "req-42",
 	}, r.Calls[0])
+}
+
+// A request of any method is answered as a POST is, and the calls it
+// makes have its method, with no body: GET, PUT, DELETE, OPTIONS, PATCH;
+// HEAD's answers have a status only.
+func TestCallsCarryTheRequestMethod(t *testing.T) {
+	_, payment := start(t, Config{Service: "payment", Version: "v1", Pod: "payment-v1-0"})
+	bu, err := url.Parse(payment.URL)
+	require.NoError(t, err)
+	fp := &forwardProxy{backend: bu}
+	proxy := httptest.NewServer(fp)
+	t.Cleanup(proxy.Close)
+	_, order := start(t, Config{
+		Service: "order", Version: "v1", Pod: "order-v1-0",
+		Calls: []Call{{Service: "payment", Path: "/pay"}},
+		Proxy: proxy.Listener.Addr().String(),
+	})
+	methods := []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodPatch, http.MethodHead, http.MethodPost}
+	for _, m := range methods {
+		req, err := http.NewRequest(m, order.URL+"/orders", nil)
+		require.NoError(t, err)
+		resp, err := order.Client().Do(req)
+		require.NoError(t, err, m)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err, m)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, m)
+		if m == http.MethodHead {
+			assert.Empty(t, body)
+			continue
+		}
+		var r Reply
+		require.NoError(t, json.Unmarshal(body, &r), "%s: body %q", m, body)
+		require.Len(t, r.Calls, 1, m)
+		assert.Equal(t, Reply{
+			Service: "payment", Version: "v1", Pod: "payment-v1-0", Namespace: "default",
+			Peer: "spiffe://cluster.local/ns/default/sa/order", Code: 200,
+		}, r.Calls[0], m)
+	}
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	assert.Equal(t, methods, fp.methods, "each call with its request's method")
 }
 
 func TestCallsInOrderAndDirect(t *testing.T) {

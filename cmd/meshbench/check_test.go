@@ -215,6 +215,11 @@ func TestCheckCatchesBrokenCopies(t *testing.T) {
 			scenario: "details-viewer-rule0-authz-other-path", failing: "✗ status 403 share (productpage)",
 		},
 		{
+			name: "an allowed method list widened", folder: checkFolders["authorization"], file: "ratings.yaml",
+			edits:    [][2]string{{`methods: ["GET"]`, `methods: ["GET", "DELETE"]`}},
+			scenario: "ratings-viewer-rule0-authz-other-method", failing: "✗ status 403 share (reviews)",
+		},
+		{
 			name: "the allow-nothing policy narrowed to ratings", folder: checkFolders["authorization-allow-nothing"], file: "policies.yaml",
 			edits:    [][2]string{{"spec: {}", "spec: {selector: {matchLabels: {app: ratings}}}"}},
 			scenario: "allow-nothing-allow-nothing", failing: "✗ status 403 share (details)",

@@ -59,6 +59,7 @@ type attackPlan struct {
 	header  http.Header
 	target  string // service the requests go to ("" the load's target)
 	path    string
+	method  string // "" the load's method
 	// share is the stream's part of the load, by which a plan's rates are scaled.
 	share float64
 }
@@ -87,9 +88,16 @@ func plans(l spec.Load) []attackPlan {
 		// Requests per minute, so that shares of small rates keep their precision.
 		perMin := int(math.Round(perSec * 60 * float64(v.Weight) / float64(total)))
 		out = append(out, attackPlan{variant: v.Name, rate: vegeta.Rate{Freq: max(perMin, 1), Per: time.Minute}, header: h, target: v.Target, path: v.Path,
-			share: float64(v.Weight) / float64(total)})
+			method: v.Method, share: float64(v.Weight) / float64(total)})
 	}
 	return out
+}
+
+// hasBody is whether the load's requests of that method carry a body:
+// those of the methods whose content has a meaning (RFC 9110 9.3: GET,
+// HEAD, DELETE and OPTIONS requests have none defined) do.
+func hasBody(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
 }
 
 // streamWorkers is a stream's cap on requests in flight: its share of the
@@ -119,7 +127,6 @@ func attackWithProgress(ctx context.Context, url string, sc *scenario, ns string
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: l.Timeout.D()}
-	method := l.Method
 	type stream struct {
 		plan    attackPlan
 		results <-chan *vegeta.Result
@@ -138,10 +145,17 @@ func attackWithProgress(ctx context.Context, url string, sc *scenario, ns string
 		if p.path != "" {
 			path = p.path
 		}
+		method := l.Method
+		if p.method != "" {
+			method = p.method
+		}
 		svc := registry.ServiceInfo{Service: registry.Service{Name: name}, Namespace: ns}
 		hdr.Set("Host", svc.FQDN())
-		hdr.Set("Content-Type", "application/json")
-		target := vegeta.Target{Method: method, URL: url + path, Header: hdr, Body: []byte(`{"item":"book","amount":42}`)}
+		target := vegeta.Target{Method: method, URL: url + path, Header: hdr}
+		if hasBody(method) {
+			hdr.Set("Content-Type", "application/json")
+			target.Body = []byte(`{"item":"book","amount":42}`)
+		}
 		// A bounded worker pool: when the mesh stalls, sends wait instead of
 		// piling up thousands of connections, and the wait shows up as latency
 		// because latency counts from the intended send time.

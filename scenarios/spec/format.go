@@ -120,7 +120,8 @@ type Load struct {
 	Target string `yaml:"target"`
 	// Path of the requests; default: the target service's Path.
 	Path string `yaml:"path"`
-	// Method of the requests; default POST.
+	// Method of the requests; default POST. Only POST, PUT and PATCH
+	// requests carry a body (a small JSON object).
 	Method string `yaml:"method"`
 	// Rate of requests; required, > 0, unless Plan is set.
 	Rate units.Rate `yaml:"rate"`
@@ -138,12 +139,13 @@ type Load struct {
 	Concurrency int `yaml:"concurrency"`
 	// Headers sent with every request.
 	Headers map[string]string `yaml:"headers"`
-	// Variants split the requests deterministically by weight into named groups with their own headers
-	// (e.g. 20% with end-user: jason); checks can be restricted to one variant.
+	// Variants split the requests deterministically by weight into named groups with their own headers,
+	// target, path or method (e.g. 20% with end-user: jason); checks can be restricted to one variant.
 	Variants []Variant `yaml:"variants"`
 }
 
-// Variant is a named share of the requests with its own headers.
+// Variant is a named share of the requests with its own headers, target,
+// path or method.
 type Variant struct {
 	// Name identifies the variant in expectations; unique.
 	Name string `yaml:"name"`
@@ -157,6 +159,9 @@ type Variant struct {
 	Target string `yaml:"target"`
 	// Path overrides the path of the variant's requests.
 	Path string `yaml:"path"`
+	// Method overrides Load.Method for the variant's requests. The sample
+	// app makes its own calls with the method it was called with.
+	Method string `yaml:"method"`
 }
 
 // MeshConfigSpec holds the mesh-wide settings a scenario may change.

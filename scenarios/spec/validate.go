@@ -330,6 +330,9 @@ func (v *validator) load() {
 			l.at(p+".weight", "variant weight must be > 0 (it is the variant's share of the requests)")
 		}
 		v.headers(p+".headers", vr.Headers)
+		if vr.Method != "" && !contains(httpMethods, vr.Method) {
+			l.at(p+".method", "unsupported method %q; want one of %s", vr.Method, strings.Join(httpMethods, ", "))
+		}
 		if vr.Target != "" && v.services[vr.Target] == nil {
 			l.at(p+".target", "target %q matches no service in the topology (services: %s)", vr.Target, v.serviceList())
 		} else if vr.Target != "" {

@@ -199,3 +199,20 @@ func TestValidateSplitTolerance(t *testing.T) {
 		assert.Contains(t, err.Error(), "x.yaml:7: expect[0].split.tolerance: tolerance "+bad+" must be percentage points")
 	}
 }
+
+// A variant's method overrides the load's; one outside the load's methods
+// is refused at its line, as load.method is.
+func TestValidateVariantMethod(t *testing.T) {
+	const head = "name: x\nload:\n  target: order\n  rate: 100/s\n  duration: 1s\n  variants:\n    - {name: reader, weight: 1, method: GET}\n    - {name: writer, weight: 1}\n"
+	const tail = "expect:\n  - successRate: {min: 0.99}\n"
+	s, err := LoadFS(fstest.MapFS{"x.yaml": {Data: []byte(head + tail)}}, "x.yaml", "x.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, "POST", s.Load.Method)
+	assert.Equal(t, "GET", s.Load.Variants[0].Method)
+	assert.Empty(t, s.Load.Variants[1].Method, "the load's method")
+
+	bad := head + "    - {name: fetcher, weight: 1, method: FETCH}\n" + tail
+	_, err = LoadFS(fstest.MapFS{"x.yaml": {Data: []byte(bad)}}, "x.yaml", "x.yaml")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `x.yaml:9: load.variants[2].method: unsupported method "FETCH"; want one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS`)
+}
