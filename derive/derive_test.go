@@ -1161,6 +1161,54 @@ spec:
 	}
 }
 
+// An outlier check also judges the requests sent after the rule's interval
+// (Envoy's default 10s when unset): the failing pod is ejected at its k-th
+// consecutive 5xx, so past the interval only its returns (after base ×
+// the times it was ejected, at a sweep) cost errors, k each. The load runs
+// long enough past the interval for a bound well above what a pod never
+// ejected would leave (half the requests failing with two pods).
+func TestOutlierSuccessAfterTheInterval(t *testing.T) {
+	for _, tc := range []struct {
+		od       string
+		after    string
+		minAfter float64 // the lowest bound acceptable here
+	}{
+		{"{consecutive5xxErrors: 2}", "10s", 0.95},
+		{"{consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 3m, maxEjectionPercent: 100}", "1s", 0.95},
+		{"{consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 30s}", "1s", 0.95},
+		// Returns every second or so: more errors past the interval, and a
+		// longer load to keep the bound.
+		{"{consecutive5xxErrors: 5, interval: 1s, baseEjectionTime: 1s}", "1s", 0.9},
+	} {
+		p := plan(t, `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: payment}
+spec:
+  host: payment
+  trafficPolicy:
+    outlierDetection: `+tc.od+"\n")
+		i := slices.IndexFunc(p.Checks, func(c derive.Check) bool { return c.Name == "payment-outlier" })
+		require.GreaterOrEqual(t, i, 0, "%q", checks(p))
+		sc := p.Checks[i].Scenario
+		var after map[string]any
+		for _, e := range sc.Expect {
+			if m, ok := e["successRate"].(map[string]any); ok && m["after"] != nil {
+				after = m
+			}
+		}
+		require.NotNil(t, after, "%s: %v", tc.od, sc.Expect)
+		assert.Equal(t, tc.after, after["after"], tc.od)
+		assert.GreaterOrEqual(t, after["min"].(float64), tc.minAfter, tc.od)
+		assert.Less(t, after["min"].(float64), 1.0, tc.od)
+		dur, err := time.ParseDuration(sc.Load.Duration)
+		require.NoError(t, err)
+		window, _ := time.ParseDuration(tc.after)
+		sent := (dur - window).Seconds() * float64(derive.DefaultRate)
+		assert.GreaterOrEqual(t, sent, 200.0, "%s: %s of load, %s of it past the interval", tc.od, dur, dur-window)
+		assert.Contains(t, p.Checks[i].Promise, "of the requests sent after the "+tc.after+" interval")
+	}
+}
+
 // Each mirror's scenario loads, and fails the mirror's pods only: the
 // subset's version, or every version of a mirror without one.
 func TestMirrorsScenarios(t *testing.T) {
