@@ -623,6 +623,74 @@ spec:
 	assert.Equal(t, map[string]string{"default-mtls": "(front, payment)", "legacy-mtls": "(inventory)"}, got)
 }
 
+// A STRICT policy's meshed caller calls every target through its
+// sidecar, whose clusters carry the connection pools other rules set: the
+// load keeps half the smallest pool in flight, so that the pool's 503 UO
+// overflows (the pool check's promise) cannot fail the mTLS check's meshed
+// success rate. A folder with the mtls-migration and circuit-breaking
+// files together is the case the e2e folders have apart.
+func TestStrictCheckStaysWithinThePools(t *testing.T) {
+	const strict = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: default}
+spec: {mtls: {mode: STRICT}}
+`
+	rule := func(name, policy string) string {
+		return "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: " + name + "}\nspec:\n  host: " + name + "\n" + policy
+	}
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  int // the load's concurrency; 0 is none
+	}{
+		{name: "the e2e folders together", files: map[string]string{}, want: 1},
+		{name: "no pool", files: map[string]string{"a.yaml": strict + rule("payment", "  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n")}},
+		{name: "a pool that only queues", files: map[string]string{"a.yaml": strict + rule("payment", "  trafficPolicy: {connectionPool: {tcp: {maxConnections: 1}}}\n")}},
+		{name: "the smallest of two services' pools", want: 5, files: map[string]string{"a.yaml": strict +
+			rule("payment", "  trafficPolicy: {connectionPool: {http: {http2MaxRequests: 10}}}\n") +
+			rule("ledger", "  trafficPolicy: {connectionPool: {http: {http2MaxRequests: 40}}}\n")}},
+		{name: "a subset's pool", want: 2, files: map[string]string{"a.yaml": strict +
+			rule("payment", "  subsets: [{name: v1, labels: {version: v1}, trafficPolicy: {connectionPool: {tcp: {maxConnections: 2}, http: {http1MaxPendingRequests: 2}}}}]\n")}},
+		{name: "a port's pool", want: 3, files: map[string]string{"a.yaml": strict +
+			rule("payment", "  trafficPolicy: {portLevelSettings: [{port: {number: 8080}, connectionPool: {http: {http2MaxRequests: 6}}}]}\n")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if len(tc.files) == 0 {
+				for _, f := range []string{"mtls-migration/details.yaml", "mtls-migration/peer-authentication.yaml", "circuit-breaking/httpbin.yaml"} {
+					data, err := os.ReadFile(filepath.Join("testdata", f))
+					require.NoError(t, err)
+					require.NoError(t, os.WriteFile(filepath.Join(dir, filepath.Base(f)), data, 0o644))
+				}
+			}
+			for name, data := range tc.files {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644))
+			}
+			inputs, err := derive.ReadPaths([]string{dir}, nil)
+			require.NoError(t, err)
+			p, err := derive.Derive(inputs, derive.Options{})
+			require.NoError(t, err)
+			i := slices.IndexFunc(p.Checks, func(c derive.Check) bool { return c.Name == "default-mtls" })
+			require.GreaterOrEqual(t, i, 0, "%q", checks(p))
+			sc := p.Checks[i].Scenario
+			assert.Equal(t, tc.want, sc.Load.Concurrency)
+			if tc.want > 0 {
+				assert.Contains(t, p.Checks[i].Promise, fmt.Sprintf("%d in flight at most", tc.want))
+			}
+			// The verdict on mTLS stays: the meshed calls succeed, plaintext
+			// is refused, and each target receives mTLS and nothing else.
+			assert.Contains(t, sc.Expect, map[string]any{"successRate": map[string]any{"min": 0.99, "variant": "meshed"}})
+			assert.Contains(t, sc.Expect, map[string]any{"status": map[string]any{"code": 502, "min": 0.99, "variant": "plaintext"}})
+			files, err := p.Write(t.TempDir())
+			require.NoError(t, err)
+			for _, f := range files {
+				_, err := spec.LoadFile(f)
+				require.NoError(t, err, f)
+			}
+		})
+	}
+}
+
 // A route's check calls the service as a caller that an ALLOW policy lets
 // in, so that the policy does not refuse the check's load.
 func TestCallerAllowedByAuthorizationPolicy(t *testing.T) {
@@ -1196,6 +1264,54 @@ spec:
 		i := slices.IndexFunc(p.Checks, func(c derive.Check) bool { return c.Name == "payment-outlier" })
 		require.GreaterOrEqual(t, i, 0, "%q", checks(p))
 		assert.Equal(t, tc.want, p.Checks[i].Scenario.Load.Concurrency, "%s", tc.pool)
+	}
+}
+
+// An outlier check also judges the requests sent after the rule's interval
+// (Envoy's default 10s when unset): the failing pod is ejected at its k-th
+// consecutive 5xx, so past the interval only its returns (after base ×
+// the times it was ejected, at a sweep) cost errors, k each. The load runs
+// long enough past the interval for a bound well above what a pod never
+// ejected would leave (half the requests failing with two pods).
+func TestOutlierSuccessAfterTheInterval(t *testing.T) {
+	for _, tc := range []struct {
+		od       string
+		after    string
+		minAfter float64 // the lowest bound acceptable here
+	}{
+		{"{consecutive5xxErrors: 2}", "10s", 0.95},
+		{"{consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 3m, maxEjectionPercent: 100}", "1s", 0.95},
+		{"{consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 30s}", "1s", 0.95},
+		// Returns every second or so: more errors past the interval, and a
+		// longer load to keep the bound.
+		{"{consecutive5xxErrors: 5, interval: 1s, baseEjectionTime: 1s}", "1s", 0.9},
+	} {
+		p := plan(t, `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: payment}
+spec:
+  host: payment
+  trafficPolicy:
+    outlierDetection: `+tc.od+"\n")
+		i := slices.IndexFunc(p.Checks, func(c derive.Check) bool { return c.Name == "payment-outlier" })
+		require.GreaterOrEqual(t, i, 0, "%q", checks(p))
+		sc := p.Checks[i].Scenario
+		var after map[string]any
+		for _, e := range sc.Expect {
+			if m, ok := e["successRate"].(map[string]any); ok && m["after"] != nil {
+				after = m
+			}
+		}
+		require.NotNil(t, after, "%s: %v", tc.od, sc.Expect)
+		assert.Equal(t, tc.after, after["after"], tc.od)
+		assert.GreaterOrEqual(t, after["min"].(float64), tc.minAfter, tc.od)
+		assert.Less(t, after["min"].(float64), 1.0, tc.od)
+		dur, err := time.ParseDuration(sc.Load.Duration)
+		require.NoError(t, err)
+		window, _ := time.ParseDuration(tc.after)
+		sent := (dur - window).Seconds() * float64(derive.DefaultRate)
+		assert.GreaterOrEqual(t, sent, 200.0, "%s: %s of load, %s of it past the interval", tc.od, dur, dur-window)
+		assert.Contains(t, p.Checks[i].Promise, "of the requests sent after the "+tc.after+" interval")
 	}
 }
 

@@ -3,6 +3,7 @@ package derive
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -14,11 +15,12 @@ import (
 )
 
 // Envoy's outlier detection defaults (api/envoy/config/cluster/v3/outlier_detection.proto):
-// consecutive_5xx 5, base_ejection_time 30s, max_ejection_percent 10.
+// consecutive_5xx 5, interval 10s, base_ejection_time 30s, max_ejection_percent 10.
 const (
 	envoyConsecutive5xx     = 5
 	envoyBaseEjectionTime   = 30 * time.Second
 	envoyMaxEjectionPercent = 10
+	envoyInterval           = 10 * time.Second
 	maxOutlierReplicas      = 10
 )
 
@@ -108,6 +110,38 @@ func (d *deriver) connectionPool(o *spec.IstioObject, svc *Service) {
 	})
 }
 
+// smallestPool is the lowest limit (poolLimit) of the connection pools
+// the DestinationRules for the services set, at any level (the rule's,
+// a port's, a subset's), 0 when none limits them.
+func (d *deriver) smallestPool(services []string) int {
+	smallest := 0
+	take := func(cp *networking.ConnectionPoolSettings) {
+		if l := poolLimit(cp); l > 0 && (smallest == 0 || l < smallest) {
+			smallest = l
+		}
+	}
+	policy := func(tp *networking.TrafficPolicy) {
+		take(tp.GetConnectionPool())
+		for _, pl := range tp.GetPortLevelSettings() {
+			take(pl.GetConnectionPool())
+		}
+	}
+	for _, o := range d.plan.Objects {
+		dr := o.DestinationRule
+		if dr == nil {
+			continue
+		}
+		if name, ok := d.serviceName(dr.Spec.Host); !ok || !slices.Contains(services, name) {
+			continue
+		}
+		policy(dr.Spec.GetTrafficPolicy())
+		for _, sub := range dr.Spec.Subsets {
+			policy(sub.GetTrafficPolicy())
+		}
+	}
+	return smallest
+}
+
 // poolLimit is the requests a connection pool admits in flight before it
 // refuses with 503 UO (connections plus the pending queue, or the active
 // request limit when lower), 0 when it sets no such limit.
@@ -161,15 +195,41 @@ func (d *deriver) outlier(o *spec.IstioObject, svc *Service) {
 		return
 	}
 	extra := max(0, need-hosts)
+	interval := envoyInterval
+	if od.GetInterval() != nil {
+		interval = od.GetInterval().AsDuration()
+	}
 	caller := d.callerFor(svc)
 	load := d.opt.load(caller, minRequests)
-	dur, _ := time.ParseDuration(load.Duration)
 	// Each ejection costs k errors; the pod comes back after base × the
-	// times it was ejected, and again k errors eject it.
-	returns := 1 + int(dur/base)
+	// times it was ejected, and again k errors eject it. Envoy ejects on
+	// the k-th consecutive 5xx at once, inline; interval is only the sweep
+	// that brings hosts back (and runs the success-rate detectors):
+	// outlier_detection.proto's interval, "the time interval between
+	// ejection analysis sweeps", and the architecture overview's ejection
+	// algorithm, which "runs inline (for example in the case of consecutive
+	// 5xx)". So past the first interval the errors are those of the
+	// returns alone: the check of the requests sent after it (the issue's
+	// "ejected within the interval, and the success rate after holds")
+	// allows k a return, plus one return's margin for a fault that went in
+	// late. The load runs a window after the interval of requests enough
+	// for that bound; growing it may add returns, hence the few rounds
+	// (the bounds are those of the load's final length).
+	dur, _ := time.ParseDuration(load.Duration)
+	returns := 1 + outlierReturns(dur, base, interval)
 	failures := float64(k * (1 + returns))
 	n := max(requestsOf(load, d.opt.Rate), int(40*failures*float64(hosts+extra)))
-	load = d.opt.load(caller, n)
+	for range 8 {
+		load = d.opt.load(caller, n)
+		dur, _ = time.ParseDuration(load.Duration)
+		returns = 1 + outlierReturns(dur, base, interval)
+		failures = float64(k * (1 + returns))
+		want := int(math.Ceil(interval.Seconds()*float64(d.opt.Rate))) + 40*(k*returns+5)
+		if want <= n || n >= maxRequests {
+			break
+		}
+		n = min(want, maxRequests)
+	}
 	// A connection pool on the same rule refuses what exceeds its limit
 	// (503 UO), its own promise: half its limit in flight keeps this one
 	// about ejection, however slow the machine runs.
@@ -183,6 +243,13 @@ func (d *deriver) outlier(o *spec.IstioObject, svc *Service) {
 	expect := []map[string]any{
 		{"ejections": map[string]any{"service": svc.Name, "min": 1}},
 		{"successRate": map[string]any{"min": round(min), "confidence": 1 - d.opt.Alpha}},
+	}
+	after := ""
+	rnAfter := rn - interval.Seconds()*float64(d.opt.Rate)
+	if minAfter := 1 - 2*float64(k*returns+5)/rnAfter; rnAfter > 0 && minAfter > 0.5 {
+		expect = append(expect, map[string]any{"successRate": map[string]any{
+			"min": round(minAfter), "confidence": 1 - d.opt.Alpha, "after": interval.String()}})
+		after = fmt.Sprintf(", ≥ %.2f%% of the requests sent after the %s interval", 100*minAfter, interval)
 	}
 	chaos := []map[string]any{{
 		"name":   "one-pod-always-fails",
@@ -202,9 +269,27 @@ func (d *deriver) outlier(o *spec.IstioObject, svc *Service) {
 	})
 	d.add(Check{
 		Name: o.Name + "-outlier", Resource: res, Source: src,
-		Promise:  promise + fmt.Sprintf(": with one %s pod failing every request, it is ejected and success stays ≥ %.2f%%%s", version, 100*min, poolNote),
+		Promise:  promise + fmt.Sprintf(": with one %s pod failing every request, it is ejected and success stays ≥ %.2f%%%s%s", version, 100*min, after, poolNote),
 		Scenario: &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect, Chaos: chaos},
 	})
+}
+
+// outlierReturns is how many times an always-failing pod comes back
+// within d of its first ejection: its i-th ejection lasts i × base (Envoy
+// multiplies base_ejection_time by the times the host was ejected; a pod
+// re-ejected before the next sweep keeps its count), and it comes back
+// only at a sweep, once an interval at most.
+func outlierReturns(d, base, interval time.Duration) int {
+	base, interval = max(base, time.Millisecond), max(interval, time.Millisecond) // Istio refuses less
+	m, spent := 0, time.Duration(0)
+	for {
+		spent += time.Duration(m+1) * base
+		if spent > d {
+			break
+		}
+		m++
+	}
+	return min(m, int(d/interval))
 }
 
 // trafficVersion is the version of svc that the client's calls reach (the
@@ -295,6 +380,20 @@ func (d *deriver) peerAuthentication(o *spec.IstioObject, objs []*spec.IstioObje
 	caller := d.callerFor(d.plan.Topology.Service(targets[0]))
 	load := d.opt.load(caller, minRequests)
 	load.Variants = []Variant{{Name: "meshed", Weight: 1}, {Name: "plaintext", Weight: 1, Target: legacy}}
+	// The meshed caller calls every target, one after another on each
+	// request (fakesvc Calls), through its sidecar's clusters: a connection
+	// pool another DestinationRule sets on a target refuses what exceeds it
+	// with 503 UO, that rule's own promise, which would fail the meshed
+	// success rate here. The load keeps half the smallest pool in flight,
+	// as the outlier check does, so that the success rate stays a verdict
+	// on mTLS alone (a failed handshake still fails it, which the security
+	// counts alone would not show while some requests pass).
+	// (DISABLE's load is plaintext alone, from a caller without a sidecar.)
+	poolNote := ""
+	if limit := d.smallestPool(targets); limit > 0 && mode != securityapi.PeerAuthentication_MutualTLS_DISABLE {
+		load.Concurrency = max(1, limit/2)
+		poolNote = fmt.Sprintf(", %d in flight at most, within their connection pools", load.Concurrency)
+	}
 	var expect []map[string]any
 	switch mode {
 	case securityapi.PeerAuthentication_MutualTLS_STRICT:
@@ -324,7 +423,7 @@ func (d *deriver) peerAuthentication(o *spec.IstioObject, objs []*spec.IstioObje
 	topo := d.plan.Topology.registryTopology(map[string][]string{caller: targets, legacy: targets}, nil)
 	topo.Services = append(topo.Services, registry.Service{Name: legacy, Calls: targets, Versions: []registry.Version{{Name: "v1", Sidecar: new(false)}}})
 	d.add(Check{
-		Name: o.Name + "-mtls", Resource: res, Source: src, Promise: promise + " (" + joinNames(targets) + ")",
+		Name: o.Name + "-mtls", Resource: res, Source: src, Promise: promise + " (" + joinNames(targets) + poolNote + ")",
 		Scenario: &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect},
 	})
 }

@@ -103,6 +103,45 @@ func TestDefaultConfidence(t *testing.T) {
 	assert.Equal(t, 0.99, c.Confidence)
 }
 
+// successRate after a time counts the requests the load meant to send
+// that long after its first one, of every variant: a pod ejected at once
+// leaves its errors in the first moments only.
+func TestJudgeSuccessRateAfter(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var main []Sample
+	for i := range 400 { // 4s at 100/s, half of them jason's
+		s := Sample{Code: 200, OK: true, Intended: t0.Add(time.Duration(i) * 10 * time.Millisecond)}
+		if i%2 == 1 {
+			s.Variant = "jason"
+		}
+		if i < 40 || i == 250 { // the errors before the ejection, one after
+			s.Code, s.OK = 503, false
+		}
+		main = append(main, s)
+	}
+	out := &Outcome{Samples: main}
+	for _, c := range []struct {
+		e       SuccessRate
+		name    string
+		passed  bool
+		summary string
+	}{
+		{SuccessRate{Min: 0.99}, "success rate", false, "359/400 ok"},
+		{SuccessRate{Min: 0.99, After: units.Duration(time.Second)}, "success rate after 1s", true, "299/300 ok"},
+		{SuccessRate{Min: 1, After: units.Duration(time.Second)}, "success rate after 1s", false, "299/300 ok"},
+		{SuccessRate{Min: 0.99, After: units.Duration(195 * time.Millisecond)}, "success rate after 195ms", false, "359/380 ok"},
+		// jason's requests after 1s: every other one from the load's start,
+		// which is the first request of any variant.
+		{SuccessRate{Min: 0.99, After: units.Duration(time.Second), Variant: "jason"}, "success rate after 1s (jason)", true, "150/150 ok"},
+		{SuccessRate{Min: 0.99, After: units.Duration(5 * time.Second)}, "success rate after 5s", false, "no requests"},
+	} {
+		got := c.e.Judge(out)
+		assert.Equal(t, c.name, got.Name)
+		assert.Equal(t, c.passed, got.Passed, got.Summary)
+		assert.Contains(t, got.Summary, c.summary)
+	}
+}
+
 func TestJudgeLatencyShift(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	var main []Sample

@@ -1,6 +1,9 @@
 package expect
 
 import (
+	"time"
+
+	"github.com/meshbench/meshbench/internal/units"
 	"github.com/meshbench/meshbench/reports"
 	"github.com/meshbench/meshbench/scenarios/check"
 )
@@ -13,6 +16,11 @@ type SuccessRate struct {
 	Confidence float64 `yaml:"confidence"`
 	// Variant restricts the check to one load variant's requests.
 	Variant string `yaml:"variant"`
+	// After restricts the check to the requests the load meant to send at
+	// least this long after its measured start (the first request's
+	// intended send time): what holds once a mesh has reacted, such as the
+	// success rate after outlier detection ejected a failing pod.
+	After units.Duration `yaml:"after"`
 }
 
 // Name is "successRate".
@@ -21,7 +29,8 @@ func (*SuccessRate) Name() string { return "successRate" }
 // Default sets the default confidence.
 func (e *SuccessRate) Default() { e.Confidence = orDefault(e.Confidence) }
 
-// Validate checks min, the confidence and the variant.
+// Validate checks min, the confidence and the variant (a negative after
+// is refused where durations are decoded).
 func (e *SuccessRate) Validate(env Env) {
 	const p = "successRate"
 	if e.Min <= 0 || e.Min > 1 {
@@ -38,12 +47,37 @@ func (e *SuccessRate) Validate(env Env) {
 // Judge tests the share of successful answers against Min.
 func (e *SuccessRate) Judge(out *Outcome) reports.Check {
 	sel, ok := out.ofVariant(e.Variant), 0
+	if e.After > 0 {
+		sel = sentAfter(sel, out.Samples, e.After.D())
+	}
 	for _, s := range sel {
 		if s.OK {
 			ok++
 		}
 	}
 	c := check.SuccessRate(ok, len(sel), e.Min, orDefault(e.Confidence))
+	if e.After > 0 {
+		c.Name += " after " + e.After.String()
+	}
 	c.Name += variantSuffix(e.Variant)
 	return c
+}
+
+// sentAfter is the samples of sel intended to be sent at least d after
+// the load's start: the earliest intended send time of all its samples.
+func sentAfter(sel, all []Sample, d time.Duration) []Sample {
+	var start time.Time
+	for _, s := range all {
+		if start.IsZero() || s.Intended.Before(start) {
+			start = s.Intended
+		}
+	}
+	from := start.Add(d)
+	var out []Sample
+	for _, s := range sel {
+		if !s.Intended.Before(from) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

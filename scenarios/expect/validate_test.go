@@ -28,6 +28,7 @@ func TestValidate(t *testing.T) {
 		{"- successRate: {confidence: 0.9}", nil, []string{"successRate: successRate.min is required, in (0,1], like 0.999"}},
 		{"- successRate: {min: 1.5, variant: jason}", func(e *testEnv) { e.present["successRate.min"] = true }, []string{"successRate.min: min 1.5 is not in (0,1]"}},
 		{"- successRate: {min: 0.9, variant: jason}", func(e *testEnv) { e.variants = nil }, []string{`successRate.variant: variant "jason": load has no variants`}},
+		{"- successRate: {min: 0.9, after: 2s}", nil, nil},
 		{"- latency: {p95: {max: 1s}, p99: {min: 2s, max: 1s}, p50: {}}", nil, []string{
 			`latency.p50: p50 needs max, min or both, like {max: 250ms} or {min: 1900ms, max: 2500ms}`,
 			`latency.p95: unknown latency statistic "p95" (did you mean "p90"?); want one of p50, p90, p99, p999, max, mean (or variant)`,

@@ -22,7 +22,8 @@ import (
 // config no real mesh would take:
 //
 //   - VirtualService http routes: timeout, retries, fault, mirrors
-//     (validateHTTPRoute in pkg/config/validation/virtualservice.go,
+//     (validateHTTPRoute and validateHTTPRouteConflict in
+//     pkg/config/validation/virtualservice.go,
 //     ValidateHTTPRetry and ValidateDuration in
 //     pkg/config/validation/agent/validation.go, validateHTTPFaultInjection,
 //     validatePercentage and validateHTTPMirrors in
@@ -98,6 +99,13 @@ func httpRouteResilience(bad fieldErr, p string, r *networking.HTTPRoute) {
 	}
 	if mp := r.GetMirrorPercentage(); mp != nil {
 		mirrorPercentage(bad, p+".mirrorPercentage.value", "mirror_percentage", mp.GetValue())
+	}
+	// validateHTTPRouteConflict in Istio's
+	// pkg/config/validation/virtualservice.go: "HTTP route cannot contain
+	// both mirror and mirrors" (the sidecar would otherwise have to pick
+	// one, or send both sets of copies).
+	if r.GetMirror() != nil && len(r.GetMirrors()) > 0 {
+		bad(p+".mirrors", "HTTP route cannot contain both mirror and mirrors")
 	}
 	for i, m := range r.GetMirrors() {
 		if m.GetPercentage() != nil {

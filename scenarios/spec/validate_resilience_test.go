@@ -42,10 +42,11 @@ func TestValidateResilienceErrors(t *testing.T) {
 			{Line: 36, Field: "mesh[0].spec.http[2].fault.abort.httpStatus", Msg: "HTTP status 199 is not in range 200-599"},
 			{Line: 39, Field: "mesh[0].spec.http[3].fault", Msg: "HTTP fault injection must have an abort and/or a delay"},
 		}},
-		// validateHTTPRoute and validateHTTPMirrors.
+		// validateHTTPRoute, validateHTTPMirrors and validateHTTPRouteConflict.
 		{"resilience-mirror.yaml", []wantError{
 			{Line: 16, Field: "mesh[0].spec.http[0].mirrorPercentage.value", Msg: "mirror_percentage must have a max value of 100 (it has 150)"},
 			{Line: 23, Field: "mesh[0].spec.http[1].mirrors[1].percentage.value", Msg: "mirror percentage must have a min value of 0 (it has -1)"},
+			{Line: 27, Field: "mesh[0].spec.http[2].mirrors", Msg: "HTTP route cannot contain both mirror and mirrors"},
 		}},
 		// validateOutlierDetection: ValidatePercent, on the host and a subset.
 		{"resilience-outlier.yaml", []wantError{
@@ -147,7 +148,9 @@ func TestValidateResilienceInline(t *testing.T) {
 		{"abort percentage too small", vs("fault: {abort: {httpStatus: 503, percentage: {value: 0.00001}}}"), "percentage 1e-05 is neither 0.0, nor in range [0.0001, 100.0]"},
 		{"delay of 0s", vs("fault: {delay: {fixedDelay: 0s, percentage: {value: 10}}}"), "mesh[1].spec.http[0].fault.delay.fixedDelay: fixedDelay 0s: duration must be greater than 1ms"},
 		{"exponential delay", vs("fault: {delay: {exponentialDelay: 1s}}"), "mesh[1].spec.http[0].fault.delay.exponentialDelay: exponentialDelay not supported yet"},
-		{"mirror 0 and 100", vs("mirror: {host: payment, subset: v2}, mirrorPercentage: {value: 0}, mirrors: [{destination: {host: order}, percentage: {value: 100}}]"), ""},
+		{"mirror 0", vs("mirror: {host: payment, subset: v2}, mirrorPercentage: {value: 0}"), ""},
+		{"mirrors 0 and 100", vs("mirrors: [{destination: {host: order}, percentage: {value: 100}}, {destination: {host: payment, subset: v2}, percentage: {value: 0}}]"), ""},
+		{"mirror and mirrors", vs("mirror: {host: payment, subset: v2}, mirrors: [{destination: {host: order}}]"), "x.yaml:11: mesh[1].spec.http[0].mirrors: HTTP route cannot contain both mirror and mirrors"},
 		{"deprecated mirrorPercent", vs("mirror: {host: payment}, mirrorPercent: 101"), "mesh[1].spec.http[0].mirrorPercent: mirror_percent must have a max value of 100 (it has 101)"},
 		{"ejection percents 0 and 100", rule("{outlierDetection: {maxEjectionPercent: 100, minHealthPercent: 0, interval: 1ms, baseEjectionTime: 1s}}"), ""},
 		{"negative maxEjectionPercent", rule("{outlierDetection: {maxEjectionPercent: -1}}"), "mesh[1].spec.trafficPolicy.outlierDetection.maxEjectionPercent: percentage -1 is not in range 0..100"},
