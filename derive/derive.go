@@ -102,6 +102,8 @@ type Plan struct {
 	// entry is set when an allow-nothing policy would refuse the loads
 	// where they enter: every scenario also applies EntryFile.
 	entry bool
+	// meshLines maps the lines of the written MeshFile to the input's.
+	meshLines map[int]Source
 }
 
 // Derive reads Istio YAML and derives the plan. Bad input is an error with

@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/registry"
 )
 
@@ -80,7 +81,8 @@ func (p *Plan) Write(dir string) ([]string, error) {
 			continue
 		}
 		fmt.Fprintf(&mesh, "---\n# %s %s/%s from %s:%d\n", o.Kind, o.Namespace, o.Name, o.File, o.Line)
-		enc := yaml.NewEncoder(&mesh)
+		var doc bytes.Buffer
+		enc := yaml.NewEncoder(&doc)
 		enc.SetIndent(2)
 		if err := enc.Encode(o.Node); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", o.File, o.Line, err)
@@ -88,6 +90,8 @@ func (p *Plan) Write(dir string) ([]string, error) {
 		if err := enc.Close(); err != nil {
 			return nil, err
 		}
+		p.mapLines(bytes.Count(mesh.Bytes(), []byte("\n")), doc.Bytes(), o)
+		mesh.Write(doc.Bytes())
 	}
 	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(MeshFile)), mesh.Bytes(), 0o644); err != nil {
 		return nil, err
@@ -132,4 +136,42 @@ func (p *Plan) Write(dir string) ([]string, error) {
 		files = append(files, f)
 	}
 	return files, nil
+}
+
+// mapLines records, for the lines of o's document as written at offset
+// lines into MeshFile, the lines of o's input they were read from: the
+// written document has the input's shape, node for node, but not its
+// lines (comments and flow style are not kept).
+func (p *Plan) mapLines(offset int, written []byte, o *spec.IstioObject) {
+	var doc yaml.Node
+	if yaml.Unmarshal(written, &doc) != nil || o.Node == nil {
+		return
+	}
+	if p.meshLines == nil {
+		p.meshLines = map[int]Source{}
+	}
+	var walk func(w, in *yaml.Node)
+	walk = func(w, in *yaml.Node) {
+		if _, seen := p.meshLines[offset+w.Line]; !seen {
+			p.meshLines[offset+w.Line] = Source{o.File, in.Line}
+		}
+		if len(w.Content) != len(in.Content) {
+			return
+		}
+		for i := range w.Content {
+			walk(w.Content[i], in.Content[i])
+		}
+	}
+	w, in := &doc, o.Node
+	if w.Kind == yaml.DocumentNode && in.Kind != yaml.DocumentNode && len(w.Content) == 1 {
+		w = w.Content[0]
+	}
+	walk(w, in)
+}
+
+// MeshSource is the input file and line that line of the last written
+// MeshFile holds, for an error found there.
+func (p *Plan) MeshSource(line int) (Source, bool) {
+	s, ok := p.meshLines[line]
+	return s, ok
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/meshbench/meshbench/derive"
@@ -86,7 +87,7 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		scs = append(scs, sc)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return badInput(err)
+		return badInput(inputErrors(errs, filepath.Join(scDir, filepath.FromSlash(derive.MeshFile)), plan))
 	}
 	if *write != "" {
 		for _, c := range plan.Checks {
@@ -157,3 +158,37 @@ func printNotChecked(w io.Writer, p *derive.Plan) {
 		}
 	}
 }
+
+// inputErrors points what the scenarios' loader found in the written mesh
+// file at the input's file and line, where the user can mend it, each
+// once (every derived scenario applies the same mesh).
+func inputErrors(errs []error, meshFile string, plan *derive.Plan) error {
+	var out spec.Errors
+	seen := map[string]bool{}
+	var other []error
+	for _, err := range errs {
+		var es spec.Errors
+		if !errors.As(err, &es) {
+			other = append(other, err)
+			continue
+		}
+		for _, e := range es {
+			if e.File == meshFile {
+				if src, ok := plan.MeshSource(e.Line); ok {
+					e = &spec.Error{File: src.File, Line: src.Line, Field: meshField.ReplaceAllString(e.Field, ""), Msg: e.Msg}
+				}
+			}
+			if !seen[e.Error()] {
+				seen[e.Error()] = true
+				out = append(out, e)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return errors.Join(other...)
+	}
+	return errors.Join(append([]error{out}, other...)...)
+}
+
+// meshField is the prefix of a field in a scenario's mesh entry.
+var meshField = regexp.MustCompile(`^mesh\[\d+\]\.`)

@@ -328,6 +328,36 @@ func TestCheckBadInput(t *testing.T) {
 	assert.Contains(t, stderr, bad+":7:")
 	assert.NoDirExists(t, out)
 
+	// What the scenario loader refuses in a resource is reported at the
+	// input's file and line, once, not in the mesh file check wrote for
+	// each derived scenario.
+	both := filepath.Join(dir, "mirror.yaml")
+	require.NoError(t, os.WriteFile(both, []byte(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: checkout}
+spec:
+  hosts: [checkout]
+  http:
+    - route:
+        - destination: {host: checkout, subset: v1}
+          weight: 50
+        - destination: {host: checkout, subset: v2}
+          weight: 50
+      mirror: {host: audit}
+      mirrors:
+        - destination: {host: audit}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: checkout}
+spec:
+  host: checkout
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+`), 0o644))
+	code, _, stderr = runCLI(t, "check", "-dir", filepath.Join(dir, "reports"), both)
+	assert.Equal(t, 2, code)
+	assert.Equal(t, both+":13: spec.http[0].mirrors: HTTP route cannot contain both mirror and mirrors", strings.TrimSpace(stderr))
+
 	code, _, stderr = runCLI(t, "check")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "name at least one file or folder")
