@@ -86,3 +86,37 @@ func TestUpOnKindServesUntilDown(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, files, "the state file is gone")
 }
+
+// `meshbench check -runtime kind` judges the mTLS migration folder against
+// the real istiod and Istio's own proxy agent: STRICT refuses the plaintext
+// caller (a pod without a sidecar), PERMISSIVE and DISABLE accept it, and
+// the process exits 0 with no kind cluster of its own left. make test-kind
+// runs it.
+func TestCheckOnKindHoldsTheMTLSMigrationFolder(t *testing.T) {
+	if err := kind.Available(context.Background()); err != nil {
+		requiretest.Missing(t, requiretest.Kind, fmt.Sprintf("the kind runtime cannot run here: %v", err))
+	}
+	bin, cleanup, err := staticbin.Build()
+	require.NoError(t, err)
+	defer cleanup()
+	before := kindClusters(t)
+	folder := filepath.Join("..", "..", "derive", "testdata", "mtls-migration")
+	out, err := exec.Command(bin, "check", "-runtime", "kind", "-shift", "0.25", "-rate", "100", "-dir", t.TempDir(), folder).CombinedOutput()
+	text := string(out)
+	require.NoError(t, err, "%s", text)
+	assert.NotContains(t, text, "✗")
+	for _, promise := range []string{"STRICT: plaintext from outside the mesh is refused", "PERMISSIVE: plaintext and mTLS are both accepted", "DISABLE: plaintext is accepted"} {
+		assert.Contains(t, text, promise)
+	}
+	assert.Contains(t, text, "✓ status 502 share (plaintext)", "STRICT refused the pod without a sidecar")
+	assert.Contains(t, text, "3 of 3 promises held")
+	assert.ElementsMatch(t, before, kindClusters(t), "the run's cluster is deleted")
+}
+
+// kindClusters are the kind clusters on the engine.
+func kindClusters(t *testing.T) []string {
+	t.Helper()
+	clusters, err := kindcluster.NewProvider(kindcluster.ProviderWithDocker()).List()
+	require.NoError(t, err)
+	return clusters
+}
