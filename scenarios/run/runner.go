@@ -194,7 +194,7 @@ func (r *run) converge() error {
 
 // warm runs the unmeasured warm-up (warm).
 func (r *run) warm() error {
-	warm(r.ctx, r.mesh.Entry().URL, r.sc, r.ns)
+	warm(r.ctx, r.mesh.Entry().URL, r.sc, r.ns, runtime.Warmup(r.opts.Runtime))
 	if r.opts.Warmed != nil {
 		r.opts.Warmed()
 	}
@@ -272,9 +272,10 @@ func (r *run) judge() error {
 }
 
 // WarmupDuration is how long load runs, unmeasured, before the measured
-// phase: connection pools and TLS sessions fill up first, so the first
-// second of a run does not measure handshakes.
-const WarmupDuration = time.Second
+// phase, on runtimes that ask for no other (runtime.Warmup): connection
+// pools and TLS sessions fill up first, so the first second of a run does
+// not measure handshakes.
+const WarmupDuration = runtime.DefaultWarmup
 
 // warmupFrom is the share of the load's rate the warm-up starts at.
 const warmupFrom = 0.2
@@ -286,16 +287,16 @@ func WarmupRequests(perSecond float64) int {
 	return n
 }
 
-// warm ramps the load from a fifth of its rate to the full rate over
-// WarmupDuration and drops the samples. It returns once every warm-up
+// warm ramps the load from a fifth of its rate to the full rate over d
+// (the runtime's runtime.Warmup) and drops the samples. It returns once every warm-up
 // request has its answer, so the measured phase starts on an empty pipe:
 // no queue built during the warm-up is carried into the measurement, and
 // the connection pools are as large as the measured rate needs (on kind, a
 // warm-up at a fifth of the rate left the first measured seconds queueing
 // behind new mTLS connections: p50 0.5-4 s at 200/s, 25 ms after a ramp).
-func warm(ctx context.Context, url string, sc *scenario, ns string) (drained time.Time) {
+func warm(ctx context.Context, url string, sc *scenario, ns string, d time.Duration) (drained time.Time) {
 	w := *sc
-	w.Load.Duration = units.Duration(WarmupDuration)
+	w.Load.Duration = units.Duration(d)
 	w.rampFrom = warmupFrom
 	if p := w.Load.Plan; p != nil {
 		// A plan warms up to its first rate: the pools grow as its

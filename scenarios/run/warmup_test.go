@@ -44,7 +44,7 @@ func TestWarmupRampsAndDrainsBeforeTheMeasuredPhase(t *testing.T) {
 		Timeout:  units.Duration(5 * time.Second),
 	}}}
 	start := time.Now()
-	drained := warm(context.Background(), srv.URL, sc, "default")
+	drained := warm(context.Background(), srv.URL, sc, "default", WarmupDuration)
 
 	assert.Zero(t, inflight.Load(), "a warm-up request was still in flight when the warm-up returned")
 	// A ramp from 40/s to 200/s over 1 s sends (40 + 200) / 2 = 120 requests,

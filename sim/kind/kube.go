@@ -62,6 +62,9 @@ func (Kube) DataPlane() string { return "istio-proxy" }
 // by a cluster we do not size.
 func (Kube) StartLimit() time.Duration { return 8 * time.Minute }
 
+// Warmup is the kind runtime's (Runtime.Warmup).
+func (Kube) Warmup() time.Duration { return clusterWarmup }
+
 // MaxRate implements runtime.RateLimiter: through a port forward (the API
 // server and the kubelet relay every byte) 100/s, measured on the kind
 // cluster here; through a direct Entry the kind runtime's own figure.

@@ -4,6 +4,7 @@ import (
 	"context"
 	telemetryv1 "istio.io/client-go/pkg/apis/telemetry/v1"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -32,6 +33,17 @@ func TestKubeRefusesABadEntry(t *testing.T) {
 func TestKubeRateFollowsTheEntry(t *testing.T) {
 	assert.Equal(t, Runtime{}.MaxRate(), Kube{Entry: "http://127.0.0.1:1"}.MaxRate())
 	assert.Less(t, Kube{}.MaxRate(), Runtime{}.MaxRate())
+}
+
+// Both cluster runtimes ramp their warm-ups up for longer than the
+// default, which runtimes that ask for nothing get.
+func TestClusterRuntimesWarmUpLonger(t *testing.T) {
+	for _, rt := range []runtime.Runtime{Runtime{}, Kube{}} {
+		assert.Equal(t, 3*time.Second, runtime.Warmup(rt), rt.Name())
+		assert.Greater(t, runtime.Warmup(rt), runtime.DefaultWarmup)
+	}
+	var plain struct{ runtime.Runtime }
+	assert.Equal(t, runtime.DefaultWarmup, runtime.Warmup(plain))
 }
 
 // A bad certificate (topology cert) cannot be given to a pod whose

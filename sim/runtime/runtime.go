@@ -72,6 +72,24 @@ func StartLimit(rt Runtime) time.Duration {
 	return DefaultStartLimit
 }
 
+// Warmer is implemented by runtimes whose new connections cost more than
+// a loopback's: the load's unmeasured warm-up ramps up for this long
+// instead of DefaultWarmup.
+type Warmer interface {
+	Warmup() time.Duration
+}
+
+// DefaultWarmup is the warm-up's ramp on runtimes that say nothing else.
+const DefaultWarmup = time.Second
+
+// Warmup is how long the warm-up on rt ramps up.
+func Warmup(rt Runtime) time.Duration {
+	if w, ok := rt.(Warmer); ok {
+		return w.Warmup()
+	}
+	return DefaultWarmup
+}
+
 // RateLimiter is implemented by runtimes whose mesh holds less load than
 // the scenarios ask for (a whole cluster on the machine): a scenario whose
 // rate is above MaxRate runs at MaxRate for longer, the same number of
