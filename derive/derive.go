@@ -37,6 +37,10 @@ type Options struct {
 	Shift float64
 	// Rate is the load's requests per second; default 200.
 	Rate int
+	// MaxRate is how fast a load that needs more than loadTarget at Rate
+	// may run instead (a split's thousands of requests); default 400, and
+	// never below Rate.
+	MaxRate int
 }
 
 // The design's α and power (DESIGN.md, "Facts that shape the checks": a
@@ -48,6 +52,10 @@ const (
 	// DefaultRate is the derived loads' requests per second: a rate two
 	// shared cores sustain beside the mesh they run.
 	DefaultRate = 200
+	// DefaultMaxRate is the most a long derived load is sped up to: two
+	// of them at once stay within -parallel's default rate budget on two
+	// cores (500/s per CPU) beside a load at DefaultRate.
+	DefaultMaxRate = 400
 )
 
 func (o Options) withDefaults() Options {
@@ -66,6 +74,10 @@ func (o Options) withDefaults() Options {
 	if o.Rate <= 0 {
 		o.Rate = DefaultRate
 	}
+	if o.MaxRate <= 0 {
+		o.MaxRate = DefaultMaxRate
+	}
+	o.MaxRate = max(o.MaxRate, o.Rate)
 	return o
 }
 

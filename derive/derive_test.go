@@ -1137,7 +1137,8 @@ func TestMatchVariantsSizedByNeed(t *testing.T) {
 	}
 	assert.Equal(t, []int{200, 200}, sizes["payment-http0-match"])
 	split := p.Checks[slices.IndexFunc(p.Checks, func(c derive.Check) bool { return c.Name == "payment-http1-split" })]
-	assert.Equal(t, "27.7s", split.Scenario.Load.Duration, "about 5,530 requests at 200/s for 70/30 at the default power")
+	assert.Equal(t, "400/s", split.Scenario.Load.Rate, "sped up: 27.7 s at 200/s is over loadTarget")
+	assert.Equal(t, "13.9s", split.Scenario.Load.Duration, "about 5,530 requests at 400/s for 70/30 at the default power")
 }
 
 // An HTTPRoute's split is judged at its backends' weights among the

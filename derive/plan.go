@@ -3,6 +3,8 @@ package derive
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/meshbench/meshbench/internal/stats"
@@ -41,19 +43,36 @@ func splitRequests(shares []float64, o Options) int {
 	return n
 }
 
-// load is the load that sends at least n requests to target at the
-// options' rate.
+// loadTarget is how long a derived load runs at most at the options'
+// Rate before it is sped up (up to MaxRate): the sample a check needs is
+// the same at any rate, and a folder's longest loads set how long its
+// check takes.
+const loadTarget = 10 * time.Second
+
+// load is the load that sends at least n requests to target: at the
+// options' Rate, or faster, up to MaxRate, where that would take longer
+// than loadTarget.
 func (o Options) load(target string, n int) Load {
 	n = min(max(n, minRequests), maxRequests)
-	d := time.Duration(math.Ceil(float64(n)/float64(o.Rate)*10)) * time.Second / 10
+	rate := o.Rate
+	if float64(n)/float64(rate) > loadTarget.Seconds() {
+		rate = min(o.MaxRate, max(rate, int(math.Ceil(float64(n)/loadTarget.Seconds()))))
+	}
+	d := time.Duration(math.Ceil(float64(n)/float64(rate)*10)) * time.Second / 10
 	d = max(d, minDuration)
-	return Load{Target: target, Rate: fmt.Sprintf("%d/s", o.Rate), Duration: d.String()}
+	return Load{Target: target, Rate: fmt.Sprintf("%d/s", rate), Duration: d.String()}
+}
+
+// rateOf is l's requests per second.
+func rateOf(l Load) int {
+	n, _ := strconv.Atoi(strings.TrimSuffix(l.Rate, "/s"))
+	return max(n, 1)
 }
 
 // requestsOf is how many requests l sends.
-func requestsOf(l Load, rate int) int {
+func requestsOf(l Load) int {
 	d, _ := time.ParseDuration(l.Duration)
-	return int(d.Seconds() * float64(rate))
+	return int(d.Seconds() * float64(rateOf(l)))
 }
 
 // copiesAtLeast is a one-sided lower bound on X ~ Binomial(n, p) at level

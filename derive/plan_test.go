@@ -37,6 +37,22 @@ func TestLoadDuration(t *testing.T) {
 	assert.Equal(t, "5.1s", o.load("a", 510).Duration)
 }
 
+// A load that would run longer than loadTarget at Rate runs faster, up
+// to MaxRate, with the same requests; never slower than Rate.
+func TestLongLoadsSpedUp(t *testing.T) {
+	o := Options{}.withDefaults()
+	assert.Equal(t, Load{Target: "a", Rate: "200/s", Duration: "10s"}, o.load("a", 2000), "at loadTarget: as asked")
+	assert.Equal(t, Load{Target: "a", Rate: "300/s", Duration: "10s"}, o.load("a", 3000), "just the speed that fits loadTarget")
+	l := o.load("a", 6360)
+	assert.Equal(t, "400/s", l.Rate, "at most MaxRate")
+	assert.Equal(t, 6360, requestsOf(l), "the requests the check needs (15.9 s)")
+	slow := Options{Rate: 500, MaxRate: 100}.withDefaults()
+	assert.Equal(t, "500/s", slow.load("a", 60_000).Rate, "MaxRate below Rate is Rate")
+	// A rate lowered on purpose (long delays) is kept.
+	assert.Equal(t, "50/s", Load{Rate: "50/s"}.resized(6000, 0, o).Rate)
+	assert.Equal(t, "400/s", Load{Rate: "200/s"}.resized(6000, 0, o).Rate)
+}
+
 // The copies' lower bound: all of them at 100%; at a share, a bound that
 // a true share misses with chance at most alpha, and none at 0.
 func TestCopiesAtLeast(t *testing.T) {

@@ -500,8 +500,8 @@ func (d *deriver) fault(r *route) {
 		if delay >= time.Second {
 			load.Rate = "50/s"
 		}
-		load = load.resized(n, delay)
-		rn := float64(requestsOf(load, rateOf(load)))
+		load = load.resized(n, delay, d.opt)
+		rn := float64(requestsOf(load))
 		sd := z * math.Sqrt(rn*share*(1-share))
 		fl := map[string]any{"service": r.service.Name, "flag": "DI", "variant": "faulted",
 			"min": math.Max(0, math.Floor(rn*share-sd-1)), "max": math.Ceil(rn*share + sd + 1)}
@@ -510,7 +510,7 @@ func (d *deriver) fault(r *route) {
 			expect = append(expect, map[string]any{"latency": map[string]any{"variant": "faulted", "p50": map[string]string{"min": (delay * 9 / 10).String()}}})
 		}
 	} else {
-		load = load.resized(n, 0)
+		load = load.resized(n, 0, d.opt)
 	}
 	if len(expect) == 0 {
 		return
@@ -618,7 +618,7 @@ func (d *deriver) mirror(r *route, m mirrorPolicy, kind string) {
 	load.Headers = r.req.headers
 	expect := []map[string]any{{"successRate": map[string]any{"min": 0.99, "confidence": 1 - d.opt.Alpha}}}
 	promise += ": a mirror that fails every request changes nothing for the client"
-	switch n := requestsOf(load, d.opt.Rate); {
+	switch n := requestsOf(load); {
 	case d.receivesPrimary(r, svc, caller):
 		promise += fmt.Sprintf(" (that the copies arrive is not checked: %s also receives the route's own requests)", svc.Name)
 	case p <= 0:
@@ -813,19 +813,20 @@ func (r request) headerText() string {
 
 // resized is the load that sends at least n requests, with a request
 // timeout that outlasts delay.
-func (l Load) resized(n int, delay time.Duration) Load {
+func (l Load) resized(n int, delay time.Duration, o Options) Load {
 	rate := rateOf(l)
+	if rate >= o.Rate && float64(n)/float64(rate) > loadTarget.Seconds() {
+		// Sped up as Options.load does; a rate lowered on purpose (long
+		// delays) is kept.
+		rate = min(max(o.MaxRate, rate), max(rate, int(math.Ceil(float64(n)/loadTarget.Seconds()))))
+		l.Rate = fmt.Sprintf("%d/s", rate)
+	}
 	d := time.Duration(math.Ceil(float64(n)/float64(rate)*10)) * time.Second / 10
 	l.Duration = max(d, minDuration).String()
 	if delay > 0 {
 		l.Timeout = (delay + 3*time.Second).String()
 	}
 	return l
-}
-
-func rateOf(l Load) int {
-	n, _ := strconv.Atoi(strings.TrimSuffix(l.Rate, "/s"))
-	return max(n, 1)
 }
 
 func round(x float64) float64 { return math.Floor(x*10000) / 10000 }

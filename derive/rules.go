@@ -218,13 +218,17 @@ func (d *deriver) outlier(o *spec.IstioObject, svc *Service) {
 	dur, _ := time.ParseDuration(load.Duration)
 	returns := 1 + outlierReturns(dur, base, interval)
 	failures := float64(k * (1 + returns))
-	n := max(requestsOf(load, d.opt.Rate), int(40*failures*float64(hosts+extra)))
+	n := max(requestsOf(load), int(40*failures*float64(hosts+extra)))
+	// The check is about time (the interval), so its load keeps Rate: a
+	// faster one would shorten the window past the interval.
+	atRate := d.opt
+	atRate.MaxRate = atRate.Rate
 	for range 8 {
-		load = d.opt.load(caller, n)
+		load = atRate.load(caller, n)
 		dur, _ = time.ParseDuration(load.Duration)
 		returns = 1 + outlierReturns(dur, base, interval)
 		failures = float64(k * (1 + returns))
-		want := int(math.Ceil(interval.Seconds()*float64(d.opt.Rate))) + 40*(k*returns+5)
+		want := int(math.Ceil(interval.Seconds()*float64(rateOf(load)))) + 40*(k*returns+5)
 		if want <= n || n >= maxRequests {
 			break
 		}
@@ -238,14 +242,14 @@ func (d *deriver) outlier(o *spec.IstioObject, svc *Service) {
 		load.Concurrency = max(1, limit/2)
 		poolNote = fmt.Sprintf(" (%d in flight at most, within its connection pool)", load.Concurrency)
 	}
-	rn := float64(requestsOf(load, d.opt.Rate))
+	rn := float64(requestsOf(load))
 	min := 1 - 2*(failures+5)/rn
 	expect := []map[string]any{
 		{"ejections": map[string]any{"service": svc.Name, "min": 1}},
 		{"successRate": map[string]any{"min": round(min), "confidence": 1 - d.opt.Alpha}},
 	}
 	after := ""
-	rnAfter := rn - interval.Seconds()*float64(d.opt.Rate)
+	rnAfter := rn - interval.Seconds()*float64(rateOf(load))
 	if minAfter := 1 - 2*float64(k*returns+5)/rnAfter; rnAfter > 0 && minAfter > 0.5 {
 		expect = append(expect, map[string]any{"successRate": map[string]any{
 			"min": round(minAfter), "confidence": 1 - d.opt.Alpha, "after": interval.String()}})

@@ -33,7 +33,9 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	verbose := fs.Bool("v", false, "print every inferred service, version and check with its source line")
 	var rf runtimeFlags
 	rf.register(fs)
-	parallel := parallelFlag(fs)
+	fs.IntVar(&opt.MaxRate, "max-rate", derive.DefaultMaxRate, "a derived load that would run longer than 10 s at -rate runs faster, up to this many requests per second (never below -rate); the checks whose window is time (outlier detection) keep -rate")
+	parallel := parallelFlagUsage(fs, 0, "run up to N scenarios at once, each in a mesh of its own, the longest first; verdicts print in order. "+
+		"Default: on the local runtime 2 per CPU, at most 4; elsewhere 1 (kind and kube take only 1)")
 	if err := fs.Parse(args); err != nil {
 		return badInput(err)
 	}
@@ -44,6 +46,7 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return badInput(err)
 	}
+	autoParallel(parallel.n, rt)
 	if err := checkParallel(parallel, rt); err != nil {
 		return badInput(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	goruntime "runtime"
 	"time"
 
 	"github.com/meshbench/meshbench/reports"
@@ -27,11 +28,32 @@ type parallelFlags struct {
 
 // parallelFlag registers -parallel and -rate-budget.
 func parallelFlag(fs *flag.FlagSet) parallelFlags {
+	return parallelFlagUsage(fs, 1, "local and docker: run up to N scenarios at once, each in a mesh of its own, the longest first; verdicts print in order. "+
+		"They share the machine's cores: keep latency checks well clear of what the meshes at once leave (see -rate-budget)")
+}
+
+// parallelFlagUsage registers -parallel, with its default and usage, and
+// -rate-budget.
+func parallelFlagUsage(fs *flag.FlagSet, def int, usage string) parallelFlags {
 	return parallelFlags{
-		n: fs.Int("parallel", 1, "local and docker: run up to N scenarios at once, each in a mesh of its own, the longest first; verdicts print in order. "+
-			"They share the machine's cores: keep latency checks well clear of what the meshes at once leave (see -rate-budget)"),
+		n: fs.Int("parallel", def, usage),
 		rateBudget: fs.Int("rate-budget", defaultRateBudget(), "with -parallel: start a scenario only while the peak request rates (per second) of those running, its own included, "+
 			"add up to at most this; one that asks for more runs alone. Default: 500/s per CPU. 0: no budget"),
+	}
+}
+
+// autoParallel is check's -parallel when none is given: on the local
+// runtime two scenarios per CPU, at most 4 (the derived loads are small,
+// and the schedule's rate budget and CPU gate keep them from crowding
+// each other); one at a time elsewhere (containers and clusters weigh
+// more than a loopback mesh; kind and kube run one at a time anyway).
+func autoParallel(n *int, rt runtime.Runtime) {
+	if *n != 0 {
+		return
+	}
+	*n = 1
+	if rt.Name() == "local" {
+		*n = min(4, 2*goruntime.NumCPU())
 	}
 }
 

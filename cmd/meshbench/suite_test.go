@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 
@@ -11,6 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshbench/meshbench/reports"
+	"github.com/meshbench/meshbench/sim/docker"
+	"github.com/meshbench/meshbench/sim/kind"
+	"github.com/meshbench/meshbench/sim/local"
+	"github.com/meshbench/meshbench/sim/runtime"
 )
 
 // shortScenario is a scenario file whose run takes about a second; a
@@ -75,5 +80,24 @@ func TestParallelBadInput(t *testing.T) {
 		code, _, stderr := runCLI(t, args...)
 		assert.Equal(t, 2, code, "%v: %s", args, stderr)
 		assert.Contains(t, stderr, "-parallel", "%v", args)
+	}
+}
+
+// check runs up to 2 scenarios per CPU (at most 4) at once on the local
+// runtime unless told otherwise, and one at a time elsewhere.
+func TestCheckAutoParallel(t *testing.T) {
+	for _, tc := range []struct {
+		rt        runtime.Runtime
+		given, is int
+	}{
+		{local.Runtime{}, 0, min(4, 2*goruntime.NumCPU())},
+		{local.Runtime{}, 2, 2},
+		{docker.Runtime{}, 0, 1},
+		{docker.Runtime{}, 3, 3},
+		{kind.Runtime{}, 0, 1},
+	} {
+		n := tc.given
+		autoParallel(&n, tc.rt)
+		assert.Equal(t, tc.is, n, "%s, -parallel %d", tc.rt.Name(), tc.given)
 	}
 }
