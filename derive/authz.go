@@ -299,28 +299,40 @@ func (d *deriver) authzOtherPath(o *spec.IstioObject, i int, svc *Service, r *se
 		return
 	}
 	promise += fmt.Sprintf(": %s on %s", want, other)
+	d.authzCallers(Check{Name: fmt.Sprintf("%s-rule%d-authz-other-path", o.Name, i), Resource: res, Promise: promise, Source: at},
+		svc, named, headers, deny, other, func(c string) string { return callMethodOf(method, c, a) })
+}
+
+// authzCallers adds check, on a scenario where each of the callers calls
+// svc on path (svc's default path when "") with the method call gives
+// it and the headers, and gets what the policies in force give it; the
+// promise notes each caller the policies together treat otherwise than
+// the rule's action (deny) alone would.
+func (d *deriver) authzCallers(check Check, svc *Service, callers []string, headers map[string]string, deny bool, path string, call func(caller string) (method string)) {
 	load := d.opt.load(d.plan.Topology.Client, minRequests)
 	var expect []map[string]any
 	calls := map[string][]string{}
-	for _, c := range named {
-		m := callMethodOf(method, c, a)
-		allowed := d.allowed(svc.Name, c, other, m, headers)
+	judged := path
+	if judged == "" {
+		judged = "/" + svc.Name
+	}
+	for _, c := range callers {
+		m := call(c)
+		allowed := d.allowed(svc.Name, c, judged, m, headers)
 		if allowed != deny {
-			promise += fmt.Sprintf(" (%s is %s by the policies together)", c, map[bool]string{true: "allowed", false: "denied"}[allowed])
+			check.Promise += fmt.Sprintf(" (%s is %s by the policies together)", c, map[bool]string{true: "allowed", false: "denied"}[allowed])
 		}
 		calls[c] = []string{svc.Name}
 		load.Variants = append(load.Variants, Variant{Name: c, Weight: 1, Target: c, Headers: headers, Method: variantMethod(m)})
 		expect = append(expect, callerExpectation(c, allowed))
 	}
 	topo := d.plan.Topology.registryTopology(calls, func(s *registry.Service) {
-		if s.Name == svc.Name {
-			s.Path = other
+		if s.Name == svc.Name && path != "" {
+			s.Path = path
 		}
 	})
-	d.add(Check{
-		Name: fmt.Sprintf("%s-rule%d-authz-other-path", o.Name, i), Resource: res, Promise: promise, Source: at,
-		Scenario: &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect},
-	})
+	check.Scenario = &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect}
+	d.add(check)
 }
 
 // callMethodOf is the method caller calls with in a rule's checks: the
@@ -403,27 +415,8 @@ func (d *deriver) authzOtherMethod(o *spec.IstioObject, i int, svc *Service, r *
 		return
 	}
 	promise += fmt.Sprintf(": %s on %s", want, other)
-	load := d.opt.load(d.plan.Topology.Client, minRequests)
-	var expect []map[string]any
-	calls := map[string][]string{}
-	for _, c := range named {
-		allowed := d.allowed(svc.Name, c, callPath, other, headers)
-		if allowed != deny {
-			promise += fmt.Sprintf(" (%s is %s by the policies together)", c, map[bool]string{true: "allowed", false: "denied"}[allowed])
-		}
-		calls[c] = []string{svc.Name}
-		load.Variants = append(load.Variants, Variant{Name: c, Weight: 1, Target: c, Headers: headers, Method: other})
-		expect = append(expect, callerExpectation(c, allowed))
-	}
-	topo := d.plan.Topology.registryTopology(calls, func(s *registry.Service) {
-		if s.Name == svc.Name && topoPath != "" {
-			s.Path = topoPath
-		}
-	})
-	d.add(Check{
-		Name: fmt.Sprintf("%s-rule%d-authz-other-method", o.Name, i), Resource: res, Promise: promise, Source: at,
-		Scenario: &Scenario{Seed: 1, Topology: topo, Mesh: []map[string]string{{"file": MeshFile}}, Load: load, Expect: expect},
-	})
+	d.authzCallers(Check{Name: fmt.Sprintf("%s-rule%d-authz-other-method", o.Name, i), Resource: res, Promise: promise, Source: at},
+		svc, named, headers, deny, topoPath, func(string) string { return other })
 }
 
 // callerExpectation is what a caller's variant must get: answers, when
