@@ -73,31 +73,15 @@ func TestCheckFoldersPass(t *testing.T) {
 	}
 }
 
-// catalogIstioFileSets lists, once each, the sets of Istio files that the
-// catalog's scenarios apply as their whole mesh (scenarios with inline
-// resources beside their files are left out: their files alone are not
-// the mesh they promise about).
+// catalogIstioFileSets are catalog.IstioFileSets, as paths from here.
 func catalogIstioFileSets(t *testing.T) [][]string {
 	t.Helper()
-	scs, err := catalog.All()
+	sets, err := catalog.IstioFileSets()
 	require.NoError(t, err)
-	seen := map[string]bool{}
-	var sets [][]string
-	for _, sc := range scs {
-		var files []string
-		for _, m := range sc.Mesh {
-			if m.File == "" {
-				files = nil
-				break
-			}
-			files = append(files, filepath.Join("..", "..", "scenarios", "catalog", filepath.FromSlash(m.File)))
+	for _, set := range sets {
+		for i, f := range set {
+			set[i] = filepath.Join("..", "..", "scenarios", "catalog", filepath.FromSlash(f))
 		}
-		key := strings.Join(files, " ")
-		if len(files) == 0 || seen[key] {
-			continue
-		}
-		seen[key] = true
-		sets = append(sets, files)
 	}
 	return sets
 }

@@ -69,3 +69,33 @@ func All() ([]*spec.Scenario, error) {
 	}
 	return out, nil
 }
+
+// IstioFileSets lists, once each, the sets of Istio files (slash paths
+// relative to the catalog) that the catalog's scenarios apply as their
+// whole mesh; scenarios with inline resources beside their files are left
+// out, since their files alone are not the mesh they promise about.
+func IstioFileSets() ([][]string, error) {
+	scs, err := All()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var sets [][]string
+	for _, sc := range scs {
+		var files []string
+		for _, m := range sc.Mesh {
+			if m.File == "" {
+				files = nil
+				break
+			}
+			files = append(files, m.File)
+		}
+		key := strings.Join(files, " ")
+		if len(files) == 0 || seen[key] {
+			continue
+		}
+		seen[key] = true
+		sets = append(sets, files)
+	}
+	return sets, nil
+}
