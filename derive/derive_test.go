@@ -1491,3 +1491,40 @@ spec:
 		"AuthorizationPolicy default/payment-callers@in.yaml:17: payment-callers-rule0-authz payment-callers-rule0-authz-other-path payment-callers-rule0-authz-other-method",
 	}, got)
 }
+
+// A route's method match is exercised with a method it takes (never
+// HEAD, whose answers carry no version), the sample app calling on with
+// it, and the POSTs it does not take must land on the route after it.
+func TestMethodMatchSendsItsMethod(t *testing.T) {
+	for _, tc := range []struct {
+		match, method, why string
+	}{
+		{"{exact: GET}", "GET", ""},
+		{"{prefix: P}", "", ""}, // POST is the first method it takes: the load's own
+		{"{regex: \"DEL.*\"}", "DELETE", ""},
+		{"{exact: HEAD}", "", "its method match takes none of POST, GET, PUT, DELETE, PATCH, OPTIONS"},
+	} {
+		p := plan(t, paymentRoutes+`    - match: [{method: `+tc.match+`}]
+      route: [{destination: {host: payment, subset: canary}}]
+    - route: [{destination: {host: payment, subset: v1}}]
+`)
+		i := slices.IndexFunc(p.Checks, func(c derive.Check) bool { return c.Name == "payment-http0-match" })
+		if tc.why != "" {
+			require.Less(t, i, 0, tc.match)
+			j := slices.IndexFunc(p.Checks, func(c derive.Check) bool { return c.Scenario == nil && strings.Contains(c.NotChecked, tc.why) })
+			assert.GreaterOrEqual(t, j, 0, "%s: %q", tc.match, checks(p))
+			continue
+		}
+		require.GreaterOrEqual(t, i, 0, "%s: %q", tc.match, checks(p))
+		sc := p.Checks[i].Scenario
+		require.NotEmpty(t, sc.Load.Variants, tc.match)
+		assert.Equal(t, "matching", sc.Load.Variants[0].Name)
+		assert.Equal(t, tc.method, sc.Load.Variants[0].Method, tc.match)
+		if tc.method != "" {
+			require.Len(t, sc.Load.Variants, 2, "%s: the POSTs are the others", tc.match)
+			assert.Equal(t, "others", sc.Load.Variants[1].Name)
+			assert.Empty(t, sc.Load.Variants[1].Method, "POST, the load's")
+			assert.Contains(t, p.Checks[i].Promise, "method "+tc.method+", path /payment")
+		}
+	}
+}

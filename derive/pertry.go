@@ -136,7 +136,7 @@ func (d *deriver) perTryTimeout(r *route) {
 	min := expected - (expected-without)/3 // the retries check's margin
 	n := max(minRequests, shareRequests(min, d.opt.Alpha, d.opt.Power, min-without))
 	load := d.opt.load(d.callerFor(r.service), n)
-	load.Headers = r.req.headers
+	r.req.onto(&load)
 	load.Timeout = (bound + 2*time.Second).String()
 	expect := []map[string]any{
 		{"successRate": map[string]any{"min": round(min), "confidence": 1 - d.opt.Alpha}},

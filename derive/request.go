@@ -15,6 +15,26 @@ import (
 type request struct {
 	path    string
 	headers map[string]string
+	// method is the request's method; "" is callMethod.
+	method string
+}
+
+// methodOr is the request's method.
+func (r request) methodOr() string {
+	if r.method == "" {
+		return callMethod
+	}
+	return r.method
+}
+
+// onto sends l's requests as r: its headers and method.
+func (r request) onto(l *Load) {
+	l.Headers, l.Method = r.headers, variantMethod(r.methodOr())
+}
+
+// variant is a variant of the requests r.
+func (r request) variant(name string, weight int) Variant {
+	return Variant{Name: name, Weight: weight, Headers: r.headers, Method: variantMethod(r.methodOr())}
 }
 
 // propagatedHeaders are the request headers fakesvc passes on to the calls
@@ -24,21 +44,31 @@ var propagatedHeaders = []string{"end-user", "x-meshbench-user"}
 
 // callMethod is the method of the derived loads' requests (load.method's
 // default) and so of the sample app's calls, which carry the method of the
-// request they serve (fakesvc Server.ServeHTTP). Only the authorization
-// checks of a rule's methods send another (authzOtherMethod).
+// request they serve (fakesvc Server.ServeHTTP). Only a route's method
+// match (satisfy) and the authorization checks of a rule's methods
+// (authzOtherMethod) send another.
 const callMethod = "POST"
 
 // satisfy is a request that a match clause matches, or why there is none.
-// Only uri (exact, prefix) and the propagated headers (exact, prefix) can
-// be sent; a clause on anything else cannot be exercised.
+// Only uri (exact, prefix), the propagated headers (exact, prefix) and
+// the method can be sent; a clause on anything else cannot be exercised.
 func satisfy(m *networking.HTTPMatchRequest, path string) (request, string) {
 	r := request{path: path, headers: map[string]string{}}
 	switch {
 	case m.GetQueryParams() != nil, m.GetAuthority() != nil, m.GetScheme() != nil,
 		m.GetPort() != 0, m.GetSourceLabels() != nil, m.GetSourceNamespace() != "", len(m.GetGateways()) > 0:
 		return r, "the match names what the sample client cannot send (only uri and the end-user or x-meshbench-user header reach a call)"
-	case m.GetMethod() != nil && stringMatch(m.GetMethod(), callMethod, false) != matched:
-		return r, "the sample app calls with " + callMethod + " only"
+	}
+	if mm := m.GetMethod(); mm != nil {
+		// The load's method reaches the route's caller: the sample app
+		// calls on with the method it was called with (fakesvc).
+		// Never HEAD: its answers have no body to tell the version by.
+		methods := slices.DeleteFunc(slices.Clone(sendMethods), func(m string) bool { return m == "HEAD" })
+		i := slices.IndexFunc(methods, func(method string) bool { return stringMatch(mm, method, false) == matched })
+		if i < 0 {
+			return r, "its method match takes none of " + strings.Join(methods, ", ")
+		}
+		r.method = methods[i]
 	}
 	if u := m.GetUri(); u != nil {
 		switch {
@@ -106,7 +136,7 @@ func clauseTakes(m *networking.HTTPMatchRequest, r request) matchState {
 		return noMatch // the sample app's calls carry no query
 	}
 	if m.GetMethod() != nil {
-		if s := stringMatch(m.GetMethod(), callMethod, false); s != matched {
+		if s := stringMatch(m.GetMethod(), r.methodOr(), false); s != matched {
 			return s
 		}
 	}

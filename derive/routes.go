@@ -272,11 +272,11 @@ func (d *deriver) routing(r *route, routes []*networking.HTTPRoute) {
 	n := splitRequests(shares(w), d.opt)
 	load := d.opt.load(d.callerFor(r.service), n)
 	expect := []map[string]any{{"split": map[string]any{"service": dst.Name, "weights": w, "confidence": conf, "variant": "matching"}}}
-	load.Variants = []Variant{{Name: "matching", Weight: 1, Headers: r.req.headers}}
+	load.Variants = []Variant{r.req.variant("matching", 1)}
 	if len(r.hr.GetMatch()) > 0 {
 		// The requests without the match's headers must land elsewhere.
 		others := request{path: r.req.path, headers: map[string]string{}}
-		if len(r.req.headers) > 0 {
+		if len(r.req.headers) > 0 || r.req.methodOr() != callMethod {
 			if k, ok := firstRouteTaking(routes, others); ok && k >= 0 && k != r.i {
 				if odst, ow, why := d.weights(routes[k]); why == "" {
 					// Each variant gets the requests its own split needs. When
@@ -344,7 +344,7 @@ func (d *deriver) timeout(r *route) {
 	load.Rate = "100/s"
 	load.Duration = "2s"
 	load.Timeout = (slow + 2*time.Second).String()
-	load.Variants = []Variant{{Name: "matching", Weight: 1, Headers: r.req.headers}}
+	load.Variants = []Variant{r.req.variant("matching", 1)}
 	expect := []map[string]any{
 		{"status": map[string]any{"code": 504, "min": 0.95, "variant": "matching"}},
 		{"responseFlags": map[string]any{"service": r.service.Name, "flag": "UT", "min": 1, "variant": "matching"}},
@@ -411,7 +411,7 @@ func (d *deriver) retries(r *route) {
 	min := expected - (expected-without)/3
 	n := max(minRequests, shareRequests(min, d.opt.Alpha, d.opt.Power, min-without))
 	load := d.opt.load(d.callerFor(r.service), n)
-	load.Headers = r.req.headers
+	r.req.onto(&load)
 	expect := []map[string]any{
 		{"successRate": map[string]any{"min": round(min), "confidence": 1 - d.opt.Alpha}},
 		{"attempts": map[string]any{"service": dst.Name, "min": 2, "max": a + 1}},
@@ -440,7 +440,7 @@ func (d *deriver) defaultRetries(r *route) bool {
 	// A mesh that retried 503 twice would show p³.
 	n := max(minRequests, shareRequests(p, d.opt.Alpha, d.opt.Power, p-math.Pow(p, 3)))
 	load := d.opt.load(d.callerFor(r.service), n)
-	load.Headers = r.req.headers
+	r.req.onto(&load)
 	expect := []map[string]any{
 		{"status": map[string]any{"code": 503, "share": p, "confidence": 1 - d.opt.Alpha}},
 		{"retries": map[string]any{"service": dst.Name, "max": 0}},
@@ -515,7 +515,7 @@ func (d *deriver) fault(r *route) {
 	if len(expect) == 0 {
 		return
 	}
-	load.Variants = []Variant{{Name: "faulted", Weight: 1, Headers: r.req.headers}}
+	load.Variants = []Variant{r.req.variant("faulted", 1)}
 	d.add(Check{
 		Name: r.name("fault"), Resource: r.resource(), Promise: strings.Join(promises, " and "),
 		Source: r.at(".fault"), Scenario: d.scenario(r, load, expect, nil, nil),
@@ -615,7 +615,7 @@ func (d *deriver) mirror(r *route, m mirrorPolicy, kind string) {
 		p *= 1 - math.Min(abortPercent(a), 100)/100
 	}
 	load := d.opt.load(caller, copiesRequests(p))
-	load.Headers = r.req.headers
+	r.req.onto(&load)
 	expect := []map[string]any{{"successRate": map[string]any{"min": 0.99, "confidence": 1 - d.opt.Alpha}}}
 	promise += ": a mirror that fails every request changes nothing for the client"
 	switch n := requestsOf(load); {
@@ -796,10 +796,14 @@ func describeWeights(w map[string]float64) string {
 }
 
 func (r request) String() string {
-	if len(r.headers) == 0 {
-		return "path " + r.path
+	s := "path " + r.path
+	if r.methodOr() != callMethod {
+		s = "method " + r.method + ", " + s
 	}
-	return r.headerText() + ", path " + r.path
+	if len(r.headers) == 0 {
+		return s
+	}
+	return r.headerText() + ", " + s
 }
 
 // headerText is "name: value, ..." in name order.

@@ -49,7 +49,9 @@ type Load struct {
 	// Concurrency caps the requests in flight (spec.Load).
 	Concurrency int               `yaml:"concurrency,omitempty"`
 	Headers     map[string]string `yaml:"headers,omitempty"`
-	Variants    []Variant         `yaml:"variants,omitempty"`
+	// Method is the requests' method ("" POST).
+	Method   string    `yaml:"method,omitempty"`
+	Variants []Variant `yaml:"variants,omitempty"`
 }
 
 // Variant is a named share of the load.

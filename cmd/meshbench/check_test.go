@@ -164,6 +164,11 @@ func TestCheckCatchesBrokenCopies(t *testing.T) {
 			scenario: "catalog-tester-match", failing: "✗ split catalog (matching)",
 		},
 		{
+			name: "a match's method changed", folder: checkFolders["routing"], file: "catalog-routing.yaml",
+			edits:    [][2]string{{"exact: GET", "exact: PUT"}},
+			scenario: "catalog-readers-match", failing: "✗ split catalog (matching)",
+		},
+		{
 			name: "weights changed in the mesh", folder: checkFolders["traffic-shifting"], file: "reviews.yaml",
 			edits:    [][2]string{{"weight: 50", "weight: 90"}, {"weight: 50", "weight: 10"}},
 			scenario: "reviews-split", failing: "✗ split reviews",
@@ -360,7 +365,8 @@ func TestCheckVerboseAndWrite(t *testing.T) {
 		"service catalog  " + src + "catalog-routing.yaml:10",
 		"version catalog/v3  " + src + "destination-rules.yaml:16  2 pods, subsets v3",
 		"check catalog-tester-match  " + src + "catalog-routing.yaml:12",
-		"check catalog-shift-split  " + src + "catalog-routing.yaml:21  VirtualService default/catalog routes by weight: v1 70, v3 30",
+		"check catalog-readers-match  " + src + "catalog-routing.yaml:21  VirtualService default/catalog routes requests with method GET, path /catalog all to v3",
+		"check catalog-shift-split  " + src + "catalog-routing.yaml:29  VirtualService default/catalog routes by weight: v1 70, v3 30",
 		"note: " + src + "deployment.yaml:2: ignored Deployment catalog-v1",
 	} {
 		assert.Contains(t, out, want)
