@@ -39,7 +39,7 @@ scenario-docker:
 
 ## test-kind: the kind runtime's tests alone (make kind-images first)
 test-kind:
-	$(GO) test -count=1 ./sim/kind/
+	$(GO) test -count=1 -timeout 30m ./sim/kind/
 	$(GO) test -count=1 -run 'OnKind' ./cmd/meshbench/
 
 ## scenario-kind: the scenarios CI checks the kind runtime on (make
@@ -77,7 +77,7 @@ PROXYLESS_TEST := ^TestProxylessGRPCMatchesBuiltin$$
 test:
 	$(GO) test -count=1 -skip '$(PROXYLESS_TEST)' $$($(GO) list ./... | grep -v -e /sim/docker -e /sim/kind)
 	$(GO) test -count=1 ./sim/docker/
-	$(GO) test -count=1 ./sim/kind/
+	$(GO) test -count=1 -timeout 30m ./sim/kind/
 	$(GO) test -race -count=1 -skip '$(PROXYLESS_TEST)' $$($(GO) list ./sim/... ./fakesvc/... ./scenarios/... | grep -v -e /sim/docker -e /sim/kind)
 	@echo "proxyless gRPC against the builtin sidecar, the catalog's gRPC scenarios:"
 	$(GO) test -count=1 -v -run '$(PROXYLESS_TEST)' ./scenarios/run/ | grep -v -e '^=== RUN'
