@@ -38,7 +38,9 @@ chaos:
     for: 1s
 expect:
   - successRate: {min: 0.99}
-  - latencyShift: {fault: slow, stat: p50, settle: 300ms, min: 50ms, max: 200ms}
+  # Up to 350ms: under make test's -race run, beside the other packages on
+  # two cores, requests queue behind the fault (one CI run: +267ms).
+  - latencyShift: {fault: slow, stat: p50, settle: 300ms, min: 50ms, max: 350ms}
   # Must fail: the fault added 80ms, not 500ms.
   - latencyShift: {fault: slow, stat: p50, settle: 300ms, min: 500ms}
 `
