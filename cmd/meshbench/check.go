@@ -50,6 +50,7 @@ func cmdCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err := checkParallel(parallel, rt); err != nil {
 		return badInput(err)
 	}
+	tuneGC(rt)
 	inputs, err := derive.ReadPaths(fs.Args(), stdin)
 	if err != nil {
 		return badInput(err)

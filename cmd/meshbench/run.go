@@ -117,6 +117,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := checkParallel(parallel, rt); err != nil {
 		return badInput(err)
 	}
+	tuneGC(rt)
 	fwd, err := forwarderFor(*traces)
 	if err != nil {
 		return badInput(err)

@@ -182,21 +182,27 @@ func TestScheduleStartsTheNextOnceTheLastHasWarmedUp(t *testing.T) {
 	assert.Empty(t, <-g.done)
 }
 
-// With others running, a scenario starts only while the CPU is at most
-// maxBusy; the first starts whatever the CPU does.
+// With others running, a scenario starts only while the CPU would be at
+// most maxBusy with it: the running ones' cost per request/s, extrapolated
+// to its rate. The first starts whatever the CPU does.
 func TestScheduleWaitsForCPUHeadroom(t *testing.T) {
 	busy := make(chan float64, 8)
 	s := schedule{limit: 8, budget: 1000, maxBusy: 0.6, busy: func(context.Context) (float64, error) { return <-busy, nil }}
-	jobs := []job{{rate: 100, length: seconds(2)}, {rate: 100, length: seconds(1)}}
+	jobs := []job{{rate: 100, length: seconds(2)}, {rate: 50, length: seconds(1)}}
 	g := startGated(t, context.Background(), s, jobs)
 	require.Equal(t, 0, g.next(t), "the first does not look at the CPU")
 	busy <- 0.9
-	busy <- 0.8
+	busy <- 0.5 // 100/s keep it 50% busy: with 50/s more, 75%
 	g.none(t)
-	busy <- 0.5
-	require.Equal(t, 1, g.next(t), "started once the CPU had room")
+	busy <- 0.4 // 60% with it
+	require.Equal(t, 1, g.next(t), "started once the CPU had room for it")
 	close(g.release[0])
 	close(g.release[1])
 	assert.Empty(t, <-g.done)
 	assert.Empty(t, busy, "it looked three times")
+}
+
+func TestPredictBusyExtrapolatesTheRunningCost(t *testing.T) {
+	assert.InDelta(t, 0.6, predictBusy(0.4, 200, 100), 1e-9, "200/s at 40%: 300/s at 60%")
+	assert.InDelta(t, 0.3, predictBusy(0.3, 0, 100), 1e-9, "nothing running: nothing to extrapolate")
 }

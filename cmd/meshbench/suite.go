@@ -16,6 +16,7 @@ import (
 	scenariorun "github.com/meshbench/meshbench/scenarios/run"
 	"github.com/meshbench/meshbench/scenarios/spec"
 	"github.com/meshbench/meshbench/sim/kind"
+	"github.com/meshbench/meshbench/sim/local"
 	"github.com/meshbench/meshbench/sim/runtime"
 	"github.com/meshbench/meshbench/sim/tracing"
 )
@@ -52,7 +53,7 @@ func autoParallel(n *int, rt runtime.Runtime) {
 		return
 	}
 	*n = 1
-	if rt.Name() == "local" {
+	if _, ok := rt.(local.Runtime); ok {
 		*n = min(4, 2*goruntime.NumCPU())
 	}
 }
