@@ -23,11 +23,11 @@ build:
 
 ## scenario: run the whole catalog, or one with SCENARIO=canary-90-10;
 ## RUNTIME=docker runs it in containers (needs an engine: make docker-engine);
-## PARALLEL=4 runs up to four scenarios at once (local and docker), the
+## PARALLEL=6 runs up to six scenarios at once (local and docker), the
 ## longest first, one mesh starting at a time, only while their request
-## rates add up to 500/s per CPU (-rate-budget) and the CPU is at most 60%
-## busy: on 2 cores the catalog then takes about 110 s instead of about
-## 370 s. Their latency bounds still see each other's load, so the default
+## rates add up to 500/s per CPU (-rate-budget) and the CPU would be at
+## most 60% busy with the next: on 2 cores the catalog then takes about
+## 95 s instead of about 370 s. Their latency bounds still see each other's load, so the default
 ## stays 1, as CI runs it
 PARALLEL ?= 1
 scenario:
@@ -134,7 +134,7 @@ BENCH_DIR   ?= $(RUNS)/bench-$(BENCH_STAMP)
 BENCH_SCENARIOS ?= canary-90-10 no-mesh-config scenarios/bench/canary-knee.yaml
 BENCH_BASE     ?= 32a0baae3a7ae878397ebfebd9efcea1e6fabc77
 BENCH_COUNT    ?= 3
-BENCH_PARALLEL ?= 4
+BENCH_PARALLEL ?= 6
 BENCH_SIDECAR  := -run '^$$' -bench '^(BenchmarkSidecarHop|BenchmarkSidecarThroughput)$$' -benchtime $(BENCHTIME) -count $(BENCH_COUNT) ./sim/sidecar/
 bench:
 	mkdir -p $(BENCH_DIR)

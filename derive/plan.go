@@ -54,13 +54,24 @@ const loadTarget = 10 * time.Second
 // than loadTarget.
 func (o Options) load(target string, n int) Load {
 	n = min(max(n, minRequests), maxRequests)
-	rate := o.Rate
-	if float64(n)/float64(rate) > loadTarget.Seconds() {
-		rate = min(o.MaxRate, max(rate, int(math.Ceil(float64(n)/loadTarget.Seconds()))))
+	rate := o.rateFor(n, o.Rate)
+	return Load{Target: target, Rate: fmt.Sprintf("%d/s", rate), Duration: durationFor(n, rate).String()}
+}
+
+// rateFor is the rate that sends n requests: rate, or faster where that
+// would take longer than loadTarget, up to MaxRate but never below rate.
+func (o Options) rateFor(n, rate int) int {
+	if float64(n)/float64(rate) <= loadTarget.Seconds() {
+		return rate
 	}
+	return min(max(o.MaxRate, rate), max(rate, int(math.Ceil(float64(n)/loadTarget.Seconds()))))
+}
+
+// durationFor is how long n requests take at rate, to a tenth of a second
+// up, and at least minDuration.
+func durationFor(n, rate int) time.Duration {
 	d := time.Duration(math.Ceil(float64(n)/float64(rate)*10)) * time.Second / 10
-	d = max(d, minDuration)
-	return Load{Target: target, Rate: fmt.Sprintf("%d/s", rate), Duration: d.String()}
+	return max(d, minDuration)
 }
 
 // rateOf is l's requests per second.

@@ -819,14 +819,11 @@ func (r request) headerText() string {
 // timeout that outlasts delay.
 func (l Load) resized(n int, delay time.Duration, o Options) Load {
 	rate := rateOf(l)
-	if rate >= o.Rate && float64(n)/float64(rate) > loadTarget.Seconds() {
-		// Sped up as Options.load does; a rate lowered on purpose (long
-		// delays) is kept.
-		rate = min(max(o.MaxRate, rate), max(rate, int(math.Ceil(float64(n)/loadTarget.Seconds()))))
+	if rate >= o.Rate { // a rate lowered on purpose (long delays) is kept
+		rate = o.rateFor(n, rate)
 		l.Rate = fmt.Sprintf("%d/s", rate)
 	}
-	d := time.Duration(math.Ceil(float64(n)/float64(rate)*10)) * time.Second / 10
-	l.Duration = max(d, minDuration).String()
+	l.Duration = durationFor(n, rate).String()
 	if delay > 0 {
 		l.Timeout = (delay + 3*time.Second).String()
 	}

@@ -234,19 +234,26 @@ func (p *forwardProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(w, resp.Body)
 }
 
-func TestCallThroughProxy(t *testing.T) {
+// throughProxy starts payment, a forward proxy to it, and order, which
+// calls payment through the proxy.
+func throughProxy(t *testing.T) (order *httptest.Server, fp *forwardProxy) {
+	t.Helper()
 	_, payment := start(t, Config{Service: "payment", Version: "v1", Pod: "payment-v1-0"})
 	bu, err := url.Parse(payment.URL)
 	require.NoError(t, err)
-	fp := &forwardProxy{backend: bu}
+	fp = &forwardProxy{backend: bu}
 	proxy := httptest.NewServer(fp)
 	t.Cleanup(proxy.Close)
-
-	_, order := start(t, Config{
+	_, order = start(t, Config{
 		Service: "order", Version: "v1", Pod: "order-v1-0",
 		Calls: []Call{{Service: "payment", Path: "/pay"}},
 		Proxy: proxy.Listener.Addr().String(),
 	})
+	return order, fp
+}
+
+func TestCallThroughProxy(t *testing.T) {
+	order, fp := throughProxy(t)
 	resp, r := post(t, order.Client(), order.URL+"/orders", map[string]string{
 		"x-request-id":     "req-42",
 		"end-user":         "jason",
@@ -283,17 +290,7 @@ func TestCallThroughProxy(t *testing.T) {
 // makes have its method, with no body: GET, PUT, DELETE, OPTIONS, PATCH;
 // HEAD's answers have a status only.
 func TestCallsCarryTheRequestMethod(t *testing.T) {
-	_, payment := start(t, Config{Service: "payment", Version: "v1", Pod: "payment-v1-0"})
-	bu, err := url.Parse(payment.URL)
-	require.NoError(t, err)
-	fp := &forwardProxy{backend: bu}
-	proxy := httptest.NewServer(fp)
-	t.Cleanup(proxy.Close)
-	_, order := start(t, Config{
-		Service: "order", Version: "v1", Pod: "order-v1-0",
-		Calls: []Call{{Service: "payment", Path: "/pay"}},
-		Proxy: proxy.Listener.Addr().String(),
-	})
+	order, fp := throughProxy(t)
 	methods := []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodPatch, http.MethodHead, http.MethodPost}
 	for _, m := range methods {
 		req, err := http.NewRequest(m, order.URL+"/orders", nil)

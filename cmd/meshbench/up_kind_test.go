@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,9 +78,7 @@ func TestUpOnKindServesUntilDown(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("up still running after down returned")
 	}
-	clusters, err := kindcluster.NewProvider(kindcluster.ProviderWithDocker()).List()
-	require.NoError(t, err)
-	assert.False(t, slices.Contains(clusters, cluster[1]), "cluster %s deleted", cluster[1])
+	assert.NotContains(t, kindClusters(t), cluster[1], "cluster deleted")
 	files, err := filepath.Glob(filepath.Join(state, "meshbench", "up-*.json"))
 	require.NoError(t, err)
 	assert.Empty(t, files, "the state file is gone")
