@@ -38,8 +38,8 @@ chaos:
     for: 1s
 expect:
   - successRate: {min: 0.99}
-  # Up to 350ms: under make test's -race run, beside the other packages on
-  # two cores, requests queue behind the fault (one CI run: +267ms).
+  # Up to 350ms: beside other packages on two cores, requests queue
+  # behind the fault (one CI run: +267ms).
   - latencyShift: {fault: slow, stat: p50, settle: 300ms, min: 50ms, max: 350ms}
   # Must fail: the fault added 80ms, not 500ms.
   - latencyShift: {fault: slow, stat: p50, settle: 300ms, min: 500ms}
@@ -58,9 +58,8 @@ func TestChaosRunRecordsWindowsReactionsAndChecks(t *testing.T) {
 	assert.Equal(t, "latency", w.Kind)
 	assert.Equal(t, "payment-v1-0,payment-v1-1", w.Target)
 	assert.Empty(t, w.Error)
-	assert.InDelta(t, 1.0, w.Start, 0.3, "%+v", w)
-	assert.InDelta(t, 2.0, w.End, 0.3, "%+v", w)
 	assert.GreaterOrEqual(t, len(res.Reactions), 2, "a point a second")
+	assert.InDelta(t, 1.0, w.End-w.Start, 0.3, "the window lasts its 1s: %+v", w)
 
 	checks := map[string]bool{}
 	for _, c := range res.Checks {
@@ -70,6 +69,16 @@ func TestChaosRunRecordsWindowsReactionsAndChecks(t *testing.T) {
 	assert.True(t, checks["faults injected and removed"])
 	assert.True(t, checks["steady state before the faults: success rate"])
 	assert.True(t, checks["steady state after the faults: latency"])
+	assert.False(t, res.Passed, "the 500ms shift must fail")
+	if raceDetector {
+		// Under the race detector, beside make test's other -race packages
+		// on two cores, the run's goroutines fall behind: one CI run put
+		// the window at 1.342s and the fault's median shift at +675ms. The
+		// timings are asserted in the plain run; this one is for races.
+		return
+	}
+	assert.InDelta(t, 1.0, w.Start, 0.3, "%+v", w)
+	assert.InDelta(t, 2.0, w.End, 0.3, "%+v", w)
 	var shifts []bool
 	for _, c := range res.Checks {
 		if c.Kind == "latencyShift" {
@@ -77,7 +86,6 @@ func TestChaosRunRecordsWindowsReactionsAndChecks(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []bool{true, false}, shifts, "the 80ms fault moves the median by about 80ms, not 500ms")
-	assert.False(t, res.Passed)
 }
 
 func TestSIGINTInTheMiddleOfFaultsLeavesNoFaultGoroutineOrPort(t *testing.T) {
