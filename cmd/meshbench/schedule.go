@@ -16,9 +16,10 @@ import (
 // knee); 500/s per CPU stays at that knee, not past it.
 const defaultRateBudgetPerCPU = 500
 
-// maxBusyToStart is the share of the machine's CPU above which no further
-// scenario starts beside those running: the rest is the headroom their
-// bursts (a fault's onset, a burst of retries) take.
+// maxBusyToStart is the share of the machine's CPU above which a scenario
+// would take it (predictBusy), and so does not start beside those running:
+// the rest is the headroom their bursts (a fault's onset, a burst of
+// retries) take.
 const maxBusyToStart = 0.6
 
 // busyWindow is how long the scheduler watches the CPU before it starts a
@@ -59,7 +60,8 @@ type schedule struct {
 	budget int
 	// busy, when set, measures the share of the machine's CPU that is
 	// busy (busyShare over a short window); with others running, a
-	// scenario starts only while it is at most maxBusy. Rates alone do
+	// scenario starts only while it would keep it at most maxBusy
+	// (predictBusy). Rates alone do
 	// not tell a scenario's cost: a request through three mTLS hops, a
 	// new TLS connection per TCP request, a delay that holds connections
 	// open all cost more than a plain one.

@@ -39,7 +39,7 @@ chaos:
 expect:
   - successRate: {min: 0.99}
   # Up to 350ms: beside other packages on two cores, requests queue
-  # behind the fault (one CI run: +267ms).
+  # behind the fault (one CI run, then under -race: +267ms).
   - latencyShift: {fault: slow, stat: p50, settle: 300ms, min: 50ms, max: 350ms}
   # Must fail: the fault added 80ms, not 500ms.
   - latencyShift: {fault: slow, stat: p50, settle: 300ms, min: 500ms}
