@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"github.com/meshbench/meshbench/sim/h1"
 	"io"
 	"log"
 	"net"
@@ -94,7 +95,7 @@ func (s *Sidecar) serveIntercept(addr, key, name string, direct bool) (*boundSer
 		return nil, err
 	}
 	ic := &interceptServer{s: s, name: name, lis: lis, direct: direct, conns: make(chan net.Conn), done: make(chan struct{}), open: map[net.Conn]struct{}{}}
-	b := &boundServer{key: key, done: make(chan struct{}), ic: ic, srv: &http.Server{
+	b := &boundServer{key: key, done: make(chan struct{}), ic: ic, srv: &h1.Server{
 		Handler:           http.HandlerFunc(s.serveIntercepted),
 		Protocols:         downstreamProtocols(),
 		ReadHeaderTimeout: 10 * time.Second,

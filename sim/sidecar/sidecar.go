@@ -69,6 +69,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/meshbench/meshbench/sim/h1"
 	"io"
 	"log"
 	"log/slog"
@@ -307,9 +308,9 @@ type Sidecar struct {
 }
 
 type boundServer struct {
-	key  string // what it serves: "outbound", "inbound:<port>:<chains>", "router:<listener>"
-	addr string // where it listens, as bound
-	srv  *http.Server
+	key  string     // what it serves: "outbound", "inbound:<port>:<chains>", "router:<listener>"
+	addr string     // where it listens, as bound
+	srv  *h1.Server // HTTP/1.1 itself, HTTP/2 through net/http
 	done chan struct{}
 	peek *peekListener // for inbound listeners that sort TLS from plaintext
 	ic   *interceptServer
@@ -485,7 +486,7 @@ func (s *Sidecar) serveWith(addr, key string, h http.Handler, wrap func(net.List
 	if err != nil {
 		return nil, err
 	}
-	b := &boundServer{key: key, addr: lis.Addr().String(), done: make(chan struct{}), srv: &http.Server{
+	b := &boundServer{key: key, addr: lis.Addr().String(), done: make(chan struct{}), srv: &h1.Server{
 		Handler:           h,
 		Protocols:         downstreamProtocols(),
 		ReadHeaderTimeout: 10 * time.Second,
