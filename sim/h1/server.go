@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -114,9 +115,9 @@ func (s *Server) Serve(l net.Listener) error {
 				return ErrServerClosed
 			}
 			// Out of file descriptors and the like: wait and retry, as
-			// net/http's Serve does (5 ms doubling to 1 s).
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Temporary() { //nolint:staticcheck // net/http's own test for EMFILE
+			// net/http's Serve does (5 ms doubling to 1 s) for the errors
+			// it calls temporary.
+			if retryAccept(err) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				time.Sleep(backoff)
 				continue
@@ -131,6 +132,18 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		go c.serve()
 	}
+}
+
+// retryAccept reports whether accept failed for a reason that passes:
+// out of descriptors or buffers, or a connection gone before it was taken.
+func retryAccept(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (s *Server) track(c *conn) bool {

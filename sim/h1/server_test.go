@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -390,4 +392,33 @@ func TestKeepAlivesDisabled(t *testing.T) {
 	resps, _, closed := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
 	assert.True(t, resps[0].Close, "Connection: close")
 	assert.True(t, closed)
+}
+
+// emfileListener fails its first Accept as a process out of descriptors.
+type emfileListener struct {
+	net.Listener
+	failed bool
+}
+
+func (l *emfileListener) Accept() (net.Conn, error) {
+	if !l.failed {
+		l.failed = true
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// Out of descriptors, the server waits and accepts again, as net/http's
+// does, rather than stop serving.
+func TestAcceptRetriesWhenOutOfDescriptors(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(&emfileListener{Listener: l}) }()
+	defer s.Close()
+	_, bodies, _ := exchange(t, l.Addr().String(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET")
+	assert.Equal(t, []string{"ok"}, bodies)
+	require.NoError(t, s.Close())
+	assert.ErrorIs(t, <-served, ErrServerClosed)
 }
