@@ -283,7 +283,12 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 	end, waiter := &t.end, &t.waiter
 	// An upgrade is an HTTP/1.1 exchange end to end: Envoy's HTTP/2
 	// upstream would carry it as an extended CONNECT, which is not done.
-	transport, scheme := u.transportFor(h, !ur.upgrade && u.conf.Load().useH2(ur.downstreamH2))
+	h2 := !ur.upgrade && u.conf.Load().useH2(ur.downstreamH2)
+	transport, scheme := u.transportFor(h, h2)
+	var rt http.RoundTripper = transport
+	if !h2 && !ur.upgrade && ur.stream == nil {
+		rt, scheme = u.clientFor(h)
+	}
 	req, err := ur.newRequest(waiter.wait(ctx), scheme, h.addr, t)
 	if err != nil {
 		waiter.release()
@@ -293,7 +298,7 @@ func (s *Sidecar) attempt(ctx context.Context, ur *upstreamRequest, h *host, u *
 	// The request counts as active on its host (LEAST_REQUEST) until its
 	// stream ends, as in Envoy, not when the answer's headers arrive.
 	h.active.Add(1)
-	resp, err := transport.RoundTrip(req)
+	resp, err := rt.RoundTrip(req)
 	waiter.release()
 	if err != nil {
 		h.active.Add(-1)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"github.com/meshbench/meshbench/sim/h1"
 	"io"
 	"log"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/meshbench/meshbench/sim/h1"
 )
 
 // The interception data path (Config.Intercept): what Envoy does with a

@@ -69,7 +69,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/meshbench/meshbench/sim/h1"
 	"io"
 	"log"
 	"log/slog"
@@ -95,6 +94,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/meshbench/meshbench/sim/h1"
 	"github.com/meshbench/meshbench/sim/istionames"
 )
 

@@ -162,6 +162,7 @@ func (u *upstream) cleanupOriginalDst() {
 	}
 	if removed {
 		u.transport.CloseIdleConnections()
+		u.client.CloseIdleConnections()
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+
+	"github.com/meshbench/meshbench/sim/h1"
 )
 
 // upstream is a cluster at run time. It lives across config updates so that
@@ -28,6 +30,9 @@ type upstream struct {
 	warm  atomic.Bool // has endpoints from EDS (or is static)
 	// transport speaks HTTP/1.1, h2transport HTTP/2 with prior knowledge (h2c).
 	transport, h2transport *http.Transport
+	// client speaks HTTP/1.1 for requests whose body is in memory, on
+	// the caller's goroutine (sim/h1); transport takes the others.
+	client *h1.Client
 	// tlsTransport carries mTLS to endpoints the cluster's TLS applies to.
 	tlsTransport atomic.Pointer[tlsTransports]
 	tlsFor       func(*upstreamTLS) *tls.Config
@@ -79,6 +84,7 @@ func newUpstream(c *clusterConf, seed uint64, m *metrics, tlsFor func(*upstreamT
 	u := &upstream{name: c.name, rng: rand.New(newSplitMix(seed)), metrics: m, tlsFor: tlsFor, stop: make(chan struct{}), done: make(chan struct{})}
 	u.conf.Store(c)
 	u.transport = newTransport(c, nil, false)
+	u.client = newClient(c, nil)
 	u.h2transport = newTransport(c, nil, true)
 	h2Protocols(u.h2transport, nil)
 	u.setTLS(c)
@@ -123,12 +129,44 @@ func newTransport(c *clusterConf, tlsCfg *tls.Config, multiplexed bool) *http.Tr
 	return t
 }
 
+// newClient is newTransport's HTTP/1.1 client for requests whose body is
+// in memory: the same dialer, pipes and TLS, and Envoy's rule for opening
+// connections in its own pool (h1.Client) instead of the connectGate.
+func newClient(c *clusterConf, tlsCfg *tls.Config) *h1.Client {
+	d := dialerFor(c)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if path, ok := pipes.Load(addr); ok {
+			return d.DialContext(ctx, "unix", path.(string))
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+	if tlsCfg != nil {
+		openTLS := dialTLS(d, tlsCfg)
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if path, ok := pipes.Load(addr); ok {
+				return openTLS(ctx, "unix", path.(string))
+			}
+			return openTLS(ctx, network, addr)
+		}
+	}
+	// Envoy's upstream idle_timeout default is 1h (HttpProtocolOptions).
+	idle := time.Hour
+	if c.idleTimeout > 0 {
+		idle = c.idleTimeout
+	}
+	return &h1.Client{Dial: dial, IdleTimeout: idle}
+}
+
 // tlsTransports are a cluster's TLS transports: HTTP/1.1, and HTTP/2 by ALPN.
-type tlsTransports struct{ h1, h2 *http.Transport }
+type tlsTransports struct {
+	h1, h2 *http.Transport
+	client *h1.Client
+}
 
 func (t *tlsTransports) closeIdle() {
 	t.h1.CloseIdleConnections()
 	t.h2.CloseIdleConnections()
+	t.client.CloseIdleConnections()
 }
 
 // setTLS makes the TLS transports match the cluster's TLS settings.
@@ -138,7 +176,7 @@ func (u *upstream) setTLS(c *clusterConf) {
 		cfg := u.tlsFor(c.tls)
 		h2cfg := cfg.Clone()
 		h2cfg.NextProtos = h2ALPN(cfg.NextProtos)
-		next = &tlsTransports{h1: newTransport(c, cfg, false), h2: newTransport(c, h2cfg, true)}
+		next = &tlsTransports{h1: newTransport(c, cfg, false), h2: newTransport(c, h2cfg, true), client: newClient(c, cfg)}
 		h2Protocols(next.h2, h2cfg)
 	}
 	if old := u.tlsTransport.Swap(next); old != nil {
@@ -148,8 +186,7 @@ func (u *upstream) setTLS(c *clusterConf) {
 
 // transportFor picks the transport and URL scheme for a host, over HTTP/2 when h2.
 func (u *upstream) transportFor(h *host, h2 bool) (*http.Transport, string) {
-	c := u.conf.Load()
-	if t := u.tlsTransport.Load(); t != nil && c.tls != nil && (!c.tlsByMatch || h.tlsMode == "istio") {
+	if t := u.tlsTransportFor(h); t != nil {
 		if h2 {
 			return t.h2, "https"
 		}
@@ -159,6 +196,24 @@ func (u *upstream) transportFor(h *host, h2 bool) (*http.Transport, string) {
 		return u.h2transport, "http"
 	}
 	return u.transport, "http"
+}
+
+// clientFor is transportFor's HTTP/1.1 client for a request whose body is
+// in memory.
+func (u *upstream) clientFor(h *host) (*h1.Client, string) {
+	if t := u.tlsTransportFor(h); t != nil {
+		return t.client, "https"
+	}
+	return u.client, "http"
+}
+
+// tlsTransportFor is the cluster's TLS transports if its TLS applies to h.
+func (u *upstream) tlsTransportFor(h *host) *tlsTransports {
+	c := u.conf.Load()
+	if t := u.tlsTransport.Load(); t != nil && c.tls != nil && (!c.tlsByMatch || h.tlsMode == "istio") {
+		return t
+	}
+	return nil
 }
 
 // setEndpoints replaces the hosts, keeping the live state of hosts that stay.
@@ -333,6 +388,7 @@ func (u *upstream) close() {
 	<-u.done
 	u.transport.CloseIdleConnections()
 	u.h2transport.CloseIdleConnections()
+	u.client.CloseIdleConnections()
 	if t := u.tlsTransport.Load(); t != nil {
 		t.closeIdle()
 	}
