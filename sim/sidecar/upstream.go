@@ -141,13 +141,7 @@ func newClient(c *clusterConf, tlsCfg *tls.Config) *h1.Client {
 		return d.DialContext(ctx, network, addr)
 	}
 	if tlsCfg != nil {
-		openTLS := dialTLS(d, tlsCfg)
-		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if path, ok := pipes.Load(addr); ok {
-				return openTLS(ctx, "unix", path.(string))
-			}
-			return openTLS(ctx, network, addr)
-		}
+		dial = dialTLS(d, tlsCfg) // as newTransport's DialTLSContext: no pipes
 	}
 	// Envoy's upstream idle_timeout default is 1h (HttpProtocolOptions).
 	idle := time.Hour
