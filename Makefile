@@ -27,7 +27,7 @@ build:
 ## longest first, one mesh starting at a time, only while their request
 ## rates add up to 500/s per CPU (-rate-budget) and the CPU would be at
 ## most 60% busy with the next: on 2 cores the catalog then takes about
-## 95 s instead of about 370 s. Their latency bounds still see each
+## 85 s instead of about 370 s. Their latency bounds still see each
 ## other's load, so the default stays 1, as CI runs it
 PARALLEL ?= 1
 scenario:
