@@ -1,7 +1,5 @@
-// Package h1 is the sidecar's HTTP/1.1 data path: a server that hands
-// HTTP/2 connections to net/http (Server), and a client (Client, in
-// client.go). Both keep net/http's Request and Response types and framing,
-// and do their work on the connection's or the caller's goroutine.
+// Package h1 serves HTTP/1.1 for the sidecar's data path, and hands
+// HTTP/2 connections to net/http.
 //
 // net/http's server costs a hop more than its own work: a background read
 // goroutine per request (to see the client go away), a read that finds
