@@ -59,17 +59,17 @@ func (c *Client) pool(addr string) *pool {
 	return p
 }
 
-// CloseIdleConnections closes the connections no request holds, and
-// forgets the addresses nothing waits for: an ORIGINAL_DST cluster's come
-// and go. A connection in use goes idle when its request ends, as with
-// net/http's Transport.
+// CloseIdleConnections closes the connections no request holds; those in
+// use close when their requests end.
 func (c *Client) CloseIdleConnections() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for addr, p := range c.pools {
-		if p.closeIdle() {
-			delete(c.pools, addr)
-		}
+	pools := make([]*pool, 0, len(c.pools))
+	for _, p := range c.pools {
+		pools = append(pools, p)
+	}
+	c.mu.Unlock()
+	for _, p := range pools {
+		p.closeIdle()
 	}
 }
 
@@ -146,9 +146,6 @@ type connResult struct {
 // get takes an idle connection, or waits for one: freed by another
 // request or newly opened.
 func (p *pool) get(ctx context.Context) (*pconn, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	p.mu.Lock()
 	for len(p.idle) > 0 {
 		pc := p.idle[len(p.idle)-1]
@@ -239,20 +236,16 @@ func (p *pool) putLocked(pc *pconn) {
 	p.idle = append(p.idle, pc)
 }
 
-// closeIdle closes the idle connections; it reports whether no request
-// waits and no connect is under way.
-func (p *pool) closeIdle() bool {
+func (p *pool) closeIdle() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle = nil
-	unused := len(p.waiters) == 0 && p.connecting == 0
 	p.mu.Unlock()
 	for _, pc := range idle {
 		if pc.takeIdle() {
 			pc.close()
 		}
 	}
-	return unused
 }
 
 // removeIdle takes a connection out of the idle list, when its idle

@@ -197,21 +197,3 @@ func TestClientRefusesABodyItCannotReplay(t *testing.T) {
 	require.Error(t, err)
 	assert.False(t, errors.Is(err, context.Canceled))
 }
-
-// CloseIdleConnections closes what no request holds, and the next request
-// opens a new connection.
-func TestClientCloseIdleConnections(t *testing.T) {
-	srv := newConnCounter(t, func(w http.ResponseWriter, r *http.Request) {})
-	c := &Client{Dial: dialer()}
-	_, err := get(t, c, context.Background(), srv.URL)
-	require.NoError(t, err)
-	c.CloseIdleConnections()
-	select {
-	case <-srv.closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the idle connection was not closed")
-	}
-	_, err = get(t, c, context.Background(), srv.URL)
-	require.NoError(t, err)
-	assert.Equal(t, int64(2), srv.opened.Load())
-}

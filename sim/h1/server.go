@@ -78,7 +78,7 @@ func (s *Server) init() {
 				return ctx
 			},
 		}
-		go func() { _ = s.h2.Serve(ChanListener(s.handoff, s.done, &net.TCPAddr{})) }()
+		go func() { _ = s.h2.Serve(handoffListener{s}) }()
 	})
 }
 
@@ -236,30 +236,19 @@ func (s *Server) SetKeepAlivesEnabled(v bool) {
 	s.h2.SetKeepAlivesEnabled(v)
 }
 
-// ChanListener is a net.Listener whose connections come from conns,
-// accepted elsewhere, until done is closed; closing it is done's owner's
-// business. It feeds net/http's server the HTTP/2 connections, and a Server
-// the connections a sidecar's listener filters sorted.
-func ChanListener(conns <-chan net.Conn, done <-chan struct{}, addr net.Addr) net.Listener {
-	return chanListener{conns: conns, done: done, addr: addr}
-}
+// handoffListener feeds net/http's server the HTTP/2 connections.
+type handoffListener struct{ s *Server }
 
-type chanListener struct {
-	conns <-chan net.Conn
-	done  <-chan struct{}
-	addr  net.Addr
-}
-
-func (l chanListener) Accept() (net.Conn, error) {
+func (l handoffListener) Accept() (net.Conn, error) {
 	select {
-	case c := <-l.conns:
+	case c := <-l.s.handoff:
 		return c, nil
-	case <-l.done:
+	case <-l.s.done:
 		return nil, net.ErrClosed
 	}
 }
-func (l chanListener) Close() error   { return nil }
-func (l chanListener) Addr() net.Addr { return l.addr }
+func (l handoffListener) Close() error   { return nil }
+func (l handoffListener) Addr() net.Addr { return &net.TCPAddr{} }
 
 // prefaced is a cleartext connection whose first bytes were read to find
 // the HTTP/2 preface; reads give them back first.

@@ -78,7 +78,7 @@ type interceptServer struct {
 	name   string
 	direct bool // no hand-off: an inbound TCP port outside interception
 	lis    net.Listener
-	conns  chan net.Conn // to srv, through h1.ChanListener
+	conns  chan net.Conn // to srv, through chanListener
 	done   chan struct{}
 	once   sync.Once
 	wg     sync.WaitGroup
@@ -114,13 +114,26 @@ func (s *Sidecar) serveIntercept(addr, key, name string, direct bool) (*boundSer
 	}}
 	go func() {
 		defer close(b.done)
-		// The HCM chains' connections, sorted by acceptLoop.
-		_ = b.srv.Serve(h1.ChanListener(ic.conns, ic.done, ic.lis.Addr()))
+		_ = b.srv.Serve(chanListener{ic})
 	}()
 	ic.wg.Add(1)
 	go ic.acceptLoop()
 	return b, nil
 }
+
+// chanListener hands the HCM chains' connections to the http.Server.
+type chanListener struct{ ic *interceptServer }
+
+func (l chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ic.conns:
+		return c, nil
+	case <-l.ic.done:
+		return nil, net.ErrClosed
+	}
+}
+func (l chanListener) Close() error   { return nil }
+func (l chanListener) Addr() net.Addr { return l.ic.lis.Addr() }
 
 func (ic *interceptServer) acceptLoop() {
 	defer ic.wg.Done()
